@@ -1,0 +1,92 @@
+/* common.c - error messages, aligned allocation, file reading, clocks. */
+#include "common.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static _Thread_local char last_error[512];
+
+int attn_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+const char *attn_last_error(void) { return last_error[0] ? last_error : "unknown error"; }
+
+void attn_clear_error(void) { last_error[0] = 0; }
+
+void *attn_alloc(size_t bytes) {
+    if (bytes == 0) bytes = ATTN_ALIGN;
+    size_t rounded = (bytes + ATTN_ALIGN - 1) / ATTN_ALIGN * ATTN_ALIGN;
+    if (rounded < bytes) {
+        attn_error("allocation of %zu bytes overflows", bytes);
+        return NULL;
+    }
+    void *p = aligned_alloc(ATTN_ALIGN, rounded);
+    if (!p) attn_error("out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+void *attn_calloc(size_t bytes) {
+    void *p = attn_alloc(bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+void attn_free(void *p) { free(p); }
+
+char *attn_read_file(const char *path, size_t *size_out) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        attn_error("%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t cap = 0, len = 0;
+    for (;;) {
+        if (len + 65536 + 1 > cap) {
+            cap = cap ? cap * 2 : 65536 * 2;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                attn_error("%s: out of memory reading file", path);
+                return NULL;
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + len, 1, cap - len - 1, f);
+        len += got;
+        if (got == 0) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        attn_error("%s: read error", path);
+        return NULL;
+    }
+    buf[len] = 0;
+    if (size_out) *size_out = len;
+    return buf;
+}
+
+double attn_time_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+size_t attn_peak_rss_bytes(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+    return (size_t)ru.ru_maxrss * 1024;
+}

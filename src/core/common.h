@@ -1,0 +1,44 @@
+/* common.h - shared basics for every libattn file: error reporting, allocation helpers,
+ * small utilities. The library never calls exit(): functions return 0 / non-NULL on
+ * success and -1 / NULL on failure, after recording a one-line message that
+ * attn_last_error() returns (thread-local, like errno). */
+#ifndef ATTN_COMMON_H
+#define ATTN_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define ATTN_ALIGN 64
+
+#if defined(__GNUC__)
+#define ATTN_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define ATTN_PRINTF(a, b)
+#endif
+
+/* Records a formatted error message for the current thread and returns -1, so callers can
+ * write `return attn_error("...")`. */
+int attn_error(const char *fmt, ...) ATTN_PRINTF(1, 2);
+const char *attn_last_error(void);
+void attn_clear_error(void);
+
+/* 64-byte aligned allocations (cache line / AVX-512 width). Return NULL and set the error
+ * message on failure. */
+void *attn_alloc(size_t bytes);
+void *attn_calloc(size_t bytes);
+void attn_free(void *p);
+
+/* Reads a whole file into memory (NUL-terminated for convenience). */
+char *attn_read_file(const char *path, size_t *size_out);
+
+/* Monotonic wall clock in seconds. */
+double attn_time_s(void);
+
+/* Peak resident set size of this process in bytes (from getrusage). */
+size_t attn_peak_rss_bytes(void);
+
+#define ATTN_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define ATTN_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#endif

@@ -1,0 +1,158 @@
+/* threadpool.c - the global worker pool. The caller is thread 0 and takes a share of every
+ * job; workers wait for a new job generation by spinning (cheap hand-off while decoding)
+ * and fall back to a condition variable after a while so an idle process uses no CPU. */
+#include "threadpool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include "common.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+#define SPIN_ITERS (1 << 17)
+
+typedef struct {
+    int n_threads;
+    pthread_t *threads;
+    _Atomic uint64_t generation;
+    _Atomic int pending;
+    _Atomic int sleepers;
+    bool stop;
+    attn_task_fn fn;
+    void *ctx;
+    int64_t n_items, grain;
+    bool each; /* attn_parallel_each: one call per thread */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} pool_t;
+
+static pool_t pool = {.n_threads = 0, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+static _Thread_local bool inside_task;
+
+static void run_share(int tid) {
+    inside_task = true;
+    if (pool.each) {
+        pool.fn(pool.ctx, tid, tid + 1, tid);
+    } else {
+        int64_t n = pool.n_items, g = pool.grain, chunks = (n + g - 1) / g;
+        int64_t per = chunks / pool.n_threads, extra = chunks % pool.n_threads;
+        int64_t c0 = tid * per + (tid < extra ? tid : extra);
+        int64_t c1 = c0 + per + (tid < extra ? 1 : 0);
+        int64_t b = c0 * g, e = ATTN_MIN(c1 * g, n);
+        if (b < e) pool.fn(pool.ctx, b, e, tid);
+    }
+    inside_task = false;
+}
+
+static void *worker_main(void *arg) {
+    int tid = (int)(intptr_t)arg;
+    uint64_t seen = 0;
+    for (;;) {
+        uint64_t gen;
+        int spins = 0;
+        while ((gen = atomic_load_explicit(&pool.generation, memory_order_acquire)) == seen && spins < SPIN_ITERS) {
+            cpu_relax();
+            spins++;
+        }
+        if (gen == seen) {
+            pthread_mutex_lock(&pool.mu);
+            atomic_fetch_add(&pool.sleepers, 1);
+            while ((gen = atomic_load(&pool.generation)) == seen && !pool.stop) pthread_cond_wait(&pool.cv, &pool.mu);
+            atomic_fetch_sub(&pool.sleepers, 1);
+            pthread_mutex_unlock(&pool.mu);
+        }
+        if (pool.stop) return NULL;
+        seen = gen;
+        run_share(tid);
+        atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_release);
+    }
+}
+
+static void pool_shutdown(void) {
+    if (pool.n_threads <= 1) return;
+    pthread_mutex_lock(&pool.mu);
+    pool.stop = true;
+    atomic_fetch_add(&pool.generation, 1);
+    pthread_cond_broadcast(&pool.cv);
+    pthread_mutex_unlock(&pool.mu);
+    for (int i = 1; i < pool.n_threads; i++) pthread_join(pool.threads[i], NULL);
+    free(pool.threads);
+    pool.threads = NULL;
+    pool.stop = false;
+    pool.n_threads = 1;
+}
+
+int attn_threads_init(int n) {
+    if (n <= 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cores > 0 ? (int)cores : 1;
+    }
+    if (n > 512) return attn_error("thread count %d is too large", n);
+    if (n == pool.n_threads) return 0;
+    pool_shutdown();
+    pool.n_threads = n;
+    if (n == 1) return 0;
+    pool.threads = calloc((size_t)n, sizeof *pool.threads);
+    if (!pool.threads) return attn_error("out of memory creating threads");
+    for (int i = 1; i < n; i++) {
+        if (pthread_create(&pool.threads[i], NULL, worker_main, (void *)(intptr_t)i) != 0) {
+            pool.n_threads = i;
+            pool_shutdown();
+            return attn_error("cannot start worker thread %d", i);
+        }
+    }
+    return 0;
+}
+
+int attn_threads_count(void) {
+    if (pool.n_threads == 0) attn_threads_init(0);
+    return pool.n_threads;
+}
+
+static void dispatch(void) {
+    atomic_store(&pool.pending, pool.n_threads - 1);
+    atomic_fetch_add_explicit(&pool.generation, 1, memory_order_seq_cst);
+    if (atomic_load(&pool.sleepers) > 0) {
+        pthread_mutex_lock(&pool.mu);
+        pthread_cond_broadcast(&pool.cv);
+        pthread_mutex_unlock(&pool.mu);
+    }
+    run_share(0);
+    while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) cpu_relax();
+}
+
+void attn_parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (grain < 1) grain = 1;
+    int threads = attn_threads_count();
+    if (threads == 1 || inside_task || n <= grain) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    pool.fn = fn;
+    pool.ctx = ctx;
+    pool.n_items = n;
+    pool.grain = grain;
+    pool.each = false;
+    dispatch();
+}
+
+void attn_parallel_each(attn_task_fn fn, void *ctx) {
+    int threads = attn_threads_count();
+    if (threads == 1 || inside_task) {
+        for (int t = 0; t < threads; t++) fn(ctx, t, t + 1, t);
+        return;
+    }
+    pool.fn = fn;
+    pool.ctx = ctx;
+    pool.each = true;
+    dispatch();
+}

@@ -1,0 +1,24 @@
+/* threadpool.h - one global pool of worker threads. Kernels split their rows among the
+ * threads with attn_parallel_for; workers spin briefly between jobs (decoding issues
+ * thousands of small jobs a second) and sleep when idle. */
+#ifndef ATTN_THREADPOOL_H
+#define ATTN_THREADPOOL_H
+
+#include <stdint.h>
+
+/* fn handles items [begin, end) on thread `thread` (0 = the caller). */
+typedef void (*attn_task_fn)(void *ctx, int64_t begin, int64_t end, int thread);
+
+/* Sets the thread count (0 = all online cores). Safe to call again to resize. */
+int attn_threads_init(int n);
+int attn_threads_count(void);
+
+/* Splits [0, n) into one contiguous range per thread, each a multiple of `grain` items
+ * (except the last), and waits for all. Runs inline when n is small or when called from
+ * inside a task. */
+void attn_parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx);
+
+/* Runs fn(ctx, thread, thread+1, thread) once on every thread: for per-thread work split. */
+void attn_parallel_each(attn_task_fn fn, void *ctx);
+
+#endif
