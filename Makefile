@@ -24,16 +24,17 @@ SIMD_SRC:= $(wildcard src/core/simd/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 ifeq ($(ARCH),x86_64)
 # Each SIMD kernel file is compiled once per instruction set; cpu.c picks one at run time.
-AVX2_FLAGS   := -mavx2 -mfma -mf16c -DATTN_SIMD_AVX2
-AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mfma -mf16c -DATTN_SIMD_AVX512
+AVX2_FLAGS   := -O3 -mavx2 -mfma -mf16c -DATTN_SIMD_AVX2
+AVX512_FLAGS := -O3 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mfma -mf16c -DATTN_SIMD_AVX512
 LIB_OBJ += $(SIMD_SRC:src/core/simd/%.c=$(BUILD)/simd/avx2/%.o)
 LIB_OBJ += $(SIMD_SRC:src/core/simd/%.c=$(BUILD)/simd/avx512/%.o)
 endif
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
 .PHONY: all lib test clean run check fuzz bench
-all: $(BUILD)/attn $(TESTS)
+all: $(BUILD)/attn $(TESTS) $(BENCHES)
 
 lib: $(BUILD)/libattn.a
 
@@ -60,6 +61,10 @@ $(BUILD)/simd/avx512/%.o: src/core/simd/%.c
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libattn.a tests/test.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libattn.a $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libattn.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libattn.a $(LDLIBS)
 
 test: all
 	@tests/run_tests.sh $(BUILD)

@@ -1,0 +1,49 @@
+/* kernels.h - the table of hot kernels, one table per instruction set. kernels_ref.c holds
+ * the plain-C reference (also the scalar path); src/core/simd/ is compiled once per SIMD
+ * set. Callers use attn_kernels_get(), which follows attn_isa_current(). Tests compare every
+ * table against the reference. */
+#ifndef ATTN_KERNELS_H
+#define ATTN_KERNELS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "cpu.h"
+#include "tensor.h"
+
+/* GEMM register tile sizes are per table (mr x nr); packing buffers use the largest. */
+#define ATTN_MAX_MR 16
+#define ATTN_MAX_NR 64
+
+typedef struct {
+    const char *name;
+    int mr, nr;
+    /* y[n] = dot(W[n][0:K], x) for n in [n0, n1); W stored [N][K] (nn.Linear layout). */
+    void (*gemv_nk)(float *y, const float *x, const void *w, attn_dtype dt, int64_t K, int64_t n0, int64_t n1);
+    /* y[n] = sum_k x[k] * W[k][n] for n in [n0, n1); W stored [K][N] (HF Conv1D layout). */
+    void (*gemv_kn)(float *y, const float *x, const void *w, attn_dtype dt, int64_t K, int64_t N, int64_t n0, int64_t n1);
+    /* Packs B(k, n) for k in [k0, k0+kc), n in [n0, n0+nr) into dst[kc][nr] as f32, zero
+     * padding columns >= N. in_major: W stored [K][N], else [N][K]. */
+    void (*pack_b)(float *dst, const void *w, attn_dtype dt, bool in_major, int64_t K, int64_t N, int64_t k0,
+                   int64_t kc, int64_t n0);
+    /* C[mr][nr] (row stride ldc) += Ap[kc][mr] * Bp[kc][nr]. */
+    void (*gemm_tile)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc);
+    float (*dot)(const float *a, const float *b, int64_t n);
+    void (*axpy)(float *y, float a, const float *x, int64_t n); /* y += a*x */
+    void (*scale)(float *y, float a, int64_t n);                 /* y *= a */
+    /* x[i] = exp(x[i] - max); returns the sum. */
+    float (*exp_sum)(float *x, float max, int64_t n);
+    float (*max)(const float *x, int64_t n);
+    /* GPT-2's gelu_new: 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), in place. */
+    void (*gelu_tanh)(float *x, int64_t n);
+} attn_kernels;
+
+const attn_kernels *attn_kernels_get(void);                 /* for attn_isa_current() */
+const attn_kernels *attn_kernels_for(attn_isa isa);          /* NULL if not built in */
+extern const attn_kernels attn_kernels_ref;
+
+#if defined(__x86_64__)
+extern const attn_kernels attn_kernels_avx2;
+extern const attn_kernels attn_kernels_avx512;
+#endif
+
+#endif

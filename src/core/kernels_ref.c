@@ -1,0 +1,120 @@
+/* kernels_ref.c - the reference kernels in plain C: the scalar path on CPUs without a SIMD
+ * set we support, and the yardstick the SIMD kernels are tested against. Written for
+ * clarity, not speed. */
+#include <math.h>
+#include "kernels.h"
+
+#define REF_MR 4
+#define REF_NR 8
+
+static float load_w(const void *w, attn_dtype dt, int64_t i) {
+    switch (dt) {
+    case ATTN_F16: return attn_f16_to_f32(((const uint16_t *)w)[i]);
+    case ATTN_BF16: return attn_bf16_to_f32(((const uint16_t *)w)[i]);
+    default: return ((const float *)w)[i];
+    }
+}
+
+static void ref_gemv_nk(float *y, const float *x, const void *w, attn_dtype dt, int64_t K, int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; n++) {
+        float acc = 0;
+        for (int64_t k = 0; k < K; k++) acc += load_w(w, dt, n * K + k) * x[k];
+        y[n] = acc;
+    }
+}
+
+static void ref_gemv_kn(float *y, const float *x, const void *w, attn_dtype dt, int64_t K, int64_t N, int64_t n0,
+                        int64_t n1) {
+    for (int64_t n = n0; n < n1; n++) {
+        float acc = 0;
+        for (int64_t k = 0; k < K; k++) acc += x[k] * load_w(w, dt, k * N + n);
+        y[n] = acc;
+    }
+}
+
+static void ref_pack_b(float *dst, const void *w, attn_dtype dt, bool in_major, int64_t K, int64_t N, int64_t k0,
+                       int64_t kc, int64_t n0) {
+    for (int64_t k = 0; k < kc; k++)
+        for (int j = 0; j < REF_NR; j++) {
+            int64_t n = n0 + j;
+            dst[k * REF_NR + j] = n < N ? load_w(w, dt, in_major ? (k0 + k) * N + n : n * K + k0 + k) : 0.0f;
+        }
+}
+
+static void ref_gemm_tile(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc) {
+    for (int i = 0; i < REF_MR; i++)
+        for (int j = 0; j < REF_NR; j++) {
+            float acc = 0;
+            for (int64_t k = 0; k < kc; k++) acc += ap[k * REF_MR + i] * bp[k * REF_NR + j];
+            c[i * ldc + j] += acc;
+        }
+}
+
+static float ref_dot(const float *a, const float *b, int64_t n) {
+    float acc = 0;
+    for (int64_t i = 0; i < n; i++) acc += a[i] * b[i];
+    return acc;
+}
+
+static void ref_axpy(float *y, float a, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static void ref_scale(float *y, float a, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] *= a;
+}
+
+static float ref_exp_sum(float *x, float max, int64_t n) {
+    float sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    return sum;
+}
+
+static float ref_max(const float *x, int64_t n) {
+    float m = -INFINITY;
+    for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+static void ref_gelu_tanh(float *x, int64_t n) {
+    const float s = 0.7978845608028654f; /* sqrt(2/pi) */
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(s * (v + 0.044715f * v * v * v)));
+    }
+}
+
+const attn_kernels attn_kernels_ref = {
+    .name = "scalar",
+    .mr = REF_MR,
+    .nr = REF_NR,
+    .gemv_nk = ref_gemv_nk,
+    .gemv_kn = ref_gemv_kn,
+    .pack_b = ref_pack_b,
+    .gemm_tile = ref_gemm_tile,
+    .dot = ref_dot,
+    .axpy = ref_axpy,
+    .scale = ref_scale,
+    .exp_sum = ref_exp_sum,
+    .max = ref_max,
+    .gelu_tanh = ref_gelu_tanh,
+};
+
+const attn_kernels *attn_kernels_for(attn_isa isa) {
+    switch (isa) {
+    case ATTN_ISA_SCALAR: return &attn_kernels_ref;
+#if defined(__x86_64__)
+    case ATTN_ISA_AVX2: return &attn_kernels_avx2;
+    case ATTN_ISA_AVX512: return &attn_kernels_avx512;
+#endif
+    default: return NULL;
+    }
+}
+
+const attn_kernels *attn_kernels_get(void) {
+    const attn_kernels *k = attn_kernels_for(attn_isa_current());
+    return k ? k : &attn_kernels_ref;
+}

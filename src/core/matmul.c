@@ -1,0 +1,131 @@
+/* matmul.c - chooses GEMV or GEMM and splits the output columns among threads. The GEMM is
+ * BLIS-shaped: for each kc-deep slice, every thread packs all of A once ([M/mr][kc][mr],
+ * zero-padded) and then, per nr-wide column tile it owns, packs that tile of B ([kc][nr],
+ * converted to f32) and runs the register tile over every row block. */
+#include "matmul.h"
+
+#include <string.h>
+#include "kernels.h"
+#include "threadpool.h"
+
+#define KC 256
+#define GEMM_MIN_ROWS 4
+#define MAX_THREADS 512
+#define SCRATCH_SLOTS 4
+
+static float *scratch_buf[MAX_THREADS][SCRATCH_SLOTS];
+static size_t scratch_cap[MAX_THREADS][SCRATCH_SLOTS];
+
+float *attn_scratch(int thread, int slot, size_t floats) {
+    if (thread < 0 || thread >= MAX_THREADS || slot < 0 || slot >= SCRATCH_SLOTS) return NULL;
+    if (scratch_cap[thread][slot] < floats) {
+        attn_free(scratch_buf[thread][slot]);
+        scratch_buf[thread][slot] = attn_alloc(floats * sizeof(float));
+        scratch_cap[thread][slot] = scratch_buf[thread][slot] ? floats : 0;
+    }
+    return scratch_buf[thread][slot];
+}
+
+typedef struct {
+    float *y;
+    const float *x;
+    int64_t M;
+    const attn_weight *w;
+    const float *bias;
+    const attn_kernels *kern;
+} matmul_job;
+
+static void init_rows(const matmul_job *j, int64_t n0, int64_t n1) {
+    int64_t N = j->w->n_out;
+    for (int64_t m = 0; m < j->M; m++) {
+        float *row = j->y + m * N;
+        if (j->bias) memcpy(row + n0, j->bias + n0, (size_t)(n1 - n0) * sizeof(float));
+        else memset(row + n0, 0, (size_t)(n1 - n0) * sizeof(float));
+    }
+}
+
+static void gemv_task(void *ctx, int64_t n0, int64_t n1, int thread) {
+    (void)thread;
+    const matmul_job *j = ctx;
+    const attn_weight *w = j->w;
+    for (int64_t m = 0; m < j->M; m++) {
+        float *y = j->y + m * w->n_out;
+        const float *x = j->x + m * w->n_in;
+        if (w->in_major) j->kern->gemv_kn(y, x, w->data, w->dtype, w->n_in, w->n_out, n0, n1);
+        else j->kern->gemv_nk(y, x, w->data, w->dtype, w->n_in, n0, n1);
+        if (j->bias)
+            for (int64_t n = n0; n < n1; n++) y[n] += j->bias[n];
+    }
+}
+
+static void pack_a(float *ap, const float *x, int64_t M, int64_t K, int64_t k0, int64_t kc, int mr) {
+    for (int64_t m0 = 0; m0 < M; m0 += mr) {
+        float *blk = ap + (m0 / mr) * kc * mr;
+        for (int i = 0; i < mr; i++) {
+            int64_t m = m0 + i;
+            if (m < M) {
+                const float *src = x + m * K + k0;
+                for (int64_t k = 0; k < kc; k++) blk[k * mr + i] = src[k];
+            } else {
+                for (int64_t k = 0; k < kc; k++) blk[k * mr + i] = 0.0f;
+            }
+        }
+    }
+}
+
+/* One tile column for all row blocks; edge tiles go through a scratch tile. */
+static void gemm_column(const matmul_job *j, const float *ap, const float *bp, float *edge, int64_t kc, int64_t n0) {
+    const attn_kernels *kn = j->kern;
+    int mr = kn->mr, nr = kn->nr;
+    int64_t N = j->w->n_out, cols = ATTN_MIN((int64_t)nr, N - n0);
+    for (int64_t m0 = 0; m0 < j->M; m0 += mr) {
+        const float *a = ap + (m0 / mr) * kc * mr;
+        float *c = j->y + m0 * N + n0;
+        int64_t rows = ATTN_MIN((int64_t)mr, j->M - m0);
+        if (rows == mr && cols == nr) {
+            kn->gemm_tile(kc, a, bp, c, N);
+            continue;
+        }
+        memset(edge, 0, (size_t)mr * nr * sizeof(float));
+        kn->gemm_tile(kc, a, bp, edge, nr);
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t jj = 0; jj < cols; jj++) c[i * N + jj] += edge[i * nr + jj];
+    }
+}
+
+static void gemm_task(void *ctx, int64_t t0, int64_t t1, int thread) {
+    const matmul_job *j = ctx;
+    const attn_weight *w = j->w;
+    int mr = j->kern->mr, nr = j->kern->nr;
+    int64_t K = w->n_in, N = w->n_out, m_pad = (j->M + mr - 1) / mr * mr;
+    float *ap = attn_scratch(thread, 0, (size_t)(m_pad * KC)); /* reserved by attn_matmul */
+    float *bp = attn_scratch(thread, 1, (size_t)KC * nr + (size_t)mr * nr);
+    float *edge = bp + (size_t)KC * nr;
+    init_rows(j, t0 * nr, ATTN_MIN(t1 * nr, N));
+    for (int64_t k0 = 0; k0 < K; k0 += KC) {
+        int64_t kc = ATTN_MIN((int64_t)KC, K - k0);
+        pack_a(ap, j->x, j->M, K, k0, kc, mr);
+        for (int64_t t = t0; t < t1; t++) {
+            j->kern->pack_b(bp, w->data, w->dtype, w->in_major, K, N, k0, kc, t * nr);
+            gemm_column(j, ap, bp, edge, kc, t * nr);
+        }
+    }
+}
+
+int attn_matmul(float *y, const float *x, int64_t M, const attn_weight *w, const float *bias) {
+    matmul_job j = {.y = y, .x = x, .M = M, .w = w, .bias = bias, .kern = attn_kernels_get()};
+    if (M <= 0 || w->n_out <= 0) return 0;
+    if (M < GEMM_MIN_ROWS) {
+        attn_parallel_for(w->n_out, 64, gemv_task, &j);
+        return 0;
+    }
+    /* Reserve every thread's packing buffers here, where a failure can be reported. */
+    int mr = j.kern->mr, nr = j.kern->nr;
+    size_t a_floats = (size_t)((M + mr - 1) / mr * mr) * KC, b_floats = (size_t)KC * nr + (size_t)mr * nr;
+    for (int t = 0; t < attn_threads_count(); t++)
+        if (!attn_scratch(t, 0, a_floats) || !attn_scratch(t, 1, b_floats))
+            return attn_error("out of memory for matrix multiply buffers (%lld rows)", (long long)M);
+    int64_t tiles = (w->n_out + nr - 1) / nr;
+    attn_parallel_for(tiles, 1, gemm_task, &j);
+    return 0;
+}

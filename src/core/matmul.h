@@ -1,0 +1,27 @@
+/* matmul.h - y = x · W + b for every weight layout and dtype the models use. One call
+ * picks the path: GEMV (streams W once per row; decoding) or packed GEMM (prompts,
+ * training), split across the thread pool. */
+#ifndef ATTN_MATMUL_H
+#define ATTN_MATMUL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "tensor.h"
+
+typedef struct {
+    const void *data;
+    attn_dtype dtype;
+    int64_t n_in, n_out; /* K and N */
+    bool in_major;       /* stored [n_in][n_out] (HF Conv1D); else [n_out][n_in] (nn.Linear) */
+} attn_weight;
+
+/* y[M][n_out] = x[M][n_in] · W + bias (bias may be NULL). x and y do not overlap.
+ * Returns -1 only when its packing buffers cannot be allocated. */
+int attn_matmul(float *y, const float *x, int64_t M, const attn_weight *w, const float *bias);
+
+/* Per-thread scratch memory that grows on demand and is reused, so steady-state calls do
+ * not allocate. `slot` separates independent buffers of one thread (0..3). NULL if out of
+ * memory. */
+float *attn_scratch(int thread, int slot, size_t floats);
+
+#endif

@@ -1,0 +1,267 @@
+/* simd/kernels.c - the hot kernels written once over simd.h and compiled per SIMD set.
+ * GEMV streams the weights once (decoding is memory-bound); the GEMM tile is a register-
+ * blocked MR x NR outer-product kernel over packed panels (prompt processing is
+ * FLOP-bound). f16/bf16 weights are widened to f32 as they are loaded. */
+#include <math.h>
+#include <string.h>
+#include "core/kernels.h"
+#include "simd.h"
+
+#if defined(ATTN_SIMD_AVX512)
+#define MR 12
+#define NR 32
+#else
+#define MR 6
+#define NR 16
+#endif
+#define NRV (NR / VL)
+
+static inline float f16_scalar(uint16_t h) { return _cvtsh_ss(h); }
+static inline float bf16_scalar(uint16_t h) { return attn_bf16_to_f32(h); }
+static inline float f32_scalar(float f) { return f; }
+
+/* ---- GEMV, W stored [N][K]: four rows share each load of x. ---- */
+#define DEF_GEMV_NK(SUF, T, LOADW, TOF)                                                            \
+    static void gemv_nk_##SUF(float *y, const float *x, const T *w, int64_t K, int64_t n0, int64_t n1) { \
+        int64_t n = n0;                                                                            \
+        for (; n + 4 <= n1; n += 4) {                                                              \
+            const T *w0 = w + n * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;                     \
+            vf a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();                             \
+            int64_t k = 0;                                                                         \
+            for (; k + VL <= K; k += VL) {                                                         \
+                vf xv = vload(x + k);                                                              \
+                a0 = vfma(LOADW(w0 + k), xv, a0);                                                  \
+                a1 = vfma(LOADW(w1 + k), xv, a1);                                                  \
+                a2 = vfma(LOADW(w2 + k), xv, a2);                                                  \
+                a3 = vfma(LOADW(w3 + k), xv, a3);                                                  \
+            }                                                                                      \
+            float s0 = vsum(a0), s1 = vsum(a1), s2 = vsum(a2), s3 = vsum(a3);                      \
+            for (; k < K; k++) {                                                                   \
+                s0 += TOF(w0[k]) * x[k];                                                           \
+                s1 += TOF(w1[k]) * x[k];                                                           \
+                s2 += TOF(w2[k]) * x[k];                                                           \
+                s3 += TOF(w3[k]) * x[k];                                                           \
+            }                                                                                      \
+            y[n] = s0, y[n + 1] = s1, y[n + 2] = s2, y[n + 3] = s3;                                \
+        }                                                                                          \
+        for (; n < n1; n++) {                                                                      \
+            const T *w0 = w + n * K;                                                               \
+            vf a0 = vzero();                                                                       \
+            int64_t k = 0;                                                                         \
+            for (; k + VL <= K; k += VL) a0 = vfma(LOADW(w0 + k), vload(x + k), a0);               \
+            float s0 = vsum(a0);                                                                   \
+            for (; k < K; k++) s0 += TOF(w0[k]) * x[k];                                            \
+            y[n] = s0;                                                                             \
+        }                                                                                          \
+    }
+
+/* ---- GEMV, W stored [K][N]: y[n0:n1] stays in L1 while rows of W stream past. ---- */
+#define DEF_GEMV_KN(SUF, T, LOADW, TOF)                                                            \
+    static void gemv_kn_##SUF(float *y, const float *x, const T *w, int64_t K, int64_t N, int64_t n0, \
+                              int64_t n1) {                                                        \
+        for (int64_t n = n0; n < n1; n++) y[n] = 0;                                                \
+        int64_t k = 0;                                                                             \
+        for (; k + 4 <= K; k += 4) {                                                               \
+            const T *r0 = w + k * N, *r1 = r0 + N, *r2 = r1 + N, *r3 = r2 + N;                     \
+            vf x0 = vset1(x[k]), x1 = vset1(x[k + 1]), x2 = vset1(x[k + 2]), x3 = vset1(x[k + 3]); \
+            int64_t n = n0;                                                                        \
+            for (; n + VL <= n1; n += VL) {                                                        \
+                vf acc = vload(y + n);                                                             \
+                acc = vfma(LOADW(r0 + n), x0, acc);                                                \
+                acc = vfma(LOADW(r1 + n), x1, acc);                                                \
+                acc = vfma(LOADW(r2 + n), x2, acc);                                                \
+                acc = vfma(LOADW(r3 + n), x3, acc);                                                \
+                vstore(y + n, acc);                                                                \
+            }                                                                                      \
+            for (; n < n1; n++)                                                                    \
+                y[n] += TOF(r0[n]) * x[k] + TOF(r1[n]) * x[k + 1] + TOF(r2[n]) * x[k + 2] +        \
+                        TOF(r3[n]) * x[k + 3];                                                     \
+        }                                                                                          \
+        for (; k < K; k++) {                                                                       \
+            const T *r0 = w + k * N;                                                               \
+            vf x0 = vset1(x[k]);                                                                   \
+            int64_t n = n0;                                                                        \
+            for (; n + VL <= n1; n += VL) vstore(y + n, vfma(LOADW(r0 + n), x0, vload(y + n)));   \
+            for (; n < n1; n++) y[n] += TOF(r0[n]) * x[k];                                         \
+        }                                                                                          \
+    }
+
+DEF_GEMV_NK(f32, float, vload, f32_scalar)
+DEF_GEMV_NK(f16, uint16_t, vload_f16, f16_scalar)
+DEF_GEMV_NK(bf16, uint16_t, vload_bf16, bf16_scalar)
+DEF_GEMV_KN(f32, float, vload, f32_scalar)
+DEF_GEMV_KN(f16, uint16_t, vload_f16, f16_scalar)
+DEF_GEMV_KN(bf16, uint16_t, vload_bf16, bf16_scalar)
+
+static void SFX(gemv_nk)(float *y, const float *x, const void *w, attn_dtype dt, int64_t K, int64_t n0, int64_t n1) {
+    switch (dt) {
+    case ATTN_F16: gemv_nk_f16(y, x, w, K, n0, n1); break;
+    case ATTN_BF16: gemv_nk_bf16(y, x, w, K, n0, n1); break;
+    default: gemv_nk_f32(y, x, w, K, n0, n1); break;
+    }
+}
+
+static void SFX(gemv_kn)(float *y, const float *x, const void *w, attn_dtype dt, int64_t K, int64_t N, int64_t n0,
+                         int64_t n1) {
+    switch (dt) {
+    case ATTN_F16: gemv_kn_f16(y, x, w, K, N, n0, n1); break;
+    case ATTN_BF16: gemv_kn_bf16(y, x, w, K, N, n0, n1); break;
+    default: gemv_kn_f32(y, x, w, K, N, n0, n1); break;
+    }
+}
+
+/* ---- Packing B into [kc][NR] f32 panels. ---- */
+static float load_one(const void *w, attn_dtype dt, int64_t i) {
+    switch (dt) {
+    case ATTN_F16: return f16_scalar(((const uint16_t *)w)[i]);
+    case ATTN_BF16: return bf16_scalar(((const uint16_t *)w)[i]);
+    default: return ((const float *)w)[i];
+    }
+}
+
+static inline vf load_vec(const void *w, attn_dtype dt, int64_t i) {
+    switch (dt) {
+    case ATTN_F16: return vload_f16((const uint16_t *)w + i);
+    case ATTN_BF16: return vload_bf16((const uint16_t *)w + i);
+    default: return vload((const float *)w + i);
+    }
+}
+
+static void SFX(pack_b)(float *dst, const void *w, attn_dtype dt, bool in_major, int64_t K, int64_t N, int64_t k0,
+                        int64_t kc, int64_t n0) {
+    int64_t cols = ATTN_MIN((int64_t)NR, N - n0);
+    if (in_major && cols == NR) {
+        for (int64_t k = 0; k < kc; k++)
+            for (int v = 0; v < NRV; v++) vstore(dst + k * NR + v * VL, load_vec(w, dt, (k0 + k) * N + n0 + v * VL));
+        return;
+    }
+    if (in_major) {
+        for (int64_t k = 0; k < kc; k++)
+            for (int j = 0; j < NR; j++) dst[k * NR + j] = j < cols ? load_one(w, dt, (k0 + k) * N + n0 + j) : 0.0f;
+        return;
+    }
+    for (int j = 0; j < NR; j++) {
+        if (j >= cols) {
+            for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = 0.0f;
+            continue;
+        }
+        int64_t row = (n0 + j) * K + k0;
+        for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = load_one(w, dt, row + k);
+    }
+}
+
+/* ---- The GEMM register tile: MR x NR accumulators live in registers for the whole kc loop. ---- */
+static void SFX(gemm_tile)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc) {
+    vf acc[MR][NRV];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NRV; v++) acc[i][v] = vzero();
+    for (int64_t k = 0; k < kc; k++) {
+        vf b[NRV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NRV; v++) b[v] = vload(bp + k * NR + v * VL);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+            vf a = vset1(ap[k * MR + i]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NRV; v++) acc[i][v] = vfma(a, b[v], acc[i][v]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NRV; v++) vstore(c + i * ldc + v * VL, vadd(vload(c + i * ldc + v * VL), acc[i][v]));
+}
+
+/* ---- Vector helpers for attention, norms and activations. ---- */
+static float SFX(dot)(const float *a, const float *b, int64_t n) {
+    vf s0 = vzero(), s1 = vzero();
+    int64_t i = 0;
+    for (; i + 2 * VL <= n; i += 2 * VL) {
+        s0 = vfma(vload(a + i), vload(b + i), s0);
+        s1 = vfma(vload(a + i + VL), vload(b + i + VL), s1);
+    }
+    for (; i + VL <= n; i += VL) s0 = vfma(vload(a + i), vload(b + i), s0);
+    float s = vsum(vadd(s0, s1));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static void SFX(axpy)(float *y, float a, const float *x, int64_t n) {
+    vf av = vset1(a);
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) vstore(y + i, vfma(av, vload(x + i), vload(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+static void SFX(scale)(float *y, float a, int64_t n) {
+    vf av = vset1(a);
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) vstore(y + i, vmul(av, vload(y + i)));
+    for (; i < n; i++) y[i] *= a;
+}
+
+static float SFX(exp_sum)(float *x, float max, int64_t n) {
+    vf m = vset1(max), s = vzero();
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) {
+        vf e = vexp(vsub(vload(x + i), m));
+        vstore(x + i, e);
+        s = vadd(s, e);
+    }
+    float sum = vsum(s);
+    for (; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    return sum;
+}
+
+static float SFX(max)(const float *x, int64_t n) {
+    float m = -INFINITY;
+    int64_t i = 0;
+    if (n >= VL) {
+        vf mv = vload(x);
+        for (i = VL; i + VL <= n; i += VL) mv = vmax(mv, vload(x + i));
+        m = vhmax(mv);
+    }
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+/* gelu_new(x) = 0.5x(1+tanh(u)) = x * sigmoid(2u), u = sqrt(2/pi)(x + 0.044715x^3). */
+static void SFX(gelu_tanh)(float *x, int64_t n) {
+    const float s2 = 2.0f * 0.7978845608028654f;
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) {
+        vf v = vload(x + i);
+        vf u = vmul(vset1(s2), vfma(vmul(vset1(0.044715f), vmul(v, v)), v, v));
+        vf e = vexp(vsub(vzero(), u));
+        vstore(x + i, vdiv(v, vadd(vset1(1.0f), e)));
+    }
+    for (; i < n; i++) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+    }
+}
+
+const attn_kernels SFX(attn_kernels) = {
+#if defined(ATTN_SIMD_AVX512)
+    .name = "avx512",
+#else
+    .name = "avx2",
+#endif
+    .mr = MR,
+    .nr = NR,
+    .gemv_nk = SFX(gemv_nk),
+    .gemv_kn = SFX(gemv_kn),
+    .pack_b = SFX(pack_b),
+    .gemm_tile = SFX(gemm_tile),
+    .dot = SFX(dot),
+    .axpy = SFX(axpy),
+    .scale = SFX(scale),
+    .exp_sum = SFX(exp_sum),
+    .max = SFX(max),
+    .gelu_tanh = SFX(gelu_tanh),
+};

@@ -1,0 +1,295 @@
+/* gpt2.c - GPT-2 (Radford et al. 2019) as Hugging Face stores it: learned positions,
+ * pre-LayerNorm blocks, fused QKV, tanh-GELU MLP, final LayerNorm, LM head tied to the
+ * token embedding. Weights stay in the mmapped safetensors file in their own dtype and
+ * HF's Conv1D [in][out] layout; only norms and biases are widened to f32 copies. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/common.h"
+#include "core/matmul.h"
+#include "format/config.h"
+#include "format/safetensors.h"
+#include "model.h"
+#include "nn/attention.h"
+#include "nn/layers.h"
+
+#define PREFILL_CHUNK 512
+
+typedef struct {
+    int64_t n_layer, n_head, n_embd, n_inner, n_ctx, vocab;
+    float eps;
+    int scale_attn, scale_by_layer;
+} gpt2_config;
+
+typedef struct {
+    float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
+    attn_weight qkv, proj, fc, fc_proj;
+    float *qkv_b, *proj_b, *fc_b, *fc_proj_b;
+} gpt2_layer;
+
+typedef struct {
+    gpt2_config c;
+    attn_safetensors *st;
+    const char *weights_path;
+    char prefix[16];
+    const attn_st_tensor *wte, *wpe;
+    attn_weight lm_head;
+    float *lnf_w, *lnf_b;
+    gpt2_layer *layers;
+    float *small;  /* one block holding every f32 copy of norms and biases */
+    size_t small_used, small_cap;
+    float *k_cache, *v_cache; /* [layer][n_ctx][n_embd] */
+    float *x, *h, *qkv, *att, *fc; /* activations for one prefill chunk */
+    int64_t chunk;
+} gpt2;
+
+static int read_config(gpt2_config *c, const char *dir) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    json_t *j = attn_json_load_object(path);
+    if (!j) return -1;
+    int64_t ctx_alt;
+    double eps;
+    int rc = -1;
+    if (attn_cfg_int(j, path, "n_layer", 12, 1, 1024, &c->n_layer) || attn_cfg_int(j, path, "n_head", 12, 1, 1024, &c->n_head) ||
+        attn_cfg_int(j, path, "n_embd", 768, 1, 65536, &c->n_embd) ||
+        attn_cfg_int(j, path, "n_ctx", 1024, 1, 1 << 20, &ctx_alt) ||
+        attn_cfg_int(j, path, "n_positions", ctx_alt, 1, 1 << 20, &c->n_ctx) ||
+        attn_cfg_int(j, path, "vocab_size", 50257, 1, 1 << 24, &c->vocab) ||
+        attn_cfg_int(j, path, "n_inner", 4 * c->n_embd, 1, 1 << 20, &c->n_inner) ||
+        attn_cfg_float(j, path, "layer_norm_epsilon", 1e-5, 0, 1, &eps) ||
+        attn_cfg_bool(j, path, "scale_attn_weights", 1, &c->scale_attn) ||
+        attn_cfg_bool(j, path, "scale_attn_by_inverse_layer_idx", 0, &c->scale_by_layer))
+        goto out;
+    c->eps = (float)eps;
+    if (c->n_embd % c->n_head) {
+        attn_error("%s: n_embd %lld is not divisible by n_head %lld", path, (long long)c->n_embd, (long long)c->n_head);
+        goto out;
+    }
+    const char *act = attn_cfg_str(j, path, "activation_function", "gelu_new");
+    if (!act) goto out;
+    if (strcmp(act, "gelu_new") && strcmp(act, "gelu_pytorch_tanh") && strcmp(act, "gelu_fast")) {
+        attn_error("%s: activation_function \"%s\" is not supported (gelu_new, gelu_pytorch_tanh)", path, act);
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(j);
+    return rc;
+}
+
+/* Finds PREFIX+name and checks its shape against what the config implies. */
+static const attn_st_tensor *want(gpt2 *g, int ndim, int64_t d0, int64_t d1, const char *fmt, ...) {
+    char name[256], full[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    snprintf(full, sizeof full, "%s%s", g->prefix, name);
+    const attn_st_tensor *t = attn_safetensors_find(g->st, full);
+    if (!t) {
+        attn_error("%s: missing tensor '%s'", g->weights_path, full);
+        return NULL;
+    }
+    int64_t want_shape[2] = {d0, d1};
+    bool ok = t->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == want_shape[i];
+    if (!ok) {
+        char got[128] = "", exp[64];
+        for (int i = 0; i < t->ndim; i++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+        if (ndim == 1) snprintf(exp, sizeof exp, "%lld", (long long)d0);
+        else snprintf(exp, sizeof exp, "%lld, %lld", (long long)d0, (long long)d1);
+        attn_error("%s: tensor '%s' has shape [%s] but config.json implies [%s]", g->weights_path, full, got, exp);
+        return NULL;
+    }
+    return t;
+}
+
+static float *small_copy(gpt2 *g, const attn_st_tensor *t) {
+    int64_t n = t->shape[0];
+    float *dst = g->small + g->small_used;
+    g->small_used += (size_t)(n + 15) / 16 * 16;
+    attn_to_f32(dst, t->data, t->dtype, n);
+    return dst;
+}
+
+static int vec(gpt2 *g, float **dst, int64_t n, const char *name) {
+    const attn_st_tensor *t = want(g, 1, n, 0, "%s", name);
+    if (!t) return -1;
+    *dst = small_copy(g, t);
+    return 0;
+}
+
+static int layer_vec(gpt2 *g, float **dst, int64_t n, int layer, const char *leaf) {
+    char name[200];
+    snprintf(name, sizeof name, "h.%d.%s", layer, leaf);
+    return vec(g, dst, n, name);
+}
+
+static int mat(gpt2 *g, attn_weight *w, int64_t in, int64_t out, int layer, const char *name) {
+    const attn_st_tensor *t = want(g, 2, in, out, "h.%d.%s.weight", layer, name);
+    if (!t) return -1;
+    *w = (attn_weight){.data = t->data, .dtype = t->dtype, .n_in = in, .n_out = out, .in_major = true};
+    return 0;
+}
+
+static int bind_layer(gpt2 *g, int l) {
+    gpt2_layer *L = &g->layers[l];
+    int64_t C = g->c.n_embd, I = g->c.n_inner;
+    return layer_vec(g, &L->ln1_w, C, l, "ln_1.weight") || layer_vec(g, &L->ln1_b, C, l, "ln_1.bias") ||
+           layer_vec(g, &L->ln2_w, C, l, "ln_2.weight") || layer_vec(g, &L->ln2_b, C, l, "ln_2.bias") ||
+           mat(g, &L->qkv, C, 3 * C, l, "attn.c_attn") || layer_vec(g, &L->qkv_b, 3 * C, l, "attn.c_attn.bias") ||
+           mat(g, &L->proj, C, C, l, "attn.c_proj") || layer_vec(g, &L->proj_b, C, l, "attn.c_proj.bias") ||
+           mat(g, &L->fc, C, I, l, "mlp.c_fc") || layer_vec(g, &L->fc_b, I, l, "mlp.c_fc.bias") ||
+           mat(g, &L->fc_proj, I, C, l, "mlp.c_proj") || layer_vec(g, &L->fc_proj_b, C, l, "mlp.c_proj.bias")
+               ? -1 : 0;
+}
+
+static int bind_weights(gpt2 *g) {
+    const gpt2_config *c = &g->c;
+    g->prefix[0] = 0;
+    if (attn_safetensors_find(g->st, "transformer.wte.weight")) snprintf(g->prefix, sizeof g->prefix, "transformer.");
+    if (!(g->wte = want(g, 2, c->vocab, c->n_embd, "wte.weight"))) return -1;
+    if (!(g->wpe = want(g, 2, c->n_ctx, c->n_embd, "wpe.weight"))) return -1;
+    g->small_cap = (size_t)(c->n_layer * (9 * c->n_embd + c->n_inner + 16 * 8) + 2 * c->n_embd + 64);
+    g->small = attn_alloc(g->small_cap * sizeof(float));
+    g->layers = calloc((size_t)c->n_layer, sizeof *g->layers);
+    if (!g->small || !g->layers) return attn_error("out of memory loading %s", g->weights_path);
+    for (int l = 0; l < c->n_layer; l++)
+        if (bind_layer(g, l)) return -1;
+    if (vec(g, &g->lnf_w, c->n_embd, "ln_f.weight") || vec(g, &g->lnf_b, c->n_embd, "ln_f.bias")) return -1;
+    /* An untied head is stored without the transformer. prefix. */
+    const attn_st_tensor *head = g->wte;
+    if (attn_safetensors_find(g->st, "lm_head.weight")) {
+        char saved[sizeof g->prefix];
+        memcpy(saved, g->prefix, sizeof saved);
+        g->prefix[0] = 0;
+        head = want(g, 2, c->vocab, c->n_embd, "lm_head.weight");
+        memcpy(g->prefix, saved, sizeof saved);
+        if (!head) return -1;
+    }
+    g->lm_head = (attn_weight){.data = head->data, .dtype = head->dtype, .n_in = c->n_embd, .n_out = c->vocab,
+                               .in_major = false};
+    return 0;
+}
+
+static int alloc_state(gpt2 *g) {
+    const gpt2_config *c = &g->c;
+    g->chunk = ATTN_MIN(c->n_ctx, PREFILL_CHUNK);
+    size_t kv = (size_t)(c->n_layer * c->n_ctx * c->n_embd);
+    /* calloc'd pages stay untouched (and out of RSS) until a position is written */
+    g->k_cache = calloc(kv, sizeof(float));
+    g->v_cache = calloc(kv, sizeof(float));
+    size_t per_row = (size_t)(3 * c->n_embd + 3 * c->n_embd + c->n_inner);
+    float *act = attn_alloc((size_t)g->chunk * per_row * sizeof(float));
+    if (!g->k_cache || !g->v_cache || !act) return attn_error("out of memory for the KV cache and activations");
+    g->x = act;
+    g->h = g->x + g->chunk * c->n_embd;
+    g->att = g->h + g->chunk * c->n_embd;
+    g->qkv = g->att + g->chunk * c->n_embd;
+    g->fc = g->qkv + g->chunk * 3 * c->n_embd;
+    if (attn_attention_reserve(c->n_ctx) != 0) return attn_error("out of memory for attention scores");
+    return 0;
+}
+
+/* One transformer block over T rows of g->x at positions pos0.. */
+static int block(gpt2 *g, int l, int64_t pos0, int64_t T) {
+    const gpt2_config *c = &g->c;
+    gpt2_layer *L = &g->layers[l];
+    int64_t C = c->n_embd;
+    float *kc = g->k_cache + (size_t)l * c->n_ctx * C, *vc = g->v_cache + (size_t)l * c->n_ctx * C;
+    attn_attention_shape shape = {.n_heads = (int)c->n_head, .n_kv_heads = (int)c->n_head,
+                                  .head_dim = (int)(C / c->n_head), .scale = 1.0f};
+    if (c->scale_attn) shape.scale = 1.0f / sqrtf((float)shape.head_dim);
+    if (c->scale_by_layer) shape.scale /= (float)(l + 1);
+
+    attn_layernorm(g->h, g->x, L->ln1_w, L->ln1_b, T, C, c->eps);
+    if (attn_matmul(g->qkv, g->h, T, &L->qkv, L->qkv_b)) return -1;
+    attn_kv_store(kc, vc, g->qkv + C, g->qkv + 2 * C, 3 * C, pos0, T, C);
+    attn_attention_causal(g->att, g->qkv, 3 * C, kc, vc, pos0, T, &shape);
+    if (attn_matmul(g->h, g->att, T, &L->proj, L->proj_b)) return -1;
+    attn_add(g->x, g->h, T * C);
+
+    attn_layernorm(g->h, g->x, L->ln2_w, L->ln2_b, T, C, c->eps);
+    if (attn_matmul(g->fc, g->h, T, &L->fc, L->fc_b)) return -1;
+    attn_gelu_tanh(g->fc, T * c->n_inner);
+    if (attn_matmul(g->h, g->fc, T, &L->fc_proj, L->fc_proj_b)) return -1;
+    attn_add(g->x, g->h, T * C);
+    return 0;
+}
+
+static int forward_chunk(gpt2 *g, const int32_t *tokens, int64_t pos0, int64_t T, float *logits, bool all) {
+    const gpt2_config *c = &g->c;
+    int64_t C = c->n_embd;
+    attn_embed(g->x, g->wte->data, g->wte->dtype, tokens, T, C, g->wpe->data, g->wpe->dtype, pos0);
+    for (int l = 0; l < c->n_layer; l++)
+        if (block(g, l, pos0, T)) return -1;
+    if (!logits) return 0;
+    int64_t first = all ? 0 : T - 1, rows = T - first;
+    attn_layernorm(g->h, g->x + first * C, g->lnf_w, g->lnf_b, rows, C, c->eps);
+    return attn_matmul(logits, g->h, rows, &g->lm_head, NULL);
+}
+
+static int gpt2_forward(attn_model *m, const int32_t *tokens, int64_t n, float *logits, bool all) {
+    gpt2 *g = m->impl;
+    for (int64_t done = 0; done < n; done += g->chunk) {
+        int64_t T = ATTN_MIN(g->chunk, n - done);
+        bool last = done + T == n;
+        float *out = all ? logits + done * g->c.vocab : (last ? logits : NULL);
+        if (!logits) out = NULL;
+        if (forward_chunk(g, tokens + done, m->n_past + done, T, out, all)) return -1;
+    }
+    return 0;
+}
+
+static void gpt2_free(attn_model *m) {
+    gpt2 *g = m->impl;
+    if (g) {
+        attn_safetensors_close(g->st);
+        free(g->layers);
+        attn_free(g->small);
+        free(g->k_cache);
+        free(g->v_cache);
+        attn_free(g->x);
+        free(g);
+    }
+    free(m);
+}
+
+static const attn_model_ops gpt2_ops = {.forward = gpt2_forward, .free = gpt2_free};
+
+static void fill_info(attn_model *m, const gpt2 *g) {
+    const gpt2_config *c = &g->c;
+    m->info = (attn_model_info){.family = "gpt2", .n_ctx = c->n_ctx, .vocab_size = c->vocab, .n_layer = c->n_layer,
+                                .n_embd = c->n_embd, .n_head = c->n_head, .dtype = g->wte->dtype};
+    for (int i = 0; i < attn_safetensors_count(g->st); i++) {
+        const attn_st_tensor *t = attn_safetensors_at(g->st, i);
+        if (strstr(t->name, "attn.bias") || strstr(t->name, "masked_bias")) continue; /* buffers, not weights */
+        m->info.weight_bytes += t->nbytes;
+        m->info.n_params += (int64_t)(t->nbytes / attn_dtype_size(t->dtype));
+    }
+}
+
+attn_model *attn_gpt2_load(const char *dir, const char *weights_path) {
+    attn_model *m = calloc(1, sizeof *m);
+    gpt2 *g = calloc(1, sizeof *g);
+    if (!m || !g) {
+        free(m), free(g);
+        attn_error("out of memory");
+        return NULL;
+    }
+    m->impl = g;
+    m->ops = &gpt2_ops;
+    if (read_config(&g->c, dir) != 0) goto fail;
+    if (!(g->st = attn_safetensors_open(weights_path))) goto fail;
+    g->weights_path = attn_safetensors_path(g->st);
+    if (bind_weights(g) != 0 || alloc_state(g) != 0) goto fail;
+    fill_info(m, g);
+    return m;
+fail:
+    gpt2_free(m);
+    return NULL;
+}

@@ -1,0 +1,52 @@
+/* model.h - one interface for every decoder model attn runs: load from a checkpoint, then
+ * feed tokens and read logits. A model keeps its own KV cache; forward appends at the
+ * current position, so prefill and decode are the same call. */
+#ifndef ATTN_MODEL_H
+#define ATTN_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "core/tensor.h"
+
+typedef struct attn_model attn_model;
+
+typedef struct {
+    const char *family; /* "gpt2" */
+    int64_t n_ctx, vocab_size, n_layer, n_embd, n_head;
+    int64_t n_params;
+    size_t weight_bytes; /* bytes of the weights as stored (what decoding reads) */
+    attn_dtype dtype;    /* dtype of the large matrices */
+} attn_model_info;
+
+/* path: a directory with config.json and model.safetensors, or the .safetensors file with
+ * config.json beside it. NULL with an error naming the file and field on failure. */
+attn_model *attn_model_load(const char *path);
+void attn_model_free(attn_model *m);
+const attn_model_info *attn_model_get_info(const attn_model *m);
+
+int64_t attn_model_n_past(const attn_model *m);
+void attn_model_reset(attn_model *m);
+int attn_model_truncate(attn_model *m, int64_t n_past); /* forget positions >= n_past */
+
+/* Runs n tokens at positions n_past.. and appends them to the cache. logits receives
+ * [vocab] floats for the last token, or [n][vocab] when all is true (may be NULL to only
+ * fill the cache). Errors: token ids out of range, context overflow. */
+int attn_model_forward(attn_model *m, const int32_t *tokens, int64_t n, float *logits, bool all);
+
+/* For writers of new model families (src/model/ only). */
+typedef struct {
+    int (*forward)(attn_model *m, const int32_t *tokens, int64_t n, float *logits, bool all);
+    void (*free)(attn_model *m);
+} attn_model_ops;
+
+struct attn_model {
+    attn_model_info info;
+    int64_t n_past;
+    const attn_model_ops *ops;
+    void *impl;
+};
+
+attn_model *attn_gpt2_load(const char *dir, const char *weights_path);
+
+#endif

@@ -1,0 +1,65 @@
+/* layers.c - norms, embeddings, residual adds and activations. */
+#include "layers.h"
+
+#include <math.h>
+#include "core/kernels.h"
+#include "core/threadpool.h"
+
+void attn_layernorm(float *out, const float *x, const float *w, const float *b, int64_t rows, int64_t dim, float eps) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * dim;
+        float *o = out + r * dim;
+        double sum = 0, sq = 0;
+        for (int64_t i = 0; i < dim; i++) sum += xr[i];
+        double mean = sum / dim;
+        for (int64_t i = 0; i < dim; i++) {
+            double d = xr[i] - mean;
+            sq += d * d;
+        }
+        float inv = (float)(1.0 / sqrt(sq / dim + eps)), m = (float)mean;
+        for (int64_t i = 0; i < dim; i++) o[i] = (xr[i] - m) * inv * w[i] + b[i];
+    }
+}
+
+static void add_row(float *out, const void *table, attn_dtype dt, int64_t row, int64_t dim) {
+    const uint8_t *base = (const uint8_t *)table + (size_t)row * dim * attn_dtype_size(dt);
+    switch (dt) {
+    case ATTN_F16:
+        for (int64_t i = 0; i < dim; i++) out[i] += attn_f16_to_f32(((const uint16_t *)base)[i]);
+        break;
+    case ATTN_BF16:
+        for (int64_t i = 0; i < dim; i++) out[i] += attn_bf16_to_f32(((const uint16_t *)base)[i]);
+        break;
+    default:
+        for (int64_t i = 0; i < dim; i++) out[i] += ((const float *)base)[i];
+        break;
+    }
+}
+
+void attn_embed(float *out, const void *table, attn_dtype dt, const int32_t *ids, int64_t n, int64_t dim,
+                const void *pos_table, attn_dtype pos_dt, int64_t pos0) {
+    for (int64_t t = 0; t < n; t++) {
+        float *o = out + t * dim;
+        for (int64_t i = 0; i < dim; i++) o[i] = 0.0f;
+        add_row(o, table, dt, ids[t], dim);
+        if (pos_table) add_row(o, pos_table, pos_dt, pos0 + t, dim);
+    }
+}
+
+void attn_add(float *y, const float *x, int64_t n) { attn_kernels_get()->axpy(y, 1.0f, x, n); }
+
+typedef struct {
+    float *x;
+    const attn_kernels *k;
+} gelu_job;
+
+static void gelu_task(void *ctx, int64_t b, int64_t e, int thread) {
+    (void)thread;
+    gelu_job *j = ctx;
+    j->k->gelu_tanh(j->x + b, e - b);
+}
+
+void attn_gelu_tanh(float *x, int64_t n) {
+    gelu_job j = {.x = x, .k = attn_kernels_get()};
+    attn_parallel_for(n, 4096, gelu_task, &j);
+}

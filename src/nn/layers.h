@@ -1,0 +1,25 @@
+/* layers.h - forward passes of the layers shared by every model: norms, embeddings,
+ * residuals, activations. Shapes are explicit: rows x dim, row-major. Parameters that the
+ * file stores as f16/bf16 stay in that dtype where they are large (embedding tables) and
+ * are widened to f32 at load where they are small (norm weights, biases). */
+#ifndef ATTN_NN_LAYERS_H
+#define ATTN_NN_LAYERS_H
+
+#include <stdint.h>
+#include "core/tensor.h"
+
+/* out[r] = (x[r] - mean) / sqrt(var + eps) * w + b, over `dim`; out may equal x. */
+void attn_layernorm(float *out, const float *x, const float *w, const float *b, int64_t rows, int64_t dim, float eps);
+
+/* out[t] = table[ids[t]] (+ pos_table[pos0 + t] when pos_table is given); tables [n][dim]
+ * in their stored dtype. ids must already be range-checked. */
+void attn_embed(float *out, const void *table, attn_dtype dt, const int32_t *ids, int64_t n, int64_t dim,
+                const void *pos_table, attn_dtype pos_dt, int64_t pos0);
+
+/* y += x over n elements. */
+void attn_add(float *y, const float *x, int64_t n);
+
+/* GPT-2's tanh-approximated GELU, in place. */
+void attn_gelu_tanh(float *x, int64_t n);
+
+#endif

@@ -1,0 +1,113 @@
+/* test_kernels.c - every SIMD kernel table against the scalar reference (and GEMM/GEMV
+ * against a double-precision product), on awkward shapes, all weight dtypes and both
+ * layouts, with 1 and 2 threads. Tolerance: float accumulation in a different order, so
+ * relative to sum|x*w| with a margin of 1e-5 (f32 epsilon 6e-8 times a few thousand terms). */
+#include <stdlib.h>
+#include "core/cpu.h"
+#include "core/kernels.h"
+#include "core/matmul.h"
+#include "core/threadpool.h"
+#include "test.h"
+
+static float frand(unsigned *s) {
+    *s = *s * 1103515245u + 12345u;
+    return ((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+static void *make_weight(attn_dtype dt, int64_t n, float *as_f32, unsigned *seed) {
+    void *w = malloc((size_t)n * attn_dtype_size(dt));
+    for (int64_t i = 0; i < n; i++) as_f32[i] = frand(seed);
+    attn_from_f32(w, as_f32, dt, n);
+    attn_to_f32(as_f32, w, dt, n); /* the rounded values are the truth */
+    return w;
+}
+
+static void check_matmul(const char *isa, int64_t M, int64_t K, int64_t N, attn_dtype dt, bool in_major) {
+    unsigned seed = (unsigned)(M * 131 + K * 7 + N + dt * 1000 + in_major);
+    float *wf = malloc((size_t)(K * N) * sizeof(float));
+    void *w = make_weight(dt, K * N, wf, &seed);
+    float *x = malloc((size_t)(M * K) * sizeof(float)), *y = malloc((size_t)(M * N) * sizeof(float));
+    float *bias = malloc((size_t)N * sizeof(float));
+    for (int64_t i = 0; i < M * K; i++) x[i] = frand(&seed);
+    for (int64_t i = 0; i < N; i++) bias[i] = frand(&seed);
+    attn_weight wt = {.data = w, .dtype = dt, .n_in = K, .n_out = N, .in_major = in_major};
+    CHECK(attn_matmul(y, x, M, &wt, bias) == 0, "matmul failed: %s", attn_last_error());
+    double worst = 0;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            double ref = bias[n], mag = fabs(bias[n]);
+            for (int64_t k = 0; k < K; k++) {
+                double wv = in_major ? wf[k * N + n] : wf[n * K + k];
+                ref += (double)x[m * K + k] * wv;
+                mag += fabs((double)x[m * K + k] * wv);
+            }
+            double err = fabs(y[m * N + n] - ref) / (mag * 1e-5 + 1e-6);
+            if (err > worst) worst = err;
+        }
+    CHECK(worst <= 1.0, "%s matmul M=%lld K=%lld N=%lld %s %s: error %.3g of tolerance", isa, (long long)M,
+          (long long)K, (long long)N, attn_dtype_name(dt), in_major ? "[K][N]" : "[N][K]", worst);
+    free(wf), free(w), free(x), free(y), free(bias);
+}
+
+static void check_vector_ops(const attn_kernels *k, const char *isa) {
+    unsigned seed = 99;
+    int64_t sizes[] = {1, 7, 15, 16, 17, 33, 64, 65, 1000};
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+        int64_t n = sizes[si];
+        float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+        float *c = malloc(n * sizeof(float)), *d = malloc(n * sizeof(float));
+        for (int64_t i = 0; i < n; i++) a[i] = 4 * frand(&seed), b[i] = 4 * frand(&seed);
+        float mag = 0;
+        for (int64_t i = 0; i < n; i++) mag += fabsf(a[i] * b[i]);
+        CHECK_NEAR(k->dot(a, b, n), attn_kernels_ref.dot(a, b, n), 1e-5 * mag + 1e-6, isa);
+        CHECK(k->max(a, n) == attn_kernels_ref.max(a, n), "%s max n=%lld", isa, (long long)n);
+        memcpy(c, a, n * sizeof(float)), memcpy(d, a, n * sizeof(float));
+        float s1 = k->exp_sum(c, 4.0f, n), s2 = attn_kernels_ref.exp_sum(d, 4.0f, n);
+        CHECK_NEAR(s1, s2, 1e-6 * s2, "exp_sum");
+        for (int64_t i = 0; i < n; i++) CHECK_NEAR(c[i], d[i], 2e-7 * d[i] + 1e-30, "exp element");
+        memcpy(c, a, n * sizeof(float)), memcpy(d, a, n * sizeof(float));
+        k->gelu_tanh(c, n), attn_kernels_ref.gelu_tanh(d, n);
+        for (int64_t i = 0; i < n; i++) CHECK_NEAR(c[i], d[i], 1e-6 * (1 + fabsf(d[i])), "gelu element");
+        memcpy(c, b, n * sizeof(float)), memcpy(d, b, n * sizeof(float));
+        k->axpy(c, 0.5f, a, n), attn_kernels_ref.axpy(d, 0.5f, a, n);
+        k->scale(c, 3.0f, n), attn_kernels_ref.scale(d, 3.0f, n);
+        for (int64_t i = 0; i < n; i++) CHECK_NEAR(c[i], d[i], 1e-6 * (1 + fabsf(d[i])), "axpy/scale");
+        free(a), free(b), free(c), free(d);
+    }
+    /* extreme inputs: exp must not overflow to inf/NaN, gelu saturates */
+    float big[17] = {-1000, -100, -88, -87, 0, 1e-8f, 50, 88, 100, 1000, -5, 5, -20, 20, 3, -3, 0.5f};
+    float big2[17];
+    memcpy(big2, big, sizeof big);
+    k->gelu_tanh(big, 17), attn_kernels_ref.gelu_tanh(big2, 17);
+    for (int i = 0; i < 17; i++) CHECK_NEAR(big[i], big2[i], 1e-5 * (1 + fabsf(big2[i])), "gelu extreme");
+}
+
+int main(void) {
+    int64_t ms[] = {1, 2, 3, 4, 7, 13, 33};
+    int64_t ks[] = {1, 7, 33, 65, 300};
+    int64_t ns[] = {1, 7, 33, 65, 129};
+    for (int isa = 0; isa < ATTN_ISA_COUNT; isa++) {
+        if (!attn_isa_supported((attn_isa)isa) || !attn_kernels_for((attn_isa)isa)) {
+            printf("note: %s not supported on this CPU, not tested\n", attn_isa_name((attn_isa)isa));
+            continue;
+        }
+        attn_isa_set((attn_isa)isa);
+        const char *name = attn_isa_name((attn_isa)isa);
+        check_vector_ops(attn_kernels_get(), name);
+        for (int threads = 1; threads <= 2; threads++) {
+            attn_threads_init(threads);
+            for (int dt = 0; dt < ATTN_DTYPE_COUNT; dt++)
+                for (int lay = 0; lay < 2; lay++)
+                    for (size_t a = 0; a < sizeof ms / sizeof *ms; a++)
+                        for (size_t b = 0; b < sizeof ks / sizeof *ks; b++)
+                            for (size_t c = 0; c < sizeof ns / sizeof *ns; c++)
+                                check_matmul(name, ms[a], ks[b], ns[c], (attn_dtype)dt, lay);
+            /* large shapes: several kc slices, many tiles, odd edges */
+            check_matmul(name, 65, 4097, 33, ATTN_F32, true);
+            check_matmul(name, 1, 4097, 4097, ATTN_F16, false);
+            check_matmul(name, 37, 768, 2304, ATTN_BF16, true);
+            check_matmul(name, 2, 768, 1000, ATTN_F32, false);
+        }
+    }
+    return test_finish("test_kernels");
+}
