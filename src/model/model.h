@@ -17,6 +17,7 @@ typedef struct {
     int64_t n_params;
     size_t weight_bytes; /* bytes of the weights as stored (what decoding reads) */
     attn_dtype dtype;    /* dtype of the large matrices */
+    const char *origin;  /* a note from the checkpoint's metadata (e.g. "random weights"), or NULL */
 } attn_model_info;
 
 /* path: a directory with config.json and model.safetensors, or the .safetensors file with

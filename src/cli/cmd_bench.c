@@ -1,0 +1,140 @@
+/* cmd_bench.c - `attn bench`: llama-bench-style numbers for one model: prompt processing
+ * (pp: one forward over N tokens) and generation (tg: N single-token forwards from an empty
+ * cache), median of repetitions, plus load time and peak RSS. With --bandwidth it also
+ * measures memory read bandwidth and reports generation as a share of the bound it sets. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "args.h"
+#include "commands.h"
+#include "core/common.h"
+#include "core/cpu.h"
+#include "core/kernels.h"
+#include "core/threadpool.h"
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+typedef struct { const float *p; float sink[512]; } bw_job;
+
+static void bw_task(void *ctx, int64_t b, int64_t e, int t) {
+    bw_job *j = ctx;
+    j->sink[t] = attn_kernels_get()->max(j->p + b, e - b);
+}
+
+/* Best-of-5 read bandwidth over a 1 GiB buffer with all threads, in GB/s. */
+static double read_bandwidth(void) {
+    size_t n = (size_t)1 << 28;
+    float *buf = attn_alloc(n * sizeof(float));
+    if (!buf) return 0;
+    for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 1023);
+    bw_job j = {.p = buf};
+    double best = 1e30;
+    for (int r = 0; r < 5; r++) {
+        double t0 = attn_time_s();
+        attn_parallel_for((int64_t)n, 1 << 16, bw_task, &j);
+        double dt = attn_time_s() - t0;
+        best = dt < best ? dt : best;
+    }
+    attn_free(buf);
+    return n * sizeof(float) / best / 1e9;
+}
+
+static int time_runs(attn_model *m, const int32_t *ids, int pp, int tg, int reps, double *pp_s, double *tg_s,
+                     float *logits) {
+    double *a = malloc(sizeof(double) * reps), *b = malloc(sizeof(double) * reps);
+    int rc = -1;
+    if (!a || !b) goto out;
+    for (int r = 0; r < reps; r++) {
+        attn_model_reset(m);
+        double t0 = attn_time_s();
+        if (pp > 0 && attn_model_forward(m, ids, pp, logits, false)) goto out;
+        a[r] = attn_time_s() - t0;
+        attn_model_reset(m);
+        t0 = attn_time_s();
+        for (int i = 0; i < tg; i++)
+            if (attn_model_forward(m, ids + i, 1, logits, false)) goto out;
+        b[r] = attn_time_s() - t0;
+    }
+    *pp_s = median(a, reps), *tg_s = median(b, reps);
+    rc = 0;
+out:
+    free(a), free(b);
+    return rc;
+}
+
+int cmd_bench(int argc, char **argv) {
+    const char *model = NULL, *isa = NULL;
+    int pp = 512, tg = 128, reps = 3, threads = 0;
+    bool json = false, bandwidth = false;
+    const opt_spec opts[] = {
+        {"model", 'm', OPT_STR, &model, "model folder or .safetensors file", 0, 0},
+        {"prompt", 'p', OPT_INT, &pp, "prompt tokens processed in one forward", 0, 1 << 20},
+        {"gen", 'n', OPT_INT, &tg, "tokens generated one at a time", 0, 1 << 20},
+        {"reps", 'r', OPT_INT, &reps, "repetitions (the median is reported)", 1, 1000},
+        {"threads", 't', OPT_INT, &threads, "threads; 0 = all cores", 0, 512},
+        {"isa", 0, OPT_STR, &isa, "force kernels: scalar, avx2 or avx512", 0, 0},
+        {"bandwidth", 0, OPT_FLAG, &bandwidth, "also measure memory bandwidth and the decoding bound", 0, 0},
+        {"json", 0, OPT_FLAG, &json, "print one JSON object", 0, 0},
+    };
+    cmd_spec spec = {"bench", "attn bench -m MODEL [-p 512] [-n 128] [-t N] [--json]",
+                     "Measures prompt processing and generation speed (tokens/s, median of --reps),\n"
+                     "load time and peak resident memory.", opts, (int)(sizeof opts / sizeof *opts)};
+    int pr = args_parse(&spec, argc, argv);
+    if (pr) return pr > 0 ? 0 : 2;
+    if (cli_setup_runtime("bench", threads, isa)) return 2;
+    double t0 = attn_time_s();
+    attn_model *m = cli_load_model("bench", model);
+    if (!m) return 1;
+    double load_s = attn_time_s() - t0;
+    const attn_model_info *info = attn_model_get_info(m);
+    if (pp > info->n_ctx || tg > info->n_ctx) {
+        fprintf(stderr, "attn bench: -p %d / -n %d exceed the model's context of %lld\n", pp, tg, (long long)info->n_ctx);
+        attn_model_free(m);
+        return 2;
+    }
+    int n_ids = pp > tg ? pp : tg;
+    int32_t *ids = malloc(sizeof(int32_t) * (n_ids + 1));
+    float *logits = malloc(sizeof(float) * info->vocab_size);
+    double pp_s = 0, tg_s = 0;
+    for (int i = 0; ids && i <= n_ids; i++) ids[i] = (int32_t)((i * 7919u + 13) % (uint32_t)info->vocab_size);
+    if (!ids || !logits || time_runs(m, ids, pp, tg, reps, &pp_s, &tg_s, logits) != 0) {
+        fprintf(stderr, "attn bench: %s\n", attn_last_error());
+        free(ids), free(logits), attn_model_free(m);
+        return 1;
+    }
+    double rss_mb = attn_peak_rss_bytes() / 1048576.0, weight_mb = info->weight_bytes / 1048576.0;
+    double pp_tps = pp && pp_s > 0 ? pp / pp_s : 0, tg_tps = tg && tg_s > 0 ? tg / tg_s : 0;
+    double bw = bandwidth ? read_bandwidth() : 0, bound = bw > 0 ? bw * 1e9 / info->weight_bytes : 0;
+    if (json) {
+        printf("{\"model\": ");
+        cli_print_json_string(model, strlen(model));
+        printf(", \"family\": \"%s\", \"dtype\": \"%s\", \"n_params\": %lld, \"weight_mb\": %.1f, \"threads\": %d, "
+               "\"isa\": \"%s\", \"pp\": %d, \"tg\": %d, \"pp_tok_s\": %.2f, \"tg_tok_s\": %.2f, \"load_s\": %.4f, "
+               "\"peak_rss_mb\": %.1f",
+               info->family, attn_dtype_name(info->dtype), (long long)info->n_params, weight_mb, attn_threads_count(),
+               attn_isa_name(attn_isa_current()), pp, tg, pp_tps, tg_tps, load_s, rss_mb);
+        if (bw > 0) printf(", \"bandwidth_gb_s\": %.1f, \"tg_bound_tok_s\": %.1f, \"tg_pct_of_bound\": %.1f", bw, bound, 100 * tg_tps / bound);
+        printf("}\n");
+    } else {
+        printf("model %s: %s %s, %.1fM params, %.1f MB of weights | %d threads, %s kernels\n", model, info->family,
+               attn_dtype_name(info->dtype), info->n_params / 1e6, weight_mb, attn_threads_count(),
+               attn_isa_name(attn_isa_current()));
+        printf("load        %8.3f s\n", load_s);
+        if (pp) printf("pp%-5d     %8.1f tok/s\n", pp, pp_tps);
+        if (tg) printf("tg%-5d     %8.1f tok/s\n", tg, tg_tps);
+        printf("peak RSS    %8.1f MB (weights %.1f MB)\n", rss_mb, weight_mb);
+        if (bw > 0)
+            printf("bandwidth   %8.1f GB/s -> decoding bound %.1f tok/s; tg is %.0f%% of it\n", bw, bound, 100 * tg_tps / bound);
+    }
+    free(ids), free(logits);
+    attn_model_free(m);
+    return 0;
+}

@@ -1,0 +1,142 @@
+/* cmd_generate.c - `attn generate`: encode the prompt, stream the continuation to stdout,
+ * print timings to stderr (or everything as one JSON object with --json). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "args.h"
+#include "commands.h"
+#include "core/common.h"
+#include "generate/generate.h"
+
+typedef struct {
+    const char *model, *prompt, *file, *ids, *tokenizer, *isa;
+    int threads;
+    bool json, ignore_eos, no_echo, special;
+    str_list stops;
+    attn_generate_params gen;
+} gen_opts;
+
+static int print_stream(void *user, const char *text, size_t len) {
+    (void)user;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+    return 0;
+}
+
+static int encode_prompt(const gen_opts *o, const attn_tokenizer *tok, int32_t **ids, int *n, char **text, size_t *len) {
+    if (o->ids) return args_parse_ids(o->ids, ids, n);
+    if (o->file) {
+        *text = cli_read_text("generate", o->file, len);
+        if (!*text) return -1;
+    } else {
+        *len = strlen(o->prompt);
+        *text = malloc(*len + 1);
+        if (!*text) return -1;
+        memcpy(*text, o->prompt, *len + 1);
+    }
+    if (attn_tokenizer_encode(tok, *text, *len, o->special, ids, n) != 0) {
+        fprintf(stderr, "attn generate: %s\n", attn_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+static void print_json(const gen_opts *o, const attn_generate_result *r, const char *prompt, size_t prompt_len) {
+    printf("{\"model\": ");
+    cli_print_json_string(o->model, strlen(o->model));
+    printf(", \"prompt\": ");
+    cli_print_json_string(prompt ? prompt : "", prompt ? prompt_len : 0);
+    printf(", \"text\": ");
+    cli_print_json_string(r->text ? r->text : "", r->text_len);
+    printf(", \"tokens\": [");
+    for (int i = 0; i < r->n_generated; i++) printf("%s%d", i ? ", " : "", r->tokens[i]);
+    double gen_tps = r->n_generated > 1 && r->gen_s > 0 ? (r->n_generated - 1) / r->gen_s : 0;
+    printf("], \"n_prompt\": %d, \"n_generated\": %d, \"finish_reason\": \"%s\", \"seed\": %llu, "
+           "\"prompt_ms\": %.3f, \"gen_ms\": %.3f, \"prompt_tok_s\": %.2f, \"gen_tok_s\": %.2f}\n",
+           r->n_prompt, r->n_generated, r->finish_reason, (unsigned long long)o->gen.sampling.seed, r->prompt_s * 1e3,
+           r->gen_s * 1e3, r->prompt_s > 0 ? r->n_prompt / r->prompt_s : 0, gen_tps);
+}
+
+static void print_timings(const attn_generate_result *r) {
+    double gen_tps = r->n_generated > 1 && r->gen_s > 0 ? (r->n_generated - 1) / r->gen_s : 0;
+    fprintf(stderr, "\n\nprompt: %d tokens in %.1f ms (%.1f tok/s) | generated: %d tokens, %.1f tok/s | stop: %s\n",
+            r->n_prompt, r->prompt_s * 1e3, r->prompt_s > 0 ? r->n_prompt / r->prompt_s : 0, r->n_generated, gen_tps,
+            r->finish_reason);
+}
+
+static int run(gen_opts *o) {
+    if (!!o->prompt + !!o->file + !!o->ids != 1) {
+        fprintf(stderr, "attn generate: give exactly one of -p PROMPT, -f FILE or --ids \"1 2 3\"\n");
+        return 2;
+    }
+    if (cli_setup_runtime("generate", o->threads, o->isa)) return 2;
+    attn_model *m = cli_load_model("generate", o->model);
+    if (!m) return 1;
+    attn_tokenizer *tok = cli_load_tokenizer("generate", o->tokenizer, o->model, o->ids == NULL);
+    int32_t *ids = NULL;
+    int n = 0, rc = 1;
+    char *text = NULL;
+    size_t len = 0;
+    attn_generate_result r = {0};
+    if ((!tok && !o->ids) || encode_prompt(o, tok, &ids, &n, &text, &len) != 0) goto out;
+    const char *origin = attn_model_get_info(m)->origin;
+    if (origin && !o->json) fprintf(stderr, "note: %s\n", origin);
+    o->gen.stops = o->stops.items;
+    o->gen.n_stops = o->stops.n;
+    o->gen.ignore_eos = o->ignore_eos;
+    if (!o->json) {
+        o->gen.on_text = print_stream;
+        if (text && !o->no_echo) print_stream(NULL, text, len);
+    }
+    if (attn_generate(m, tok, ids, n, &o->gen, &r) != 0) {
+        fprintf(stderr, "attn generate: %s\n", attn_last_error());
+        goto out;
+    }
+    if (o->json) print_json(o, &r, text, len);
+    else print_timings(&r);
+    rc = 0;
+out:
+    free(r.tokens), free(r.text), free(ids), free(text);
+    attn_tokenizer_free(tok);
+    attn_model_free(m);
+    return rc;
+}
+
+int cmd_generate(int argc, char **argv) {
+    gen_opts o = {.threads = 0};
+    attn_generate_defaults(&o.gen);
+    o.gen.sampling.seed = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 32);
+    attn_sampler_params *s = &o.gen.sampling;
+    const opt_spec opts[] = {
+        {"model", 'm', OPT_STR, &o.model, "model folder (config.json + model.safetensors) or .safetensors file", 0, 0},
+        {"prompt", 'p', OPT_STR, &o.prompt, "prompt text", 0, 0},
+        {"file", 'f', OPT_STR, &o.file, "read the prompt from a file", 0, 0},
+        {"ids", 0, OPT_STR, &o.ids, "prompt as token ids, e.g. \"464 3290\" (no tokenizer needed)", 0, 0},
+        {"max-tokens", 'n', OPT_INT, &o.gen.max_tokens, "tokens to generate", 0, 1 << 24},
+        {"temp", 0, OPT_FLOAT, &s->temperature, "sampling temperature; 0 = greedy", 0, 100},
+        {"top-k", 0, OPT_INT, &s->top_k, "keep the k most likely tokens; 0 = off", 0, 1 << 24},
+        {"top-p", 0, OPT_FLOAT, &s->top_p, "nucleus sampling threshold; 1 = off", 0, 1},
+        {"min-p", 0, OPT_FLOAT, &s->min_p, "drop tokens below min-p x the top probability; 0 = off", 0, 1},
+        {"repeat-penalty", 0, OPT_FLOAT, &s->repeat_penalty, "penalty for recent tokens; 1 = off", 0, 100},
+        {"repeat-last-n", 0, OPT_INT, &s->repeat_last_n, "how many recent tokens the penalties see", -1, 1 << 24},
+        {"presence-penalty", 0, OPT_FLOAT, &s->presence_penalty, "OpenAI-style presence penalty", -2, 2},
+        {"frequency-penalty", 0, OPT_FLOAT, &s->frequency_penalty, "OpenAI-style frequency penalty", -2, 2},
+        {"seed", 's', OPT_U64, &s->seed, "random seed (same seed, same text); default: from the clock", 0, 0},
+        {"stop", 0, OPT_STR_LIST, &o.stops, "stop when this text appears (repeatable)", 0, 0},
+        {"ignore-eos", 0, OPT_FLAG, &o.ignore_eos, "keep generating past end-of-text", 0, 0},
+        {"special", 0, OPT_FLAG, &o.special, "parse special tokens like <|endoftext|> in the prompt", 0, 0},
+        {"no-echo", 0, OPT_FLAG, &o.no_echo, "do not print the prompt before the continuation", 0, 0},
+        {"json", 0, OPT_FLAG, &o.json, "print one JSON object: text, tokens, counts, timings", 0, 0},
+        {"tokenizer", 0, OPT_STR, &o.tokenizer, "tokenizer.json or vocab.json+merges.txt folder (default: model's)", 0, 0},
+        {"threads", 't', OPT_INT, &o.threads, "threads; 0 = all cores", 0, 512},
+        {"isa", 0, OPT_STR, &o.isa, "force kernels: scalar, avx2 or avx512 (default: best available)", 0, 0},
+    };
+    cmd_spec spec = {"generate", "attn generate -m MODEL -p PROMPT [options]",
+                     "Continues the prompt with the model and streams the text as it is made.\n"
+                     "Timings go to stderr; --json prints one object instead.",
+                     opts, (int)(sizeof opts / sizeof *opts)};
+    int pr = args_parse(&spec, argc, argv);
+    if (pr) return pr > 0 ? 0 : 2;
+    return run(&o);
+}

@@ -1,0 +1,29 @@
+/* commands.h - the `attn` subcommands. Each takes the arguments after its name and
+ * returns the process exit status. Shared helpers for loading a model + tokenizer live in
+ * common_cli.c so every command reports problems the same way. */
+#ifndef ATTN_CLI_COMMANDS_H
+#define ATTN_CLI_COMMANDS_H
+
+#include <stdbool.h>
+#include "model/model.h"
+#include "tokenizer/bpe.h"
+
+int cmd_generate(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+
+/* Applies -t/--threads and --isa; prints an error and returns -1 on bad values. */
+int cli_setup_runtime(const char *cmd, int threads, const char *isa);
+/* Loads a model, printing "attn CMD: <error>" on failure. */
+attn_model *cli_load_model(const char *cmd, const char *path);
+/* Loads the tokenizer from `explicit_path`, else from the model directory. When `required`
+ * is false a missing tokenizer is not an error (NULL, nothing printed). */
+attn_tokenizer *cli_load_tokenizer(const char *cmd, const char *explicit_path, const char *model_path, bool required);
+/* Reads a whole text file for -f; NULL with a printed error. */
+char *cli_read_text(const char *cmd, const char *path, size_t *len);
+/* Writes a JSON string literal (escaped) to stdout. */
+void cli_print_json_string(const char *s, size_t len);
+
+#endif

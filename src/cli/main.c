@@ -1,0 +1,43 @@
+/* main.c - the `attn` command: dispatches to a subcommand. No model logic lives in the CLI;
+ * each command parses options, calls libattn and prints. */
+#include <stdio.h>
+#include <string.h>
+#include "commands.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} command;
+
+static const command commands[] = {
+    {"generate", cmd_generate, "continue a prompt with a model (streams text)"},
+    {"tokenize", cmd_tokenize, "print the token ids of a text"},
+    {"logits", cmd_logits, "write a model's raw logits for given token ids (for reference checks)"},
+    {"bench", cmd_bench, "measure prompt and generation speed, load time and peak memory"},
+    {"init", cmd_init, "create a randomly initialised GPT-2 checkpoint (Hugging Face layout)"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "attn - Transformer models in C\n\nusage: attn COMMAND [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n'attn COMMAND --help' describes a command's options.\n"
+               "example: attn generate -m path/to/gpt2 -p \"Once upon a time\" -n 64\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("attn 0.1.0\n");
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 2, argv + 2);
+    fprintf(stderr, "attn: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
