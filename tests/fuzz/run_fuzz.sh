@@ -18,6 +18,8 @@ usage() { echo "usage: $0 SECONDS tests/fuzz/fuzz_NAME.c..." >&2; exit 2; }
 secs=$1; shift
 case $secs in ''|*[!0-9]*) usage ;; esac
 
+files=()
+for f in "$@"; do files+=("$(realpath -m -- "$f")"); done # paths stay valid after the cd
 cd "$(dirname "$0")/../.." || exit 2
 CLANG=${CLANG:-clang}
 OUT=build-fuzz
@@ -105,7 +107,7 @@ if ! build_library; then
     exit 1
 fi
 pass=0 fail=0
-for f in "$@"; do
+for f in "${files[@]}"; do
     if run_target "$f"; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
 done
 echo "fuzz: $pass passed, $fail failed"
