@@ -4,6 +4,7 @@
 #include "threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -18,6 +19,14 @@
 #endif
 
 #define SPIN_ITERS (1 << 17)
+#define YIELD_AFTER 4096
+
+/* Busy-wait step: pause first (fast hand-off), then yield so that a waiter never starves the
+ * thread it waits for when the machine has more runnable threads than cores. */
+static inline void wait_step(int *spins) {
+    if (++*spins < YIELD_AFTER) cpu_relax();
+    else sched_yield();
+}
 
 typedef struct {
     int n_threads;
@@ -58,10 +67,8 @@ static void *worker_main(void *arg) {
     for (;;) {
         uint64_t gen;
         int spins = 0;
-        while ((gen = atomic_load_explicit(&pool.generation, memory_order_acquire)) == seen && spins < SPIN_ITERS) {
-            cpu_relax();
-            spins++;
-        }
+        while ((gen = atomic_load_explicit(&pool.generation, memory_order_acquire)) == seen && spins < SPIN_ITERS)
+            wait_step(&spins);
         if (gen == seen) {
             pthread_mutex_lock(&pool.mu);
             atomic_fetch_add(&pool.sleepers, 1);
@@ -126,7 +133,8 @@ static void dispatch(void) {
         pthread_mutex_unlock(&pool.mu);
     }
     run_share(0);
-    while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) cpu_relax();
+    int spins = 0;
+    while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) wait_step(&spins);
 }
 
 void attn_parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx) {

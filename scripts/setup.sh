@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# setup.sh - installs the Debian packages attn needs that are missing (apt-get update first).
+# Usage: scripts/setup.sh [--test]   (--test adds what the test suite needs: clang for the
+# fuzzers and sanitizers' runtime, python3-venv for the PyTorch reference checks)
+set -euo pipefail
+pkgs=(build-essential pkg-config libutf8proc-dev libjansson-dev)
+if [ "${1:-}" = "--test" ]; then pkgs+=(clang python3-venv python3-pip); fi
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "setup: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
