@@ -8,8 +8,10 @@ computes for three prompts:
 
     tests/fixtures/gpt2/<name>/config.json        HF's config, as save_pretrained writes it
     tests/fixtures/gpt2/<name>/model.safetensors  HF's weights, as save_pretrained writes them
-    tests/fixtures/gpt2/<name>/expected.json      {"prompts": [{"ids", "logits", "greedy",
-                                                    "greedy_min_margin"}], "note", ...}
+    tests/fixtures/gpt2/<name>/expected.json      {"note", "f64_max_abs_diff",
+                                                    "erf_gelu_max_abs_diff", "transformers",
+                                                    "torch", "prompts": [{"ids", "greedy",
+                                                    "greedy_min_margin", "logits"}]}
 
 "logits" holds one row of vocab_size floats per prompt position (float32 values, printed
 with repr). "greedy" holds the 16 ids that HF's model.generate(do_sample=False,
@@ -31,7 +33,10 @@ For the f16/bf16 fixtures the reference is computed in float32 from the rounded 
 (model.to(dtype).float()), as attn computes in f32 from f16/bf16 weights.
 
 Deterministic: re-running rewrites the same files (for the same torch/transformers).
-Usage: python3 tools/make_gpt2_fixtures.py [--out tests/fixtures/gpt2]
+Each fixture is reloaded with from_pretrained after saving and must reproduce its logits.
+
+Usage: python3 tools/make_gpt2_fixtures.py [--out tests/fixtures/gpt2] [--only NAME...]
+       python3 tools/make_gpt2_fixtures.py --verify     (only reload and check)
 """
 
 import argparse
@@ -44,7 +49,7 @@ import sys
 
 import torch
 import transformers
-from transformers import GPT2Config, GPT2LMHeadModel, GPT2Model
+from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel, GPT2Model
 
 N_GREEDY = 16
 PROMPT_LENGTHS = (1, 7, 20)
@@ -133,14 +138,20 @@ def lm_head_model(model):
     return ref.float().eval()
 
 
+def greedy_config(model, n_new):
+    """HF greedy decoding of exactly n_new tokens: no EOS (so no early stop and no EOS
+    suppression either), KV cache on."""
+    return GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=n_new, use_cache=True,
+                            eos_token_id=None, bos_token_id=None,
+                            pad_token_id=model.config.vocab_size - 1)
+
+
 @torch.no_grad()
 def reference(ref, ids, n_new):
     """HF logits at every prompt position, HF greedy continuation, and its smallest margin."""
     x = torch.tensor([ids], dtype=torch.long)
     logits = ref(input_ids=x).logits[0].float()
-    out = ref.generate(x, attention_mask=torch.ones_like(x), do_sample=False,
-                       max_new_tokens=n_new, min_new_tokens=n_new, use_cache=True,
-                       eos_token_id=None, pad_token_id=ref.config.vocab_size - 1)
+    out = ref.generate(x, attention_mask=torch.ones_like(x), generation_config=greedy_config(ref, n_new))
     greedy = out[0, len(ids):].tolist()
     assert len(greedy) == n_new, greedy
     # Margins and a cross-check: argmax of a full (no-cache) forward must give the same path.
@@ -254,6 +265,9 @@ def verify(out_root, name):
 
 
 def main():
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(here, "..", "tests", "fixtures", "gpt2"))
