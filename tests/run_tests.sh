@@ -4,10 +4,10 @@
 set -u
 build=${1:-build}
 pass=0 fail=0 skip=0 failed=()
-for t in "$build"/tests/test_*; do
+for t in "$build"/tests/test_* tests/test_*.sh; do
     [ -x "$t" ] || continue
     name=$(basename "$t")
-    out=$(timeout "${ATTN_TEST_TIMEOUT:-600}" "$t" 2>&1); rc=$?
+    out=$(BUILD="$build" timeout "${ATTN_TEST_TIMEOUT:-600}" "$t" 2>&1); rc=$?
     case $rc in
         0) pass=$((pass+1)); echo "ok    $name   $(tail -n1 <<<"$out")" ;;
         77) skip=$((skip+1)); echo "skip  $name   $(grep -m1 SKIP <<<"$out")" ;;

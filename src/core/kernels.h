@@ -13,6 +13,7 @@
 /* GEMM register tile sizes are per table (mr x nr); packing buffers use the largest. */
 #define ATTN_MAX_MR 16
 #define ATTN_MAX_NR 64
+#define ATTN_KV_BLOCK 64
 
 typedef struct {
     const char *name;
@@ -33,6 +34,12 @@ typedef struct {
     /* x[i] = exp(x[i] - max); returns the sum. */
     float (*exp_sum)(float *x, float max, int64_t n);
     float (*max)(const float *x, int64_t n);
+    /* Attention scores over a key cache stored transposed in blocks of ATTN_KV_BLOCK positions,
+     * kb = [blocks][hd][ATTN_KV_BLOCK]: s[p] = scale * q . k_p for p < n. s must have room for
+     * n rounded up to ATTN_KV_BLOCK (the tail of the last block is scratch). */
+    void (*attn_scores)(float *s, const float *q, const float *kb, int hd, int64_t n, float scale);
+    /* o[0:hd] = sum_{p<n} w[p] * v[p * v_stride + 0:hd]. */
+    void (*attn_values)(float *o, const float *w, const float *v, int64_t v_stride, int hd, int64_t n);
     /* GPT-2's gelu_new: 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), in place. */
     void (*gelu_tanh)(float *x, int64_t n);
 } attn_kernels;

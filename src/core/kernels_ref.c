@@ -87,6 +87,21 @@ static void ref_gelu_tanh(float *x, int64_t n) {
     }
 }
 
+static void ref_attn_scores(float *s, const float *q, const float *kb, int hd, int64_t n, float scale) {
+    for (int64_t p = 0; p < n; p++) {
+        const float *blk = kb + (p / ATTN_KV_BLOCK) * hd * ATTN_KV_BLOCK + p % ATTN_KV_BLOCK;
+        float acc = 0;
+        for (int d = 0; d < hd; d++) acc += q[d] * blk[d * ATTN_KV_BLOCK];
+        s[p] = acc * scale;
+    }
+}
+
+static void ref_attn_values(float *o, const float *w, const float *v, int64_t v_stride, int hd, int64_t n) {
+    for (int d = 0; d < hd; d++) o[d] = 0;
+    for (int64_t p = 0; p < n; p++)
+        for (int d = 0; d < hd; d++) o[d] += w[p] * v[p * v_stride + d];
+}
+
 const attn_kernels attn_kernels_ref = {
     .name = "scalar",
     .mr = REF_MR,
@@ -101,6 +116,8 @@ const attn_kernels attn_kernels_ref = {
     .exp_sum = ref_exp_sum,
     .max = ref_max,
     .gelu_tanh = ref_gelu_tanh,
+    .attn_scores = ref_attn_scores,
+    .attn_values = ref_attn_values,
 };
 
 const attn_kernels *attn_kernels_for(attn_isa isa) {

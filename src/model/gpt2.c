@@ -40,7 +40,8 @@ typedef struct {
     gpt2_layer *layers;
     float *small;  /* one block holding every f32 copy of norms and biases */
     size_t small_used, small_cap;
-    float *k_cache, *v_cache; /* [layer][n_ctx][n_embd] */
+    float *k_cache, *v_cache; /* per layer: see nn/attention.h */
+    int64_t k_layer;          /* floats of one layer's key cache */
     float *x, *h, *qkv, *att, *fc; /* activations for one prefill chunk */
     int64_t chunk;
 } gpt2;
@@ -179,10 +180,10 @@ static int bind_weights(gpt2 *g) {
 static int alloc_state(gpt2 *g) {
     const gpt2_config *c = &g->c;
     g->chunk = ATTN_MIN(c->n_ctx, PREFILL_CHUNK);
-    size_t kv = (size_t)(c->n_layer * c->n_ctx * c->n_embd);
+    g->k_layer = attn_kcache_floats(c->n_ctx, (int)c->n_head, (int)(c->n_embd / c->n_head));
     /* calloc'd pages stay untouched (and out of RSS) until a position is written */
-    g->k_cache = calloc(kv, sizeof(float));
-    g->v_cache = calloc(kv, sizeof(float));
+    g->k_cache = calloc((size_t)(c->n_layer * g->k_layer), sizeof(float));
+    g->v_cache = calloc((size_t)(c->n_layer * c->n_ctx * c->n_embd), sizeof(float));
     size_t per_row = (size_t)(3 * c->n_embd + 3 * c->n_embd + c->n_inner);
     float *act = attn_alloc((size_t)g->chunk * per_row * sizeof(float));
     if (!g->k_cache || !g->v_cache || !act) return attn_error("out of memory for the KV cache and activations");
@@ -200,7 +201,7 @@ static int block(gpt2 *g, int l, int64_t pos0, int64_t T) {
     const gpt2_config *c = &g->c;
     gpt2_layer *L = &g->layers[l];
     int64_t C = c->n_embd;
-    float *kc = g->k_cache + (size_t)l * c->n_ctx * C, *vc = g->v_cache + (size_t)l * c->n_ctx * C;
+    float *kc = g->k_cache + l * g->k_layer, *vc = g->v_cache + (size_t)l * c->n_ctx * C;
     attn_attention_shape shape = {.n_heads = (int)c->n_head, .n_kv_heads = (int)c->n_head,
                                   .head_dim = (int)(C / c->n_head), .scale = 1.0f};
     if (c->scale_attn) shape.scale = 1.0f / sqrtf((float)shape.head_dim);
@@ -208,8 +209,8 @@ static int block(gpt2 *g, int l, int64_t pos0, int64_t T) {
 
     attn_layernorm(g->h, g->x, L->ln1_w, L->ln1_b, T, C, c->eps);
     if (attn_matmul(g->qkv, g->h, T, &L->qkv, L->qkv_b)) return -1;
-    attn_kv_store(kc, vc, g->qkv + C, g->qkv + 2 * C, 3 * C, pos0, T, C);
-    attn_attention_causal(g->att, g->qkv, 3 * C, kc, vc, pos0, T, &shape);
+    attn_kv_store(kc, vc, c->n_ctx, g->qkv + C, g->qkv + 2 * C, 3 * C, pos0, T, &shape);
+    attn_attention_causal(g->att, g->qkv, 3 * C, kc, vc, c->n_ctx, pos0, T, &shape);
     if (attn_matmul(g->h, g->att, T, &L->proj, L->proj_b)) return -1;
     attn_add(g->x, g->h, T * C);
 

@@ -1,6 +1,6 @@
-/* attention.c - causal attention, parallel over (query, head) pairs. Each pair computes
- * its scores into a per-thread buffer, a max-subtracted softmax, and the weighted sum of
- * values; memory is O(positions) per thread. */
+/* attention.c - causal attention, parallel over (head, query) pairs. Each pair computes its
+ * scores block by block from the transposed key cache into a per-thread buffer, takes a
+ * max-subtracted softmax and the weighted sum of values; memory is O(positions) per thread. */
 #include "attention.h"
 
 #include <string.h>
@@ -11,40 +11,52 @@
 
 #define SCORE_SLOT 2
 
-void attn_kv_store(float *k_cache, float *v_cache, const float *k, const float *v, int64_t src_stride, int64_t pos0,
-                   int64_t T, int64_t kv_dim) {
+static int64_t blocks_of(int64_t max_pos) { return (max_pos + ATTN_KV_BLOCK - 1) / ATTN_KV_BLOCK; }
+
+int64_t attn_kcache_floats(int64_t max_pos, int n_kv_heads, int head_dim) {
+    return (int64_t)n_kv_heads * blocks_of(max_pos) * head_dim * ATTN_KV_BLOCK;
+}
+
+void attn_kv_store(float *k_cache, float *v_cache, int64_t max_pos, const float *k, const float *v, int64_t src_stride,
+                   int64_t pos0, int64_t T, const attn_attention_shape *s) {
+    int hd = s->head_dim;
+    int64_t kv_dim = (int64_t)s->n_kv_heads * hd, head_floats = blocks_of(max_pos) * hd * ATTN_KV_BLOCK;
     for (int64_t t = 0; t < T; t++) {
-        memcpy(k_cache + (pos0 + t) * kv_dim, k + t * src_stride, (size_t)kv_dim * sizeof(float));
-        memcpy(v_cache + (pos0 + t) * kv_dim, v + t * src_stride, (size_t)kv_dim * sizeof(float));
+        int64_t pos = pos0 + t;
+        memcpy(v_cache + pos * kv_dim, v + t * src_stride, (size_t)kv_dim * sizeof(float));
+        for (int h = 0; h < s->n_kv_heads; h++) {
+            float *blk = k_cache + h * head_floats + (pos / ATTN_KV_BLOCK) * hd * ATTN_KV_BLOCK + pos % ATTN_KV_BLOCK;
+            const float *src = k + t * src_stride + (int64_t)h * hd;
+            for (int d = 0; d < hd; d++) blk[d * ATTN_KV_BLOCK] = src[d];
+        }
     }
 }
 
 int attn_attention_reserve(int64_t max_pos) {
     for (int t = 0; t < attn_threads_count(); t++)
-        if (!attn_scratch(t, SCORE_SLOT, (size_t)max_pos + 16)) return -1;
+        if (!attn_scratch(t, SCORE_SLOT, (size_t)(blocks_of(max_pos) * ATTN_KV_BLOCK))) return -1;
     return 0;
 }
 
 typedef struct {
     float *out;
     const float *q, *k, *v;
-    int64_t q_stride, pos0, T;
+    int64_t q_stride, pos0, T, max_pos;
     const attn_attention_shape *s;
     const attn_kernels *kern;
 } attn_job;
 
 static void attend_one(const attn_job *j, int64_t t, int h, float *scores) {
     const attn_attention_shape *s = j->s;
-    int hd = s->head_dim, group = s->n_heads / s->n_kv_heads;
+    int hd = s->head_dim, kvh = h / (s->n_heads / s->n_kv_heads);
     int64_t kv_dim = (int64_t)s->n_kv_heads * hd, n = j->pos0 + t + 1;
     const float *q = j->q + t * j->q_stride + (int64_t)h * hd;
-    const float *k = j->k + (int64_t)(h / group) * hd, *v = j->v + (int64_t)(h / group) * hd;
+    const float *kb = j->k + kvh * blocks_of(j->max_pos) * hd * ATTN_KV_BLOCK;
     float *o = j->out + t * (int64_t)s->n_heads * hd + (int64_t)h * hd;
-    for (int64_t p = 0; p < n; p++) scores[p] = j->kern->dot(q, k + p * kv_dim, hd) * s->scale;
+    j->kern->attn_scores(scores, q, kb, hd, n, s->scale);
     float sum = j->kern->exp_sum(scores, j->kern->max(scores, n), n);
-    memset(o, 0, (size_t)hd * sizeof(float));
-    for (int64_t p = 0; p < n; p++) j->kern->axpy(o, scores[p], v + p * kv_dim, hd);
-    j->kern->scale(o, 1.0f / sum, hd);
+    j->kern->scale(scores, 1.0f / sum, n);
+    j->kern->attn_values(o, scores, j->v + (int64_t)kvh * hd, kv_dim, hd, n);
 }
 
 static void attn_task(void *ctx, int64_t b, int64_t e, int thread) {
@@ -55,8 +67,8 @@ static void attn_task(void *ctx, int64_t b, int64_t e, int thread) {
 }
 
 void attn_attention_causal(float *out, const float *q, int64_t q_stride, const float *k_cache, const float *v_cache,
-                           int64_t pos0, int64_t T, const attn_attention_shape *shape) {
+                           int64_t max_pos, int64_t pos0, int64_t T, const attn_attention_shape *shape) {
     attn_job j = {.out = out, .q = q, .k = k_cache, .v = v_cache, .q_stride = q_stride, .pos0 = pos0, .T = T,
-                  .s = shape, .kern = attn_kernels_get()};
+                  .max_pos = max_pos, .s = shape, .kern = attn_kernels_get()};
     attn_parallel_for(T * shape->n_heads, 1, attn_task, &j);
 }

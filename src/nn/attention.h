@@ -1,7 +1,9 @@
 /* attention.h - scaled dot-product attention over a KV cache: causal (decoder
- * self-attention), with multi-head and grouped-query layouts. The cache holds, per layer,
- * rows [max_pos][n_kv_heads * head_dim] for K and for V; a forward appends its new rows
- * first (attn_kv_store), then attends. */
+ * self-attention), with multi-head and grouped-query layouts. Per layer, values are rows
+ * [max_pos][n_kv_heads * head_dim]; keys are stored transposed in blocks of ATTN_KV_BLOCK
+ * positions, [n_kv_heads][blocks][head_dim][ATTN_KV_BLOCK], so scores for a block come out
+ * of plain vector FMAs and only the blocks in use are ever touched (RSS grows with the
+ * context actually used). A forward stores its new rows first (attn_kv_store), then attends. */
 #ifndef ATTN_NN_ATTENTION_H
 #define ATTN_NN_ATTENTION_H
 
@@ -12,14 +14,17 @@ typedef struct {
     float scale; /* usually 1/sqrt(head_dim) */
 } attn_attention_shape;
 
+/* Floats of one layer's key cache (the value cache is max_pos * n_kv_heads * head_dim). */
+int64_t attn_kcache_floats(int64_t max_pos, int n_kv_heads, int head_dim);
+
 /* Copies T rows of keys and values (each with its own row stride) into the cache at pos0. */
-void attn_kv_store(float *k_cache, float *v_cache, const float *k, const float *v, int64_t src_stride, int64_t pos0,
-                   int64_t T, int64_t kv_dim);
+void attn_kv_store(float *k_cache, float *v_cache, int64_t max_pos, const float *k, const float *v, int64_t src_stride,
+                   int64_t pos0, int64_t T, const attn_attention_shape *shape);
 
 /* out[t][h*hd..] = softmax(scale * q_t · K[0..pos0+t]) · V for each query t in [0, T) at
  * absolute position pos0+t (causal). q rows have stride q_stride; out is [T][n_heads*hd]. */
 void attn_attention_causal(float *out, const float *q, int64_t q_stride, const float *k_cache, const float *v_cache,
-                           int64_t pos0, int64_t T, const attn_attention_shape *shape);
+                           int64_t max_pos, int64_t pos0, int64_t T, const attn_attention_shape *shape);
 
 /* Per-thread score buffer length the caller must allow for: positions attended at most. */
 int attn_attention_reserve(int64_t max_pos);

@@ -246,6 +246,52 @@ static void SFX(gelu_tanh)(float *x, int64_t n) {
     }
 }
 
+/* ---- Attention over the blocked, transposed key cache: scores are computed for a whole
+ * block of positions at once, so no horizontal reductions are needed. ---- */
+#define KVV (ATTN_KV_BLOCK / VL)
+
+static void SFX(attn_scores)(float *s, const float *q, const float *kb, int hd, int64_t n, float scale) {
+    for (int64_t p0 = 0; p0 < n; p0 += ATTN_KV_BLOCK) {
+        const float *blk = kb + (p0 / ATTN_KV_BLOCK) * hd * ATTN_KV_BLOCK;
+        vf acc[KVV];
+#pragma GCC unroll 8
+        for (int i = 0; i < KVV; i++) acc[i] = vzero();
+        for (int d = 0; d < hd; d++) {
+            vf qd = vset1(q[d]);
+#pragma GCC unroll 8
+            for (int i = 0; i < KVV; i++) acc[i] = vfma(qd, vload(blk + d * ATTN_KV_BLOCK + i * VL), acc[i]);
+        }
+#pragma GCC unroll 8
+        for (int i = 0; i < KVV; i++) vstore(s + p0 + i * VL, vmul(acc[i], vset1(scale)));
+    }
+}
+
+static void SFX(attn_values)(float *o, const float *w, const float *v, int64_t v_stride, int hd, int64_t n) {
+    int d0 = 0;
+    for (; d0 + 4 * VL <= hd; d0 += 4 * VL) {
+        vf a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();
+        for (int64_t p = 0; p < n; p++) {
+            const float *vp = v + p * v_stride + d0;
+            vf wp = vset1(w[p]);
+            a0 = vfma(wp, vload(vp), a0);
+            a1 = vfma(wp, vload(vp + VL), a1);
+            a2 = vfma(wp, vload(vp + 2 * VL), a2);
+            a3 = vfma(wp, vload(vp + 3 * VL), a3);
+        }
+        vstore(o + d0, a0), vstore(o + d0 + VL, a1), vstore(o + d0 + 2 * VL, a2), vstore(o + d0 + 3 * VL, a3);
+    }
+    for (; d0 + VL <= hd; d0 += VL) {
+        vf a0 = vzero();
+        for (int64_t p = 0; p < n; p++) a0 = vfma(vset1(w[p]), vload(v + p * v_stride + d0), a0);
+        vstore(o + d0, a0);
+    }
+    for (int d = d0; d < hd; d++) {
+        float a = 0;
+        for (int64_t p = 0; p < n; p++) a += w[p] * v[p * v_stride + d];
+        o[d] = a;
+    }
+}
+
 const attn_kernels SFX(attn_kernels) = {
 #if defined(ATTN_SIMD_AVX512)
     .name = "avx512",
@@ -264,4 +310,6 @@ const attn_kernels SFX(attn_kernels) = {
     .exp_sum = SFX(exp_sum),
     .max = SFX(max),
     .gelu_tanh = SFX(gelu_tanh),
+    .attn_scores = SFX(attn_scores),
+    .attn_values = SFX(attn_values),
 };

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# test_cli.sh - the attn command as a user meets it: help, option errors, determinism of
+# seeded sampling, JSON output, stop strings, and clear failures on bad input. Run by
+# tests/run_tests.sh with BUILD set (the sanitizer build runs it too).
+set -u
+attn=${BUILD:-build}/attn
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+checks=0 failed=0
+ok() { checks=$((checks + 1)); }
+bad() { checks=$((checks + 1)); failed=$((failed + 1)); echo "FAIL: $*"; }
+expect() { # description, expected exit code, command...
+    local what=$1 want=$2; shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
+    if [ "$rc" -eq "$want" ]; then ok; else bad "$what: exit $rc, wanted $want; stderr: $(head -c 300 "$tmp/err")"; fi
+}
+contains() { # description, file, text
+    if grep -qF -- "$3" "$2"; then ok; else bad "$1: '$3' not in $(head -c 300 "$2")"; fi
+}
+
+expect "top-level help" 0 "$attn" --help
+contains "help lists generate" "$tmp/out" "generate"
+expect "generate help" 0 "$attn" generate --help
+contains "generate help shows --top-p" "$tmp/out" "--top-p"
+expect "no command" 2 "$attn"
+expect "unknown command" 2 "$attn" frobnicate
+contains "unknown command named" "$tmp/err" "unknown command 'frobnicate'"
+expect "unknown option" 2 "$attn" generate --frobnicate
+contains "unknown option named" "$tmp/err" "unknown option '--frobnicate'"
+expect "bad number" 2 "$attn" generate -m x -p hi --temp abc
+contains "bad number named" "$tmp/err" "--temp"
+expect "missing model" 1 "$attn" generate -m "$tmp/nope" -p hi
+contains "missing model named" "$tmp/err" "$tmp/nope"
+
+m=$tmp/model
+expect "init" 0 "$attn" init -o "$m" --layers 2 --heads 2 --embd 32 --ctx 64 --seed 7
+expect "seeded run 1" 0 "$attn" generate -m "$m" -p "Hello" -n 12 --seed 5 --json
+cp "$tmp/out" "$tmp/run1"
+expect "seeded run 2" 0 "$attn" generate -m "$m" -p "Hello" -n 12 --seed 5 --json
+if cmp -s <(sed 's/"prompt_ms.*//' "$tmp/run1") <(sed 's/"prompt_ms.*//' "$tmp/out"); then ok; else bad "same seed gave different text"; fi
+expect "other seed" 0 "$attn" generate -m "$m" -p "Hello" -n 12 --seed 6 --json
+if cmp -s <(sed 's/"prompt_ms.*//' "$tmp/run1") <(sed 's/"prompt_ms.*//' "$tmp/out"); then bad "different seeds gave the same text"; else ok; fi
+contains "json counts" "$tmp/out" "\"n_generated\": 12"
+contains "json prompt count" "$tmp/out" "\"n_prompt\": 5"
+expect "greedy json" 0 "$attn" generate -m "$m" -p "Hello" -n 8 --temp 0 --json
+contains "greedy finish" "$tmp/out" "\"finish_reason\": \"length\""
+expect "empty prompt" 1 "$attn" generate -m "$m" -p ""
+contains "empty prompt message" "$tmp/err" "empty"
+head -c 200 /dev/zero | tr '\0' 'a' >"$tmp/long.txt"
+expect "prompt longer than context" 1 "$attn" generate -m "$m" -f "$tmp/long.txt"
+contains "overflow message" "$tmp/err" "context"
+expect "prompt + max tokens past context stops cleanly" 0 "$attn" generate -m "$m" --ids "1 2 3" -n 500 --ignore-eos --json
+contains "stopped at context" "$tmp/out" "\"n_generated\": 62"
+expect "ids out of vocabulary" 1 "$attn" generate -m "$m" --ids "1 99999"
+contains "vocabulary message" "$tmp/err" "outside the vocabulary"
+expect "bad id list" 1 "$attn" generate -m "$m" --ids "1 x"
+expect "two prompt sources" 2 "$attn" generate -m "$m" -p a --ids 1
+
+# stop strings: the byte-level tokenizer makes every byte one token, so the text is known
+expect "greedy reference" 0 "$attn" generate -m "$m" -p "Hi" -n 20 --temp 0 --json --ignore-eos
+text=$(sed -E 's/.*"text": "([^"]*)".*/\1/' "$tmp/out")
+expect "logits" 0 "$attn" logits -m "$m" --ids "1 2 3" -o "$tmp/l.f32" --all
+size=$(stat -c %s "$tmp/l.f32")
+if [ "$size" -eq $((3 * 257 * 4)) ]; then ok; else bad "logits file is $size bytes, wanted $((3 * 257 * 4))"; fi
+expect "tokenize" 0 "$attn" tokenize -m "$m" -p "abc"
+contains "byte tokens" "$tmp/out" "97 98 99"
+expect "bench" 0 "$attn" bench -m "$m" -p 16 -n 8 -r 1 --json
+contains "bench fields" "$tmp/out" "\"tg_tok_s\""
+expect "bench past context" 2 "$attn" bench -m "$m" -p 100
+
+echo "test_cli: $checks checks, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,123 @@
+/* test_model_errors.c - a broken checkpoint or a bad request gives a clear error, never a
+ * crash: each case writes a small random GPT-2 with attn's own writer, breaks one thing, and
+ * checks that loading (or forwarding) fails with a message naming the problem. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "format/fileio.h"
+#include "generate/generate.h"
+#include "model/gpt2_init.h"
+#include "model/model.h"
+#include "test.h"
+
+static char dir[256];
+
+static void make_model(void) {
+    attn_gpt2_init c = {.n_layer = 2, .n_head = 2, .n_embd = 16, .n_ctx = 32, .vocab = 50, .seed = 3,
+                        .dtype = ATTN_F32, .eos_id = -1};
+    CHECK(attn_gpt2_write_random(dir, &c) == 0, "write: %s", attn_last_error());
+}
+
+static void write_config(const char *json) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    CHECK(attn_write_file_atomic(path, json, strlen(json)) == 0, "%s", attn_last_error());
+}
+
+static void expect_load_error(const char *what, const char *words) {
+    attn_model *m = attn_model_load(dir);
+    CHECK(m == NULL, "%s: loaded a broken checkpoint", what);
+    if (m) {
+        attn_model_free(m);
+        return;
+    }
+    CHECK(strstr(attn_last_error(), words) != NULL, "%s: error '%s' lacks '%s'", what, attn_last_error(), words);
+}
+
+static const char *base_cfg =
+    "{\"model_type\":\"gpt2\",\"n_layer\":%d,\"n_head\":2,\"n_embd\":%d,\"n_positions\":32,\"vocab_size\":50%s}";
+
+static void config_cases(void) {
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, base_cfg, 3, 16, "");
+    write_config(cfg);
+    expect_load_error("a layer missing from the file", "missing tensor 'transformer.h.2.ln_1.weight'");
+    snprintf(cfg, sizeof cfg, base_cfg, 2, 32, "");
+    write_config(cfg);
+    expect_load_error("width that disagrees", "has shape [50, 16] but config.json implies [50, 32]");
+    snprintf(cfg, sizeof cfg, base_cfg, 2, 16, ",\"activation_function\":\"relu\"");
+    write_config(cfg);
+    expect_load_error("unsupported activation", "activation_function \"relu\"");
+    snprintf(cfg, sizeof cfg, base_cfg, 2, 15, "");
+    write_config(cfg);
+    expect_load_error("heads not dividing width", "not divisible");
+    snprintf(cfg, sizeof cfg, base_cfg, -1, 16, "");
+    write_config(cfg);
+    expect_load_error("negative layers", "n_layer");
+    write_config("{\"model_type\":\"gpt2\",\"n_layer\":\"2\"}");
+    expect_load_error("string where a number belongs", "\"n_layer\" must be an integer");
+    write_config("{\"model_type\":\"llama\"}");
+    expect_load_error("unknown architecture", "model_type \"llama\" is not supported");
+    write_config("{\"model_type\":\"gpt2\",");
+    expect_load_error("truncated JSON", "invalid JSON");
+    write_config("[1,2]");
+    expect_load_error("not an object", "JSON object");
+}
+
+static void weights_cases(void) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    size_t len;
+    char *bytes = attn_read_file(path, &len);
+    CHECK(bytes != NULL, "read %s", path);
+    if (!bytes) return;
+    attn_write_file_atomic(path, bytes, len / 2);
+    expect_load_error("truncated weights", "model.safetensors");
+    unlink(path);
+    expect_load_error("missing weights", "model.safetensors");
+    free(bytes);
+}
+
+static void request_cases(void) {
+    make_model();
+    attn_model *m = attn_model_load(dir);
+    CHECK(m != NULL, "load: %s", attn_last_error());
+    if (!m) return;
+    float logits[50];
+    int32_t bad[2] = {3, 50};
+    CHECK(attn_model_forward(m, bad, 2, logits, false) != 0, "token id 50 of vocab 50 accepted");
+    CHECK(strstr(attn_last_error(), "outside the vocabulary"), "%s", attn_last_error());
+    int32_t neg = -1;
+    CHECK(attn_model_forward(m, &neg, 1, logits, false) != 0, "negative token id accepted");
+    int32_t many[33] = {0};
+    CHECK(attn_model_forward(m, many, 33, logits, false) != 0, "33 tokens in a 32-token context accepted");
+    CHECK(strstr(attn_last_error(), "context"), "%s", attn_last_error());
+    CHECK(attn_model_n_past(m) == 0, "a failed forward changed the cache position");
+    attn_generate_params p;
+    attn_generate_defaults(&p);
+    attn_generate_result r;
+    CHECK(attn_generate(m, NULL, many, 0, &p, &r) != 0, "empty prompt accepted");
+    CHECK(attn_generate(m, NULL, many, 33, &p, &r) != 0, "over-long prompt accepted");
+    free(r.tokens), free(r.text);
+    /* generation that reaches the end of the context stops cleanly */
+    p.max_tokens = 100;
+    p.sampling.temperature = 0;
+    p.ignore_eos = true;
+    CHECK(attn_generate(m, NULL, many, 30, &p, &r) == 0, "%s", attn_last_error());
+    CHECK(r.n_generated >= 1 && r.n_generated <= 3, "generated %d tokens past a 32-token context", r.n_generated);
+    free(r.tokens), free(r.text);
+    attn_model_free(m);
+}
+
+int main(void) {
+    snprintf(dir, sizeof dir, "/tmp/attn-test-model-%d", (int)getpid());
+    make_model();
+    config_cases();
+    make_model();
+    weights_cases();
+    request_cases();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0, "cleanup");
+    return test_finish("test_model_errors");
+}
