@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/arena.h"
 #include "core/common.h"
 #include "core/matmul.h"
 #include "format/config.h"
@@ -38,8 +39,7 @@ typedef struct {
     attn_weight lm_head;
     float *lnf_w, *lnf_b;
     gpt2_layer *layers;
-    float *small;  /* one block holding every f32 copy of norms and biases */
-    size_t small_used, small_cap;
+    attn_arena arena; /* f32 copies of norms and biases, KV cache, activations */
     float *k_cache, *v_cache; /* per layer: see nn/attention.h */
     int64_t k_layer;          /* floats of one layer's key cache */
     float *x, *h, *qkv, *att, *fc; /* activations for one prefill chunk */
@@ -110,10 +110,8 @@ static const attn_st_tensor *want(gpt2 *g, int ndim, int64_t d0, int64_t d1, con
 }
 
 static float *small_copy(gpt2 *g, const attn_st_tensor *t) {
-    int64_t n = t->shape[0];
-    float *dst = g->small + g->small_used;
-    g->small_used += (size_t)(n + 15) / 16 * 16;
-    attn_to_f32(dst, t->data, t->dtype, n);
+    float *dst = attn_arena_push(&g->arena, (size_t)t->shape[0] * sizeof(float));
+    if (dst) attn_to_f32(dst, t->data, t->dtype, t->shape[0]);
     return dst;
 }
 
@@ -155,10 +153,8 @@ static int bind_weights(gpt2 *g) {
     if (attn_safetensors_find(g->st, "transformer.wte.weight")) snprintf(g->prefix, sizeof g->prefix, "transformer.");
     if (!(g->wte = want(g, 2, c->vocab, c->n_embd, "wte.weight"))) return -1;
     if (!(g->wpe = want(g, 2, c->n_ctx, c->n_embd, "wpe.weight"))) return -1;
-    g->small_cap = (size_t)(c->n_layer * (9 * c->n_embd + c->n_inner + 16 * 8) + 2 * c->n_embd + 64);
-    g->small = attn_alloc(g->small_cap * sizeof(float));
-    g->layers = calloc((size_t)c->n_layer, sizeof *g->layers);
-    if (!g->small || !g->layers) return attn_error("out of memory loading %s", g->weights_path);
+    if (!g->layers && !(g->layers = calloc((size_t)c->n_layer, sizeof *g->layers)))
+        return attn_error("out of memory loading %s", g->weights_path);
     for (int l = 0; l < c->n_layer; l++)
         if (bind_layer(g, l)) return -1;
     if (vec(g, &g->lnf_w, c->n_embd, "ln_f.weight") || vec(g, &g->lnf_b, c->n_embd, "ln_f.bias")) return -1;
@@ -177,22 +173,26 @@ static int bind_weights(gpt2 *g) {
     return 0;
 }
 
-static int alloc_state(gpt2 *g) {
+static float *push_floats(gpt2 *g, int64_t n) { return attn_arena_push(&g->arena, (size_t)n * sizeof(float)); }
+
+/* The whole memory plan; runs once measuring and once for real (see core/arena.h). The KV
+ * cache's pages are only touched as positions fill, so RSS follows the context in use. */
+static int plan(gpt2 *g) {
     const gpt2_config *c = &g->c;
-    g->chunk = ATTN_MIN(c->n_ctx, PREFILL_CHUNK);
-    g->k_layer = attn_kcache_floats(c->n_ctx, (int)c->n_head, (int)(c->n_embd / c->n_head));
-    /* calloc'd pages stay untouched (and out of RSS) until a position is written */
-    g->k_cache = calloc((size_t)(c->n_layer * g->k_layer), sizeof(float));
-    g->v_cache = calloc((size_t)(c->n_layer * c->n_ctx * c->n_embd), sizeof(float));
-    size_t per_row = (size_t)(3 * c->n_embd + 3 * c->n_embd + c->n_inner);
-    float *act = attn_alloc((size_t)g->chunk * per_row * sizeof(float));
-    if (!g->k_cache || !g->v_cache || !act) return attn_error("out of memory for the KV cache and activations");
-    g->x = act;
-    g->h = g->x + g->chunk * c->n_embd;
-    g->att = g->h + g->chunk * c->n_embd;
-    g->qkv = g->att + g->chunk * c->n_embd;
-    g->fc = g->qkv + g->chunk * 3 * c->n_embd;
-    if (attn_attention_reserve(c->n_ctx) != 0) return attn_error("out of memory for attention scores");
+    int64_t T = g->chunk = ATTN_MIN(c->n_ctx, PREFILL_CHUNK), C = c->n_embd;
+    g->k_layer = attn_kcache_floats(c->n_ctx, (int)c->n_head, (int)(C / c->n_head));
+    g->x = push_floats(g, T * C), g->h = push_floats(g, T * C), g->att = push_floats(g, T * C);
+    g->qkv = push_floats(g, T * 3 * C), g->fc = push_floats(g, T * c->n_inner);
+    g->k_cache = push_floats(g, c->n_layer * g->k_layer);
+    g->v_cache = push_floats(g, c->n_layer * c->n_ctx * C);
+    return bind_weights(g);
+}
+
+static int alloc_state(gpt2 *g) {
+    g->arena = attn_arena_measure();
+    if (plan(g) != 0) return -1;
+    if (attn_arena_init(&g->arena, g->arena.used) != 0 || plan(g) != 0) return -1;
+    if (attn_attention_reserve(g->c.n_ctx) != 0) return attn_error("out of memory for attention scores");
     return 0;
 }
 
@@ -251,10 +251,7 @@ static void gpt2_free(attn_model *m) {
     if (g) {
         attn_safetensors_close(g->st);
         free(g->layers);
-        attn_free(g->small);
-        free(g->k_cache);
-        free(g->v_cache);
-        attn_free(g->x);
+        attn_arena_free(&g->arena);
         free(g);
     }
     free(m);
@@ -288,7 +285,7 @@ attn_model *attn_gpt2_load(const char *dir, const char *weights_path) {
     if (read_config(&g->c, dir) != 0) goto fail;
     if (!(g->st = attn_safetensors_open(weights_path))) goto fail;
     g->weights_path = attn_safetensors_path(g->st);
-    if (bind_weights(g) != 0 || alloc_state(g) != 0) goto fail;
+    if (alloc_state(g) != 0) goto fail;
     fill_info(m, g);
     return m;
 fail:
