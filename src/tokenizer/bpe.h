@@ -1,0 +1,78 @@
+/* bpe.h - the GPT-2 byte-level BPE tokenizer: loads Hugging Face tokenizer.json or the
+ * older vocab.json + merges.txt pair, and encodes/decodes exactly as tiktoken's "gpt2"
+ * encoding and HF tokenizers do (checked against both by tests/test_tokenizer.c).
+ *
+ * Encoding is three steps, each as GPT-2 defines it:
+ *  1. added tokens (e.g. <|endoftext|>) are cut out of the text, longest match first;
+ *  2. the rest is split into pieces by GPT-2's regex
+ *       's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+ *     (hand-written matcher over code points; \p{L}, \p{N} from utf8proc's categories,
+ *     \s = Unicode White_Space, as tiktoken's Rust regex has it);
+ *  3. each piece's bytes go through byte-level BPE: lowest merge rank first, leftmost
+ *     first among equal ranks.
+ *
+ * Any byte string can be encoded, and decode(encode(x)) == x for every x. Invalid UTF-8
+ * (stray continuation bytes, truncated or overlong sequences, surrogates, code points
+ * past U+10FFFF) cannot reach tiktoken or HF, which take Unicode strings; here each byte
+ * of an invalid sequence counts as one code point of the "other" class
+ * ([^\s\p{L}\p{N}]), so it joins punctuation runs and encodes as its byte token.
+ *
+ * Not supported (refused at load): normalizers, pre-tokenizers other than ByteLevel with
+ * add_prefix_space false, SentencePiece-style byte_fallback, subword prefixes/suffixes.
+ * Ignored: added tokens' lstrip/rstrip/single_word flags, truncation and padding settings.
+ * Supported beyond GPT-2: merges as ["a", "b"] pairs, ignore_merges, use_regex = false.
+ *
+ * Cost: encoding runs at tens of MB/s on English text; memory is about 40 bytes per byte
+ * of the longest piece (a regex match, e.g. a run of letters), freed when encode returns.
+ *
+ * Thread safety: a loaded tokenizer is read-only; any number of threads may encode and
+ * decode with it at once. */
+#ifndef ATTN_TOKENIZER_BPE_H
+#define ATTN_TOKENIZER_BPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct attn_tokenizer attn_tokenizer;
+
+/* path: a directory holding tokenizer.json, or vocab.json + merges.txt (tokenizer.json is
+ * preferred when both exist), or the path of a tokenizer.json file. A tokenizer_config.json
+ * beside it, if present, names the eos token. Returns NULL and sets attn_last_error() to a
+ * message naming the file and the problem (missing file, malformed JSON, a merge naming a
+ * token not in the vocab, a pre-tokenizer or normalizer other than GPT-2's, ...). */
+attn_tokenizer *attn_tokenizer_load(const char *path);
+void attn_tokenizer_free(attn_tokenizer *tok);
+
+/* One past the largest token id (vocab and added tokens together). */
+int attn_tokenizer_vocab_size(const attn_tokenizer *tok);
+
+/* Encodes len bytes of text (need not be NUL-terminated, may hold NULs and invalid UTF-8).
+ * parse_special: if true, special added tokens such as <|endoftext|> written in the text
+ * become their ids; if false they are tokenized as plain text (llama.cpp's
+ * parse_special = false). Added tokens that the tokenizer.json marks "special": false
+ * (ordinary user-added words) are matched either way, as HF tokenizers and llama.cpp do.
+ * *ids_out is malloc'd (the caller frees it with free(); it may be NULL when *n_out is 0).
+ * Returns 0, or -1 with attn_last_error() set (out of memory, or a byte with no token). */
+int attn_tokenizer_encode(const attn_tokenizer *tok, const char *text, size_t len,
+                          bool parse_special, int32_t **ids_out, int *n_out);
+
+/* Raw bytes of one token (the byte-level alphabet mapped back to bytes; an added token's
+ * content as written). Not NUL-terminated; valid until attn_tokenizer_free. NULL for an
+ * id out of range or an id no token has. */
+const char *attn_tokenizer_token_bytes(const attn_tokenizer *tok, int32_t id, size_t *len_out);
+
+/* Concatenated bytes of ids, malloc'd and NUL-terminated (*len_out excludes the NUL).
+ * Returns 0, or -1 with the error set when an id is out of range. */
+int attn_tokenizer_decode(const attn_tokenizer *tok, const int32_t *ids, int n,
+                          char **text_out, size_t *len_out);
+
+/* The end-of-text id: tokenizer_config.json's eos_token when given and known, else
+ * <|endoftext|>, else -1. */
+int32_t attn_tokenizer_eos(const attn_tokenizer *tok);
+
+/* Id of a token by its vocab string (byte-level alphabet, e.g. "Ġthe" for " the"; added
+ * tokens by their content), -1 if absent. */
+int32_t attn_tokenizer_find(const attn_tokenizer *tok, const char *token_text);
+
+#endif
