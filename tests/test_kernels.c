@@ -82,27 +82,34 @@ static void check_vector_ops(const attn_kernels *k, const char *isa) {
     for (int i = 0; i < 17; i++) CHECK_NEAR(big[i], big2[i], 1e-5 * (1 + fabsf(big2[i])), "gelu extreme");
 }
 
-/* Scores from the blocked transposed key cache and the weighted value sum. */
+/* Scores from the blocked transposed key cache and the weighted value sums, 1..4 queries. */
 static void check_attention_ops(const attn_kernels *k, const char *isa) {
     unsigned seed = 5;
     int hds[] = {8, 12, 64, 80};
     int64_t ns[] = {1, 17, 64, 65, 200};
     for (size_t a = 0; a < sizeof hds / sizeof *hds; a++)
-        for (size_t b = 0; b < sizeof ns / sizeof *ns; b++) {
-            int hd = hds[a];
-            int64_t n = ns[b], blocks = (n + ATTN_KV_BLOCK - 1) / ATTN_KV_BLOCK, stride = hd + 3;
-            float *q = malloc(hd * sizeof(float)), *kb = malloc(blocks * hd * ATTN_KV_BLOCK * sizeof(float));
-            float *s1 = malloc(blocks * ATTN_KV_BLOCK * sizeof(float)), *s2 = malloc(n * sizeof(float));
-            float *v = malloc(n * stride * sizeof(float)), *o1 = malloc(hd * sizeof(float)), *o2 = malloc(hd * sizeof(float));
-            for (int d = 0; d < hd; d++) q[d] = frand(&seed);
-            for (int64_t i = 0; i < blocks * hd * ATTN_KV_BLOCK; i++) kb[i] = frand(&seed);
-            for (int64_t i = 0; i < n * stride; i++) v[i] = frand(&seed);
-            k->attn_scores(s1, q, kb, hd, n, 0.125f), attn_kernels_ref.attn_scores(s2, q, kb, hd, n, 0.125f);
-            for (int64_t p = 0; p < n; p++) CHECK_NEAR(s1[p], s2[p], 1e-5 * hd, isa);
-            k->attn_values(o1, s2, v, stride, hd, n), attn_kernels_ref.attn_values(o2, s2, v, stride, hd, n);
-            for (int d = 0; d < hd; d++) CHECK_NEAR(o1[d], o2[d], 1e-5 * n, isa);
-            free(q), free(kb), free(s1), free(s2), free(v), free(o1), free(o2);
-        }
+        for (size_t b = 0; b < sizeof ns / sizeof *ns; b++)
+            for (int nq = 1; nq <= ATTN_MAX_NQ; nq++) {
+                int hd = hds[a];
+                int64_t n = ns[b], blocks = (n + ATTN_KV_BLOCK - 1) / ATTN_KV_BLOCK, stride = hd + 3;
+                int64_t ls = blocks * ATTN_KV_BLOCK, lq = hd + 5, lo = hd + 1;
+                float *q = malloc(nq * lq * sizeof(float)), *kb = malloc(blocks * hd * ATTN_KV_BLOCK * sizeof(float));
+                float *s1 = malloc(nq * ls * sizeof(float)), *s2 = malloc(nq * ls * sizeof(float));
+                float *v = malloc(n * stride * sizeof(float));
+                float *o1 = malloc(nq * lo * sizeof(float)), *o2 = malloc(nq * lo * sizeof(float));
+                for (int64_t i = 0; i < nq * lq; i++) q[i] = frand(&seed);
+                for (int64_t i = 0; i < blocks * hd * ATTN_KV_BLOCK; i++) kb[i] = frand(&seed);
+                for (int64_t i = 0; i < n * stride; i++) v[i] = frand(&seed);
+                k->attn_scores(s1, ls, q, lq, nq, kb, hd, n, 0.125f);
+                attn_kernels_ref.attn_scores(s2, ls, q, lq, nq, kb, hd, n, 0.125f);
+                for (int r = 0; r < nq; r++)
+                    for (int64_t p = 0; p < n; p++) CHECK_NEAR(s1[r * ls + p], s2[r * ls + p], 1e-5 * hd, isa);
+                k->attn_values(o1, lo, s2, ls, nq, v, stride, hd, n);
+                attn_kernels_ref.attn_values(o2, lo, s2, ls, nq, v, stride, hd, n);
+                for (int r = 0; r < nq; r++)
+                    for (int d = 0; d < hd; d++) CHECK_NEAR(o1[r * lo + d], o2[r * lo + d], 1e-5 * n, isa);
+                free(q), free(kb), free(s1), free(s2), free(v), free(o1), free(o2);
+            }
 }
 
 int main(void) {

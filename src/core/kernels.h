@@ -14,6 +14,7 @@
 #define ATTN_MAX_MR 16
 #define ATTN_MAX_NR 64
 #define ATTN_KV_BLOCK 64
+#define ATTN_MAX_NQ 4
 
 typedef struct {
     const char *name;
@@ -34,12 +35,17 @@ typedef struct {
     /* x[i] = exp(x[i] - max); returns the sum. */
     float (*exp_sum)(float *x, float max, int64_t n);
     float (*max)(const float *x, int64_t n);
-    /* Attention scores over a key cache stored transposed in blocks of ATTN_KV_BLOCK positions,
-     * kb = [blocks][hd][ATTN_KV_BLOCK]: s[p] = scale * q . k_p for p < n. s must have room for
-     * n rounded up to ATTN_KV_BLOCK (the tail of the last block is scratch). */
-    void (*attn_scores)(float *s, const float *q, const float *kb, int hd, int64_t n, float scale);
-    /* o[0:hd] = sum_{p<n} w[p] * v[p * v_stride + 0:hd]. */
-    void (*attn_values)(float *o, const float *w, const float *v, int64_t v_stride, int hd, int64_t n);
+    /* Attention scores for nq (1..ATTN_MAX_NQ) queries of one head over a key cache stored
+     * transposed in blocks of ATTN_KV_BLOCK positions, kb = [blocks][hd][ATTN_KV_BLOCK]:
+     * s[r * ls + p] = scale * q_r . k_p for p < n (q_r = q + r * lq). Rows must have room for
+     * n rounded up to ATTN_KV_BLOCK (the tail of the last block is scratch). Several queries
+     * share every load of the key block. */
+    void (*attn_scores)(float *s, int64_t ls, const float *q, int64_t lq, int nq, const float *kb, int hd, int64_t n,
+                        float scale);
+    /* o_r[0:hd] = sum_{p<n} w_r[p] * v[p * v_stride + 0:hd] for r < nq (o_r = o + r * lo,
+     * w_r = w + r * lw). */
+    void (*attn_values)(float *o, int64_t lo, const float *w, int64_t lw, int nq, const float *v, int64_t v_stride,
+                        int hd, int64_t n);
     /* GPT-2's gelu_new: 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), in place. */
     void (*gelu_tanh)(float *x, int64_t n);
 } attn_kernels;

@@ -87,19 +87,24 @@ static void ref_gelu_tanh(float *x, int64_t n) {
     }
 }
 
-static void ref_attn_scores(float *s, const float *q, const float *kb, int hd, int64_t n, float scale) {
-    for (int64_t p = 0; p < n; p++) {
-        const float *blk = kb + (p / ATTN_KV_BLOCK) * hd * ATTN_KV_BLOCK + p % ATTN_KV_BLOCK;
-        float acc = 0;
-        for (int d = 0; d < hd; d++) acc += q[d] * blk[d * ATTN_KV_BLOCK];
-        s[p] = acc * scale;
-    }
+static void ref_attn_scores(float *s, int64_t ls, const float *q, int64_t lq, int nq, const float *kb, int hd,
+                            int64_t n, float scale) {
+    for (int r = 0; r < nq; r++)
+        for (int64_t p = 0; p < n; p++) {
+            const float *blk = kb + (p / ATTN_KV_BLOCK) * hd * ATTN_KV_BLOCK + p % ATTN_KV_BLOCK;
+            float acc = 0;
+            for (int d = 0; d < hd; d++) acc += q[r * lq + d] * blk[d * ATTN_KV_BLOCK];
+            s[r * ls + p] = acc * scale;
+        }
 }
 
-static void ref_attn_values(float *o, const float *w, const float *v, int64_t v_stride, int hd, int64_t n) {
-    for (int d = 0; d < hd; d++) o[d] = 0;
-    for (int64_t p = 0; p < n; p++)
-        for (int d = 0; d < hd; d++) o[d] += w[p] * v[p * v_stride + d];
+static void ref_attn_values(float *o, int64_t lo, const float *w, int64_t lw, int nq, const float *v,
+                            int64_t v_stride, int hd, int64_t n) {
+    for (int r = 0; r < nq; r++) {
+        for (int d = 0; d < hd; d++) o[r * lo + d] = 0;
+        for (int64_t p = 0; p < n; p++)
+            for (int d = 0; d < hd; d++) o[r * lo + d] += w[r * lw + p] * v[p * v_stride + d];
+    }
 }
 
 const attn_kernels attn_kernels_ref = {

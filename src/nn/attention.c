@@ -32,43 +32,58 @@ void attn_kv_store(float *k_cache, float *v_cache, int64_t max_pos, const float 
     }
 }
 
+static int64_t padded(int64_t max_pos) { return blocks_of(max_pos) * ATTN_KV_BLOCK; }
+
 int attn_attention_reserve(int64_t max_pos) {
     for (int t = 0; t < attn_threads_count(); t++)
-        if (!attn_scratch(t, SCORE_SLOT, (size_t)(blocks_of(max_pos) * ATTN_KV_BLOCK))) return -1;
+        if (!attn_scratch(t, SCORE_SLOT, (size_t)(ATTN_MAX_NQ * padded(max_pos)))) return -1;
     return 0;
 }
 
 typedef struct {
     float *out;
     const float *q, *k, *v;
-    int64_t q_stride, pos0, T, max_pos;
+    int64_t q_stride, pos0, T, max_pos, groups;
     const attn_attention_shape *s;
     const attn_kernels *kern;
 } attn_job;
 
-static void attend_one(const attn_job *j, int64_t t, int h, float *scores) {
+/* Queries t0..t0+nq-1 of head h: they share each load of keys and values. Causality: query
+ * r sees n_r = pos0 + t0 + r + 1 positions; the scores past n_r become zero weights. */
+static void attend_group(const attn_job *j, int64_t t0, int nq, int h, float *scores) {
     const attn_attention_shape *s = j->s;
+    const attn_kernels *K = j->kern;
     int hd = s->head_dim, kvh = h / (s->n_heads / s->n_kv_heads);
-    int64_t kv_dim = (int64_t)s->n_kv_heads * hd, n = j->pos0 + t + 1;
-    const float *q = j->q + t * j->q_stride + (int64_t)h * hd;
+    int64_t kv_dim = (int64_t)s->n_kv_heads * hd, ls = padded(j->max_pos), n = j->pos0 + t0 + nq;
+    int64_t out_stride = (int64_t)s->n_heads * hd;
+    const float *q = j->q + t0 * j->q_stride + (int64_t)h * hd;
     const float *kb = j->k + kvh * blocks_of(j->max_pos) * hd * ATTN_KV_BLOCK;
-    float *o = j->out + t * (int64_t)s->n_heads * hd + (int64_t)h * hd;
-    j->kern->attn_scores(scores, q, kb, hd, n, s->scale);
-    float sum = j->kern->exp_sum(scores, j->kern->max(scores, n), n);
-    j->kern->scale(scores, 1.0f / sum, n);
-    j->kern->attn_values(o, scores, j->v + (int64_t)kvh * hd, kv_dim, hd, n);
+    K->attn_scores(scores, ls, q, j->q_stride, nq, kb, hd, n, s->scale);
+    for (int r = 0; r < nq; r++) {
+        float *row = scores + r * ls;
+        int64_t nr = n - nq + 1 + r;
+        float sum = K->exp_sum(row, K->max(row, nr), nr);
+        K->scale(row, 1.0f / sum, nr);
+        for (int64_t p = nr; p < n; p++) row[p] = 0.0f;
+    }
+    float *o = j->out + t0 * out_stride + (int64_t)h * hd;
+    K->attn_values(o, out_stride, scores, ls, nq, j->v + (int64_t)kvh * hd, kv_dim, hd, n);
 }
 
 static void attn_task(void *ctx, int64_t b, int64_t e, int thread) {
     const attn_job *j = ctx;
     float *scores = attn_scratch(thread, SCORE_SLOT, 0); /* reserved by the caller */
     /* head-major order: a contiguous range covers whole heads, so causal work balances */
-    for (int64_t i = b; i < e; i++) attend_one(j, i % j->T, (int)(i / j->T), scores);
+    for (int64_t i = b; i < e; i++) {
+        int64_t t0 = (i % j->groups) * ATTN_MAX_NQ;
+        attend_group(j, t0, (int)ATTN_MIN(ATTN_MAX_NQ, j->T - t0), (int)(i / j->groups), scores);
+    }
 }
 
 void attn_attention_causal(float *out, const float *q, int64_t q_stride, const float *k_cache, const float *v_cache,
                            int64_t max_pos, int64_t pos0, int64_t T, const attn_attention_shape *shape) {
     attn_job j = {.out = out, .q = q, .k = k_cache, .v = v_cache, .q_stride = q_stride, .pos0 = pos0, .T = T,
-                  .max_pos = max_pos, .s = shape, .kern = attn_kernels_get()};
-    attn_parallel_for(T * shape->n_heads, 1, attn_task, &j);
+                  .max_pos = max_pos, .groups = (T + ATTN_MAX_NQ - 1) / ATTN_MAX_NQ, .s = shape,
+                  .kern = attn_kernels_get()};
+    attn_parallel_for(j.groups * shape->n_heads, 1, attn_task, &j);
 }

@@ -250,45 +250,93 @@ static void SFX(gelu_tanh)(float *x, int64_t n) {
  * block of positions at once, so no horizontal reductions are needed. ---- */
 #define KVV (ATTN_KV_BLOCK / VL)
 
-static void SFX(attn_scores)(float *s, const float *q, const float *kb, int hd, int64_t n, float scale) {
+/* R is a compile-time constant at every call site below, so acc[][] lives in registers. */
+static inline __attribute__((always_inline)) void scores_r(float *s, int64_t ls, const float *q, int64_t lq,
+                                                           const int R, const float *kb, int hd, int64_t n, float scale) {
     for (int64_t p0 = 0; p0 < n; p0 += ATTN_KV_BLOCK) {
         const float *blk = kb + (p0 / ATTN_KV_BLOCK) * hd * ATTN_KV_BLOCK;
-        vf acc[KVV];
+        vf acc[ATTN_MAX_NQ][KVV];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
-        for (int i = 0; i < KVV; i++) acc[i] = vzero();
+            for (int i = 0; i < KVV; i++) acc[r][i] = vzero();
         for (int d = 0; d < hd; d++) {
-            vf qd = vset1(q[d]);
+            vf k[KVV];
 #pragma GCC unroll 8
-            for (int i = 0; i < KVV; i++) acc[i] = vfma(qd, vload(blk + d * ATTN_KV_BLOCK + i * VL), acc[i]);
+            for (int i = 0; i < KVV; i++) k[i] = vload(blk + d * ATTN_KV_BLOCK + i * VL);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                vf qd = vset1(q[r * lq + d]);
+#pragma GCC unroll 8
+                for (int i = 0; i < KVV; i++) acc[r][i] = vfma(qd, k[i], acc[r][i]);
+            }
         }
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
-        for (int i = 0; i < KVV; i++) vstore(s + p0 + i * VL, vmul(acc[i], vset1(scale)));
+            for (int i = 0; i < KVV; i++) vstore(s + r * ls + p0 + i * VL, vmul(acc[r][i], vset1(scale)));
     }
 }
 
-static void SFX(attn_values)(float *o, const float *w, const float *v, int64_t v_stride, int hd, int64_t n) {
+static void SFX(attn_scores)(float *s, int64_t ls, const float *q, int64_t lq, int nq, const float *kb, int hd,
+                             int64_t n, float scale) {
+    switch (nq) {
+    case 4: scores_r(s, ls, q, lq, 4, kb, hd, n, scale); break;
+    case 3: scores_r(s, ls, q, lq, 3, kb, hd, n, scale); break;
+    case 2: scores_r(s, ls, q, lq, 2, kb, hd, n, scale); break;
+    default: scores_r(s, ls, q, lq, 1, kb, hd, n, scale); break;
+    }
+}
+
+/* Values, 64 dims at a time for every query; a remainder of hd falls to narrower loops. */
+static inline __attribute__((always_inline)) void values_r(float *o, int64_t lo, const float *w, int64_t lw,
+                                                           const int R, const float *v, int64_t v_stride, int hd,
+                                                           int64_t n) {
     int d0 = 0;
-    for (; d0 + 4 * VL <= hd; d0 += 4 * VL) {
-        vf a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();
+    for (; d0 + KVV * VL <= hd; d0 += KVV * VL) {
+        vf acc[ATTN_MAX_NQ][KVV];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+            for (int i = 0; i < KVV; i++) acc[r][i] = vzero();
         for (int64_t p = 0; p < n; p++) {
-            const float *vp = v + p * v_stride + d0;
-            vf wp = vset1(w[p]);
-            a0 = vfma(wp, vload(vp), a0);
-            a1 = vfma(wp, vload(vp + VL), a1);
-            a2 = vfma(wp, vload(vp + 2 * VL), a2);
-            a3 = vfma(wp, vload(vp + 3 * VL), a3);
+            vf x[KVV];
+#pragma GCC unroll 8
+            for (int i = 0; i < KVV; i++) x[i] = vload(v + p * v_stride + d0 + i * VL);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                vf wr = vset1(w[r * lw + p]);
+#pragma GCC unroll 8
+                for (int i = 0; i < KVV; i++) acc[r][i] = vfma(wr, x[i], acc[r][i]);
+            }
         }
-        vstore(o + d0, a0), vstore(o + d0 + VL, a1), vstore(o + d0 + 2 * VL, a2), vstore(o + d0 + 3 * VL, a3);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+            for (int i = 0; i < KVV; i++) vstore(o + r * lo + d0 + i * VL, acc[r][i]);
     }
-    for (; d0 + VL <= hd; d0 += VL) {
-        vf a0 = vzero();
-        for (int64_t p = 0; p < n; p++) a0 = vfma(vset1(w[p]), vload(v + p * v_stride + d0), a0);
-        vstore(o + d0, a0);
+    for (int r = 0; r < R; r++) {
+        int d = d0;
+        for (; d + VL <= hd; d += VL) {
+            vf a0 = vzero();
+            for (int64_t p = 0; p < n; p++) a0 = vfma(vset1(w[r * lw + p]), vload(v + p * v_stride + d), a0);
+            vstore(o + r * lo + d, a0);
+        }
+        for (; d < hd; d++) {
+            float a = 0;
+            for (int64_t p = 0; p < n; p++) a += w[r * lw + p] * v[p * v_stride + d];
+            o[r * lo + d] = a;
+        }
     }
-    for (int d = d0; d < hd; d++) {
-        float a = 0;
-        for (int64_t p = 0; p < n; p++) a += w[p] * v[p * v_stride + d];
-        o[d] = a;
+}
+
+static void SFX(attn_values)(float *o, int64_t lo, const float *w, int64_t lw, int nq, const float *v,
+                             int64_t v_stride, int hd, int64_t n) {
+    switch (nq) {
+    case 4: values_r(o, lo, w, lw, 4, v, v_stride, hd, n); break;
+    case 3: values_r(o, lo, w, lw, 3, v, v_stride, hd, n); break;
+    case 2: values_r(o, lo, w, lw, 2, v, v_stride, hd, n); break;
+    default: values_r(o, lo, w, lw, 1, v, v_stride, hd, n); break;
     }
 }
 
