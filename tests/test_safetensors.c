@@ -101,12 +101,35 @@ static void test_bad_entries(void) {
     BAD("{\"a\":{\"shape\":[],\"data_offsets\":[0,4]}}", 4, "tensor 'a'", "missing dtype");
     BAD("{\"a\":{\"dtype\":7,\"shape\":[],\"data_offsets\":[0,4]}}", 4, "dtype is an integer", NULL);
     BAD("{\"a\":{\"dtype\":\"Q9\",\"shape\":[],\"data_offsets\":[0,4]}}", 4, "unknown dtype 'Q9'", NULL);
+    BAD("{\"a\":{\"dtype\":\"F4\",\"shape\":[2],\"data_offsets\":[0,1]}}", 1, "unsupported dtype F4", "tensor 'a'");
+    BAD("{\"a\":{\"dtype\":\"I32\",\"shape\":[],\"data_offsets\":[0,8]}}", 8, "hold 8 bytes", "1 x I32");
+}
+
+/* Buffers of dtypes attn does not compute with (GPT-2's BOOL attn.bias masks, F64...) are
+ * validated and kept, but hidden from find(): a file holding them still opens. */
+static void test_other_dtypes(void) {
     const char *others[] = {"F64", "I64", "I32", "U8", "BOOL", "F8_E4M3", "F8_E5M2"};
+    const int sizes[] = {8, 8, 4, 1, 1, 1, 1};
     for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
-        char json[200], want[64];
-        snprintf(json, sizeof json, "{\"a\":{\"dtype\":\"%s\",\"shape\":[],\"data_offsets\":[0,8]}}", others[i]);
-        snprintf(want, sizeof want, "unsupported dtype %s", others[i]);
-        BAD(json, 8, want, "tensor 'a'");
+        char json[300];
+        snprintf(json, sizeof json,
+                 "{\"a\":{\"dtype\":\"%s\",\"shape\":[2],\"data_offsets\":[0,%d]},"
+                 "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[%d,%d]}}",
+                 others[i], 2 * sizes[i], 2 * sizes[i], 2 * sizes[i] + 4);
+        size_t hl = strlen(json), total = 8 + hl + 2 * sizes[i] + 4;
+        unsigned char *buf = calloc(1, total);
+        for (int b = 0; b < 8; b++) buf[b] = (unsigned char)((uint64_t)hl >> (8 * b));
+        memcpy(buf + 8, json, hl);
+        attn_safetensors *st = attn_safetensors_parse(buf, total, "other.safetensors");
+        CHECK(st != NULL, "%s buffer rejected: %s", others[i], attn_last_error());
+        if (st) {
+            CHECK(attn_safetensors_find(st, "a") == NULL, "find() returned a %s tensor", others[i]);
+            const attn_st_tensor *t = attn_safetensors_find_any(st, "a");
+            CHECK(t && !t->loadable && strcmp(t->dtype_name, others[i]) == 0, "find_any %s", others[i]);
+            CHECK(attn_safetensors_find(st, "w") != NULL, "loadable tensor beside a %s one", others[i]);
+            attn_safetensors_close(st);
+        }
+        free(buf);
     }
 }
 
@@ -565,6 +588,7 @@ int main(void) {
     test_bad_prefix();
     test_bad_json();
     test_bad_entries();
+    test_other_dtypes();
     test_bad_shapes();
     test_bad_offsets();
     test_bad_meta();

@@ -69,15 +69,18 @@ static int dtype_from_name(const char *s, attn_dtype *out) {
     return -1;
 }
 
-/* Dtypes the safetensors spec defines that attn does not load: named in the error so the
- * user learns the file is fine but needs converting, not that it is corrupt. */
-static int is_other_st_dtype(const char *s) {
-    static const char *const others[] = {
-        "F64", "I64", "U64", "I32", "U32", "I16", "U16", "I8", "U8", "BOOL", "C64",
-        "F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4"};
-    for (size_t i = 0; i < sizeof others / sizeof *others; i++)
-        if (strcmp(s, others[i]) == 0) return 1;
-    return 0;
+/* Dtypes the safetensors spec defines that attn does not compute with: such tensors are
+ * validated and kept (marked !loadable) so files with mask buffers still open. Sub-byte
+ * types have size 0 here: they are reported as unsupported. */
+static const struct { const char *name; size_t size; } other_dtypes[] = {
+    {"F64", 8}, {"I64", 8}, {"U64", 8}, {"C64", 8}, {"I32", 4}, {"U32", 4}, {"I16", 2},
+    {"U16", 2}, {"I8", 1}, {"U8", 1}, {"BOOL", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1},
+    {"F8_E8M0", 1}, {"F6_E2M3", 0}, {"F6_E3M2", 0}, {"F4", 0}};
+
+static int other_dtype(const char *s) {
+    for (size_t i = 0; i < sizeof other_dtypes / sizeof *other_dtypes; i++)
+        if (strcmp(s, other_dtypes[i].name) == 0) return (int)i;
+    return -1;
 }
 
 /* ---- header prefix ----------------------------------------------------------------- */
@@ -123,14 +126,28 @@ typedef struct {
     size_t file_size;
 } parse_ctx;
 
-static int parse_dtype(const parse_ctx *c, const char *name, const json_t *e, attn_dtype *dt) {
+/* Sets t->dtype, t->loadable, t->dtype_name and the element size. */
+static int parse_dtype(const parse_ctx *c, const char *name, const json_t *e, attn_st_tensor *t, size_t *esize) {
     const json_t *v = json_object_get(e, "dtype");
     if (!v) return st_fail(c->what, "tensor '%s': missing dtype", name), -1;
     if (!json_is_string(v))
         return st_fail(c->what, "tensor '%s': dtype is %s, not a string", name, json_kind(v)), -1;
     const char *s = json_string_value(v);
-    if (dtype_from_name(s, dt) == 0) return 0;
-    if (is_other_st_dtype(s))
+    if (dtype_from_name(s, &t->dtype) == 0) {
+        t->loadable = true;
+        t->dtype_name = attn_dtype_name(t->dtype);
+        *esize = attn_dtype_size(t->dtype);
+        return 0;
+    }
+    int o = other_dtype(s);
+    if (o >= 0 && other_dtypes[o].size > 0) {
+        t->dtype = ATTN_F32;
+        t->loadable = false;
+        t->dtype_name = other_dtypes[o].name;
+        *esize = other_dtypes[o].size;
+        return 0;
+    }
+    if (o >= 0)
         st_fail(c->what, "tensor '%s': unsupported dtype %s (attn loads F32, F16, BF16; "
                          "convert the file)", name, s);
     else
@@ -203,10 +220,10 @@ static int parse_entry(const parse_ctx *c, const char *name, const json_t *e, at
         return st_fail(c->what, "tensor '%s': entry is %s, not an object", name, json_kind(e)), -1;
     uint64_t begin, end;
     int64_t numel;
-    if (parse_dtype(c, name, e, &t->dtype) != 0) return -1;
+    size_t esize;
+    if (parse_dtype(c, name, e, t, &esize) != 0) return -1;
     if ((numel = parse_shape(c, name, e, t)) < 0) return -1;
     if (parse_offsets(c, name, e, &begin, &end) != 0) return -1;
-    size_t esize = attn_dtype_size(t->dtype);
     if (numel > INT64_MAX / (int64_t)esize || (uint64_t)numel * esize > SIZE_MAX)
         return st_fail(c->what, "tensor '%s': byte size of shape overflows", name), -1;
     uint64_t want = (uint64_t)numel * esize;
@@ -214,7 +231,7 @@ static int parse_entry(const parse_ctx *c, const char *name, const json_t *e, at
         return st_fail(c->what, "tensor '%s': data_offsets [%llu,%llu] hold %llu bytes but "
                        "the shape needs %llu (%lld x %s)", name, (unsigned long long)begin,
                        (unsigned long long)end, (unsigned long long)(end - begin),
-                       (unsigned long long)want, (long long)numel, attn_dtype_name(t->dtype)), -1;
+                       (unsigned long long)want, (long long)numel, t->dtype_name), -1;
     t->data = c->data + begin;
     t->nbytes = (size_t)want;
     t->name = strdup(name);
@@ -395,11 +412,16 @@ static int cmp_name_key(const void *key, const void *elem) {
     return strcmp((const char *)key, (*(const attn_st_tensor *const *)elem)->name);
 }
 
-const attn_st_tensor *attn_safetensors_find(const attn_safetensors *st, const char *name) {
+const attn_st_tensor *attn_safetensors_find_any(const attn_safetensors *st, const char *name) {
     if (!st || !name || st->n == 0) return NULL;
     const attn_st_tensor *const *hit =
         bsearch(name, st->by_name, (size_t)st->n, sizeof *st->by_name, cmp_name_key);
     return hit ? *hit : NULL;
+}
+
+const attn_st_tensor *attn_safetensors_find(const attn_safetensors *st, const char *name) {
+    const attn_st_tensor *t = attn_safetensors_find_any(st, name);
+    return t && t->loadable ? t : NULL;
 }
 
 static int cmp_meta_key(const void *key, const void *elem) {

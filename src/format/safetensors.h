@@ -13,8 +13,10 @@
  *     one, but hand-made files can) is accepted: `data` may then be misaligned, so
  *     consumers read it with memcpy or the attn_to_f32 converters, never by casting;
  *   - unknown keys inside a tensor entry are ignored.
- * Only F32, F16 and BF16 load; the other safetensors dtypes (F64, I64, U8, BOOL,
- * F8_E4M3, ...) are recognised and reported as "unsupported dtype". Tensor data is
+ * Only F32, F16 and BF16 load; tensors of the other safetensors dtypes (F64, I64, U8,
+ * BOOL, F8_E4M3, ...) are validated like the rest but marked !loadable and hidden from
+ * attn_safetensors_find (checkpoints carry such buffers, e.g. GPT-2's attn.bias masks);
+ * attn_safetensors_find_any sees them, so a model can say which dtype it cannot use. Tensor data is
  * little-endian, as on every host attn targets.
  *
  * attn_safetensors_at() lists tensors in file order (by data offset), which is the order
@@ -27,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <stdbool.h>
 #include "core/tensor.h"
 
 /* The safetensors reference limit: a larger header is taken as a corrupt file. */
@@ -34,7 +37,9 @@
 
 typedef struct {
     const char *name;
-    attn_dtype dtype;           /* F32, F16, BF16 */
+    attn_dtype dtype;           /* F32, F16, BF16; meaningless when !loadable */
+    bool loadable;              /* false for the other safetensors dtypes (U8, BOOL, F64...) */
+    const char *dtype_name;     /* the dtype as the file names it */
     int ndim;                   /* 0..4 */
     int64_t shape[ATTN_MAX_DIMS];
     const void *data;           /* points into the mapping; see the alignment note above */
@@ -53,6 +58,8 @@ void attn_safetensors_close(attn_safetensors *st); /* NULL is a no-op */
 int attn_safetensors_count(const attn_safetensors *st);
 const attn_st_tensor *attn_safetensors_at(const attn_safetensors *st, int i); /* NULL if out of range */
 const attn_st_tensor *attn_safetensors_find(const attn_safetensors *st, const char *name);
+/* Like find, but also returns tensors of dtypes attn cannot load (check ->loadable). */
+const attn_st_tensor *attn_safetensors_find_any(const attn_safetensors *st, const char *name);
 /* A "__metadata__" value, NULL if absent. */
 const char *attn_safetensors_meta(const attn_safetensors *st, const char *key);
 int attn_safetensors_meta_count(const attn_safetensors *st);

@@ -89,9 +89,13 @@ static const attn_st_tensor *want(gpt2 *g, int ndim, int64_t d0, int64_t d1, con
     vsnprintf(name, sizeof name, fmt, ap);
     va_end(ap);
     snprintf(full, sizeof full, "%s%s", g->prefix, name);
-    const attn_st_tensor *t = attn_safetensors_find(g->st, full);
+    const attn_st_tensor *t = attn_safetensors_find_any(g->st, full);
     if (!t) {
         attn_error("%s: missing tensor '%s'", g->weights_path, full);
+        return NULL;
+    }
+    if (!t->loadable) {
+        attn_error("%s: tensor '%s' has dtype %s; attn loads F32, F16 or BF16", g->weights_path, full, t->dtype_name);
         return NULL;
     }
     int64_t want_shape[2] = {d0, d1};
@@ -266,7 +270,7 @@ static void fill_info(attn_model *m, const gpt2 *g) {
                                 .origin = attn_safetensors_meta(g->st, "attn.origin")};
     for (int i = 0; i < attn_safetensors_count(g->st); i++) {
         const attn_st_tensor *t = attn_safetensors_at(g->st, i);
-        if (strstr(t->name, "attn.bias") || strstr(t->name, "masked_bias")) continue; /* buffers, not weights */
+        if (!t->loadable || strstr(t->name, "attn.bias") || strstr(t->name, "masked_bias")) continue; /* buffers */
         m->info.weight_bytes += t->nbytes;
         m->info.n_params += (int64_t)(t->nbytes / attn_dtype_size(t->dtype));
     }
