@@ -21,11 +21,12 @@ static void check_tensor(const attn_safetensors *st, const attn_st_tensor *t, co
                          size_t size) {
     const uint8_t *d = t->data;
     if (d < buf || d > buf + size || t->nbytes > (size_t)(buf + size - d)) abort();
-    if (attn_safetensors_find(st, t->name) != t) abort();
-    if (t->ndim < 0 || t->ndim > ATTN_MAX_DIMS || (unsigned)t->dtype >= ATTN_DTYPE_COUNT) abort();
+    if (attn_safetensors_find_any(st, t->name) != t) abort();
+    if (attn_safetensors_find(st, t->name) != (t->loadable ? t : NULL)) abort();
+    if (t->ndim < 0 || t->ndim > ATTN_MAX_DIMS || (unsigned)t->dtype >= ATTN_DTYPE_COUNT || !t->dtype_name) abort();
     int64_t n = 1;
     for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
-    if ((uint64_t)n * attn_dtype_size(t->dtype) != t->nbytes) abort();
+    if (t->loadable && (uint64_t)n * attn_dtype_size(t->dtype) != t->nbytes) abort();
     (void)touch(t);
 }
 
