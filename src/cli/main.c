@@ -16,6 +16,8 @@ static const command commands[] = {
     {"logits", cmd_logits, "write a model's raw logits for given token ids (for reference checks)"},
     {"bench", cmd_bench, "measure prompt and generation speed, load time and peak memory"},
     {"init", cmd_init, "create a randomly initialised GPT-2 checkpoint (Hugging Face layout)"},
+    {"tokenizer", cmd_tokenizer, "train a tokenizer (byte-level BPE or characters) into a tokenizer.json"},
+    {"data", cmd_data, "tokenize text files into train/val token shards for training"},
 };
 
 static void usage(FILE *f) {
