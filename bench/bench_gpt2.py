@@ -11,21 +11,30 @@ own process, with the same thread count:
                  single-token decode steps feeding past_key_values (greedy).
   HF generate    model.generate(max_new_tokens=N, min_new_tokens=N, do_sample=False) on a
                  P-token prompt, timed end to end (prefill included).
+  llama.cpp      libllama through llama-cpp-python's low-level API, on the same weights
+                 converted to GGUF (f32 by default) with llama.cpp's convert_hf_to_gguf.py:
+                 llama-bench's pp/tg method (warm-up, then per repetition a cleared KV
+                 cache and one P-token llama_decode, or N single-token llama_decode calls;
+                 median of 3). Skipped with a note when llama_cpp is not installed.
 
-Peak RSS is each process's high-water mark (wait4's ru_maxrss), read the same way for all.
+Peak RSS is each process's high-water mark (wait4's ru_maxrss), read the same way for all
+(through a small launcher process: see run_child).
 It prints a Markdown table; bench/README.md explains the columns. The whole run takes
 about 1-2 minutes on 2 cores (plus ~10 s the first time, to make the model).
 
 Usage: python3 bench/bench_gpt2.py --attn build/attn [--threads 2] [--prompt 512] [--gen 128]
+                                  [--llamacpp-gguf PATH] [--llamacpp-dtype f32|f16]
 """
 
 import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -33,6 +42,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 PEER_TIMEOUT = 300
+CACHE = os.path.join(os.path.expanduser("~"), ".cache", "attn")
+LLAMACPP_NOTE = ("llama.cpp: skipped, llama-cpp-python is not installed (it compiles llama.cpp, "
+                 "~6-7 min on 2 cores: CMAKE_ARGS=\"-DGGML_NATIVE=ON\" pip install --no-binary "
+                 "llama-cpp-python llama-cpp-python; see bench/README.md)")
 
 
 # ---------------------------------------------------------------------------------------
@@ -86,7 +99,87 @@ def generate_measure(model, prompt_len, gen, threads):
     return {"e2e_tok_s": gen / e2e_s, "e2e_s": e2e_s}
 
 
+def llamacpp_measure(gguf_path, prompt_len, gen, threads, reps=3, n_batch=512):
+    """llama.cpp through llama-cpp-python's low-level bindings (no Llama object, no sampler):
+    the method of llama-bench's pp/tg tests. One warm-up prompt and one warm-up token, then
+    reps times: clear the KV cache, decode the P-token prompt (in n_batch pieces: one call at
+    P <= 512), synchronize; and reps times: clear the KV cache, decode gen single tokens from
+    position 0, synchronizing after each. Median of reps for both."""
+    import ctypes
+    import random
+    import resource
+    import llama_cpp as L
+
+    log = []  # llama.cpp's log, kept off stderr; a few lines of it go into the result
+
+    def _log(level, text, user_data):
+        log.append(text.decode(errors="replace"))
+    log_cb = L.llama_log_callback(_log)  # keep a reference: the C side holds the pointer
+    L.llama_log_set(log_cb, ctypes.c_void_p(0))
+    runtime_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    L.llama_backend_init()
+    t0 = time.perf_counter()
+    mparams = L.llama_model_default_params()
+    model = L.llama_model_load_from_file(gguf_path.encode(), mparams)
+    if not model:
+        raise RuntimeError(f"llama.cpp could not load {gguf_path}")
+    cparams = L.llama_context_default_params()  # llama-bench's defaults but for these:
+    cparams.n_ctx, cparams.n_batch, cparams.n_ubatch = 1024, n_batch, n_batch
+    cparams.n_threads, cparams.n_threads_batch = threads, threads
+    ctx = L.llama_init_from_model(model, cparams)
+    if not ctx:
+        raise RuntimeError("llama.cpp could not create a context")
+    load_s = time.perf_counter() - t0
+    n_vocab = L.llama_vocab_n_tokens(L.llama_model_get_vocab(model))
+    mem = L.llama_get_memory(ctx)
+    rng = random.Random(1234)
+
+    def decode(tokens):
+        arr = (L.llama_token * len(tokens))(*tokens)
+        rc = L.llama_decode(ctx, L.llama_batch_get_one(arr, len(tokens)))  # logits: last only
+        if rc != 0:
+            raise RuntimeError(f"llama_decode returned {rc}")
+
+    def run_prompt():
+        ids = [rng.randrange(n_vocab) for _ in range(prompt_len)]
+        L.llama_memory_clear(mem, False)
+        t = time.perf_counter()
+        for i in range(0, prompt_len, n_batch):
+            decode(ids[i:i + n_batch])
+        L.llama_synchronize(ctx)
+        return time.perf_counter() - t
+
+    def run_gen(n):
+        L.llama_memory_clear(mem, False)
+        tok = rng.randrange(n_vocab)
+        t = time.perf_counter()
+        for _ in range(n):
+            decode([tok])
+            L.llama_synchronize(ctx)
+            tok = rng.randrange(n_vocab)
+        return time.perf_counter() - t
+
+    run_prompt()  # warm-up, as llama-bench: the whole prompt once, then one token
+    run_gen(1)
+    pp = [run_prompt() for _ in range(reps)]
+    tg = [run_gen(gen) for _ in range(reps)]
+    info = L.llama_print_system_info().decode(errors="replace").strip()
+    lines = "".join(log).splitlines()
+    # what llama.cpp chose by itself: KV cache type and size, flash attention on or off
+    kv = [" ".join(ln.split(":", 1)[1].split()) for ln in lines if ln.startswith("llama_kv_cache: size")]
+    fa = [ln.split(":", 1)[1].strip() for ln in lines if "Flash Attention" in ln]
+    L.llama_free(ctx)
+    L.llama_model_free(model)
+    return {"pp_tok_s": prompt_len / statistics.median(pp), "tg_tok_s": gen / statistics.median(tg),
+            "prefill_s": pp, "decode_s": tg, "load_s": load_s, "runtime_rss_mb": runtime_rss_mb,
+            "llama_cpp_python": L.__version__, "system_info": info,
+            "kv_cache": kv[0] if kv else "?", "flash_attn": fa[0] if fa else "?"}
+
+
 def peer_main(args):
+    if args.peer == "llamacpp":  # no torch in this process: its RSS is llama.cpp's own
+        print(json.dumps(llamacpp_measure(args.llamacpp_gguf, args.prompt, args.gen, args.threads)))
+        return 0
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     import torch
     import transformers
@@ -107,24 +200,157 @@ def peer_main(args):
 
 
 # ---------------------------------------------------------------------------------------
+# The GGUF that llama.cpp reads: the same weights, converted by llama.cpp's own script.
+
+def llamacpp_installed():
+    import importlib.util
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def llamacpp_converter():
+    """Path of convert_hf_to_gguf.py: $LLAMACPP_CONVERT, else the copy cached in
+    ~/.cache/attn/llama.cpp-convert-VERSION, unpacked (with its conversion/ and gguf-py/)
+    from the sdist of the installed llama-cpp-python, which vendors llama.cpp."""
+    if os.environ.get("LLAMACPP_CONVERT"):
+        return os.environ["LLAMACPP_CONVERT"]
+    from importlib.metadata import version
+    ver = version("llama_cpp_python")
+    dest = os.path.join(CACHE, f"llama.cpp-convert-{ver}")
+    script = os.path.join(dest, "convert_hf_to_gguf.py")
+    if os.path.exists(script):
+        return script
+    print(f"fetching llama.cpp's converter: the llama-cpp-python {ver} sdist (~75 MB) ...",
+          file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                        "--no-binary", ":all:", "-d", tmp, f"llama-cpp-python=={ver}"], check=True)
+        sdist = [f for f in os.listdir(tmp) if f.endswith(".tar.gz")][0]
+        part = tmp + ".part"
+        with tarfile.open(os.path.join(tmp, sdist)) as tar:
+            for m in tar.getmembers():
+                rel = m.name.split("/vendor/llama.cpp/", 1)
+                if len(rel) == 2 and (rel[1] == "convert_hf_to_gguf.py" or
+                                      rel[1].startswith(("conversion/", "gguf-py/"))) and \
+                        (m.isfile() or m.isdir()):
+                    m.name = rel[1]
+                    tar.extract(m, part, filter="data")
+        shutil.rmtree(dest, ignore_errors=True)
+        os.makedirs(CACHE, exist_ok=True)
+        os.replace(part, dest)
+    return script
+
+
+def tokenizer_dir():
+    """GPT-2's tokenizer files ($ATTN_DATA/gpt2 or ../shared/data/gpt2): the converter
+    wants them next to the weights (it writes the vocabulary into the GGUF)."""
+    data = os.environ.get("ATTN_DATA") or os.path.join(REPO, "..", "shared", "data")
+    return os.path.join(data, "gpt2")
+
+
+def make_gguf(model_dir, out, dtype):
+    """Convert the HF GPT-2 in model_dir to GGUF `dtype` at out, with llama.cpp's
+    convert_hf_to_gguf.py, from a copy of the folder with the tokenizer added (the model
+    folder itself is left as it is)."""
+    conv = llamacpp_converter()
+    tok_files = ["tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json",
+                 "special_tokens_map.json"]
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(out))) as tmp:
+        src = os.path.join(tmp, "model")
+        os.makedirs(src)
+        for f in os.listdir(model_dir):
+            if f.endswith((".json", ".safetensors", ".txt")):
+                shutil.copy2(os.path.join(model_dir, f), src)
+        cfg_path = os.path.join(src, "config.json")
+        with open(cfg_path) as f:
+            cfg = json.load(f)
+        if cfg.get("model_type") == "gpt2" and "n_ctx" not in cfg:
+            # the converter reads GPT-2's context length from n_ctx, which OpenAI's configs
+            # carry and transformers >= 5's save_pretrained no longer writes
+            cfg["n_ctx"] = cfg.get("n_positions", 1024)
+            with open(cfg_path, "w") as f:
+                json.dump(cfg, f, indent=1)
+        if not os.path.exists(os.path.join(src, "tokenizer.json")):
+            tdir = tokenizer_dir()
+            missing = [f for f in tok_files if not os.path.exists(os.path.join(tdir, f))]
+            if missing:
+                raise RuntimeError(f"GPT-2 tokenizer files {missing} not found in {tdir} "
+                                   "(set ATTN_DATA to the folder that holds gpt2/)")
+            for f in tok_files:
+                shutil.copy(os.path.join(tdir, f), src)
+        tmp_out = os.path.join(tmp, "out.gguf")
+        cmd = [sys.executable, conv, src, "--outfile", tmp_out, "--outtype", dtype]
+        print(f"converting to GGUF {dtype}: {' '.join(cmd)}", file=sys.stderr, flush=True)
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0 or not os.path.exists(tmp_out):
+            raise RuntimeError(f"convert_hf_to_gguf.py failed ({r.returncode}):\n"
+                               f"{r.stderr.strip()[-1500:]}")
+        os.replace(tmp_out, out)
+    return out
+
+
+def llamacpp_gguf(model_dir, path, dtype):
+    """The GGUF for the llama.cpp peer: path if given (made there when missing), else
+    ~/.cache/attn/gguf/MODELDIR-DTYPE.gguf, remade when older than the model's weights."""
+    if path and os.path.exists(path):
+        return path
+    if not path:
+        name = os.path.basename(os.path.normpath(model_dir))
+        path = os.path.join(CACHE, "gguf", f"{name}-{dtype}.gguf")
+        weights = [os.path.join(model_dir, f) for f in os.listdir(model_dir)
+                   if f.endswith(".safetensors")]
+        newest = max([os.path.getmtime(w) for w in weights] or [0])
+        if os.path.exists(path) and os.path.getmtime(path) >= newest:
+            return path
+    return make_gguf(model_dir, path, dtype)
+
+
+# ---------------------------------------------------------------------------------------
 # The driver.
+
+# Peak RSS must come from a process that this (large: torch, transformers) driver did not
+# spawn itself: on Linux a child's ru_maxrss starts at the RSS of the process it was forked
+# from (exec folds the old address space's high-water mark in), so /bin/true run from a
+# 300 MB Python reports 300 MB. A small launcher (python -S, ~10 MB) forks and execs the
+# engine and passes on the engine's own wait4 rusage.
+_LAUNCHER = r"""
+import json, os, sys
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    except OSError as e:
+        print(f"cannot run {sys.argv[2]}: {e}", file=sys.stderr, flush=True)
+    os._exit(127)
+_, status, ru = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    json.dump({"status": status, "maxrss_kb": ru.ru_maxrss}, f)
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
 
 def run_child(cmd, env, timeout=PEER_TIMEOUT):
     """Run cmd alone; return (its last JSON line as a dict, its peak RSS in MB, wall s)."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
+            tempfile.NamedTemporaryFile("r", suffix=".json") as res:
         t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
-        timer = threading.Timer(timeout, p.kill)
+        p = subprocess.Popen([sys.executable, "-S", "-c", _LAUNCHER, res.name] + list(cmd),
+                             stdout=out, stderr=err, env=env, start_new_session=True)
+        timer = threading.Timer(timeout, os.killpg, (p.pid, 9))  # launcher and engine
         timer.start()
         try:
-            _, status, usage = os.wait4(p.pid, 0)  # this child's own rusage
+            p.wait()
         finally:
             timer.cancel()
-        p.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - t0
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
+        try:
+            maxrss_kb = json.load(res)["maxrss_kb"]
+        except ValueError:
+            maxrss_kb = None
     if p.returncode != 0:
         why = "ran past %d s and was killed" % timeout if p.returncode == -9 else \
             "exited %d" % p.returncode
@@ -135,8 +361,21 @@ def run_child(cmd, env, timeout=PEER_TIMEOUT):
         except ValueError:
             continue
         if isinstance(obj, dict):
-            return obj, usage.ru_maxrss / 1024.0, wall
+            return obj, maxrss_kb / 1024.0, wall
     raise RuntimeError(f"`{' '.join(cmd)}` printed no JSON object:\n{stdout.strip()[-1500:]}")
+
+
+def gguf_dtype(path):
+    """f32 / f16 / ... from the GGUF's general.file_type (read with llama.cpp's gguf-py when
+    importable), else from the file name."""
+    names = {0: "f32", 1: "f16", 7: "q8_0", 32: "bf16"}
+    try:
+        import gguf
+        field = gguf.GGUFReader(path).get_field("general.file_type")
+        return names.get(int(field.parts[field.data[0]][0]), "type %d" % field.parts[field.data[0]][0])
+    except Exception:  # no gguf module, or an older file: the name says it
+        base = os.path.basename(path).lower()
+        return next((t for t in ("f32", "f16", "bf16", "q8_0") if t in base), "?")
 
 
 def busy_compilers():
@@ -183,9 +422,15 @@ def main():
     ap.add_argument("--gen", type=int, default=128, help="generated tokens (decode)")
     ap.add_argument("--model-dir", help="GPT-2 directory (default: the random 124M of "
                     "tools/check_gpt2_reference.py, made when missing)")
-    ap.add_argument("--peers", default="eager,generate",
-                    help="comma list of peers to run: eager, generate (default both)")
-    ap.add_argument("--peer", choices=["eager", "generate"], help=argparse.SUPPRESS)
+    ap.add_argument("--peers", default="eager,generate,llamacpp",
+                    help="comma list of peers to run: eager, generate, llamacpp (default all; "
+                    "llamacpp is skipped with a note when llama-cpp-python is not installed)")
+    ap.add_argument("--llamacpp-gguf", metavar="PATH",
+                    help="GGUF for the llama.cpp peer (made from --model-dir when missing; "
+                    "default ~/.cache/attn/gguf/MODELDIR-DTYPE.gguf)")
+    ap.add_argument("--llamacpp-dtype", choices=["f32", "f16"], default="f32",
+                    help="outtype of the GGUF that is made when missing (default f32)")
+    ap.add_argument("--peer", choices=["eager", "generate", "llamacpp"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.peer:
         return peer_main(args)
@@ -234,13 +479,42 @@ def main():
             notes.append("attn: failed to run (see stderr); its row is empty")
             rows["attn"] = dict(pp=None, tg=None, rss=None, e2e=None, wall=None)
 
-    peer_names = {"eager": "PyTorch eager", "generate": "HF generate (end-to-end)"}
+    peer_names = {"eager": "PyTorch eager", "generate": "HF generate (end-to-end)",
+                  "llamacpp": "llama.cpp"}
+    llama_ver = None
     for peer in [p.strip() for p in args.peers.split(",") if p.strip()]:
         if peer not in peer_names:
             ap.error(f"unknown peer {peer!r}: choose from {', '.join(peer_names)}")
         cmd = [sys.executable, os.path.abspath(__file__), "--peer", peer, "--model-dir",
                args.model_dir, "--threads", str(args.threads), "--prompt", str(args.prompt),
                "--gen", str(args.gen)]
+        if peer == "llamacpp":
+            if not llamacpp_installed():
+                print(LLAMACPP_NOTE, file=sys.stderr)
+                notes.append(LLAMACPP_NOTE)
+                continue
+            try:
+                gguf_path = llamacpp_gguf(args.model_dir, args.llamacpp_gguf, args.llamacpp_dtype)
+            except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
+                print(f"llama.cpp: no GGUF: {e}", file=sys.stderr)
+                notes.append("llama.cpp: skipped, the GGUF could not be made (see stderr)")
+                continue
+            name = f"llama.cpp ({gguf_dtype(gguf_path)} GGUF)"
+            print(f"running {name} on {gguf_path} ...", file=sys.stderr, flush=True)
+            try:
+                r, rss, wall = run_child(cmd + ["--llamacpp-gguf", gguf_path], env)
+            except RuntimeError as e:
+                print(f"llama.cpp failed: {e}", file=sys.stderr)
+                notes.append("llama.cpp: failed to run (see stderr); its row is empty")
+                rows[name] = dict(pp=None, tg=None, rss=None, wall=None)
+                continue
+            rows[name] = dict(pp=r["pp_tok_s"], tg=r["tg_tok_s"], rss=rss, wall=wall)
+            llama_ver = f"llama-cpp-python {r['llama_cpp_python']}"
+            notes.append(f"llama.cpp: {os.path.basename(gguf_path)}, load {r['load_s']:.3g} s, "
+                         f"Python + bindings alone {r['runtime_rss_mb']:.0f} MB of its peak RSS; "
+                         f"KV cache {r['kv_cache']}; {r['flash_attn']}; "
+                         f"system info: {r['system_info']}")
+            continue
         print(f"running {peer_names[peer]} ...", file=sys.stderr, flush=True)
         r, rss, wall = run_child(cmd, env)
         versions = f"torch {r['torch']}, transformers {r['transformers']}"
@@ -253,7 +527,7 @@ def main():
     a = rows.get("attn")
     print(f"\nGPT-2 124M (random weights, float32), prompt {args.prompt} tokens, "
           f"{args.gen} generated, {args.threads} threads; {cpu_name()}, {os.cpu_count()} CPUs"
-          + (f"; {versions}" if versions else ""))
+          + "".join(f"; {v}" for v in (versions, llama_ver) if v))
     print()
     print("| engine | prompt tok/s | gen tok/s | peak RSS MB | ratio attn/peer (prompt, gen) |")
     print("|---|---:|---:|---:|---:|")
@@ -274,8 +548,6 @@ def main():
               f"whole generate call, {args.prompt}-token prefill included{e2e}.")
     for n in notes:
         print(n)
-    print("llama.cpp (llama-cpp-python) joins this table once attn reads and writes GGUF: "
-          "the same model as GGUF f32, same prompt, generated tokens and threads.")
     print(f"(whole run {time.perf_counter() - t_start:.0f} s)", file=sys.stderr)
     return 0
 
