@@ -17,19 +17,34 @@ int64_t attn_kcache_floats(int64_t max_pos, int n_kv_heads, int head_dim) {
     return (int64_t)n_kv_heads * blocks_of(max_pos) * head_dim * ATTN_KV_BLOCK;
 }
 
-void attn_kv_store(float *k_cache, float *v_cache, int64_t max_pos, const float *k, const float *v, int64_t src_stride,
-                   int64_t pos0, int64_t T, const attn_attention_shape *s) {
-    int hd = s->head_dim;
-    int64_t kv_dim = (int64_t)s->n_kv_heads * hd, head_floats = blocks_of(max_pos) * hd * ATTN_KV_BLOCK;
-    for (int64_t t = 0; t < T; t++) {
-        int64_t pos = pos0 + t;
-        memcpy(v_cache + pos * kv_dim, v + t * src_stride, (size_t)kv_dim * sizeof(float));
-        for (int h = 0; h < s->n_kv_heads; h++) {
-            float *blk = k_cache + h * head_floats + (pos / ATTN_KV_BLOCK) * hd * ATTN_KV_BLOCK + pos % ATTN_KV_BLOCK;
-            const float *src = k + t * src_stride + (int64_t)h * hd;
+typedef struct {
+    float *k_cache, *v_cache;
+    const float *k, *v;
+    int64_t max_pos, src_stride, pos0;
+    const attn_attention_shape *s;
+} kv_job;
+
+static void kv_store_rows(void *ctx, int64_t t0, int64_t t1, int thread) {
+    (void)thread;
+    const kv_job *j = ctx;
+    int hd = j->s->head_dim;
+    int64_t kv_dim = (int64_t)j->s->n_kv_heads * hd, head_floats = blocks_of(j->max_pos) * hd * ATTN_KV_BLOCK;
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t pos = j->pos0 + t;
+        memcpy(j->v_cache + pos * kv_dim, j->v + t * j->src_stride, (size_t)kv_dim * sizeof(float));
+        for (int h = 0; h < j->s->n_kv_heads; h++) {
+            float *blk = j->k_cache + h * head_floats + (pos / ATTN_KV_BLOCK) * hd * ATTN_KV_BLOCK + pos % ATTN_KV_BLOCK;
+            const float *src = j->k + t * j->src_stride + (int64_t)h * hd;
             for (int d = 0; d < hd; d++) blk[d * ATTN_KV_BLOCK] = src[d];
         }
     }
+}
+
+void attn_kv_store(float *k_cache, float *v_cache, int64_t max_pos, const float *k, const float *v, int64_t src_stride,
+                   int64_t pos0, int64_t T, const attn_attention_shape *s) {
+    kv_job j = {.k_cache = k_cache, .v_cache = v_cache, .k = k, .v = v, .max_pos = max_pos, .src_stride = src_stride,
+                .pos0 = pos0, .s = s};
+    attn_parallel_for(T, 16, kv_store_rows, &j);
 }
 
 static int64_t padded(int64_t max_pos) { return blocks_of(max_pos) * ATTN_KV_BLOCK; }

@@ -5,8 +5,21 @@
 #include "core/kernels.h"
 #include "core/threadpool.h"
 
-void attn_layernorm(float *out, const float *x, const float *w, const float *b, int64_t rows, int64_t dim, float eps) {
-    for (int64_t r = 0; r < rows; r++) {
+typedef struct {
+    float *out;
+    const float *x, *w, *b;
+    int64_t dim;
+    float eps;
+} ln_job;
+
+static void layernorm_rows(void *ctx, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    const ln_job *j = ctx;
+    float *out = j->out;
+    const float *x = j->x, *w = j->w, *b = j->b;
+    int64_t dim = j->dim;
+    float eps = j->eps;
+    for (int64_t r = r0; r < r1; r++) {
         const float *xr = x + r * dim;
         float *o = out + r * dim;
         double sum = 0, sq = 0;
@@ -19,6 +32,11 @@ void attn_layernorm(float *out, const float *x, const float *w, const float *b, 
         float inv = (float)(1.0 / sqrt(sq / dim + eps)), m = (float)mean;
         for (int64_t i = 0; i < dim; i++) o[i] = (xr[i] - m) * inv * w[i] + b[i];
     }
+}
+
+void attn_layernorm(float *out, const float *x, const float *w, const float *b, int64_t rows, int64_t dim, float eps) {
+    ln_job j = {.out = out, .x = x, .w = w, .b = b, .dim = dim, .eps = eps};
+    attn_parallel_for(rows, 8, layernorm_rows, &j); /* a single row (decoding) runs inline */
 }
 
 static void add_row(float *out, const void *table, attn_dtype dt, int64_t row, int64_t dim) {
