@@ -39,6 +39,7 @@ typedef struct {
     void *ctx;
     int64_t n_items, grain;
     bool each; /* attn_parallel_each: one call per thread */
+    uint64_t start_generation; /* workers started by a resize wait for jobs after this one */
     pthread_mutex_t mu;
     pthread_cond_t cv;
 } pool_t;
@@ -63,7 +64,7 @@ static void run_share(int tid) {
 
 static void *worker_main(void *arg) {
     int tid = (int)(intptr_t)arg;
-    uint64_t seen = 0;
+    uint64_t seen = pool.start_generation; /* not 0: a resize after jobs must not rerun the last one */
     for (;;) {
         uint64_t gen;
         int spins = 0;
@@ -109,6 +110,7 @@ int attn_threads_init(int n) {
     if (n == 1) return 0;
     pool.threads = calloc((size_t)n, sizeof *pool.threads);
     if (!pool.threads) return attn_error("out of memory creating threads");
+    pool.start_generation = atomic_load(&pool.generation);
     for (int i = 1; i < n; i++) {
         if (pthread_create(&pool.threads[i], NULL, worker_main, (void *)(intptr_t)i) != 0) {
             pool.n_threads = i;
