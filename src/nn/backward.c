@@ -1,0 +1,227 @@
+/* backward.c - training forwards and backwards of the shared layers (see backward.h).
+ * Reductions over rows (weight and bias gradients) run serially in row order, so results
+ * do not depend on the thread count; the elementwise and per-row work that dominates at
+ * large sizes (GELU, cross-entropy over the vocabulary, the GEMMs) is split among threads. */
+#include "backward.h"
+
+#include <math.h>
+#include <string.h>
+#include "core/gemm_acc.h"
+#include "core/kernels.h"
+#include "core/threadpool.h"
+#include "layers.h"
+
+/* ---- LayerNorm ---- */
+
+void attn_layernorm_train(float *out, float *mean, float *rstd, const float *x, const float *w, const float *b,
+                          int64_t rows, int64_t dim, float eps) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * dim;
+        float *o = out + r * dim;
+        double sum = 0, sq = 0; /* double: the variance of large, offset rows stays exact */
+        for (int64_t i = 0; i < dim; i++) sum += xr[i];
+        double mu = sum / dim;
+        for (int64_t i = 0; i < dim; i++) sq += (xr[i] - mu) * (xr[i] - mu);
+        float inv = (float)(1.0 / sqrt(sq / dim + eps)), m = (float)mu;
+        for (int64_t i = 0; i < dim; i++) o[i] = (xr[i] - m) * inv * w[i] + b[i];
+        mean[r] = m, rstd[r] = inv;
+    }
+}
+
+/* With xhat = (x - mean)·rstd and g = w·dout:
+ * dx = rstd · (g - mean(g) - xhat · mean(g · xhat)). */
+void attn_layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x, const float *w,
+                             const float *mean, const float *rstd, int64_t rows, int64_t dim) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *dy = dout + r * dim, *xr = x + r * dim;
+        float m = mean[r], s = rstd[r], g_mean = 0, gx_mean = 0;
+        for (int64_t i = 0; i < dim; i++) {
+            float g = w[i] * dy[i];
+            g_mean += g;
+            gx_mean += g * (xr[i] - m) * s;
+        }
+        g_mean /= (float)dim, gx_mean /= (float)dim;
+        for (int64_t i = 0; i < dim; i++) {
+            float xhat = (xr[i] - m) * s;
+            if (db) db[i] += dy[i];
+            if (dw) dw[i] += xhat * dy[i];
+            if (dx) dx[r * dim + i] += (w[i] * dy[i] - g_mean - xhat * gx_mean) * s;
+        }
+    }
+}
+
+/* ---- Embeddings ---- */
+
+void attn_embed_train(float *out, const int32_t *ids, const float *wte, const float *wpe, int64_t B, int64_t T,
+                      int64_t C) {
+    for (int64_t r = 0; r < B * T; r++) {
+        float *o = out + r * C;
+        const float *e = wte + (int64_t)ids[r] * C, *p = wpe ? wpe + (r % T) * C : NULL;
+        for (int64_t i = 0; i < C; i++) o[i] = p ? e[i] + p[i] : e[i];
+    }
+}
+
+void attn_embed_backward(float *dwte, float *dwpe, const float *dout, const int32_t *ids, int64_t B, int64_t T,
+                         int64_t C) {
+    const attn_kernels *K = attn_kernels_get();
+    for (int64_t r = 0; r < B * T; r++) {
+        if (dwte) K->axpy(dwte + (int64_t)ids[r] * C, 1.0f, dout + r * C, C);
+        if (dwpe) K->axpy(dwpe + (r % T) * C, 1.0f, dout + r * C, C);
+    }
+}
+
+/* ---- Linear ---- */
+
+int attn_linear_forward(float *y, const float *x, int64_t rows, const attn_weight *w, const float *b) {
+    return attn_matmul(y, x, rows, w, b);
+}
+
+int attn_linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x, int64_t rows,
+                         const attn_weight *w) {
+    if (dx) { /* dx += dy · Wᵀ: W read as the transposed weight, same memory */
+        attn_weight wt = {.data = w->data, .dtype = w->dtype, .n_in = w->n_out, .n_out = w->n_in,
+                          .in_major = !w->in_major};
+        if (attn_matmul_acc(dx, dy, rows, &wt)) return -1;
+    }
+    if (dw) {
+        if (w->dtype != ATTN_F32) return attn_error("linear backward: weight gradients need an f32 weight");
+        /* [in][out] (Conv1D): dW += xᵀ · dy; [out][in] (nn.Linear): dW += dyᵀ · x */
+        int rc = w->in_major ? attn_matmul_tn_acc(dw, x, dy, rows, w->n_in, w->n_out)
+                             : attn_matmul_tn_acc(dw, dy, x, rows, w->n_out, w->n_in);
+        if (rc) return -1;
+    }
+    if (db) {
+        const attn_kernels *K = attn_kernels_get();
+        for (int64_t r = 0; r < rows; r++) K->axpy(db, 1.0f, dy + r * w->n_out, w->n_out);
+    }
+    return 0;
+}
+
+/* ---- GELU (tanh approximation) ---- */
+
+void attn_gelu_tanh_train(float *out, const float *x, int64_t n) {
+    if (out != x) memcpy(out, x, (size_t)n * sizeof(float));
+    attn_gelu_tanh(out, n);
+}
+
+typedef struct {
+    float *dx;
+    const float *x, *dout;
+} gelu_bw_job;
+
+/* d/dx 0.5x(1 + tanh(u)), u = c(x + 0.044715x³): 0.5(1 + tanh u) + 0.5x(1 - tanh²u)·c(1 + 3·0.044715x²) */
+static void gelu_bw_task(void *ctx, int64_t b, int64_t e, int thread) {
+    (void)thread;
+    const gelu_bw_job *j = ctx;
+    const float c = 0.7978845608028654f; /* sqrt(2/pi) */
+    for (int64_t i = b; i < e; i++) {
+        float x = j->x[i], t = tanhf(c * (x + 0.044715f * x * x * x));
+        float local = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * c * (1.0f + 3.0f * 0.044715f * x * x);
+        j->dx[i] += local * j->dout[i];
+    }
+}
+
+void attn_gelu_tanh_backward(float *dx, const float *x, const float *dout, int64_t n) {
+    gelu_bw_job j = {.dx = dx, .x = x, .dout = dout};
+    attn_parallel_for(n, 4096, gelu_bw_task, &j);
+}
+
+/* ---- Residual ---- */
+
+void attn_add_train(float *out, const float *a, const float *b, int64_t n) {
+    for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void attn_add_backward(float *da, float *db, const float *dout, int64_t n) {
+    const attn_kernels *K = attn_kernels_get();
+    if (da) K->axpy(da, 1.0f, dout, n);
+    if (db) K->axpy(db, 1.0f, dout, n);
+}
+
+/* ---- Dropout ---- */
+
+/* splitmix64's finaliser: a counter-based generator, so element i's draw needs no state. */
+static uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void attn_dropout_forward(float *out, uint8_t *mask, const float *x, int64_t n, float p, uint64_t seed) {
+    float keep_scale = 1.0f / (1.0f - p);
+    uint64_t base = mix64(seed);
+    for (int64_t i = 0; i < n; i++) {
+        float u = (float)(mix64(base + 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1)) >> 40) * 0x1p-24f;
+        mask[i] = u >= p;
+        out[i] = mask[i] ? x[i] * keep_scale : 0.0f;
+    }
+}
+
+void attn_dropout_backward(float *dx, const float *dout, const uint8_t *mask, int64_t n, float p) {
+    float keep_scale = 1.0f / (1.0f - p);
+    for (int64_t i = 0; i < n; i++)
+        if (mask[i]) dx[i] += dout[i] * keep_scale;
+}
+
+/* ---- Softmax cross-entropy ---- */
+
+typedef struct {
+    float *row_loss, *lse_out, *dlogits; /* forward writes row_loss and lse_out; backward dlogits */
+    const float *logits, *lse;
+    const int32_t *targets;
+    int64_t V;
+    float smoothing, drow;
+} ce_job;
+
+static void ce_forward_task(void *ctx, int64_t b, int64_t e, int thread) {
+    (void)thread;
+    const ce_job *j = ctx;
+    for (int64_t r = b; r < e; r++) {
+        const float *z = j->logits + r * j->V;
+        float mx = -INFINITY;
+        for (int64_t v = 0; v < j->V; v++) mx = z[v] > mx ? z[v] : mx;
+        double sum = 0, zsum = 0;
+        for (int64_t v = 0; v < j->V; v++) sum += expf(z[v] - mx), zsum += z[v];
+        float lse = mx + (float)log(sum);
+        j->lse_out[r] = lse;
+        int32_t y = j->targets[r];
+        if (y < 0) {
+            j->row_loss[r] = 0.0f;
+            continue;
+        }
+        /* -Σ q_v log p_v with q = (1-s)·onehot + s/V, log p_v = z_v - lse */
+        double nll = lse - z[y], smooth = lse - zsum / j->V;
+        j->row_loss[r] = (float)((1.0 - j->smoothing) * nll + j->smoothing * smooth);
+    }
+}
+
+int64_t attn_cross_entropy_forward(float *row_loss, float *lse, const float *logits, const int32_t *targets,
+                                   int64_t rows, int64_t V, float smoothing) {
+    ce_job j = {.row_loss = row_loss, .lse_out = lse, .logits = logits, .targets = targets, .V = V,
+                .smoothing = smoothing};
+    attn_parallel_for(rows, 1, ce_forward_task, &j);
+    int64_t count = 0;
+    for (int64_t r = 0; r < rows; r++) count += targets[r] >= 0;
+    return count;
+}
+
+static void ce_backward_task(void *ctx, int64_t b, int64_t e, int thread) {
+    (void)thread;
+    const ce_job *j = ctx;
+    float off = j->smoothing / (float)j->V;
+    for (int64_t r = b; r < e; r++) {
+        int32_t y = j->targets[r];
+        if (y < 0) continue;
+        const float *z = j->logits + r * j->V;
+        float *dz = j->dlogits + r * j->V, lse = j->lse[r];
+        for (int64_t v = 0; v < j->V; v++) dz[v] += j->drow * (expf(z[v] - lse) - off);
+        dz[y] -= j->drow * (1.0f - j->smoothing);
+    }
+}
+
+void attn_cross_entropy_backward(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
+                                 int64_t rows, int64_t V, float smoothing, float drow) {
+    ce_job j = {.dlogits = dlogits, .lse = lse, .logits = logits, .targets = targets, .V = V,
+                .smoothing = smoothing, .drow = drow};
+    attn_parallel_for(rows, 1, ce_backward_task, &j);
+}

@@ -1,0 +1,83 @@
+/* tape.h - records a training forward pass layer by layer so the backward pass is the
+ * same records replayed in reverse: a model writes only its forward.
+ *
+ * A value on the tape is an attn_tvar: n floats and, beside them, their gradient. Each
+ * attn_tape_<layer>() call runs the layer (src/nn/), pushes its output from the tape's
+ * planned memory, and records what the backward needs (inputs, parameters, saved
+ * statistics, attention probabilities, dropout masks). Parameters are tvars the model
+ * owns (its flat parameter and gradient buffers).
+ *
+ * Memory is planned like core/arena.h: a new tape is measuring; the model records one
+ * forward at its largest (B, T) (layers do not compute then and return tvars with NULL
+ * data), attn_tape_plan() allocates exactly that, and every later forward reuses it
+ * (attn_tape_begin rewinds it), so nothing allocates inside a training step.
+ *
+ * Errors are sticky: a failing layer call (bad token id, shape mismatch, memory past the
+ * plan) records the attn_error message and turns later calls into no-ops; the model checks
+ * attn_tape_status() once at the end of its forward.
+ *
+ * Gradient convention (nn/backward.h): backward zeroes every activation gradient, seeds
+ * the loss gradient and ADDS into parameter gradients, so several backwards (micro-batches)
+ * sum up until the caller zeroes the parameter gradients. */
+#ifndef ATTN_TRAIN_TAPE_H
+#define ATTN_TRAIN_TAPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "nn/attention.h"
+
+typedef struct {
+    float *val;  /* n values */
+    float *grad; /* n gradients, or NULL when none is wanted (frozen or non-trainable) */
+    int64_t n;
+} attn_tvar;
+
+typedef struct attn_tape attn_tape;
+
+attn_tape *attn_tape_new(void); /* a measuring tape */
+void attn_tape_free(attn_tape *t);
+
+bool attn_tape_measuring(const attn_tape *t);
+/* Allocates the memory the measured forwards needed at most; the tape stops measuring. */
+int attn_tape_plan(attn_tape *t);
+/* Starts a forward: forgets the records and rewinds the memory. training turns dropout
+ * on; seed makes this forward's dropout masks (one per dropout call, derived from it). */
+void attn_tape_begin(attn_tape *t, bool training, uint64_t seed);
+/* 0, or -1 when a call since attn_tape_begin failed (attn_last_error() says why). */
+int attn_tape_status(const attn_tape *t);
+/* Planned memory for the rest of this forward (token ids, targets); NULL when measuring. */
+void *attn_tape_alloc(attn_tape *t, size_t bytes);
+/* Bytes planned (values and saved state, activation gradients); 0 while measuring. */
+size_t attn_tape_bytes(const attn_tape *t);
+
+/* ---- Layers. Shapes are checked against the tvars' sizes. ---- */
+
+/* out[b*T + t] = wte[ids[b*T + t]] + wpe[t]; wte is [vocab][C], wpe [T or more][C] (its
+ * val may be NULL: no positions). ids are range-checked and must stay valid until
+ * backward: pass memory from attn_tape_alloc. */
+attn_tvar attn_tape_embed(attn_tape *t, const int32_t *ids, int64_t B, int64_t T, attn_tvar wte, int64_t vocab,
+                          attn_tvar wpe, int64_t C);
+attn_tvar attn_tape_layernorm(attn_tape *t, attn_tvar x, attn_tvar w, attn_tvar b, int64_t rows, int64_t dim,
+                              float eps);
+/* y[rows][n_out] = x · W + b. in_major: W is [n_in][n_out] (HF Conv1D), else
+ * [n_out][n_in] (nn.Linear, a tied LM head). b.val may be NULL (no bias). */
+attn_tvar attn_tape_linear(attn_tape *t, attn_tvar x, int64_t rows, attn_tvar w, attn_tvar b, int64_t n_in,
+                           int64_t n_out, bool in_major);
+/* Causal self-attention over B sequences of T rows of fused qkv (nn/attention_train.h). */
+attn_tvar attn_tape_attention(attn_tape *t, attn_tvar qkv, int64_t B, int64_t T, const attn_attention_shape *shape);
+attn_tvar attn_tape_gelu(attn_tape *t, attn_tvar x);
+attn_tvar attn_tape_add(attn_tape *t, attn_tvar a, attn_tvar b);
+/* Inverted dropout with probability p (0 <= p < 1); returns x itself, recording nothing,
+ * when p is 0 or the forward is not training. */
+attn_tvar attn_tape_dropout(attn_tape *t, attn_tvar x, float p);
+/* Mean softmax cross-entropy over the rows whose target is not -1 (a 1-float tvar; 0 when
+ * every target is -1). targets must stay valid until backward. */
+attn_tvar attn_tape_cross_entropy(attn_tape *t, attn_tvar logits, const int32_t *targets, int64_t rows, int64_t V,
+                                  float label_smoothing);
+
+/* Replays the records in reverse from loss (a tvar the tape made), whose gradient is
+ * seeded with dloss (1, or 1/micro-batches for accumulation). */
+int attn_tape_backward(attn_tape *t, attn_tvar loss, float dloss);
+
+#endif
