@@ -13,9 +13,10 @@
 static char dir[256];
 
 static void make_model(void) {
-    attn_gpt2_init c = {.n_layer = 2, .n_head = 2, .n_embd = 16, .n_ctx = 32, .vocab = 50, .seed = 3,
-                        .dtype = ATTN_F32, .eos_id = -1};
-    CHECK(attn_gpt2_write_random(dir, &c) == 0, "write: %s", attn_last_error());
+    attn_gpt2_config c;
+    attn_gpt2_config_defaults(&c);
+    c.n_layer = 2, c.n_head = 2, c.n_embd = 16, c.n_ctx = 32, c.vocab = 50;
+    CHECK(attn_gpt2_write_random(dir, &c, 3) == 0, "write: %s", attn_last_error());
 }
 
 static void write_config(const char *json) {

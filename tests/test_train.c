@@ -245,7 +245,7 @@ static void test_fixture_adamw(const fixture *f) {
 /* ---- A tiny random model for the self-contained checks ---- */
 
 static attn_gpt2_config tiny_config(void) {
-    return (attn_gpt2_config){.n_layer = 2, .n_head = 4, .n_embd = 32, .n_ctx = 16, .vocab = 64, .eps = 1e-5f};
+    return (attn_gpt2_config){.n_layer = 2, .n_head = 4, .n_embd = 32, .n_ctx = 16, .vocab = 64, .eps = 1e-5f, .scale_attn_weights = true};
 }
 
 static void random_batch(int32_t *tok, int32_t *tg, int64_t n, int64_t vocab, uint64_t seed) {
@@ -358,7 +358,7 @@ static double loss_at(attn_gpt2_train *m, const int32_t *tok, const int32_t *tg,
 }
 
 static void test_finite_differences(void) {
-    attn_gpt2_config c = {.n_layer = 1, .n_head = 2, .n_embd = 16, .n_ctx = 8, .vocab = 11, .eps = 1e-5f};
+    attn_gpt2_config c = {.n_layer = 1, .n_head = 2, .n_embd = 16, .n_ctx = 8, .vocab = 11, .eps = 1e-5f, .scale_attn_weights = true};
     int64_t B = 2, T = 5;
     int32_t tok[10], tg[10];
     random_batch(tok, tg, B * T, c.vocab, 21);

@@ -51,7 +51,9 @@ int cmd_init(int argc, char **argv) {
         fprintf(stderr, "attn init: -o DIR is required\n");
         return 2;
     }
-    attn_gpt2_init c = {.n_layer = layers, .n_head = heads, .n_embd = embd, .n_ctx = ctx, .seed = seed};
+    attn_gpt2_config c;
+    attn_gpt2_config_defaults(&c);
+    c.n_layer = layers, c.n_head = heads, c.n_embd = embd, c.n_ctx = ctx;
     if (strcmp(dtype, "f32") == 0) c.dtype = ATTN_F32;
     else if (strcmp(dtype, "f16") == 0) c.dtype = ATTN_F16;
     else if (strcmp(dtype, "bf16") == 0) c.dtype = ATTN_BF16;
@@ -68,7 +70,7 @@ int cmd_init(int argc, char **argv) {
     int rc;
     if (tokenizer) rc = copy_tokenizer(tokenizer, out, &c.vocab, &c.eos_id);
     else c.vocab = ATTN_BYTELEVEL_VOCAB, c.eos_id = ATTN_BYTELEVEL_VOCAB - 1, rc = attn_tokenizer_write_bytelevel(tok_path);
-    if (rc == 0) rc = attn_gpt2_write_random(out, &c);
+    if (rc == 0) rc = attn_gpt2_write_random(out, &c, seed);
     if (rc != 0) {
         fprintf(stderr, "attn init: %s\n", attn_last_error());
         return 1;

@@ -10,19 +10,14 @@
 #include "core/arena.h"
 #include "core/common.h"
 #include "core/matmul.h"
-#include "format/config.h"
 #include "format/safetensors.h"
+#include "gpt2_config.h"
 #include "model.h"
 #include "nn/attention.h"
 #include "nn/layers.h"
 
 #define PREFILL_CHUNK 512
 
-typedef struct {
-    int64_t n_layer, n_head, n_embd, n_inner, n_ctx, vocab;
-    float eps;
-    int scale_attn, scale_by_layer;
-} gpt2_config;
 
 typedef struct {
     float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
@@ -31,7 +26,7 @@ typedef struct {
 } gpt2_layer;
 
 typedef struct {
-    gpt2_config c;
+    attn_gpt2_config c;
     attn_safetensors *st;
     const char *weights_path;
     char prefix[16];
@@ -46,39 +41,10 @@ typedef struct {
     int64_t chunk;
 } gpt2;
 
-static int read_config(gpt2_config *c, const char *dir) {
+static int read_config(attn_gpt2_config *c, const char *dir) {
     char path[4200];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    json_t *j = attn_json_load_object(path);
-    if (!j) return -1;
-    int64_t ctx_alt;
-    double eps;
-    int rc = -1;
-    if (attn_cfg_int(j, path, "n_layer", 12, 1, 1024, &c->n_layer) || attn_cfg_int(j, path, "n_head", 12, 1, 1024, &c->n_head) ||
-        attn_cfg_int(j, path, "n_embd", 768, 1, 65536, &c->n_embd) ||
-        attn_cfg_int(j, path, "n_ctx", 1024, 1, 1 << 20, &ctx_alt) ||
-        attn_cfg_int(j, path, "n_positions", ctx_alt, 1, 1 << 20, &c->n_ctx) ||
-        attn_cfg_int(j, path, "vocab_size", 50257, 1, 1 << 24, &c->vocab) ||
-        attn_cfg_int(j, path, "n_inner", 4 * c->n_embd, 1, 1 << 20, &c->n_inner) ||
-        attn_cfg_float(j, path, "layer_norm_epsilon", 1e-5, 0, 1, &eps) ||
-        attn_cfg_bool(j, path, "scale_attn_weights", 1, &c->scale_attn) ||
-        attn_cfg_bool(j, path, "scale_attn_by_inverse_layer_idx", 0, &c->scale_by_layer))
-        goto out;
-    c->eps = (float)eps;
-    if (c->n_embd % c->n_head) {
-        attn_error("%s: n_embd %lld is not divisible by n_head %lld", path, (long long)c->n_embd, (long long)c->n_head);
-        goto out;
-    }
-    const char *act = attn_cfg_str(j, path, "activation_function", "gelu_new");
-    if (!act) goto out;
-    if (strcmp(act, "gelu_new") && strcmp(act, "gelu_pytorch_tanh") && strcmp(act, "gelu_fast")) {
-        attn_error("%s: activation_function \"%s\" is not supported (gelu_new, gelu_pytorch_tanh)", path, act);
-        goto out;
-    }
-    rc = 0;
-out:
-    json_decref(j);
-    return rc;
+    return attn_gpt2_config_read(path, c);
 }
 
 /* Finds PREFIX+name and checks its shape against what the config implies. */
@@ -152,7 +118,7 @@ static int bind_layer(gpt2 *g, int l) {
 }
 
 static int bind_weights(gpt2 *g) {
-    const gpt2_config *c = &g->c;
+    const attn_gpt2_config *c = &g->c;
     g->prefix[0] = 0;
     if (attn_safetensors_find(g->st, "transformer.wte.weight")) snprintf(g->prefix, sizeof g->prefix, "transformer.");
     if (!(g->wte = want(g, 2, c->vocab, c->n_embd, "wte.weight"))) return -1;
@@ -182,7 +148,7 @@ static float *push_floats(gpt2 *g, int64_t n) { return attn_arena_push(&g->arena
 /* The whole memory plan; runs once measuring and once for real (see core/arena.h). The KV
  * cache's pages are only touched as positions fill, so RSS follows the context in use. */
 static int plan(gpt2 *g) {
-    const gpt2_config *c = &g->c;
+    const attn_gpt2_config *c = &g->c;
     int64_t T = g->chunk = ATTN_MIN(c->n_ctx, PREFILL_CHUNK), C = c->n_embd;
     g->k_layer = attn_kcache_floats(c->n_ctx, (int)c->n_head, (int)(C / c->n_head));
     g->x = push_floats(g, T * C), g->h = push_floats(g, T * C), g->att = push_floats(g, T * C);
@@ -202,14 +168,14 @@ static int alloc_state(gpt2 *g) {
 
 /* One transformer block over T rows of g->x at positions pos0.. */
 static int block(gpt2 *g, int l, int64_t pos0, int64_t T) {
-    const gpt2_config *c = &g->c;
+    const attn_gpt2_config *c = &g->c;
     gpt2_layer *L = &g->layers[l];
     int64_t C = c->n_embd;
     float *kc = g->k_cache + l * g->k_layer, *vc = g->v_cache + (size_t)l * c->n_ctx * C;
     attn_attention_shape shape = {.n_heads = (int)c->n_head, .n_kv_heads = (int)c->n_head,
                                   .head_dim = (int)(C / c->n_head), .scale = 1.0f};
-    if (c->scale_attn) shape.scale = 1.0f / sqrtf((float)shape.head_dim);
-    if (c->scale_by_layer) shape.scale /= (float)(l + 1);
+    if (c->scale_attn_weights) shape.scale = 1.0f / sqrtf((float)shape.head_dim);
+    if (c->scale_attn_by_inverse_layer_idx) shape.scale /= (float)(l + 1);
 
     attn_layernorm(g->h, g->x, L->ln1_w, L->ln1_b, T, C, c->eps);
     if (attn_matmul(g->qkv, g->h, T, &L->qkv, L->qkv_b)) return -1;
@@ -227,7 +193,7 @@ static int block(gpt2 *g, int l, int64_t pos0, int64_t T) {
 }
 
 static int forward_chunk(gpt2 *g, const int32_t *tokens, int64_t pos0, int64_t T, float *logits, bool all) {
-    const gpt2_config *c = &g->c;
+    const attn_gpt2_config *c = &g->c;
     int64_t C = c->n_embd;
     attn_embed(g->x, g->wte->data, g->wte->dtype, tokens, T, C, g->wpe->data, g->wpe->dtype, pos0);
     for (int l = 0; l < c->n_layer; l++)
@@ -264,7 +230,7 @@ static void gpt2_free(attn_model *m) {
 static const attn_model_ops gpt2_ops = {.forward = gpt2_forward, .free = gpt2_free};
 
 static void fill_info(attn_model *m, const gpt2 *g) {
-    const gpt2_config *c = &g->c;
+    const attn_gpt2_config *c = &g->c;
     m->info = (attn_model_info){.family = "gpt2", .n_ctx = c->n_ctx, .vocab_size = c->vocab, .n_layer = c->n_layer,
                                 .n_embd = c->n_embd, .n_head = c->n_head, .dtype = g->wte->dtype,
                                 .origin = attn_safetensors_meta(g->st, "attn.origin")};

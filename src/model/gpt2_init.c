@@ -2,7 +2,6 @@
 #include "gpt2_init.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +42,8 @@ static int add(tensor_list *L, char kind, int64_t d0, int64_t d1, const char *fm
     return 0;
 }
 
-static int build(tensor_list *L, const attn_gpt2_init *c) {
-    int64_t C = c->n_embd, I = 4 * C;
+static int build(tensor_list *L, const attn_gpt2_config *c) {
+    int64_t C = c->n_embd, I = c->n_inner;
     if (add(L, 'n', c->vocab, C, "transformer.wte.weight", 0) || add(L, 'n', c->n_ctx, C, "transformer.wpe.weight", 0))
         return -1;
     for (int l = 0; l < c->n_layer; l++) {
@@ -63,42 +62,20 @@ static int build(tensor_list *L, const attn_gpt2_init *c) {
     return add(L, '1', C, 0, "transformer.ln_f.weight", 0) || add(L, '0', C, 0, "transformer.ln_f.bias", 0) ? -1 : 0;
 }
 
-static int write_config(const char *dir, const attn_gpt2_init *c) {
-    json_t *j = json_pack("{s:s, s:[s], s:I, s:I, s:I, s:I, s:I, s:n, s:f, s:s, s:b, s:b, s:s}", "model_type", "gpt2",
-                          "architectures", "GPT2LMHeadModel", "n_layer", (json_int_t)c->n_layer, "n_head",
-                          (json_int_t)c->n_head, "n_embd", (json_int_t)c->n_embd, "n_positions", (json_int_t)c->n_ctx,
-                          "vocab_size", (json_int_t)c->vocab, "n_inner", "layer_norm_epsilon", 1e-5,
-                          "activation_function", "gelu_new", "scale_attn_weights", 1, "tie_word_embeddings", 1,
-                          "torch_dtype", c->dtype == ATTN_F32 ? "float32" : c->dtype == ATTN_F16 ? "float16" : "bfloat16");
-    if (!j) return attn_error("cannot build config.json");
-    if (c->eos_id >= 0) {
-        json_object_set_new(j, "bos_token_id", json_integer(c->eos_id));
-        json_object_set_new(j, "eos_token_id", json_integer(c->eos_id));
-    }
-    char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-    json_decref(j);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    int rc = text ? attn_write_file_atomic(path, text, strlen(text)) : attn_error("cannot format config.json");
-    free(text);
-    return rc;
-}
-
-int attn_gpt2_write_random(const char *dir, const attn_gpt2_init *c) {
-    if (c->n_layer < 1 || c->n_head < 1 || c->n_embd < 1 || c->n_embd % c->n_head || c->n_ctx < 1 || c->vocab < 1)
-        return attn_error("invalid model shape: layers, heads, width, context and vocabulary must be positive and the "
-                          "width divisible by the heads");
+int attn_gpt2_write_random(const char *dir, const attn_gpt2_config *cfg, uint64_t seed) {
+    attn_gpt2_config cc = *cfg, *c = &cc;
+    if (attn_gpt2_config_check(c, "invalid model shape") != 0) return -1;
     if (c->n_layer * 12 + 4 > MAX_TENSORS) return attn_error("too many layers (at most %d)", (MAX_TENSORS - 4) / 12);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return attn_error("%s: cannot create: %s", dir, strerror(errno));
     tensor_list *L = calloc(1, sizeof *L);
     if (!L) return attn_error("out of memory");
     L->dtype = c->dtype;
-    attn_rng_seed(&L->rng, c->seed);
+    attn_rng_seed(&L->rng, seed);
     char path[4200];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     const char *keys[] = {"format", "attn.origin"};
     const char *vals[] = {"pt", "random weights made by 'attn init': the text it generates is noise"};
-    int rc = build(L, c) == 0 && attn_safetensors_write(path, L->e, L->n, keys, vals, 2) == 0 && write_config(dir, c) == 0
+    int rc = build(L, c) == 0 && attn_safetensors_write(path, L->e, L->n, keys, vals, 2) == 0 && attn_gpt2_config_write(dir, c) == 0
                  ? 0 : -1;
     for (int i = 0; i < L->n; i++) free(L->data[i]);
     free(L);

@@ -8,14 +8,10 @@
 #include <stdint.h>
 #include "core/tensor.h"
 
-typedef struct {
-    int64_t n_layer, n_head, n_embd, n_ctx, vocab;
-    uint64_t seed;
-    attn_dtype dtype;
-    int64_t eos_id; /* -1 if none */
-} attn_gpt2_init;
+#include "gpt2_config.h"
 
-/* Creates `dir` if needed and writes config.json and model.safetensors atomically. */
-int attn_gpt2_write_random(const char *dir, const attn_gpt2_init *cfg);
+/* Creates `dir` if needed and writes config.json and model.safetensors atomically, the
+ * weights in cfg->dtype. */
+int attn_gpt2_write_random(const char *dir, const attn_gpt2_config *cfg, uint64_t seed);
 
 #endif

@@ -19,14 +19,9 @@ static int lnf_index(const attn_gpt2_train *m) { return 2 + GPT2_LAYER_TENSORS *
 /* ---- Layout ---- */
 
 static int check_config(attn_gpt2_config *c, int64_t B, int64_t T) {
-    if (c->n_inner == 0) c->n_inner = 4 * c->n_embd;
-    if (c->n_layer < 1 || c->n_head < 1 || c->n_embd < 1 || c->n_inner < 1 || c->n_ctx < 1 || c->vocab < 1 ||
-        c->n_layer > 1000)
-        return attn_error("GPT-2 shape: layers (1..1000), heads, width, inner width, context and vocabulary must be "
-                          "positive");
-    if (c->n_embd % c->n_head)
-        return attn_error("GPT-2 shape: the width %lld is not divisible by the %lld heads", (long long)c->n_embd,
-                          (long long)c->n_head);
+    if (attn_gpt2_config_check(c, "GPT-2 shape") != 0) return -1;
+    if (c->n_layer > 1000) return attn_error("GPT-2 shape: at most 1000 layers");
+    if (!c->scale_attn_weights) return attn_error("GPT-2 shape: scale_attn_weights false is not supported for training");
     if (!(c->eps > 0.0f)) return attn_error("GPT-2 shape: LayerNorm epsilon must be positive");
     if (B < 1 || T < 1 || T > c->n_ctx)
         return attn_error("training batch %lld x %lld: need B >= 1 and 1 <= T <= the context (%lld)", (long long)B,

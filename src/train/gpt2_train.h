@@ -15,13 +15,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "model/gpt2_config.h"
 #include "optim.h"
 
-typedef struct {
-    int64_t n_layer, n_head, n_embd, n_inner, n_ctx, vocab; /* n_inner 0 => 4 * n_embd */
-    float eps;                                             /* LayerNorm epsilon (1e-5) */
-    bool scale_attn_by_inverse_layer_idx;                  /* HF option; GPT-2 itself: false */
-} attn_gpt2_config;
 
 /* Training-time behaviour; change it through attn_gpt2_train_options() at any time. */
 typedef struct {

@@ -16,40 +16,6 @@
 
 #define PREFIX "transformer."
 
-static int read_config(attn_gpt2_config *c, const char *path) {
-    json_t *j = attn_json_load_object(path);
-    if (!j) return -1;
-    int64_t ctx_alt;
-    double eps;
-    int scale_attn, by_layer, rc = -1;
-    if (attn_cfg_int(j, path, "n_layer", 12, 1, 1000, &c->n_layer) ||
-        attn_cfg_int(j, path, "n_head", 12, 1, 1024, &c->n_head) ||
-        attn_cfg_int(j, path, "n_embd", 768, 1, 65536, &c->n_embd) ||
-        attn_cfg_int(j, path, "n_ctx", 1024, 1, 1 << 20, &ctx_alt) ||
-        attn_cfg_int(j, path, "n_positions", ctx_alt, 1, 1 << 20, &c->n_ctx) ||
-        attn_cfg_int(j, path, "vocab_size", 50257, 1, 1 << 24, &c->vocab) ||
-        attn_cfg_int(j, path, "n_inner", 4 * c->n_embd, 1, 1 << 20, &c->n_inner) ||
-        attn_cfg_float(j, path, "layer_norm_epsilon", 1e-5, 0, 1, &eps) ||
-        attn_cfg_bool(j, path, "scale_attn_weights", 1, &scale_attn) ||
-        attn_cfg_bool(j, path, "scale_attn_by_inverse_layer_idx", 0, &by_layer))
-        goto out;
-    c->eps = (float)eps, c->scale_attn_by_inverse_layer_idx = by_layer;
-    if (!scale_attn) {
-        attn_error("%s: scale_attn_weights false is not supported for training", path);
-        goto out;
-    }
-    const char *act = attn_cfg_str(j, path, "activation_function", "gelu_new");
-    if (!act) goto out;
-    if (strcmp(act, "gelu_new") && strcmp(act, "gelu_pytorch_tanh") && strcmp(act, "gelu_fast")) {
-        attn_error("%s: activation_function \"%s\" is not supported (gelu_new, gelu_pytorch_tanh)", path, act);
-        goto out;
-    }
-    rc = 0;
-out:
-    json_decref(j);
-    return rc;
-}
-
 /* Finds a tensor under its HF name, with or without the prefix, and checks its shape. */
 static const attn_st_tensor *find_tensor(const attn_safetensors *st, const attn_param *p, bool prefixed) {
     const char *name = prefixed ? p->name : p->name + strlen(PREFIX);
@@ -120,8 +86,8 @@ attn_gpt2_train *attn_gpt2_train_load(const char *path, int64_t B, int64_t T) {
         else snprintf(dir, sizeof dir, ".");
     }
     snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
-    attn_gpt2_config c = {0};
-    if (read_config(&c, cfg_path)) return NULL;
+    attn_gpt2_config c;
+    if (attn_gpt2_config_read(cfg_path, &c)) return NULL;
     attn_gpt2_train *m = attn_gpt2_train_create(&c, B, T);
     if (m && read_weights(m, weights)) {
         attn_gpt2_train_free(m);
@@ -132,36 +98,13 @@ attn_gpt2_train *attn_gpt2_train_load(const char *path, int64_t B, int64_t T) {
 
 /* ---- Saving ---- */
 
-/* 1e-5f as 1e-05 in the JSON, not 9.9999997473787516e-06 */
-static double short_float(float x) {
-    char buf[32];
-    snprintf(buf, sizeof buf, "%.7g", (double)x);
-    return strtod(buf, NULL);
-}
-
 static int write_config(const attn_gpt2_train *m, const char *dir) {
-    const attn_gpt2_config *c = &m->c;
-    json_t *j = json_pack("{s:s, s:[s], s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:b, s:b, s:b, s:s, s:f, s:f, s:f}",
-                          "model_type", "gpt2", "architectures", "GPT2LMHeadModel", "n_layer", (json_int_t)c->n_layer,
-                          "n_head", (json_int_t)c->n_head, "n_embd", (json_int_t)c->n_embd, "n_inner",
-                          (json_int_t)c->n_inner, "n_positions", (json_int_t)c->n_ctx, "vocab_size",
-                          (json_int_t)c->vocab, "layer_norm_epsilon", short_float(c->eps), "activation_function",
-                          "gelu_new", "scale_attn_weights", 1, "scale_attn_by_inverse_layer_idx",
-                          (int)c->scale_attn_by_inverse_layer_idx, "tie_word_embeddings", 1, "torch_dtype", "float32",
-                          "embd_pdrop", (double)m->opts.dropout, "resid_pdrop", (double)m->opts.dropout, "attn_pdrop",
-                          0.0);
-    if (!j) return attn_error("cannot build config.json");
+    attn_gpt2_config c = m->c;
+    c.dtype = ATTN_F32;
+    c.dropout = m->opts.dropout;
     /* GPT-2's <|endoftext|> when the vocabulary has it; else none (a tokenizer decides) */
-    json_t *eos = c->vocab > 50256 ? json_integer(50256) : json_null();
-    json_object_set(j, "bos_token_id", eos);
-    json_object_set_new(j, "eos_token_id", eos);
-    char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(9));
-    json_decref(j);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    int rc = text ? attn_write_file_atomic(path, text, strlen(text)) : attn_error("cannot format config.json");
-    free(text);
-    return rc;
+    c.eos_id = c.vocab > 50256 ? 50256 : -1;
+    return attn_gpt2_config_write(dir, &c);
 }
 
 int attn_gpt2_train_save(const attn_gpt2_train *m, const char *dir) {
