@@ -201,8 +201,19 @@ static int encode_piece(encoder *e, const uint8_t *s, size_t n) {
     return encode_piece_bpe(e, s, n, h);
 }
 
+/* Character tokenizers (chars.c) give at most one id per byte. */
+static int encode_chars(encoder *e, const uint8_t *s, size_t n) {
+    size_t k = 0;
+    if (bpe_vec_grow((void **)&e->out.v, &e->out.cap, e->out.n + n, sizeof *e->out.v) ||
+        bpe_chars_encode(e->t, s, n, e->out.v + e->out.n, &k))
+        return -1;
+    e->out.n += k;
+    return 0;
+}
+
 static int encode_plain(encoder *e, const uint8_t *s, size_t n) {
     if (n == 0) return 0;
+    if (e->t->chars) return encode_chars(e, s, n);
     if (!e->t->use_regex) return encode_piece(e, s, n);
     for (size_t pos = 0; pos < n;) {
         size_t end = bpe_gpt2_piece_end(s, n, pos);

@@ -20,7 +20,8 @@
  * Not supported (refused at load): normalizers, pre-tokenizers other than ByteLevel with
  * add_prefix_space false, SentencePiece-style byte_fallback, subword prefixes/suffixes.
  * Ignored: added tokens' lstrip/rstrip/single_word flags, truncation and padding settings.
- * Supported beyond GPT-2: merges as ["a", "b"] pairs, ignore_merges, use_regex = false.
+ * Supported beyond GPT-2: merges as ["a", "b"] pairs, ignore_merges, use_regex = false, and
+ * character-level tokenizers (a Fuse decoder and no pre-tokenizer; see chars.h).
  *
  * Cost: encoding runs at tens of MB/s on English text; memory is about 40 bytes per byte
  * of the longest piece (a regex match, e.g. a run of letters), freed when encode returns.

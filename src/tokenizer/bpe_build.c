@@ -111,7 +111,7 @@ static void fill_tables(attn_tokenizer *t, const bpe_spec *spec, uint32_t *str_a
         const bpe_entry *e = &spec->entries[t->raw_len[id]];
         const char *s = t->pool + t->str_off[id];
         t->raw_off[id] = used;
-        if (e->kind == BPE_ENTRY_VOCAB) {
+        if (e->kind == BPE_ENTRY_VOCAB && !spec->chars) {
             t->raw_len[id] = byte_level_decode(s, e->len, t->pool + used);
         } else { /* added tokens are literal text, not byte-level spelled */
             memcpy(t->pool + used, s, e->len);
@@ -201,6 +201,8 @@ attn_tokenizer *bpe_build(const bpe_spec *spec) {
     t->eos = -1;
     t->use_regex = spec->use_regex;
     t->ignore_merges = spec->ignore_merges;
+    t->chars = spec->chars;
+    t->unk = -1;
     int rc = alloc_tables(t, spec);
     if (rc == 0) {
         fill_tables(t, spec, str_at);

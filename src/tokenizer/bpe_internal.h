@@ -92,6 +92,8 @@ struct attn_tokenizer {
     int32_t eos;
     bool use_regex;     /* ByteLevel's use_regex: false means the whole text is one piece */
     bool ignore_merges; /* a piece that is itself a token is taken whole (LLaMA-3 style) */
+    bool chars;         /* a character tokenizer (chars.c): one vocab lookup per character */
+    int32_t unk;        /* chars only: the id of unknown characters, -1 if none */
 };
 
 /* ---- building (bpe_build.c): both file formats are parsed into a bpe_spec first ---- */
@@ -118,6 +120,7 @@ typedef struct {
     bpe_merge *merges;
     size_t n_merges, cap_merges;
     bool use_regex, ignore_merges;
+    bool chars; /* vocab strings are literal text, not byte-level spelled */
 } bpe_spec;
 
 attn_tokenizer *bpe_build(const bpe_spec *spec);
@@ -128,5 +131,14 @@ int bpe_vec_grow(void **v, size_t *cap, size_t need, size_t elem);
 /* Byte-level alphabet: the code point GPT-2 uses to spell each byte, and back. */
 int32_t bpe_byte_to_unicode(uint8_t b);
 int bpe_unicode_to_byte(int32_t cp); /* -1 if cp spells no byte */
+
+/* ---- character tokenizers (chars.c) ---- */
+
+struct json_t;
+/* A tokenizer.json with a Fuse decoder and no pre-tokenizer is a character tokenizer. */
+bool bpe_chars_wanted(struct json_t *root);
+attn_tokenizer *bpe_chars_load(const char *source, struct json_t *root);
+/* Writes at most n ids (one per character) to out. 0, or -1 with the error set. */
+int bpe_chars_encode(const attn_tokenizer *t, const uint8_t *s, size_t n, int32_t *out, size_t *n_out);
 
 #endif

@@ -184,6 +184,11 @@ static json_t *load_json(const char *path) {
 static attn_tokenizer *load_tokenizer_json(const char *path) {
     json_t *root = load_json(path);
     if (!root) return NULL;
+    if (bpe_chars_wanted(root)) { /* a character tokenizer: see chars.h */
+        attn_tokenizer *t = bpe_chars_load(path, root);
+        json_decref(root);
+        return t;
+    }
     bpe_spec spec = {.source = path, .use_regex = true};
     attn_tokenizer *t = NULL;
     if (parse_tokenizer_json(&spec, root) == 0 && add_endoftext(&spec) == 0) t = bpe_build(&spec);
