@@ -412,50 +412,8 @@ def ratio(a, b):
     return "—" if a is None or b is None or b == 0 else f"{a / b:.2f}x"
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog=__doc__.split("\n", 2)[2])
-    ap.add_argument("--attn", help="path to the attn binary; without it only the peers run")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--prompt", type=int, default=512, help="prompt tokens (prefill)")
-    ap.add_argument("--gen", type=int, default=128, help="generated tokens (decode)")
-    ap.add_argument("--model-dir", help="GPT-2 directory (default: the random 124M of "
-                    "tools/check_gpt2_reference.py, made when missing)")
-    ap.add_argument("--peers", default="eager,generate,llamacpp",
-                    help="comma list of peers to run: eager, generate, llamacpp (default all; "
-                    "llamacpp is skipped with a note when llama-cpp-python is not installed)")
-    ap.add_argument("--llamacpp-gguf", metavar="PATH",
-                    help="GGUF for the llama.cpp peer (made from --model-dir when missing; "
-                    "default ~/.cache/attn/gguf/MODELDIR-DTYPE.gguf)")
-    ap.add_argument("--llamacpp-dtype", choices=["f32", "f16"], default="f32",
-                    help="outtype of the GGUF that is made when missing (default f32)")
-    ap.add_argument("--peer", choices=["eager", "generate", "llamacpp"], help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.peer:
-        return peer_main(args)
-
-    if not args.model_dir:
-        sys.path.insert(0, os.path.join(REPO, "tools"))
-        import check_gpt2_reference as ref
-        ref.quiet_hf()
-        args.model_dir = ref.default_workdir("124M")
-        if ref.read_marker(args.model_dir) is None:
-            ref.prepare("124M", args.model_dir, args.threads)
-    with open(os.path.join(args.model_dir, "config.json")) as f:
-        cfg = json.load(f)
-    if args.prompt + args.gen > cfg.get("n_positions", 1024):
-        ap.error(f"--prompt + --gen must fit n_positions {cfg.get('n_positions')}")
-
-    busy = busy_compilers()
-    if busy:
-        print(f"WARNING: {len(busy)} compiler processes running ({', '.join(sorted(set(busy)))}):"
-              " timings will be low and noisy. Rerun when the machine is idle.", file=sys.stderr)
-
-    t_start = time.perf_counter()
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
-               OPENBLAS_NUM_THREADS=str(args.threads), TRANSFORMERS_VERBOSITY="error",
-               HF_HUB_DISABLE_PROGRESS_BARS="1", TOKENIZERS_PARALLELISM="false")
+def one_round(args, env, ap):
+    """Runs attn and every peer once; returns (rows, notes, versions, llama_ver)."""
     rows, notes, versions = {}, [], None
 
     if args.attn:
@@ -524,6 +482,83 @@ def main():
             rows[peer_names[peer]] = dict(pp=None, tg=r["e2e_tok_s"], e2e=r["e2e_tok_s"],
                                           rss=rss, wall=wall)
 
+    return rows, notes, versions, llama_ver
+
+
+def merge_rounds(rounds):
+    """Medians over rounds of each engine's rates (RSS: the largest); the engines ran in
+    turn within each round, so slow spells of a shared machine hit them alike."""
+    if len(rounds) == 1:
+        return rounds[0]
+    rows = {}
+    for name in rounds[0][0]:
+        rs = [r[0][name] for r in rounds if name in r[0]]
+        merged = {}
+        for key in rs[0]:
+            vals = [r.get(key) for r in rs if r.get(key) is not None]
+            if not vals:
+                merged[key] = None
+            elif key == "rss":
+                merged[key] = max(vals)
+            else:
+                merged[key] = statistics.median(vals)
+        rows[name] = merged
+    notes = rounds[-1][1] + [f"medians of {len(rounds)} rounds; each round runs every engine once, in turn"]
+    return rows, notes, rounds[-1][2], rounds[-1][3]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n", 2)[2])
+    ap.add_argument("--attn", help="path to the attn binary; without it only the peers run")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--prompt", type=int, default=512, help="prompt tokens (prefill)")
+    ap.add_argument("--gen", type=int, default=128, help="generated tokens (decode)")
+    ap.add_argument("--model-dir", help="GPT-2 directory (default: the random 124M of "
+                    "tools/check_gpt2_reference.py, made when missing)")
+    ap.add_argument("--peers", default="eager,generate,llamacpp",
+                    help="comma list of peers to run: eager, generate, llamacpp (default all; "
+                    "llamacpp is skipped with a note when llama-cpp-python is not installed)")
+    ap.add_argument("--llamacpp-gguf", metavar="PATH",
+                    help="GGUF for the llama.cpp peer (made from --model-dir when missing; "
+                    "default ~/.cache/attn/gguf/MODELDIR-DTYPE.gguf)")
+    ap.add_argument("--llamacpp-dtype", choices=["f32", "f16"], default="f32",
+                    help="outtype of the GGUF that is made when missing (default f32)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every engine this many times, in turn, and report medians (default 1)")
+    ap.add_argument("--peer", choices=["eager", "generate", "llamacpp"], help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.peer:
+        return peer_main(args)
+
+    if not args.model_dir:
+        sys.path.insert(0, os.path.join(REPO, "tools"))
+        import check_gpt2_reference as ref
+        ref.quiet_hf()
+        args.model_dir = ref.default_workdir("124M")
+        if ref.read_marker(args.model_dir) is None:
+            ref.prepare("124M", args.model_dir, args.threads)
+    with open(os.path.join(args.model_dir, "config.json")) as f:
+        cfg = json.load(f)
+    if args.prompt + args.gen > cfg.get("n_positions", 1024):
+        ap.error(f"--prompt + --gen must fit n_positions {cfg.get('n_positions')}")
+
+    busy = busy_compilers()
+    if busy:
+        print(f"WARNING: {len(busy)} compiler processes running ({', '.join(sorted(set(busy)))}):"
+              " timings will be low and noisy. Rerun when the machine is idle.", file=sys.stderr)
+
+    t_start = time.perf_counter()
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
+               OPENBLAS_NUM_THREADS=str(args.threads), TRANSFORMERS_VERBOSITY="error",
+               HF_HUB_DISABLE_PROGRESS_BARS="1", TOKENIZERS_PARALLELISM="false")
+    rounds = []
+    for i in range(args.rounds):
+        if args.rounds > 1:
+            print(f"== round {i + 1} of {args.rounds}", file=sys.stderr, flush=True)
+        rounds.append(one_round(args, env, ap))
+    rows, notes, versions, llama_ver = merge_rounds(rounds)
     a = rows.get("attn")
     print(f"\nGPT-2 124M (random weights, float32), prompt {args.prompt} tokens, "
           f"{args.gen} generated, {args.threads} threads; {cpu_name()}, {os.cpu_count()} CPUs"
