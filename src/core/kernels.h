@@ -16,6 +16,11 @@
 #define ATTN_KV_BLOCK 64
 #define ATTN_MAX_NQ 4
 
+/* One AdamW step's constants (torch's single-tensor AdamW, operation by operation). */
+typedef struct {
+    float decay_keep, one_minus_beta1, beta2, one_minus_beta2, eps, grad_scale, step_size, bc2_sqrt;
+} attn_adamw_coef;
+
 typedef struct {
     const char *name;
     int mr, nr;
@@ -46,6 +51,10 @@ typedef struct {
      * w_r = w + r * lw). */
     void (*attn_values)(float *o, int64_t lo, const float *w, int64_t lw, int nq, const float *v, int64_t v_stride,
                         int hd, int64_t n);
+    /* AdamW over n values: g' = g*scale; p *= decay_keep; m += (1-b1)(g' - m);
+     * v = v*b2 + (1-b2)g'^2; p -= step_size * m / (sqrt(v)/bc2_sqrt + eps). No FMA
+     * contraction, so every instruction set gives the same bits. */
+    void (*adamw)(float *p, const float *g, float *m, float *v, int64_t n, const attn_adamw_coef *c);
     /* GPT-2's gelu_new: 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), in place. */
     void (*gelu_tanh)(float *x, int64_t n);
 } attn_kernels;

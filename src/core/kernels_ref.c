@@ -107,6 +107,17 @@ static void ref_attn_values(float *o, int64_t lo, const float *w, int64_t lw, in
     }
 }
 
+static void ref_adamw(float *p, const float *g, float *m, float *v, int64_t n, const attn_adamw_coef *c) {
+    for (int64_t i = 0; i < n; i++) {
+        float gi = g[i] * c->grad_scale;
+        p[i] *= c->decay_keep;
+        m[i] += c->one_minus_beta1 * (gi - m[i]);
+        v[i] = v[i] * c->beta2 + c->one_minus_beta2 * gi * gi;
+        float denom = sqrtf(v[i]) / c->bc2_sqrt + c->eps;
+        p[i] += -c->step_size * (m[i] / denom);
+    }
+}
+
 const attn_kernels attn_kernels_ref = {
     .name = "scalar",
     .mr = REF_MR,
@@ -123,6 +134,7 @@ const attn_kernels attn_kernels_ref = {
     .gelu_tanh = ref_gelu_tanh,
     .attn_scores = ref_attn_scores,
     .attn_values = ref_attn_values,
+    .adamw = ref_adamw,
 };
 
 const attn_kernels *attn_kernels_for(attn_isa isa) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include "core/arena.h"
 #include "core/common.h"
+#include "core/kernels.h"
 #include "core/threadpool.h"
 
 struct attn_adamw {
@@ -45,38 +46,30 @@ void attn_adamw_free(attn_adamw *o) {
 typedef struct {
     const attn_param *p;
     float *m, *v;
-    float decay_keep, beta1, beta2, eps, grad_scale, step_size, bc2_sqrt;
+    attn_adamw_coef c;
+    const attn_kernels *k;
 } adamw_job;
 
-/* torch: p *= 1 - lr·wd; m.lerp_(g, 1 - b1); v = v·b2 + (1 - b2)·g²;
- * p -= step_size · m / (sqrt(v) / sqrt(bc2) + eps). */
 static void adamw_task(void *ctx, int64_t b, int64_t e, int thread) {
     (void)thread;
     const adamw_job *j = ctx;
-    float *p = j->p->data, *m = j->m, *v = j->v, w = 1.0f - j->beta1;
-    const float *g = j->p->grad;
-    for (int64_t i = b; i < e; i++) {
-        float gi = g[i] * j->grad_scale;
-        p[i] *= j->decay_keep;
-        m[i] += w * (gi - m[i]);
-        v[i] = v[i] * j->beta2 + (1.0f - j->beta2) * gi * gi;
-        float denom = sqrtf(v[i]) / j->bc2_sqrt + j->eps;
-        p[i] += -j->step_size * (m[i] / denom);
-    }
+    j->k->adamw(j->p->data + b, j->p->grad + b, j->m + b, j->v + b, e - b, &j->c);
 }
 
 int attn_adamw_step(attn_adamw *o, const attn_param *params, int n, float lr, float grad_scale) {
     o->steps++;
     /* bias corrections in double, as torch computes them from Python floats */
     double bc1 = 1.0 - pow(o->c.beta1, (double)o->steps), bc2 = 1.0 - pow(o->c.beta2, (double)o->steps);
-    adamw_job j = {.beta1 = o->c.beta1, .beta2 = o->c.beta2, .eps = o->c.eps, .grad_scale = grad_scale,
-                   .step_size = (float)(lr / bc1), .bc2_sqrt = (float)sqrt(bc2)};
+    adamw_job j = {.c = {.one_minus_beta1 = 1.0f - o->c.beta1, .beta2 = o->c.beta2, .one_minus_beta2 = 1.0f - o->c.beta2,
+                         .eps = o->c.eps, .grad_scale = grad_scale, .step_size = (float)(lr / bc1),
+                         .bc2_sqrt = (float)sqrt(bc2)},
+                   .k = attn_kernels_get()};
     for (int i = 0; i < n; i++) {
         const attn_param *p = &params[i];
         if (p->offset < 0 || p->offset + p->numel > o->n)
             return attn_error("AdamW: parameter %s lies outside the optimizer's %lld values", p->name, (long long)o->n);
         j.p = p, j.m = o->m + p->offset, j.v = o->v + p->offset;
-        j.decay_keep = p->decay ? (float)(1.0 - (double)lr * o->c.weight_decay) : 1.0f;
+        j.c.decay_keep = p->decay ? (float)(1.0 - (double)lr * o->c.weight_decay) : 1.0f;
         attn_parallel_for(p->numel, 16384, adamw_task, &j);
     }
     return 0;
@@ -88,10 +81,44 @@ float *attn_adamw_m(attn_adamw *o) { return o->m; }
 float *attn_adamw_v(attn_adamw *o) { return o->v; }
 int64_t attn_adamw_size(const attn_adamw *o) { return o->n; }
 
+/* Squares are summed in double over fixed chunks, then the chunks in order: the same bits
+ * whatever the thread count. */
+#define NORM_CHUNK 65536
+#define NORM_MAX_CHUNKS 4096
+
+typedef struct {
+    const float *g;
+    int64_t n;
+    double part[NORM_MAX_CHUNKS];
+} norm_job;
+
+static void norm_task(void *ctx, int64_t b, int64_t e, int thread) {
+    (void)thread;
+    norm_job *j = ctx;
+    for (int64_t c = b; c < e; c++) {
+        double sq = 0;
+        for (int64_t k = c * NORM_CHUNK; k < ATTN_MIN((c + 1) * NORM_CHUNK, j->n); k++) sq += (double)j->g[k] * j->g[k];
+        j->part[c] = sq;
+    }
+}
+
 float attn_grad_norm(const attn_param *params, int n) {
     double sq = 0;
-    for (int i = 0; i < n; i++)
-        for (int64_t k = 0; k < params[i].numel; k++) sq += (double)params[i].grad[k] * params[i].grad[k];
+    norm_job *j = malloc(sizeof *j);
+    for (int i = 0; i < n; i++) {
+        for (int64_t off = 0; off < params[i].numel; off += (int64_t)NORM_CHUNK * NORM_MAX_CHUNKS) {
+            int64_t len = ATTN_MIN((int64_t)NORM_CHUNK * NORM_MAX_CHUNKS, params[i].numel - off);
+            if (!j) { /* no memory for the parts: one sequential pass */
+                for (int64_t k = 0; k < len; k++) sq += (double)params[i].grad[off + k] * params[i].grad[off + k];
+                continue;
+            }
+            j->g = params[i].grad + off, j->n = len;
+            int64_t chunks = (len + NORM_CHUNK - 1) / NORM_CHUNK;
+            attn_parallel_for(chunks, 1, norm_task, j);
+            for (int64_t c = 0; c < chunks; c++) sq += j->part[c];
+        }
+    }
+    free(j);
     return (float)sqrt(sq);
 }
 

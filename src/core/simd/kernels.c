@@ -340,6 +340,26 @@ static void SFX(attn_values)(float *o, int64_t lo, const float *w, int64_t lw, i
     }
 }
 
+/* Same operations in the same order as the reference (mul, then add: no FMA), so the
+ * result is bit-identical to it. */
+static void SFX(adamw)(float *p, const float *g, float *m, float *v, int64_t n, const attn_adamw_coef *c) {
+    vf scale = vset1(c->grad_scale), keep = vset1(c->decay_keep), w1 = vset1(c->one_minus_beta1);
+    vf b2 = vset1(c->beta2), w2 = vset1(c->one_minus_beta2), bc2 = vset1(c->bc2_sqrt), eps = vset1(c->eps);
+    vf step = vset1(-c->step_size);
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) {
+        vf gi = vmul(vload(g + i), scale);
+        vf pi = vmul(vload(p + i), keep);
+        vf mi = vload(m + i);
+        mi = vadd(mi, vmul(w1, vsub(gi, mi)));
+        vf vi = vadd(vmul(vload(v + i), b2), vmul(vmul(w2, gi), gi));
+        vf denom = vadd(vdiv(vsqrt(vi), bc2), eps);
+        pi = vadd(pi, vmul(step, vdiv(mi, denom)));
+        vstore(m + i, mi), vstore(v + i, vi), vstore(p + i, pi);
+    }
+    if (i < n) attn_kernels_ref.adamw(p + i, g + i, m + i, v + i, n - i, c);
+}
+
 const attn_kernels SFX(attn_kernels) = {
 #if defined(ATTN_SIMD_AVX512)
     .name = "avx512",
@@ -360,4 +380,5 @@ const attn_kernels SFX(attn_kernels) = {
     .gelu_tanh = SFX(gelu_tanh),
     .attn_scores = SFX(attn_scores),
     .attn_values = SFX(attn_values),
+    .adamw = SFX(adamw),
 };
