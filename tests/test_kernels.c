@@ -69,6 +69,9 @@ static void check_vector_ops(const attn_kernels *k, const char *isa) {
         k->gelu_tanh(c, n), attn_kernels_ref.gelu_tanh(d, n);
         for (int64_t i = 0; i < n; i++) CHECK_NEAR(c[i], d[i], 1e-6 * (1 + fabsf(d[i])), "gelu element");
         memcpy(c, b, n * sizeof(float)), memcpy(d, b, n * sizeof(float));
+        k->gelu_tanh_backward(c, a, b, n), attn_kernels_ref.gelu_tanh_backward(d, a, b, n);
+        for (int64_t i = 0; i < n; i++) CHECK_NEAR(c[i], d[i], 2e-6 * (1 + fabsf(d[i])), "gelu backward element");
+        memcpy(c, b, n * sizeof(float)), memcpy(d, b, n * sizeof(float));
         k->axpy(c, 0.5f, a, n), attn_kernels_ref.axpy(d, 0.5f, a, n);
         k->scale(c, 3.0f, n), attn_kernels_ref.scale(d, 3.0f, n);
         for (int64_t i = 0; i < n; i++) CHECK_NEAR(c[i], d[i], 1e-6 * (1 + fabsf(d[i])), "axpy/scale");

@@ -11,7 +11,8 @@
 #include "threadpool.h"
 
 #define KC 256
-#define MC 480 /* rows of A packed at once: a multiple of every mr (4, 6, 12) */
+#define MC 480     /* rows of A packed at once: a multiple of every mr (4, 6, 12) */
+#define NC_TILES 16 /* column tiles whose B panels stay packed while every row block passes */
 
 typedef struct {
     float *c;            /* [R][N] */
@@ -28,12 +29,18 @@ static void pack_a(float *ap, const acc_job *j, int64_t r0, int64_t rows, int64_
     int mr = j->kern->mr;
     for (int64_t m0 = 0; m0 < rows; m0 += mr) {
         float *blk = ap + (m0 / mr) * kc * mr;
+        int64_t h = ATTN_MIN((int64_t)mr, rows - m0);
+        if (j->a_trans) { /* A's rows are columns of a: read mr of them at a time, in order */
+            for (int64_t k = 0; k < kc; k++) {
+                const float *src = j->a + (k0 + k) * j->lda + r0 + m0;
+                for (int i = 0; i < mr; i++) blk[k * mr + i] = i < h ? src[i] : 0.0f;
+            }
+            continue;
+        }
         for (int i = 0; i < mr; i++) {
             int64_t r = r0 + m0 + i;
             if (m0 + i >= rows) {
                 for (int64_t k = 0; k < kc; k++) blk[k * mr + i] = 0.0f;
-            } else if (j->a_trans) {
-                for (int64_t k = 0; k < kc; k++) blk[k * mr + i] = j->a[(k0 + k) * j->lda + r];
             } else {
                 const float *src = j->a + r * j->lda + k0;
                 for (int64_t k = 0; k < kc; k++) blk[k * mr + i] = src[k];
@@ -63,20 +70,26 @@ static void tile_column(const acc_job *j, const float *ap, const float *bp, floa
     }
 }
 
+/* B panels are packed once per (column group, kc slice) and reused by every row block:
+ * a weight gradient can have vocabulary-many rows, and repacking B per row block would
+ * cost as much as the multiply. */
 static void acc_task(void *ctx, int64_t t0, int64_t t1, int thread) {
     const acc_job *j = ctx;
-    int nr = j->kern->nr, mr = j->kern->mr;
+    int nr = j->kern->nr;
     float *ap = attn_scratch(thread, 0, (size_t)MC * KC); /* reserved by run() */
-    float *bp = attn_scratch(thread, 1, (size_t)KC * nr + (size_t)mr * nr);
-    float *edge = bp + (size_t)KC * nr;
-    for (int64_t r0 = 0; r0 < j->R; r0 += MC) {
-        int64_t rows = ATTN_MIN((int64_t)MC, j->R - r0);
+    float *bp = attn_scratch(thread, 1, (size_t)NC_TILES * KC * nr + (size_t)j->kern->mr * nr);
+    float *edge = bp + (size_t)NC_TILES * KC * nr;
+    for (int64_t g0 = t0; g0 < t1; g0 += NC_TILES) {
+        int64_t g1 = ATTN_MIN(g0 + NC_TILES, t1);
         for (int64_t k0 = 0; k0 < j->K; k0 += KC) {
             int64_t kc = ATTN_MIN((int64_t)KC, j->K - k0);
-            pack_a(ap, j, r0, rows, k0, kc);
-            for (int64_t t = t0; t < t1; t++) {
-                j->kern->pack_b(bp, j->b->data, j->b->dtype, j->b->in_major, j->K, j->N, k0, kc, t * nr);
-                tile_column(j, ap, bp, edge, r0, rows, kc, t * nr);
+            for (int64_t t = g0; t < g1; t++)
+                j->kern->pack_b(bp + (t - g0) * KC * nr, j->b->data, j->b->dtype, j->b->in_major, j->K, j->N, k0, kc,
+                                t * nr);
+            for (int64_t r0 = 0; r0 < j->R; r0 += MC) {
+                int64_t rows = ATTN_MIN((int64_t)MC, j->R - r0);
+                pack_a(ap, j, r0, rows, k0, kc);
+                for (int64_t t = g0; t < g1; t++) tile_column(j, ap, bp + (t - g0) * KC * nr, edge, r0, rows, kc, t * nr);
             }
         }
     }
@@ -87,7 +100,7 @@ static int run(acc_job *j) {
     int mr = j->kern->mr, nr = j->kern->nr;
     /* Reserve every thread's packing buffers here, where a failure can be reported. */
     for (int t = 0; t < attn_threads_count(); t++)
-        if (!attn_scratch(t, 0, (size_t)MC * KC) || !attn_scratch(t, 1, (size_t)KC * nr + (size_t)mr * nr))
+        if (!attn_scratch(t, 0, (size_t)MC * KC) || !attn_scratch(t, 1, (size_t)NC_TILES * KC * nr + (size_t)mr * nr))
             return attn_error("out of memory for gradient matrix multiply buffers");
     attn_parallel_for((j->N + nr - 1) / nr, 1, acc_task, j);
     return 0;

@@ -55,6 +55,8 @@ typedef struct {
      * v = v*b2 + (1-b2)g'^2; p -= step_size * m / (sqrt(v)/bc2_sqrt + eps). No FMA
      * contraction, so every instruction set gives the same bits. */
     void (*adamw)(float *p, const float *g, float *m, float *v, int64_t n, const attn_adamw_coef *c);
+    /* dx[i] += gelu_tanh'(x[i]) * dout[i]. */
+    void (*gelu_tanh_backward)(float *dx, const float *x, const float *dout, int64_t n);
     /* GPT-2's gelu_new: 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), in place. */
     void (*gelu_tanh)(float *x, int64_t n);
 } attn_kernels;

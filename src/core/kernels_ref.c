@@ -118,6 +118,16 @@ static void ref_adamw(float *p, const float *g, float *m, float *v, int64_t n, c
     }
 }
 
+/* d/dx 0.5x(1 + tanh u), u = c(x + 0.044715x^3): 0.5(1 + t) + 0.5x(1 - t^2) c (1 + 3*0.044715x^2) */
+static void ref_gelu_tanh_backward(float *dx, const float *x, const float *dout, int64_t n) {
+    const float c = 0.7978845608028654f; /* sqrt(2/pi) */
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i], t = tanhf(c * (v + 0.044715f * v * v * v));
+        float local = 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * c * (1.0f + 3.0f * 0.044715f * v * v);
+        dx[i] += local * dout[i];
+    }
+}
+
 const attn_kernels attn_kernels_ref = {
     .name = "scalar",
     .mr = REF_MR,
@@ -135,6 +145,7 @@ const attn_kernels attn_kernels_ref = {
     .attn_scores = ref_attn_scores,
     .attn_values = ref_attn_values,
     .adamw = ref_adamw,
+    .gelu_tanh_backward = ref_gelu_tanh_backward,
 };
 
 const attn_kernels *attn_kernels_for(attn_isa isa) {

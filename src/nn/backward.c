@@ -107,22 +107,17 @@ void attn_gelu_tanh_train(float *out, const float *x, int64_t n) {
 typedef struct {
     float *dx;
     const float *x, *dout;
+    const attn_kernels *k;
 } gelu_bw_job;
 
-/* d/dx 0.5x(1 + tanh(u)), u = c(x + 0.044715x³): 0.5(1 + tanh u) + 0.5x(1 - tanh²u)·c(1 + 3·0.044715x²) */
 static void gelu_bw_task(void *ctx, int64_t b, int64_t e, int thread) {
     (void)thread;
     const gelu_bw_job *j = ctx;
-    const float c = 0.7978845608028654f; /* sqrt(2/pi) */
-    for (int64_t i = b; i < e; i++) {
-        float x = j->x[i], t = tanhf(c * (x + 0.044715f * x * x * x));
-        float local = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * c * (1.0f + 3.0f * 0.044715f * x * x);
-        j->dx[i] += local * j->dout[i];
-    }
+    j->k->gelu_tanh_backward(j->dx + b, j->x + b, j->dout + b, e - b);
 }
 
 void attn_gelu_tanh_backward(float *dx, const float *x, const float *dout, int64_t n) {
-    gelu_bw_job j = {.dx = dx, .x = x, .dout = dout};
+    gelu_bw_job j = {.dx = dx, .x = x, .dout = dout, .k = attn_kernels_get()};
     attn_parallel_for(n, 4096, gelu_bw_task, &j);
 }
 

@@ -96,9 +96,12 @@ static void norm_task(void *ctx, int64_t b, int64_t e, int thread) {
     (void)thread;
     norm_job *j = ctx;
     for (int64_t c = b; c < e; c++) {
-        double sq = 0;
-        for (int64_t k = c * NORM_CHUNK; k < ATTN_MIN((c + 1) * NORM_CHUNK, j->n); k++) sq += (double)j->g[k] * j->g[k];
-        j->part[c] = sq;
+        double s[8] = {0}; /* eight independent sums keep the adds from waiting on each other */
+        int64_t k = c * NORM_CHUNK, end = ATTN_MIN((c + 1) * NORM_CHUNK, j->n);
+        for (; k + 8 <= end; k += 8)
+            for (int u = 0; u < 8; u++) s[u] += (double)j->g[k + u] * j->g[k + u];
+        for (; k < end; k++) s[0] += (double)j->g[k] * j->g[k];
+        j->part[c] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
     }
 }
 

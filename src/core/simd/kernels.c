@@ -146,7 +146,12 @@ static void SFX(pack_b)(float *dst, const void *w, attn_dtype dt, bool in_major,
             continue;
         }
         int64_t row = (n0 + j) * K + k0;
-        for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = load_one(w, dt, row + k);
+        if (dt == ATTN_F32) { /* the common case (gradients): no per-element dtype switch */
+            const float *src = (const float *)w + row;
+            for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = src[k];
+        } else {
+            for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = load_one(w, dt, row + k);
+        }
     }
 }
 
@@ -360,6 +365,23 @@ static void SFX(adamw)(float *p, const float *g, float *m, float *v, int64_t n, 
     if (i < n) attn_kernels_ref.adamw(p + i, g + i, m + i, v + i, n - i, c);
 }
 
+/* tanh(u) = 1 - 2 / (1 + exp(2u)); u is clamped where tanh is +-1 in float anyway. */
+static void SFX(gelu_tanh_backward)(float *dx, const float *x, const float *dout, int64_t n) {
+    const float c = 0.7978845608028654f;
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) {
+        vf v = vload(x + i), v2 = vmul(v, v);
+        vf u = vmul(vset1(c), vfma(vmul(vset1(0.044715f), v2), v, v));
+        u = vmin(vmax(u, vset1(-10.0f)), vset1(10.0f));
+        vf t = vsub(vset1(1.0f), vdiv(vset1(2.0f), vadd(vset1(1.0f), vexp(vadd(u, u)))));
+        vf left = vmul(vset1(0.5f), vadd(vset1(1.0f), t));
+        vf slope = vmul(vset1(c), vfma(vset1(3.0f * 0.044715f), v2, vset1(1.0f)));
+        vf right = vmul(vmul(vmul(vset1(0.5f), v), vsub(vset1(1.0f), vmul(t, t))), slope);
+        vstore(dx + i, vfma(vadd(left, right), vload(dout + i), vload(dx + i)));
+    }
+    if (i < n) attn_kernels_ref.gelu_tanh_backward(dx + i, x + i, dout + i, n - i);
+}
+
 const attn_kernels SFX(attn_kernels) = {
 #if defined(ATTN_SIMD_AVX512)
     .name = "avx512",
@@ -381,4 +403,5 @@ const attn_kernels SFX(attn_kernels) = {
     .attn_scores = SFX(attn_scores),
     .attn_values = SFX(attn_values),
     .adamw = SFX(adamw),
+    .gelu_tanh_backward = SFX(gelu_tanh_backward),
 };
