@@ -127,9 +127,49 @@ static inline vf load_vec(const void *w, attn_dtype dt, int64_t i) {
     }
 }
 
+#if defined(ATTN_SIMD_AVX512)
+/* In-register 16x16 transpose: r[i] holds row i on entry, column i on exit. */
+static inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[4 * i + 0] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 4; j++) {
+            t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
+            t[8 * i + 4 + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0xdd);
+        }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
+    }
+}
+
+/* Packs a full-width panel of an f32 [N][K] matrix (the transposed case: dX = dY W^T and
+ * the tied LM head) 16x16 blocks at a time; returns how many k were done. */
+static int64_t pack_nk_f32_blocks(float *dst, const float *w, int64_t K, int64_t k0, int64_t kc, int64_t n0) {
+    int64_t done = kc / 16 * 16;
+    for (int jb = 0; jb < NR / 16; jb++)
+        for (int64_t kk = 0; kk < done; kk += 16) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(w + (n0 + jb * 16 + i) * K + k0 + kk);
+            transpose16(r);
+            for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + (kk + i) * NR + jb * 16, r[i]);
+        }
+    return done;
+}
+#endif
+
 static void SFX(pack_b)(float *dst, const void *w, attn_dtype dt, bool in_major, int64_t K, int64_t N, int64_t k0,
                         int64_t kc, int64_t n0) {
-    int64_t cols = ATTN_MIN((int64_t)NR, N - n0);
+    int64_t cols = ATTN_MIN((int64_t)NR, N - n0), k_first = 0;
     if (in_major && cols == NR) {
         for (int64_t k = 0; k < kc; k++)
             for (int v = 0; v < NRV; v++) vstore(dst + k * NR + v * VL, load_vec(w, dt, (k0 + k) * N + n0 + v * VL));
@@ -140,6 +180,9 @@ static void SFX(pack_b)(float *dst, const void *w, attn_dtype dt, bool in_major,
             for (int j = 0; j < NR; j++) dst[k * NR + j] = j < cols ? load_one(w, dt, (k0 + k) * N + n0 + j) : 0.0f;
         return;
     }
+#if defined(ATTN_SIMD_AVX512)
+    if (dt == ATTN_F32 && cols == NR) k_first = pack_nk_f32_blocks(dst, w, K, k0, kc, n0);
+#endif
     for (int j = 0; j < NR; j++) {
         if (j >= cols) {
             for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = 0.0f;
@@ -148,7 +191,7 @@ static void SFX(pack_b)(float *dst, const void *w, attn_dtype dt, bool in_major,
         int64_t row = (n0 + j) * K + k0;
         if (dt == ATTN_F32) { /* the common case (gradients): no per-element dtype switch */
             const float *src = (const float *)w + row;
-            for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = src[k];
+            for (int64_t k = k_first; k < kc; k++) dst[k * NR + j] = src[k];
         } else {
             for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = load_one(w, dt, row + k);
         }
