@@ -37,15 +37,7 @@ static void pack_a(float *ap, const acc_job *j, int64_t r0, int64_t rows, int64_
             }
             continue;
         }
-        for (int i = 0; i < mr; i++) {
-            int64_t r = r0 + m0 + i;
-            if (m0 + i >= rows) {
-                for (int64_t k = 0; k < kc; k++) blk[k * mr + i] = 0.0f;
-            } else {
-                const float *src = j->a + r * j->lda + k0;
-                for (int64_t k = 0; k < kc; k++) blk[k * mr + i] = src[k];
-            }
-        }
+        j->kern->pack_a(blk, j->a + (r0 + m0) * j->lda + k0, j->lda, h, kc);
     }
 }
 

@@ -32,6 +32,9 @@ typedef struct {
      * padding columns >= N. in_major: W stored [K][N], else [N][K]. */
     void (*pack_b)(float *dst, const void *w, attn_dtype dt, bool in_major, int64_t K, int64_t N, int64_t k0,
                    int64_t kc, int64_t n0);
+    /* Packs one row block of a row-major A into dst[kc][mr]: dst[k][i] = a[i * lda + k] for
+     * i < rows, 0 for rows <= i < mr. */
+    void (*pack_a)(float *dst, const float *a, int64_t lda, int64_t rows, int64_t kc);
     /* C[mr][nr] (row stride ldc) += Ap[kc][mr] * Bp[kc][nr]. */
     void (*gemm_tile)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc);
     float (*dot)(const float *a, const float *b, int64_t n);

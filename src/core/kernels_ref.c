@@ -41,6 +41,11 @@ static void ref_pack_b(float *dst, const void *w, attn_dtype dt, bool in_major, 
         }
 }
 
+static void ref_pack_a(float *dst, const float *a, int64_t lda, int64_t rows, int64_t kc) {
+    for (int i = 0; i < REF_MR; i++)
+        for (int64_t k = 0; k < kc; k++) dst[k * REF_MR + i] = i < rows ? a[i * lda + k] : 0.0f;
+}
+
 static void ref_gemm_tile(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc) {
     for (int i = 0; i < REF_MR; i++)
         for (int j = 0; j < REF_NR; j++) {
@@ -135,6 +140,7 @@ const attn_kernels attn_kernels_ref = {
     .gemv_nk = ref_gemv_nk,
     .gemv_kn = ref_gemv_kn,
     .pack_b = ref_pack_b,
+    .pack_a = ref_pack_a,
     .gemm_tile = ref_gemm_tile,
     .dot = ref_dot,
     .axpy = ref_axpy,

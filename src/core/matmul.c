@@ -58,19 +58,10 @@ static void gemv_task(void *ctx, int64_t n0, int64_t n1, int thread) {
     }
 }
 
-static void pack_a(float *ap, const float *x, int64_t M, int64_t K, int64_t k0, int64_t kc, int mr) {
-    for (int64_t m0 = 0; m0 < M; m0 += mr) {
-        float *blk = ap + (m0 / mr) * kc * mr;
-        for (int i = 0; i < mr; i++) {
-            int64_t m = m0 + i;
-            if (m < M) {
-                const float *src = x + m * K + k0;
-                for (int64_t k = 0; k < kc; k++) blk[k * mr + i] = src[k];
-            } else {
-                for (int64_t k = 0; k < kc; k++) blk[k * mr + i] = 0.0f;
-            }
-        }
-    }
+static void pack_a(const attn_kernels *kn, float *ap, const float *x, int64_t M, int64_t K, int64_t k0, int64_t kc) {
+    int mr = kn->mr;
+    for (int64_t m0 = 0; m0 < M; m0 += mr)
+        kn->pack_a(ap + (m0 / mr) * kc * mr, x + m0 * K + k0, K, ATTN_MIN((int64_t)mr, M - m0), kc);
 }
 
 /* One tile column for all row blocks; edge tiles go through a scratch tile. */
@@ -104,7 +95,7 @@ static void gemm_task(void *ctx, int64_t t0, int64_t t1, int thread) {
     init_rows(j, t0 * nr, ATTN_MIN(t1 * nr, N));
     for (int64_t k0 = 0; k0 < K; k0 += KC) {
         int64_t kc = ATTN_MIN((int64_t)KC, K - k0);
-        pack_a(ap, j->x, j->M, K, k0, kc, mr);
+        pack_a(j->kern, ap, j->x, j->M, K, k0, kc);
         for (int64_t t = t0; t < t1; t++) {
             j->kern->pack_b(bp, w->data, w->dtype, w->in_major, K, N, k0, kc, t * nr);
             gemm_column(j, ap, bp, edge, kc, t * nr);

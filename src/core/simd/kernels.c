@@ -198,6 +198,23 @@ static void SFX(pack_b)(float *dst, const void *w, attn_dtype dt, bool in_major,
     }
 }
 
+/* ---- Packing a row block of A into [kc][MR]. ---- */
+static void SFX(pack_a)(float *dst, const float *a, int64_t lda, int64_t rows, int64_t kc) {
+    int64_t k = 0;
+#if defined(ATTN_SIMD_AVX512)
+    /* MR (12) rows plus 4 zero rows make a 16x16 block; the masked store keeps MR lanes */
+    if (rows == MR)
+        for (; k + 16 <= kc; k += 16) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) r[i] = i < MR ? _mm512_loadu_ps(a + i * lda + k) : _mm512_setzero_ps();
+            transpose16(r);
+            for (int i = 0; i < 16; i++) _mm512_mask_storeu_ps(dst + (k + i) * MR, (__mmask16)((1u << MR) - 1), r[i]);
+        }
+#endif
+    for (int i = 0; i < MR; i++)
+        for (int64_t kk = k; kk < kc; kk++) dst[kk * MR + i] = i < rows ? a[i * lda + kk] : 0.0f;
+}
+
 /* ---- The GEMM register tile: MR x NR accumulators live in registers for the whole kc loop. ---- */
 static void SFX(gemm_tile)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc) {
     vf acc[MR][NRV];
@@ -436,6 +453,7 @@ const attn_kernels SFX(attn_kernels) = {
     .gemv_nk = SFX(gemv_nk),
     .gemv_kn = SFX(gemv_kn),
     .pack_b = SFX(pack_b),
+    .pack_a = SFX(pack_a),
     .gemm_tile = SFX(gemm_tile),
     .dot = SFX(dot),
     .axpy = SFX(axpy),
