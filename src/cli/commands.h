@@ -15,6 +15,8 @@ int cmd_bench(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_data(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 /* Applies -t/--threads and --isa; prints an error and returns -1 on bad values. */
 int cli_setup_runtime(const char *cmd, int threads, const char *isa);

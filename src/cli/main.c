@@ -18,6 +18,8 @@ static const command commands[] = {
     {"init", cmd_init, "create a randomly initialised GPT-2 checkpoint (Hugging Face layout)"},
     {"tokenizer", cmd_tokenizer, "train a tokenizer (byte-level BPE or characters) into a tokenizer.json"},
     {"data", cmd_data, "tokenize text files into train/val token shards for training"},
+    {"train", cmd_train, "train or fine-tune a GPT-2 on token shards (checkpoints, resume, progress)"},
+    {"plot", cmd_plot, "draw the loss curves of a training log as an SVG"},
 };
 
 static void usage(FILE *f) {
