@@ -84,15 +84,11 @@ static void gemm_column(const matmul_job *j, const float *ap, const float *bp, f
     }
 }
 
-static void gemm_task(void *ctx, int64_t t0, int64_t t1, int thread) {
-    const matmul_job *j = ctx;
+/* Column tiles [t0, t1) of the product, accumulated into y; ap/bp/edge are packing space. */
+static void gemm_tiles(const matmul_job *j, int64_t t0, int64_t t1, float *ap, float *bp, float *edge) {
     const attn_weight *w = j->w;
-    int mr = j->kern->mr, nr = j->kern->nr;
-    int64_t K = w->n_in, N = w->n_out, m_pad = (j->M + mr - 1) / mr * mr;
-    float *ap = attn_scratch(thread, 0, (size_t)(m_pad * KC)); /* reserved by attn_matmul */
-    float *bp = attn_scratch(thread, 1, (size_t)KC * nr + (size_t)mr * nr);
-    float *edge = bp + (size_t)KC * nr;
-    init_rows(j, t0 * nr, ATTN_MIN(t1 * nr, N));
+    int nr = j->kern->nr;
+    int64_t K = w->n_in, N = w->n_out;
     for (int64_t k0 = 0; k0 < K; k0 += KC) {
         int64_t kc = ATTN_MIN((int64_t)KC, K - k0);
         pack_a(j->kern, ap, j->x, j->M, K, k0, kc);
@@ -101,6 +97,30 @@ static void gemm_task(void *ctx, int64_t t0, int64_t t1, int thread) {
             gemm_column(j, ap, bp, edge, kc, t * nr);
         }
     }
+}
+
+static void gemm_task(void *ctx, int64_t t0, int64_t t1, int thread) {
+    const matmul_job *j = ctx;
+    int mr = j->kern->mr, nr = j->kern->nr;
+    int64_t m_pad = (j->M + mr - 1) / mr * mr;
+    float *ap = attn_scratch(thread, 0, (size_t)(m_pad * KC)); /* reserved by attn_matmul */
+    float *bp = attn_scratch(thread, 1, (size_t)KC * nr + (size_t)mr * nr);
+    init_rows(j, t0 * nr, ATTN_MIN(t1 * nr, j->w->n_out));
+    gemm_tiles(j, t0, t1, ap, bp, bp + (size_t)KC * nr);
+}
+
+size_t attn_matmul_serial_scratch(int64_t M) {
+    const attn_kernels *k = attn_kernels_get();
+    return (size_t)((M + k->mr - 1) / k->mr * k->mr) * KC + (size_t)KC * k->nr + (size_t)k->mr * k->nr;
+}
+
+void attn_matmul_serial(float *y, const float *x, int64_t M, const attn_weight *w, bool accumulate, float *scratch) {
+    matmul_job j = {.y = y, .x = x, .M = M, .w = w, .kern = attn_kernels_get()};
+    int mr = j.kern->mr, nr = j.kern->nr;
+    if (M <= 0 || w->n_out <= 0) return;
+    if (!accumulate) init_rows(&j, 0, w->n_out);
+    float *ap = scratch, *bp = ap + (size_t)((M + mr - 1) / mr * mr) * KC;
+    gemm_tiles(&j, 0, (w->n_out + nr - 1) / nr, ap, bp, bp + (size_t)KC * nr);
 }
 
 int attn_matmul(float *y, const float *x, int64_t M, const attn_weight *w, const float *bias) {

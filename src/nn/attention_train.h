@@ -5,7 +5,7 @@
  *
  * qkv holds B*T rows of [q: n_heads*hd | k: n_kv_heads*hd | v: n_kv_heads*hd] (GPT-2's
  * fused c_attn output when n_kv_heads == n_heads); out is [B*T][n_heads*hd]; probs is
- * [B][n_heads][T][T], of which row t holds positions 0..t (the rest is never read). */
+ * [B][n_heads][T][T]: row t holds positions 0..t and zeros after them. */
 #ifndef ATTN_NN_ATTENTION_TRAIN_H
 #define ATTN_NN_ATTENTION_TRAIN_H
 
