@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# test_cli_train.sh - `attn train` and `attn plot` as a user meets them, on a tiny model and
+# a few KB of text: a run with eval, samples and a JSONL log; 10 steps + --resume giving
+# the same losses as 20 straight; a --config file; SIGINT saving and exiting 0; kill -9
+# losing at most the steps since the last save; corrupt or mismatched checkpoints, tiny
+# corpora and a file size limit while saving as clear errors; the checkpoint loading in
+# `attn generate`; the SVG plot. Run by tests/run_tests.sh with BUILD set (also under ASan).
+set -u
+attn=${BUILD:-build}/attn
+tmp=$(mktemp -d)
+bgpid=
+trap '[ -n "$bgpid" ] && kill -9 "$bgpid" 2>/dev/null; rm -rf "$tmp"' EXIT
+checks=0 failed=0
+ok() { checks=$((checks + 1)); }
+bad() { checks=$((checks + 1)); failed=$((failed + 1)); echo "FAIL: $*"; }
+expect() { # description, expected exit code, command...
+    local what=$1 want=$2; shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
+    if [ "$rc" -eq "$want" ]; then ok; else bad "$what: exit $rc, wanted $want; stderr: $(tail -c 400 "$tmp/err")"; fi
+}
+contains() { # description, file, text
+    if grep -qF -- "$3" "$2"; then ok; else bad "$1: '$3' not in $(tail -c 400 "$2")"; fi
+}
+losses() { grep '"loss"' "$1" | sed 's/, "tokens_per_s.*//'; } # the log without timings
+state_step() { sed -n 's/^  "step": \([0-9]*\),/\1/p' "$1/train_state.json"; }
+wait_for() { # file, seconds: true once the file exists
+    local i
+    for i in $(seq 1 $(($2 * 10))); do [ -e "$1" ] && return 0; sleep 0.1; done
+    return 1
+}
+
+# data: a few KB of text, a character tokenizer, train/val shards
+for i in $(seq 1 200); do echo "The king $i shall speak, and the queen shall not; thou art my lord."; done >"$tmp/a.txt"
+expect "tokenizer" 0 "$attn" tokenizer train -i "$tmp/a.txt" --chars -o "$tmp/tok.json"
+expect "data prepare" 0 "$attn" data prepare -i "$tmp/a.txt" -o "$tmp/data" --tokenizer "$tmp/tok.json"
+model=(--layers 2 --heads 2 --embd 32 --batch 4 --seq 32 -t 1 --eval-every 5 --eval-batches 2)
+
+expect "help" 0 "$attn" train --help
+contains "help shows --resume" "$tmp/out" "--resume"
+expect "no --data" 2 "$attn" train --out "$tmp/x"
+expect "unknown option" 2 "$attn" train --data "$tmp/data" --out "$tmp/x" --frob
+
+# a straight run: progress, eval, sample, log, checkpoint
+expect "train 20 steps" 0 "$attn" train --data "$tmp/data" --out "$tmp/a" "${model[@]}" --steps 20 --save-every 5 \
+    --sample-every 10 --sample-len 20 --log "$tmp/a.jsonl"
+contains "progress line" "$tmp/err" "step 20/20 | loss"
+contains "tokens/s shown" "$tmp/err" "tok/s | ETA"
+contains "val loss shown" "$tmp/err" "val loss"
+contains "sample shown" "$tmp/err" "--- sample at step 10 ---"
+contains "done message" "$tmp/err" "done, 20 steps"
+if [ "$(grep -c '"loss"' "$tmp/a.jsonl")" -eq 20 ]; then ok; else bad "log has $(grep -c '"loss"' "$tmp/a.jsonl") step lines"; fi
+contains "log step fields" "$tmp/a.jsonl" '"grad_norm"'
+contains "log eval fields" "$tmp/a.jsonl" '"ppl"'
+for f in model.safetensors config.json tokenizer.json train_state.json train_state.safetensors; do
+    if [ -f "$tmp/a/$f" ]; then ok; else bad "checkpoint lacks $f"; fi
+done
+expect "generate from the checkpoint" 0 "$attn" generate -m "$tmp/a" -p "The king" -n 10 --seed 1
+expect "fresh run into a checkpoint" 1 "$attn" train --data "$tmp/data" --out "$tmp/a" "${model[@]}" --steps 5
+contains "refusal names --resume" "$tmp/err" "--resume"
+
+# 10 steps, then --resume for 10 more: the same losses as strings
+expect "first half" 0 "$attn" train --data "$tmp/data" --out "$tmp/b" "${model[@]}" --steps 20 --save-every 5 \
+    --stop-at 10 --log "$tmp/b.jsonl"
+expect "resume" 0 "$attn" train --data "$tmp/data" --out "$tmp/b" --resume -t 1 --eval-every 5 --eval-batches 2 \
+    --log "$tmp/b.jsonl"
+contains "resume note" "$tmp/err" "resuming from step 10"
+if [ "$(losses "$tmp/a.jsonl")" = "$(losses "$tmp/b.jsonl")" ] && [ -n "$(losses "$tmp/b.jsonl")" ]; then ok
+else bad "resumed losses differ: $(diff <(losses "$tmp/a.jsonl") <(losses "$tmp/b.jsonl") | head -4)"; fi
+if cmp -s "$tmp/a/model.safetensors" "$tmp/b/model.safetensors"; then ok; else bad "resumed weights differ"; fi
+
+# a config file gives the same keys as the flags
+cat >"$tmp/cfg.json" <<EOF
+{"data": "$tmp/data", "out": "$tmp/c", "layers": 2, "heads": 2, "embd": 32, "batch": 4, "seq": 32,
+ "steps": 20, "stop-at": 5, "eval-every": 5, "eval-batches": 2, "threads": 1, "log": "$tmp/c.jsonl"}
+EOF
+expect "config file" 0 "$attn" train --config "$tmp/cfg.json"
+if [ "$(losses "$tmp/c.jsonl")" = "$(losses "$tmp/a.jsonl" | head -5)" ]; then ok; else bad "config run differs from flags"; fi
+echo '{"layers": [1]}' >"$tmp/badcfg.json"
+expect "bad config value" 2 "$attn" train --config "$tmp/badcfg.json" --data "$tmp/data" --out "$tmp/x"
+
+# SIGINT: finish the step, save, exit 0
+"$attn" train --data "$tmp/data" --out "$tmp/s" "${model[@]}" --steps 1000000 --save-every 0 --eval-every 0 \
+    --log "$tmp/s.jsonl" >"$tmp/s.out" 2>"$tmp/s.err" &
+bgpid=$!
+wait_for "$tmp/s.jsonl" 30 && sleep 0.3
+kill -INT "$bgpid"
+wait "$bgpid"; rc=$?; bgpid=
+if [ "$rc" -eq 0 ]; then ok; else bad "SIGINT: exit $rc; $(tail -c 300 "$tmp/s.err")"; fi
+contains "SIGINT message" "$tmp/s.err" "stopped by a signal"
+n=$(state_step "$tmp/s")
+if [ -n "$n" ] && [ "$n" -ge 1 ]; then ok; else bad "SIGINT checkpoint step '$n'"; fi
+expect "resume after SIGINT" 0 "$attn" train --data "$tmp/data" --out "$tmp/s" --resume -t 1 --steps $((n + 2))
+contains "resumed at the signal's step" "$tmp/err" "resuming from step $n"
+
+# kill -9: at most the steps since the last save are lost
+"$attn" train --data "$tmp/data" --out "$tmp/k" "${model[@]}" --steps 1000000 --save-every 5 --eval-every 0 \
+    --log "$tmp/k.jsonl" >/dev/null 2>&1 &
+bgpid=$!
+wait_for "$tmp/k/train_state.json" 30 && sleep 0.2
+kill -9 "$bgpid"
+wait "$bgpid" 2>/dev/null; bgpid=
+expect "resume after kill -9" 0 "$attn" train --data "$tmp/data" --out "$tmp/k" --resume -t 1 --steps 1 --eval-every 0
+saved=$(sed -n 's/.*resuming from step \([0-9]*\).*/\1/p' "$tmp/err")
+logged=$(grep -c '"loss"' "$tmp/k.jsonl")
+if [ -n "$saved" ] && [ $((saved % 5)) -eq 0 ] && [ "$saved" -ge 5 ] && [ "$logged" -ge "$saved" ] &&
+   [ $((logged - saved)) -le 5 ]; then ok
+else bad "after kill -9: resumed from '$saved' with $logged steps logged"; fi
+ls -d "$tmp"/k.old "$tmp"/k.tmp-* >/dev/null 2>&1 && bad "leftover temp or old folder after recovery" || ok
+expect "killed checkpoint loads" 0 "$attn" generate -m "$tmp/k" -p "The" -n 5 --seed 2
+
+# bad input: clear errors, never a crash
+expect "resume without checkpoint" 1 "$attn" train --data "$tmp/data" --out "$tmp/none" --resume
+contains "no checkpoint message" "$tmp/err" "no checkpoint"
+expect "missing data" 1 "$attn" train --data "$tmp/nodata" --out "$tmp/x"
+contains "missing data message" "$tmp/err" "attn data prepare"
+echo "tiny" >"$tmp/tiny.txt"
+expect "tiny prepare" 0 "$attn" data prepare -i "$tmp/tiny.txt" -o "$tmp/tinydata" --tokenizer "$tmp/tok.json"
+expect "corpus smaller than a batch" 1 "$attn" train --data "$tmp/tinydata" --out "$tmp/x" "${model[@]}"
+contains "batch message" "$tmp/err" "fewer than one batch"
+for i in $(seq 1 100); do echo "Once upon a time there was a girl named Lily $i: QUICK BROWN FOX JUMPS OVER ZEBRAS!"; done >"$tmp/other.txt"
+expect "other tokenizer" 0 "$attn" tokenizer train -i "$tmp/other.txt" --chars -o "$tmp/tok2.json"
+expect "other data" 0 "$attn" data prepare -i "$tmp/other.txt" -o "$tmp/data2" --tokenizer "$tmp/tok2.json"
+expect "resume on other data" 1 "$attn" train --data "$tmp/data2" --out "$tmp/b" --resume
+contains "tokenizer mismatch named" "$tmp/err" "another tokenizer"
+expect "resume with another shape" 1 "$attn" train --data "$tmp/data" --out "$tmp/b" --resume --layers 3
+contains "shape mismatch named" "$tmp/err" "model shape"
+expect "fine-tune a model with a smaller vocabulary" 1 "$attn" train --data "$tmp/data2" --out "$tmp/x" --init "$tmp/a" \
+    --batch 4 --seq 32 --steps 2
+contains "vocabulary named" "$tmp/err" "vocabulary"
+expect "fine-tune from a checkpoint folder" 0 "$attn" train --data "$tmp/data" --out "$tmp/ft" --init "$tmp/a" \
+    --batch 4 --seq 32 --steps 3 -t 1 --eval-every 0
+cp -r "$tmp/b" "$tmp/bc"
+truncate -s 1000 "$tmp/bc/model.safetensors"
+expect "truncated checkpoint" 1 "$attn" train --data "$tmp/data" --out "$tmp/bc" --resume
+contains "truncated file named" "$tmp/err" "model.safetensors"
+echo '{"format": "attn-tr' >"$tmp/b/train_state.json.bad"
+cp -r "$tmp/b" "$tmp/bj"
+mv "$tmp/bj/train_state.json.bad" "$tmp/bj/train_state.json"
+expect "torn train_state.json" 1 "$attn" train --data "$tmp/data" --out "$tmp/bj" --resume
+contains "json named" "$tmp/err" "train_state.json"
+
+# a save that hits the file size limit (like a full disk) fails; the old checkpoint stays
+cp "$tmp/b/model.safetensors" "$tmp/before.safetensors"
+expect "save past ulimit -f" 1 bash -c "ulimit -f 16; exec \"$attn\" train --data \"$tmp/data\" --out \"$tmp/b\" --resume -t 1 --steps 21 --eval-every 0"
+contains "intact message" "$tmp/err" "previous checkpoint is intact"
+if cmp -s "$tmp/b/model.safetensors" "$tmp/before.safetensors" && [ "$(state_step "$tmp/b")" = 20 ]; then ok
+else bad "the failed save changed the checkpoint"; fi
+ls -d "$tmp"/b.tmp-* >/dev/null 2>&1 && bad "temp folder left after the failed save" || ok
+
+# plot
+expect "plot" 0 "$attn" plot "$tmp/a.jsonl" -o "$tmp/loss.svg"
+contains "svg root" "$tmp/loss.svg" "<svg"
+contains "legend train" "$tmp/loss.svg" "train loss"
+contains "legend val" "$tmp/loss.svg" "val loss"
+if command -v rsvg-convert >/dev/null; then
+    expect "svg renders" 0 rsvg-convert "$tmp/loss.svg" -o "$tmp/loss.png"
+fi
+: >"$tmp/empty.jsonl"
+expect "plot of an empty log" 1 "$attn" plot "$tmp/empty.jsonl" -o "$tmp/e.svg"
+expect "plot without a log" 2 "$attn" plot -o "$tmp/e.svg"
+
+echo "test_cli_train: $checks checks, $failed failed"
+[ "$failed" -eq 0 ]
