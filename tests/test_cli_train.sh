@@ -58,6 +58,9 @@ expect "generate from the checkpoint" 0 "$attn" generate -m "$tmp/a" -p "The kin
 expect "fresh run into a checkpoint" 1 "$attn" train --data "$tmp/data" --out "$tmp/a" "${model[@]}" --steps 5
 contains "refusal names --resume" "$tmp/err" "--resume"
 
+expect "trailing slash on --out" 0 "$attn" train --data "$tmp/data" --out "$tmp/a/" --resume -t 1 --steps 20
+if [ -d "$tmp/a" ] && ! ls -d "$tmp"/a/.tmp-* "$tmp"/a/.old >/dev/null 2>&1; then ok; else bad "trailing slash misplaced the checkpoint"; fi
+
 # 10 steps, then --resume for 10 more: the same losses as strings
 expect "first half" 0 "$attn" train --data "$tmp/data" --out "$tmp/b" "${model[@]}" --steps 20 --save-every 5 \
     --stop-at 10 --log "$tmp/b.jsonl"
@@ -102,9 +105,11 @@ wait "$bgpid" 2>/dev/null; bgpid=
 expect "resume after kill -9" 0 "$attn" train --data "$tmp/data" --out "$tmp/k" --resume -t 1 --steps 1 --eval-every 0
 saved=$(sed -n 's/.*resuming from step \([0-9]*\).*/\1/p' "$tmp/err")
 logged=$(grep -c '"loss"' "$tmp/k.jsonl")
-if [ -n "$saved" ] && [ $((saved % 5)) -eq 0 ] && [ "$saved" -ge 5 ] && [ "$logged" -ge "$saved" ] &&
-   [ $((logged - saved)) -le 5 ]; then ok
-else bad "after kill -9: resumed from '$saved' with $logged steps logged"; fi
+if [ -n "$saved" ] && [ $((saved % 5)) -eq 0 ] && [ "$saved" -ge 5 ]; then ok
+else bad "after kill -9: resumed from '$saved'"; fi
+# the resumed run drops log lines of steps the checkpoint never saw: the log reads as one run
+if [ "$logged" = "$saved" ] && [ -z "$(grep -o '"step": [0-9]*' "$tmp/k.jsonl" | sort | uniq -d)" ]; then ok
+else bad "after kill -9 and resume: $logged step lines for $saved steps, or duplicates"; fi
 ls -d "$tmp"/k.old "$tmp"/k.tmp-* >/dev/null 2>&1 && bad "leftover temp or old folder after recovery" || ok
 expect "killed checkpoint loads" 0 "$attn" generate -m "$tmp/k" -p "The" -n 5 --seed 2
 

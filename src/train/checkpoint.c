@@ -36,6 +36,16 @@ static int fsync_path(const char *p) {
     return rc;
 }
 
+/* dir without trailing slashes ("ck/" -> "ck"), so sibling names like ck.old land beside
+ * the folder, not inside it. */
+static int trim_dir(const char *dir, char *out, size_t cap) {
+    size_t n = strlen(dir);
+    if (n == 0 || n >= cap) return attn_error("checkpoint folder '%.64s': empty or too long a path", dir);
+    memcpy(out, dir, n + 1);
+    while (n > 1 && out[n - 1] == '/') out[--n] = 0;
+    return 0;
+}
+
 /* The folder holding dir ("." for a bare name). */
 static void parent_of(const char *dir, char *out, size_t cap) {
     snprintf(out, cap, "%s", dir);
@@ -260,10 +270,10 @@ static int publish(const char *tmp, const char *dir) {
     return 0;
 }
 
-int attn_checkpoint_save(const char *dir, const attn_gpt2_train *m, attn_adamw *o, const attn_train_state *s,
+int attn_checkpoint_save(const char *dir_in, const attn_gpt2_train *m, attn_adamw *o, const attn_train_state *s,
                          const char *tokenizer) {
-    char tmp[PATH_CAP];
-    if (strlen(dir) > PATH_CAP - 32) return attn_error("%.64s...: path too long", dir);
+    char tmp[PATH_CAP], dir[PATH_CAP - 32];
+    if (trim_dir(dir_in, dir, sizeof dir)) return -1;
     snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", dir);
     if (!mkdtemp(tmp)) return attn_error("%s: cannot create a temporary folder beside it: %s", dir, strerror(errno));
     chmod(tmp, 0755);
@@ -296,8 +306,9 @@ static int remove_temps(const char *dir) {
     return rc;
 }
 
-int attn_checkpoint_recover(const char *dir) {
-    char old[PATH_CAP];
+int attn_checkpoint_recover(const char *dir_in) {
+    char old[PATH_CAP], dir[PATH_CAP - 32];
+    if (trim_dir(dir_in, dir, sizeof dir)) return -1;
     snprintf(old, sizeof old, "%s.old", dir);
     if (exists(old)) {
         if (!exists(dir)) {

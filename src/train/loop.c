@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "core/common.h"
+#include "format/fileio.h"
 #include "generate/sampler.h"
 #include "tokenizer/bpe.h"
 #include "train/data.h"
@@ -70,10 +71,42 @@ static int open_data(run *r) {
     if (!(r->train = attn_shard_open(p))) return -1;
     snprintf(p, sizeof p, "%s/val.bin", r->o->data_dir);
     if (is_file(p) && !(r->val = attn_shard_open(p))) return -1;
-    snprintf(r->tokenizer, sizeof r->tokenizer, "%s/tokenizer.json", r->o->data_dir);
-    r->has_tokenizer = is_file(r->tokenizer);
-    if (r->has_tokenizer) r->tokz = attn_tokenizer_load(r->tokenizer); /* for samples only: optional */
     return 0;
+}
+
+/* The tokenizer.json the checkpoint carries: the data folder's, else the one beside the
+ * weights we start from (a resumed checkpoint, a fine-tuned HF folder) when it is the one
+ * the data was made with. Only samples and `attn generate` need it: missing is no error. */
+static void find_tokenizer(run *r) {
+    const char *dirs[] = {r->o->data_dir, r->o->resume ? r->o->out_dir : r->o->init};
+    for (int i = 0; i < 2 && !r->has_tokenizer; i++) {
+        uint64_t id;
+        if (!dirs[i] || !strcmp(dirs[i], "random")) continue;
+        snprintf(r->tokenizer, sizeof r->tokenizer, "%s/tokenizer.json", dirs[i]);
+        r->has_tokenizer = is_file(r->tokenizer) && (i == 0 || (attn_data_tokenizer_id(r->tokenizer, &id) == 0 &&
+                                                               id == attn_shard_info(r->train)->tokenizer_id));
+    }
+    if (r->has_tokenizer) r->tokz = attn_tokenizer_load(r->tokenizer);
+    attn_clear_error();
+}
+
+/* A resumed run logs the steps after the checkpoint again: drop the old lines for them
+ * (a crash may have logged steps it never saved), so the log reads as one run. */
+static int trim_log(const char *path, int64_t step) {
+    size_t n;
+    if (!path || !is_file(path)) return 0;
+    char *text = attn_read_file(path, &n), *w = text;
+    if (!text) return -1;
+    for (char *line = text, *next; line < text + n; line = next) {
+        next = memchr(line, '\n', (size_t)(text + n - line));
+        next = next ? next + 1 : text + n;
+        const char *sp = strstr(line, "\"step\": ");
+        bool keep = !sp || sp >= next || strtoll(sp + 8, NULL, 10) <= step;
+        if (keep) memmove(w, line, (size_t)(next - line)), w += next - line;
+    }
+    int rc = attn_write_file_atomic(path, text, (size_t)(w - text));
+    free(text);
+    return rc;
 }
 
 static int check_data(run *r) {
@@ -169,6 +202,8 @@ static int setup(run *r) {
     if (check_hparams(&o->hp) || attn_checkpoint_recover(o->out_dir) || open_data(r)) return -1;
     if (o->resume ? resume(r) : fresh(r)) return -1;
     if (check_data(r)) return -1;
+    find_tokenizer(r);
+    if (o->resume && trim_log(o->log_path, r->step)) return -1;
     attn_gpt2_train_opts *mo = attn_gpt2_train_options(r->m);
     mo->dropout = r->hp.dropout, mo->training = true;
     size_t n = (size_t)r->hp.B * ((size_t)r->hp.T + 1);
