@@ -68,5 +68,14 @@ expect "bench" 0 "$attn" bench -m "$m" -p 16 -n 8 -r 1 --json
 contains "bench fields" "$tmp/out" "\"tg_tok_s\""
 expect "bench past context" 2 "$attn" bench -m "$m" -p 100
 
+# convert: the same model in f16 loads and its logits stay close to f32's
+expect "convert f16" 0 "$attn" convert -m "$m" -o "$tmp/m16" --dtype f16
+contains "config records f16" "$tmp/m16/config.json" "float16"
+expect "f16 logits" 0 "$attn" logits -m "$tmp/m16" --ids "1 2 3" -o "$tmp/l16.f32" --all
+if cmp -s "$tmp/l.f32" "$tmp/l16.f32"; then bad "f16 logits are bit-identical to f32 (conversion did nothing?)"; else ok; fi
+size16=$(stat -c %s "$tmp/m16/model.safetensors"); size32=$(stat -c %s "$m/model.safetensors")
+if [ $((size16 * 2)) -le $((size32 + 4096)) ]; then ok; else bad "f16 file $size16 bytes is not half of $size32"; fi
+expect "convert bad dtype" 2 "$attn" convert -m "$m" -o "$tmp/mx" --dtype q4
+
 echo "test_cli: $checks checks, $failed failed"
 [ "$failed" -eq 0 ]
