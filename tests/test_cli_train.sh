@@ -95,6 +95,16 @@ if [ -n "$n" ] && [ "$n" -ge 1 ]; then ok; else bad "SIGINT checkpoint step '$n'
 expect "resume after SIGINT" 0 "$attn" train --data "$tmp/data" --out "$tmp/s" --resume -t 1 --steps $((n + 2))
 contains "resumed at the signal's step" "$tmp/err" "resuming from step $n"
 
+# SIGTERM too
+"$attn" train --data "$tmp/data" --out "$tmp/t" "${model[@]}" --steps 1000000 --save-every 0 --eval-every 0 \
+    --log "$tmp/t.jsonl" >/dev/null 2>"$tmp/t.err" &
+bgpid=$!
+wait_for "$tmp/t.jsonl" 30 && sleep 0.2
+kill -TERM "$bgpid"
+wait "$bgpid"; rc=$?; bgpid=
+if [ "$rc" -eq 0 ] && [ "$(state_step "$tmp/t")" = "$(grep -c '"loss"' "$tmp/t.jsonl")" ]; then ok
+else bad "SIGTERM: exit $rc, saved step $(state_step "$tmp/t"); $(tail -c 300 "$tmp/t.err")"; fi
+
 # kill -9: at most the steps since the last save are lost
 "$attn" train --data "$tmp/data" --out "$tmp/k" "${model[@]}" --steps 1000000 --save-every 5 --eval-every 0 \
     --log "$tmp/k.jsonl" >/dev/null 2>&1 &
@@ -102,7 +112,8 @@ bgpid=$!
 wait_for "$tmp/k/train_state.json" 30 && sleep 0.2
 kill -9 "$bgpid"
 wait "$bgpid" 2>/dev/null; bgpid=
-expect "resume after kill -9" 0 "$attn" train --data "$tmp/data" --out "$tmp/k" --resume -t 1 --steps 1 --eval-every 0
+expect "resume after kill -9" 0 "$attn" train --data "$tmp/data" --out "$tmp/k" --resume -t 1 --steps 1 --eval-every 0 \
+    --log "$tmp/k.jsonl"
 saved=$(sed -n 's/.*resuming from step \([0-9]*\).*/\1/p' "$tmp/err")
 logged=$(grep -c '"loss"' "$tmp/k.jsonl")
 if [ -n "$saved" ] && [ $((saved % 5)) -eq 0 ] && [ "$saved" -ge 5 ]; then ok

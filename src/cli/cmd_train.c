@@ -35,7 +35,8 @@ static void install_signals(void) {
 
 typedef struct {
     bool tty, line_open;
-    int64_t every; /* without a tty: a line every this many steps */
+    int64_t every;    /* without a tty: a line every this many steps */
+    double last_draw; /* with a tty: redraw at most 10 times a second */
 } progress;
 
 static void fmt_time(double s, char *out, size_t cap) {
@@ -52,6 +53,9 @@ static void end_line(progress *p) {
 
 static void show_step(progress *p, const attn_train_event *e) {
     if (!p->tty && e->step % p->every != 0 && e->step != e->total) return;
+    double now = attn_time_s();
+    if (p->tty && now - p->last_draw < 0.1 && e->step != e->total) return;
+    p->last_draw = now;
     char eta[32];
     fmt_time(e->eta_s, eta, sizeof eta);
     fprintf(stderr, "%sstep %lld/%lld | loss %.4f | lr %.2e | %.0f tok/s | ETA %s", p->tty ? "\r\033[K" : "",
