@@ -243,9 +243,12 @@ static void test_bad_data(void) {
     attn_train_opts o;
     attn_train_result r;
     path(d, sizeof d, "tiny"), path(out, sizeof out, "tiny-out");
-    make_shards(d, 20, 20, 1);
-    tiny_opts(&o, d, out, NULL);
-    CHECK(attn_train_run(&o, &r) != 0 && strstr(attn_last_error(), "fewer than one batch"), "%s", attn_last_error());
+    for (int n = 0; n <= 20; n += 20) { /* empty, then smaller than one batch */
+        make_shards(d, (uint64_t)n, 20, 1);
+        tiny_opts(&o, d, out, NULL);
+        CHECK(attn_train_run(&o, &r) != 0 && strstr(attn_last_error(), "fewer than one batch"), "%d tokens: %s", n,
+              attn_last_error());
+    }
     /* ids the header's vocabulary does not have */
     uint16_t toks[200];
     for (int i = 0; i < 200; i++) toks[i] = (uint16_t)(i % 25);

@@ -160,6 +160,9 @@ static int resume(run *r) {
     char msg[128];
     snprintf(msg, sizeof msg, "%lld", (long long)s.step);
     note(r, "resuming from step %s (hyperparameters from the checkpoint)", msg);
+    if (s.train_tokens != h->n_tokens) /* same tokenizer, other text: allowed, but say it */
+        note(r, "%s changed since the checkpoint: the batches differ from an uninterrupted run",
+             attn_shard_path(r->train));
     return 0;
 }
 
