@@ -201,7 +201,7 @@ int cmd_train(int argc, char **argv) {
         {"stop-at", 0, OPT_INT, &c.stop_at, "stop (and save) after this many steps, to resume later; 0 = off", 0, 1 << 30},
         {"seed", 's', OPT_U64, &h->seed, "seed of the initial weights, data order and dropout", 0, 0},
         {"resume", 0, OPT_FLAG, &t->resume, "continue the checkpoint in --out (bit-identical losses)", 0, 0},
-        {"log", 0, OPT_STR, &t->log_path, "append one JSON object per step and per evaluation to this file", 0, 0},
+        {"log", 0, OPT_STR, &t->log_path, "write one JSON object per step and per evaluation to this file (--resume continues it)", 0, 0},
         {"threads", 't', OPT_INT, &c.threads, "threads; 0 = all cores", 0, 512},
         {"config", 0, OPT_STR, &c.config, "JSON file whose keys are these options' names (flags win)", 0, 0},
     };

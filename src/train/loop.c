@@ -212,7 +212,8 @@ static int setup(run *r) {
     size_t n = (size_t)r->hp.B * ((size_t)r->hp.T + 1);
     r->batch = malloc(n * sizeof(int32_t)), r->tok = malloc(n * sizeof(int32_t)), r->tgt = malloc(n * sizeof(int32_t));
     if (!r->batch || !r->tok || !r->tgt) return attn_error("out of memory");
-    if (o->log_path && !(r->log = fopen(o->log_path, "a")))
+    /* a fresh run starts its log; a resumed one continues it (trimmed to the checkpoint) */
+    if (o->log_path && !(r->log = fopen(o->log_path, o->resume ? "a" : "w")))
         return attn_error("%s: cannot open the log: %s", o->log_path, strerror(errno));
     return 0;
 }

@@ -7,7 +7,7 @@
  * the checkpoint, so a resumed run gives bit-identical losses.
  *
  * The loop prints nothing: it reports events (steps, evals, samples, saves, notes) to a
- * callback and appends one JSON object per step and per eval to the log file. It stops
+ * callback and writes one JSON object per step and per eval to the log file. It stops
  * early, after finishing the current step and saving, when *stop becomes non-zero (a
  * signal handler's flag). */
 #ifndef ATTN_TRAIN_LOOP_H
@@ -43,7 +43,7 @@ typedef struct {
     int eval_every, eval_batches, save_every, sample_every, sample_len;
     int64_t stop_at;       /* > 0: stop (and save) once this many steps are done */
     bool resume;
-    const char *log_path;  /* JSONL, appended; NULL = none */
+    const char *log_path;  /* JSONL: started anew by a fresh run, continued by --resume; NULL = none */
     volatile sig_atomic_t *stop;
     void (*on_event)(void *ctx, const attn_train_event *e);
     void *ctx;
