@@ -57,8 +57,8 @@ static void config_cases(void) {
     expect_load_error("negative layers", "n_layer");
     write_config("{\"model_type\":\"gpt2\",\"n_layer\":\"2\"}");
     expect_load_error("string where a number belongs", "\"n_layer\" must be an integer");
-    write_config("{\"model_type\":\"llama\"}");
-    expect_load_error("unknown architecture", "model_type \"llama\" is not supported");
+    write_config("{\"model_type\":\"mamba\"}");
+    expect_load_error("unknown architecture", "model_type \"mamba\" is not supported");
     write_config("{\"model_type\":\"gpt2\",");
     expect_load_error("truncated JSON", "invalid JSON");
     write_config("[1,2]");
