@@ -38,11 +38,14 @@ attn_model *attn_model_load(const char *path) {
     const char *type = attn_cfg_str(root, cfg, "model_type", NULL);
     attn_model *m = NULL;
     if (!type) {
-        if (!json_object_get(root, "model_type")) attn_error("%s: no \"model_type\" (expected \"gpt2\")", cfg);
+        if (!json_object_get(root, "model_type"))
+            attn_error("%s: no \"model_type\" (expected \"gpt2\", \"llama\", \"mistral\" or \"qwen2\")", cfg);
     } else if (strcmp(type, "gpt2") == 0) {
         m = attn_gpt2_load(dir, weights);
+    } else if (strcmp(type, "llama") == 0 || strcmp(type, "mistral") == 0 || strcmp(type, "qwen2") == 0) {
+        m = attn_llama_load(dir, weights);
     } else {
-        attn_error("%s: model_type \"%s\" is not supported yet (supported: gpt2)", cfg, type);
+        attn_error("%s: model_type \"%s\" is not supported yet (supported: gpt2, llama, mistral, qwen2)", cfg, type);
     }
     json_decref(root);
     return m;

@@ -12,7 +12,7 @@
 typedef struct attn_model attn_model;
 
 typedef struct {
-    const char *family; /* "gpt2" */
+    const char *family; /* "gpt2", "llama", "mistral", "qwen2" */
     int64_t n_ctx, vocab_size, n_layer, n_embd, n_head;
     int64_t n_params;
     size_t weight_bytes; /* bytes of the weights as stored (what decoding reads) */
@@ -20,8 +20,9 @@ typedef struct {
     const char *origin;  /* a note from the checkpoint's metadata (e.g. "random weights"), or NULL */
 } attn_model_info;
 
-/* path: a directory with config.json and model.safetensors, or the .safetensors file with
- * config.json beside it. NULL with an error naming the file and field on failure. */
+/* path: a directory with config.json and model.safetensors (or a sharded checkpoint's
+ * model.safetensors.index.json), or the weights file with config.json beside it. NULL
+ * with an error naming the file and field on failure. */
 attn_model *attn_model_load(const char *path);
 void attn_model_free(attn_model *m);
 const attn_model_info *attn_model_get_info(const attn_model *m);
@@ -49,5 +50,8 @@ struct attn_model {
 };
 
 attn_model *attn_gpt2_load(const char *dir, const char *weights_path);
+/* LLaMA-family (model_type llama, mistral, qwen2); weights_path may be missing when
+ * dir/model.safetensors.index.json names the shards. */
+attn_model *attn_llama_load(const char *dir, const char *weights_path);
 
 #endif

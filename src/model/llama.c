@@ -1,0 +1,305 @@
+/* llama.c - LLaMA-family decoders (Touvron et al. 2023; Mistral, Qwen2 and the models
+ * shaped like them), as Hugging Face's LlamaForCausalLM computes them: token embedding,
+ * pre-RMSNorm blocks of rotary grouped-query attention and a SwiGLU MLP, a final RMSNorm and
+ * an LM head that is separate or tied to the embedding. Large matrices stay where the
+ * source put them (mmapped, in their own dtype, nn.Linear [out][in] layout); only norm
+ * weights and biases are widened to f32 copies. Tensors are bound by logical name through
+ * an attn_llama_source (llama_source.h), so the file format is the source's business. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "core/arena.h"
+#include "core/common.h"
+#include "core/matmul.h"
+#include "llama_config.h"
+#include "llama_source.h"
+#include "model.h"
+#include "nn/attention.h"
+#include "nn/layers.h"
+#include "nn/llama_layers.h"
+#include "nn/rope.h"
+
+#define PREFILL_CHUNK 512
+
+typedef struct {
+    float *attn_norm, *ffn_norm;
+    attn_weight q, k, v, o, gate, up, down;
+    float *q_b, *k_b, *v_b, *o_b, *gate_b, *up_b, *down_b; /* NULL where the model has none */
+} llama_layer;
+
+typedef struct {
+    attn_llama_config c;
+    const char *cfg_name; /* where the config came from, for shape messages */
+    attn_llama_source *src;
+    attn_tensor_ref embed;
+    attn_weight lm_head;
+    float *norm, *inv_freq;
+    llama_layer *layers;
+    attn_arena arena; /* f32 copies of norms and biases, KV cache, activations */
+    float *k_cache, *v_cache;
+    int64_t k_layer, v_layer; /* floats of one layer's key and value cache */
+    float *x, *h, *q, *k, *v, *att, *gate, *up, *rope_cos, *rope_sin; /* one prefill chunk */
+    int64_t chunk;
+    int64_t n_params;
+    size_t weight_bytes;
+} llama;
+
+/* ---- binding ---------------------------------------------------------------------- */
+
+static void shape_text(char *buf, size_t cap, int ndim, const int64_t *shape) {
+    buf[0] = 0;
+    for (int i = 0; i < ndim; i++)
+        snprintf(buf + strlen(buf), cap - strlen(buf), "%s%lld", i ? ", " : "", (long long)shape[i]);
+}
+
+/* Finds logical tensor `id` and checks it has the shape the config implies (d1 = 0: a
+ * vector). Every failure is one line naming the tensor. */
+static int want(llama *m, attn_tensor_ref *t, attn_llama_tensor id, int layer, int64_t d0, int64_t d1) {
+    if (!m->src->find(m->src, id, layer, t)) return attn_error("%s: missing tensor '%s'", t->file, t->name);
+    if (!t->loadable)
+        return attn_error("%s: tensor '%s' has dtype %s; attn loads F32, F16 or BF16", t->file, t->name, t->dtype_name);
+    int ndim = d1 ? 2 : 1;
+    int64_t exp[2] = {d0, d1};
+    bool ok = t->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == exp[i];
+    if (!ok) {
+        char got[128], imp[64];
+        shape_text(got, sizeof got, t->ndim, t->shape);
+        shape_text(imp, sizeof imp, ndim, exp);
+        return attn_error("%s: tensor '%s' has shape [%s] but %s implies [%s]", t->file, t->name, got, m->cfg_name, imp);
+    }
+    m->weight_bytes += t->nbytes;
+    m->n_params += (int64_t)(t->nbytes / attn_dtype_size(t->dtype));
+    return 0;
+}
+
+/* A matrix [out][in] bound in place. */
+static int mat(llama *m, attn_weight *w, attn_llama_tensor id, int layer, int64_t out, int64_t in) {
+    attn_tensor_ref t;
+    if (want(m, &t, id, layer, out, in)) return -1;
+    *w = (attn_weight){.data = t.data, .dtype = t.dtype, .n_in = in, .n_out = out, .in_major = false};
+    return 0;
+}
+
+/* A vector copied to f32 in the arena (nothing is copied while the arena only measures). */
+static int vec(llama *m, float **dst, attn_llama_tensor id, int layer, int64_t n) {
+    attn_tensor_ref t;
+    if (want(m, &t, id, layer, n, 0)) return -1;
+    *dst = attn_arena_push(&m->arena, (size_t)n * sizeof(float));
+    if (*dst) attn_to_f32(*dst, t.data, t.dtype, n);
+    return 0;
+}
+
+/* An optional bias: bound when the config says the model has it, else left NULL. */
+static int bias(llama *m, float **dst, bool present, attn_llama_tensor id, int layer, int64_t n) {
+    *dst = NULL;
+    return present ? vec(m, dst, id, layer, n) : 0;
+}
+
+static int bind_attention(llama *m, llama_layer *L, int l) {
+    const attn_llama_config *c = &m->c;
+    int64_t C = c->n_embd, qd = c->n_head * c->head_dim, kvd = c->n_kv_head * c->head_dim;
+    return vec(m, &L->attn_norm, ATTN_LT_ATTN_NORM, l, C) || mat(m, &L->q, ATTN_LT_Q, l, qd, C) ||
+           mat(m, &L->k, ATTN_LT_K, l, kvd, C) || mat(m, &L->v, ATTN_LT_V, l, kvd, C) ||
+           mat(m, &L->o, ATTN_LT_O, l, C, qd) || bias(m, &L->q_b, c->qkv_bias, ATTN_LT_Q_BIAS, l, qd) ||
+           bias(m, &L->k_b, c->qkv_bias, ATTN_LT_K_BIAS, l, kvd) ||
+           bias(m, &L->v_b, c->qkv_bias, ATTN_LT_V_BIAS, l, kvd) || bias(m, &L->o_b, c->o_bias, ATTN_LT_O_BIAS, l, C)
+               ? -1 : 0;
+}
+
+static int bind_mlp(llama *m, llama_layer *L, int l) {
+    const attn_llama_config *c = &m->c;
+    int64_t C = c->n_embd, F = c->n_ff;
+    return vec(m, &L->ffn_norm, ATTN_LT_FFN_NORM, l, C) || mat(m, &L->gate, ATTN_LT_GATE, l, F, C) ||
+           mat(m, &L->up, ATTN_LT_UP, l, F, C) || mat(m, &L->down, ATTN_LT_DOWN, l, C, F) ||
+           bias(m, &L->gate_b, c->mlp_bias, ATTN_LT_GATE_BIAS, l, F) ||
+           bias(m, &L->up_b, c->mlp_bias, ATTN_LT_UP_BIAS, l, F) ||
+           bias(m, &L->down_b, c->mlp_bias, ATTN_LT_DOWN_BIAS, l, C)
+               ? -1 : 0;
+}
+
+/* Binds every tensor; runs in both planning passes, so the counts restart each time. */
+static int bind_weights(llama *m) {
+    const attn_llama_config *c = &m->c;
+    m->n_params = 0, m->weight_bytes = 0;
+    if (want(m, &m->embed, ATTN_LT_TOKEN_EMBD, -1, c->vocab, c->n_embd)) return -1;
+    if (!m->layers && !(m->layers = calloc((size_t)c->n_layer, sizeof *m->layers)))
+        return attn_error("out of memory loading %s", m->src->path);
+    for (int l = 0; l < c->n_layer; l++)
+        if (bind_attention(m, &m->layers[l], l) || bind_mlp(m, &m->layers[l], l)) return -1;
+    if (vec(m, &m->norm, ATTN_LT_OUTPUT_NORM, -1, c->n_embd)) return -1;
+    /* tied: HF ties lm_head to the embedding and ignores any stored copy; untied: it must be there */
+    if (c->tie_embeddings) {
+        m->lm_head = (attn_weight){.data = m->embed.data, .dtype = m->embed.dtype, .n_in = c->n_embd,
+                                   .n_out = c->vocab, .in_major = false};
+        return 0;
+    }
+    return mat(m, &m->lm_head, ATTN_LT_OUTPUT, -1, c->vocab, c->n_embd);
+}
+
+/* ---- memory plan ------------------------------------------------------------------ */
+
+static float *push_floats(llama *m, int64_t n) { return attn_arena_push(&m->arena, (size_t)n * sizeof(float)); }
+
+/* The whole memory plan; runs once measuring and once for real (see core/arena.h). The KV
+ * cache's pages are only touched as positions fill, so RSS follows the context in use. */
+static int plan(llama *m) {
+    const attn_llama_config *c = &m->c;
+    int64_t T = m->chunk = ATTN_MIN(c->n_ctx, PREFILL_CHUNK), C = c->n_embd, hd = c->head_dim;
+    int64_t qd = c->n_head * hd, kvd = c->n_kv_head * hd;
+    m->k_layer = attn_kcache_floats(c->n_ctx, (int)c->n_kv_head, (int)hd);
+    m->v_layer = c->n_ctx * kvd;
+    m->x = push_floats(m, T * C), m->h = push_floats(m, T * C);
+    m->q = push_floats(m, T * qd), m->att = push_floats(m, T * qd);
+    m->k = push_floats(m, T * kvd), m->v = push_floats(m, T * kvd);
+    m->gate = push_floats(m, T * c->n_ff), m->up = push_floats(m, T * c->n_ff);
+    m->rope_cos = push_floats(m, T * hd / 2), m->rope_sin = push_floats(m, T * hd / 2);
+    m->inv_freq = push_floats(m, hd / 2);
+    m->k_cache = push_floats(m, c->n_layer * m->k_layer);
+    m->v_cache = push_floats(m, c->n_layer * m->v_layer);
+    return bind_weights(m);
+}
+
+static int alloc_state(llama *m) {
+    m->arena = attn_arena_measure();
+    if (plan(m) != 0) return -1;
+    if (attn_arena_init(&m->arena, m->arena.used) != 0 || plan(m) != 0) return -1;
+    attn_rope_inv_freq(m->inv_freq, &m->c.rope);
+    return 0;
+}
+
+/* ---- forward ---------------------------------------------------------------------- */
+
+static attn_attention_shape attention_shape(const attn_llama_config *c) {
+    return (attn_attention_shape){.n_heads = (int)c->n_head, .n_kv_heads = (int)c->n_kv_head,
+                                  .head_dim = (int)c->head_dim, .scale = (float)(1.0 / sqrt((double)c->head_dim))};
+}
+
+/* Self-attention of T rows of m->h at positions pos0..; its projection lands in m->h. */
+static int attention(llama *m, llama_layer *L, int l, int64_t pos0, int64_t T) {
+    const attn_llama_config *c = &m->c;
+    attn_attention_shape s = attention_shape(c);
+    int64_t hd = c->head_dim, qd = c->n_head * hd, kvd = c->n_kv_head * hd;
+    float *kc = m->k_cache + l * m->k_layer, *vc = m->v_cache + l * m->v_layer;
+    if (attn_matmul(m->q, m->h, T, &L->q, L->q_b) || attn_matmul(m->k, m->h, T, &L->k, L->k_b) ||
+        attn_matmul(m->v, m->h, T, &L->v, L->v_b))
+        return -1;
+    attn_rope_apply(m->q, qd, T, s.n_heads, s.head_dim, m->rope_cos, m->rope_sin, c->rope.dim, c->rope.layout);
+    attn_rope_apply(m->k, kvd, T, s.n_kv_heads, s.head_dim, m->rope_cos, m->rope_sin, c->rope.dim, c->rope.layout);
+    attn_kv_store(kc, vc, c->n_ctx, m->k, m->v, kvd, pos0, T, &s);
+    attn_attention_causal(m->att, m->q, qd, kc, vc, c->n_ctx, pos0, T, &s);
+    return attn_matmul(m->h, m->att, T, &L->o, L->o_b);
+}
+
+/* down(silu(gate(h)) * up(h)) of T rows of m->h, into m->h. */
+static int mlp(llama *m, llama_layer *L, int64_t T) {
+    if (attn_matmul(m->gate, m->h, T, &L->gate, L->gate_b) || attn_matmul(m->up, m->h, T, &L->up, L->up_b)) return -1;
+    attn_swiglu(m->gate, m->up, T * m->c.n_ff);
+    return attn_matmul(m->h, m->gate, T, &L->down, L->down_b);
+}
+
+/* One pre-norm block over T rows of m->x. */
+static int block(llama *m, int l, int64_t pos0, int64_t T) {
+    const attn_llama_config *c = &m->c;
+    llama_layer *L = &m->layers[l];
+    attn_rmsnorm(m->h, m->x, L->attn_norm, T, c->n_embd, c->rms_eps);
+    if (attention(m, L, l, pos0, T)) return -1;
+    attn_add(m->x, m->h, T * c->n_embd);
+    attn_rmsnorm(m->h, m->x, L->ffn_norm, T, c->n_embd, c->rms_eps);
+    if (mlp(m, L, T)) return -1;
+    attn_add(m->x, m->h, T * c->n_embd);
+    return 0;
+}
+
+static int forward_chunk(llama *m, const int32_t *tokens, int64_t pos0, int64_t T, float *logits, bool all) {
+    const attn_llama_config *c = &m->c;
+    int64_t C = c->n_embd;
+    attn_embed(m->x, m->embed.data, m->embed.dtype, tokens, T, C, NULL, ATTN_F32, 0);
+    attn_rope_table(m->rope_cos, m->rope_sin, m->inv_freq, c->rope.dim, pos0, T); /* shared by all layers */
+    for (int l = 0; l < c->n_layer; l++)
+        if (block(m, l, pos0, T)) return -1;
+    if (!logits) return 0;
+    int64_t first = all ? 0 : T - 1, rows = T - first;
+    attn_rmsnorm(m->h, m->x + first * C, m->norm, rows, C, c->rms_eps);
+    return attn_matmul(logits, m->h, rows, &m->lm_head, NULL);
+}
+
+static int llama_forward(attn_model *model, const int32_t *tokens, int64_t n, float *logits, bool all) {
+    llama *m = model->impl;
+    /* the thread count may have changed since load: every thread needs its score buffer */
+    if (attn_attention_reserve(m->c.n_ctx) != 0) return attn_error("out of memory for attention scores");
+    for (int64_t done = 0; done < n; done += m->chunk) {
+        int64_t T = ATTN_MIN(m->chunk, n - done);
+        bool last = done + T == n;
+        float *out = !logits ? NULL : all ? logits + done * m->c.vocab : last ? logits : NULL;
+        if (forward_chunk(m, tokens + done, model->n_past + done, T, out, all)) return -1;
+    }
+    return 0;
+}
+
+/* ---- load ------------------------------------------------------------------------- */
+
+static void llama_free(attn_model *model) {
+    llama *m = model->impl;
+    if (m) {
+        attn_llama_source_close(m->src);
+        free(m->layers);
+        attn_arena_free(&m->arena);
+        free(m);
+    }
+    free(model);
+}
+
+static const attn_model_ops llama_ops = {.forward = llama_forward, .free = llama_free};
+
+static void fill_info(attn_model *model, const llama *m) {
+    const attn_llama_config *c = &m->c;
+    model->info = (attn_model_info){.family = c->arch, .n_ctx = c->n_ctx, .vocab_size = c->vocab,
+                                    .n_layer = c->n_layer, .n_embd = c->n_embd, .n_head = c->n_head,
+                                    .n_params = m->n_params, .weight_bytes = m->weight_bytes,
+                                    .dtype = m->layers[0].q.dtype, .origin = m->src->origin};
+}
+
+static bool exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* model.c proposes dir/model.safetensors; a sharded checkpoint has an index instead. */
+static const char *weights_file(const char *dir, const char *proposed, char *buf, size_t cap) {
+    if (exists(proposed)) return proposed;
+    snprintf(buf, cap, "%s/model.safetensors.index.json", dir);
+    return exists(buf) ? buf : proposed;
+}
+
+/* Builds the model from a config already read and a source already open (both owned by
+ * the model from here on, also on failure). */
+static attn_model *llama_build(attn_llama_source *src, const attn_llama_config *c, const char *cfg_name) {
+    attn_model *model = calloc(1, sizeof *model);
+    llama *m = calloc(1, sizeof *m);
+    if (!model || !m) {
+        free(model), free(m);
+        attn_llama_source_close(src);
+        attn_error("out of memory");
+        return NULL;
+    }
+    model->impl = m, model->ops = &llama_ops;
+    m->c = *c, m->src = src, m->cfg_name = cfg_name;
+    if (alloc_state(m) != 0) {
+        llama_free(model);
+        return NULL;
+    }
+    fill_info(model, m);
+    return model;
+}
+
+attn_model *attn_llama_load(const char *dir, const char *weights_path) {
+    char cfg_path[4200], index[4200];
+    attn_llama_config c;
+    snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
+    if (attn_llama_config_read(cfg_path, &c) != 0) return NULL;
+    attn_llama_source *src = attn_llama_source_hf(weights_file(dir, weights_path, index, sizeof index));
+    return src ? llama_build(src, &c, "config.json") : NULL;
+}
