@@ -6,6 +6,7 @@
 
 #include <string.h>
 #include "kernels.h"
+#include "quant_matmul.h"
 #include "threadpool.h"
 
 #define KC 256
@@ -51,7 +52,8 @@ static void gemv_task(void *ctx, int64_t n0, int64_t n1, int thread) {
     for (int64_t m = 0; m < j->M; m++) {
         float *y = j->y + m * w->n_out;
         const float *x = j->x + m * w->n_in;
-        if (w->in_major) j->kern->gemv_kn(y, x, w->data, w->dtype, w->n_in, w->n_out, n0, n1);
+        if (w->qtype) attn_qgemv_nk(y, x, w->data, (attn_qtype)w->qtype, w->n_in, n0, n1);
+        else if (w->in_major) j->kern->gemv_kn(y, x, w->data, w->dtype, w->n_in, w->n_out, n0, n1);
         else j->kern->gemv_nk(y, x, w->data, w->dtype, w->n_in, n0, n1);
         if (j->bias)
             for (int64_t n = n0; n < n1; n++) y[n] += j->bias[n];
@@ -93,7 +95,8 @@ static void gemm_tiles(const matmul_job *j, int64_t t0, int64_t t1, float *ap, f
         int64_t kc = ATTN_MIN((int64_t)KC, K - k0);
         pack_a(j->kern, ap, j->x, j->M, K, k0, kc);
         for (int64_t t = t0; t < t1; t++) {
-            j->kern->pack_b(bp, w->data, w->dtype, w->in_major, K, N, k0, kc, t * nr);
+            if (w->qtype) attn_qpack_b(bp, w->data, (attn_qtype)w->qtype, K, N, k0, kc, t * nr, nr);
+            else j->kern->pack_b(bp, w->data, w->dtype, w->in_major, K, N, k0, kc, t * nr);
             gemm_column(j, ap, bp, edge, kc, t * nr);
         }
     }

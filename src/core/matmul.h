@@ -13,6 +13,8 @@ typedef struct {
     attn_dtype dtype;
     int64_t n_in, n_out; /* K and N */
     bool in_major;       /* stored [n_in][n_out] (HF Conv1D); else [n_out][n_in] (nn.Linear) */
+    int qtype;           /* 0: plain `dtype`; else a block-quantized attn_qtype (core/quant.h), stored
+                          * [n_out][n_in] in rows of blocks as GGUF does (in_major must be false) */
 } attn_weight;
 
 /* y[M][n_out] = x[M][n_in] · W + bias (bias may be NULL). x and y do not overlap.

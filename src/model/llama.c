@@ -13,7 +13,9 @@
 #include "core/arena.h"
 #include "core/common.h"
 #include "core/matmul.h"
+#include "core/quant.h"
 #include "llama_config.h"
+#include "llama_gguf.h"
 #include "llama_source.h"
 #include "model.h"
 #include "nn/attention.h"
@@ -57,9 +59,11 @@ static void shape_text(char *buf, size_t cap, int ndim, const int64_t *shape) {
 /* Finds logical tensor `id` and checks it has the shape the config implies (d1 = 0: a
  * vector). Every failure is one line naming the tensor. */
 static int want(llama *m, attn_tensor_ref *t, attn_llama_tensor id, int layer, int64_t d0, int64_t d1) {
+    *t = (attn_tensor_ref){0}; /* sources fill only what they know (qtype stays 0 for HF) */
     if (!m->src->find(m->src, id, layer, t)) return attn_error("%s: missing tensor '%s'", t->file, t->name);
     if (!t->loadable)
-        return attn_error("%s: tensor '%s' has dtype %s; attn loads F32, F16 or BF16", t->file, t->name, t->dtype_name);
+        return attn_error("%s: tensor '%s' has dtype %s; attn loads F32, F16, BF16 and the Q4_0..Q8_0, Q2_K..Q6_K "
+                          "block types", t->file, t->name, t->dtype_name);
     int ndim = d1 ? 2 : 1;
     int64_t exp[2] = {d0, d1};
     bool ok = t->ndim == ndim;
@@ -71,7 +75,7 @@ static int want(llama *m, attn_tensor_ref *t, attn_llama_tensor id, int layer, i
         return attn_error("%s: tensor '%s' has shape [%s] but %s implies [%s]", t->file, t->name, got, m->cfg_name, imp);
     }
     m->weight_bytes += t->nbytes;
-    m->n_params += (int64_t)(t->nbytes / attn_dtype_size(t->dtype));
+    m->n_params += ndim == 2 ? d0 * d1 : d0;
     return 0;
 }
 
@@ -79,7 +83,7 @@ static int want(llama *m, attn_tensor_ref *t, attn_llama_tensor id, int layer, i
 static int mat(llama *m, attn_weight *w, attn_llama_tensor id, int layer, int64_t out, int64_t in) {
     attn_tensor_ref t;
     if (want(m, &t, id, layer, out, in)) return -1;
-    *w = (attn_weight){.data = t.data, .dtype = t.dtype, .n_in = in, .n_out = out, .in_major = false};
+    *w = (attn_weight){.data = t.data, .dtype = t.dtype, .n_in = in, .n_out = out, .in_major = false, .qtype = t.qtype};
     return 0;
 }
 
@@ -88,7 +92,8 @@ static int vec(llama *m, float **dst, attn_llama_tensor id, int layer, int64_t n
     attn_tensor_ref t;
     if (want(m, &t, id, layer, n, 0)) return -1;
     *dst = attn_arena_push(&m->arena, (size_t)n * sizeof(float));
-    if (*dst) attn_to_f32(*dst, t.data, t.dtype, n);
+    if (*dst && t.qtype) attn_dequantize_row((attn_qtype)t.qtype, t.data, *dst, n);
+    else if (*dst) attn_to_f32(*dst, t.data, t.dtype, n);
     return 0;
 }
 
@@ -133,7 +138,7 @@ static int bind_weights(llama *m) {
     /* tied: HF ties lm_head to the embedding and ignores any stored copy; untied: it must be there */
     if (c->tie_embeddings) {
         m->lm_head = (attn_weight){.data = m->embed.data, .dtype = m->embed.dtype, .n_in = c->n_embd,
-                                   .n_out = c->vocab, .in_major = false};
+                                   .n_out = c->vocab, .in_major = false, .qtype = m->embed.qtype};
         return 0;
     }
     return mat(m, &m->lm_head, ATTN_LT_OUTPUT, -1, c->vocab, c->n_embd);
@@ -216,7 +221,8 @@ static int block(llama *m, int l, int64_t pos0, int64_t T) {
 static int forward_chunk(llama *m, const int32_t *tokens, int64_t pos0, int64_t T, float *logits, bool all) {
     const attn_llama_config *c = &m->c;
     int64_t C = c->n_embd;
-    attn_embed(m->x, m->embed.data, m->embed.dtype, tokens, T, C, NULL, ATTN_F32, 0);
+    if (m->embed.qtype) attn_embed_q(m->x, m->embed.data, m->embed.qtype, tokens, T, C);
+    else attn_embed(m->x, m->embed.data, m->embed.dtype, tokens, T, C, NULL, ATTN_F32, 0);
     attn_rope_table(m->rope_cos, m->rope_sin, m->inv_freq, c->rope.dim, pos0, T); /* shared by all layers */
     for (int l = 0; l < c->n_layer; l++)
         if (block(m, l, pos0, T)) return -1;
@@ -302,4 +308,10 @@ attn_model *attn_llama_load(const char *dir, const char *weights_path) {
     if (attn_llama_config_read(cfg_path, &c) != 0) return NULL;
     attn_llama_source *src = attn_llama_source_hf(weights_file(dir, weights_path, index, sizeof index));
     return src ? llama_build(src, &c, "config.json") : NULL;
+}
+
+attn_model *attn_llama_load_gguf(const char *path) {
+    attn_llama_config c;
+    attn_llama_source *src = attn_llama_source_gguf(path, &c);
+    return src ? llama_build(src, &c, "the GGUF metadata") : NULL;
 }

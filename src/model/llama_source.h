@@ -32,6 +32,7 @@ typedef struct {
     bool loadable;          /* a dtype attn computes with */
     const char *dtype_name; /* as the file names it */
     attn_dtype dtype;
+    int qtype;              /* 0, or a block-quantized attn_qtype (core/quant.h); dtype is then unused */
     int ndim;
     int64_t shape[ATTN_MAX_DIMS];
     const void *data; /* may be misaligned: read through attn_to_f32 or the kernels */

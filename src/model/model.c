@@ -22,6 +22,8 @@ attn_model *attn_model_load(const char *path) {
         attn_error("%s: %s", path, strerror(errno));
         return NULL;
     }
+    size_t len = strlen(path);
+    if (!is_dir(path) && len > 5 && strcmp(path + len - 5, ".gguf") == 0) return attn_llama_load_gguf(path);
     if (is_dir(path)) {
         snprintf(dir, sizeof dir, "%s", path);
         snprintf(weights, sizeof weights, "%s/model.safetensors", path);

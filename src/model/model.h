@@ -21,8 +21,8 @@ typedef struct {
 } attn_model_info;
 
 /* path: a directory with config.json and model.safetensors (or a sharded checkpoint's
- * model.safetensors.index.json), or the weights file with config.json beside it. NULL
- * with an error naming the file and field on failure. */
+ * model.safetensors.index.json), the weights file with config.json beside it, or a
+ * llama-architecture .gguf file. NULL with an error naming the file and field on failure. */
 attn_model *attn_model_load(const char *path);
 void attn_model_free(attn_model *m);
 const attn_model_info *attn_model_get_info(const attn_model *m);
@@ -53,5 +53,7 @@ attn_model *attn_gpt2_load(const char *dir, const char *weights_path);
 /* LLaMA-family (model_type llama, mistral, qwen2); weights_path may be missing when
  * dir/model.safetensors.index.json names the shards. */
 attn_model *attn_llama_load(const char *dir, const char *weights_path);
+/* A llama.cpp GGUF file of the "llama" architecture (any supported tensor types). */
+attn_model *attn_llama_load_gguf(const char *path);
 
 #endif

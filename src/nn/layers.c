@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include "core/kernels.h"
+#include "core/quant.h"
 #include "core/threadpool.h"
 
 typedef struct {
@@ -62,6 +63,12 @@ void attn_embed(float *out, const void *table, attn_dtype dt, const int32_t *ids
         add_row(o, table, dt, ids[t], dim);
         if (pos_table) add_row(o, pos_table, pos_dt, pos0 + t, dim);
     }
+}
+
+void attn_embed_q(float *out, const void *table, int qtype, const int32_t *ids, int64_t n, int64_t dim) {
+    size_t rb = attn_quant_row_bytes((attn_qtype)qtype, dim);
+    for (int64_t t = 0; t < n; t++)
+        attn_dequantize_row((attn_qtype)qtype, (const uint8_t *)table + (size_t)ids[t] * rb, out + t * dim, dim);
 }
 
 void attn_add(float *y, const float *x, int64_t n) { attn_kernels_get()->axpy(y, 1.0f, x, n); }

@@ -1,0 +1,167 @@
+/* qgemv.c - GEMV over block-quantized weights stored [N][K] (GGUF's row-major matrices: each
+ * row a run of blocks), compiled once per SIMD set like kernels.c. Each block is decoded in
+ * registers (bytes widened to 32-bit lanes, nibbles masked/shifted, converted to f32, scaled
+ * exactly as quant.c's dequantizer scales them) and FMAed with the f32 activations, so the
+ * result equals dequantize-then-dot up to summation order. Types without a register decoder
+ * here go through a block-sized stack buffer filled by quant.c's dequantizer. */
+#include <string.h>
+#include "core/quant.h"
+#include "core/tensor.h"
+#include "simd.h"
+
+#if defined(ATTN_SIMD_AVX512)
+typedef __m512i vi;
+/* VL (16) bytes widened to 32-bit lanes */
+#define vload_u8(p) _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p)))
+#define vload_i8(p) _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p)))
+#define vi_and(a, m) _mm512_and_si512((a), _mm512_set1_epi32(m))
+#define vi_srl(a, s) _mm512_srli_epi32((a), (s))
+#define vi_or(a, b) _mm512_or_si512((a), (b))
+#define vi_sll(a, s) _mm512_slli_epi32((a), (s))
+#define vi_tof(a) _mm512_cvtepi32_ps(a)
+#else
+typedef __m256i vi;
+/* VL (8) bytes widened to 32-bit lanes */
+#define vload_u8(p) _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p)))
+#define vload_i8(p) _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p)))
+#define vi_and(a, m) _mm256_and_si256((a), _mm256_set1_epi32(m))
+#define vi_srl(a, s) _mm256_srli_epi32((a), (s))
+#define vi_or(a, b) _mm256_or_si256((a), (b))
+#define vi_sll(a, s) _mm256_slli_epi32((a), (s))
+#define vi_tof(a) _mm256_cvtepi32_ps(a)
+#endif
+
+static inline float half_at(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return attn_f16_to_f32(h);
+}
+
+/* Q8_0 {d; int8 qs[32]}: w = q * d. */
+static float dot_q8_0(const uint8_t *b, const float *x, int64_t K) {
+    vf acc = vzero();
+    for (int64_t i = 0; i < K / 32; i++, b += 34, x += 32) {
+        vf d = vset1(half_at(b));
+        for (int j = 0; j < 32; j += VL) acc = vfma(vmul(vi_tof(vload_i8(b + 2 + j)), d), vload(x + j), acc);
+    }
+    return vsum(acc);
+}
+
+/* Q4_0 {d; qs[16]}: w = (q - 8) * d; low nibbles are values 0..15, high ones 16..31. */
+static float dot_q4_0(const uint8_t *b, const float *x, int64_t K) {
+    vf acc = vzero(), eight = vset1(8.0f);
+    for (int64_t i = 0; i < K / 32; i++, b += 18, x += 32) {
+        vf d = vset1(half_at(b));
+        for (int j = 0; j < 16; j += VL) {
+            vi q = vload_u8(b + 2 + j);
+            acc = vfma(vmul(vsub(vi_tof(vi_and(q, 15)), eight), d), vload(x + j), acc);
+            acc = vfma(vmul(vsub(vi_tof(vi_srl(q, 4)), eight), d), vload(x + 16 + j), acc);
+        }
+    }
+    return vsum(acc);
+}
+
+/* Q4_1 {d; m; qs[16]}: w = q * d + m. */
+static float dot_q4_1(const uint8_t *b, const float *x, int64_t K) {
+    vf acc = vzero();
+    for (int64_t i = 0; i < K / 32; i++, b += 20, x += 32) {
+        vf d = vset1(half_at(b)), m = vset1(half_at(b + 2));
+        for (int j = 0; j < 16; j += VL) {
+            vi q = vload_u8(b + 4 + j);
+            acc = vfma(vadd(vmul(vi_tof(vi_and(q, 15)), d), m), vload(x + j), acc);
+            acc = vfma(vadd(vmul(vi_tof(vi_srl(q, 4)), d), m), vload(x + 16 + j), acc);
+        }
+    }
+    return vsum(acc);
+}
+
+/* ggml's get_scale_min_k4 (quant.c explains the packing). */
+static inline void scale_min_k4(int j, const uint8_t *q, int *d, int *m) {
+    if (j < 4) {
+        *d = q[j] & 63, *m = q[j + 4] & 63;
+    } else {
+        *d = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+/* Q4_K: 8 groups of 32; per 64 values 32 bytes, low nibbles then high; w = d*s*q - dmin*m. */
+static float dot_q4_K(const uint8_t *b, const float *x, int64_t K) {
+    vf acc = vzero();
+    for (int64_t i = 0; i < K / 256; i++, b += 144) {
+        const float d = half_at(b), dmin = half_at(b + 2);
+        const uint8_t *q = b + 16;
+        for (int is = 0; is < 8; is += 2, q += 32, x += 64) {
+            int s1, m1, s2, m2;
+            scale_min_k4(is, b + 4, &s1, &m1);
+            scale_min_k4(is + 1, b + 4, &s2, &m2);
+            vf d1 = vset1(d * (float)s1), n1 = vset1(dmin * (float)m1);
+            vf d2 = vset1(d * (float)s2), n2 = vset1(dmin * (float)m2);
+            for (int l = 0; l < 32; l += VL) {
+                vi v = vload_u8(q + l);
+                acc = vfma(vsub(vmul(d1, vi_tof(vi_and(v, 15))), n1), vload(x + l), acc);
+                acc = vfma(vsub(vmul(d2, vi_tof(vi_srl(v, 4))), n2), vload(x + 32 + l), acc);
+            }
+        }
+    }
+    return vsum(acc);
+}
+
+/* Q6_K: ql[128], qh[64], int8 scales[16], d; w = (d*scale)*(q-32) in that order. */
+static float dot_q6_K(const uint8_t *b, const float *x, int64_t K) {
+    vf acc = vzero(), c32 = vset1(32.0f);
+    for (int64_t i = 0; i < K / 256; i++, b += 210) {
+        const float d = half_at(b + 208);
+        const uint8_t *ql = b, *qh = b + 128;
+        const int8_t *sc = (const int8_t *)(b + 192);
+        for (int half = 0; half < 2; half++, x += 128, ql += 64, qh += 32, sc += 8) {
+            for (int l = 0; l < 32; l += VL) {
+                int is = l / 16; /* VL divides 16, so one scale per vector */
+                vi lo = vload_u8(ql + l), hi = vload_u8(ql + l + 32), h = vload_u8(qh + l);
+                vf q1 = vsub(vi_tof(vi_or(vi_and(lo, 15), vi_sll(vi_and(h, 3), 4))), c32);
+                vf q2 = vsub(vi_tof(vi_or(vi_and(hi, 15), vi_sll(vi_and(vi_srl(h, 2), 3), 4))), c32);
+                vf q3 = vsub(vi_tof(vi_or(vi_srl(lo, 4), vi_sll(vi_and(vi_srl(h, 4), 3), 4))), c32);
+                vf q4 = vsub(vi_tof(vi_or(vi_srl(hi, 4), vi_sll(vi_srl(h, 6), 4))), c32);
+                acc = vfma(vmul(vset1(d * (float)sc[is]), q1), vload(x + l), acc);
+                acc = vfma(vmul(vset1(d * (float)sc[is + 2]), q2), vload(x + l + 32), acc);
+                acc = vfma(vmul(vset1(d * (float)sc[is + 4]), q3), vload(x + l + 64), acc);
+                acc = vfma(vmul(vset1(d * (float)sc[is + 6]), q4), vload(x + l + 96), acc);
+            }
+        }
+    }
+    return vsum(acc);
+}
+
+/* Any other dequantizable type: a chunk of whole blocks through a stack buffer. */
+static float dot_buffered(attn_qtype t, const uint8_t *row, const float *x, int64_t K) {
+    enum { CHUNK = 256 }; /* a multiple of every block size */
+    float buf[CHUNK];
+    const attn_qtype_info *info = attn_qtype_get(t);
+    vf acc = vzero();
+    float tail = 0;
+    for (int64_t k0 = 0; k0 < K; k0 += CHUNK) {
+        int64_t n = K - k0 < CHUNK ? K - k0 : CHUNK;
+        attn_dequantize_row(t, row + k0 / info->block * info->bytes, buf, n);
+        int64_t j = 0;
+        for (; j + VL <= n; j += VL) acc = vfma(vload(buf + j), vload(x + k0 + j), acc);
+        for (; j < n; j++) tail += buf[j] * x[k0 + j];
+    }
+    return vsum(acc) + tail;
+}
+
+/* y[n] = W[n][:] . x for n in [n0, n1). */
+void SFX(attn_qgemv_nk)(float *y, const float *x, const void *w, attn_qtype t, int64_t K, int64_t n0, int64_t n1) {
+    size_t rb = attn_quant_row_bytes(t, K);
+    const uint8_t *base = w;
+    for (int64_t n = n0; n < n1; n++) {
+        const uint8_t *row = base + (size_t)n * rb;
+        switch (t) {
+        case ATTN_QT_Q8_0: y[n] = dot_q8_0(row, x, K); break;
+        case ATTN_QT_Q4_0: y[n] = dot_q4_0(row, x, K); break;
+        case ATTN_QT_Q4_1: y[n] = dot_q4_1(row, x, K); break;
+        case ATTN_QT_Q4_K: y[n] = dot_q4_K(row, x, K); break;
+        case ATTN_QT_Q6_K: y[n] = dot_q6_K(row, x, K); break;
+        default: y[n] = dot_buffered(t, row, x, K); break;
+        }
+    }
+}

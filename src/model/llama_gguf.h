@@ -1,0 +1,13 @@
+/* llama_gguf.h - a LLaMA-family source over a GGUF file (llama.cpp's "llama" architecture):
+ * opens and validates the file, fills the config from its metadata, and binds tensors by
+ * ggml name, quantized ones included (see llama_source.h). */
+#ifndef ATTN_MODEL_LLAMA_GGUF_H
+#define ATTN_MODEL_LLAMA_GGUF_H
+
+#include "llama_config.h"
+#include "llama_source.h"
+
+/* NULL with an error naming the file and metadata key on failure. */
+attn_llama_source *attn_llama_source_gguf(const char *path, attn_llama_config *c);
+
+#endif

@@ -1,0 +1,176 @@
+/* test_quant_kernels.c - quantized GEMV/GEMM/embedding against dequantize-then-f32: every
+ * block type, every instruction set this machine has, awkward shapes (one block, odd block
+ * counts, single rows, column ranges that do not start at 0). Tolerance: float summation
+ * order, i.e. a few ulps of sum |w*x|. ATTN_QBENCH=1 also prints single-thread GEMV GB/s. */
+#include <stdint.h>
+#include <time.h>
+#include "core/common.h"
+#include "core/cpu.h"
+#include "core/matmul.h"
+#include "core/quant.h"
+#include "core/quant_matmul.h"
+#include "core/tensor.h"
+#include "core/threadpool.h"
+#include "nn/layers.h"
+#include "test.h"
+
+static const attn_qtype types[] = {ATTN_QT_Q8_0, ATTN_QT_Q4_0, ATTN_QT_Q4_1, ATTN_QT_Q5_0, ATTN_QT_Q5_1,
+                                   ATTN_QT_Q2_K, ATTN_QT_Q3_K, ATTN_QT_Q4_K, ATTN_QT_Q5_K, ATTN_QT_Q6_K};
+
+static uint64_t rng = 88172645463325252ull;
+static uint32_t next_u32(void) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (uint32_t)(rng >> 16);
+}
+static float uniform(void) { return (float)(next_u32() % 2000001) / 1000000.0f - 1.0f; }
+
+/* Byte offsets of the f16 scale fields in a block (-1 ends): random bytes there could be
+ * NaN or huge, so they get small random halves; every other byte is random. */
+static const int *half_fields(attn_qtype t) {
+    static const int d0[] = {0, -1}, d0m2[] = {0, 2, -1}, q2k[] = {80, 82, -1}, q3k[] = {108, -1}, q6k[] = {208, -1};
+    switch (t) {
+    case ATTN_QT_Q4_1: case ATTN_QT_Q5_1: case ATTN_QT_Q4_K: case ATTN_QT_Q5_K: return d0m2;
+    case ATTN_QT_Q2_K: return q2k;
+    case ATTN_QT_Q3_K: return q3k;
+    case ATTN_QT_Q6_K: return q6k;
+    default: return d0;
+    }
+}
+
+static uint8_t *random_matrix(attn_qtype t, int64_t N, int64_t K) {
+    const attn_qtype_info *info = attn_qtype_get(t);
+    size_t bytes = attn_quant_row_bytes(t, K) * (size_t)N;
+    uint8_t *w = malloc(bytes);
+    for (size_t i = 0; i < bytes; i++) w[i] = (uint8_t)next_u32();
+    for (size_t b = 0; b < bytes; b += (size_t)info->bytes)
+        for (const int *f = half_fields(t); *f >= 0; f++) {
+            uint16_t h = attn_f32_to_f16(uniform() * 0.05f);
+            memcpy(w + b + *f, &h, 2);
+        }
+    return w;
+}
+
+/* Exact-ish reference: dequantize row n, dot in double; also sum |w*x| for the tolerance. */
+static double ref_dot(attn_qtype t, const uint8_t *w, const float *x, int64_t K, int64_t n, double *mag) {
+    float *row = malloc((size_t)K * sizeof(float));
+    attn_dequantize_row(t, w + (size_t)n * attn_quant_row_bytes(t, K), row, K);
+    double acc = 0, m = 0;
+    for (int64_t k = 0; k < K; k++) acc += (double)row[k] * x[k], m += fabs((double)row[k] * x[k]);
+    free(row);
+    *mag = m;
+    return acc;
+}
+
+static double tol_for(double mag, int64_t K) { return 4e-7 * mag * (1 + log2((double)K)) + 1e-6; }
+
+static void check_gemv(attn_qtype t, int64_t N, int64_t K) {
+    uint8_t *w = random_matrix(t, N, K);
+    float *x = malloc((size_t)K * sizeof(float)), *y = malloc((size_t)N * sizeof(float));
+    for (int64_t k = 0; k < K; k++) x[k] = uniform();
+    int64_t n0 = N > 2 ? 1 : 0; /* a range that does not start at row 0 */
+    for (int isa = 0; isa < ATTN_ISA_COUNT; isa++) {
+        if (!attn_isa_supported((attn_isa)isa)) continue;
+        for (int64_t n = 0; n < N; n++) y[n] = -12345.0f;
+        attn_qgemv_nk_isa((attn_isa)isa, y, x, w, t, K, n0, N);
+        double worst = 0;
+        for (int64_t n = 0; n < N; n++) {
+            if (n < n0) {
+                CHECK(y[n] == -12345.0f, "%s %s wrote row %lld outside its range", attn_qtype_name(t),
+                      attn_isa_name((attn_isa)isa), (long long)n);
+                continue;
+            }
+            double mag, r = ref_dot(t, w, x, K, n, &mag), err = fabs(y[n] - r) / tol_for(mag, K);
+            worst = err > worst ? err : worst;
+        }
+        CHECK(worst <= 1.0, "%s %s N=%lld K=%lld: error %.3g x tolerance", attn_qtype_name(t),
+              attn_isa_name((attn_isa)isa), (long long)N, (long long)K, worst);
+    }
+    free(w), free(x), free(y);
+}
+
+/* attn_matmul with M rows (GEMV below 4 rows, packed GEMM from 4) and a bias. */
+static void check_matmul(attn_qtype t, int64_t M, int64_t N, int64_t K) {
+    uint8_t *w = random_matrix(t, N, K);
+    float *x = malloc((size_t)(M * K) * sizeof(float)), *y = malloc((size_t)(M * N) * sizeof(float));
+    float *bias = malloc((size_t)N * sizeof(float));
+    for (int64_t i = 0; i < M * K; i++) x[i] = uniform();
+    for (int64_t n = 0; n < N; n++) bias[n] = uniform();
+    attn_weight wt = {.data = w, .dtype = ATTN_F32, .n_in = K, .n_out = N, .qtype = t};
+    CHECK(attn_matmul(y, x, M, &wt, bias) == 0, "matmul");
+    double worst = 0;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            double mag, r = ref_dot(t, w, x + m * K, K, n, &mag) + bias[n];
+            double err = fabs(y[m * N + n] - r) / tol_for(mag + fabs(bias[n]), K);
+            worst = err > worst ? err : worst;
+        }
+    CHECK(worst <= 1.0, "matmul %s M=%lld N=%lld K=%lld: error %.3g x tolerance", attn_qtype_name(t), (long long)M,
+          (long long)N, (long long)K, worst);
+    free(w), free(x), free(y), free(bias);
+}
+
+static void check_embed(attn_qtype t) {
+    int64_t V = 7, D = attn_qtype_get(t)->block * 3;
+    uint8_t *w = random_matrix(t, V, D);
+    int32_t ids[3] = {6, 0, 3};
+    float *out = malloc((size_t)(3 * D) * sizeof(float)), *row = malloc((size_t)D * sizeof(float));
+    attn_embed_q(out, w, t, ids, 3, D);
+    int bad = 0;
+    for (int i = 0; i < 3; i++) {
+        attn_dequantize_row(t, w + (size_t)ids[i] * attn_quant_row_bytes(t, D), row, D);
+        bad += memcmp(row, out + i * D, (size_t)D * sizeof(float)) != 0;
+    }
+    CHECK(bad == 0, "embed %s: %d rows differ", attn_qtype_name(t), bad);
+    free(w), free(out), free(row);
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Weight bytes read per second by one thread, 4096 x 4096 (too large for the caches). */
+static void bench(attn_qtype t) {
+    int64_t N = 4096, K = 4096;
+    uint8_t *w = random_matrix(t, N, K);
+    float *x = malloc((size_t)K * sizeof(float)), *y = malloc((size_t)N * sizeof(float));
+    for (int64_t k = 0; k < K; k++) x[k] = uniform();
+    double bytes = (double)attn_quant_row_bytes(t, K) * (double)N;
+    printf("gemv %-5s", attn_qtype_name(t));
+    for (int isa = 0; isa < ATTN_ISA_COUNT; isa++) {
+        if (!attn_isa_supported((attn_isa)isa)) continue;
+        double best = 1e9;
+        for (int rep = 0; rep < (isa ? 5 : 1); rep++) {
+            double t0 = now();
+            attn_qgemv_nk_isa((attn_isa)isa, y, x, w, t, K, 0, N);
+            double dt = now() - t0;
+            best = dt < best ? dt : best;
+        }
+        printf("  %s %6.2f GB/s", attn_isa_name((attn_isa)isa), bytes / best / 1e9);
+    }
+    printf("\n");
+    free(w), free(x), free(y);
+}
+
+int main(void) {
+    attn_threads_init(2);
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        attn_qtype t = types[i];
+        int64_t B = attn_qtype_get(t)->block;
+        CHECK(attn_qtype_matmul_ok(t), "%s accepted", attn_qtype_name(t));
+        check_gemv(t, 1, B);
+        check_gemv(t, 3, 3 * B);
+        check_gemv(t, 17, 7 * B);
+        check_gemv(t, 5, B == 32 ? 4096 : 2048);
+        check_matmul(t, 1, 19, 2 * B);
+        check_matmul(t, 3, 40, B == 32 ? 96 : 512);
+        check_matmul(t, 5, 33, B == 32 ? 320 : 768); /* kc slices of 256 and a partial one */
+        check_matmul(t, 13, 70, 2 * B);
+        check_embed(t);
+    }
+    CHECK(!attn_qtype_matmul_ok(ATTN_QT_F32) && !attn_qtype_matmul_ok(ATTN_QT_IQ2_XS), "plain/unsupported refused");
+    if (getenv("ATTN_QBENCH"))
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) bench(types[i]);
+    return test_finish("test_quant_kernels");
+}
