@@ -211,10 +211,14 @@ static int encode_chars(encoder *e, const uint8_t *s, size_t n) {
     return 0;
 }
 
+static int piece_cb(void *e, const uint8_t *s, size_t n) { return encode_piece(e, s, n); }
+
 static int encode_plain(encoder *e, const uint8_t *s, size_t n) {
     if (n == 0) return 0;
+    if (e->t->spm) return bpe_spm_encode(e->t, s, n, &e->out.v, &e->out.n, &e->out.cap);
     if (e->t->chars) return encode_chars(e, s, n);
     if (!e->t->use_regex) return encode_piece(e, s, n);
+    if (e->t->pre != BPE_PRE_GPT2) return bpe_pre_split(e->t->pre, s, n, piece_cb, e);
     for (size_t pos = 0; pos < n;) {
         size_t end = bpe_gpt2_piece_end(s, n, pos);
         if (encode_piece(e, s + pos, end - pos)) return -1;
@@ -292,6 +296,7 @@ int attn_tokenizer_decode(const attn_tokenizer *tok, const int32_t *ids, int n, 
                               (int)ids[i], i, tok ? (int)tok->n_ids : 0);
         total += len;
     }
+    size_t skip = tok->spm ? bpe_spm_decode_skip(tok, ids, n) : 0; /* SentencePiece's prefix */
     char *buf = malloc(total + 1);
     if (!buf) return attn_error("tokenizer: out of memory decoding %d tokens", n);
     size_t at = 0;
@@ -300,6 +305,8 @@ int attn_tokenizer_decode(const attn_tokenizer *tok, const int32_t *ids, int n, 
         memcpy(buf + at, b, len);
         at += len;
     }
+    memmove(buf, buf + skip, total - skip);
+    total -= skip;
     buf[total] = 0;
     *text_out = buf;
     if (len_out) *len_out = total;

@@ -94,6 +94,8 @@ struct attn_tokenizer {
     bool ignore_merges; /* a piece that is itself a token is taken whole (LLaMA-3 style) */
     bool chars;         /* a character tokenizer (chars.c): one vocab lookup per character */
     int32_t unk;        /* chars only: the id of unknown characters, -1 if none */
+    int pre;            /* BPE_PRE_*: the pre-tokenizer (pretokenize_llama.c); 0 is GPT-2's */
+    const struct bpe_spm *spm; /* SentencePiece tables (spm.c) or NULL for byte-level BPE */
 };
 
 /* ---- building (bpe_build.c): both file formats are parsed into a bpe_spec first ---- */
@@ -140,5 +142,26 @@ bool bpe_chars_wanted(struct json_t *root);
 attn_tokenizer *bpe_chars_load(const char *source, struct json_t *root);
 /* Writes at most n ids (one per character) to out. 0, or -1 with the error set. */
 int bpe_chars_encode(const attn_tokenizer *t, const uint8_t *s, size_t n, int32_t *out, size_t *n_out);
+
+/* ---- llama.cpp's pre-tokenizers (pretokenize_llama.c) ---- */
+
+enum { BPE_PRE_GPT2, BPE_PRE_STARCODER, BPE_PRE_FALCON, BPE_PRE_DEEPSEEK_CODER,
+       BPE_PRE_DEEPSEEK_LLM };
+
+typedef int (*bpe_piece_fn)(void *ctx, const uint8_t *s, size_t n);
+/* Splits s[0..n) as llama.cpp's regex list for `pre` does and calls fn on each piece in
+ * order; stops at fn's first nonzero return and returns it. */
+int bpe_pre_split(int pre, const uint8_t *s, size_t n, bpe_piece_fn fn, void *ctx);
+
+/* ---- SentencePiece BPE (spm.c; loaded by gguf_vocab.c and llama2c_vocab.c) ---- */
+
+/* Appends the ids of one run of plain text to *ids (length *n, capacity *cap). */
+int bpe_spm_encode(const attn_tokenizer *t, const uint8_t *s, size_t n, int32_t **ids,
+                   size_t *n_ids, size_t *cap);
+/* Bytes to drop from the front of a decoded sequence (the space the encoder prefixed). */
+size_t bpe_spm_decode_skip(const attn_tokenizer *t, const int32_t *ids, int n);
+/* A tokenizer.gguf or llama2.c tokenizer.bin, by path (attn_tokenizer_load dispatches). */
+attn_tokenizer *bpe_gguf_load(const char *path);
+attn_tokenizer *bpe_llama2c_load(const char *path);
 
 #endif

@@ -271,6 +271,11 @@ attn_tokenizer *attn_tokenizer_load(const char *path) {
     }
     char dir[PATH_CAP], a[PATH_CAP], b[PATH_CAP];
     attn_tokenizer *t;
+    size_t plen = strlen(path);
+    if (!S_ISDIR(st.st_mode) && plen >= 5 && strcmp(path + plen - 5, ".gguf") == 0)
+        return bpe_gguf_load(path);
+    if (!S_ISDIR(st.st_mode) && plen >= 4 && strcmp(path + plen - 4, ".bin") == 0)
+        return bpe_llama2c_load(path);
     if (strlen(path) >= PATH_CAP) {
         attn_error("%.64s...: path too long", path);
         return NULL;

@@ -1,0 +1,23 @@
+/* tokenizer_gguf.h - tokenizers from GGUF metadata (tokenizer.ggml.*) and from llama.cpp's
+ * sibling formats. attn_tokenizer_load() also takes a .gguf path (vocab-only files such as
+ * llama.cpp's models/ggml-vocab-*.gguf, or a whole model) and a llama2.c tokenizer.bin.
+ *
+ * Supported, each equal to llama.cpp's tokenization (parse_special as in bpe.h; no BOS is
+ * ever added, callers prepend tokenizer.ggml.bos_token_id themselves):
+ *   tokenizer.ggml.model = "llama": SentencePiece BPE by score with byte fallback;
+ *   tokenizer.ggml.model = "gpt2" with tokenizer.ggml.pre one of gpt-2, phi-2, mpt, olmo,
+ *     starcoder, refact, command-r, smollm, codeshell, exaone, falcon, deepseek-coder,
+ *     deepseek-llm. Others fail with "unsupported pre-tokenizer 'X'".
+ * For "llama" vocabularies, decode drops the space the encoder prefixed to the first token,
+ * as llama.cpp's detokenizer does, so decode(encode(x)) == x. */
+#ifndef ATTN_TOKENIZER_GGUF_H
+#define ATTN_TOKENIZER_GGUF_H
+
+#include "format/gguf.h"
+#include "tokenizer/bpe.h"
+
+/* The tokenizer of an open GGUF file (which may be closed afterwards). NULL with
+ * attn_last_error() naming the file and the missing or inconsistent field. */
+attn_tokenizer *attn_tokenizer_from_gguf(const attn_gguf *g);
+
+#endif

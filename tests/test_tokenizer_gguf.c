@@ -1,0 +1,247 @@
+/* test_tokenizer_gguf.c - tokenizers built from GGUF metadata against llama.cpp: every
+ * .inp/.out pair in shared/data/vocab-tests (46 cases per vocab, tokenized without BOS and
+ * with parse_special = false, as llama.cpp's test-tokenizer-0 does), round trips, llama2.c's
+ * tokenizer.bin against the Llama 2 GGUF vocabulary, and bad metadata (made here with the
+ * GGUF writer). Vocabularies attn does not support must fail with a clear error, never give
+ * wrong ids. Skips (exit 77) without the shared data. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/common.h"
+#include "format/gguf.h"
+#include "test.h"
+#include "tokenizer/tokenizer_gguf.h"
+
+enum { MAX_CASES = 64, PATH_BUF = 8192 };
+
+/* name, and the pass count we claim (the test asserts it); 0 means "unsupported": loading
+ * must fail with `error`. */
+static const struct {
+    const char *name;
+    int expect;
+    const char *error;
+} vocabs[] = {
+    {"llama-spm", 46, NULL},      {"phi-3", 46, NULL},          {"gpt-2", 46, NULL},
+    {"starcoder", 46, NULL},      {"refact", 46, NULL},         {"falcon", 46, NULL},
+    {"mpt", 46, NULL},            {"deepseek-coder", 46, NULL}, {"deepseek-llm", 46, NULL},
+    {"bert-bge", 0, "unsupported tokenizer model 'bert'"},
+};
+
+typedef struct {
+    char *inp, *out;              /* whole files */
+    const char *text[MAX_CASES]; /* into inp */
+    size_t len[MAX_CASES];
+    char *ids[MAX_CASES]; /* lines of out */
+    int n;
+} cases;
+
+/* .inp pieces are separated by "\n__ggml_vocab_test__\n"; .out has one line per piece. */
+static bool read_cases(const char *base, cases *c) {
+    char path[PATH_BUF + 8];
+    size_t ni, no;
+    snprintf(path, sizeof path, "%s.inp", base);
+    c->inp = attn_read_file(path, &ni);
+    snprintf(path, sizeof path, "%s.out", base);
+    c->out = c->inp ? attn_read_file(path, &no) : NULL;
+    if (!c->out) return false;
+    const char *sep = "\n__ggml_vocab_test__\n";
+    size_t sl = strlen(sep);
+    for (char *p = c->inp, *end = c->inp + ni; p < end && c->n < MAX_CASES;) {
+        char *q = memmem(p, (size_t)(end - p), sep, sl);
+        if (!q) q = end;
+        c->text[c->n] = p;
+        c->len[c->n++] = (size_t)(q - p);
+        p = q + sl;
+    }
+    int k = 0; /* lines, empty ones included; the file ends with a newline */
+    for (char *p = c->out, *end = c->out + no; p < end && k < MAX_CASES; k++) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl) *nl = 0;
+        c->ids[k] = p;
+        p = nl ? nl + 1 : end;
+    }
+    return k == c->n;
+}
+
+static void free_cases(cases *c) {
+    free(c->inp);
+    free(c->out);
+}
+
+static bool ids_equal(const int32_t *ids, int n, const char *expect) {
+    int k = 0;
+    for (const char *p = expect;;) {
+        char *end;
+        while (*p == ' ' || *p == '\r') p++;
+        if (!*p) break;
+        long v = strtol(p, &end, 10);
+        if (end == p || k >= n || ids[k] != v) return false;
+        k++;
+        p = end;
+    }
+    return k == n;
+}
+
+static bool round_trips(const attn_tokenizer *t, const int32_t *ids, int n, const char *s,
+                        size_t len) {
+    char *back = NULL;
+    size_t blen = 0;
+    bool ok = attn_tokenizer_decode(t, ids, n, &back, &blen) == 0 && blen == len &&
+              memcmp(back, s, len) == 0;
+    free(back);
+    return ok;
+}
+
+static int run_vocab(const char *data, const char *name, const attn_tokenizer *t, int *trips) {
+    char base[PATH_BUF];
+    snprintf(base, sizeof base, "%s/vocab-tests/ggml-vocab-%s.gguf", data, name);
+    cases c = {0};
+    int pass = 0;
+    CHECK(read_cases(base, &c), "%s: cannot read the test pair", name);
+    for (int i = 0; i < c.n; i++) {
+        int32_t *ids = NULL;
+        int n = 0;
+        if (attn_tokenizer_encode(t, c.text[i], c.len[i], false, &ids, &n) == 0 &&
+            ids_equal(ids, n, c.ids[i]))
+            pass++;
+        else if (getenv("ATTN_TEST_VERBOSE"))
+            fprintf(stderr, "%s case %d: '%.*s' want [%s]\n", name, i, (int)c.len[i], c.text[i],
+                    c.ids[i]);
+        *trips += round_trips(t, ids, n, c.text[i], c.len[i]);
+        free(ids);
+    }
+    free_cases(&c);
+    return pass;
+}
+
+static void test_vocab_files(const char *data) {
+    for (size_t v = 0; v < sizeof vocabs / sizeof *vocabs; v++) {
+        char path[PATH_BUF];
+        snprintf(path, sizeof path, "%s/vocab-tests/ggml-vocab-%s.gguf", data, vocabs[v].name);
+        attn_tokenizer *t = attn_tokenizer_load(path);
+        if (vocabs[v].expect == 0) {
+            CHECK(!t && strstr(attn_last_error(), vocabs[v].error), "%s: want '%s', got '%s'",
+                  vocabs[v].name, vocabs[v].error, t ? "a tokenizer" : attn_last_error());
+            printf("%s: unsupported (%s)\n", vocabs[v].name, t ? "?" : attn_last_error());
+            attn_tokenizer_free(t);
+            continue;
+        }
+        CHECK(t, "%s: %s", vocabs[v].name, attn_last_error());
+        if (!t) continue;
+        int trips = 0, pass = run_vocab(data, vocabs[v].name, t, &trips);
+        printf("%s: %d/46 pass, %d/46 round trips\n", vocabs[v].name, pass, trips);
+        CHECK(pass == vocabs[v].expect, "%s: %d/46 cases pass", vocabs[v].name, pass);
+        CHECK(trips == 46, "%s: %d/46 round trips", vocabs[v].name, trips);
+        attn_tokenizer_free(t);
+    }
+}
+
+/* llama2.c's tokenizer.bin is Llama 2's vocabulary: it must tokenize every test string as
+ * llama.cpp tokenizes it with the llama-spm GGUF. */
+static void test_llama2c(const char *data) {
+    char path[PATH_BUF], base[PATH_BUF];
+    snprintf(path, sizeof path, "%s/llama2c/tokenizer.bin", data);
+    snprintf(base, sizeof base, "%s/vocab-tests/ggml-vocab-llama-spm.gguf", data);
+    attn_tokenizer *t = attn_tokenizer_load(path);
+    CHECK(t, "tokenizer.bin: %s", attn_last_error());
+    if (!t) return;
+    CHECK(attn_tokenizer_vocab_size(t) == 32000, "vocab %d", attn_tokenizer_vocab_size(t));
+    CHECK(attn_tokenizer_eos(t) == 2, "eos %d", attn_tokenizer_eos(t));
+    int trips = 0, pass = run_vocab(data, "llama-spm", t, &trips);
+    printf("llama2c tokenizer.bin on llama-spm's cases: %d/46 pass\n", pass);
+    CHECK(pass == 46 && trips == 46, "tokenizer.bin: %d/46 pass, %d round trips", pass, trips);
+    attn_tokenizer *g = attn_tokenizer_load(base);
+    const char *extra[] = {"Once upon a time, there was a little girl named Lily.",
+                           "<s> is text here", "tab\there\r\n\x01\xff end"};
+    for (size_t i = 0; g && i < sizeof extra / sizeof *extra; i++) {
+        int32_t *a = NULL, *b = NULL;
+        int na = -1, nb = -2;
+        attn_tokenizer_encode(t, extra[i], strlen(extra[i]), false, &a, &na);
+        attn_tokenizer_encode(g, extra[i], strlen(extra[i]), false, &b, &nb);
+        CHECK(na == nb && memcmp(a, b, (size_t)ATTN_MAX(na, 0) * sizeof *a) == 0,
+              "'%s': tokenizer.bin and GGUF differ", extra[i]);
+        /* Invalid UTF-8 groups by lead byte as in llama.cpp, so only valid text round-trips. */
+        CHECK(i == 2 || round_trips(t, a, na, extra[i], strlen(extra[i])), "'%s' round trip",
+              extra[i]);
+        free(a);
+        free(b);
+    }
+    attn_tokenizer_free(g);
+    attn_tokenizer_free(t);
+}
+
+/* ---- bad metadata ---- */
+
+static const char *tiny_tokens[] = {"a", "b", "ab", "<unk>"};
+
+/* A tiny gpt2 vocab with `merge`, or an SPM one with n_scores scores; keys can be left out. */
+static attn_tokenizer *tiny(const char *model, const char *pre, const char *merge, int n_scores,
+                            bool with_tokens) {
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/attn_test_tok_%d.gguf", (int)getpid());
+    attn_gguf_writer *w = attn_gguf_writer_new();
+    attn_gguf_set_str(w, "tokenizer.ggml.model", model);
+    if (pre) attn_gguf_set_str(w, "tokenizer.ggml.pre", pre);
+    if (with_tokens) attn_gguf_set_arr_str(w, "tokenizer.ggml.tokens", tiny_tokens, 4);
+    if (merge) attn_gguf_set_arr_str(w, "tokenizer.ggml.merges", &merge, 1);
+    float scores[4] = {-1, -2, -0.5f, 0};
+    if (n_scores) attn_gguf_set_arr(w, "tokenizer.ggml.scores", ATTN_GGUF_F32, scores, (uint64_t)n_scores);
+    int rc = attn_gguf_writer_write(w, path);
+    attn_gguf_writer_free(w);
+    CHECK(rc == 0, "write %s: %s", path, attn_last_error());
+    attn_tokenizer *t = attn_tokenizer_load(path);
+    unlink(path);
+    return t;
+}
+
+static void expect_error(attn_tokenizer *t, const char *words, const char *what) {
+    CHECK(!t && strstr(attn_last_error(), words), "%s: want '%s', got '%s'", what, words,
+          t ? "a tokenizer" : attn_last_error());
+    attn_tokenizer_free(t);
+}
+
+static void test_bad_metadata(void) {
+    attn_tokenizer *t = tiny("gpt2", "gpt-2", "a b", 0, true);
+    CHECK(t, "the good tiny vocab: %s", attn_last_error());
+    int32_t *ids = NULL;
+    int n = 0;
+    CHECK(t && attn_tokenizer_encode(t, "ab", 2, false, &ids, &n) == 0 && n == 1 && ids[0] == 2,
+          "tiny gpt2 'ab' -> [2]");
+    free(ids);
+    attn_tokenizer_free(t);
+    t = tiny("llama", NULL, NULL, 4, true);
+    CHECK(t, "the good tiny spm vocab: %s", attn_last_error());
+    attn_tokenizer_free(t);
+
+    expect_error(tiny("gpt2", "gpt-2", "a b", 0, false), "tokenizer.ggml.tokens", "no tokens");
+    expect_error(tiny("llama", NULL, NULL, 3, true), "tokenizer.ggml.scores has 3 entries",
+                 "scores of the wrong length");
+    expect_error(tiny("llama", NULL, NULL, 0, true), "tokenizer.ggml.scores", "no scores");
+    expect_error(tiny("gpt2", "gpt-2", "a zz", 0, true), "zz is not in the vocabulary",
+                 "a merge naming an unknown token");
+    expect_error(tiny("gpt2", "gpt-2", "ab", 0, true), "tokenizer.ggml.merges[0]",
+                 "a merge without a space");
+    expect_error(tiny("gpt2", "gpt-2", NULL, 0, true), "tokenizer.ggml.merges", "no merges");
+    expect_error(tiny("gpt2", "qwen2", "a b", 0, true), "unsupported pre-tokenizer 'qwen2'",
+                 "an unknown pre-tokenizer");
+    expect_error(tiny("gpt2", NULL, "a b", 0, true), "unsupported pre-tokenizer 'default'",
+                 "no pre-tokenizer");
+    expect_error(tiny("t5", NULL, NULL, 4, true), "unsupported tokenizer model 't5'",
+                 "an unknown model");
+}
+
+int main(void) {
+    test_bad_metadata();
+    const char *data = test_data_dir();
+    if (!data) {
+        test_finish("test_tokenizer_gguf");
+        TEST_SKIP("GGUF vocab tests need the data directory (set ATTN_DATA)");
+    }
+    test_vocab_files(data);
+    test_llama2c(data);
+    return test_finish("test_tokenizer_gguf");
+}
