@@ -4,6 +4,7 @@
  * exactly as quant.c's dequantizer scales them) and FMAed with the f32 activations, so the
  * result equals dequantize-then-dot up to summation order. Types without a register decoder
  * here go through a block-sized stack buffer filled by quant.c's dequantizer. */
+#include <stdlib.h>
 #include <string.h>
 #include "core/quant.h"
 #include "core/tensor.h"
@@ -31,48 +32,62 @@ typedef __m256i vi;
 #define vi_tof(a) _mm256_cvtepi32_ps(a)
 #endif
 
+/* F16C's conversion: exact for every half, one instruction instead of tensor.h's bit code. */
 static inline float half_at(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
-    return attn_f16_to_f32(h);
+    return _cvtsh_ss(h);
 }
+
+/* The kernels factor each block's scale out of its sum: sum_k (d*q_k + m) x_k =
+ * d * sum_k q_k x_k + m * sum_k x_k, with the sums of x over every 16 values (xs) computed
+ * once per call and shared by all rows. That leaves one conversion and one FMA per value;
+ * only the rounding order differs from dequantize-then-dot. */
 
 /* Q8_0 {d; int8 qs[32]}: w = q * d. */
 static float dot_q8_0(const uint8_t *b, const float *x, int64_t K) {
     vf acc = vzero();
     for (int64_t i = 0; i < K / 32; i++, b += 34, x += 32) {
-        vf d = vset1(half_at(b));
-        for (int j = 0; j < 32; j += VL) acc = vfma(vmul(vi_tof(vload_i8(b + 2 + j)), d), vload(x + j), acc);
+        vf blk = vzero();
+        for (int j = 0; j < 32; j += VL) blk = vfma(vi_tof(vload_i8(b + 2 + j)), vload(x + j), blk);
+        acc = vfma(vset1(half_at(b)), blk, acc);
     }
     return vsum(acc);
 }
 
 /* Q4_0 {d; qs[16]}: w = (q - 8) * d; low nibbles are values 0..15, high ones 16..31. */
-static float dot_q4_0(const uint8_t *b, const float *x, int64_t K) {
-    vf acc = vzero(), eight = vset1(8.0f);
+static float dot_q4_0(const uint8_t *b, const float *x, const float *xs, int64_t K) {
+    vf acc = vzero();
+    float off = 0;
     for (int64_t i = 0; i < K / 32; i++, b += 18, x += 32) {
-        vf d = vset1(half_at(b));
+        vf blk = vzero();
         for (int j = 0; j < 16; j += VL) {
             vi q = vload_u8(b + 2 + j);
-            acc = vfma(vmul(vsub(vi_tof(vi_and(q, 15)), eight), d), vload(x + j), acc);
-            acc = vfma(vmul(vsub(vi_tof(vi_srl(q, 4)), eight), d), vload(x + 16 + j), acc);
+            blk = vfma(vi_tof(vi_and(q, 15)), vload(x + j), blk);
+            blk = vfma(vi_tof(vi_srl(q, 4)), vload(x + 16 + j), blk);
         }
+        float d = half_at(b);
+        acc = vfma(vset1(d), blk, acc);
+        off += d * (xs[2 * i] + xs[2 * i + 1]);
     }
-    return vsum(acc);
+    return vsum(acc) - 8.0f * off;
 }
 
 /* Q4_1 {d; m; qs[16]}: w = q * d + m. */
-static float dot_q4_1(const uint8_t *b, const float *x, int64_t K) {
+static float dot_q4_1(const uint8_t *b, const float *x, const float *xs, int64_t K) {
     vf acc = vzero();
+    float off = 0;
     for (int64_t i = 0; i < K / 32; i++, b += 20, x += 32) {
-        vf d = vset1(half_at(b)), m = vset1(half_at(b + 2));
+        vf blk = vzero();
         for (int j = 0; j < 16; j += VL) {
             vi q = vload_u8(b + 4 + j);
-            acc = vfma(vadd(vmul(vi_tof(vi_and(q, 15)), d), m), vload(x + j), acc);
-            acc = vfma(vadd(vmul(vi_tof(vi_srl(q, 4)), d), m), vload(x + 16 + j), acc);
+            blk = vfma(vi_tof(vi_and(q, 15)), vload(x + j), blk);
+            blk = vfma(vi_tof(vi_srl(q, 4)), vload(x + 16 + j), blk);
         }
+        acc = vfma(vset1(half_at(b)), blk, acc);
+        off += half_at(b + 2) * (xs[2 * i] + xs[2 * i + 1]);
     }
-    return vsum(acc);
+    return vsum(acc) + off;
 }
 
 /* ggml's get_scale_min_k4 (quant.c explains the packing). */
@@ -86,50 +101,55 @@ static inline void scale_min_k4(int j, const uint8_t *q, int *d, int *m) {
 }
 
 /* Q4_K: 8 groups of 32; per 64 values 32 bytes, low nibbles then high; w = d*s*q - dmin*m. */
-static float dot_q4_K(const uint8_t *b, const float *x, int64_t K) {
+static float dot_q4_K(const uint8_t *b, const float *x, const float *xs, int64_t K) {
     vf acc = vzero();
+    float off = 0;
     for (int64_t i = 0; i < K / 256; i++, b += 144) {
         const float d = half_at(b), dmin = half_at(b + 2);
         const uint8_t *q = b + 16;
-        for (int is = 0; is < 8; is += 2, q += 32, x += 64) {
+        for (int is = 0; is < 8; is += 2, q += 32, x += 64, xs += 4) {
             int s1, m1, s2, m2;
             scale_min_k4(is, b + 4, &s1, &m1);
             scale_min_k4(is + 1, b + 4, &s2, &m2);
-            vf d1 = vset1(d * (float)s1), n1 = vset1(dmin * (float)m1);
-            vf d2 = vset1(d * (float)s2), n2 = vset1(dmin * (float)m2);
+            vf lo = vzero(), hi = vzero();
             for (int l = 0; l < 32; l += VL) {
                 vi v = vload_u8(q + l);
-                acc = vfma(vsub(vmul(d1, vi_tof(vi_and(v, 15))), n1), vload(x + l), acc);
-                acc = vfma(vsub(vmul(d2, vi_tof(vi_srl(v, 4))), n2), vload(x + 32 + l), acc);
+                lo = vfma(vi_tof(vi_and(v, 15)), vload(x + l), lo);
+                hi = vfma(vi_tof(vi_srl(v, 4)), vload(x + 32 + l), hi);
             }
+            acc = vfma(vset1(d * (float)s1), lo, acc);
+            acc = vfma(vset1(d * (float)s2), hi, acc);
+            off += dmin * (float)m1 * (xs[0] + xs[1]) + dmin * (float)m2 * (xs[2] + xs[3]);
         }
     }
-    return vsum(acc);
+    return vsum(acc) - off;
 }
 
-/* Q6_K: ql[128], qh[64], int8 scales[16], d; w = (d*scale)*(q-32) in that order. */
-static float dot_q6_K(const uint8_t *b, const float *x, int64_t K) {
-    vf acc = vzero(), c32 = vset1(32.0f);
+/* Q6_K: ql[128], qh[64], int8 scales[16], d; w = (d*scale)*(q-32): 16 groups of 16. */
+static float dot_q6_K(const uint8_t *b, const float *x, const float *xs, int64_t K) {
+    vf acc = vzero();
+    float off = 0;
     for (int64_t i = 0; i < K / 256; i++, b += 210) {
         const float d = half_at(b + 208);
         const uint8_t *ql = b, *qh = b + 128;
         const int8_t *sc = (const int8_t *)(b + 192);
-        for (int half = 0; half < 2; half++, x += 128, ql += 64, qh += 32, sc += 8) {
+        for (int half = 0; half < 2; half++, x += 128, xs += 8, ql += 64, qh += 32, sc += 8) {
             for (int l = 0; l < 32; l += VL) {
                 int is = l / 16; /* VL divides 16, so one scale per vector */
                 vi lo = vload_u8(ql + l), hi = vload_u8(ql + l + 32), h = vload_u8(qh + l);
-                vf q1 = vsub(vi_tof(vi_or(vi_and(lo, 15), vi_sll(vi_and(h, 3), 4))), c32);
-                vf q2 = vsub(vi_tof(vi_or(vi_and(hi, 15), vi_sll(vi_and(vi_srl(h, 2), 3), 4))), c32);
-                vf q3 = vsub(vi_tof(vi_or(vi_srl(lo, 4), vi_sll(vi_and(vi_srl(h, 4), 3), 4))), c32);
-                vf q4 = vsub(vi_tof(vi_or(vi_srl(hi, 4), vi_sll(vi_srl(h, 6), 4))), c32);
-                acc = vfma(vmul(vset1(d * (float)sc[is]), q1), vload(x + l), acc);
-                acc = vfma(vmul(vset1(d * (float)sc[is + 2]), q2), vload(x + l + 32), acc);
-                acc = vfma(vmul(vset1(d * (float)sc[is + 4]), q3), vload(x + l + 64), acc);
-                acc = vfma(vmul(vset1(d * (float)sc[is + 6]), q4), vload(x + l + 96), acc);
+                vf q1 = vi_tof(vi_or(vi_and(lo, 15), vi_sll(vi_and(h, 3), 4)));
+                vf q2 = vi_tof(vi_or(vi_and(hi, 15), vi_sll(vi_and(vi_srl(h, 2), 3), 4)));
+                vf q3 = vi_tof(vi_or(vi_srl(lo, 4), vi_sll(vi_and(vi_srl(h, 4), 3), 4)));
+                vf q4 = vi_tof(vi_or(vi_srl(hi, 4), vi_sll(vi_srl(h, 6), 4)));
+                acc = vfma(vset1(d * (float)sc[is]), vmul(q1, vload(x + l)), acc);
+                acc = vfma(vset1(d * (float)sc[is + 2]), vmul(q2, vload(x + l + 32)), acc);
+                acc = vfma(vset1(d * (float)sc[is + 4]), vmul(q3, vload(x + l + 64)), acc);
+                acc = vfma(vset1(d * (float)sc[is + 6]), vmul(q4, vload(x + l + 96)), acc);
             }
+            for (int g = 0; g < 8; g++) off += d * (float)sc[g] * xs[g]; /* scale g covers values 16g..16g+15 */
         }
     }
-    return vsum(acc);
+    return vsum(acc) - 32.0f * off;
 }
 
 /* Any other dequantizable type: a chunk of whole blocks through a stack buffer. */
@@ -149,19 +169,36 @@ static float dot_buffered(attn_qtype t, const uint8_t *row, const float *x, int6
     return vsum(acc) + tail;
 }
 
+/* xs[g] = sum of x[16g .. 16g+15]: the block offsets' share of every row's dot. */
+static void group_sums(float *xs, const float *x, int64_t K) {
+    for (int64_t g = 0; g < K / 16; g++) {
+        float t = 0;
+        for (int j = 0; j < 16; j++) t += x[16 * g + j];
+        xs[g] = t;
+    }
+}
+
+static float dot_row(attn_qtype t, const uint8_t *row, const float *x, const float *xs, int64_t K) {
+    switch (t) {
+    case ATTN_QT_Q8_0: return dot_q8_0(row, x, K);
+    case ATTN_QT_Q4_0: return dot_q4_0(row, x, xs, K);
+    case ATTN_QT_Q4_1: return dot_q4_1(row, x, xs, K);
+    case ATTN_QT_Q4_K: return dot_q4_K(row, x, xs, K);
+    case ATTN_QT_Q6_K: return dot_q6_K(row, x, xs, K);
+    default: return dot_buffered(t, row, x, K);
+    }
+}
+
 /* y[n] = W[n][:] . x for n in [n0, n1). */
 void SFX(attn_qgemv_nk)(float *y, const float *x, const void *w, attn_qtype t, int64_t K, int64_t n0, int64_t n1) {
+    enum { XS_STACK = 2048 }; /* rows up to 32768 values keep their group sums on the stack */
+    float stack_xs[XS_STACK], *xs = K / 16 <= XS_STACK ? stack_xs : malloc((size_t)(K / 16 + 1) * sizeof(float));
     size_t rb = attn_quant_row_bytes(t, K);
-    const uint8_t *base = w;
-    for (int64_t n = n0; n < n1; n++) {
-        const uint8_t *row = base + (size_t)n * rb;
-        switch (t) {
-        case ATTN_QT_Q8_0: y[n] = dot_q8_0(row, x, K); break;
-        case ATTN_QT_Q4_0: y[n] = dot_q4_0(row, x, K); break;
-        case ATTN_QT_Q4_1: y[n] = dot_q4_1(row, x, K); break;
-        case ATTN_QT_Q4_K: y[n] = dot_q4_K(row, x, K); break;
-        case ATTN_QT_Q6_K: y[n] = dot_q6_K(row, x, K); break;
-        default: y[n] = dot_buffered(t, row, x, K); break;
-        }
+    if (!xs) { /* out of memory: the buffered path needs no sums */
+        for (int64_t n = n0; n < n1; n++) y[n] = dot_buffered(t, (const uint8_t *)w + (size_t)n * rb, x, K);
+        return;
     }
+    group_sums(xs, x, K);
+    for (int64_t n = n0; n < n1; n++) y[n] = dot_row(t, (const uint8_t *)w + (size_t)n * rb, x, xs, K);
+    if (xs != stack_xs) free(xs);
 }
