@@ -20,6 +20,11 @@ typedef __m512i vi;
 #define vi_or(a, b) _mm512_or_si512((a), (b))
 #define vi_sll(a, s) _mm512_slli_epi32((a), (s))
 #define vi_tof(a) _mm512_cvtepi32_ps(a)
+#define vi_srlv(a, n) _mm512_srlv_epi32((a), (n))
+#define vi_srlc(a, s) _mm512_srl_epi32((a), _mm_cvtsi32_si128(s)) /* count not a constant */
+#define vi_set1(x) _mm512_set1_epi32(x)
+#define vi_add(a, b) _mm512_add_epi32((a), (b))
+#define vi_iota() _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
 #else
 typedef __m256i vi;
 /* VL (8) bytes widened to 32-bit lanes */
@@ -30,6 +35,11 @@ typedef __m256i vi;
 #define vi_or(a, b) _mm256_or_si256((a), (b))
 #define vi_sll(a, s) _mm256_slli_epi32((a), (s))
 #define vi_tof(a) _mm256_cvtepi32_ps(a)
+#define vi_srlv(a, n) _mm256_srlv_epi32((a), (n))
+#define vi_srlc(a, s) _mm256_srl_epi32((a), _mm_cvtsi32_si128(s)) /* count not a constant */
+#define vi_set1(x) _mm256_set1_epi32(x)
+#define vi_add(a, b) _mm256_add_epi32((a), (b))
+#define vi_iota() _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)
 #endif
 
 /* F16C's conversion: exact for every half, one instruction instead of tensor.h's bit code. */
@@ -152,6 +162,136 @@ static float dot_q6_K(const uint8_t *b, const float *x, const float *xs, int64_t
     return vsum(acc) - 32.0f * off;
 }
 
+/* The fifth bits of Q5_0/Q5_1 values j..j+VL-1 and j+16..: bit (j+lane) of the word qh,
+ * moved to bit 4. */
+static inline vi q5_high(uint32_t qh, int j) {
+    return vi_sll(vi_and(vi_srlv(vi_set1((int)qh), vi_add(vi_iota(), vi_set1(j))), 1), 4);
+}
+
+/* Sum over one Q5_0/Q5_1 block of q*x (q the 5-bit value, no offset or scale). */
+static inline vf q5_block(const uint8_t *qs, uint32_t qh, const float *x) {
+    vf blk = vzero();
+    for (int j = 0; j < 16; j += VL) {
+        vi q = vload_u8(qs + j);
+        blk = vfma(vi_tof(vi_or(vi_and(q, 15), q5_high(qh, j))), vload(x + j), blk);
+        blk = vfma(vi_tof(vi_or(vi_srl(q, 4), q5_high(qh, j + 16))), vload(x + 16 + j), blk);
+    }
+    return blk;
+}
+
+/* Q5_0 {d; u32 qh; qs[16]}: w = d*(q - 16). */
+static float dot_q5_0(const uint8_t *b, const float *x, const float *xs, int64_t K) {
+    vf acc = vzero();
+    float off = 0;
+    for (int64_t i = 0; i < K / 32; i++, b += 22, x += 32) {
+        uint32_t qh;
+        memcpy(&qh, b + 2, 4);
+        float d = half_at(b);
+        acc = vfma(vset1(d), q5_block(b + 6, qh, x), acc);
+        off += d * (xs[2 * i] + xs[2 * i + 1]);
+    }
+    return vsum(acc) - 16.0f * off;
+}
+
+/* Q5_1 {d; m; u32 qh; qs[16]}: w = d*q + m. */
+static float dot_q5_1(const uint8_t *b, const float *x, const float *xs, int64_t K) {
+    vf acc = vzero();
+    float off = 0;
+    for (int64_t i = 0; i < K / 32; i++, b += 24, x += 32) {
+        uint32_t qh;
+        memcpy(&qh, b + 4, 4);
+        acc = vfma(vset1(half_at(b)), q5_block(b + 8, qh, x), acc);
+        off += half_at(b + 2) * (xs[2 * i] + xs[2 * i + 1]);
+    }
+    return vsum(acc) + off;
+}
+
+/* Q5_K: as Q4_K plus qh[32]: bit 2k / 2k+1 of qh[l] is the fifth bit of value l of group
+ * 2k / 2k+1. */
+static float dot_q5_K(const uint8_t *b, const float *x, const float *xs, int64_t K) {
+    vf acc = vzero();
+    float off = 0;
+    for (int64_t i = 0; i < K / 256; i++, b += 176) {
+        const float d = half_at(b), dmin = half_at(b + 2);
+        const uint8_t *qh = b + 16, *q = b + 48;
+        for (int is = 0; is < 8; is += 2, q += 32, x += 64, xs += 4) {
+            int s1, m1, s2, m2;
+            scale_min_k4(is, b + 4, &s1, &m1);
+            scale_min_k4(is + 1, b + 4, &s2, &m2);
+            vf lo = vzero(), hi = vzero();
+            for (int l = 0; l < 32; l += VL) {
+                vi v = vload_u8(q + l), h = vload_u8(qh + l);
+                vi h1 = vi_sll(vi_and(vi_srlc(h, is), 1), 4), h2 = vi_sll(vi_and(vi_srlc(h, is + 1), 1), 4);
+                lo = vfma(vi_tof(vi_or(vi_and(v, 15), h1)), vload(x + l), lo);
+                hi = vfma(vi_tof(vi_or(vi_srl(v, 4), h2)), vload(x + 32 + l), hi);
+            }
+            acc = vfma(vset1(d * (float)s1), lo, acc);
+            acc = vfma(vset1(d * (float)s2), hi, acc);
+            off += dmin * (float)m1 * (xs[0] + xs[1]) + dmin * (float)m2 * (xs[2] + xs[3]);
+        }
+    }
+    return vsum(acc) - off;
+}
+
+/* Q2_K: scales[16] (scale nibble, min nibble per group of 16), qs[64], d, dmin; each
+ * 128-value half reads 32 bytes of qs four times at shifts 0, 2, 4, 6. w = d*sc*q - dmin*mn. */
+static float dot_q2_K(const uint8_t *b, const float *x, const float *xs, int64_t K) {
+    vf acc = vzero();
+    float off = 0;
+    for (int64_t i = 0; i < K / 256; i++, b += 84) {
+        const float d = half_at(b + 80), dmin = half_at(b + 82);
+        const uint8_t *q = b + 16;
+        int is = 0;
+        for (int half = 0; half < 2; half++, q += 32)
+            for (int shift = 0; shift < 8; shift += 2)
+                for (int g = 0; g < 2; g++, is++, x += 16) {
+                    vf grp = vzero();
+                    for (int l = 0; l < 16; l += VL)
+                        grp = vfma(vi_tof(vi_and(vi_srlc(vload_u8(q + 16 * g + l), shift), 3)), vload(x + l), grp);
+                    acc = vfma(vset1(d * (float)(b[is] & 0x0F)), grp, acc);
+                    off += dmin * (float)(b[is] >> 4) * xs[is];
+                }
+        xs += 16;
+    }
+    return vsum(acc) - off;
+}
+
+/* Q3_K's 16 six-bit signed scales (quant.c's q3k_scales). */
+static void q3k_scales(const uint8_t s[12], int out[16]) {
+    for (int i = 0; i < 16; i++) {
+        const int lo = (s[i % 8] >> (4 * (i / 8))) & 0x0F, hi = (s[8 + i % 4] >> (2 * (i / 4))) & 3;
+        out[i] = (lo | hi << 4) - 32;
+    }
+}
+
+/* Q3_K: hmask[32], qs[64] (as Q2_K), scales[12], d. w = d*sc*(q - (hbit ? 0 : 4)) =
+ * d*sc*((q | hbit<<2) - 4). */
+static float dot_q3_K(const uint8_t *b, const float *x, const float *xs, int64_t K) {
+    vf acc = vzero();
+    float off = 0;
+    for (int64_t i = 0; i < K / 256; i++, b += 110) {
+        const float d = half_at(b + 108);
+        const uint8_t *q = b + 32;
+        int sc[16], is = 0, bit = 0;
+        q3k_scales(b + 96, sc);
+        for (int half = 0; half < 2; half++, q += 32)
+            for (int shift = 0; shift < 8; shift += 2, bit++)
+                for (int g = 0; g < 2; g++, is++, x += 16) {
+                    vf grp = vzero();
+                    for (int l = 0; l < 16; l += VL) {
+                        vi lo = vi_and(vi_srlc(vload_u8(q + 16 * g + l), shift), 3);
+                        vi hb = vi_sll(vi_and(vi_srlc(vload_u8(b + 16 * g + l), bit), 1), 2);
+                        grp = vfma(vi_tof(vi_or(lo, hb)), vload(x + l), grp);
+                    }
+                    float dl = d * (float)sc[is];
+                    acc = vfma(vset1(dl), grp, acc);
+                    off += dl * xs[is];
+                }
+        xs += 16;
+    }
+    return vsum(acc) - 4.0f * off;
+}
+
 /* Any other dequantizable type: a chunk of whole blocks through a stack buffer. */
 static float dot_buffered(attn_qtype t, const uint8_t *row, const float *x, int64_t K) {
     enum { CHUNK = 256 }; /* a multiple of every block size */
@@ -185,6 +325,11 @@ static float dot_row(attn_qtype t, const uint8_t *row, const float *x, const flo
     case ATTN_QT_Q4_1: return dot_q4_1(row, x, xs, K);
     case ATTN_QT_Q4_K: return dot_q4_K(row, x, xs, K);
     case ATTN_QT_Q6_K: return dot_q6_K(row, x, xs, K);
+    case ATTN_QT_Q5_0: return dot_q5_0(row, x, xs, K);
+    case ATTN_QT_Q5_1: return dot_q5_1(row, x, xs, K);
+    case ATTN_QT_Q5_K: return dot_q5_K(row, x, xs, K);
+    case ATTN_QT_Q2_K: return dot_q2_K(row, x, xs, K);
+    case ATTN_QT_Q3_K: return dot_q3_K(row, x, xs, K);
     default: return dot_buffered(t, row, x, K);
     }
 }
