@@ -146,7 +146,7 @@ int bpe_chars_encode(const attn_tokenizer *t, const uint8_t *s, size_t n, int32_
 /* ---- llama.cpp's pre-tokenizers (pretokenize_llama.c) ---- */
 
 enum { BPE_PRE_GPT2, BPE_PRE_STARCODER, BPE_PRE_FALCON, BPE_PRE_DEEPSEEK_CODER,
-       BPE_PRE_DEEPSEEK_LLM };
+       BPE_PRE_DEEPSEEK_LLM, BPE_PRE_LLAMA3, BPE_PRE_QWEN2 };
 
 typedef int (*bpe_piece_fn)(void *ctx, const uint8_t *s, size_t n);
 /* Splits s[0..n) as llama.cpp's regex list for `pre` does and calls fn on each piece in

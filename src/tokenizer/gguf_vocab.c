@@ -18,14 +18,28 @@
 static const struct {
     const char *name;
     int pre;
+    bool ignore_merges; /* llama.cpp sets it for Llama 3: a piece that is a token stays whole */
 } pre_names[] = {
-    {"gpt-2", BPE_PRE_GPT2},           {"phi-2", BPE_PRE_GPT2},
-    {"mpt", BPE_PRE_GPT2},             {"olmo", BPE_PRE_GPT2},
-    {"starcoder", BPE_PRE_STARCODER},  {"refact", BPE_PRE_STARCODER},
-    {"command-r", BPE_PRE_STARCODER},  {"smollm", BPE_PRE_STARCODER},
-    {"codeshell", BPE_PRE_STARCODER},  {"exaone", BPE_PRE_STARCODER},
-    {"falcon", BPE_PRE_FALCON},        {"deepseek-coder", BPE_PRE_DEEPSEEK_CODER},
-    {"deepseek-llm", BPE_PRE_DEEPSEEK_LLM},
+    {"gpt-2", BPE_PRE_GPT2, false},
+    {"phi-2", BPE_PRE_GPT2, false},
+    {"mpt", BPE_PRE_GPT2, false},
+    {"olmo", BPE_PRE_GPT2, false},
+    {"starcoder", BPE_PRE_STARCODER, false},
+    {"refact", BPE_PRE_STARCODER, false},
+    {"command-r", BPE_PRE_STARCODER, false},
+    {"smollm", BPE_PRE_STARCODER, false},
+    {"codeshell", BPE_PRE_STARCODER, false},
+    {"exaone", BPE_PRE_STARCODER, false},
+    {"falcon", BPE_PRE_FALCON, false},
+    {"deepseek-coder", BPE_PRE_DEEPSEEK_CODER, false},
+    {"deepseek-llm", BPE_PRE_DEEPSEEK_LLM, false},
+    {"llama-bpe", BPE_PRE_LLAMA3, true},
+    {"llama3", BPE_PRE_LLAMA3, true},
+    {"llama-v3", BPE_PRE_LLAMA3, true},
+    {"smaug-bpe", BPE_PRE_LLAMA3, false},
+    {"dbrx", BPE_PRE_LLAMA3, false},
+    {"qwen2", BPE_PRE_QWEN2, false},
+    {"deepseek-r1-qwen", BPE_PRE_QWEN2, false},
 };
 
 typedef struct {
@@ -122,7 +136,7 @@ static int read_scores(const vocab_meta *m, float **out) {
     return 0;
 }
 
-static int find_pre(const vocab_meta *m, int *pre) {
+static int find_pre(const vocab_meta *m, int *pre, bool *ignore_merges) {
     const char *name = "default";
     if (attn_gguf_find(m->g, "tokenizer.ggml.pre") &&
         attn_gguf_get_str(m->g, "tokenizer.ggml.pre", &name, NULL))
@@ -130,6 +144,7 @@ static int find_pre(const vocab_meta *m, int *pre) {
     for (size_t i = 0; i < sizeof pre_names / sizeof *pre_names; i++)
         if (strcmp(name, pre_names[i].name) == 0) {
             *pre = pre_names[i].pre;
+            *ignore_merges = pre_names[i].ignore_merges;
             return 0;
         }
     return attn_error("%s: unsupported pre-tokenizer '%s' (tokenizer.ggml.pre)", m->src, name);
@@ -153,7 +168,7 @@ static attn_tokenizer *build_spm(const vocab_meta *m, bpe_spec *spec) {
 
 static attn_tokenizer *build_gpt2(const vocab_meta *m, bpe_spec *spec) {
     int pre = BPE_PRE_GPT2;
-    if (find_pre(m, &pre) || push_merges(spec, m)) return NULL;
+    if (find_pre(m, &pre, &spec->ignore_merges) || push_merges(spec, m)) return NULL;
     attn_tokenizer *t = bpe_build(spec);
     if (t) t->pre = pre;
     return t;

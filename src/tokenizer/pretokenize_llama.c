@@ -10,6 +10,9 @@
  *   deepseek-coder: [\r\n] | \s?\p{L}+ | \s?\p{P}+ | [一-龥ࠀ-一가-퟿]+ | \p{N}
  *   deepseek-llm:   [\r\n] | \s?[cased letters]+ | \s?[!-/:-~！-／：-～‘-‟　-。]+ | \s+$ |
  *                   [一-龥ࠀ-一가-퟿]+ | \p{N}+
+ *   llama-bpe (Llama 3), with D = 3; qwen2 with D = 1:
+ *     (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,D}|
+ *     ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
  * Classes are llama.cpp's: \s is Unicode White_Space; \p{L}, \p{N}, \p{P} the general
  * categories; in the regexes with literal code-point ranges llama.cpp first turns non-ASCII
  * white space into U+000B, so such ranges never match white space. */
@@ -151,6 +154,64 @@ static size_t st_trailing_space(const uint8_t *s, size_t n, size_t pos) { /* \s+
     return run_of(s, n, pos, is_space) == n ? n : pos;
 }
 
+/* ---- Llama 3's regex (tiles the text like GPT-2's, so it is one stage) ---- */
+
+static bool is_newline(int32_t cp) { return cp == '\r' || cp == '\n'; }
+static bool is_other(int32_t cp) { return bpe_codepoint_class(cp) == BPE_CLS_OTHER; }
+
+/* (?i:'s|'t|'re|'ve|'m|'ll|'d) at pos: its length, or 0. */
+static size_t contraction(const uint8_t *s, size_t n, size_t pos) {
+    if (s[pos] != '\'' || pos + 1 >= n) return 0;
+    int a = s[pos + 1] | 0x20, b = pos + 2 < n ? s[pos + 2] | 0x20 : 0;
+    if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
+    if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return 3;
+    return 0;
+}
+
+/* The white-space alternatives: \s*[\r\n]+ (up to the run's last newline), else
+ * \s+(?!\S) (all but the last space before a non-space), else \s+. */
+static size_t llama3_space(const uint8_t *s, size_t n, size_t pos) {
+    size_t w, end = pos, last_nl = 0, before_last = pos;
+    bool nl = false;
+    while (end < n) {
+        int32_t cp = cp_at(s, n, end, &w);
+        if (!is_space(cp)) break;
+        if (is_newline(cp)) nl = true, last_nl = end + w;
+        before_last = end;
+        end += w;
+    }
+    if (nl) return last_nl;
+    if (end == n || before_last == pos) return end;
+    return before_last;
+}
+
+static size_t llama3_piece_end(const uint8_t *s, size_t n, size_t pos, int max_digits) {
+    size_t w, w2, c = contraction(s, n, pos);
+    if (c) return pos + c;
+    int32_t cp = cp_at(s, n, pos, &w);
+    if (is_letter(cp)) return run_of(s, n, pos, is_letter);
+    bool prefix = !is_newline(cp) && !is_letter(cp) && !is_number(cp);
+    if (prefix && pos + w < n && is_letter(cp_at(s, n, pos + w, &w2)))
+        return run_of(s, n, pos + w, is_letter);
+    if (is_number(cp)) {
+        size_t end = pos;
+        for (int k = 0; k < max_digits && end < n && is_number(cp_at(s, n, end, &w2)); k++)
+            end += w2;
+        return end;
+    }
+    size_t start = cp == ' ' && pos + w < n && is_other(cp_at(s, n, pos + w, &w2)) ? pos + w : pos;
+    if (is_other(cp_at(s, n, start, &w2))) /* ' ?[^\s\p{L}\p{N}]+[\r\n]*' */
+        return run_of(s, n, run_of(s, n, start, is_other), is_newline);
+    return llama3_space(s, n, pos);
+}
+
+static size_t st_llama3(const uint8_t *s, size_t n, size_t pos) {
+    return llama3_piece_end(s, n, pos, 3);
+}
+static size_t st_qwen2(const uint8_t *s, size_t n, size_t pos) {
+    return llama3_piece_end(s, n, pos, 1);
+}
+
 enum { MAX_STAGES = 6 };
 static const stage_fn stages[][MAX_STAGES + 1] = {
     [BPE_PRE_GPT2] = {st_gpt2},
@@ -159,6 +220,8 @@ static const stage_fn stages[][MAX_STAGES + 1] = {
     [BPE_PRE_DEEPSEEK_CODER] = {st_newline, st_space_letters, st_space_punct, st_cjk, st_number},
     [BPE_PRE_DEEPSEEK_LLM] = {st_newline, st_ds_letters, st_ds_punct, st_trailing_space, st_cjk,
                               st_numbers},
+    [BPE_PRE_LLAMA3] = {st_llama3},
+    [BPE_PRE_QWEN2] = {st_qwen2},
 };
 
 /* Splits s[0..n) by stage k into matches and gaps, each passed on to stage k + 1. */
