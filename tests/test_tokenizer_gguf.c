@@ -3,7 +3,9 @@
  * with parse_special = false, as llama.cpp's test-tokenizer-0 does), round trips, llama2.c's
  * tokenizer.bin against the Llama 2 GGUF vocabulary, and bad metadata (made here with the
  * GGUF writer). Vocabularies attn does not support must fail with a clear error, never give
- * wrong ids. Skips (exit 77) without the shared data. */
+ * wrong ids. Optional, by environment: ATTN_VOCAB_EXTRA (llama.cpp's models/ folder: also
+ * llama-bpe, qwen2, command-r) and ATTN_SMOLLM2_GGUF (SmolLM2-135M's GGUF, against
+ * tests/fixtures/tokenizer/smollm2-135m.out). Skips (exit 77) without the shared data. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -189,6 +191,62 @@ static void test_llama2c(const char *data) {
     attn_tokenizer_free(t);
 }
 
+/* ---- SmolLM2 (tokenizer.ggml.pre "smollm"), when $ATTN_SMOLLM2_GGUF names its GGUF ---- */
+
+static uint64_t fnv1a64_ids(const int32_t *ids, int n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 0; i < n; i++)
+        for (int b = 0; b < 4; b++) h = (h ^ (((uint32_t)ids[i] >> (8 * b)) & 0xff)) * 0x100000001b3ull;
+    return h;
+}
+
+/* tests/fixtures/tokenizer/smollm2-135m.out (tools/make_smollm2_tokenizer_fixture.py): the
+ * 46 test strings' ids, then llama.cpp's count and hash for all of Tiny Shakespeare. */
+static void test_smollm2(const char *data, const char *gguf) {
+    char path[PATH_BUF];
+    cases c = {0};
+    snprintf(path, sizeof path, "%s/vocab-tests/ggml-vocab-gpt-2.gguf", data);
+    bool ok = read_cases(path, &c);
+    size_t n_out;
+    char *out = attn_read_file("tests/fixtures/tokenizer/smollm2-135m.out", &n_out);
+    attn_tokenizer *t = attn_tokenizer_load(gguf);
+    CHECK(ok && out && t, "SmolLM2 check: %s (run from the repo root)", attn_last_error());
+    int pass = 0, line = 0;
+    for (char *p = out; ok && out && t && p < out + n_out; line++) {
+        char *nl = strchr(p, '\n');
+        if (nl) *nl = 0;
+        int32_t *ids = NULL;
+        int n = 0;
+        if (line < c.n) {
+            pass += attn_tokenizer_encode(t, c.text[line], c.len[line], false, &ids, &n) == 0 &&
+                    ids_equal(ids, n, p);
+        } else {
+            size_t len;
+            char *text, hash[32];
+            int want = -1;
+            snprintf(path, sizeof path, "%s/text/tinyshakespeare.txt", data);
+            text = attn_read_file(path, &len);
+            CHECK(text && sscanf(p, "tinyshakespeare %d %31s", &want, hash) == 2, "fixture line");
+            if (text && attn_tokenizer_encode(t, text, len, false, &ids, &n) == 0) {
+                char got[32];
+                snprintf(got, sizeof got, "%016llx", (unsigned long long)fnv1a64_ids(ids, n));
+                CHECK(n == want && strcmp(got, hash) == 0, "tinyshakespeare: %d ids %s, want %d %s",
+                      n, got, want, hash);
+                printf("smollm2 tinyshakespeare: %d tokens, %s llama.cpp's\n", n,
+                       n == want && strcmp(got, hash) == 0 ? "equal to" : "DIFFERENT from");
+            }
+            free(text);
+        }
+        free(ids);
+        p = nl ? nl + 1 : out + n_out;
+    }
+    printf("smollm2: %d/%d pass\n", pass, c.n);
+    CHECK(pass == 46, "SmolLM2: %d/46 test strings equal llama.cpp's", pass);
+    attn_tokenizer_free(t);
+    free(out);
+    free_cases(&c);
+}
+
 /* ---- bad metadata ---- */
 
 static const char *tiny_tokens[] = {"a", "b", "ab", "<unk>"};
@@ -261,5 +319,6 @@ int main(void) {
     test_vocab_files(dir, true);
     test_llama2c(data);
     if (getenv("ATTN_VOCAB_EXTRA")) test_vocab_files(getenv("ATTN_VOCAB_EXTRA"), false);
+    if (getenv("ATTN_SMOLLM2_GGUF")) test_smollm2(data, getenv("ATTN_SMOLLM2_GGUF"));
     return test_finish("test_tokenizer_gguf");
 }

@@ -6,8 +6,11 @@
  * ever added, callers prepend tokenizer.ggml.bos_token_id themselves):
  *   tokenizer.ggml.model = "llama": SentencePiece BPE by score with byte fallback;
  *   tokenizer.ggml.model = "gpt2" with tokenizer.ggml.pre one of gpt-2, phi-2, mpt, olmo,
- *     starcoder, refact, command-r, smollm, codeshell, exaone, falcon, deepseek-coder,
- *     deepseek-llm. Others fail with "unsupported pre-tokenizer 'X'".
+ *     starcoder, refact, command-r, smollm (SmolLM/SmolLM2), codeshell, exaone, falcon,
+ *     deepseek-coder, deepseek-llm, llama-bpe/llama3/llama-v3 (Llama 3), smaug-bpe, dbrx,
+ *     qwen2, deepseek-r1-qwen. Others (and a missing key, llama.cpp's "default") fail with
+ *     "unsupported pre-tokenizer 'X'"; other models (bert, t5, rwkv, ...) with
+ *     "unsupported tokenizer model 'X'".
  * For "llama" vocabularies, decode drops the space the encoder prefixed to the first token,
  * as llama.cpp's detokenizer does, so decode(encode(x)) == x. */
 #ifndef ATTN_TOKENIZER_GGUF_H
