@@ -156,6 +156,34 @@ static void test_vocab_files(const char *dir, bool all) {
     }
 }
 
+/* Special ids as llama.cpp reads them, and special tokens with and without parse_special. */
+static void test_specials(const char *data) {
+    char path[PATH_BUF];
+    snprintf(path, sizeof path, "%s/vocab-tests/ggml-vocab-llama-spm.gguf", data);
+    attn_gguf *g = attn_gguf_open(path);
+    attn_tokenizer_specials sp = {0};
+    CHECK(g && attn_tokenizer_gguf_specials(g, &sp) == 0, "%s", attn_last_error());
+    CHECK(sp.bos == 1 && sp.eos == 2 && sp.unk == 0 && sp.add_bos && !sp.add_eos,
+          "llama-spm specials %d %d %d %d", (int)sp.bos, (int)sp.eos, (int)sp.unk, sp.add_bos);
+    attn_tokenizer *t = g ? attn_tokenizer_from_gguf(g) : NULL;
+    attn_gguf_close(g); /* the tokenizer keeps its own copy */
+    int32_t *ids = NULL;
+    int n = 0;
+    CHECK(t && attn_tokenizer_encode(t, "<s>x", 4, true, &ids, &n) == 0 && n >= 2 && ids[0] == 1,
+          "'<s>' with parse_special is BOS");
+    free(ids);
+    ids = NULL;
+    CHECK(t && attn_tokenizer_encode(t, "<s>", 3, false, &ids, &n) == 0 && n > 0 && ids[0] != 1,
+          "'<s>' without parse_special is text");
+    free(ids);
+    attn_tokenizer_free(t);
+    snprintf(path, sizeof path, "%s/vocab-tests/ggml-vocab-gpt-2.gguf", data);
+    g = attn_gguf_open(path);
+    CHECK(g && attn_tokenizer_gguf_specials(g, &sp) == 0 && sp.eos == 50256 && !sp.add_bos,
+          "gpt-2 specials: eos %d", (int)sp.eos);
+    attn_gguf_close(g);
+}
+
 /* llama2.c's tokenizer.bin is Llama 2's vocabulary: it must tokenize every test string as
  * llama.cpp tokenizes it with the llama-spm GGUF. */
 static void test_llama2c(const char *data) {
@@ -240,6 +268,12 @@ static void test_smollm2(const char *data, const char *gguf) {
         free(ids);
         p = nl ? nl + 1 : out + n_out;
     }
+    attn_gguf *g = attn_gguf_open(gguf);
+    attn_tokenizer_specials sp = {0};
+    CHECK(g && attn_tokenizer_gguf_specials(g, &sp) == 0 && sp.bos == 1 && sp.eos == 2 &&
+              !sp.add_bos, "SmolLM2 specials: bos %d eos %d add_bos %d", (int)sp.bos,
+          (int)sp.eos, sp.add_bos);
+    attn_gguf_close(g);
     printf("smollm2: %d/%d pass\n", pass, c.n);
     CHECK(pass == 46, "SmolLM2: %d/46 test strings equal llama.cpp's", pass);
     attn_tokenizer_free(t);
@@ -252,11 +286,20 @@ static void test_smollm2(const char *data, const char *gguf) {
 static const char *tiny_tokens[] = {"a", "b", "ab", "<unk>"};
 
 /* A tiny gpt2 vocab with `merge`, or an SPM one with n_scores scores; keys can be left out. */
+/* true when the specials are refused with an error naming the bos key */
+static bool specials_refused(const attn_gguf *g, attn_tokenizer_specials *sp) {
+    return attn_tokenizer_gguf_specials(g, sp) != 0 &&
+           strstr(attn_last_error(), "'tokenizer.ggml.bos_token_id' = 9 is not a token id");
+}
+
+static int32_t tiny_bos = -2; /* written as tokenizer.ggml.bos_token_id unless -2 */
+
 static attn_tokenizer *tiny(const char *model, const char *pre, const char *merge, int n_scores,
                             bool with_tokens) {
     char path[128];
     snprintf(path, sizeof path, "/tmp/attn_test_tok_%d.gguf", (int)getpid());
     attn_gguf_writer *w = attn_gguf_writer_new();
+    if (tiny_bos != -2) attn_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)tiny_bos);
     attn_gguf_set_str(w, "tokenizer.ggml.model", model);
     if (pre) attn_gguf_set_str(w, "tokenizer.ggml.pre", pre);
     if (with_tokens) attn_gguf_set_arr_str(w, "tokenizer.ggml.tokens", tiny_tokens, 4);
@@ -267,6 +310,12 @@ static attn_tokenizer *tiny(const char *model, const char *pre, const char *merg
     attn_gguf_writer_free(w);
     CHECK(rc == 0, "write %s: %s", path, attn_last_error());
     attn_tokenizer *t = attn_tokenizer_load(path);
+    if (tiny_bos != -2) { /* the specials are read from the file, not the tokenizer */
+        attn_gguf *g = attn_gguf_open(path);
+        attn_tokenizer_specials sp;
+        CHECK(g && specials_refused(g, &sp), "bos %d accepted", (int)tiny_bos);
+        attn_gguf_close(g);
+    }
     unlink(path);
     return t;
 }
@@ -305,6 +354,9 @@ static void test_bad_metadata(void) {
                  "no pre-tokenizer");
     expect_error(tiny("t5", NULL, NULL, 4, true), "unsupported tokenizer model 't5'",
                  "an unknown model");
+    tiny_bos = 9; /* past the 4 tokens */
+    attn_tokenizer_free(tiny("gpt2", "gpt-2", "a b", 0, true));
+    tiny_bos = -2;
 }
 
 int main(void) {
@@ -318,6 +370,7 @@ int main(void) {
     snprintf(dir, sizeof dir, "%s/vocab-tests", data);
     test_vocab_files(dir, true);
     test_llama2c(data);
+    test_specials(data);
     if (getenv("ATTN_VOCAB_EXTRA")) test_vocab_files(getenv("ATTN_VOCAB_EXTRA"), false);
     if (getenv("ATTN_SMOLLM2_GGUF")) test_smollm2(data, getenv("ATTN_SMOLLM2_GGUF"));
     return test_finish("test_tokenizer_gguf");

@@ -205,6 +205,59 @@ attn_tokenizer *attn_tokenizer_from_gguf(const attn_gguf *g) {
     return t;
 }
 
+/* ---- special ids ---- */
+
+/* An optional id key: absent leaves *id; present must name a token (llama.cpp also accepts
+ * -1 / UINT32_MAX as "none"). */
+static int special_id(const attn_gguf *g, const char *key, uint64_t n_tokens, int32_t *id) {
+    int64_t v;
+    if (!attn_gguf_find(g, key)) return 0;
+    if (attn_gguf_get_int(g, key, &v)) return -1;
+    if (v == -1 || v == UINT32_MAX) {
+        *id = -1;
+        return 0;
+    }
+    if (v < 0 || (uint64_t)v >= n_tokens)
+        return attn_error("%s: metadata '%s' = %lld is not a token id (%llu tokens)",
+                          attn_gguf_path(g), key, (long long)v, (unsigned long long)n_tokens);
+    *id = (int32_t)v;
+    return 0;
+}
+
+static int special_flag(const attn_gguf *g, const char *key, bool *flag) {
+    return attn_gguf_find(g, key) ? attn_gguf_get_bool(g, key, flag) : 0;
+}
+
+int attn_tokenizer_gguf_specials(const attn_gguf *g, attn_tokenizer_specials *out) {
+    const char *model;
+    const attn_gguf_value *tokens;
+    uint64_t n;
+    if (attn_gguf_get_str(g, "tokenizer.ggml.model", &model, NULL) ||
+        attn_gguf_get_arr(g, "tokenizer.ggml.tokens", ATTN_GGUF_STR, &tokens, &n))
+        return -1;
+    bool spm = strcmp(model, "llama") == 0;
+    *out = spm ? (attn_tokenizer_specials){1, 2, 0, -1, true, false}
+               : (attn_tokenizer_specials){11, 11, -1, -1, false, false};
+    if (!spm) {
+        vocab_meta m = {.g = g, .src = attn_gguf_path(g)};
+        int pre = BPE_PRE_GPT2;
+        bool ignore_merges = false;
+        if (find_pre(&m, &pre, &ignore_merges) == 0) out->add_bos = pre == BPE_PRE_LLAMA3;
+        attn_clear_error();
+    }
+    int32_t *ids[] = {&out->bos, &out->eos, &out->unk, &out->pad};
+    for (int i = 0; i < 4; i++) /* a default past a tiny vocabulary means none */
+        if ((uint64_t)*ids[i] >= n) *ids[i] = -1;
+    return special_id(g, "tokenizer.ggml.bos_token_id", n, &out->bos) ||
+                   special_id(g, "tokenizer.ggml.eos_token_id", n, &out->eos) ||
+                   special_id(g, "tokenizer.ggml.unknown_token_id", n, &out->unk) ||
+                   special_id(g, "tokenizer.ggml.padding_token_id", n, &out->pad) ||
+                   special_flag(g, "tokenizer.ggml.add_bos_token", &out->add_bos) ||
+                   special_flag(g, "tokenizer.ggml.add_eos_token", &out->add_eos)
+               ? -1
+               : 0;
+}
+
 attn_tokenizer *bpe_gguf_load(const char *path) {
     attn_gguf *g = attn_gguf_open(path);
     if (!g) return NULL;

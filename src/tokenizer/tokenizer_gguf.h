@@ -23,4 +23,16 @@
  * attn_last_error() naming the file and the missing or inconsistent field. */
 attn_tokenizer *attn_tokenizer_from_gguf(const attn_gguf *g);
 
+/* The special ids and BOS/EOS policy a GGUF declares (-1: none), with llama.cpp's defaults
+ * for absent keys: "llama" vocabularies bos 1, eos 2, unk 0, add_bos true; "gpt2" ones
+ * bos = eos = 11 (GPT-2's converter legacy), add_bos true only for Llama 3 pre-tokenizers. */
+typedef struct {
+    int32_t bos, eos, unk, pad;
+    bool add_bos, add_eos;
+} attn_tokenizer_specials;
+
+/* 0, or -1 with an error naming the key when an id is not a token of the vocabulary or a
+ * key has the wrong type. */
+int attn_tokenizer_gguf_specials(const attn_gguf *g, attn_tokenizer_specials *out);
+
 #endif
