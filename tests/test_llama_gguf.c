@@ -9,12 +9,14 @@
  *   - greedy decoding vs llama.cpp: agreement length reported per file (required in full
  *     for f32, where every margin is far above the error).
  * The loader's config, tied/untied head and the .gguf path of attn_model_load are exercised
- * on the way. Prints the per-type comparison table. */
+ * on the way. Prints the per-type comparison table. Without the data it still checks that
+ * GGUF files with the wrong architecture or missing metadata fail with a message naming it. */
 #include <jansson.h>
 #include <stdint.h>
 #include <unistd.h>
 #include "core/common.h"
 #include "core/threadpool.h"
+#include "format/gguf.h"
 #include "model/model.h"
 #include "test.h"
 
@@ -103,7 +105,34 @@ static int run_file(const char *dir, const char *type, json_t *f64files, result 
     return 0;
 }
 
+/* A tensor-less GGUF with the given architecture; block_count only when `with_blocks`. */
+static const char *write_meta_only(const char *arch, bool with_blocks) {
+    static char path[64];
+    snprintf(path, sizeof path, "/tmp/attn_llama_gguf_%d.gguf", (int)getpid());
+    attn_gguf_writer *w = attn_gguf_writer_new();
+    attn_gguf_set_str(w, "general.architecture", arch);
+    if (with_blocks) attn_gguf_set_u32(w, "llama.block_count", 2);
+    int rc = attn_gguf_writer_write(w, path);
+    attn_gguf_writer_free(w);
+    CHECK(rc == 0, "write %s: %s", path, attn_last_error());
+    return path;
+}
+
+static void check_bad_files(void) {
+    const char *p = write_meta_only("gpt2", true);
+    CHECK(attn_model_load(p) == NULL && strstr(attn_last_error(), "gpt2"), "wrong arch: %s", attn_last_error());
+    p = write_meta_only("llama", false);
+    CHECK(attn_model_load(p) == NULL && strstr(attn_last_error(), "llama.block_count"), "missing key: %s",
+          attn_last_error());
+    p = write_meta_only("llama", true);
+    CHECK(attn_model_load(p) == NULL && strstr(attn_last_error(), "llama.embedding_length"), "missing key: %s",
+          attn_last_error());
+    unlink(p);
+}
+
 int main(void) {
+    check_bad_files();
+    if (test_failures) return test_finish("test_llama_gguf");
     const char *dir = test_data_dir();
     char path[4096];
     if (dir) snprintf(path, sizeof path, "%.3000s/llamacpp-ref/tiny-llama-f64-dequant-logits.json", dir);

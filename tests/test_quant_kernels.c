@@ -130,9 +130,11 @@ static double now(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Weight bytes read per second by one thread, 4096 x 4096 (too large for the caches). */
+/* Weight bytes read per second by one thread, 4096 x 4096 (too large for the caches) or
+ * ATTN_QBENCH_N x ATTN_QBENCH_K. */
 static void bench(attn_qtype t) {
-    int64_t N = 4096, K = 4096;
+    int64_t N = getenv("ATTN_QBENCH_N") ? atoll(getenv("ATTN_QBENCH_N")) : 4096;
+    int64_t K = getenv("ATTN_QBENCH_K") ? atoll(getenv("ATTN_QBENCH_K")) : 4096;
     uint8_t *w = random_matrix(t, N, K);
     float *x = malloc((size_t)K * sizeof(float)), *y = malloc((size_t)N * sizeof(float));
     for (int64_t k = 0; k < K; k++) x[k] = uniform();
@@ -141,7 +143,7 @@ static void bench(attn_qtype t) {
     for (int isa = 0; isa < ATTN_ISA_COUNT; isa++) {
         if (!attn_isa_supported((attn_isa)isa)) continue;
         double best = 1e9;
-        for (int rep = 0; rep < (isa ? 5 : 1); rep++) {
+        for (int rep = 0; rep < (isa ? 20 : 1); rep++) {
             double t0 = now();
             attn_qgemv_nk_isa((attn_isa)isa, y, x, w, t, K, 0, N);
             double dt = now() - t0;
