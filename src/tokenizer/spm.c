@@ -142,6 +142,21 @@ static char *escape(const attn_tokenizer *t, const uint8_t *s, size_t n, size_t 
     return out;
 }
 
+/* Merges and emits one chunk text[0..n). */
+static int encode_chunk(spm_session *s, const char *text, size_t n, int32_t **ids,
+                        size_t *n_ids, size_t *cap) {
+    if (n == 0) return 0;
+    s->text = text;
+    s->hn = 0;
+    if (merge_all(s, n)) return -1;
+    for (int32_t i = 0; i >= 0; i = s->sym[i].next)
+        if (emit(s, &s->sym[i], ids, n_ids, cap)) return -1;
+    return 0;
+}
+
+/* A wall character is in no token longer than itself, so it never merges: the text on
+ * either side of it merges independently, and cutting there gives the same ids while
+ * keeping the merge heap small. Stepping by utf8_len keeps the cuts on symbol bounds. */
 int bpe_spm_encode(const attn_tokenizer *t, const uint8_t *s, size_t n, int32_t **ids,
                    size_t *n_ids, size_t *cap) {
     size_t len;
@@ -151,10 +166,20 @@ int bpe_spm_encode(const attn_tokenizer *t, const uint8_t *s, size_t n, int32_t 
         free(text);
         return attn_error("tokenizer: %zu bytes of text are too many to encode at once", n);
     }
-    spm_session ss = {.t = t, .text = text, .sym = malloc((len + 1) * sizeof *ss.sym)};
-    int rc = ss.sym ? merge_all(&ss, len) : attn_error("tokenizer: out of memory");
-    for (int32_t i = 0; rc == 0 && len > 0 && i >= 0; i = ss.sym[i].next)
-        rc = emit(&ss, &ss.sym[i], ids, n_ids, cap);
+    spm_session ss = {.t = t, .sym = malloc((len + 1) * sizeof *ss.sym)};
+    int rc = ss.sym ? 0 : attn_error("tokenizer: out of memory");
+    size_t start = 0;
+    for (size_t pos = 0; rc == 0 && pos < len;) {
+        uint8_t b = (uint8_t)text[pos];
+        size_t w = utf8_len(b);
+        if (w == 1 && b < 128 && t->spm->wall[b]) {
+            rc = encode_chunk(&ss, text + start, pos - start, ids, n_ids, cap);
+            if (rc == 0) rc = encode_chunk(&ss, text + pos, 1, ids, n_ids, cap);
+            start = pos + 1;
+        }
+        pos += w;
+    }
+    if (rc == 0) rc = encode_chunk(&ss, text + start, len - start, ids, n_ids, cap);
     free(ss.sym);
     free(ss.heap);
     free(text);
@@ -168,6 +193,19 @@ size_t bpe_spm_decode_skip(const attn_tokenizer *t, const int32_t *ids, int n) {
     if (!t->spm->add_space_prefix || n == 0) return 0;
     const char *b = attn_tokenizer_token_bytes(t, ids[0], &len);
     return b && len > 0 && b[0] == ' ' ? 1 : 0;
+}
+
+/* ASCII bytes that appear in no vocab string longer than one byte (see bpe_spm_encode).
+ * Runs before bpe_spm_fix_bytes, while each token's raw bytes are still its vocab string. */
+static void find_walls(const attn_tokenizer *t, bpe_spm *spm) {
+    for (int b = 0; b < 128; b++) spm->wall[b] = true;
+    for (int32_t id = 0; id < t->n_ids; id++) {
+        if (t->raw_len[id] == UINT32_MAX) continue;
+        const uint8_t *str = (const uint8_t *)t->pool + t->raw_off[id];
+        size_t n = t->raw_len[id];
+        for (size_t i = 0; n > 1 && i < n; i++)
+            if (str[i] < 128) spm->wall[str[i]] = false;
+    }
 }
 
 /* Grows the tokenizer's own allocation to carry the SentencePiece tables (see the top). */
@@ -188,6 +226,7 @@ attn_tokenizer *bpe_spm_attach(attn_tokenizer *t, const float *scores, const uin
     spm->score = score;
     spm->type = type;
     spm->add_space_prefix = add_space_prefix;
+    find_walls(nt, spm);
     nt->spm = spm;
     nt->chars = false;
     bpe_spm_fix_bytes(nt, spm);

@@ -22,6 +22,7 @@ typedef struct bpe_spm {
     const uint8_t *type;     /* per id: BPE_TT_* */
     bool add_space_prefix;   /* prefix each run of text with a space (Llama: true) */
     int32_t byte_token[256]; /* the byte-fallback token of each byte, -1 if none */
+    bool wall[128];          /* ASCII bytes no longer token contains: merging stops there */
 } bpe_spm;
 
 /* Takes ownership of t (a bpe_build() result with literal vocab strings) and returns it

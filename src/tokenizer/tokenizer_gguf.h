@@ -12,7 +12,12 @@
  *     "unsupported pre-tokenizer 'X'"; other models (bert, t5, rwkv, ...) with
  *     "unsupported tokenizer model 'X'".
  * For "llama" vocabularies, decode drops the space the encoder prefixed to the first token,
- * as llama.cpp's detokenizer does, so decode(encode(x)) == x. */
+ * as llama.cpp's detokenizer does, so decode(encode(x)) == x for valid UTF-8.
+ *
+ * Invalid UTF-8: "llama" vocabularies group bytes by lead byte exactly as llama.cpp does
+ * (same ids; such text need not round-trip). Byte-level "gpt2" vocabularies keep the bytes
+ * as bpe.h describes, whereas llama.cpp first replaces each invalid byte with U+FFFD, so
+ * their ids differ from llama.cpp's on invalid input only. */
 #ifndef ATTN_TOKENIZER_GGUF_H
 #define ATTN_TOKENIZER_GGUF_H
 
