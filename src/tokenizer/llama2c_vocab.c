@@ -40,8 +40,8 @@ static uint8_t l2c_type(int64_t id, const char *s, size_t len) {
     return BPE_TT_NORMAL;
 }
 
-/* Copies the token into the string buffer: spaces become "▁", and the newlines around <s>
- * and </s> go. Returns the token's offset in v->strings. */
+/* Copies the token to out + at: spaces become "▁", and the newlines around <s> and </s> go.
+ * Sets *out_len to the copy's length and returns the offset just past it. */
 static size_t l2c_spell(char *out, size_t at, const uint8_t *p, uint32_t len, size_t *out_len) {
     size_t k = at;
     if (len >= 3 && p[0] == '\n' && p[1] == '<' && p[len - 1] == '\n') {
@@ -49,8 +49,10 @@ static size_t l2c_spell(char *out, size_t at, const uint8_t *p, uint32_t len, si
         len -= 2;
     }
     for (uint32_t i = 0; i < len; i++) {
-        if (p[i] == ' ') k += (memcpy(out + k, "\xE2\x96\x81", 3), 3);
-        else out[k++] = (char)p[i];
+        if (p[i] == ' ') {
+            memcpy(out + k, "\xE2\x96\x81", 3); /* "▁" */
+            k += 3;
+        } else out[k++] = (char)p[i];
     }
     *out_len = k - at;
     return k;

@@ -126,6 +126,8 @@ static int emit(spm_session *s, const spm_sym *y, int32_t **ids, size_t *n_ids, 
     return 0;
 }
 
+#define SPM_SPACE "\xE2\x96\x81" /* "▁", U+2581: SentencePiece's spelling of a space */
+
 /* " " prefix (if wanted) and every space as "▁": the text the vocabulary spells. */
 static char *escape(const attn_tokenizer *t, const uint8_t *s, size_t n, size_t *out_n) {
     size_t spaces = t->spm->add_space_prefix;
@@ -133,10 +135,15 @@ static char *escape(const attn_tokenizer *t, const uint8_t *s, size_t n, size_t 
     char *out = malloc(n + 2 * spaces + 1);
     if (!out) return NULL;
     size_t k = 0;
-    if (t->spm->add_space_prefix) k += (memcpy(out, "\xE2\x96\x81", 3), 3);
+    if (t->spm->add_space_prefix) {
+        memcpy(out, SPM_SPACE, 3);
+        k = 3;
+    }
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == ' ') k += (memcpy(out + k, "\xE2\x96\x81", 3), 3);
-        else out[k++] = (char)s[i];
+        if (s[i] == ' ') {
+            memcpy(out + k, SPM_SPACE, 3);
+            k += 3;
+        } else out[k++] = (char)s[i];
     }
     *out_n = k;
     return out;
@@ -248,7 +255,7 @@ void bpe_spm_fix_bytes(attn_tokenizer *t, bpe_spm *spm) {
             continue;
         }
         for (uint32_t i = 0; i < n; i++) {
-            if (i + 2 < n && memcmp(raw + i, "\xE2\x96\x81", 3) == 0) {
+            if (i + 2 < n && memcmp(raw + i, SPM_SPACE, 3) == 0) {
                 raw[k++] = ' ';
                 i += 2;
             } else raw[k++] = raw[i];
