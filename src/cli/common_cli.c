@@ -42,6 +42,8 @@ static bool exists(const char *p) {
 attn_tokenizer *cli_load_tokenizer(const char *cmd, const char *explicit_path, const char *model_path, bool required) {
     const char *path = explicit_path;
     char dir[4096];
+    size_t mlen = model_path ? strlen(model_path) : 0;
+    if (!path && mlen > 5 && strcmp(model_path + mlen - 5, ".gguf") == 0) path = model_path; /* it carries one */
     if (!path && model_path) {
         struct stat st;
         snprintf(dir, sizeof dir, "%s", model_path);
