@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # run.sh - the README's main job: install what is missing, build, and generate text from the
-# default model. Until attn ships a trained model (see the training issue), the default model
-# is a small GPT-2 with RANDOM weights made by `attn init`: its text is noise, and it says so.
+# default model: models/shakespeare-char, a character-level GPT trained by attn itself on Tiny
+# Shakespeare (see models/shakespeare-char/README.md for how). PROMPT, N, SEED override the defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 make -j"$(nproc)" build/attn >/dev/null
-model=build/default-model
+model=models/shakespeare-char
 if [ ! -f $model/model.safetensors ]; then
-    tok=()
-    # the real GPT-2 vocabulary when the shared data is at hand, else 256 byte tokens
-    for t in ../shared/data/gpt2/tokenizer.json; do [ -f "$t" ] && tok=(--tokenizer "$t"); done
-    build/attn init -o $model --layers 4 --heads 4 --embd 256 --ctx 512 --seed 42 "${tok[@]}"
+    # no trained model in this checkout: fall back to random weights, which print noise
+    model=build/default-model
+    [ -f $model/model.safetensors ] || build/attn init -o $model --layers 4 --heads 4 --embd 256 --ctx 512 --seed 42
 fi
-build/attn generate -m $model -p "${PROMPT:-Once upon a time}" -n "${N:-48}" --seed 42
+build/attn generate -m $model -p "${PROMPT:-ROMEO:}" -n "${N:-240}" --temp 0.8 --top-k 0 --top-p 0.95 \
+    --min-p 0 --seed "${SEED:-42}"
