@@ -3,20 +3,7 @@
 # seeded sampling, JSON output, stop strings, and clear failures on bad input. Run by
 # tests/run_tests.sh with BUILD set (the sanitizer build runs it too).
 set -u
-attn=${BUILD:-build}/attn
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-checks=0 failed=0
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); failed=$((failed + 1)); echo "FAIL: $*"; }
-expect() { # description, expected exit code, command...
-    local what=$1 want=$2; shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
-    if [ "$rc" -eq "$want" ]; then ok; else bad "$what: exit $rc, wanted $want; stderr: $(head -c 300 "$tmp/err")"; fi
-}
-contains() { # description, file, text
-    if grep -qF -- "$3" "$2"; then ok; else bad "$1: '$3' not in $(head -c 300 "$2")"; fi
-}
+. "$(dirname "$0")/cli_lib.sh"
 
 expect "top-level help" 0 "$attn" --help
 contains "help lists generate" "$tmp/out" "generate"

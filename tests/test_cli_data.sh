@@ -4,20 +4,7 @@
 # `attn tokenize`, shards written and checked, and clear failures on bad input (missing or
 # empty files, corrupt shards). Run by tests/run_tests.sh with BUILD set (also under ASan).
 set -u
-attn=${BUILD:-build}/attn
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-checks=0 failed=0
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); failed=$((failed + 1)); echo "FAIL: $*"; }
-expect() { # description, expected exit code, command...
-    local what=$1 want=$2; shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
-    if [ "$rc" -eq "$want" ]; then ok; else bad "$what: exit $rc, wanted $want; stderr: $(head -c 300 "$tmp/err")"; fi
-}
-contains() { # description, file, text
-    if grep -qF -- "$3" "$2"; then ok; else bad "$1: '$3' not in $(head -c 300 "$2")"; fi
-}
+. "$(dirname "$0")/cli_lib.sh"
 
 # a few KB of text, no data files needed
 for i in $(seq 1 300); do echo "The king $i shall speak, and the queen shall not; thou art my lord."; done >"$tmp/a.txt"

@@ -6,21 +6,7 @@
 # corpora and a file size limit while saving as clear errors; the checkpoint loading in
 # `attn generate`; the SVG plot. Run by tests/run_tests.sh with BUILD set (also under ASan).
 set -u
-attn=${BUILD:-build}/attn
-tmp=$(mktemp -d)
-bgpid=
-trap '[ -n "$bgpid" ] && kill -9 "$bgpid" 2>/dev/null; rm -rf "$tmp"' EXIT
-checks=0 failed=0
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); failed=$((failed + 1)); echo "FAIL: $*"; }
-expect() { # description, expected exit code, command...
-    local what=$1 want=$2; shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
-    if [ "$rc" -eq "$want" ]; then ok; else bad "$what: exit $rc, wanted $want; stderr: $(tail -c 400 "$tmp/err")"; fi
-}
-contains() { # description, file, text
-    if grep -qF -- "$3" "$2"; then ok; else bad "$1: '$3' not in $(tail -c 400 "$2")"; fi
-}
+. "$(dirname "$0")/cli_lib.sh"
 losses() { grep '"loss"' "$1" | sed 's/, "tokens_per_s.*//'; } # the log without timings
 state_step() { sed -n 's/^  "step": \([0-9]*\),/\1/p' "$1/train_state.json"; }
 wait_for() { # file, seconds: true once the file exists

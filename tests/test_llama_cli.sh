@@ -4,21 +4,8 @@
 # not in attn yet): greedy output equals HF's, a sharded folder works, a broken one fails
 # with one clear line. Run by tests/run_tests.sh with BUILD set.
 set -u
-attn=${BUILD:-build}/attn
+. "$(dirname "$0")/cli_lib.sh"
 fix=tests/fixtures/llama
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-checks=0 failed=0
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); failed=$((failed + 1)); echo "FAIL: $*"; }
-expect() { # description, expected exit code, command...
-    local what=$1 want=$2; shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
-    if [ "$rc" -eq "$want" ]; then ok; else bad "$what: exit $rc, wanted $want; stderr: $(head -c 300 "$tmp/err")"; fi
-}
-contains() { # description, file, text
-    if grep -qF -- "$3" "$2"; then ok; else bad "$1: '$3' not in $(head -c 300 "$2")"; fi
-}
 # field NAME PROMPT_INDEX FIXTURE: the prompt's ids or greedy tokens from expected.json, space-separated
 field() {
     python3 -c 'import json,sys; e=json.load(open(sys.argv[3])); print(" ".join(map(str, e["prompts"][int(sys.argv[2])][sys.argv[1]])))' \
