@@ -204,12 +204,19 @@ static void ce_backward_task(void *ctx, int64_t b, int64_t e, int thread) {
     (void)thread;
     const ce_job *j = ctx;
     float off = j->smoothing / (float)j->V;
+    bool in_place = j->dlogits == j->logits; /* overwrite the logits with their gradient */
     for (int64_t r = b; r < e; r++) {
         int32_t y = j->targets[r];
-        if (y < 0) continue;
         const float *z = j->logits + r * j->V;
         float *dz = j->dlogits + r * j->V, lse = j->lse[r];
-        for (int64_t v = 0; v < j->V; v++) dz[v] += j->drow * (expf(z[v] - lse) - off);
+        if (y < 0) {
+            if (in_place) memset(dz, 0, (size_t)j->V * sizeof(float));
+            continue;
+        }
+        if (in_place)
+            for (int64_t v = 0; v < j->V; v++) dz[v] = j->drow * (expf(z[v] - lse) - off);
+        else
+            for (int64_t v = 0; v < j->V; v++) dz[v] += j->drow * (expf(z[v] - lse) - off);
         dz[y] -= j->drow * (1.0f - j->smoothing);
     }
 }

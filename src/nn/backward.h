@@ -53,7 +53,8 @@ void attn_dropout_backward(float *dx, const float *dout, const uint8_t *mask, in
  * rows) and log-sum-exp of its logits; returns the number of counted rows. */
 int64_t attn_cross_entropy_forward(float *row_loss, float *lse, const float *logits, const int32_t *targets,
                                    int64_t rows, int64_t V, float smoothing);
-/* dlogits += drow · (softmax(logits) - target distribution) for counted rows, where drow
+/* dlogits += drow · (softmax(logits) - target distribution) for counted rows (or = when
+ * dlogits is logits itself: the logits are then overwritten, ignored rows zeroed), where drow
  * is the gradient of each counted row's loss (d mean / d row = dloss / count). */
 void attn_cross_entropy_backward(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
                                  int64_t rows, int64_t V, float smoothing, float drow);

@@ -210,6 +210,7 @@ static int record_forward(attn_gpt2_train *m, const int32_t *tokens, const int32
     int lnf = lnf_index(m);
     attn_tvar h = attn_tape_layernorm(t, x, P(m, lnf), P(m, lnf + 1), rows, C, m->c.eps);
     /* tied head: logits = h · wteᵀ, wte read as an nn.Linear [vocab][C] weight */
+    attn_tape_next_grad_in_place(t); /* a backward overwrites the logits with dlogits */
     m->logits = attn_tape_linear(t, h, rows, P(m, WTE), (attn_tvar){0}, C, V, false);
     if (with_loss) m->loss = attn_tape_cross_entropy(t, m->logits, tg, rows, V, m->opts.label_smoothing);
     return attn_tape_status(t);

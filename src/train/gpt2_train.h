@@ -57,7 +57,7 @@ size_t attn_gpt2_train_bytes(const attn_gpt2_train *m);
  * positions. targets may be NULL: logits only, *loss = 0, and no backward. */
 int attn_gpt2_train_forward(attn_gpt2_train *m, const int32_t *tokens, const int32_t *targets, int64_t B, int64_t T,
                             float *loss);
-/* The logits [B][T][vocab] of the last forward. */
+/* The logits [B][T][vocab] of the last forward (a backward overwrites them with their gradient). */
 const float *attn_gpt2_train_logits(const attn_gpt2_train *m);
 /* Adds scale · d loss / d param into the gradients (scale 1/n for n accumulated
  * micro-batches). Needs a forward with targets just before. */

@@ -42,6 +42,7 @@ struct attn_tape {
     tape_op *ops;
     int n_ops, max_ops, peak_ops;
     bool training, failed;
+    bool grad_in_place; /* the next new variable's gradient overwrites its value */
     uint64_t seed;
     int n_dropout; /* dropout calls so far in this forward: each gets its own mask seed */
 };
@@ -98,6 +99,8 @@ static attn_tvar fail(attn_tape *t) {
     return (attn_tvar){0};
 }
 
+void attn_tape_next_grad_in_place(attn_tape *t) { t->grad_in_place = true; }
+
 void *attn_tape_alloc(attn_tape *t, size_t bytes) {
     if (t->failed) return NULL;
     void *p = attn_arena_push(&t->vals, bytes);
@@ -114,6 +117,11 @@ static float *push_floats(attn_tape *t, int64_t n) { return attn_tape_alloc(t, (
 static attn_tvar new_var(attn_tape *t, int64_t n) {
     attn_tvar v = {.val = push_floats(t, n), .n = n};
     if (t->failed) return v;
+    if (t->grad_in_place) {
+        t->grad_in_place = false;
+        v.grad = v.val;
+        return v;
+    }
     v.grad = attn_arena_push(&t->grads, (size_t)n * sizeof(float));
     if (!v.grad && !attn_tape_measuring(t)) {
         attn_error("the training step needs more gradient memory than was planned");

@@ -48,6 +48,11 @@ void attn_tape_begin(attn_tape *t, bool training, uint64_t seed);
 int attn_tape_status(const attn_tape *t);
 /* Planned memory for the rest of this forward (token ids, targets); NULL when measuring. */
 void *attn_tape_alloc(attn_tape *t, size_t bytes);
+
+/* The next layer output's gradient shares its value's memory (its value is dead once its
+ * gradient is written): only for an output whose sole consumer is a cross-entropy, which
+ * then overwrites the logits with their gradient. Saves rows x vocab floats at large T. */
+void attn_tape_next_grad_in_place(attn_tape *t);
 /* Bytes planned (values and saved state, activation gradients); 0 while measuring. */
 size_t attn_tape_bytes(const attn_tape *t);
 
