@@ -121,13 +121,13 @@ int cmd_bench(int argc, char **argv) {
         printf(", \"family\": \"%s\", \"dtype\": \"%s\", \"n_params\": %lld, \"weight_mb\": %.1f, \"threads\": %d, "
                "\"isa\": \"%s\", \"pp\": %d, \"tg\": %d, \"pp_tok_s\": %.2f, \"tg_tok_s\": %.2f, \"load_s\": %.4f, "
                "\"peak_rss_mb\": %.1f",
-               info->family, attn_dtype_name(info->dtype), (long long)info->n_params, weight_mb, attn_threads_count(),
+               info->family, info->weight_type ? info->weight_type : attn_dtype_name(info->dtype), (long long)info->n_params, weight_mb, attn_threads_count(),
                attn_isa_name(attn_isa_current()), pp, tg, pp_tps, tg_tps, load_s, rss_mb);
         if (bw > 0) printf(", \"bandwidth_gb_s\": %.1f, \"tg_bound_tok_s\": %.1f, \"tg_pct_of_bound\": %.1f", bw, bound, 100 * tg_tps / bound);
         printf("}\n");
     } else {
         printf("model %s: %s %s, %.1fM params, %.1f MB of weights | %d threads, %s kernels\n", model, info->family,
-               attn_dtype_name(info->dtype), info->n_params / 1e6, weight_mb, attn_threads_count(),
+               info->weight_type ? info->weight_type : attn_dtype_name(info->dtype), info->n_params / 1e6, weight_mb, attn_threads_count(),
                attn_isa_name(attn_isa_current()));
         printf("load        %8.3f s\n", load_s);
         if (pp) printf("pp%-5d     %8.1f tok/s\n", pp, pp_tps);

@@ -233,7 +233,8 @@ static void fill_info(attn_model *m, const gpt2 *g) {
     const attn_gpt2_config *c = &g->c;
     m->info = (attn_model_info){.family = "gpt2", .n_ctx = c->n_ctx, .vocab_size = c->vocab, .n_layer = c->n_layer,
                                 .n_embd = c->n_embd, .n_head = c->n_head, .dtype = g->wte->dtype,
-                                .origin = attn_safetensors_meta(g->st, "attn.origin")};
+                                .origin = attn_safetensors_meta(g->st, "attn.origin"),
+                                .weight_type = attn_dtype_name(g->wte->dtype)};
     for (int i = 0; i < attn_safetensors_count(g->st); i++) {
         const attn_st_tensor *t = attn_safetensors_at(g->st, i);
         if (!t->loadable || strstr(t->name, "attn.bias") || strstr(t->name, "masked_bias")) continue; /* buffers */

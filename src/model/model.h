@@ -16,7 +16,8 @@ typedef struct {
     int64_t n_ctx, vocab_size, n_layer, n_embd, n_head;
     int64_t n_params;
     size_t weight_bytes; /* bytes of the weights as stored (what decoding reads) */
-    attn_dtype dtype;    /* dtype of the large matrices */
+    attn_dtype dtype;    /* dtype of the large matrices (when not block-quantized) */
+    const char *weight_type; /* how the large matrices are stored, for people: "F32", "Q4_1"... */
     const char *origin;  /* a note from the checkpoint's metadata (e.g. "random weights"), or NULL */
 } attn_model_info;
 
