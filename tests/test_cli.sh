@@ -55,6 +55,15 @@ expect "bench" 0 "$attn" bench -m "$m" -p 16 -n 8 -r 1 --json
 contains "bench fields" "$tmp/out" "\"tg_tok_s\""
 expect "bench past context" 2 "$attn" bench -m "$m" -p 100
 
+# perplexity: chunks of --ctx tokens; too short a text is an error
+for i in $(seq 1 20); do echo "the cat sat on the mat $i"; done >"$tmp/ppl.txt"
+expect "perplexity" 0 "$attn" perplexity -m "$m" -f "$tmp/ppl.txt" --ctx 64 --json
+contains "perplexity json" "$tmp/out" "\"chunks\": "
+expect "perplexity needs -f" 2 "$attn" perplexity -m "$m"
+echo "short" >"$tmp/short.txt"
+expect "text shorter than a chunk" 1 "$attn" perplexity -m "$m" -f "$tmp/short.txt" --ctx 64
+contains "short text message" "$tmp/err" "fewer than one chunk"
+
 # convert: the same model in f16 loads and its logits stay close to f32's
 expect "convert f16" 0 "$attn" convert -m "$m" -o "$tmp/m16" --dtype f16
 contains "config records f16" "$tmp/m16/config.json" "float16"

@@ -15,6 +15,7 @@ static const command commands[] = {
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"logits", cmd_logits, "write a model's raw logits for given token ids (for reference checks)"},
     {"bench", cmd_bench, "measure prompt and generation speed, load time and peak memory"},
+    {"perplexity", cmd_perplexity, "perplexity of a model on a text file (llama.cpp's method)"},
     {"convert", cmd_convert, "copy a model with its weights in another dtype (f32, f16, bf16)"},
     {"init", cmd_init, "create a randomly initialised GPT-2 checkpoint (Hugging Face layout)"},
     {"tokenizer", cmd_tokenizer, "train a tokenizer (byte-level BPE or characters) into a tokenizer.json"},
