@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Perplexity of a GGUF model by llama.cpp (llama-cpp-python) next to `attn perplexity`, same
+method (chunks of --ctx tokens from an empty cache, second half scored) and the same text.
+Usage: tools/compare_perplexity_llamacpp.py --attn build/attn --gguf MODEL.gguf -f TEXT
+       [--ctx 512] [--chunks 10]"""
+import argparse
+import json
+import math
+import subprocess
+
+import llama_cpp.llama_cpp as lowlevel
+import numpy as np
+from llama_cpp import Llama
+
+# llama.cpp's AMX buffer type executes AMX instructions that some VMs (this one) fault on;
+# turn the extra buffer types off as the Llama class offers no switch for it
+_default_params = lowlevel.llama_model_default_params
+
+
+def _no_extra_bufts():
+    p = _default_params()
+    p.use_extra_bufts = False
+    return p
+
+
+lowlevel.llama_model_default_params = _no_extra_bufts
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--attn", required=True)
+    ap.add_argument("--gguf", required=True)
+    ap.add_argument("-f", "--file", required=True)
+    ap.add_argument("--ctx", type=int, default=512)
+    ap.add_argument("--chunks", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    out = subprocess.run([a.attn, "perplexity", "-m", a.gguf, "-f", a.file, "--ctx", str(a.ctx), "--chunks",
+                          str(a.chunks), "-t", str(a.threads), "--json"], capture_output=True, text=True, check=True)
+    attn = json.loads(out.stdout.strip().splitlines()[-1])
+    llm = Llama(model_path=a.gguf, n_ctx=a.ctx, n_batch=a.ctx, n_ubatch=a.ctx, logits_all=True,
+                n_threads=a.threads, verbose=False)
+    text = open(a.file, "rb").read()
+    ids = llm.tokenize(text, add_bos=False)
+    nll, scored = 0.0, 0
+    for c in range(min(a.chunks, len(ids) // a.ctx)):
+        chunk = ids[c * a.ctx:(c + 1) * a.ctx]
+        llm.reset()
+        llm.eval(chunk)
+        logits = np.array(llm.scores[:a.ctx], dtype=np.float64)
+        for i in range(a.ctx // 2 - 1, a.ctx - 1):
+            row = logits[i]
+            m = row.max()
+            nll += math.log(np.exp(row - m).sum()) + m - row[chunk[i + 1]]
+            scored += 1
+    ppl = math.exp(nll / scored)
+    print(f"text tokens: attn {attn['tokens']}, llama.cpp {len(ids)}")
+    print(f"perplexity ({scored} tokens scored, ctx {a.ctx}): attn {attn['ppl']:.4f}, llama.cpp {ppl:.4f}, "
+          f"difference {100 * (attn['ppl'] / ppl - 1):+.2f}%")
+
+
+if __name__ == "__main__":
+    main()
