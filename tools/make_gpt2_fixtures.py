@@ -249,10 +249,11 @@ def make_fixture(out_root, name, overrides, seed, dtype, bare):
 
 
 @torch.no_grad()
-def verify(out_root, name):
-    """Reload a fixture from disk with from_pretrained and check it reproduces expected.json."""
+def verify(out_root, name, load=lambda d: GPT2LMHeadModel.from_pretrained(d).float(), width=18):
+    """Reload a fixture from disk with `load` (from_pretrained) and check it reproduces
+    expected.json. Shared with the other fixture scripts."""
     d = os.path.join(out_root, name)
-    model = GPT2LMHeadModel.from_pretrained(d).float().eval()
+    model = load(d).eval()
     with open(os.path.join(d, "expected.json")) as f:
         exp = json.load(f)
     worst = 0.0
@@ -260,7 +261,7 @@ def verify(out_root, name):
         got = model(input_ids=torch.tensor([p["ids"]])).logits[0]
         worst = max(worst, float((got - torch.tensor(p["logits"])).abs().max()))
     ok = worst <= 1e-5
-    print(f"verify {name:18s} from_pretrained max |dlogit| {worst:.2e} {'ok' if ok else 'MISMATCH'}")
+    print(f"verify {name:{width}s} from_pretrained max |dlogit| {worst:.2e} {'ok' if ok else 'MISMATCH'}")
     return ok
 
 

@@ -54,6 +54,7 @@ from transformers import (AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, M
                           MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM)
 
 from make_gpt2_fixtures import N_GREEDY, PROMPT_LENGTHS, MIN_MARGIN, reference, write_expected
+from make_gpt2_fixtures import verify as gpt2_verify
 
 SIZE_LIMIT = 1_500_000  # bytes, all fixtures together
 BLOCK_SCALE = 7.0       # Linear weights, after HF's init
@@ -272,21 +273,9 @@ def make_rope_freqs(out_root):
                        "(float32, printed exactly) by tools/make_llama_fixtures.py", cases=cases), f, indent=1)
 
 
-@torch.no_grad()
 def verify(out_root, name):
-    """Reload a fixture from disk with from_pretrained and check it reproduces expected.json."""
-    d = os.path.join(out_root, name)
-    # dtype float32: loaded in bf16/f16, HF would also build its rope frequencies in that dtype
-    model = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
-    with open(os.path.join(d, "expected.json")) as f:
-        exp = json.load(f)
-    worst = 0.0
-    for p in exp["prompts"]:
-        got = model(input_ids=torch.tensor([p["ids"]])).logits[0]
-        worst = max(worst, float((got - torch.tensor(p["logits"])).abs().max()))
-    ok = worst <= 1e-5
-    print(f"verify {name:28s} from_pretrained max |dlogit| {worst:.2e} {'ok' if ok else 'MISMATCH'}")
-    return ok
+    # float32: loaded in bf16/f16, HF would also build its rope frequencies in that dtype
+    return gpt2_verify(out_root, name, lambda d: AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32), 28)
 
 
 def main():
