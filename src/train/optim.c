@@ -105,23 +105,19 @@ static void norm_task(void *ctx, int64_t b, int64_t e, int thread) {
     }
 }
 
+/* The parts live on the caller's stack (32 KB): a training step allocates nothing. */
 float attn_grad_norm(const attn_param *params, int n) {
     double sq = 0;
-    norm_job *j = malloc(sizeof *j);
+    norm_job j;
     for (int i = 0; i < n; i++) {
         for (int64_t off = 0; off < params[i].numel; off += (int64_t)NORM_CHUNK * NORM_MAX_CHUNKS) {
             int64_t len = ATTN_MIN((int64_t)NORM_CHUNK * NORM_MAX_CHUNKS, params[i].numel - off);
-            if (!j) { /* no memory for the parts: one sequential pass */
-                for (int64_t k = 0; k < len; k++) sq += (double)params[i].grad[off + k] * params[i].grad[off + k];
-                continue;
-            }
-            j->g = params[i].grad + off, j->n = len;
+            j.g = params[i].grad + off, j.n = len;
             int64_t chunks = (len + NORM_CHUNK - 1) / NORM_CHUNK;
-            attn_parallel_for(chunks, 1, norm_task, j);
-            for (int64_t c = 0; c < chunks; c++) sq += j->part[c];
+            attn_parallel_for(chunks, 1, norm_task, &j);
+            for (int64_t c = 0; c < chunks; c++) sq += j.part[c];
         }
     }
-    free(j);
     return (float)sqrt(sq);
 }
 
