@@ -91,9 +91,8 @@ static int run(acc_job *j) {
     if (j->R <= 0 || j->N <= 0 || j->K <= 0) return 0;
     int mr = j->kern->mr, nr = j->kern->nr;
     /* Reserve every thread's packing buffers here, where a failure can be reported. */
-    for (int t = 0; t < attn_threads_count(); t++)
-        if (!attn_scratch(t, 0, (size_t)MC * KC) || !attn_scratch(t, 1, (size_t)NC_TILES * KC * nr + (size_t)mr * nr))
-            return attn_error("out of memory for gradient matrix multiply buffers");
+    if (attn_scratch_reserve(0, (size_t)MC * KC) || attn_scratch_reserve(1, (size_t)NC_TILES * KC * nr + (size_t)mr * nr))
+        return attn_error("out of memory for gradient matrix multiply buffers");
     attn_parallel_for((j->N + nr - 1) / nr, 1, acc_task, j);
     return 0;
 }

@@ -17,6 +17,15 @@
 static float *scratch_buf[MAX_THREADS][SCRATCH_SLOTS];
 static size_t scratch_cap[MAX_THREADS][SCRATCH_SLOTS];
 
+/* Every thread a job may run on: all of them from outside a job, only the caller when a
+ * job's share calls in (another thread may be using its own buffers right then). */
+int attn_scratch_reserve(int slot, size_t floats) {
+    int self = attn_thread_current(), t0 = self >= 0 ? self : 0, t1 = self >= 0 ? self + 1 : attn_threads_count();
+    for (int t = t0; t < t1; t++)
+        if (!attn_scratch(t, slot, floats)) return -1;
+    return 0;
+}
+
 float *attn_scratch(int thread, int slot, size_t floats) {
     if (thread < 0 || thread >= MAX_THREADS || slot < 0 || slot >= SCRATCH_SLOTS) return NULL;
     if (scratch_cap[thread][slot] < floats) {
@@ -136,9 +145,8 @@ int attn_matmul(float *y, const float *x, int64_t M, const attn_weight *w, const
     /* Reserve every thread's packing buffers here, where a failure can be reported. */
     int mr = j.kern->mr, nr = j.kern->nr;
     size_t a_floats = (size_t)((M + mr - 1) / mr * mr) * KC, b_floats = (size_t)KC * nr + (size_t)mr * nr;
-    for (int t = 0; t < attn_threads_count(); t++)
-        if (!attn_scratch(t, 0, a_floats) || !attn_scratch(t, 1, b_floats))
-            return attn_error("out of memory for matrix multiply buffers (%lld rows)", (long long)M);
+    if (attn_scratch_reserve(0, a_floats) || attn_scratch_reserve(1, b_floats))
+        return attn_error("out of memory for matrix multiply buffers (%lld rows)", (long long)M);
     int64_t tiles = (w->n_out + nr - 1) / nr;
     attn_parallel_for(tiles, 1, gemm_task, &j);
     return 0;

@@ -31,5 +31,7 @@ size_t attn_matmul_serial_scratch(int64_t M);
  * not allocate. `slot` separates independent buffers of one thread (0..3). NULL if out of
  * memory. */
 float *attn_scratch(int thread, int slot, size_t floats);
+/* Grows `slot` to `floats` for every thread the next job can run on; -1 if out of memory. */
+int attn_scratch_reserve(int slot, size_t floats);
 
 #endif

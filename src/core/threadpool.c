@@ -38,7 +38,6 @@ typedef struct {
     attn_task_fn fn;
     void *ctx;
     int64_t n_items, grain;
-    bool each; /* attn_parallel_each: one call per thread */
     uint64_t start_generation; /* workers started by a resize wait for jobs after this one */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -46,19 +45,17 @@ typedef struct {
 
 static pool_t pool = {.n_threads = 0, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 static _Thread_local bool inside_task;
+static _Thread_local int current_tid; /* this thread's index while it runs a share */
 
 static void run_share(int tid) {
     inside_task = true;
-    if (pool.each) {
-        pool.fn(pool.ctx, tid, tid + 1, tid);
-    } else {
-        int64_t n = pool.n_items, g = pool.grain, chunks = (n + g - 1) / g;
-        int64_t per = chunks / pool.n_threads, extra = chunks % pool.n_threads;
-        int64_t c0 = tid * per + (tid < extra ? tid : extra);
-        int64_t c1 = c0 + per + (tid < extra ? 1 : 0);
-        int64_t b = c0 * g, e = ATTN_MIN(c1 * g, n);
-        if (b < e) pool.fn(pool.ctx, b, e, tid);
-    }
+    current_tid = tid;
+    int64_t n = pool.n_items, g = pool.grain, chunks = (n + g - 1) / g;
+    int64_t per = chunks / pool.n_threads, extra = chunks % pool.n_threads;
+    int64_t c0 = tid * per + (tid < extra ? tid : extra);
+    int64_t c1 = c0 + per + (tid < extra ? 1 : 0);
+    int64_t b = c0 * g, e = ATTN_MIN(c1 * g, n);
+    if (b < e) pool.fn(pool.ctx, b, e, tid);
     inside_task = false;
 }
 
@@ -121,6 +118,8 @@ int attn_threads_init(int n) {
     return 0;
 }
 
+int attn_thread_current(void) { return inside_task ? current_tid : -1; }
+
 int attn_threads_count(void) {
     if (pool.n_threads == 0) attn_threads_init(0);
     return pool.n_threads;
@@ -144,25 +143,16 @@ void attn_parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx) {
     if (grain < 1) grain = 1;
     int threads = attn_threads_count();
     if (threads == 1 || inside_task || n <= grain) {
-        fn(ctx, 0, n, 0);
+        /* a nested call keeps its thread's index, so per-thread scratch is never shared */
+        bool outer = !inside_task;
+        if (outer) inside_task = true, current_tid = 0;
+        fn(ctx, 0, n, current_tid);
+        if (outer) inside_task = false;
         return;
     }
     pool.fn = fn;
     pool.ctx = ctx;
     pool.n_items = n;
     pool.grain = grain;
-    pool.each = false;
-    dispatch();
-}
-
-void attn_parallel_each(attn_task_fn fn, void *ctx) {
-    int threads = attn_threads_count();
-    if (threads == 1 || inside_task) {
-        for (int t = 0; t < threads; t++) fn(ctx, t, t + 1, t);
-        return;
-    }
-    pool.fn = fn;
-    pool.ctx = ctx;
-    pool.each = true;
     dispatch();
 }

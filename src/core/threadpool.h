@@ -12,13 +12,12 @@ typedef void (*attn_task_fn)(void *ctx, int64_t begin, int64_t end, int thread);
 /* Sets the thread count (0 = all online cores). Safe to call again to resize. */
 int attn_threads_init(int n);
 int attn_threads_count(void);
+/* The calling thread's index while it runs a share of a job, else -1. */
+int attn_thread_current(void);
 
 /* Splits [0, n) into one contiguous range per thread, each a multiple of `grain` items
  * (except the last), and waits for all. Runs inline when n is small or when called from
  * inside a task. */
 void attn_parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx);
-
-/* Runs fn(ctx, thread, thread+1, thread) once on every thread: for per-thread work split. */
-void attn_parallel_each(attn_task_fn fn, void *ctx);
 
 #endif

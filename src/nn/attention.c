@@ -50,9 +50,7 @@ void attn_kv_store(float *k_cache, float *v_cache, int64_t max_pos, const float 
 static int64_t padded(int64_t max_pos) { return blocks_of(max_pos) * ATTN_KV_BLOCK; }
 
 int attn_attention_reserve(int64_t max_pos) {
-    for (int t = 0; t < attn_threads_count(); t++)
-        if (!attn_scratch(t, SCORE_SLOT, (size_t)(ATTN_MAX_NQ * padded(max_pos)))) return -1;
-    return 0;
+    return attn_scratch_reserve(SCORE_SLOT, (size_t)(ATTN_MAX_NQ * padded(max_pos)));
 }
 
 typedef struct {

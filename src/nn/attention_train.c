@@ -102,9 +102,8 @@ static void forward_task(void *ctx, int64_t begin, int64_t end, int thread) {
 }
 
 static int reserve(int64_t T, int hd) {
-    for (int t = 0; t < attn_threads_count(); t++)
-        if (!attn_scratch(t, WORK_SLOT, workspace_floats(T, hd)))
-            return attn_error("out of memory for the attention workspace (T = %lld)", (long long)T);
+    if (attn_scratch_reserve(WORK_SLOT, workspace_floats(T, hd)))
+        return attn_error("out of memory for the attention workspace (T = %lld)", (long long)T);
     return 0;
 }
 
