@@ -19,6 +19,8 @@ typedef struct {
     attn_dtype dtype;    /* dtype of the large matrices (when not block-quantized) */
     const char *weight_type; /* how the large matrices are stored, for people: "F32", "Q4_1"... */
     const char *origin;  /* a note from the checkpoint's metadata (e.g. "random weights"), or NULL */
+    const char *chat_template; /* the checkpoint's Jinja chat template (GGUF tokenizer.chat_template or
+                                  HF tokenizer_config.json), or NULL */
 } attn_model_info;
 
 /* path: a directory with config.json and model.safetensors (or a sharded checkpoint's
@@ -36,6 +38,27 @@ int attn_model_truncate(attn_model *m, int64_t n_past); /* forget positions >= n
  * [vocab] floats for the last token, or [n][vocab] when all is true (may be NULL to only
  * fill the cache). Errors: token ids out of range, context overflow. */
 int attn_model_forward(attn_model *m, const int32_t *tokens, int64_t n, float *logits, bool all);
+
+/* ---- several sequences in one model (continuous batching) ----
+ * A model starts with one sequence (number 0), the one the calls above use. Each sequence
+ * has its own KV cache and position; a batch runs tokens of several sequences through one
+ * forward, so every weight matrix is read once for all of them. */
+typedef struct {
+    int seq;               /* 0 .. n_seq-1; at most one item per sequence in a batch */
+    const int32_t *tokens; /* appended at the sequence's current position */
+    int64_t n;             /* >= 1 */
+    float *logits;         /* [vocab] floats for the item's last token, or NULL */
+} attn_batch_item;
+
+/* Makes room for n_seq sequences (>= 1), each holding up to n_ctx positions (0: the model's
+ * context). Forgets every cached position. Cache pages are touched only as positions fill. */
+int attn_model_set_sequences(attn_model *m, int n_seq, int64_t n_ctx);
+int attn_model_n_sequences(const attn_model *m);
+int64_t attn_model_seq_n_past(const attn_model *m, int seq);
+int attn_model_seq_truncate(attn_model *m, int seq, int64_t n_past); /* 0 frees the sequence */
+/* Runs every item (validated first: sequence numbers, ids, context room; an error changes
+ * nothing). Results equal running each item alone with attn_model_forward. */
+int attn_model_forward_batch(attn_model *m, const attn_batch_item *items, int n_items);
 
 /* For writers of new model families (src/model/ only). */
 typedef struct {
