@@ -402,28 +402,28 @@ static void test_attention_gqa(void) {
     attn_attention_shape s = {.n_heads = 4, .n_kv_heads = 2, .head_dim = 3, .scale = 0.7f};
     int64_t B = 2, T = 5, W = (4 + 2 * 2) * 3, n = B * T * W, no = B * T * 4 * 3;
     float *qkv = malloc(n * 4), *dqkv = calloc(n, 4), *out = malloc(no * 4), *R = malloc(no * 4);
-    float *probs = malloc(B * 4 * T * T * 4);
+    float *lse = malloc(B * 4 * T * 4);
     attn_rng r;
     attn_rng_seed(&r, 4);
     fill_random(qkv, n, &r, 1.5f), fill_random(R, no, &r, 1);
-    attn_attention_train_forward(out, probs, qkv, B, T, &s);
-    CHECK(attn_attention_backward(dqkv, R, qkv, probs, B, T, &s) == 0, "%s", attn_last_error());
+    attn_attention_train_forward(out, lse, qkv, B, T, &s);
+    CHECK(attn_attention_backward(dqkv, R, out, qkv, lse, B, T, &s) == 0, "%s", attn_last_error());
     double worst = 0;
     for (int64_t i = 0; i < n; i++) {
         float keep = qkv[i], h = 1e-2f;
         double up = 0, down = 0;
         qkv[i] = keep + h;
-        attn_attention_train_forward(out, probs, qkv, B, T, &s);
+        attn_attention_train_forward(out, lse, qkv, B, T, &s);
         for (int64_t j = 0; j < no; j++) up += (double)out[j] * R[j];
         qkv[i] = keep - h;
-        attn_attention_train_forward(out, probs, qkv, B, T, &s);
+        attn_attention_train_forward(out, lse, qkv, B, T, &s);
         for (int64_t j = 0; j < no; j++) down += (double)out[j] * R[j];
         qkv[i] = keep;
         double fd = (up - down) / (2.0 * h);
         worst = fmax(worst, fabs(fd - dqkv[i]) / (1e-2 + fabs(fd)));
     }
     CHECK(worst <= 1e-2, "grouped-query attention backward vs finite differences: worst relative error %.3g", worst);
-    free(qkv), free(dqkv), free(out), free(R), free(probs);
+    free(qkv), free(dqkv), free(out), free(R), free(lse);
 }
 
 /* ---- Checkpoints and the inference model ---- */

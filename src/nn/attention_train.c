@@ -1,12 +1,15 @@
-/* attention_train.c - causal attention with saved probabilities, and its backward.
+/* attention_train.c - causal attention saving the log-sum-exp, and its backward.
  * Work is split by (sequence, key/value head): a unit owns the key and value columns of
  * its head, and the query columns of every query head that shares them, so the backward's
  * += into dK and dV never races and sums in a fixed order (bit-identical for any thread
  * count). Each head's products are whole-matrix GEMMs on contiguous copies of Q, K, V
  * (attn_matmul_serial): the causal half they compute in vain costs far less than
- * row-by-row dot products would. Softmax backward per row: ds = p ⊙ (dp - p·dp). */
+ * row-by-row dot products would. The backward works on transposed scores Sᵀ = K Qᵀ, so
+ * Pᵀ, dPᵀ and dSᵀ come straight out of GEMMs and feed dV = Pᵀ dO and dK = dSᵀ Q without a
+ * T×T transpose; softmax backward uses D[t] = dO[t]·O[t] (= Σ_u P dP). */
 #include "attention_train.h"
 
+#include <math.h>
 #include <string.h>
 #include "core/common.h"
 #include "core/kernels.h"
@@ -16,27 +19,28 @@
 #define WORK_SLOT 3 /* per-thread scratch slot for one unit's copies and products */
 
 typedef struct {
-    float *out, *probs_out, *dqkv; /* forward writes out and probs_out; backward dqkv */
-    const float *dout, *qkv, *probs;
+    float *out, *lse_out, *dqkv; /* forward writes out and lse_out; backward dqkv */
+    const float *dout, *o, *qkv, *lse;
     int64_t B, T;
     const attn_attention_shape *s;
     const attn_kernels *K;
 } attn_train_job;
 
-/* One thread's workspace: seven [T][hd] matrices, two [T][T] ones, GEMM packing space. */
+/* One thread's workspace: nine [T][hd] matrices (kt is [hd][T], dqt [hd][T]), two [T][T]
+ * ones, a [T] row, GEMM packing space. */
 typedef struct {
-    float *q, *k, *v, *dout, *tmp, *dk, *dv, *sq, *sq_t, *gemm;
+    float *q, *k, *v, *kt, *dout, *o, *dqt, *dk, *dv, *s, *ds, *d, *gemm;
 } workspace;
 
 static size_t workspace_floats(int64_t T, int hd) {
-    return (size_t)(7 * T * hd + 2 * T * T) + attn_matmul_serial_scratch(T);
+    return (size_t)(9 * T * hd + 2 * T * T + T) + attn_matmul_serial_scratch(ATTN_MAX(T, hd));
 }
 
 static workspace carve(float *base, int64_t T, int hd) {
     workspace w;
-    float **parts[] = {&w.q, &w.k, &w.v, &w.dout, &w.tmp, &w.dk, &w.dv};
-    for (int i = 0; i < 7; i++) *parts[i] = base + (int64_t)i * T * hd;
-    w.sq = base + 7 * T * hd, w.sq_t = w.sq + T * T, w.gemm = w.sq_t + T * T;
+    float **parts[] = {&w.q, &w.k, &w.v, &w.kt, &w.dout, &w.o, &w.dqt, &w.dk, &w.dv};
+    for (int i = 0; i < 9; i++) *parts[i] = base + (int64_t)i * T * hd;
+    w.s = base + 9 * T * hd, w.ds = w.s + T * T, w.d = w.ds + T * T, w.gemm = w.d + T;
     return w;
 }
 
@@ -49,29 +53,27 @@ static int64_t v_col(const attn_attention_shape *s, int g) {
     return (int64_t)(s->n_heads + s->n_kv_heads + g) * s->head_dim;
 }
 
-/* dst[T][hd] <- columns [col, col+hd) of T rows with stride ld, or back (+=) when add. */
+/* dst[T][hd] <- columns [col, col+hd) of T rows with stride ld, or back (+=). */
 static void gather(float *dst, const float *src, int64_t T, int64_t ld, int hd) {
     for (int64_t t = 0; t < T; t++) memcpy(dst + t * hd, src + t * ld, (size_t)hd * sizeof(float));
 }
 static void scatter_add(float *dst, const float *src, int64_t T, int64_t ld, int hd, const attn_kernels *K) {
     for (int64_t t = 0; t < T; t++) K->axpy(dst + t * ld, 1.0f, src + t * hd, hd);
 }
-static void transpose(float *dst, const float *src, int64_t T) {
-    for (int64_t i = 0; i < T; i++)
-        for (int64_t j = 0; j < T; j++) dst[j * T + i] = src[i * T + j];
-}
 
 static attn_weight mat(const float *data, int64_t n_in, int64_t n_out, bool in_major) {
     return (attn_weight){.data = data, .dtype = ATTN_F32, .n_in = n_in, .n_out = n_out, .in_major = in_major};
 }
 
-/* Row t of the scores -> probabilities over positions 0..t; the rest become 0. */
-static void softmax_causal(float *p, int64_t T, float scale, const attn_kernels *K) {
+/* Row t of the scores -> probabilities over positions 0..t (the rest become 0), and its
+ * log-sum-exp (of the scaled scores) into lse[t]. */
+static void softmax_causal(float *p, float *lse, int64_t T, float scale, const attn_kernels *K) {
     for (int64_t t = 0; t < T; t++) {
         float *row = p + t * T;
         int64_t n = t + 1;
         K->scale(row, scale, n);
-        float sum = K->exp_sum(row, K->max(row, n), n);
+        float max = K->max(row, n), sum = K->exp_sum(row, max, n);
+        lse[t] = max + logf(sum);
         K->scale(row, 1.0f / sum, n);
         memset(row + n, 0, (size_t)(T - n) * sizeof(float));
     }
@@ -86,12 +88,12 @@ static void forward_unit(const attn_train_job *j, int64_t b, int g, workspace *w
     gather(w->v, rows + v_col(s, g), T, ld, hd);
     attn_weight kt = mat(w->k, hd, T, false), v = mat(w->v, T, hd, true);
     for (int h = g * group; h < (g + 1) * group; h++) {
-        float *p = j->probs_out + (b * s->n_heads + h) * T * T, *out = j->out + b * T * out_ld + (int64_t)h * hd;
+        float *out = j->out + b * T * out_ld + (int64_t)h * hd;
         gather(w->q, rows + (int64_t)h * hd, T, ld, hd);
-        attn_matmul_serial(p, w->q, T, &kt, false, w->gemm); /* scores = Q K^T */
-        softmax_causal(p, T, s->scale, j->K);
-        attn_matmul_serial(w->tmp, p, T, &v, false, w->gemm); /* out = P V */
-        for (int64_t t = 0; t < T; t++) memcpy(out + t * out_ld, w->tmp + t * hd, (size_t)hd * sizeof(float));
+        attn_matmul_serial(w->s, w->q, T, &kt, false, w->gemm); /* scores = Q K^T */
+        softmax_causal(w->s, j->lse_out + (b * s->n_heads + h) * T, T, s->scale, j->K);
+        attn_matmul_serial(w->o, w->s, T, &v, false, w->gemm); /* out = P V */
+        for (int64_t t = 0; t < T; t++) memcpy(out + t * out_ld, w->o + t * hd, (size_t)hd * sizeof(float));
     }
 }
 
@@ -107,43 +109,61 @@ static int reserve(int64_t T, int hd) {
     return 0;
 }
 
-void attn_attention_train_forward(float *out, float *probs, const float *qkv, int64_t B, int64_t T,
+void attn_attention_train_forward(float *out, float *lse, const float *qkv, int64_t B, int64_t T,
                                   const attn_attention_shape *shape) {
-    attn_train_job j = {.out = out, .probs_out = probs, .qkv = qkv, .B = B, .T = T, .s = shape,
+    attn_train_job j = {.out = out, .lse_out = lse, .qkv = qkv, .B = B, .T = T, .s = shape,
                         .K = attn_kernels_get()};
     if (reserve(T, shape->head_dim) != 0) return; /* the tape's planned memory makes this unreachable */
     attn_parallel_for(B * shape->n_kv_heads, 1, forward_task, &j);
 }
 
-/* dS = P ⊙ (dP - rowsum(P ⊙ dP)) · scale, in place over dp; zero above the diagonal. */
-static void softmax_backward(float *dp, const float *p, int64_t T, float scale, const attn_kernels *K) {
-    for (int64_t t = 0; t < T; t++) {
-        float *d = dp + t * T;
-        const float *pr = p + t * T;
-        int64_t n = t + 1;
-        float pdp = K->dot(pr, d, n);
-        for (int64_t u = 0; u < n; u++) d[u] = pr[u] * (d[u] - pdp) * scale;
-        memset(d + n, 0, (size_t)(T - n) * sizeof(float));
+/* Sᵀ (in place) -> Pᵀ: Pᵀ[u][t] = exp(scale·Sᵀ[u][t] - lse[t]) for the queries t >= u that
+ * see key u, 0 for the rest. */
+static void probs_transposed(float *st, const float *lse, int64_t T, float scale, const attn_kernels *K) {
+    for (int64_t u = 0; u < T; u++) {
+        float *row = st + u * T;
+        memset(row, 0, (size_t)u * sizeof(float));
+        for (int64_t t = u; t < T; t++) row[t] = scale * row[t] - lse[t];
+        K->exp_sum(row + u, 0.0f, T - u);
     }
+}
+
+/* dPᵀ (in place) -> dSᵀ = Pᵀ ⊙ (dPᵀ - D[t]) · scale. */
+static void softmax_backward_transposed(float *dpt, const float *pt, const float *d, int64_t T, float scale) {
+    for (int64_t u = 0; u < T; u++) {
+        float *row = dpt + u * T;
+        const float *p = pt + u * T;
+        memset(row, 0, (size_t)u * sizeof(float));
+        for (int64_t t = u; t < T; t++) row[t] = p[t] * (row[t] - d[t]) * scale;
+    }
+}
+
+static void transpose(float *dst, const float *src, int64_t rows, int64_t cols) {
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t c = 0; c < cols; c++) dst[c * rows + i] = src[i * cols + c];
 }
 
 static void backward_head(const attn_train_job *j, int64_t b, int h, workspace *w) {
     const attn_attention_shape *s = j->s;
     int hd = s->head_dim;
-    int64_t ld = row_width(s), T = j->T, out_ld = (int64_t)s->n_heads * hd;
-    const float *p = j->probs + (b * s->n_heads + h) * T * T;
+    int64_t ld = row_width(s), T = j->T, out_ld = (int64_t)s->n_heads * hd, at = b * T * out_ld + (int64_t)h * hd;
+    const float *lse = j->lse + (b * s->n_heads + h) * T;
     gather(w->q, j->qkv + b * T * ld + (int64_t)h * hd, T, ld, hd);
-    gather(w->dout, j->dout + b * T * out_ld + (int64_t)h * hd, T, out_ld, hd);
-    attn_weight vt = mat(w->v, hd, T, false), dout = mat(w->dout, T, hd, true);
-    attn_weight k = mat(w->k, T, hd, true), q = mat(w->q, T, hd, true);
-    attn_matmul_serial(w->sq, w->dout, T, &vt, false, w->gemm); /* dP = dO V^T */
-    softmax_backward(w->sq, p, T, s->scale, j->K);             /* dS */
-    transpose(w->sq_t, p, T);
-    attn_matmul_serial(w->dv, w->sq_t, T, &dout, true, w->gemm); /* dV += P^T dO */
-    attn_matmul_serial(w->tmp, w->sq, T, &k, false, w->gemm);    /* dQ = dS K */
-    scatter_add(j->dqkv + b * T * ld + (int64_t)h * hd, w->tmp, T, ld, hd, j->K);
-    transpose(w->sq_t, w->sq, T);
-    attn_matmul_serial(w->dk, w->sq_t, T, &q, true, w->gemm); /* dK += dS^T Q */
+    gather(w->dout, j->dout + at, T, out_ld, hd);
+    gather(w->o, j->o + at, T, out_ld, hd);
+    for (int64_t t = 0; t < T; t++) w->d[t] = j->K->dot(w->dout + t * hd, w->o + t * hd, hd);
+    attn_weight qt = mat(w->q, hd, T, false), q = mat(w->q, T, hd, true);
+    attn_weight doutt = mat(w->dout, hd, T, false), dout = mat(w->dout, T, hd, true), dst = mat(w->ds, T, T, true);
+    attn_matmul_serial(w->s, w->k, T, &qt, false, w->gemm); /* Sᵀ = K Qᵀ */
+    probs_transposed(w->s, lse, T, s->scale, j->K);         /* Pᵀ */
+    attn_matmul_serial(w->dv, w->s, T, &dout, true, w->gemm); /* dV += Pᵀ dO */
+    attn_matmul_serial(w->ds, w->v, T, &doutt, false, w->gemm); /* dPᵀ = V dOᵀ */
+    softmax_backward_transposed(w->ds, w->s, w->d, T, s->scale); /* dSᵀ */
+    attn_matmul_serial(w->dk, w->ds, T, &q, true, w->gemm);      /* dK += dSᵀ Q */
+    attn_matmul_serial(w->dqt, w->kt, hd, &dst, false, w->gemm); /* dQᵀ = Kᵀ dSᵀ */
+    float *dq = j->dqkv + b * T * ld + (int64_t)h * hd;
+    for (int64_t t = 0; t < T; t++)
+        for (int c = 0; c < hd; c++) dq[t * ld + c] += w->dqt[c * T + t];
 }
 
 static void backward_task(void *ctx, int64_t begin, int64_t end, int thread) {
@@ -158,6 +178,7 @@ static void backward_task(void *ctx, int64_t begin, int64_t end, int thread) {
         const float *rows = j->qkv + b * T * ld;
         gather(w.k, rows + k_col(s, g), T, ld, hd);
         gather(w.v, rows + v_col(s, g), T, ld, hd);
+        transpose(w.kt, w.k, T, hd);
         memset(w.dk, 0, (size_t)(T * hd) * sizeof(float));
         memset(w.dv, 0, (size_t)(T * hd) * sizeof(float));
         for (int h = g * group; h < (g + 1) * group; h++) backward_head(j, b, h, &w);
@@ -166,11 +187,11 @@ static void backward_task(void *ctx, int64_t begin, int64_t end, int thread) {
     }
 }
 
-int attn_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *probs, int64_t B,
-                            int64_t T, const attn_attention_shape *shape) {
+int attn_attention_backward(float *dqkv, const float *dout, const float *out, const float *qkv, const float *lse,
+                            int64_t B, int64_t T, const attn_attention_shape *shape) {
     if (reserve(T, shape->head_dim) != 0) return -1;
-    attn_train_job j = {.dqkv = dqkv, .dout = dout, .qkv = qkv, .probs = probs, .B = B, .T = T, .s = shape,
-                        .K = attn_kernels_get()};
+    attn_train_job j = {.dqkv = dqkv, .dout = dout, .o = out, .qkv = qkv, .lse = lse, .B = B, .T = T,
+                        .s = shape, .K = attn_kernels_get()};
     attn_parallel_for(B * shape->n_kv_heads, 1, backward_task, &j);
     return 0;
 }

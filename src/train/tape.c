@@ -1,6 +1,6 @@
 /* tape.c - the training tape (see tape.h): one record per layer call, replayed in reverse.
  * Two arenas: `vals` holds layer outputs and what backwards need (statistics, attention
- * probabilities, masks, ids); `grads` holds one gradient per layer output, so zeroing
+ * log-sum-exps, masks, ids); `grads` holds one gradient per layer output, so zeroing
  * every activation gradient before a backward is a single memset. */
 #include "tape.h"
 
@@ -21,7 +21,7 @@ typedef struct {
         struct { attn_tvar wte, wpe; const int32_t *ids; int64_t B, T, C; } embed;
         struct { attn_tvar x, w, b; float *mean, *rstd; int64_t rows, dim; } ln;
         struct { attn_tvar x, w, b; int64_t rows; attn_weight weight; } linear;
-        struct { attn_tvar qkv; float *probs; int64_t B, T; attn_attention_shape shape; } attn;
+        struct { attn_tvar qkv; float *lse; int64_t B, T; attn_attention_shape shape; } attn;
         struct { attn_tvar x; } gelu;
         struct { attn_tvar a, b; } add;
         struct { attn_tvar x; uint8_t *mask; float p; } drop;
@@ -228,12 +228,12 @@ attn_tvar attn_tape_attention(attn_tape *t, attn_tvar qkv, int64_t B, int64_t T,
         return fail(t);
     }
     attn_tvar out = new_var(t, B * T * s->n_heads * hd);
-    float *probs = push_floats(t, B * s->n_heads * T * T);
+    float *lse = push_floats(t, B * s->n_heads * T);
     tape_op *op = record(t, OP_ATTENTION);
     if (!op) return out;
     op->out = out;
-    op->attn.qkv = qkv, op->attn.probs = probs, op->attn.B = B, op->attn.T = T, op->attn.shape = *s;
-    attn_attention_train_forward(out.val, probs, qkv.val, B, T, s);
+    op->attn.qkv = qkv, op->attn.lse = lse, op->attn.B = B, op->attn.T = T, op->attn.shape = *s;
+    attn_attention_train_forward(out.val, lse, qkv.val, B, T, s);
     return out;
 }
 
@@ -321,8 +321,8 @@ static int backward_op(const tape_op *op) {
                                     op->linear.rows, &op->linear.weight);
     case OP_ATTENTION:
         if (!op->attn.qkv.grad) return 0;
-        return attn_attention_backward(op->attn.qkv.grad, dy, op->attn.qkv.val, op->attn.probs, op->attn.B,
-                                       op->attn.T, &op->attn.shape);
+        return attn_attention_backward(op->attn.qkv.grad, dy, op->out.val, op->attn.qkv.val, op->attn.lse,
+                                       op->attn.B, op->attn.T, &op->attn.shape);
     case OP_GELU:
         if (op->gelu.x.grad) attn_gelu_tanh_backward(op->gelu.x.grad, op->gelu.x.val, dy, op->out.n);
         return 0;
