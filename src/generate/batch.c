@@ -1,0 +1,300 @@
+/* batch.c - continuous batching (see batch.h).
+ *
+ * A slot's `tokens` is its whole sequence: the prompt, then each sampled token. `n_cached` of
+ * them are in the model's cache; a step feeds tokens[n_cached..] (all of a decoding slot's one
+ * new token, a chunk of a prefilling slot's prompt) and, once a slot's sequence is all cached,
+ * samples the next token from the logits of its last one. Prefill and decode are thus the same
+ * rule, and a finished slot's tokens tell which prefix its cache holds for the next request.
+ *
+ * A slot's sampler, stream and logits are allocated when a request starts and freed when it
+ * ends, so an idle server holds only the model, the caches and the token arrays. */
+#include "generate/batch.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/common.h"
+#include "generate/stream.h"
+
+typedef struct {
+    bool active;
+    bool planned;             /* has an item in the step being planned */
+    uint64_t order;           /* when the request came: older prompts prefill first */
+    attn_batch_params p;
+    int32_t *tokens;          /* [n_ctx + 1]: the sequence (+ a last sampled token not fed) */
+    int n_tokens, n_cached;
+    int n_prompt, n_reused, n_generated;
+    attn_sampler *sampler;
+    attn_stream *stream;
+    float *logits;            /* [vocab] */
+    float *raw;               /* [vocab] the logits before penalties, when logprobs are asked */
+} slot;
+
+struct attn_batch {
+    attn_model *model;
+    const attn_tokenizer *tok;
+    int n_slots, vocab, prefill_chunk;
+    int64_t n_ctx;
+    uint64_t next_order;
+    slot *slots;
+    attn_batch_item *items;   /* [n_slots] */
+    int *item_slot;           /* [n_slots] which slot each item feeds */
+};
+
+attn_batch *attn_batch_new(attn_model *m, const attn_tokenizer *tok, int n_slots, int64_t n_ctx, int prefill_chunk) {
+    if (n_slots < 1 || prefill_chunk < 1) {
+        attn_error("a batch needs at least one slot and a prefill chunk of at least one token");
+        return NULL;
+    }
+    if (attn_model_set_sequences(m, n_slots, n_ctx) != 0) return NULL;
+    attn_batch *b = calloc(1, sizeof *b);
+    if (!b) goto oom;
+    const attn_model_info *info = attn_model_get_info(m);
+    b->model = m, b->tok = tok, b->n_slots = n_slots, b->prefill_chunk = prefill_chunk;
+    b->n_ctx = n_ctx > 0 ? n_ctx : info->n_ctx;
+    b->vocab = (int)info->vocab_size;
+    b->slots = calloc((size_t)n_slots, sizeof *b->slots);
+    b->items = calloc((size_t)n_slots, sizeof *b->items);
+    b->item_slot = calloc((size_t)n_slots, sizeof *b->item_slot);
+    if (!b->slots || !b->items || !b->item_slot) goto oom;
+    for (int i = 0; i < n_slots; i++) {
+        b->slots[i].tokens = malloc((size_t)(b->n_ctx + 1) * sizeof(int32_t)); /* pages touched as they fill */
+        if (!b->slots[i].tokens) goto oom;
+    }
+    return b;
+oom:
+    attn_error("out of memory for a batch of %d slots", n_slots);
+    attn_batch_free(b);
+    return NULL;
+}
+
+int attn_batch_n_slots(const attn_batch *b) { return b->n_slots; }
+int64_t attn_batch_n_ctx(const attn_batch *b) { return b->n_ctx; }
+
+int attn_batch_n_active(const attn_batch *b) {
+    int n = 0;
+    for (int i = 0; i < b->n_slots; i++) n += b->slots[i].active;
+    return n;
+}
+
+/* ---- starting and ending ------------------------------------------------------------ */
+
+static void slot_release(slot *s) {
+    attn_sampler_free(s->sampler);
+    attn_stream_free(s->stream);
+    free(s->logits);
+    free(s->raw);
+    s->sampler = NULL, s->stream = NULL, s->logits = s->raw = NULL;
+    s->active = false;
+}
+
+/* Tells the caller and frees the slot's per-request state; its cache and tokens stay. */
+static void slot_finish(slot *s, const char *reason, const char *error) {
+    if (strcmp(reason, "stop") != 0 && strcmp(reason, "error") != 0) {
+        const char *ready;
+        size_t n_ready;
+        attn_stream_flush(s->stream, &ready, &n_ready); /* held-back bytes are final now */
+        if (n_ready && s->p.on_text) s->p.on_text(s->p.user, ready, n_ready);
+    }
+    attn_batch_done d = {reason, error, s->n_prompt, s->n_reused, s->n_generated};
+    attn_batch_params p = s->p;
+    slot_release(s);
+    if (p.on_done) p.on_done(p.user, &d);
+}
+
+static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb) {
+    int i = 0;
+    while (i < na && i < nb && a[i] == b[i]) i++;
+    return i;
+}
+
+/* The free slot whose cache shares the longest prefix with the prompt; -1 if none is free. */
+static int pick_slot(const attn_batch *b, const int32_t *prompt, int n_prompt, int *shared) {
+    int best = -1;
+    *shared = -1;
+    for (int i = 0; i < b->n_slots; i++) {
+        const slot *s = &b->slots[i];
+        if (s->active) continue;
+        int k = common_prefix(s->tokens, s->n_cached, prompt, n_prompt);
+        if (k > *shared) best = i, *shared = k;
+    }
+    return best;
+}
+
+static int check_params(const attn_batch *b, int n_prompt, const attn_batch_params *p) {
+    if (n_prompt < 1) return attn_error("the prompt is empty: give at least one token");
+    if (n_prompt >= b->n_ctx)
+        return attn_error("the prompt has %d tokens but the context holds %lld: shorten it", n_prompt,
+                          (long long)b->n_ctx);
+    if (p->max_tokens < 1) return attn_error("max_tokens must be at least 1 (got %d)", p->max_tokens);
+    if (p->top_logprobs > ATTN_BATCH_MAX_TOP_LOGPROBS)
+        return attn_error("at most %d top logprobs (asked for %d)", ATTN_BATCH_MAX_TOP_LOGPROBS, p->top_logprobs);
+    return 0;
+}
+
+int attn_batch_add(attn_batch *b, const int32_t *prompt, int n_prompt, const attn_batch_params *p) {
+    if (check_params(b, n_prompt, p) != 0) return -1;
+    for (int i = 0; i < n_prompt; i++)
+        if (prompt[i] < 0 || prompt[i] >= b->vocab)
+            return attn_error("token id %d is outside the vocabulary [0, %d)", prompt[i], b->vocab);
+    int shared;
+    int i = pick_slot(b, prompt, n_prompt, &shared);
+    if (i < 0) return attn_error("all %d slots are busy", b->n_slots);
+    slot *s = &b->slots[i];
+    s->sampler = attn_sampler_new(&p->sampling, b->vocab);
+    s->stream = attn_stream_new(p->stops, p->n_stops);
+    s->logits = malloc((size_t)b->vocab * sizeof(float));
+    s->raw = p->top_logprobs >= 0 ? malloc((size_t)b->vocab * sizeof(float)) : NULL;
+    if (!s->sampler || !s->stream || !s->logits || (p->top_logprobs >= 0 && !s->raw)) {
+        slot_release(s);
+        return attn_error("out of memory starting a generation");
+    }
+    /* At least the last prompt token is fed again: its logits are what the first sample needs. */
+    int reuse = ATTN_MIN(shared, n_prompt - 1);
+    if (attn_model_seq_truncate(b->model, i, reuse) != 0) {
+        slot_release(s);
+        return -1;
+    }
+    memcpy(s->tokens, prompt, (size_t)n_prompt * sizeof(int32_t));
+    s->n_tokens = s->n_prompt = n_prompt;
+    s->n_cached = s->n_reused = reuse;
+    s->n_generated = 0;
+    s->p = *p;
+    s->order = b->next_order++;
+    s->active = true;
+    for (int k = 0; k < n_prompt; k++) attn_sampler_accept(s->sampler, prompt[k]);
+    return i;
+}
+
+void attn_batch_cancel(attn_batch *b, int i) {
+    if (i >= 0 && i < b->n_slots && b->slots[i].active) slot_finish(&b->slots[i], "cancelled", NULL);
+}
+
+void attn_batch_free(attn_batch *b) {
+    if (!b) return;
+    if (b->slots)
+        for (int i = 0; i < b->n_slots; i++) {
+            attn_batch_cancel(b, i);
+            free(b->slots[i].tokens);
+        }
+    free(b->slots);
+    free(b->items);
+    free(b->item_slot);
+    free(b);
+}
+
+/* ---- one step ----------------------------------------------------------------------- */
+
+/* The items of one forward: every decoding slot's new token, then prompt chunks of the
+ * prefilling slots, oldest request first, up to prefill_chunk prompt tokens in all. */
+static int plan_items(attn_batch *b) {
+    int n = 0;
+    for (int i = 0; i < b->n_slots; i++) {
+        slot *s = &b->slots[i];
+        s->planned = s->active && s->n_tokens - s->n_cached == 1;
+        if (s->planned) b->item_slot[n++] = i;
+    }
+    int budget = b->prefill_chunk;
+    while (budget > 0) {
+        int oldest = -1;
+        for (int i = 0; i < b->n_slots; i++) {
+            slot *s = &b->slots[i];
+            if (s->active && !s->planned && (oldest < 0 || s->order < b->slots[oldest].order)) oldest = i;
+        }
+        if (oldest < 0) break;
+        slot *s = &b->slots[oldest];
+        s->planned = true;
+        budget -= ATTN_MIN(budget, s->n_tokens - s->n_cached);
+        b->item_slot[n++] = oldest;
+    }
+    budget = b->prefill_chunk;
+    for (int k = 0; k < n; k++) {
+        int i = b->item_slot[k];
+        slot *s = &b->slots[i];
+        int todo = s->n_tokens - s->n_cached;
+        int feed = todo == 1 ? 1 : ATTN_MIN(todo, budget);
+        if (todo > 1) budget -= feed;
+        b->items[k] = (attn_batch_item){.seq = i, .tokens = s->tokens + s->n_cached, .n = feed,
+                                        .logits = feed == todo ? s->logits : NULL};
+    }
+    return n;
+}
+
+/* log softmax of the raw logits: the chosen token's value and the n_top largest. */
+static void fill_logprobs(const float *raw, int vocab, attn_batch_token *t, int32_t *top_ids, float *top_lp) {
+    float max = -INFINITY;
+    for (int i = 0; i < vocab; i++) max = raw[i] > max ? raw[i] : max;
+    double sum = 0;
+    for (int i = 0; i < vocab; i++) sum += exp((double)raw[i] - max);
+    float lse = max + (float)log(sum);
+    int n = 0;
+    for (int i = 0; i < vocab; i++) { /* insertion into a short sorted list */
+        if (n == t->n_top && (n == 0 || raw[i] <= top_lp[n - 1])) continue;
+        int j = n < t->n_top ? n++ : n - 1;
+        while (j > 0 && top_lp[j - 1] < raw[i]) top_lp[j] = top_lp[j - 1], top_ids[j] = top_ids[j - 1], j--;
+        top_lp[j] = raw[i], top_ids[j] = i;
+    }
+    for (int k = 0; k < n; k++) top_lp[k] -= lse;
+    t->n_top = n;
+    t->logprob = raw[t->token] - lse;
+    t->top_ids = top_ids, t->top_logprobs = top_lp;
+}
+
+/* Pushes a token's bytes through the stop-string/UTF-8 stream; returns the finish reason
+ * when the text ends here ("stop", "cancelled"), else NULL. */
+static const char *emit_text(const attn_batch *b, slot *s, int32_t token) {
+    size_t len = 0;
+    const char *bytes = b->tok ? attn_tokenizer_token_bytes(b->tok, token, &len) : NULL;
+    if (!bytes) return NULL;
+    const char *ready;
+    size_t n_ready;
+    int stopped = attn_stream_push(s->stream, bytes, len, &ready, &n_ready);
+    if (stopped < 0) return "error";
+    if (n_ready && s->p.on_text && s->p.on_text(s->p.user, ready, n_ready)) return "cancelled";
+    return stopped ? "stop" : NULL;
+}
+
+/* The slot's whole sequence is cached and its logits are fresh: sample, report, and either
+ * finish or queue the token for the next step. */
+static void sample_slot(attn_batch *b, slot *s) {
+    if (s->raw) memcpy(s->raw, s->logits, (size_t)b->vocab * sizeof(float));
+    int32_t next = attn_sampler_sample(s->sampler, s->logits);
+    int32_t eos = b->tok ? attn_tokenizer_eos(b->tok) : -1;
+    if (next == eos && !s->p.ignore_eos) {
+        slot_finish(s, "stop", NULL);
+        return;
+    }
+    attn_sampler_accept(s->sampler, next);
+    s->tokens[s->n_tokens++] = next;
+    s->n_generated++;
+    if (s->p.on_token) {
+        attn_batch_token t = {.token = next, .logprob = NAN};
+        int32_t top_ids[ATTN_BATCH_MAX_TOP_LOGPROBS];
+        float top_lp[ATTN_BATCH_MAX_TOP_LOGPROBS];
+        if (s->raw) t.n_top = s->p.top_logprobs, fill_logprobs(s->raw, b->vocab, &t, top_ids, top_lp);
+        s->p.on_token(s->p.user, &t);
+    }
+    const char *end = emit_text(b, s, next);
+    if (!end && s->n_generated >= s->p.max_tokens) end = "length";
+    if (!end && s->n_tokens > b->n_ctx) end = "length"; /* the context is full: stop cleanly */
+    if (end) slot_finish(s, end, strcmp(end, "error") == 0 ? attn_last_error() : NULL);
+}
+
+int attn_batch_step(attn_batch *b) {
+    int n = plan_items(b);
+    if (n == 0) return 0;
+    if (attn_model_forward_batch(b->model, b->items, n) != 0) {
+        char err[512];
+        snprintf(err, sizeof err, "%s", attn_last_error()); /* callbacks may set errors of their own */
+        for (int k = 0; k < n; k++) slot_finish(&b->slots[b->item_slot[k]], "error", err);
+        attn_error("%s", err);
+        return -1;
+    }
+    for (int k = 0; k < n; k++) {
+        slot *s = &b->slots[b->item_slot[k]];
+        s->n_cached += (int)b->items[k].n;
+        if (s->active && b->items[k].logits) sample_slot(b, s);
+    }
+    return attn_batch_n_active(b);
+}
