@@ -34,9 +34,8 @@ typedef struct {
     attn_weight lm_head;
     float *lnf_w, *lnf_b;
     gpt2_layer *layers;
-    attn_arena arena; /* f32 copies of norms and biases, KV cache, activations */
-    float *k_cache, *v_cache; /* per layer: see nn/attention.h */
-    int64_t k_layer;          /* floats of one layer's key cache */
+    attn_arena arena; /* f32 copies of norms and biases, activations */
+    attn_kv_cache cache;
     float *x, *h, *qkv, *att, *fc; /* activations for one prefill chunk */
     int64_t chunk;
 } gpt2;
@@ -145,33 +144,28 @@ static int bind_weights(gpt2 *g) {
 
 static float *push_floats(gpt2 *g, int64_t n) { return attn_arena_push(&g->arena, (size_t)n * sizeof(float)); }
 
-/* The whole memory plan; runs once measuring and once for real (see core/arena.h). The KV
- * cache's pages are only touched as positions fill, so RSS follows the context in use. */
+/* The whole memory plan but the KV cache (gpt2_set_sequences); runs once measuring and once
+ * for real (see core/arena.h). */
 static int plan(gpt2 *g) {
     const attn_gpt2_config *c = &g->c;
     int64_t T = g->chunk = ATTN_MIN(c->n_ctx, PREFILL_CHUNK), C = c->n_embd;
-    g->k_layer = attn_kcache_floats(c->n_ctx, (int)c->n_head, (int)(C / c->n_head));
     g->x = push_floats(g, T * C), g->h = push_floats(g, T * C), g->att = push_floats(g, T * C);
     g->qkv = push_floats(g, T * 3 * C), g->fc = push_floats(g, T * c->n_inner);
-    g->k_cache = push_floats(g, c->n_layer * g->k_layer);
-    g->v_cache = push_floats(g, c->n_layer * c->n_ctx * C);
     return bind_weights(g);
 }
 
 static int alloc_state(gpt2 *g) {
     g->arena = attn_arena_measure();
     if (plan(g) != 0) return -1;
-    if (attn_arena_init(&g->arena, g->arena.used) != 0 || plan(g) != 0) return -1;
-    if (attn_attention_reserve(g->c.n_ctx) != 0) return attn_error("out of memory for attention scores");
-    return 0;
+    return attn_arena_init(&g->arena, g->arena.used) != 0 || plan(g) != 0 ? -1 : 0;
 }
 
-/* One transformer block over T rows of g->x at positions pos0.. */
-static int block(gpt2 *g, int l, int64_t pos0, int64_t T) {
+/* One transformer block over T rows of g->x at positions pos0.. of sequence seq. */
+static int block(gpt2 *g, int l, int seq, int64_t pos0, int64_t T) {
     const attn_gpt2_config *c = &g->c;
     gpt2_layer *L = &g->layers[l];
-    int64_t C = c->n_embd;
-    float *kc = g->k_cache + l * g->k_layer, *vc = g->v_cache + (size_t)l * c->n_ctx * C;
+    int64_t C = c->n_embd, max_pos = g->cache.max_pos;
+    float *kc = attn_kv_keys(&g->cache, l, seq), *vc = attn_kv_values(&g->cache, l, seq);
     attn_attention_shape shape = {.n_heads = (int)c->n_head, .n_kv_heads = (int)c->n_head,
                                   .head_dim = (int)(C / c->n_head), .scale = 1.0f};
     if (c->scale_attn_weights) shape.scale = 1.0f / sqrtf((float)shape.head_dim);
@@ -179,8 +173,8 @@ static int block(gpt2 *g, int l, int64_t pos0, int64_t T) {
 
     attn_layernorm(g->h, g->x, L->ln1_w, L->ln1_b, T, C, c->eps);
     if (attn_matmul(g->qkv, g->h, T, &L->qkv, L->qkv_b)) return -1;
-    attn_kv_store(kc, vc, c->n_ctx, g->qkv + C, g->qkv + 2 * C, 3 * C, pos0, T, &shape);
-    attn_attention_causal(g->att, g->qkv, 3 * C, kc, vc, c->n_ctx, pos0, T, &shape);
+    attn_kv_store(kc, vc, max_pos, g->qkv + C, g->qkv + 2 * C, 3 * C, pos0, T, &shape);
+    attn_attention_causal(g->att, g->qkv, 3 * C, kc, vc, max_pos, pos0, T, &shape);
     if (attn_matmul(g->h, g->att, T, &L->proj, L->proj_b)) return -1;
     attn_add(g->x, g->h, T * C);
 
@@ -192,42 +186,59 @@ static int block(gpt2 *g, int l, int64_t pos0, int64_t T) {
     return 0;
 }
 
-static int forward_chunk(gpt2 *g, const int32_t *tokens, int64_t pos0, int64_t T, float *logits, bool all) {
+static int forward_chunk(gpt2 *g, int seq, const int32_t *tokens, int64_t pos0, int64_t T, float *logits, bool all) {
     const attn_gpt2_config *c = &g->c;
     int64_t C = c->n_embd;
     attn_embed(g->x, g->wte->data, g->wte->dtype, tokens, T, C, g->wpe->data, g->wpe->dtype, pos0);
     for (int l = 0; l < c->n_layer; l++)
-        if (block(g, l, pos0, T)) return -1;
+        if (block(g, l, seq, pos0, T)) return -1;
     if (!logits) return 0;
     int64_t first = all ? 0 : T - 1, rows = T - first;
     attn_layernorm(g->h, g->x + first * C, g->lnf_w, g->lnf_b, rows, C, c->eps);
     return attn_matmul(logits, g->h, rows, &g->lm_head, NULL);
 }
 
-static int gpt2_forward(attn_model *m, const int32_t *tokens, int64_t n, float *logits, bool all) {
-    gpt2 *g = m->impl;
-    for (int64_t done = 0; done < n; done += g->chunk) {
-        int64_t T = ATTN_MIN(g->chunk, n - done);
-        bool last = done + T == n;
-        float *out = all ? logits + done * g->c.vocab : (last ? logits : NULL);
-        if (!logits) out = NULL;
-        if (forward_chunk(g, tokens + done, m->n_past + done, T, out, all)) return -1;
+static int forward_item(gpt2 *g, const attn_batch_item *it, int64_t n_past, bool all) {
+    for (int64_t done = 0; done < it->n; done += g->chunk) {
+        int64_t T = ATTN_MIN(g->chunk, it->n - done);
+        bool last = done + T == it->n;
+        float *out = !it->logits ? NULL : all ? it->logits + done * g->c.vocab : last ? it->logits : NULL;
+        if (forward_chunk(g, it->seq, it->tokens + done, n_past + done, T, out, all)) return -1;
     }
+    return 0;
+}
+
+static int gpt2_forward(attn_model *m, const attn_batch_item *items, int n_items, bool all) {
+    gpt2 *g = m->impl;
+    /* the thread count may have changed since load: every thread needs its score buffer */
+    if (attn_attention_reserve(g->cache.max_pos) != 0) return attn_error("out of memory for attention scores");
+    for (int i = 0; i < n_items; i++)
+        if (forward_item(g, &items[i], m->n_past[items[i].seq], all)) return -1;
+    return 0;
+}
+
+static int gpt2_set_sequences(attn_model *m, int n_seq, int64_t n_ctx) {
+    gpt2 *g = m->impl;
+    const attn_gpt2_config *c = &g->c;
+    attn_kv_cache fresh;
+    if (attn_kv_cache_init(&fresh, (int)c->n_layer, n_seq, n_ctx, (int)c->n_head, (int)(c->n_embd / c->n_head)))
+        return -1;
+    attn_kv_cache_free(&g->cache);
+    g->cache = fresh;
     return 0;
 }
 
 static void gpt2_free(attn_model *m) {
     gpt2 *g = m->impl;
-    if (g) {
-        attn_safetensors_close(g->st);
-        free(g->layers);
-        attn_arena_free(&g->arena);
-        free(g);
-    }
-    free(m);
+    attn_safetensors_close(g->st);
+    free(g->layers);
+    attn_kv_cache_free(&g->cache);
+    attn_arena_free(&g->arena);
+    free(g);
 }
 
-static const attn_model_ops gpt2_ops = {.forward = gpt2_forward, .free = gpt2_free};
+static const attn_model_ops gpt2_ops = {.forward = gpt2_forward, .set_sequences = gpt2_set_sequences,
+                                        .free = gpt2_free};
 
 static void fill_info(attn_model *m, const gpt2 *g) {
     const attn_gpt2_config *c = &g->c;
@@ -244,22 +255,21 @@ static void fill_info(attn_model *m, const gpt2 *g) {
 }
 
 attn_model *attn_gpt2_load(const char *dir, const char *weights_path) {
-    attn_model *m = calloc(1, sizeof *m);
     gpt2 *g = calloc(1, sizeof *g);
-    if (!m || !g) {
-        free(m), free(g);
+    attn_model *m = g ? attn_model_new(&gpt2_ops, g) : NULL;
+    if (!m) {
+        free(g);
         attn_error("out of memory");
         return NULL;
     }
-    m->impl = g;
-    m->ops = &gpt2_ops;
     if (read_config(&g->c, dir) != 0) goto fail;
     if (!(g->st = attn_safetensors_open(weights_path))) goto fail;
     g->weights_path = attn_safetensors_path(g->st);
     if (alloc_state(g) != 0) goto fail;
     fill_info(m, g);
+    if (attn_model_set_sequences(m, 1, 0) != 0) goto fail;
     return m;
 fail:
-    gpt2_free(m);
+    attn_model_free(m);
     return NULL;
 }

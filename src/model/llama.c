@@ -39,9 +39,8 @@ typedef struct {
     attn_weight lm_head;
     float *norm, *inv_freq;
     llama_layer *layers;
-    attn_arena arena; /* f32 copies of norms and biases, KV cache, activations */
-    float *k_cache, *v_cache;
-    int64_t k_layer, v_layer; /* floats of one layer's key and value cache */
+    attn_arena arena; /* f32 copies of norms and biases, activations */
+    attn_kv_cache cache;
     float *x, *h, *q, *k, *v, *att, *gate, *up, *rope_cos, *rope_sin; /* one prefill chunk */
     int64_t chunk;
     int64_t n_params;
@@ -148,22 +147,18 @@ static int bind_weights(llama *m) {
 
 static float *push_floats(llama *m, int64_t n) { return attn_arena_push(&m->arena, (size_t)n * sizeof(float)); }
 
-/* The whole memory plan; runs once measuring and once for real (see core/arena.h). The KV
- * cache's pages are only touched as positions fill, so RSS follows the context in use. */
+/* The whole memory plan but the KV cache (llama_set_sequences); runs once measuring and
+ * once for real (see core/arena.h). */
 static int plan(llama *m) {
     const attn_llama_config *c = &m->c;
     int64_t T = m->chunk = ATTN_MIN(c->n_ctx, PREFILL_CHUNK), C = c->n_embd, hd = c->head_dim;
     int64_t qd = c->n_head * hd, kvd = c->n_kv_head * hd;
-    m->k_layer = attn_kcache_floats(c->n_ctx, (int)c->n_kv_head, (int)hd);
-    m->v_layer = c->n_ctx * kvd;
     m->x = push_floats(m, T * C), m->h = push_floats(m, T * C);
     m->q = push_floats(m, T * qd), m->att = push_floats(m, T * qd);
     m->k = push_floats(m, T * kvd), m->v = push_floats(m, T * kvd);
     m->gate = push_floats(m, T * c->n_ff), m->up = push_floats(m, T * c->n_ff);
     m->rope_cos = push_floats(m, T * hd / 2), m->rope_sin = push_floats(m, T * hd / 2);
     m->inv_freq = push_floats(m, hd / 2);
-    m->k_cache = push_floats(m, c->n_layer * m->k_layer);
-    m->v_cache = push_floats(m, c->n_layer * m->v_layer);
     return bind_weights(m);
 }
 
@@ -182,19 +177,20 @@ static attn_attention_shape attention_shape(const attn_llama_config *c) {
                                   .head_dim = (int)c->head_dim, .scale = (float)(1.0 / sqrt((double)c->head_dim))};
 }
 
-/* Self-attention of T rows of m->h at positions pos0..; its projection lands in m->h. */
-static int attention(llama *m, llama_layer *L, int l, int64_t pos0, int64_t T) {
+/* Self-attention of T rows of m->h at positions pos0.. of sequence seq; its projection lands
+ * in m->h. */
+static int attention(llama *m, llama_layer *L, int l, int seq, int64_t pos0, int64_t T) {
     const attn_llama_config *c = &m->c;
     attn_attention_shape s = attention_shape(c);
-    int64_t hd = c->head_dim, qd = c->n_head * hd, kvd = c->n_kv_head * hd;
-    float *kc = m->k_cache + l * m->k_layer, *vc = m->v_cache + l * m->v_layer;
+    int64_t hd = c->head_dim, qd = c->n_head * hd, kvd = c->n_kv_head * hd, max_pos = m->cache.max_pos;
+    float *kc = attn_kv_keys(&m->cache, l, seq), *vc = attn_kv_values(&m->cache, l, seq);
     if (attn_matmul(m->q, m->h, T, &L->q, L->q_b) || attn_matmul(m->k, m->h, T, &L->k, L->k_b) ||
         attn_matmul(m->v, m->h, T, &L->v, L->v_b))
         return -1;
     attn_rope_apply(m->q, qd, T, s.n_heads, s.head_dim, m->rope_cos, m->rope_sin, c->rope.dim, c->rope.layout);
     attn_rope_apply(m->k, kvd, T, s.n_kv_heads, s.head_dim, m->rope_cos, m->rope_sin, c->rope.dim, c->rope.layout);
-    attn_kv_store(kc, vc, c->n_ctx, m->k, m->v, kvd, pos0, T, &s);
-    attn_attention_causal(m->att, m->q, qd, kc, vc, c->n_ctx, pos0, T, &s);
+    attn_kv_store(kc, vc, max_pos, m->k, m->v, kvd, pos0, T, &s);
+    attn_attention_causal(m->att, m->q, qd, kc, vc, max_pos, pos0, T, &s);
     return attn_matmul(m->h, m->att, T, &L->o, L->o_b);
 }
 
@@ -206,11 +202,11 @@ static int mlp(llama *m, llama_layer *L, int64_t T) {
 }
 
 /* One pre-norm block over T rows of m->x. */
-static int block(llama *m, int l, int64_t pos0, int64_t T) {
+static int block(llama *m, int l, int seq, int64_t pos0, int64_t T) {
     const attn_llama_config *c = &m->c;
     llama_layer *L = &m->layers[l];
     attn_rmsnorm(m->h, m->x, L->attn_norm, T, c->n_embd, c->rms_eps);
-    if (attention(m, L, l, pos0, T)) return -1;
+    if (attention(m, L, l, seq, pos0, T)) return -1;
     attn_add(m->x, m->h, T * c->n_embd);
     attn_rmsnorm(m->h, m->x, L->ffn_norm, T, c->n_embd, c->rms_eps);
     if (mlp(m, L, T)) return -1;
@@ -218,30 +214,46 @@ static int block(llama *m, int l, int64_t pos0, int64_t T) {
     return 0;
 }
 
-static int forward_chunk(llama *m, const int32_t *tokens, int64_t pos0, int64_t T, float *logits, bool all) {
+static int forward_chunk(llama *m, int seq, const int32_t *tokens, int64_t pos0, int64_t T, float *logits, bool all) {
     const attn_llama_config *c = &m->c;
     int64_t C = c->n_embd;
     if (m->embed.qtype) attn_embed_q(m->x, m->embed.data, m->embed.qtype, tokens, T, C);
     else attn_embed(m->x, m->embed.data, m->embed.dtype, tokens, T, C, NULL, ATTN_F32, 0);
     attn_rope_table(m->rope_cos, m->rope_sin, m->inv_freq, c->rope.dim, pos0, T); /* shared by all layers */
     for (int l = 0; l < c->n_layer; l++)
-        if (block(m, l, pos0, T)) return -1;
+        if (block(m, l, seq, pos0, T)) return -1;
     if (!logits) return 0;
     int64_t first = all ? 0 : T - 1, rows = T - first;
     attn_rmsnorm(m->h, m->x + first * C, m->norm, rows, C, c->rms_eps);
     return attn_matmul(logits, m->h, rows, &m->lm_head, NULL);
 }
 
-static int llama_forward(attn_model *model, const int32_t *tokens, int64_t n, float *logits, bool all) {
+static int forward_item(llama *m, const attn_batch_item *it, int64_t n_past, bool all) {
+    for (int64_t done = 0; done < it->n; done += m->chunk) {
+        int64_t T = ATTN_MIN(m->chunk, it->n - done);
+        bool last = done + T == it->n;
+        float *out = !it->logits ? NULL : all ? it->logits + done * m->c.vocab : last ? it->logits : NULL;
+        if (forward_chunk(m, it->seq, it->tokens + done, n_past + done, T, out, all)) return -1;
+    }
+    return 0;
+}
+
+static int llama_forward(attn_model *model, const attn_batch_item *items, int n_items, bool all) {
     llama *m = model->impl;
     /* the thread count may have changed since load: every thread needs its score buffer */
-    if (attn_attention_reserve(m->c.n_ctx) != 0) return attn_error("out of memory for attention scores");
-    for (int64_t done = 0; done < n; done += m->chunk) {
-        int64_t T = ATTN_MIN(m->chunk, n - done);
-        bool last = done + T == n;
-        float *out = !logits ? NULL : all ? logits + done * m->c.vocab : last ? logits : NULL;
-        if (forward_chunk(m, tokens + done, model->n_past + done, T, out, all)) return -1;
-    }
+    if (attn_attention_reserve(m->cache.max_pos) != 0) return attn_error("out of memory for attention scores");
+    for (int i = 0; i < n_items; i++)
+        if (forward_item(m, &items[i], model->n_past[items[i].seq], all)) return -1;
+    return 0;
+}
+
+static int llama_set_sequences(attn_model *model, int n_seq, int64_t n_ctx) {
+    llama *m = model->impl;
+    const attn_llama_config *c = &m->c;
+    attn_kv_cache fresh;
+    if (attn_kv_cache_init(&fresh, (int)c->n_layer, n_seq, n_ctx, (int)c->n_kv_head, (int)c->head_dim) != 0) return -1;
+    attn_kv_cache_free(&m->cache);
+    m->cache = fresh;
     return 0;
 }
 
@@ -249,16 +261,15 @@ static int llama_forward(attn_model *model, const int32_t *tokens, int64_t n, fl
 
 static void llama_free(attn_model *model) {
     llama *m = model->impl;
-    if (m) {
-        attn_llama_source_close(m->src);
-        free(m->layers);
-        attn_arena_free(&m->arena);
-        free(m);
-    }
-    free(model);
+    attn_llama_source_close(m->src);
+    free(m->layers);
+    attn_kv_cache_free(&m->cache);
+    attn_arena_free(&m->arena);
+    free(m);
 }
 
-static const attn_model_ops llama_ops = {.forward = llama_forward, .free = llama_free};
+static const attn_model_ops llama_ops = {.forward = llama_forward, .set_sequences = llama_set_sequences,
+                                         .free = llama_free};
 
 static void fill_info(attn_model *model, const llama *m) {
     const attn_llama_config *c = &m->c;
@@ -285,21 +296,24 @@ static const char *weights_file(const char *dir, const char *proposed, char *buf
 /* Builds the model from a config already read and a source already open (both owned by
  * the model from here on, also on failure). */
 static attn_model *llama_build(attn_llama_source *src, const attn_llama_config *c, const char *cfg_name) {
-    attn_model *model = calloc(1, sizeof *model);
     llama *m = calloc(1, sizeof *m);
-    if (!model || !m) {
-        free(model), free(m);
+    attn_model *model = m ? attn_model_new(&llama_ops, m) : NULL;
+    if (!model) {
+        free(m);
         attn_llama_source_close(src);
         attn_error("out of memory");
         return NULL;
     }
-    model->impl = m, model->ops = &llama_ops;
     m->c = *c, m->src = src, m->cfg_name = cfg_name;
     if (alloc_state(m) != 0) {
-        llama_free(model);
+        attn_model_free(model);
         return NULL;
     }
     fill_info(model, m);
+    if (attn_model_set_sequences(model, 1, 0) != 0) {
+        attn_model_free(model);
+        return NULL;
+    }
     return model;
 }
 

@@ -1,5 +1,5 @@
-/* model.c - finds the checkpoint's files, dispatches on config.json's model_type, and
- * checks every forward call's inputs before a family sees them. */
+/* model.c - finds the checkpoint's files, dispatches on config.json's model_type, keeps each
+ * sequence's position, and checks every forward call's inputs before a family sees them. */
 #include "model.h"
 
 #include <errno.h>
@@ -53,32 +53,114 @@ attn_model *attn_model_load(const char *path) {
     return m;
 }
 
+attn_model *attn_model_new(const attn_model_ops *ops, void *impl) {
+    attn_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        attn_error("out of memory");
+        return NULL;
+    }
+    m->ops = ops, m->impl = impl;
+    return m;
+}
+
 void attn_model_free(attn_model *m) {
-    if (m) m->ops->free(m);
+    if (!m) return;
+    if (m->impl) m->ops->free(m);
+    free(m->n_past);
+    free(m);
 }
 
 const attn_model_info *attn_model_get_info(const attn_model *m) { return &m->info; }
-int64_t attn_model_n_past(const attn_model *m) { return m->n_past; }
-void attn_model_reset(attn_model *m) { m->n_past = 0; }
 
-int attn_model_truncate(attn_model *m, int64_t n_past) {
-    if (n_past < 0 || n_past > m->n_past)
-        return attn_error("cannot truncate the cache to %lld positions (it holds %lld)", (long long)n_past,
-                          (long long)m->n_past);
-    m->n_past = n_past;
+/* ---- sequences -------------------------------------------------------------------- */
+
+int attn_model_set_sequences(attn_model *m, int n_seq, int64_t n_ctx) {
+    if (n_seq < 1) return attn_error("a model needs at least one sequence (asked for %d)", n_seq);
+    if (n_ctx < 0 || n_ctx > m->info.n_ctx)
+        return attn_error("a sequence's context of %lld positions is outside [1, %lld] (0 means the model's)",
+                          (long long)n_ctx, (long long)m->info.n_ctx);
+    if (n_ctx == 0) n_ctx = m->info.n_ctx;
+    int64_t *n_past = calloc((size_t)n_seq, sizeof *n_past);
+    if (!n_past) return attn_error("out of memory for %d sequences", n_seq);
+    if (m->ops->set_sequences(m, n_seq, n_ctx) != 0) {
+        free(n_past);
+        return -1;
+    }
+    free(m->n_past);
+    m->n_past = n_past, m->n_seq = n_seq, m->seq_ctx = n_ctx;
     return 0;
 }
 
-int attn_model_forward(attn_model *m, const int32_t *tokens, int64_t n, float *logits, bool all) {
-    if (n <= 0) return attn_error("forward needs at least one token");
-    if (m->n_past + n > m->info.n_ctx)
-        return attn_error("context overflow: %lld tokens in the cache + %lld new exceed the context of %lld",
-                          (long long)m->n_past, (long long)n, (long long)m->info.n_ctx);
+int attn_model_n_sequences(const attn_model *m) { return m->n_seq; }
+
+int64_t attn_model_seq_n_past(const attn_model *m, int seq) {
+    return seq >= 0 && seq < m->n_seq ? m->n_past[seq] : 0;
+}
+
+int attn_model_seq_truncate(attn_model *m, int seq, int64_t n_past) {
+    if (seq < 0 || seq >= m->n_seq)
+        return attn_error("sequence %d is outside [0, %d)", seq, m->n_seq);
+    if (n_past < 0 || n_past > m->n_past[seq])
+        return attn_error("cannot truncate the cache to %lld positions (it holds %lld)", (long long)n_past,
+                          (long long)m->n_past[seq]);
+    m->n_past[seq] = n_past;
+    return 0;
+}
+
+int64_t attn_model_n_past(const attn_model *m) { return m->n_past[0]; }
+void attn_model_reset(attn_model *m) { m->n_past[0] = 0; }
+int attn_model_truncate(attn_model *m, int64_t n_past) { return attn_model_seq_truncate(m, 0, n_past); }
+
+/* ---- forward ---------------------------------------------------------------------- */
+
+/* n tokens for sequence `seq`: at least one, each in the vocabulary, and room for them.
+ * `item` >= 0 names the batch item in messages. */
+static int check_tokens(const attn_model *m, int seq, const int32_t *tokens, int64_t n, int item) {
+    char where[64] = "";
+    if (item >= 0) snprintf(where, sizeof where, " of batch item %d (sequence %d)", item, seq);
+    if (n <= 0 || !tokens) return attn_error("forward needs at least one token%s", where);
+    if (m->n_past[seq] + n > m->seq_ctx)
+        return attn_error("context overflow%s: %lld tokens in the cache + %lld new exceed the context of %lld", where,
+                          (long long)m->n_past[seq], (long long)n, (long long)m->seq_ctx);
     for (int64_t i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= m->info.vocab_size)
-            return attn_error("token id %d at index %lld is outside the vocabulary [0, %lld)", tokens[i],
-                              (long long)i, (long long)m->info.vocab_size);
-    if (m->ops->forward(m, tokens, n, logits, all) != 0) return -1;
-    m->n_past += n;
+            return attn_error("token id %d at index %lld%s is outside the vocabulary [0, %lld)", tokens[i],
+                              (long long)i, where, (long long)m->info.vocab_size);
+    return 0;
+}
+
+static void advance(attn_model *m, const attn_batch_item *items, int n_items) {
+    for (int i = 0; i < n_items; i++) m->n_past[items[i].seq] += items[i].n;
+}
+
+int attn_model_forward(attn_model *m, const int32_t *tokens, int64_t n, float *logits, bool all) {
+    if (check_tokens(m, 0, tokens, n, -1) != 0) return -1;
+    attn_batch_item item = {.seq = 0, .tokens = tokens, .n = n, .logits = logits};
+    if (m->ops->forward(m, &item, 1, all) != 0) return -1;
+    advance(m, &item, 1);
+    return 0;
+}
+
+/* Sequence numbers in range and distinct (a batch holds at most n_seq items, so the
+ * pairwise scan stays small), then each item's tokens. */
+static int check_batch(const attn_model *m, const attn_batch_item *items, int n_items) {
+    if (n_items < 1 || !items) return attn_error("a batch needs at least one item");
+    for (int i = 0; i < n_items; i++) {
+        int seq = items[i].seq;
+        if (seq < 0 || seq >= m->n_seq)
+            return attn_error("batch item %d: sequence %d is outside [0, %d)", i, seq, m->n_seq);
+        for (int j = 0; j < i; j++)
+            if (items[j].seq == seq)
+                return attn_error("batch items %d and %d both name sequence %d (at most one item per sequence)", j,
+                                  i, seq);
+        if (check_tokens(m, seq, items[i].tokens, items[i].n, i) != 0) return -1;
+    }
+    return 0;
+}
+
+int attn_model_forward_batch(attn_model *m, const attn_batch_item *items, int n_items) {
+    if (check_batch(m, items, n_items) != 0) return -1;
+    if (m->ops->forward(m, items, n_items, false) != 0) return -1;
+    advance(m, items, n_items);
     return 0;
 }

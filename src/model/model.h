@@ -60,18 +60,31 @@ int attn_model_seq_truncate(attn_model *m, int seq, int64_t n_past); /* 0 frees 
  * nothing). Results equal running each item alone with attn_model_forward. */
 int attn_model_forward_batch(attn_model *m, const attn_batch_item *items, int n_items);
 
-/* For writers of new model families (src/model/ only). */
+/* For writers of new model families (src/model/ only). model.c validates every call first,
+ * so a family sees only items with distinct sequences, ids in the vocabulary and room in
+ * their caches. */
 typedef struct {
-    int (*forward)(attn_model *m, const int32_t *tokens, int64_t n, float *logits, bool all);
-    void (*free)(attn_model *m);
+    /* Runs the items, each appended at n_past[item.seq] (model.c advances the positions after
+     * success). all (only with one item): logits [n][vocab] for each of its tokens. */
+    int (*forward)(attn_model *m, const attn_batch_item *items, int n_items, bool all);
+    /* Replaces the caches with room for n_seq sequences of n_ctx positions (<= info.n_ctx);
+     * on failure the old ones stay. */
+    int (*set_sequences)(attn_model *m, int n_seq, int64_t n_ctx);
+    void (*free)(attn_model *m); /* the family's state (impl), not m */
 } attn_model_ops;
 
 struct attn_model {
     attn_model_info info;
-    int64_t n_past;
+    int n_seq;        /* sequences the caches hold */
+    int64_t seq_ctx;  /* positions each sequence can hold */
+    int64_t *n_past;  /* [n_seq]: positions each sequence holds; sequence 0 is attn_model_forward's */
     const attn_model_ops *ops;
     void *impl;
 };
+
+/* A family's model shell (NULL with an error when out of memory). Once info is filled the
+ * family calls attn_model_set_sequences(m, 1, 0); attn_model_free(m) releases it at any point. */
+attn_model *attn_model_new(const attn_model_ops *ops, void *impl);
 
 attn_model *attn_gpt2_load(const char *dir, const char *weights_path);
 /* LLaMA-family (model_type llama, mistral, qwen2); weights_path may be missing when

@@ -1,9 +1,12 @@
-/* attention.c - causal attention, parallel over (head, query) pairs. Each pair computes its
- * scores block by block from the transposed key cache into a per-thread buffer, takes a
- * max-subtracted softmax and the weighted sum of values; memory is O(positions) per thread. */
+/* attention.c - the KV cache's mapping, and causal attention, parallel over (head, query)
+ * pairs. Each pair computes its scores block by block from the transposed key cache into a
+ * per-thread buffer, takes a max-subtracted softmax and the weighted sum of values; memory is
+ * O(positions) per thread. */
 #include "attention.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "core/common.h"
 #include "core/kernels.h"
 #include "core/matmul.h"
@@ -15,6 +18,26 @@ static int64_t blocks_of(int64_t max_pos) { return (max_pos + ATTN_KV_BLOCK - 1)
 
 int64_t attn_kcache_floats(int64_t max_pos, int n_kv_heads, int head_dim) {
     return (int64_t)n_kv_heads * blocks_of(max_pos) * head_dim * ATTN_KV_BLOCK;
+}
+
+int attn_kv_cache_init(attn_kv_cache *c, int n_layers, int n_seqs, int64_t max_pos, int n_kv_heads, int head_dim) {
+    int64_t k = attn_kcache_floats(max_pos, n_kv_heads, head_dim), v = max_pos * n_kv_heads * head_dim;
+    int64_t regions = (int64_t)n_layers * n_seqs;
+    if (regions <= 0 || k + v <= 0 || (k + v) > INT64_MAX / (int64_t)sizeof(float) / regions)
+        return attn_error("a KV cache of %d sequences x %lld positions is too large", n_seqs, (long long)max_pos);
+    size_t bytes = (size_t)(regions * (k + v)) * sizeof(float);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return attn_error("cannot reserve %zu MB for the KV cache of %d sequences x %lld positions: %s", bytes >> 20,
+                          n_seqs, (long long)max_pos, strerror(errno));
+    *c = (attn_kv_cache){.base = p, .bytes = bytes, .n_layers = n_layers, .n_seqs = n_seqs, .max_pos = max_pos,
+                         .k_floats = k, .v_floats = v};
+    return 0;
+}
+
+void attn_kv_cache_free(attn_kv_cache *c) {
+    if (c->base) munmap(c->base, c->bytes);
+    *c = (attn_kv_cache){0};
 }
 
 typedef struct {

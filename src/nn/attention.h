@@ -7,6 +7,7 @@
 #ifndef ATTN_NN_ATTENTION_H
 #define ATTN_NN_ATTENTION_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -16,6 +17,26 @@ typedef struct {
 
 /* Floats of one layer's key cache (the value cache is max_pos * n_kv_heads * head_dim). */
 int64_t attn_kcache_floats(int64_t max_pos, int n_kv_heads, int head_dim);
+
+/* A model's whole cache: keys and values of max_pos positions for each (layer, sequence).
+ * One anonymous mapping, so pages are touched only as positions fill: reserving many
+ * sequences costs address space, not memory. */
+typedef struct {
+    float *base;
+    size_t bytes;
+    int n_layers, n_seqs;
+    int64_t max_pos, k_floats, v_floats; /* per (layer, sequence) */
+} attn_kv_cache;
+
+/* Maps a zeroed cache; -1 with an error (and *c untouched) when it cannot. */
+int attn_kv_cache_init(attn_kv_cache *c, int n_layers, int n_seqs, int64_t max_pos, int n_kv_heads, int head_dim);
+void attn_kv_cache_free(attn_kv_cache *c);
+static inline float *attn_kv_keys(const attn_kv_cache *c, int layer, int seq) {
+    return c->base + ((int64_t)layer * c->n_seqs + seq) * (c->k_floats + c->v_floats);
+}
+static inline float *attn_kv_values(const attn_kv_cache *c, int layer, int seq) {
+    return attn_kv_keys(c, layer, seq) + c->k_floats;
+}
 
 /* Copies T rows of keys and values (each with its own row stride) into the cache at pos0. */
 void attn_kv_store(float *k_cache, float *v_cache, int64_t max_pos, const float *k, const float *v, int64_t src_stride,
