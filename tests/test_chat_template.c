@@ -3,12 +3,17 @@
  * rendered by transformers; every one must come out byte for byte the same (or fail where the
  * Jinja raised). detect() must recognise each fixture's Jinja source, variants of it, and
  * SmolLM2's from its GGUF when $ATTN_SMOLLM2_GGUF is set; it must refuse templates it has no
- * C version of. */
+ * C version of. A model keeps its checkpoint's template (GGUF metadata, HF files beside the
+ * weights) in attn_model_info.chat_template. */
 #include <jansson.h>
+#include <unistd.h>
 #include "test.h"
 #include "chat/template.h"
 #include "core/common.h"
+#include "format/fileio.h"
 #include "format/gguf.h"
+#include "model/gpt2_init.h"
+#include "model/model.h"
 
 #define FIXTURE "tests/fixtures/chat_templates.json"
 
@@ -153,7 +158,51 @@ static void test_smollm2_gguf(const char *path, json_t *fixture) {
     for (size_t i = 0; i < json_array_size(entries); i++)
         in_fixture |= strcmp(json_string_value(json_object_get(json_array_get(entries, i), "jinja")), jinja) == 0;
     CHECK(in_fixture, "SmolLM2's GGUF template is not the fixture's copy");
+    attn_model *m = attn_model_load(path);
+    CHECK(m && attn_model_get_info(m)->chat_template &&
+              strcmp(attn_model_get_info(m)->chat_template, jinja) == 0,
+          "the model's info.chat_template is not the GGUF's");
+    attn_model_free(m);
     attn_gguf_close(g);
+}
+
+static const char *model_template(const char *dir) {
+    static char copy[256];
+    attn_model *m = attn_model_load(dir);
+    CHECK(m != NULL, "%s: %s", dir, attn_last_error());
+    const char *t = m ? attn_model_get_info(m)->chat_template : NULL;
+    snprintf(copy, sizeof copy, "%s", t ? t : "(none)");
+    attn_model_free(m);
+    return copy;
+}
+
+static void write_text(const char *dir, const char *name, const char *text) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    CHECK(attn_write_file_atomic(path, text, strlen(text)) == 0, "%s: %s", path, attn_last_error());
+}
+
+/* HF checkpoints: chat_template.jinja first, else tokenizer_config.json's string or the
+ * "default" of its list of named templates. */
+static void test_hf_checkpoint_template(void) {
+    char dir[200];
+    snprintf(dir, sizeof dir, "/tmp/attn-test-chat-template-%d", (int)getpid());
+    attn_gpt2_config cfg;
+    attn_gpt2_config_defaults(&cfg);
+    cfg.n_layer = 1, cfg.n_head = 2, cfg.n_embd = 8, cfg.n_ctx = 16, cfg.vocab = 32, cfg.dtype = ATTN_F32;
+    CHECK(attn_gpt2_write_random(dir, &cfg, 1) == 0, "%s", attn_last_error());
+    CHECK(strcmp(model_template(dir), "(none)") == 0, "no template files, yet '%s'", model_template(dir));
+    write_text(dir, "tokenizer_config.json", "{\"eos_token\": \"x\", \"chat_template\": \"{{ 'plain' }}\"}");
+    CHECK(strcmp(model_template(dir), "{{ 'plain' }}") == 0, "string form: %s", model_template(dir));
+    write_text(dir, "tokenizer_config.json",
+               "{\"chat_template\": [{\"name\": \"tool_use\", \"template\": \"T\"}, "
+               "{\"name\": \"default\", \"template\": \"D\"}]}");
+    CHECK(strcmp(model_template(dir), "D") == 0, "list form: %s", model_template(dir));
+    write_text(dir, "chat_template.jinja", "{{ 'from the jinja file' }}\n");
+    CHECK(strcmp(model_template(dir), "{{ 'from the jinja file' }}\n") == 0, "jinja file: %s", model_template(dir));
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0, "cleanup");
 }
 
 int main(void) {
@@ -166,6 +215,7 @@ int main(void) {
     for (size_t i = 0; i < json_array_size(entries); i++) check_template(json_array_get(entries, i));
     test_detect_variants();
     test_names_and_errors();
+    test_hf_checkpoint_template();
     const char *gguf = getenv("ATTN_SMOLLM2_GGUF");
     if (gguf && *gguf) test_smollm2_gguf(gguf, fixture);
     else printf("note: ATTN_SMOLLM2_GGUF unset, SmolLM2's GGUF template not checked\n");

@@ -310,6 +310,7 @@ static attn_model *llama_build(attn_llama_source *src, const attn_llama_config *
         return NULL;
     }
     fill_info(model, m);
+    model->info.chat_template = src->chat_template, src->chat_template = NULL; /* the model frees it */
     if (attn_model_set_sequences(model, 1, 0) != 0) {
         attn_model_free(model);
         return NULL;

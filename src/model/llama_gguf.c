@@ -60,7 +60,20 @@ static int gguf_find(const attn_llama_source *s, attn_llama_tensor id, int layer
 
 static void gguf_close(attn_llama_source *s) {
     attn_gguf_close(s->impl);
+    free(s->chat_template); /* still here only when no model took it over */
     free(s);
+}
+
+/* tokenizer.chat_template, copied so the model can keep it after the file is closed. */
+static int read_chat_template(const attn_gguf *g, char **out) {
+    const char *jinja;
+    size_t len;
+    *out = NULL;
+    if (!attn_gguf_find(g, "tokenizer.chat_template")) return 0;
+    if (attn_gguf_get_str(g, "tokenizer.chat_template", &jinja, &len)) return -1;
+    if (!(*out = malloc(len + 1))) return attn_error("out of memory");
+    memcpy(*out, jinja, len + 1);
+    return 0;
 }
 
 /* "<arch>.<key>" as an integer; `def` < 0 means required. */
@@ -166,7 +179,7 @@ attn_llama_source *attn_llama_source_gguf(const char *path, attn_llama_config *c
         return NULL;
     }
     *s = (attn_llama_source){.find = gguf_find, .close = gguf_close, .path = attn_gguf_path(g), .impl = g};
-    if (read_config(g, c) != 0) {
+    if (read_config(g, c) != 0 || read_chat_template(g, &s->chat_template) != 0) {
         gguf_close(s);
         return NULL;
     }

@@ -47,6 +47,8 @@ struct attn_llama_source {
     void (*close)(attn_llama_source *s);
     const char *path;   /* the weights file or index, for messages */
     const char *origin; /* a note from the checkpoint's metadata (attn.origin), or NULL */
+    char *chat_template; /* a GGUF's tokenizer.chat_template (malloc'd), or NULL; the model takes
+                          * it over as info.chat_template (model.c reads HF's beside safetensors) */
     void *impl;
 };
 

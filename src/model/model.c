@@ -15,6 +15,30 @@ static int is_dir(const char *p) {
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* The chat template Hugging Face saves beside the weights: chat_template.jinja (newer
+ * transformers), else tokenizer_config.json's "chat_template", a string or a list of
+ * {"name", "template"} whose "default" one is for chat. Malloc'd; NULL when there is none. A
+ * file that cannot be read counts as none: the tokenizer's loader reports broken tokenizer files. */
+static char *hf_chat_template(const char *dir) {
+    char path[4200];
+    size_t len;
+    snprintf(path, sizeof path, "%s/chat_template.jinja", dir);
+    struct stat st;
+    if (stat(path, &st) == 0) return attn_read_file(path, &len);
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    json_t *root = stat(path, &st) == 0 ? json_load_file(path, 0, NULL) : NULL;
+    json_t *t = json_object_get(root, "chat_template");
+    for (size_t i = 0; json_is_array(t) && i < json_array_size(t); i++) {
+        json_t *named = json_array_get(t, i);
+        if (json_is_string(json_object_get(named, "name")) &&
+            strcmp(json_string_value(json_object_get(named, "name")), "default") == 0)
+            t = json_object_get(named, "template");
+    }
+    char *jinja = json_is_string(t) ? strdup(json_string_value(t)) : NULL;
+    json_decref(root);
+    return jinja;
+}
+
 attn_model *attn_model_load(const char *path) {
     char dir[4096], weights[4096], cfg[4200];
     struct stat st;
@@ -50,6 +74,7 @@ attn_model *attn_model_load(const char *path) {
         attn_error("%s: model_type \"%s\" is not supported yet (supported: gpt2, llama, mistral, qwen2)", cfg, type);
     }
     json_decref(root);
+    if (m) m->info.chat_template = hf_chat_template(dir);
     return m;
 }
 
@@ -66,6 +91,7 @@ attn_model *attn_model_new(const attn_model_ops *ops, void *impl) {
 void attn_model_free(attn_model *m) {
     if (!m) return;
     if (m->impl) m->ops->free(m);
+    free((char *)m->info.chat_template); /* the model's own copy (llama_build, attn_model_load) */
     free(m->n_past);
     free(m);
 }
