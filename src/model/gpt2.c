@@ -11,6 +11,7 @@
 #include "core/common.h"
 #include "core/matmul.h"
 #include "format/safetensors.h"
+#include "batch_rows.h"
 #include "gpt2_config.h"
 #include "model.h"
 #include "nn/attention.h"
@@ -36,7 +37,8 @@ typedef struct {
     gpt2_layer *layers;
     attn_arena arena; /* f32 copies of norms and biases, activations */
     attn_kv_cache cache;
-    float *x, *h, *qkv, *att, *fc; /* activations for one prefill chunk */
+    float *x, *h, *qkv, *att, *fc; /* activations for one pass (prefill chunk) */
+    float *logit_rows;             /* [ATTN_BATCH_LOGIT_ROWS][vocab] */
     int64_t chunk;
 } gpt2;
 
@@ -151,6 +153,7 @@ static int plan(gpt2 *g) {
     int64_t T = g->chunk = ATTN_MIN(c->n_ctx, PREFILL_CHUNK), C = c->n_embd;
     g->x = push_floats(g, T * C), g->h = push_floats(g, T * C), g->att = push_floats(g, T * C);
     g->qkv = push_floats(g, T * 3 * C), g->fc = push_floats(g, T * c->n_inner);
+    g->logit_rows = push_floats(g, ATTN_BATCH_LOGIT_ROWS * c->vocab);
     return bind_weights(g);
 }
 
@@ -160,12 +163,12 @@ static int alloc_state(gpt2 *g) {
     return attn_arena_init(&g->arena, g->arena.used) != 0 || plan(g) != 0 ? -1 : 0;
 }
 
-/* One transformer block over T rows of g->x at positions pos0.. of sequence seq. */
-static int block(gpt2 *g, int l, int seq, int64_t pos0, int64_t T) {
+/* One transformer block over the pass's rows of g->x; attention per segment against its
+ * sequence's cache. */
+static int block(gpt2 *g, int l, const attn_batch_pass *p) {
     const attn_gpt2_config *c = &g->c;
     gpt2_layer *L = &g->layers[l];
-    int64_t C = c->n_embd, max_pos = g->cache.max_pos;
-    float *kc = attn_kv_keys(&g->cache, l, seq), *vc = attn_kv_values(&g->cache, l, seq);
+    int64_t T = p->rows, C = c->n_embd, max_pos = g->cache.max_pos;
     attn_attention_shape shape = {.n_heads = (int)c->n_head, .n_kv_heads = (int)c->n_head,
                                   .head_dim = (int)(C / c->n_head), .scale = 1.0f};
     if (c->scale_attn_weights) shape.scale = 1.0f / sqrtf((float)shape.head_dim);
@@ -173,8 +176,13 @@ static int block(gpt2 *g, int l, int seq, int64_t pos0, int64_t T) {
 
     attn_layernorm(g->h, g->x, L->ln1_w, L->ln1_b, T, C, c->eps);
     if (attn_matmul(g->qkv, g->h, T, &L->qkv, L->qkv_b)) return -1;
-    attn_kv_store(kc, vc, max_pos, g->qkv + C, g->qkv + 2 * C, 3 * C, pos0, T, &shape);
-    attn_attention_causal(g->att, g->qkv, 3 * C, kc, vc, max_pos, pos0, T, &shape);
+    for (int i = 0; i < p->n_segs; i++) {
+        const attn_batch_segment *s = &p->segs[i];
+        float *kc = attn_kv_keys(&g->cache, l, s->seq), *vc = attn_kv_values(&g->cache, l, s->seq);
+        const float *qkv = g->qkv + s->row * 3 * C;
+        attn_kv_store(kc, vc, max_pos, qkv + C, qkv + 2 * C, 3 * C, s->pos, s->n, &shape);
+        attn_attention_causal(g->att + s->row * C, qkv, 3 * C, kc, vc, max_pos, s->pos, s->n, &shape);
+    }
     if (attn_matmul(g->h, g->att, T, &L->proj, L->proj_b)) return -1;
     attn_add(g->x, g->h, T * C);
 
@@ -186,34 +194,31 @@ static int block(gpt2 *g, int l, int seq, int64_t pos0, int64_t T) {
     return 0;
 }
 
-static int forward_chunk(gpt2 *g, int seq, const int32_t *tokens, int64_t pos0, int64_t T, float *logits, bool all) {
-    const attn_gpt2_config *c = &g->c;
-    int64_t C = c->n_embd;
-    attn_embed(g->x, g->wte->data, g->wte->dtype, tokens, T, C, g->wpe->data, g->wpe->dtype, pos0);
-    for (int l = 0; l < c->n_layer; l++)
-        if (block(g, l, seq, pos0, T)) return -1;
-    if (!logits) return 0;
-    int64_t first = all ? 0 : T - 1, rows = T - first;
-    attn_layernorm(g->h, g->x + first * C, g->lnf_w, g->lnf_b, rows, C, c->eps);
-    return attn_matmul(logits, g->h, rows, &g->lm_head, NULL);
+static void final_norm(const void *family, float *out, const float *x, int64_t rows) {
+    const gpt2 *g = family;
+    attn_layernorm(out, x, g->lnf_w, g->lnf_b, rows, g->c.n_embd, g->c.eps);
 }
 
-static int forward_item(gpt2 *g, const attn_batch_item *it, int64_t n_past, bool all) {
-    for (int64_t done = 0; done < it->n; done += g->chunk) {
-        int64_t T = ATTN_MIN(g->chunk, it->n - done);
-        bool last = done + T == it->n;
-        float *out = !it->logits ? NULL : all ? it->logits + done * g->c.vocab : last ? it->logits : NULL;
-        if (forward_chunk(g, it->seq, it->tokens + done, n_past + done, T, out, all)) return -1;
+/* Token plus position embeddings of every segment, the blocks, the logits. */
+static int forward_pass(gpt2 *g, const attn_batch_pass *p, bool all) {
+    int64_t C = g->c.n_embd;
+    for (int i = 0; i < p->n_segs; i++) {
+        const attn_batch_segment *s = &p->segs[i];
+        attn_embed(g->x + s->row * C, g->wte->data, g->wte->dtype, s->tokens, s->n, C, g->wpe->data, g->wpe->dtype,
+                   s->pos);
     }
-    return 0;
+    for (int l = 0; l < g->c.n_layer; l++)
+        if (block(g, l, p)) return -1;
+    return attn_batch_logits(p, all, g->x, C, g->h, &g->lm_head, final_norm, g, g->logit_rows);
 }
 
 static int gpt2_forward(attn_model *m, const attn_batch_item *items, int n_items, bool all) {
     gpt2 *g = m->impl;
     /* the thread count may have changed since load: every thread needs its score buffer */
     if (attn_attention_reserve(g->cache.max_pos) != 0) return attn_error("out of memory for attention scores");
-    for (int i = 0; i < n_items; i++)
-        if (forward_item(g, &items[i], m->n_past[items[i].seq], all)) return -1;
+    attn_batch_pass p = {0};
+    while (attn_batch_next_pass(&p, m, items, n_items, g->chunk, all))
+        if (forward_pass(g, &p, all)) return -1;
     return 0;
 }
 

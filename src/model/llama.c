@@ -14,6 +14,7 @@
 #include "core/common.h"
 #include "core/matmul.h"
 #include "core/quant.h"
+#include "batch_rows.h"
 #include "llama_config.h"
 #include "llama_gguf.h"
 #include "llama_source.h"
@@ -41,7 +42,8 @@ typedef struct {
     llama_layer *layers;
     attn_arena arena; /* f32 copies of norms and biases, activations */
     attn_kv_cache cache;
-    float *x, *h, *q, *k, *v, *att, *gate, *up, *rope_cos, *rope_sin; /* one prefill chunk */
+    float *x, *h, *q, *k, *v, *att, *gate, *up, *rope_cos, *rope_sin; /* one pass (prefill chunk) */
+    float *logit_rows; /* [ATTN_BATCH_LOGIT_ROWS][vocab] */
     int64_t chunk;
     int64_t n_params;
     size_t weight_bytes;
@@ -159,6 +161,7 @@ static int plan(llama *m) {
     m->gate = push_floats(m, T * c->n_ff), m->up = push_floats(m, T * c->n_ff);
     m->rope_cos = push_floats(m, T * hd / 2), m->rope_sin = push_floats(m, T * hd / 2);
     m->inv_freq = push_floats(m, hd / 2);
+    m->logit_rows = push_floats(m, ATTN_BATCH_LOGIT_ROWS * c->vocab);
     return bind_weights(m);
 }
 
@@ -177,20 +180,23 @@ static attn_attention_shape attention_shape(const attn_llama_config *c) {
                                   .head_dim = (int)c->head_dim, .scale = (float)(1.0 / sqrt((double)c->head_dim))};
 }
 
-/* Self-attention of T rows of m->h at positions pos0.. of sequence seq; its projection lands
- * in m->h. */
-static int attention(llama *m, llama_layer *L, int l, int seq, int64_t pos0, int64_t T) {
+/* Self-attention of the pass's rows of m->h, each segment against its sequence's cache; the
+ * projection lands in m->h. */
+static int attention(llama *m, llama_layer *L, int l, const attn_batch_pass *p) {
     const attn_llama_config *c = &m->c;
     attn_attention_shape s = attention_shape(c);
-    int64_t hd = c->head_dim, qd = c->n_head * hd, kvd = c->n_kv_head * hd, max_pos = m->cache.max_pos;
-    float *kc = attn_kv_keys(&m->cache, l, seq), *vc = attn_kv_values(&m->cache, l, seq);
+    int64_t T = p->rows, hd = c->head_dim, qd = c->n_head * hd, kvd = c->n_kv_head * hd, max_pos = m->cache.max_pos;
     if (attn_matmul(m->q, m->h, T, &L->q, L->q_b) || attn_matmul(m->k, m->h, T, &L->k, L->k_b) ||
         attn_matmul(m->v, m->h, T, &L->v, L->v_b))
         return -1;
     attn_rope_apply(m->q, qd, T, s.n_heads, s.head_dim, m->rope_cos, m->rope_sin, c->rope.dim, c->rope.layout);
     attn_rope_apply(m->k, kvd, T, s.n_kv_heads, s.head_dim, m->rope_cos, m->rope_sin, c->rope.dim, c->rope.layout);
-    attn_kv_store(kc, vc, max_pos, m->k, m->v, kvd, pos0, T, &s);
-    attn_attention_causal(m->att, m->q, qd, kc, vc, max_pos, pos0, T, &s);
+    for (int i = 0; i < p->n_segs; i++) {
+        const attn_batch_segment *g = &p->segs[i];
+        float *kc = attn_kv_keys(&m->cache, l, g->seq), *vc = attn_kv_values(&m->cache, l, g->seq);
+        attn_kv_store(kc, vc, max_pos, m->k + g->row * kvd, m->v + g->row * kvd, kvd, g->pos, g->n, &s);
+        attn_attention_causal(m->att + g->row * qd, m->q + g->row * qd, qd, kc, vc, max_pos, g->pos, g->n, &s);
+    }
     return attn_matmul(m->h, m->att, T, &L->o, L->o_b);
 }
 
@@ -201,12 +207,13 @@ static int mlp(llama *m, llama_layer *L, int64_t T) {
     return attn_matmul(m->h, m->gate, T, &L->down, L->down_b);
 }
 
-/* One pre-norm block over T rows of m->x. */
-static int block(llama *m, int l, int seq, int64_t pos0, int64_t T) {
+/* One pre-norm block over the pass's rows of m->x. */
+static int block(llama *m, int l, const attn_batch_pass *p) {
     const attn_llama_config *c = &m->c;
     llama_layer *L = &m->layers[l];
+    int64_t T = p->rows;
     attn_rmsnorm(m->h, m->x, L->attn_norm, T, c->n_embd, c->rms_eps);
-    if (attention(m, L, l, seq, pos0, T)) return -1;
+    if (attention(m, L, l, p)) return -1;
     attn_add(m->x, m->h, T * c->n_embd);
     attn_rmsnorm(m->h, m->x, L->ffn_norm, T, c->n_embd, c->rms_eps);
     if (mlp(m, L, T)) return -1;
@@ -214,36 +221,34 @@ static int block(llama *m, int l, int seq, int64_t pos0, int64_t T) {
     return 0;
 }
 
-static int forward_chunk(llama *m, int seq, const int32_t *tokens, int64_t pos0, int64_t T, float *logits, bool all) {
-    const attn_llama_config *c = &m->c;
-    int64_t C = c->n_embd;
-    if (m->embed.qtype) attn_embed_q(m->x, m->embed.data, m->embed.qtype, tokens, T, C);
-    else attn_embed(m->x, m->embed.data, m->embed.dtype, tokens, T, C, NULL, ATTN_F32, 0);
-    attn_rope_table(m->rope_cos, m->rope_sin, m->inv_freq, c->rope.dim, pos0, T); /* shared by all layers */
-    for (int l = 0; l < c->n_layer; l++)
-        if (block(m, l, seq, pos0, T)) return -1;
-    if (!logits) return 0;
-    int64_t first = all ? 0 : T - 1, rows = T - first;
-    attn_rmsnorm(m->h, m->x + first * C, m->norm, rows, C, c->rms_eps);
-    return attn_matmul(logits, m->h, rows, &m->lm_head, NULL);
+static void final_norm(const void *family, float *out, const float *x, int64_t rows) {
+    const llama *m = family;
+    attn_rmsnorm(out, x, m->norm, rows, m->c.n_embd, m->c.rms_eps);
 }
 
-static int forward_item(llama *m, const attn_batch_item *it, int64_t n_past, bool all) {
-    for (int64_t done = 0; done < it->n; done += m->chunk) {
-        int64_t T = ATTN_MIN(m->chunk, it->n - done);
-        bool last = done + T == it->n;
-        float *out = !it->logits ? NULL : all ? it->logits + done * m->c.vocab : last ? it->logits : NULL;
-        if (forward_chunk(m, it->seq, it->tokens + done, n_past + done, T, out, all)) return -1;
+/* Embeddings and each row's rotary angles (shared by all layers), the blocks, the logits. */
+static int forward_pass(llama *m, const attn_batch_pass *p, bool all) {
+    const attn_llama_config *c = &m->c;
+    int64_t C = c->n_embd, half = c->rope.dim / 2;
+    for (int i = 0; i < p->n_segs; i++) {
+        const attn_batch_segment *g = &p->segs[i];
+        float *x = m->x + g->row * C;
+        if (m->embed.qtype) attn_embed_q(x, m->embed.data, m->embed.qtype, g->tokens, g->n, C);
+        else attn_embed(x, m->embed.data, m->embed.dtype, g->tokens, g->n, C, NULL, ATTN_F32, 0);
+        attn_rope_table(m->rope_cos + g->row * half, m->rope_sin + g->row * half, m->inv_freq, c->rope.dim, g->pos, g->n);
     }
-    return 0;
+    for (int l = 0; l < c->n_layer; l++)
+        if (block(m, l, p)) return -1;
+    return attn_batch_logits(p, all, m->x, C, m->h, &m->lm_head, final_norm, m, m->logit_rows);
 }
 
 static int llama_forward(attn_model *model, const attn_batch_item *items, int n_items, bool all) {
     llama *m = model->impl;
     /* the thread count may have changed since load: every thread needs its score buffer */
     if (attn_attention_reserve(m->cache.max_pos) != 0) return attn_error("out of memory for attention scores");
-    for (int i = 0; i < n_items; i++)
-        if (forward_item(m, &items[i], model->n_past[items[i].seq], all)) return -1;
+    attn_batch_pass p = {0};
+    while (attn_batch_next_pass(&p, model, items, n_items, m->chunk, all))
+        if (forward_pass(m, &p, all)) return -1;
     return 0;
 }
 

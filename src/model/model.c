@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include "core/common.h"
 #include "format/config.h"
+#include "batch_rows.h"
 
 static int is_dir(const char *p) {
     struct stat st;
@@ -92,7 +93,7 @@ void attn_model_free(attn_model *m) {
     if (!m) return;
     if (m->impl) m->ops->free(m);
     free((char *)m->info.chat_template); /* the model's own copy (llama_build, attn_model_load) */
-    free(m->n_past);
+    free(m->n_past), free(m->segs);
     free(m);
 }
 
@@ -107,13 +108,14 @@ int attn_model_set_sequences(attn_model *m, int n_seq, int64_t n_ctx) {
                           (long long)n_ctx, (long long)m->info.n_ctx);
     if (n_ctx == 0) n_ctx = m->info.n_ctx;
     int64_t *n_past = calloc((size_t)n_seq, sizeof *n_past);
-    if (!n_past) return attn_error("out of memory for %d sequences", n_seq);
-    if (m->ops->set_sequences(m, n_seq, n_ctx) != 0) {
-        free(n_past);
+    attn_batch_segment *segs = calloc((size_t)n_seq, sizeof *segs);
+    if (!n_past || !segs || m->ops->set_sequences(m, n_seq, n_ctx) != 0) {
+        if (!n_past || !segs) attn_error("out of memory for %d sequences", n_seq);
+        free(n_past), free(segs);
         return -1;
     }
-    free(m->n_past);
-    m->n_past = n_past, m->n_seq = n_seq, m->seq_ctx = n_ctx;
+    free(m->n_past), free(m->segs);
+    m->n_past = n_past, m->segs = segs, m->n_seq = n_seq, m->seq_ctx = n_ctx;
     return 0;
 }
 

@@ -78,6 +78,7 @@ struct attn_model {
     int n_seq;        /* sequences the caches hold */
     int64_t seq_ctx;  /* positions each sequence can hold */
     int64_t *n_past;  /* [n_seq]: positions each sequence holds; sequence 0 is attn_model_forward's */
+    struct attn_batch_segment *segs; /* [n_seq]: room for one pass's segments (batch_rows.h) */
     const attn_model_ops *ops;
     void *impl;
 };

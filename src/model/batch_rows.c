@@ -1,0 +1,54 @@
+/* batch_rows.c - cutting a batch into passes of stacked rows, and the logits a pass owes
+ * (see batch_rows.h). */
+#include "batch_rows.h"
+
+#include <string.h>
+#include "core/common.h"
+
+bool attn_batch_next_pass(attn_batch_pass *p, const attn_model *m, const attn_batch_item *items, int n_items,
+                          int64_t max_rows, bool all) {
+    p->segs = m->segs, p->n_segs = 0, p->rows = 0;
+    while (p->item < n_items && p->rows < max_rows) {
+        const attn_batch_item *it = &items[p->item];
+        int64_t n = ATTN_MIN(it->n - p->done, max_rows - p->rows);
+        bool ends = p->done + n == it->n;
+        float *logits = !it->logits ? NULL : all ? it->logits + p->done * m->info.vocab_size : ends ? it->logits : NULL;
+        p->segs[p->n_segs++] = (attn_batch_segment){.seq = it->seq, .tokens = it->tokens + p->done, .row = p->rows,
+                                                    .n = n, .pos = m->n_past[it->seq] + p->done, .logits = logits};
+        p->rows += n;
+        p->done = ends ? 0 : p->done + n;
+        p->item += ends;
+    }
+    return p->n_segs > 0;
+}
+
+/* Multiplies k normed rows by the head into their places. */
+static int flush(float *const *dst, int k, const float *h, const attn_weight *head, float *buf) {
+    if (k == 1) return attn_matmul(dst[0], h, 1, head, NULL);
+    if (attn_matmul(buf, h, k, head, NULL) != 0) return -1;
+    for (int i = 0; i < k; i++) memcpy(dst[i], buf + i * head->n_out, (size_t)head->n_out * sizeof(float));
+    return 0;
+}
+
+int attn_batch_logits(const attn_batch_pass *p, bool all, const float *x, int64_t dim, float *h,
+                      const attn_weight *head, attn_final_norm norm, const void *family, float *buf) {
+    if (all) { /* one item: each of its rows, straight into place */
+        const attn_batch_segment *s = &p->segs[0];
+        if (!s->logits) return 0;
+        norm(family, h, x + s->row * dim, s->n);
+        return attn_matmul(s->logits, h, s->n, head, NULL);
+    }
+    float *dst[ATTN_BATCH_LOGIT_ROWS];
+    int k = 0;
+    for (int i = 0; i < p->n_segs; i++) {
+        const attn_batch_segment *s = &p->segs[i];
+        if (!s->logits) continue;
+        norm(family, h + k * dim, x + (s->row + s->n - 1) * dim, 1);
+        dst[k++] = s->logits;
+        if (k == ATTN_BATCH_LOGIT_ROWS) {
+            if (flush(dst, k, h, head, buf) != 0) return -1;
+            k = 0;
+        }
+    }
+    return k ? flush(dst, k, h, head, buf) : 0;
+}

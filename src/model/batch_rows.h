@@ -1,0 +1,46 @@
+/* batch_rows.h - how a model family runs a batch (src/model/ only). The items' tokens are
+ * stacked into passes of at most max_rows rows (the family's prefill chunk), so every weight
+ * matrix is read once per pass for all of them; a segment is the rows of one item in a pass,
+ * and attention runs per segment against its sequence's cache. An item longer than the room
+ * left in a pass continues in the next one. */
+#ifndef ATTN_MODEL_BATCH_ROWS_H
+#define ATTN_MODEL_BATCH_ROWS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "core/matmul.h"
+#include "model.h"
+
+/* Rows of final logits computed per matmul at most (families size their buffer by it). */
+#define ATTN_BATCH_LOGIT_ROWS 16
+
+typedef struct attn_batch_segment {
+    int seq;
+    const int32_t *tokens;
+    int64_t row, n, pos; /* rows [row, row+n) of the pass hold positions pos.. of sequence seq */
+    float *logits;       /* where its last row's logits go, or NULL; with `all`, every row's [n][vocab] */
+} attn_batch_segment;
+
+typedef struct {
+    attn_batch_segment *segs; /* the model's (one per sequence) */
+    int n_segs;
+    int64_t rows;
+    int item;     /* where the next pass starts: item, and its tokens already run */
+    int64_t done;
+} attn_batch_pass;
+
+/* Fills p (zeroed before the first call) with the next pass; false once every row has run.
+ * all: logits for every row (attn_model_forward's, one item). */
+bool attn_batch_next_pass(attn_batch_pass *p, const attn_model *m, const attn_batch_item *items, int n_items,
+                          int64_t max_rows, bool all);
+
+/* A family's final norm: rows of x into out. */
+typedef void (*attn_final_norm)(const void *family, float *out, const float *x, int64_t rows);
+
+/* The logits the pass owes, from its final hidden rows x [rows][dim]: the rows wanted are
+ * normed into h (room for the pass's rows) and multiplied by head, ATTN_BATCH_LOGIT_ROWS at
+ * a time through buf [ATTN_BATCH_LOGIT_ROWS][vocab]; a lone row goes straight to its place. */
+int attn_batch_logits(const attn_batch_pass *p, bool all, const float *x, int64_t dim, float *h,
+                      const attn_weight *head, attn_final_norm norm, const void *family, float *buf);
+
+#endif
