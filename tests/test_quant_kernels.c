@@ -1,6 +1,7 @@
 /* test_quant_kernels.c - quantized GEMV/GEMM/embedding against dequantize-then-f32: every
  * block type, every instruction set this machine has, awkward shapes (one block, odd block
- * counts, single rows, column ranges that do not start at 0). Tolerance: float summation
+ * counts, single rows, odd row counts for the several-rows GEMV, row strides wider than the
+ * rows, column ranges that do not start at 0). Tolerance: float summation
  * order, i.e. a few ulps of sum |w*x|. ATTN_QBENCH=1 also prints single-thread GEMV GB/s. */
 #include <stdint.h>
 #include <time.h>
@@ -88,7 +89,38 @@ static void check_gemv(attn_qtype t, int64_t N, int64_t K) {
     free(w), free(x), free(y);
 }
 
-/* attn_matmul with M rows (GEMV below 4 rows, packed GEMM from 4) and a bias. */
+/* The several-rows GEMV: M rows of x (row stride K+3) against columns [n0, N), into y with
+ * row stride N+2; nothing outside the range written. */
+static void check_gemv_rows(attn_qtype t, int64_t M, int64_t N, int64_t K) {
+    int64_t ldx = K + 3, ldy = N + 2, n0 = N > 2 ? 1 : 0;
+    uint8_t *w = random_matrix(t, N, K);
+    float *x = malloc((size_t)(M * ldx) * sizeof(float)), *y = malloc((size_t)(M * ldy) * sizeof(float));
+    for (int64_t i = 0; i < M * ldx; i++) x[i] = uniform();
+    for (int isa = 0; isa < ATTN_ISA_COUNT; isa++) {
+        if (!attn_isa_supported((attn_isa)isa)) continue;
+        for (int64_t i = 0; i < M * ldy; i++) y[i] = -12345.0f;
+        attn_qgemv_rows_nk_isa((attn_isa)isa, y, ldy, x, ldx, M, w, t, K, n0, N);
+        double worst = 0;
+        int outside = 0;
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t n = 0; n < ldy; n++) {
+                if (n < n0 || n >= N) {
+                    outside += y[m * ldy + n] != -12345.0f;
+                    continue;
+                }
+                double mag, r = ref_dot(t, w, x + m * ldx, K, n, &mag), err = fabs(y[m * ldy + n] - r) / tol_for(mag, K);
+                worst = err > worst ? err : worst;
+            }
+        CHECK(outside == 0, "rows %s %s: %d values written outside the range", attn_qtype_name(t),
+              attn_isa_name((attn_isa)isa), outside);
+        CHECK(worst <= 1.0, "rows %s %s M=%lld N=%lld K=%lld: error %.3g x tolerance", attn_qtype_name(t),
+              attn_isa_name((attn_isa)isa), (long long)M, (long long)N, (long long)K, worst);
+    }
+    free(w), free(x), free(y);
+}
+
+/* attn_matmul with M rows (GEMV for 1, the several-rows GEMV up to 16, packed GEMM beyond)
+ * and a bias. */
 static void check_matmul(attn_qtype t, int64_t M, int64_t N, int64_t K) {
     uint8_t *w = random_matrix(t, N, K);
     float *x = malloc((size_t)(M * K) * sizeof(float)), *y = malloc((size_t)(M * N) * sizeof(float));
@@ -169,6 +201,10 @@ int main(void) {
         check_matmul(t, 3, 40, B == 32 ? 96 : 512);
         check_matmul(t, 5, 33, B == 32 ? 320 : 768); /* kc slices of 256 and a partial one */
         check_matmul(t, 13, 70, 2 * B);
+        check_matmul(t, 16, 21, 2 * B);
+        check_matmul(t, 17, 21, 2 * B);
+        for (int64_t M = 1; M <= 17; M += 2) check_gemv_rows(t, M, 11, 3 * B);
+        check_gemv_rows(t, 8, 5, B == 32 ? 4096 + 96 : 4096 + 256); /* past one decoded chunk */
         check_embed(t);
     }
     CHECK(!attn_qtype_matmul_ok(ATTN_QT_F32) && !attn_qtype_matmul_ok(ATTN_QT_IQ2_XS), "plain/unsupported refused");

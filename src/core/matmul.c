@@ -1,7 +1,8 @@
-/* matmul.c - chooses GEMV or GEMM and splits the output columns among threads. The GEMM is
- * BLIS-shaped: for each kc-deep slice, every thread packs all of A once ([M/mr][kc][mr],
- * zero-padded) and then, per nr-wide column tile it owns, packs that tile of B ([kc][nr],
- * converted to f32) and runs the register tile over every row block. */
+/* matmul.c - chooses GEMV (one row; up to QGEMV_MAX_ROWS rows of quantized weights) or GEMM
+ * and splits the output columns among threads. The GEMM is BLIS-shaped: for each kc-deep
+ * slice, every thread packs all of A once ([M/mr][kc][mr], zero-padded) and then, per
+ * nr-wide column tile it owns, packs that tile of B ([kc][nr], converted to f32) and runs the
+ * register tile over every row block. */
 #include "matmul.h"
 
 #include <string.h>
@@ -11,6 +12,10 @@
 
 #define KC 256
 #define GEMM_MIN_ROWS 4
+/* Quantized weights from 2 rows up to this many: decode each block once for all rows
+ * (attn_qgemv_rows_nk); the packed GEMM dequantizes whole panels, which pays off only
+ * for more rows. */
+#define QGEMV_MAX_ROWS 16
 #define MAX_THREADS 512
 #define SCRATCH_SLOTS 4
 
@@ -67,6 +72,15 @@ static void gemv_task(void *ctx, int64_t n0, int64_t n1, int thread) {
         if (j->bias)
             for (int64_t n = n0; n < n1; n++) y[n] += j->bias[n];
     }
+}
+
+static void qgemv_rows_task(void *ctx, int64_t n0, int64_t n1, int thread) {
+    (void)thread;
+    const matmul_job *j = ctx;
+    const attn_weight *w = j->w;
+    attn_qgemv_rows_nk(j->y, w->n_out, j->x, w->n_in, j->M, w->data, (attn_qtype)w->qtype, w->n_in, n0, n1);
+    for (int64_t m = 0; j->bias && m < j->M; m++)
+        for (int64_t n = n0; n < n1; n++) j->y[m * w->n_out + n] += j->bias[n];
 }
 
 static void pack_a(const attn_kernels *kn, float *ap, const float *x, int64_t M, int64_t K, int64_t k0, int64_t kc) {
@@ -138,6 +152,10 @@ void attn_matmul_serial(float *y, const float *x, int64_t M, const attn_weight *
 int attn_matmul(float *y, const float *x, int64_t M, const attn_weight *w, const float *bias) {
     matmul_job j = {.y = y, .x = x, .M = M, .w = w, .bias = bias, .kern = attn_kernels_get()};
     if (M <= 0 || w->n_out <= 0) return 0;
+    if (w->qtype && M > 1 && M <= QGEMV_MAX_ROWS) {
+        attn_parallel_for(w->n_out, 16, qgemv_rows_task, &j);
+        return 0;
+    }
     if (M < GEMM_MIN_ROWS) {
         attn_parallel_for(w->n_out, 64, gemv_task, &j);
         return 0;

@@ -1,5 +1,5 @@
-/* quant_matmul.c - the scalar reference of the quantized GEMV, the per-ISA dispatch, and the
- * panel packer of the quantized GEMM (see quant_matmul.h). */
+/* quant_matmul.c - the scalar reference of the quantized GEMV (one row and several), the
+ * per-ISA dispatch, and the panel packer of the quantized GEMM (see quant_matmul.h). */
 #include "quant_matmul.h"
 
 #include <string.h>
@@ -7,6 +7,10 @@
 #if defined(__x86_64__)
 void attn_qgemv_nk_avx2(float *y, const float *x, const void *w, attn_qtype t, int64_t K, int64_t n0, int64_t n1);
 void attn_qgemv_nk_avx512(float *y, const float *x, const void *w, attn_qtype t, int64_t K, int64_t n0, int64_t n1);
+void attn_qgemv_rows_nk_avx2(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t M, const void *w,
+                             attn_qtype t, int64_t K, int64_t n0, int64_t n1);
+void attn_qgemv_rows_nk_avx512(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t M, const void *w,
+                               attn_qtype t, int64_t K, int64_t n0, int64_t n1);
 #endif
 
 bool attn_qtype_matmul_ok(int t) {
@@ -50,6 +54,24 @@ void attn_qgemv_nk_isa(attn_isa isa, float *y, const float *x, const void *w, at
 
 void attn_qgemv_nk(float *y, const float *x, const void *w, attn_qtype t, int64_t K, int64_t n0, int64_t n1) {
     attn_qgemv_nk_isa(attn_isa_current(), y, x, w, t, K, n0, n1);
+}
+
+void attn_qgemv_rows_nk_isa(attn_isa isa, float *y, int64_t ldy, const float *x, int64_t ldx, int64_t M,
+                            const void *w, attn_qtype t, int64_t K, int64_t n0, int64_t n1) {
+    switch (isa) {
+#if defined(__x86_64__)
+    case ATTN_ISA_AVX512: attn_qgemv_rows_nk_avx512(y, ldy, x, ldx, M, w, t, K, n0, n1); return;
+    case ATTN_ISA_AVX2: attn_qgemv_rows_nk_avx2(y, ldy, x, ldx, M, w, t, K, n0, n1); return;
+#endif
+    default:
+        for (int64_t r = 0; r < M; r++) qgemv_ref(y + r * ldy, x + r * ldx, w, t, K, n0, n1);
+        return;
+    }
+}
+
+void attn_qgemv_rows_nk(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t M, const void *w, attn_qtype t,
+                        int64_t K, int64_t n0, int64_t n1) {
+    attn_qgemv_rows_nk_isa(attn_isa_current(), y, ldy, x, ldx, M, w, t, K, n0, n1);
 }
 
 void attn_qpack_b(float *dst, const void *w, attn_qtype t, int64_t K, int64_t N, int64_t k0, int64_t kc, int64_t n0,

@@ -3,7 +3,9 @@
  * registers (bytes widened to 32-bit lanes, nibbles masked/shifted, converted to f32, scaled
  * exactly as quant.c's dequantizer scales them) and FMAed with the f32 activations, so the
  * result equals dequantize-then-dot up to summation order. Types without a register decoder
- * here go through a block-sized stack buffer filled by quant.c's dequantizer. */
+ * here go through a block-sized stack buffer filled by quant.c's dequantizer. For several
+ * input rows at once (attn_qgemv_rows_nk, at the end) each row of W is decoded once into an
+ * f32 buffer and every input row is dotted with it. */
 #include <stdlib.h>
 #include <string.h>
 #include "core/quant.h"
@@ -346,4 +348,219 @@ void SFX(attn_qgemv_nk)(float *y, const float *x, const void *w, attn_qtype t, i
     group_sums(xs, x, K);
     for (int64_t n = n0; n < n1; n++) y[n] = dot_row(t, (const uint8_t *)w + (size_t)n * rb, x, xs, K);
     if (xs != stack_xs) free(xs);
+}
+
+/* ---- several input rows: each block decoded once, then FMAed with every row ----------
+ * Decoding is the costly part of a quantized GEMV; with M rows (a batch of decoding
+ * sequences) each weight row is decoded once into an f32 buffer that stays in L1 and every
+ * input row streams over it. The decoders compute exactly what quant.c's dequantizer does
+ * (same products and sums, unfused), so only the summation order differs from
+ * dequantize-then-dot. */
+
+/* Q8_0: q * d. */
+static void decode_q8_0(const uint8_t *b, float *w) {
+    vf d = vset1(half_at(b));
+    for (int j = 0; j < 32; j += VL) vstore(w + j, vmul(vi_tof(vload_i8(b + 2 + j)), d));
+}
+
+/* Q4_0: (q - 8) * d. */
+static void decode_q4_0(const uint8_t *b, float *w) {
+    vf d = vset1(half_at(b)), eight = vset1(8.0f);
+    for (int j = 0; j < 16; j += VL) {
+        vi q = vload_u8(b + 2 + j);
+        vstore(w + j, vmul(vsub(vi_tof(vi_and(q, 15)), eight), d));
+        vstore(w + 16 + j, vmul(vsub(vi_tof(vi_srl(q, 4)), eight), d));
+    }
+}
+
+/* Q4_1: q * d + m. */
+static void decode_q4_1(const uint8_t *b, float *w) {
+    vf d = vset1(half_at(b)), m = vset1(half_at(b + 2));
+    for (int j = 0; j < 16; j += VL) {
+        vi q = vload_u8(b + 4 + j);
+        vstore(w + j, vadd(vmul(vi_tof(vi_and(q, 15)), d), m));
+        vstore(w + 16 + j, vadd(vmul(vi_tof(vi_srl(q, 4)), d), m));
+    }
+}
+
+/* Q5_0: (q - 16) * d, q with its fifth bit from qh. */
+static void decode_q5_0(const uint8_t *b, float *w) {
+    uint32_t qh;
+    memcpy(&qh, b + 2, 4);
+    vf d = vset1(half_at(b)), sixteen = vset1(16.0f);
+    for (int j = 0; j < 16; j += VL) {
+        vi q = vload_u8(b + 6 + j);
+        vstore(w + j, vmul(vsub(vi_tof(vi_or(vi_and(q, 15), q5_high(qh, j))), sixteen), d));
+        vstore(w + 16 + j, vmul(vsub(vi_tof(vi_or(vi_srl(q, 4), q5_high(qh, j + 16))), sixteen), d));
+    }
+}
+
+/* Q5_1: q * d + m. */
+static void decode_q5_1(const uint8_t *b, float *w) {
+    uint32_t qh;
+    memcpy(&qh, b + 4, 4);
+    vf d = vset1(half_at(b)), m = vset1(half_at(b + 2));
+    for (int j = 0; j < 16; j += VL) {
+        vi q = vload_u8(b + 8 + j);
+        vstore(w + j, vadd(vmul(vi_tof(vi_or(vi_and(q, 15), q5_high(qh, j))), d), m));
+        vstore(w + 16 + j, vadd(vmul(vi_tof(vi_or(vi_srl(q, 4), q5_high(qh, j + 16))), d), m));
+    }
+}
+
+/* Q2_K: d*sc * q - dmin*mn per group of 16. */
+static void decode_q2_K(const uint8_t *b, float *w) {
+    const float d = half_at(b + 80), dmin = half_at(b + 82);
+    const uint8_t *q = b + 16;
+    int is = 0;
+    for (int half = 0; half < 2; half++, q += 32)
+        for (int shift = 0; shift < 8; shift += 2)
+            for (int g = 0; g < 2; g++, is++, w += 16) {
+                vf dl = vset1(d * (float)(b[is] & 0x0F)), ml = vset1(dmin * (float)(b[is] >> 4));
+                for (int l = 0; l < 16; l += VL)
+                    vstore(w + l, vsub(vmul(dl, vi_tof(vi_and(vi_srlc(vload_u8(q + 16 * g + l), shift), 3))), ml));
+            }
+}
+
+/* Q3_K: d*sc * (q - 4), q's third bit from hmask. */
+static void decode_q3_K(const uint8_t *b, float *w) {
+    const float d = half_at(b + 108);
+    const uint8_t *q = b + 32;
+    int sc[16], is = 0, bit = 0;
+    q3k_scales(b + 96, sc);
+    for (int half = 0; half < 2; half++, q += 32)
+        for (int shift = 0; shift < 8; shift += 2, bit++)
+            for (int g = 0; g < 2; g++, is++, w += 16) {
+                vf dl = vset1(d * (float)sc[is]);
+                for (int l = 0; l < 16; l += VL) {
+                    vi lo = vi_and(vi_srlc(vload_u8(q + 16 * g + l), shift), 3);
+                    vi hb = vi_sll(vi_and(vi_srlc(vload_u8(b + 16 * g + l), bit), 1), 2);
+                    vstore(w + l, vmul(dl, vi_tof(vi_add(vi_or(lo, hb), vi_set1(-4)))));
+                }
+            }
+}
+
+/* Q4_K and Q5_K: d*s * q - dmin*m per group of 32 (qh: Q5_K's fifth bits, else NULL). */
+static void decode_q45_K(const uint8_t *b, const uint8_t *qh, const uint8_t *q, float *w) {
+    const float d = half_at(b), dmin = half_at(b + 2);
+    for (int is = 0; is < 8; is += 2, q += 32, w += 64) {
+        int s1, m1, s2, m2;
+        scale_min_k4(is, b + 4, &s1, &m1);
+        scale_min_k4(is + 1, b + 4, &s2, &m2);
+        vf d1 = vset1(d * (float)s1), c1 = vset1(dmin * (float)m1);
+        vf d2 = vset1(d * (float)s2), c2 = vset1(dmin * (float)m2);
+        for (int l = 0; l < 32; l += VL) {
+            vi v = vload_u8(q + l), lo = vi_and(v, 15), hi = vi_srl(v, 4);
+            if (qh) {
+                vi h = vload_u8(qh + l);
+                lo = vi_or(lo, vi_sll(vi_and(vi_srlc(h, is), 1), 4));
+                hi = vi_or(hi, vi_sll(vi_and(vi_srlc(h, is + 1), 1), 4));
+            }
+            vstore(w + l, vsub(vmul(d1, vi_tof(lo)), c1));
+            vstore(w + 32 + l, vsub(vmul(d2, vi_tof(hi)), c2));
+        }
+    }
+}
+static void decode_q4_K(const uint8_t *b, float *w) { decode_q45_K(b, NULL, b + 16, w); }
+static void decode_q5_K(const uint8_t *b, float *w) { decode_q45_K(b, b + 16, b + 48, w); }
+
+/* Q6_K: d*sc * (q - 32) per group of 16. */
+static void decode_q6_K(const uint8_t *b, float *w) {
+    const float d = half_at(b + 208);
+    const uint8_t *ql = b, *qh = b + 128;
+    const int8_t *sc = (const int8_t *)(b + 192);
+    vi off = vi_set1(-32);
+    for (int half = 0; half < 2; half++, w += 128, ql += 64, qh += 32, sc += 8)
+        for (int l = 0; l < 32; l += VL) {
+            int is = l / 16;
+            vi lo = vload_u8(ql + l), hi = vload_u8(ql + l + 32), h = vload_u8(qh + l);
+            vi q1 = vi_or(vi_and(lo, 15), vi_sll(vi_and(h, 3), 4));
+            vi q2 = vi_or(vi_and(hi, 15), vi_sll(vi_and(vi_srl(h, 2), 3), 4));
+            vi q3 = vi_or(vi_srl(lo, 4), vi_sll(vi_and(vi_srl(h, 4), 3), 4));
+            vi q4 = vi_or(vi_srl(hi, 4), vi_sll(vi_srl(h, 6), 4));
+            vstore(w + l, vmul(vset1(d * (float)sc[is]), vi_tof(vi_add(q1, off))));
+            vstore(w + l + 32, vmul(vset1(d * (float)sc[is + 2]), vi_tof(vi_add(q2, off))));
+            vstore(w + l + 64, vmul(vset1(d * (float)sc[is + 4]), vi_tof(vi_add(q3, off))));
+            vstore(w + l + 96, vmul(vset1(d * (float)sc[is + 6]), vi_tof(vi_add(q4, off))));
+        }
+}
+
+typedef void (*block_decoder)(const uint8_t *b, float *w);
+
+static block_decoder decoder_for(attn_qtype t) {
+    switch (t) {
+    case ATTN_QT_Q8_0: return decode_q8_0;
+    case ATTN_QT_Q4_0: return decode_q4_0;
+    case ATTN_QT_Q4_1: return decode_q4_1;
+    case ATTN_QT_Q5_0: return decode_q5_0;
+    case ATTN_QT_Q5_1: return decode_q5_1;
+    case ATTN_QT_Q2_K: return decode_q2_K;
+    case ATTN_QT_Q3_K: return decode_q3_K;
+    case ATTN_QT_Q4_K: return decode_q4_K;
+    case ATTN_QT_Q5_K: return decode_q5_K;
+    case ATTN_QT_Q6_K: return decode_q6_K;
+    default: return NULL;
+    }
+}
+
+/* n values (whole blocks) of a row from `src` into w. */
+static void decode_values(attn_qtype t, block_decoder dec, const uint8_t *src, float *w, int64_t n) {
+    const attn_qtype_info *info = attn_qtype_get(t);
+    if (!dec) {
+        attn_dequantize_row(t, src, w, n);
+        return;
+    }
+    for (int64_t i = 0; i < n / info->block; i++) dec(src + i * info->bytes, w + i * info->block);
+}
+
+enum { ROWS_GROUP = 8, ROW_CHUNK = 4096 }; /* rows per register group; values decoded at a time */
+
+/* y[r*ldy] += w[0:n] . x[r*ldx + 0:n] for R rows (R a constant after inlining, so the
+ * accumulators live in registers). n is a multiple of VL or the tail goes scalar. */
+static inline __attribute__((always_inline)) void dot_rows(float *y, int64_t ldy, const float *w, const float *x,
+                                                           int64_t ldx, int64_t n, const int R) {
+    vf acc[ROWS_GROUP];
+    for (int r = 0; r < R; r++) acc[r] = vzero();
+    int64_t j = 0;
+    for (; j + VL <= n; j += VL) {
+        vf wv = vload(w + j);
+        for (int r = 0; r < R; r++) acc[r] = vfma(wv, vload(x + r * ldx + j), acc[r]);
+    }
+    for (int r = 0; r < R; r++) {
+        float tail = 0;
+        for (int64_t k = j; k < n; k++) tail += w[k] * x[r * ldx + k];
+        y[r * ldy] += vsum(acc[r]) + tail;
+    }
+}
+
+static void dot_group(float *y, int64_t ldy, const float *w, const float *x, int64_t ldx, int64_t n, int R) {
+    switch (R) {
+    case 1: dot_rows(y, ldy, w, x, ldx, n, 1); break;
+    case 2: dot_rows(y, ldy, w, x, ldx, n, 2); break;
+    case 3: dot_rows(y, ldy, w, x, ldx, n, 3); break;
+    case 4: dot_rows(y, ldy, w, x, ldx, n, 4); break;
+    case 5: dot_rows(y, ldy, w, x, ldx, n, 5); break;
+    case 6: dot_rows(y, ldy, w, x, ldx, n, 6); break;
+    case 7: dot_rows(y, ldy, w, x, ldx, n, 7); break;
+    default: dot_rows(y, ldy, w, x, ldx, n, 8); break;
+    }
+}
+
+/* y[r*ldy + n] = W[n][:] . x[r*ldx + :] for rows r < M and n in [n0, n1). */
+void SFX(attn_qgemv_rows_nk)(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t M, const void *w,
+                             attn_qtype t, int64_t K, int64_t n0, int64_t n1) {
+    float wbuf[ROW_CHUNK]; /* a multiple of every block size */
+    const attn_qtype_info *info = attn_qtype_get(t);
+    block_decoder dec = decoder_for(t);
+    size_t rb = attn_quant_row_bytes(t, K);
+    for (int64_t n = n0; n < n1; n++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)n * rb;
+        for (int64_t r = 0; r < M; r++) y[r * ldy + n] = 0.0f;
+        for (int64_t k0 = 0; k0 < K; k0 += ROW_CHUNK) {
+            int64_t len = K - k0 < ROW_CHUNK ? K - k0 : ROW_CHUNK;
+            decode_values(t, dec, row + k0 / info->block * info->bytes, wbuf, len);
+            for (int64_t r0 = 0; r0 < M; r0 += ROWS_GROUP)
+                dot_group(y + r0 * ldy + n, ldy, wbuf, x + r0 * ldx + k0, ldx, len,
+                          (int)(M - r0 < ROWS_GROUP ? M - r0 : ROWS_GROUP));
+        }
+    }
 }
