@@ -24,8 +24,8 @@ static void test_qtypes(void) {
           "name");
     float x[32] = {0}, y[32];
     uint8_t q[64];
-    CHECK(attn_quantize_row(ATTN_QT_Q4_K, x, q, 256) != 0 && strstr(attn_last_error(), "q4_K"),
-          "no q4_K quantizer");
+    CHECK(attn_quantize_row(ATTN_QT_IQ2_XS, x, q, 256) != 0 && strstr(attn_last_error(), "iq2_xs"),
+          "no iq2_xs quantizer");
     CHECK(attn_dequantize_row(ATTN_QT_IQ2_XS, q, y, 256) != 0, "no iq2_xs dequantizer");
     CHECK(attn_dequantize_row(ATTN_QT_Q8_0, q, y, 31) != 0 && strstr(attn_last_error(), "whole number"),
           "31 values");

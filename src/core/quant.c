@@ -36,11 +36,11 @@ static const attn_qtype_info qtypes[ATTN_QT_COUNT] = {
     T(ATTN_QT_Q8_0, "q8_0", 32, 34, true, true),
     /* ggml's block_q8_1 is {half d, half s, int8 qs[32]}: 36 bytes (gguf-py still says 40) */
     T(ATTN_QT_Q8_1, "q8_1", 32, 36, false, false),
-    T(ATTN_QT_Q2_K, "q2_K", 256, 84, true, false),
-    T(ATTN_QT_Q3_K, "q3_K", 256, 110, true, false),
-    T(ATTN_QT_Q4_K, "q4_K", 256, 144, true, false),
-    T(ATTN_QT_Q5_K, "q5_K", 256, 176, true, false),
-    T(ATTN_QT_Q6_K, "q6_K", 256, 210, true, false),
+    T(ATTN_QT_Q2_K, "q2_K", 256, 84, true, true),
+    T(ATTN_QT_Q3_K, "q3_K", 256, 110, true, true),
+    T(ATTN_QT_Q4_K, "q4_K", 256, 144, true, true),
+    T(ATTN_QT_Q5_K, "q5_K", 256, 176, true, true),
+    T(ATTN_QT_Q6_K, "q6_K", 256, 210, true, true),
     T(ATTN_QT_Q8_K, "q8_K", 256, 292, false, false),
     T(ATTN_QT_IQ2_XXS, "iq2_xxs", 256, 66, false, false),
     T(ATTN_QT_IQ2_XS, "iq2_xs", 256, 74, false, false),
@@ -482,6 +482,11 @@ static quant_fn quant_for(attn_qtype t) {
     case ATTN_QT_Q4_1: return attn_quantize_row_q4_1;
     case ATTN_QT_Q5_0: return attn_quantize_row_q5_0;
     case ATTN_QT_Q5_1: return attn_quantize_row_q5_1;
+    case ATTN_QT_Q2_K: return attn_quantize_row_q2_K;
+    case ATTN_QT_Q3_K: return attn_quantize_row_q3_K;
+    case ATTN_QT_Q4_K: return attn_quantize_row_q4_K;
+    case ATTN_QT_Q5_K: return attn_quantize_row_q5_K;
+    case ATTN_QT_Q6_K: return attn_quantize_row_q6_K;
     default: return NULL;
     }
 }

@@ -100,7 +100,7 @@ bool attn_quant_row_ok(attn_qtype t, int64_t n);
  * Supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K. */
 int attn_dequantize_row(attn_qtype t, const void *src, float *dst, int64_t n);
 /* Converts n f32 values to the type, like ggml's reference quantizers. Supported: F32, F16,
- * BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1. Returns 0 or -1 with attn_last_error() set. */
+ * BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K. Returns 0 or -1 with attn_last_error() set. */
 int attn_quantize_row(attn_qtype t, const float *src, void *dst, int64_t n);
 
 /* The per-type routines behind the two dispatchers; n is a multiple of the block size.
@@ -121,5 +121,13 @@ void attn_quantize_row_q4_0(const float *src, void *dst, int64_t n);
 void attn_quantize_row_q4_1(const float *src, void *dst, int64_t n);
 void attn_quantize_row_q5_0(const float *src, void *dst, int64_t n);
 void attn_quantize_row_q5_1(const float *src, void *dst, int64_t n);
+
+/* The K-quants (quant_k.c): ggml's quantize_row_q*_K_ref, the path llama-quantize takes
+ * without an importance matrix, with the same searches and float operations. */
+void attn_quantize_row_q2_K(const float *src, void *dst, int64_t n);
+void attn_quantize_row_q3_K(const float *src, void *dst, int64_t n);
+void attn_quantize_row_q4_K(const float *src, void *dst, int64_t n);
+void attn_quantize_row_q5_K(const float *src, void *dst, int64_t n);
+void attn_quantize_row_q6_K(const float *src, void *dst, int64_t n);
 
 #endif
