@@ -13,7 +13,7 @@ endif
 CFLAGS  ?=
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -Iinclude -Isrc \
            -fno-math-errno -MMD -MP $(OPT)
-LDLIBS  += -lutf8proc -ljansson -lm -pthread
+LDLIBS  += -lutf8proc -ljansson -ledit -lm -pthread
 ARCH    := $(shell uname -m)
 
 LIB_SRC := $(filter-out src/cli/%,$(wildcard src/*/*.c))

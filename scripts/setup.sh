@@ -3,7 +3,7 @@
 # Usage: scripts/setup.sh [--test]   (--test adds what the test suite needs: clang for the
 # fuzzers and sanitizers' runtime, python3-venv for the PyTorch reference checks)
 set -euo pipefail
-pkgs=(build-essential pkg-config libutf8proc-dev libjansson-dev)
+pkgs=(build-essential pkg-config libutf8proc-dev libjansson-dev libedit-dev)
 if [ "${1:-}" = "--test" ]; then pkgs+=(clang python3-venv python3-pip); fi
 missing=()
 for p in "${pkgs[@]}"; do

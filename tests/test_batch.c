@@ -91,7 +91,8 @@ static double run_batches(attn_model *m, const seq_set *s, bool whole_prompts, f
         for (int k = 0; k < s->n; k++) {
             int q = order[k];
             int64_t pos = attn_model_seq_n_past(m, q);
-            if (pos == s->len[q] || (below(4) == 0 && n_items > 0)) continue; /* skips some */
+            /* the first step takes every sequence (whole prompts: more rows than one pass holds) */
+            if (pos == s->len[q] || (step > 0 && n_items > 0 && below(4) == 0)) continue;
             int64_t n = pos >= s->prompt[q] ? 1 : whole_prompts ? s->prompt[q] - pos : 1 + below(s->prompt[q] - pos);
             float *logits = below(8) == 0 ? NULL : out + (int64_t)n_items * V;
             items[n_items++] = (attn_batch_item){.seq = q, .tokens = s->toks[q] + pos, .n = n, .logits = logits};

@@ -2,7 +2,8 @@
  * block type, every instruction set this machine has, awkward shapes (one block, odd block
  * counts, single rows, odd row counts for the several-rows GEMV, row strides wider than the
  * rows, column ranges that do not start at 0). Tolerance: float summation
- * order, i.e. a few ulps of sum |w*x|. ATTN_QBENCH=1 also prints single-thread GEMV GB/s. */
+ * order, i.e. a few ulps of sum |w*x|. ATTN_QBENCH=1 also prints single-thread GEMV GB/s and
+ * 8 rows in one pass against 8 single-row calls (shape ATTN_QBENCH_N x ATTN_QBENCH_K). */
 #include <stdint.h>
 #include <time.h>
 #include "core/common.h"
@@ -187,6 +188,27 @@ static void bench(attn_qtype t) {
     free(w), free(x), free(y);
 }
 
+/* One thread: 8 input rows through the several-rows GEMV against 8 single-row calls. */
+static void bench_rows(attn_qtype t) {
+    int64_t N = getenv("ATTN_QBENCH_N") ? atoll(getenv("ATTN_QBENCH_N")) : 4096;
+    int64_t K = getenv("ATTN_QBENCH_K") ? atoll(getenv("ATTN_QBENCH_K")) : 4096;
+    uint8_t *w = random_matrix(t, N, K);
+    float *x = malloc((size_t)(8 * K) * sizeof(float)), *y = malloc((size_t)(8 * N) * sizeof(float));
+    for (int64_t i = 0; i < 8 * K; i++) x[i] = uniform();
+    double best_rows = 1e9, best_single = 1e9;
+    for (int rep = 0; rep < 10; rep++) {
+        double t0 = now();
+        attn_qgemv_rows_nk(y, N, x, K, 8, w, t, K, 0, N);
+        double t1 = now();
+        for (int m = 0; m < 8; m++) attn_qgemv_nk(y + m * N, x + m * K, w, t, K, 0, N);
+        double t2 = now();
+        best_rows = fmin(best_rows, t1 - t0), best_single = fmin(best_single, t2 - t1);
+    }
+    printf("8 rows %-5s %s: one pass %8.1f us, 8 single-row calls %8.1f us\n", attn_qtype_name(t),
+           attn_isa_name(attn_isa_current()), best_rows * 1e6, best_single * 1e6);
+    free(w), free(x), free(y);
+}
+
 int main(void) {
     attn_threads_init(2);
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
@@ -209,6 +231,6 @@ int main(void) {
     }
     CHECK(!attn_qtype_matmul_ok(ATTN_QT_F32) && !attn_qtype_matmul_ok(ATTN_QT_IQ2_XS), "plain/unsupported refused");
     if (getenv("ATTN_QBENCH"))
-        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) bench(types[i]);
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) bench(types[i]), bench_rows(types[i]);
     return test_finish("test_quant_kernels");
 }

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "args.h"
 #include "commands.h"
 #include "core/common.h"
@@ -105,26 +104,15 @@ out:
 
 int cmd_generate(int argc, char **argv) {
     gen_opts o = {.threads = 0};
-    attn_generate_defaults(&o.gen);
-    o.gen.sampling.seed = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 32);
-    attn_sampler_params *s = &o.gen.sampling;
-    const opt_spec opts[] = {
+    opt_spec opts[16 + CLI_SAMPLING_OPTS] = {
         {"model", 'm', OPT_STR, &o.model, "model folder (config.json + model.safetensors) or .safetensors file", 0, 0},
         {"prompt", 'p', OPT_STR, &o.prompt, "prompt text", 0, 0},
         {"file", 'f', OPT_STR, &o.file, "read the prompt from a file", 0, 0},
         {"ids", 0, OPT_STR, &o.ids, "prompt as token ids, e.g. \"464 3290\" (no tokenizer needed)", 0, 0},
-        {"max-tokens", 'n', OPT_INT, &o.gen.max_tokens, "tokens to generate", 0, 1 << 24},
-        {"temp", 0, OPT_FLOAT, &s->temperature, "sampling temperature; 0 = greedy", 0, 100},
-        {"top-k", 0, OPT_INT, &s->top_k, "keep the k most likely tokens; 0 = off", 0, 1 << 24},
-        {"top-p", 0, OPT_FLOAT, &s->top_p, "nucleus sampling threshold; 1 = off", 0, 1},
-        {"min-p", 0, OPT_FLOAT, &s->min_p, "drop tokens below min-p x the top probability; 0 = off", 0, 1},
-        {"repeat-penalty", 0, OPT_FLOAT, &s->repeat_penalty, "penalty for recent tokens; 1 = off", 0, 100},
-        {"repeat-last-n", 0, OPT_INT, &s->repeat_last_n, "how many recent tokens the penalties see", -1, 1 << 24},
-        {"presence-penalty", 0, OPT_FLOAT, &s->presence_penalty, "OpenAI-style presence penalty", -2, 2},
-        {"frequency-penalty", 0, OPT_FLOAT, &s->frequency_penalty, "OpenAI-style frequency penalty", -2, 2},
-        {"seed", 's', OPT_U64, &s->seed, "random seed (same seed, same text); default: from the clock", 0, 0},
-        {"stop", 0, OPT_STR_LIST, &o.stops, "stop when this text appears (repeatable)", 0, 0},
-        {"ignore-eos", 0, OPT_FLAG, &o.ignore_eos, "keep generating past end-of-text", 0, 0},
+    };
+    int n = 4;
+    n += cli_sampling_options(opts + n, &o.gen, &o.stops, &o.ignore_eos, 's');
+    const opt_spec more[] = {
         {"special", 0, OPT_FLAG, &o.special, "parse special tokens like <|endoftext|> in the prompt", 0, 0},
         {"no-echo", 0, OPT_FLAG, &o.no_echo, "do not print the prompt before the continuation", 0, 0},
         {"json", 0, OPT_FLAG, &o.json, "print one JSON object: text, tokens, counts, timings", 0, 0},
@@ -132,10 +120,12 @@ int cmd_generate(int argc, char **argv) {
         {"threads", 't', OPT_INT, &o.threads, "threads; 0 = all cores", 0, 512},
         {"isa", 0, OPT_STR, &o.isa, "force kernels: scalar, avx2 or avx512 (default: best available)", 0, 0},
     };
+    memcpy(opts + n, more, sizeof more);
+    n += (int)(sizeof more / sizeof *more);
     cmd_spec spec = {"generate", "attn generate -m MODEL -p PROMPT [options]",
                      "Continues the prompt with the model and streams the text as it is made.\n"
                      "Timings go to stderr; --json prints one object instead.",
-                     opts, (int)(sizeof opts / sizeof *opts)};
+                     opts, n};
     int pr = args_parse(&spec, argc, argv);
     if (pr) return pr > 0 ? 0 : 2;
     return run(&o);

@@ -5,6 +5,8 @@
 #define ATTN_CLI_COMMANDS_H
 
 #include <stdbool.h>
+#include "args.h"
+#include "generate/generate.h"
 #include "model/model.h"
 #include "tokenizer/bpe.h"
 
@@ -19,9 +21,20 @@ int cmd_tokenizer(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 
 /* Applies -t/--threads and --isa; prints an error and returns -1 on bad values. */
 int cli_setup_runtime(const char *cmd, int threads, const char *isa);
+/* The model when -m is not given: $ATTN_MODEL, else SmolLM2-135M-Instruct where
+ * scripts/fetch-smollm2.sh caches it. NULL with a printed error saying how to get one. */
+const char *cli_default_model(const char *cmd);
+/* Sets gen to the defaults with a seed from the clock, and writes the sampling options `attn
+ * generate` and `attn chat` share (-n, --temp ... --seed, --stop, --ignore-eos) into opts
+ * (room for CLI_SAMPLING_OPTS); seed_short is --seed's one-letter name, or 0. Returns how
+ * many it wrote. */
+#define CLI_SAMPLING_OPTS 12
+int cli_sampling_options(opt_spec *opts, attn_generate_params *gen, str_list *stops, bool *ignore_eos,
+                         char seed_short);
 /* Loads a model, printing "attn CMD: <error>" on failure. */
 attn_model *cli_load_model(const char *cmd, const char *path);
 /* Loads the tokenizer from `explicit_path`, else from the model directory. When `required`

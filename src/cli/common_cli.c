@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <utf8proc.h>
 #include "commands.h"
 #include "core/common.h"
@@ -37,6 +38,42 @@ attn_model *cli_load_model(const char *cmd, const char *path) {
 static bool exists(const char *p) {
     struct stat st;
     return stat(p, &st) == 0;
+}
+
+const char *cli_default_model(const char *cmd) {
+    static char path[4096];
+    const char *env = getenv("ATTN_MODEL");
+    if (env && *env) return env;
+    const char *dir = getenv("ATTN_MODELS"), *home = getenv("HOME");
+    if (dir && *dir) snprintf(path, sizeof path, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", dir);
+    else snprintf(path, sizeof path, "%s/.cache/attn/models/SmolLM2-135M-Instruct.Q4_1.gguf", home ? home : ".");
+    if (exists(path)) return path;
+    fprintf(stderr, "attn %s: no model given: use -m MODEL, set ATTN_MODEL, or run scripts/fetch-smollm2.sh once to "
+                    "download SmolLM2-135M-Instruct (93 MB) to %s\n", cmd, path);
+    return NULL;
+}
+
+int cli_sampling_options(opt_spec *opts, attn_generate_params *gen, str_list *stops, bool *ignore_eos,
+                         char seed_short) {
+    attn_generate_defaults(gen);
+    gen->sampling.seed = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 32);
+    attn_sampler_params *s = &gen->sampling;
+    const opt_spec shared[CLI_SAMPLING_OPTS] = {
+        {"max-tokens", 'n', OPT_INT, &gen->max_tokens, "tokens to generate", 0, 1 << 24},
+        {"temp", 0, OPT_FLOAT, &s->temperature, "sampling temperature; 0 = greedy", 0, 100},
+        {"top-k", 0, OPT_INT, &s->top_k, "keep the k most likely tokens; 0 = off", 0, 1 << 24},
+        {"top-p", 0, OPT_FLOAT, &s->top_p, "nucleus sampling threshold; 1 = off", 0, 1},
+        {"min-p", 0, OPT_FLOAT, &s->min_p, "drop tokens below min-p x the top probability; 0 = off", 0, 1},
+        {"repeat-penalty", 0, OPT_FLOAT, &s->repeat_penalty, "penalty for recent tokens; 1 = off", 0, 100},
+        {"repeat-last-n", 0, OPT_INT, &s->repeat_last_n, "how many recent tokens the penalties see", -1, 1 << 24},
+        {"presence-penalty", 0, OPT_FLOAT, &s->presence_penalty, "OpenAI-style presence penalty", -2, 2},
+        {"frequency-penalty", 0, OPT_FLOAT, &s->frequency_penalty, "OpenAI-style frequency penalty", -2, 2},
+        {"seed", seed_short, OPT_U64, &s->seed, "random seed (same seed, same text); default: from the clock", 0, 0},
+        {"stop", 0, OPT_STR_LIST, stops, "stop when this text appears (repeatable)", 0, 0},
+        {"ignore-eos", 0, OPT_FLAG, ignore_eos, "keep generating past end-of-text", 0, 0},
+    };
+    memcpy(opts, shared, sizeof shared);
+    return CLI_SAMPLING_OPTS;
 }
 
 attn_tokenizer *cli_load_tokenizer(const char *cmd, const char *explicit_path, const char *model_path, bool required) {

@@ -12,6 +12,7 @@ typedef struct {
 
 static const command commands[] = {
     {"generate", cmd_generate, "continue a prompt with a model (streams text)"},
+    {"chat", cmd_chat, "talk with a chat model in the terminal (multi-turn, streaming)"},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"logits", cmd_logits, "write a model's raw logits for given token ids (for reference checks)"},
     {"bench", cmd_bench, "measure prompt and generation speed, load time and peak memory"},

@@ -90,8 +90,10 @@ int attn_generate(attn_model *m, const attn_tokenizer *tok, const int32_t *promp
     r->n_prompt = n_prompt;
     const attn_model_info *info = attn_model_get_info(m);
     if (n_prompt <= 0) return attn_error("the prompt is empty: give at least one token");
-    if (n_prompt > info->n_ctx)
-        return attn_error("the prompt has %d tokens but the model's context is %lld", n_prompt, (long long)info->n_ctx);
+    int64_t cached = p->keep_cache ? attn_model_n_past(m) : 0;
+    if (cached + n_prompt > info->n_ctx)
+        return attn_error("the prompt has %d tokens (after %lld in the cache) but the model's context is %lld",
+                          n_prompt, (long long)cached, (long long)info->n_ctx);
     gen_state s = {0};
     s.sampler = attn_sampler_new(&p->sampling, (int)info->vocab_size);
     s.stream = attn_stream_new(p->stops, p->n_stops);
@@ -102,7 +104,7 @@ int attn_generate(attn_model *m, const attn_tokenizer *tok, const int32_t *promp
         attn_error("out of memory starting generation");
         goto out;
     }
-    attn_model_reset(m);
+    if (!p->keep_cache) attn_model_reset(m);
     double t0 = attn_time_s();
     if (attn_model_forward(m, prompt, n_prompt, s.logits, false) != 0) goto out;
     r->prompt_s = attn_time_s() - t0;

@@ -17,6 +17,10 @@ typedef struct {
     const char *const *stops;       /* stop strings (not printed) */
     int n_stops;
     bool ignore_eos;                /* keep going past end-of-text */
+    /* Append the prompt after the positions already in the model's cache (sequence 0) instead
+     * of starting over: a chat feeds only what follows the turns the cache holds. The
+     * penalties then see only this prompt and what is generated. */
+    bool keep_cache;
     /* Called with text as it becomes final (whole UTF-8 characters, never part of a stop
      * string). May be NULL. Returning non-zero stops generation (e.g. the client left). */
     int (*on_text)(void *user, const char *text, size_t len);
@@ -34,8 +38,8 @@ typedef struct {
 
 void attn_generate_defaults(attn_generate_params *p);
 
-/* Resets the model's cache, runs the prompt and generates. tok may be NULL (then no text,
- * only token ids). Returns 0, or -1 with an error (context overflow, bad ids...). */
+/* Resets the model's cache (unless keep_cache), runs the prompt and generates. tok may be
+ * NULL (then no text, only token ids). Returns 0, or -1 with an error (context overflow, bad ids...). */
 int attn_generate(attn_model *m, const attn_tokenizer *tok, const int32_t *prompt, int n_prompt,
                   const attn_generate_params *p, attn_generate_result *r);
 

@@ -54,10 +54,12 @@ typedef struct {
  * context). Forgets every cached position. Cache pages are touched only as positions fill. */
 int attn_model_set_sequences(attn_model *m, int n_seq, int64_t n_ctx);
 int attn_model_n_sequences(const attn_model *m);
-int64_t attn_model_seq_n_past(const attn_model *m, int seq);
+int64_t attn_model_seq_n_past(const attn_model *m, int seq); /* 0 for a sequence that does not exist */
 int attn_model_seq_truncate(attn_model *m, int seq, int64_t n_past); /* 0 frees the sequence */
 /* Runs every item (validated first: sequence numbers, ids, context room; an error changes
- * nothing). Results equal running each item alone with attn_model_forward. */
+ * nothing). Results equal running each item alone with attn_model_forward, to float rounding:
+ * stacked rows are summed in another order (a single item takes the very same path). Items
+ * may mix prompt chunks and single decode tokens, in any order. */
 int attn_model_forward_batch(attn_model *m, const attn_batch_item *items, int n_items);
 
 /* For writers of new model families (src/model/ only). model.c validates every call first,

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# test_chat.sh - `attn chat` fed through a pipe: answers stream, turn 2 feeds the model only what
+# follows the cached history (the --verbose line per turn), /save + /load + /save gives the same
+# file, /reset keeps only the system prompt, the oldest turns go when the context is full, and bad
+# input fails with a clear message. A tiny random GPT-2 (`attn init`) with --chat-template chatml
+# runs everywhere; SmolLM2-135M-Instruct ($ATTN_SMOLLM2_GGUF) adds real answers and its own
+# template, and is skipped with a note when unset.
+set -u
+. "$(dirname "$0")/cli_lib.sh"
+
+# turn N's numbers from the --verbose line: "processed reused conversation"
+turn_counts() { sed -n "s/.*turn $1: \([0-9]*\) prompt tokens processed, \([0-9]*\) reused from the cache, \([0-9]*\) in the.*/\1 \2 \3/p" "$2"; }
+
+# ---- a tiny random GPT-2: the whole command without a real model ----
+m=$tmp/tiny
+expect "init" 0 "$attn" init -o "$m" --layers 2 --heads 2 --embd 32 --ctx 256 --seed 7
+printf 'Hello there\nSecond turn\n/save %s\n/load %s\n/save %s\n/reset\n/save %s\n/exit\nnot read\n' \
+    "$tmp/c1.json" "$tmp/c1.json" "$tmp/c2.json" "$tmp/c3.json" >"$tmp/in"
+expect "tiny chat" 0 "$attn" chat -m "$m" --chat-template chatml -s "Be brief." --temp 0 -n 8 -v -t 1 <"$tmp/in"
+read -r fed reused total <<<"$(turn_counts 2 "$tmp/err")"
+if [ -n "${fed:-}" ] && [ "$reused" -gt 0 ] && [ "$fed" -lt "$total" ]; then ok; else
+    bad "tiny turn 2 re-processed the history: '$(turn_counts 2 "$tmp/err")'"; fi
+if cmp -s "$tmp/c1.json" "$tmp/c2.json"; then ok; else bad "/save, /load, /save changed the file"; fi
+contains "saved both turns" "$tmp/c1.json" "\"content\": \"Second turn\""
+contains "reset keeps the system prompt" "$tmp/c3.json" "Be brief."
+if grep -q "Hello there" "$tmp/c3.json"; then bad "/reset kept the user's messages"; else ok; fi
+if grep -q "turn 3" "$tmp/err"; then bad "/exit did not stop the chat"; else ok; fi
+
+# a small context: the oldest turns go, the system prompt stays, the chat goes on
+printf 'one\ntwo\nthree\nfour\nfive\n/save %s\n' "$tmp/full.json" >"$tmp/in"
+expect "context overflow" 0 "$attn" chat -m "$m" --chat-template chatml -s "Stay." --temp 0 -n 16 -v -t 1 <"$tmp/in"
+contains "overflow said on stderr" "$tmp/err" "dropped the oldest turn"
+contains "answered turn 5" "$tmp/err" "turn 5:"
+contains "system prompt kept" "$tmp/full.json" "Stay."
+if grep -q '"one"' "$tmp/full.json"; then bad "the oldest turn was kept"; else ok; fi
+
+# the default model comes from $ATTN_MODEL; without one, the error says how to get one
+printf 'hi\n' >"$tmp/in"
+ATTN_MODEL=$m expect "ATTN_MODEL" 0 "$attn" chat --chat-template chatml --temp 0 -n 4 -v -t 1 <"$tmp/in"
+contains "ATTN_MODEL answered" "$tmp/err" "turn 1:"
+ATTN_MODEL= ATTN_MODELS=$tmp/no-models expect "no default model" 1 "$attn" chat <"$tmp/in"
+contains "says how to get one" "$tmp/err" "scripts/fetch-smollm2.sh"
+
+# on a terminal: libedit's prompt and line reading (a pty from util-linux's script, if present)
+if command -v script >/dev/null; then
+    printf 'Hello\n/exit\n' | script -qec "$attn chat -m $m --chat-template chatml --temp 0 -n 4 -t 1" /dev/null \
+        >"$tmp/tty" 2>&1
+    contains "terminal prompt" "$tmp/tty" "> Hello"
+    contains "terminal greeting" "$tmp/tty" "/help for commands"
+fi
+
+# clear failures
+expect "unknown template" 2 "$attn" chat -m "$m" --chat-template nope <"$tmp/in"
+contains "unknown template named" "$tmp/err" "unknown chat template 'nope'"
+contains "template names listed" "$tmp/err" "chatml, llama2"
+expect "model without a template" 2 "$attn" chat -m "$m" <"$tmp/in"
+contains "no template said" "$tmp/err" "has no chat template: give --chat-template"
+echo '{"messages": [{"role": "tool", "content": "x"}]}' >"$tmp/bad.json"
+printf '/load %s\n/load %s\n/frobnicate\n' "$tmp/bad.json" "$tmp/missing.json" >"$tmp/in"
+expect "bad /load" 0 "$attn" chat -m "$m" --chat-template chatml -t 1 <"$tmp/in"
+contains "bad role named" "$tmp/err" "message 1 needs a \"role\""
+contains "missing file named" "$tmp/err" "missing.json"
+contains "unknown command named" "$tmp/err" "unknown command '/frobnicate'"
+echo '{"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]}' >"$tmp/order.json"
+printf '/load %s\n' "$tmp/order.json" >"$tmp/in"
+expect "llama2 refuses the order" 0 "$attn" chat -m "$m" --chat-template llama2 -t 1 <"$tmp/in"
+contains "order error" "$tmp/err" "alternate"
+
+# ---- SmolLM2: real answers, its own template and default system prompt ----
+gguf=${ATTN_SMOLLM2_GGUF:-}
+if [ -z "$gguf" ] || [ ! -f "$gguf" ]; then
+    echo "note: SmolLM2 part skipped (set ATTN_SMOLLM2_GGUF: scripts/fetch-smollm2.sh prints the path)"
+else
+    printf 'What is the capital of France?\nAnd of Germany?\n/save %s\n/load %s\n/save %s\n/reset\nWhat is the capital of France?\n' \
+        "$tmp/s1.json" "$tmp/s1.json" "$tmp/s2.json" >"$tmp/in"
+    expect "SmolLM2 chat" 0 "$attn" chat -m "$gguf" --temp 0 -n 24 -v <"$tmp/in"
+    contains "knows Paris" "$tmp/out" "Paris"
+    contains "knows Berlin" "$tmp/out" "Berlin"
+    if [ "$(grep -c Paris "$tmp/out")" -ge 2 ]; then ok; else bad "after /reset the same question got another answer"; fi
+    contains "its template found" "$tmp/err" "template chatml"
+    read -r fed reused total <<<"$(turn_counts 2 "$tmp/err")"
+    if [ -n "${fed:-}" ] && [ "$reused" -gt 30 ] && [ "$fed" -lt "$total" ]; then ok; else
+        bad "SmolLM2 turn 2 re-processed the history: '$(turn_counts 2 "$tmp/err")'"; fi
+    read -r fed reused total <<<"$(turn_counts 3 "$tmp/err")"
+    if [ -n "${fed:-}" ] && [ "$reused" -gt 0 ]; then ok; else bad "after /reset the system prompt was not reused"; fi
+    if cmp -s "$tmp/s1.json" "$tmp/s2.json"; then ok; else bad "SmolLM2: /save, /load, /save changed the file"; fi
+    contains "the model's own system prompt" "$tmp/s1.json" "named SmolLM, trained by Hugging Face"
+
+    # Ctrl-C during an answer stops that answer only; the next line is answered
+    mkfifo "$tmp/fifo"
+    "$attn" chat -m "$gguf" --temp 0 -n 300 -v <"$tmp/fifo" >"$tmp/out" 2>"$tmp/err" &
+    bgpid=$!
+    exec 3>"$tmp/fifo"
+    echo "Write a long story about a dragon." >&3
+    for _ in $(seq 600); do [ -s "$tmp/out" ] && break; sleep 0.1; done
+    kill -INT "$bgpid"
+    echo "What is the capital of France?" >&3
+    exec 3>&-
+    wait "$bgpid"; rc=$?; bgpid=
+    if [ "$rc" -eq 0 ]; then ok; else bad "interrupted chat exited with $rc: $(tail -c 300 "$tmp/err")"; fi
+    if grep -q "turn 1:.*stop: cancelled" "$tmp/err"; then ok; else bad "Ctrl-C did not stop the answer: $(cat "$tmp/err")"; fi
+    contains "next question answered" "$tmp/out" "Paris"
+fi
+
+echo "test_chat: $checks checks, $failed failed"
+[ "$failed" -eq 0 ]
