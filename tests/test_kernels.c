@@ -49,6 +49,29 @@ static void check_matmul(const char *isa, int64_t M, int64_t K, int64_t N, attn_
     free(wf), free(w), free(x), free(y), free(bias);
 }
 
+/* AdamW must give the reference's bits on every instruction set (training runs repeat
+ * exactly whatever the CPU), and zero the gradients when asked. */
+static void check_adamw(const attn_kernels *k, const char *isa, const float *a, const float *b, int64_t n) {
+    float *p[2], *g[2], *m[2], *v[2];
+    for (int t = 0; t < 2; t++) {
+        p[t] = malloc(n * sizeof(float)), g[t] = malloc(n * sizeof(float));
+        m[t] = malloc(n * sizeof(float)), v[t] = malloc(n * sizeof(float));
+        for (int64_t i = 0; i < n; i++) p[t][i] = a[i], g[t][i] = b[i], m[t][i] = 0.1f * a[i], v[t][i] = b[i] * b[i];
+    }
+    attn_adamw_coef c = {.decay_keep = 0.999f, .one_minus_beta1 = 0.1f, .beta2 = 0.999f, .one_minus_beta2 = 0.001f,
+                         .eps = 1e-8f, .grad_scale = 0.5f, .step_size = 1e-3f, .inv_bc2_sqrt = 3.0f, .zero_grad = true};
+    k->adamw(p[0], g[0], m[0], v[0], n, &c);
+    attn_kernels_ref.adamw(p[1], g[1], m[1], v[1], n, &c);
+    int same = 1, zero = 1;
+    for (int64_t i = 0; i < n; i++) {
+        same &= p[0][i] == p[1][i] && m[0][i] == m[1][i] && v[0][i] == v[1][i];
+        zero &= g[0][i] == 0.0f && g[1][i] == 0.0f;
+    }
+    CHECK(same, "%s adamw n=%lld: bits differ from the reference", isa, (long long)n);
+    CHECK(zero, "%s adamw n=%lld: gradients not zeroed", isa, (long long)n);
+    for (int t = 0; t < 2; t++) free(p[t]), free(g[t]), free(m[t]), free(v[t]);
+}
+
 static void check_vector_ops(const attn_kernels *k, const char *isa) {
     unsigned seed = 99;
     int64_t sizes[] = {1, 7, 15, 16, 17, 33, 64, 65, 1000};
@@ -75,6 +98,9 @@ static void check_vector_ops(const attn_kernels *k, const char *isa) {
         k->axpy(c, 0.5f, a, n), attn_kernels_ref.axpy(d, 0.5f, a, n);
         k->scale(c, 3.0f, n), attn_kernels_ref.scale(d, 3.0f, n);
         for (int64_t i = 0; i < n; i++) CHECK_NEAR(c[i], d[i], 1e-6 * (1 + fabsf(d[i])), "axpy/scale");
+        CHECK(k->sum_squares(a, n) == attn_kernels_ref.sum_squares(a, n), "%s sum_squares n=%lld: bits differ", isa,
+              (long long)n);
+        check_adamw(k, isa, a, b, n);
         free(a), free(b), free(c), free(d);
     }
     /* extreme inputs: exp must not overflow to inf/NaN, gelu saturates */

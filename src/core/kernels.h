@@ -18,7 +18,8 @@
 
 /* One AdamW step's constants (torch's single-tensor AdamW, operation by operation). */
 typedef struct {
-    float decay_keep, one_minus_beta1, beta2, one_minus_beta2, eps, grad_scale, step_size, bc2_sqrt;
+    float decay_keep, one_minus_beta1, beta2, one_minus_beta2, eps, grad_scale, step_size, inv_bc2_sqrt;
+    bool zero_grad; /* write 0 into g after reading it (saves the next step a pass over memory) */
 } attn_adamw_coef;
 
 typedef struct {
@@ -55,9 +56,11 @@ typedef struct {
     void (*attn_values)(float *o, int64_t lo, const float *w, int64_t lw, int nq, const float *v, int64_t v_stride,
                         int hd, int64_t n);
     /* AdamW over n values: g' = g*scale; p *= decay_keep; m += (1-b1)(g' - m);
-     * v = v*b2 + (1-b2)g'^2; p -= step_size * m / (sqrt(v)/bc2_sqrt + eps). No FMA
-     * contraction, so every instruction set gives the same bits. */
-    void (*adamw)(float *p, const float *g, float *m, float *v, int64_t n, const attn_adamw_coef *c);
+     * v = v*b2 + (1-b2)g'^2; p -= step_size * m / (sqrt(v)*inv_bc2_sqrt + eps); g = 0 when
+     * zero_grad. No FMA contraction, so every instruction set gives the same bits. */
+    void (*adamw)(float *p, float *g, float *m, float *v, int64_t n, const attn_adamw_coef *c);
+    /* Σ x[i]² accumulated in double (a gradient norm's part). */
+    double (*sum_squares)(const float *x, int64_t n);
     /* dx[i] += gelu_tanh'(x[i]) * dout[i]. */
     void (*gelu_tanh_backward)(float *dx, const float *x, const float *dout, int64_t n);
     /* GPT-2's gelu_new: 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), in place. */

@@ -112,15 +112,26 @@ static void ref_attn_values(float *o, int64_t lo, const float *w, int64_t lw, in
     }
 }
 
-static void ref_adamw(float *p, const float *g, float *m, float *v, int64_t n, const attn_adamw_coef *c) {
+static void ref_adamw(float *p, float *g, float *m, float *v, int64_t n, const attn_adamw_coef *c) {
     for (int64_t i = 0; i < n; i++) {
         float gi = g[i] * c->grad_scale;
         p[i] *= c->decay_keep;
         m[i] += c->one_minus_beta1 * (gi - m[i]);
         v[i] = v[i] * c->beta2 + c->one_minus_beta2 * gi * gi;
-        float denom = sqrtf(v[i]) / c->bc2_sqrt + c->eps;
+        float denom = sqrtf(v[i]) * c->inv_bc2_sqrt + c->eps;
         p[i] += -c->step_size * (m[i] / denom);
+        if (c->zero_grad) g[i] = 0.0f;
     }
+}
+
+/* Eight independent sums keep the adds from waiting on each other. */
+static double ref_sum_squares(const float *x, int64_t n) {
+    double s[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int u = 0; u < 8; u++) s[u] += (double)x[i + u] * x[i + u];
+    for (; i < n; i++) s[0] += (double)x[i] * x[i];
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
 /* d/dx 0.5x(1 + tanh u), u = c(x + 0.044715x^3): 0.5(1 + t) + 0.5x(1 - t^2) c (1 + 3*0.044715x^2) */
@@ -151,6 +162,7 @@ const attn_kernels attn_kernels_ref = {
     .attn_scores = ref_attn_scores,
     .attn_values = ref_attn_values,
     .adamw = ref_adamw,
+    .sum_squares = ref_sum_squares,
     .gelu_tanh_backward = ref_gelu_tanh_backward,
 };
 

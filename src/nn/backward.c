@@ -13,41 +13,80 @@
 
 /* ---- LayerNorm ---- */
 
-void attn_layernorm_train(float *out, float *mean, float *rstd, const float *x, const float *w, const float *b,
-                          int64_t rows, int64_t dim, float eps) {
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * dim;
-        float *o = out + r * dim;
+/* Rows are independent: split among threads. The weight and bias gradients are split by
+ * column instead, each summed over the rows in order, so no result depends on the thread
+ * count. */
+typedef struct {
+    float *out, *mean, *rstd, *dx, *dw, *db;
+    const float *x, *w, *b, *dout;
+    const float *cmean, *crstd;
+    int64_t rows, dim;
+    float eps;
+} ln_job;
+
+static void ln_forward_task(void *ctx, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    const ln_job *j = ctx;
+    int64_t dim = j->dim;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = j->x + r * dim;
+        float *o = j->out + r * dim;
         double sum = 0, sq = 0; /* double: the variance of large, offset rows stays exact */
         for (int64_t i = 0; i < dim; i++) sum += xr[i];
         double mu = sum / dim;
         for (int64_t i = 0; i < dim; i++) sq += (xr[i] - mu) * (xr[i] - mu);
-        float inv = (float)(1.0 / sqrt(sq / dim + eps)), m = (float)mu;
-        for (int64_t i = 0; i < dim; i++) o[i] = (xr[i] - m) * inv * w[i] + b[i];
-        mean[r] = m, rstd[r] = inv;
+        float inv = (float)(1.0 / sqrt(sq / dim + j->eps)), m = (float)mu;
+        for (int64_t i = 0; i < dim; i++) o[i] = (xr[i] - m) * inv * j->w[i] + j->b[i];
+        j->mean[r] = m, j->rstd[r] = inv;
     }
+}
+
+void attn_layernorm_train(float *out, float *mean, float *rstd, const float *x, const float *w, const float *b,
+                          int64_t rows, int64_t dim, float eps) {
+    ln_job j = {.out = out, .mean = mean, .rstd = rstd, .x = x, .w = w, .b = b, .dim = dim, .eps = eps};
+    attn_parallel_for(rows, ATTN_MAX(1, 16384 / dim), ln_forward_task, &j);
 }
 
 /* With xhat = (x - mean)·rstd and g = w·dout:
  * dx = rstd · (g - mean(g) - xhat · mean(g · xhat)). */
-void attn_layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x, const float *w,
-                             const float *mean, const float *rstd, int64_t rows, int64_t dim) {
-    for (int64_t r = 0; r < rows; r++) {
-        const float *dy = dout + r * dim, *xr = x + r * dim;
-        float m = mean[r], s = rstd[r], g_mean = 0, gx_mean = 0;
+static void ln_dx_task(void *ctx, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    const ln_job *j = ctx;
+    int64_t dim = j->dim;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *dy = j->dout + r * dim, *xr = j->x + r * dim, *w = j->w;
+        float m = j->cmean[r], s = j->crstd[r], g_mean = 0, gx_mean = 0, *dx = j->dx + r * dim;
         for (int64_t i = 0; i < dim; i++) {
             float g = w[i] * dy[i];
             g_mean += g;
             gx_mean += g * (xr[i] - m) * s;
         }
         g_mean /= (float)dim, gx_mean /= (float)dim;
-        for (int64_t i = 0; i < dim; i++) {
-            float xhat = (xr[i] - m) * s;
-            if (db) db[i] += dy[i];
-            if (dw) dw[i] += xhat * dy[i];
-            if (dx) dx[r * dim + i] += (w[i] * dy[i] - g_mean - xhat * gx_mean) * s;
+        for (int64_t i = 0; i < dim; i++) dx[i] += (w[i] * dy[i] - g_mean - (xr[i] - m) * s * gx_mean) * s;
+    }
+}
+
+/* Columns [c0, c1) of dw and db, summed over rows 0..rows-1 in order. */
+static void ln_dwdb_task(void *ctx, int64_t c0, int64_t c1, int thread) {
+    (void)thread;
+    const ln_job *j = ctx;
+    int64_t dim = j->dim;
+    for (int64_t r = 0; r < j->rows; r++) {
+        const float *dy = j->dout + r * dim, *xr = j->x + r * dim;
+        float m = j->cmean[r], s = j->crstd[r];
+        for (int64_t i = c0; i < c1; i++) {
+            if (j->db) j->db[i] += dy[i];
+            if (j->dw) j->dw[i] += (xr[i] - m) * s * dy[i];
         }
     }
+}
+
+void attn_layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x, const float *w,
+                             const float *mean, const float *rstd, int64_t rows, int64_t dim) {
+    ln_job j = {.dx = dx, .dw = dw, .db = db, .dout = dout, .x = x, .w = w, .cmean = mean, .crstd = rstd,
+                .rows = rows, .dim = dim};
+    if (dx) attn_parallel_for(rows, ATTN_MAX(1, 16384 / dim), ln_dx_task, &j);
+    if (dw || db) attn_parallel_for(dim, 64, ln_dwdb_task, &j);
 }
 
 /* ---- Embeddings ---- */
@@ -166,18 +205,29 @@ typedef struct {
     const int32_t *targets;
     int64_t V;
     float smoothing, drow;
+    const attn_kernels *k;
 } ce_job;
+
+enum { CE_CHUNK = 1024 }; /* exp of a logit row goes through a stack buffer this long */
+
+/* Σ exp(z[v] - max): float sums per chunk (vector exp), added in double. */
+static double sum_exp(const attn_kernels *k, const float *z, int64_t V, float max) {
+    float buf[CE_CHUNK];
+    double sum = 0;
+    for (int64_t v0 = 0; v0 < V; v0 += CE_CHUNK) {
+        int64_t n = ATTN_MIN((int64_t)CE_CHUNK, V - v0);
+        memcpy(buf, z + v0, (size_t)n * sizeof(float));
+        sum += k->exp_sum(buf, max, n);
+    }
+    return sum;
+}
 
 static void ce_forward_task(void *ctx, int64_t b, int64_t e, int thread) {
     (void)thread;
     const ce_job *j = ctx;
     for (int64_t r = b; r < e; r++) {
         const float *z = j->logits + r * j->V;
-        float mx = -INFINITY;
-        for (int64_t v = 0; v < j->V; v++) mx = z[v] > mx ? z[v] : mx;
-        double sum = 0, zsum = 0;
-        for (int64_t v = 0; v < j->V; v++) sum += expf(z[v] - mx), zsum += z[v];
-        float lse = mx + (float)log(sum);
+        float mx = j->k->max(z, j->V), lse = mx + (float)log(sum_exp(j->k, z, j->V, mx));
         j->lse_out[r] = lse;
         int32_t y = j->targets[r];
         if (y < 0) {
@@ -185,7 +235,12 @@ static void ce_forward_task(void *ctx, int64_t b, int64_t e, int thread) {
             continue;
         }
         /* -Σ q_v log p_v with q = (1-s)·onehot + s/V, log p_v = z_v - lse */
-        double nll = lse - z[y], smooth = lse - zsum / j->V;
+        double nll = lse - z[y], smooth = 0;
+        if (j->smoothing != 0.0f) {
+            double zsum = 0;
+            for (int64_t v = 0; v < j->V; v++) zsum += z[v];
+            smooth = lse - zsum / j->V;
+        }
         j->row_loss[r] = (float)((1.0 - j->smoothing) * nll + j->smoothing * smooth);
     }
 }
@@ -193,7 +248,7 @@ static void ce_forward_task(void *ctx, int64_t b, int64_t e, int thread) {
 int64_t attn_cross_entropy_forward(float *row_loss, float *lse, const float *logits, const int32_t *targets,
                                    int64_t rows, int64_t V, float smoothing) {
     ce_job j = {.row_loss = row_loss, .lse_out = lse, .logits = logits, .targets = targets, .V = V,
-                .smoothing = smoothing};
+                .smoothing = smoothing, .k = attn_kernels_get()};
     attn_parallel_for(rows, 1, ce_forward_task, &j);
     int64_t count = 0;
     for (int64_t r = 0; r < rows; r++) count += targets[r] >= 0;
@@ -213,10 +268,18 @@ static void ce_backward_task(void *ctx, int64_t b, int64_t e, int thread) {
             if (in_place) memset(dz, 0, (size_t)j->V * sizeof(float));
             continue;
         }
-        if (in_place)
-            for (int64_t v = 0; v < j->V; v++) dz[v] = j->drow * (expf(z[v] - lse) - off);
-        else
-            for (int64_t v = 0; v < j->V; v++) dz[v] += j->drow * (expf(z[v] - lse) - off);
+        if (in_place) {
+            j->k->exp_sum(dz, lse, j->V); /* the softmax, over the logits */
+            for (int64_t v = 0; v < j->V; v++) dz[v] = j->drow * (dz[v] - off);
+        } else {
+            float buf[CE_CHUNK];
+            for (int64_t v0 = 0; v0 < j->V; v0 += CE_CHUNK) {
+                int64_t n = ATTN_MIN((int64_t)CE_CHUNK, j->V - v0);
+                memcpy(buf, z + v0, (size_t)n * sizeof(float));
+                j->k->exp_sum(buf, lse, n);
+                for (int64_t v = 0; v < n; v++) dz[v0 + v] += j->drow * (buf[v] - off);
+            }
+        }
         dz[y] -= j->drow * (1.0f - j->smoothing);
     }
 }
@@ -224,6 +287,6 @@ static void ce_backward_task(void *ctx, int64_t b, int64_t e, int thread) {
 void attn_cross_entropy_backward(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
                                  int64_t rows, int64_t V, float smoothing, float drow) {
     ce_job j = {.dlogits = dlogits, .lse = lse, .logits = logits, .targets = targets, .V = V,
-                .smoothing = smoothing, .drow = drow};
+                .smoothing = smoothing, .drow = drow, .k = attn_kernels_get()};
     attn_parallel_for(rows, 1, ce_backward_task, &j);
 }

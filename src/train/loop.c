@@ -204,6 +204,8 @@ static int setup(run *r) {
     if (!o->data_dir || !o->out_dir) return attn_error("both the data folder and the output folder are needed");
     if (check_hparams(&o->hp) || attn_checkpoint_recover(o->out_dir) || open_data(r)) return -1;
     if (o->resume ? resume(r) : fresh(r)) return -1;
+    attn_adamw_zero_grads_after_step(r->opt, true); /* so every step starts with zero gradients */
+    attn_gpt2_train_zero_grad(r->m);
     if (check_data(r)) return -1;
     find_tokenizer(r);
     if (o->resume && trim_log(o->log_path, r->step)) return -1;
@@ -232,8 +234,7 @@ static void split_batch(run *r, int B) {
 static int train_step(run *r, float *loss, float *norm, float *lr) {
     int n;
     const attn_param *ps = attn_gpt2_train_params(r->m, &n);
-    float sum = 0, l;
-    attn_gpt2_train_zero_grad(r->m);
+    float sum = 0, l; /* the gradients are zero: the previous step's AdamW left them so */
     for (int k = 0; k < r->hp.accum; k++) {
         if (attn_shard_next_batch(r->train, &r->cur, r->hp.B, r->hp.T, r->batch)) return -1;
         split_batch(r, r->hp.B);

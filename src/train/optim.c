@@ -15,6 +15,7 @@ struct attn_adamw {
     attn_arena mem; /* m and v */
     float *m, *v;
     int64_t n, steps;
+    bool zero_grads;
 };
 
 attn_adamw_config attn_adamw_defaults(void) {
@@ -62,7 +63,7 @@ int attn_adamw_step(attn_adamw *o, const attn_param *params, int n, float lr, fl
     double bc1 = 1.0 - pow(o->c.beta1, (double)o->steps), bc2 = 1.0 - pow(o->c.beta2, (double)o->steps);
     adamw_job j = {.c = {.one_minus_beta1 = 1.0f - o->c.beta1, .beta2 = o->c.beta2, .one_minus_beta2 = 1.0f - o->c.beta2,
                          .eps = o->c.eps, .grad_scale = grad_scale, .step_size = (float)(lr / bc1),
-                         .bc2_sqrt = (float)sqrt(bc2)},
+                         .inv_bc2_sqrt = (float)(1.0 / sqrt(bc2)), .zero_grad = o->zero_grads},
                    .k = attn_kernels_get()};
     for (int i = 0; i < n; i++) {
         const attn_param *p = &params[i];
@@ -75,6 +76,7 @@ int attn_adamw_step(attn_adamw *o, const attn_param *params, int n, float lr, fl
     return 0;
 }
 
+void attn_adamw_zero_grads_after_step(attn_adamw *o, bool on) { o->zero_grads = on; }
 int64_t attn_adamw_steps(const attn_adamw *o) { return o->steps; }
 void attn_adamw_set_steps(attn_adamw *o, int64_t steps) { o->steps = steps; }
 float *attn_adamw_m(attn_adamw *o) { return o->m; }
@@ -89,6 +91,7 @@ int64_t attn_adamw_size(const attn_adamw *o) { return o->n; }
 typedef struct {
     const float *g;
     int64_t n;
+    const attn_kernels *k;
     double part[NORM_MAX_CHUNKS];
 } norm_job;
 
@@ -96,12 +99,8 @@ static void norm_task(void *ctx, int64_t b, int64_t e, int thread) {
     (void)thread;
     norm_job *j = ctx;
     for (int64_t c = b; c < e; c++) {
-        double s[8] = {0}; /* eight independent sums keep the adds from waiting on each other */
         int64_t k = c * NORM_CHUNK, end = ATTN_MIN((c + 1) * NORM_CHUNK, j->n);
-        for (; k + 8 <= end; k += 8)
-            for (int u = 0; u < 8; u++) s[u] += (double)j->g[k + u] * j->g[k + u];
-        for (; k < end; k++) s[0] += (double)j->g[k] * j->g[k];
-        j->part[c] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+        j->part[c] = j->k->sum_squares(j->g + k, end - k);
     }
 }
 
@@ -109,6 +108,7 @@ static void norm_task(void *ctx, int64_t b, int64_t e, int thread) {
 float attn_grad_norm(const attn_param *params, int n) {
     double sq = 0;
     norm_job j;
+    j.k = attn_kernels_get();
     for (int i = 0; i < n; i++) {
         for (int64_t off = 0; off < params[i].numel; off += (int64_t)NORM_CHUNK * NORM_MAX_CHUNKS) {
             int64_t len = ATTN_MIN((int64_t)NORM_CHUNK * NORM_MAX_CHUNKS, params[i].numel - off);

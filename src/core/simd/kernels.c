@@ -407,9 +407,9 @@ static void SFX(attn_values)(float *o, int64_t lo, const float *w, int64_t lw, i
 
 /* Same operations in the same order as the reference (mul, then add: no FMA), so the
  * result is bit-identical to it. */
-static void SFX(adamw)(float *p, const float *g, float *m, float *v, int64_t n, const attn_adamw_coef *c) {
+static void SFX(adamw)(float *p, float *g, float *m, float *v, int64_t n, const attn_adamw_coef *c) {
     vf scale = vset1(c->grad_scale), keep = vset1(c->decay_keep), w1 = vset1(c->one_minus_beta1);
-    vf b2 = vset1(c->beta2), w2 = vset1(c->one_minus_beta2), bc2 = vset1(c->bc2_sqrt), eps = vset1(c->eps);
+    vf b2 = vset1(c->beta2), w2 = vset1(c->one_minus_beta2), inv_bc2 = vset1(c->inv_bc2_sqrt), eps = vset1(c->eps);
     vf step = vset1(-c->step_size);
     int64_t i = 0;
     for (; i + VL <= n; i += VL) {
@@ -418,11 +418,36 @@ static void SFX(adamw)(float *p, const float *g, float *m, float *v, int64_t n, 
         vf mi = vload(m + i);
         mi = vadd(mi, vmul(w1, vsub(gi, mi)));
         vf vi = vadd(vmul(vload(v + i), b2), vmul(vmul(w2, gi), gi));
-        vf denom = vadd(vdiv(vsqrt(vi), bc2), eps);
+        vf denom = vadd(vmul(vsqrt(vi), inv_bc2), eps);
         pi = vadd(pi, vmul(step, vdiv(mi, denom)));
         vstore(m + i, mi), vstore(v + i, vi), vstore(p + i, pi);
+        if (c->zero_grad) vstore(g + i, vzero());
     }
     if (i < n) attn_kernels_ref.adamw(p + i, g + i, m + i, v + i, n - i, c);
+}
+
+/* Lane u of the double accumulators sums x[i + u]² for i = 0, 8, 16...: the reference's
+ * eight sums, added in its order with no FMA, so every instruction set gives the same bits. */
+static double SFX(sum_squares)(const float *x, int64_t n) {
+    double s[8];
+    int64_t i = 0;
+#if defined(ATTN_SIMD_AVX512)
+    __m512d acc = _mm512_setzero_pd();
+    for (; i + 8 <= n; i += 8) {
+        __m512d d = _mm512_cvtps_pd(_mm256_loadu_ps(x + i));
+        acc = _mm512_add_pd(acc, _mm512_mul_pd(d, d));
+    }
+    _mm512_storeu_pd(s, acc);
+#else
+    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+    for (; i + 8 <= n; i += 8) {
+        __m256d a = _mm256_cvtps_pd(_mm_loadu_ps(x + i)), b = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4));
+        lo = _mm256_add_pd(lo, _mm256_mul_pd(a, a)), hi = _mm256_add_pd(hi, _mm256_mul_pd(b, b));
+    }
+    _mm256_storeu_pd(s, lo), _mm256_storeu_pd(s + 4, hi);
+#endif
+    for (; i < n; i++) s[0] += (double)x[i] * x[i];
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
 /* tanh(u) = 1 - 2 / (1 + exp(2u)); u is clamped where tanh is +-1 in float anyway. */
@@ -464,5 +489,6 @@ const attn_kernels SFX(attn_kernels) = {
     .attn_scores = SFX(attn_scores),
     .attn_values = SFX(attn_values),
     .adamw = SFX(adamw),
+    .sum_squares = SFX(sum_squares),
     .gelu_tanh_backward = SFX(gelu_tanh_backward),
 };
