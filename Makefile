@@ -14,6 +14,7 @@ CFLAGS  ?=
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -Iinclude -Isrc \
            -fno-math-errno -MMD -MP $(OPT)
 LDLIBS  += -lutf8proc -ljansson -ledit -lm -pthread
+LDLIBS  += -lmicrohttpd
 ARCH    := $(shell uname -m)
 
 LIB_SRC := $(filter-out src/cli/%,$(wildcard src/*/*.c))
@@ -49,6 +50,9 @@ $(BUILD)/attn: $(CLI_OBJ) $(BUILD)/libattn.a
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# web.c embeds the page with the assembler's .incbin, so the page is one of its inputs.
+$(BUILD)/src/server/web.o: web/index.html
 
 $(BUILD)/simd/avx2/%.o: src/core/simd/%.c
 	@mkdir -p $(dir $@)

@@ -5,6 +5,8 @@
 set -euo pipefail
 pkgs=(build-essential pkg-config libutf8proc-dev libjansson-dev libedit-dev)
 if [ "${1:-}" = "--test" ]; then pkgs+=(clang python3-venv python3-pip); fi
+pkgs+=(libmicrohttpd-dev) # attn serve: HTTP
+if [ "${1:-}" = "--test" ]; then pkgs+=(chromium); fi # tests/test_serve.sh drives the web page
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

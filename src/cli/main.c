@@ -23,6 +23,7 @@ static const command commands[] = {
     {"data", cmd_data, "tokenize text files into train/val token shards for training"},
     {"train", cmd_train, "train or fine-tune a GPT-2 on token shards (checkpoints, resume, progress)"},
     {"plot", cmd_plot, "draw the loss curves of a training log as an SVG"},
+    {"serve", cmd_serve, "an OpenAI-compatible server with a web page; requests are batched together"},
 };
 
 static void usage(FILE *f) {

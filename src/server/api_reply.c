@@ -1,0 +1,305 @@
+/* api_reply.c - answers in OpenAI's shapes: the whole completion or chat completion, the same
+ * as server-sent events chunk by chunk, errors, the model list, and /tokenize, /detokenize.
+ * Every string that holds model output goes through api_json_text(), since a model may emit
+ * bytes that are not UTF-8 and JSON strings must be. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+#include "core/common.h"
+#include "server/api.h"
+
+json_t *api_json_text(const char *s, size_t n) {
+    json_t *j = json_stringn(s ? s : "", s ? n : 0);
+    if (j) return j;
+    api_buf b = {0}; /* invalid UTF-8: copy valid characters, U+FFFD for each bad byte */
+    for (size_t i = 0; i < n;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
+        if (k <= 0) api_buf_append(&b, "\xEF\xBF\xBD", 3), i++;
+        else api_buf_append(&b, s + i, (size_t)k), i += (size_t)k;
+    }
+    j = json_stringn(b.data ? b.data : "", b.len);
+    api_buf_free(&b);
+    return j;
+}
+
+json_t *api_error_body(const api_error *e) {
+    return json_pack("{s:{s:s, s:s, s:s?, s:s?}}", "error", "message", e->message, "type", e->type, "param", e->param,
+                     "code", e->code);
+}
+
+static const char *finish_reason(const srv_job *j) {
+    return strcmp(j->finish, "length") == 0 ? "length" : "stop"; /* "cancelled" only reaches a server stopping */
+}
+
+static json_t *usage(const api_call *c) {
+    int completion = 0;
+    for (int k = 0; k < c->req->n_jobs; k++) completion += c->req->jobs[k].n_generated;
+    return json_pack("{s:i, s:i, s:i}", "prompt_tokens", c->prompt_tokens, "completion_tokens", completion,
+                     "total_tokens", c->prompt_tokens + completion);
+}
+
+/* ---- logprobs ---------------------------------------------------------------------------- */
+
+static json_t *token_text(const api_model *m, int32_t id) {
+    size_t n = 0;
+    const char *b = attn_tokenizer_token_bytes(m->tok, id, &n);
+    return api_json_text(b, b ? n : 0);
+}
+
+static json_t *token_bytes(const api_model *m, int32_t id) {
+    size_t n = 0;
+    const unsigned char *b = (const unsigned char *)attn_tokenizer_token_bytes(m->tok, id, &n);
+    json_t *a = json_array();
+    for (size_t i = 0; b && i < n; i++) json_array_append_new(a, json_integer(b[i]));
+    return a;
+}
+
+/* Chat's form: {"content": [{"token", "logprob", "bytes", "top_logprobs": [...]}, ...]}. */
+static json_t *chat_logprobs(const api_model *m, const srv_logprob *lp, int n) {
+    json_t *content = json_array();
+    for (int i = 0; i < n; i++) {
+        json_t *top = json_array();
+        for (int k = 0; k < lp[i].n_top; k++)
+            json_array_append_new(top, json_pack("{s:o, s:f, s:o}", "token", token_text(m, lp[i].top_ids[k]),
+                                                 "logprob", (double)lp[i].top_logprobs[k], "bytes",
+                                                 token_bytes(m, lp[i].top_ids[k])));
+        json_array_append_new(content, json_pack("{s:o, s:f, s:o, s:o}", "token", token_text(m, lp[i].token),
+                                                 "logprob", (double)lp[i].logprob, "bytes",
+                                                 token_bytes(m, lp[i].token), "top_logprobs", top));
+    }
+    return json_pack("{s:o}", "content", content);
+}
+
+/* Completions' form: parallel arrays; text_offset counts bytes from the start of the text
+ * (after an echoed prompt of `offset` bytes and the tokens before `from`). */
+static json_t *completion_logprobs(const api_model *m, const srv_logprob *lp, int from, int to, size_t offset) {
+    for (int i = 0; i < from; i++) {
+        size_t n = 0;
+        attn_tokenizer_token_bytes(m->tok, lp[i].token, &n);
+        offset += n;
+    }
+    json_t *tokens = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
+    for (int i = from; i < to; i++) {
+        json_array_append_new(tokens, token_text(m, lp[i].token));
+        json_array_append_new(lps, json_real(lp[i].logprob));
+        json_t *top = json_object();
+        for (int k = 0; k < lp[i].n_top; k++) {
+            json_t *t = token_text(m, lp[i].top_ids[k]);
+            json_object_set_new(top, json_string_value(t), json_real(lp[i].top_logprobs[k]));
+            json_decref(t);
+        }
+        json_array_append_new(tops, top);
+        json_array_append_new(offs, json_integer((json_int_t)offset));
+        size_t n = 0;
+        attn_tokenizer_token_bytes(m->tok, lp[i].token, &n);
+        offset += n;
+    }
+    return json_pack("{s:o, s:o, s:o, s:o}", "tokens", tokens, "token_logprobs", lps, "top_logprobs", tops,
+                     "text_offset", offs);
+}
+
+static json_t *logprobs_json(const api_call *c, const api_model *m, int k, int from, int to) {
+    const srv_job *j = &c->req->jobs[k];
+    if (c->req->gen.top_logprobs < 0) return json_null();
+    if (c->kind == API_CHAT) return chat_logprobs(m, j->logprobs + from, to - from);
+    size_t echo = c->echo_text[k] ? strlen(c->echo_text[k]) : 0;
+    return completion_logprobs(m, j->logprobs, from, to, echo);
+}
+
+/* ---- whole answers ------------------------------------------------------------------------ */
+
+static json_t *head(const api_call *c, const api_model *m, const char *object) {
+    return json_pack("{s:s, s:s, s:I, s:s}", "id", c->id, "object", object, "created", (json_int_t)c->created,
+                     "model", m->id);
+}
+
+json_t *api_reply(const api_call *c, const api_model *m, api_error *e) {
+    const srv_request *r = c->req;
+    for (int k = 0; k < r->n_jobs; k++)
+        if (strcmp(r->jobs[k].finish, "error") == 0) {
+            api_fail(e, 500, "server_error", NULL, NULL, "generation failed: %s", r->jobs[k].error);
+            return NULL;
+        }
+    json_t *choices = json_array();
+    for (int k = 0; k < r->n_jobs; k++) {
+        const srv_job *j = &r->jobs[k];
+        json_t *lp = logprobs_json(c, m, k, 0, j->n_logprobs), *choice;
+        if (c->kind == API_CHAT) {
+            choice = json_pack("{s:i, s:{s:s, s:o}, s:o, s:s}", "index", k, "message", "role", "assistant", "content",
+                               api_json_text(j->text, j->len), "logprobs", lp, "finish_reason", finish_reason(j));
+        } else {
+            api_buf text = {0};
+            if (c->echo_text[k]) api_buf_append(&text, c->echo_text[k], strlen(c->echo_text[k]));
+            api_buf_append(&text, j->text ? j->text : "", j->len);
+            choice = json_pack("{s:i, s:o, s:o, s:s}", "index", k, "text", api_json_text(text.data, text.len),
+                               "logprobs", lp, "finish_reason", finish_reason(j));
+            api_buf_free(&text);
+        }
+        json_array_append_new(choices, choice);
+    }
+    json_t *o = head(c, m, c->kind == API_CHAT ? "chat.completion" : "text_completion");
+    json_object_set_new(o, "choices", choices);
+    json_object_set_new(o, "usage", usage(c));
+    return o;
+}
+
+/* ---- server-sent events ------------------------------------------------------------------- */
+
+static void send_event(api_buf *out, json_t *o) {
+    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(7));
+    json_decref(o);
+    if (!s) return;
+    api_buf_append(out, "data: ", 6);
+    api_buf_append(out, s, strlen(s));
+    api_buf_append(out, "\n\n", 2);
+    free(s);
+}
+
+/* One chunk for choice k: a text delta (chat: delta.content; the first also names the role),
+ * its logprobs, and the finish reason on the last. */
+static void send_chunk(api_buf *out, const api_call *c, const api_model *m, int k, const char *text, size_t n,
+                       int lp_from, int lp_to, bool first, const char *finish) {
+    json_t *choice = json_pack("{s:i}", "index", k);
+    if (c->kind == API_CHAT) {
+        json_t *delta = json_object();
+        if (first) json_object_set_new(delta, "role", json_string("assistant"));
+        if (n || first) json_object_set_new(delta, "content", api_json_text(text, n));
+        json_object_set_new(choice, "delta", delta);
+    } else {
+        json_object_set_new(choice, "text", api_json_text(text, n));
+    }
+    json_object_set_new(choice, "logprobs", lp_to > lp_from ? logprobs_json(c, m, k, lp_from, lp_to) : json_null());
+    json_object_set_new(choice, "finish_reason", finish ? json_string(finish) : json_null());
+    json_t *o = head(c, m, c->kind == API_CHAT ? "chat.completion.chunk" : "text_completion");
+    json_object_set_new(o, "choices", json_pack("[o]", choice));
+    send_event(out, o);
+}
+
+int api_stream_error(api_buf *out, const api_error *e) {
+    size_t before = out->len;
+    send_event(out, api_error_body(e));
+    return out->len > before ? 0 : -1;
+}
+
+/* What job k produced since the last call: the first chunk, new text and logprobs, the end. */
+static void job_events(api_call *c, const api_model *m, int k, api_buf *out) {
+    const srv_job *j = &c->req->jobs[k];
+    api_progress *p = &c->progress[k];
+    bool first = !p->started;
+    if (first) {
+        p->started = true;
+        const char *echo = c->echo_text[k];
+        if (c->kind == API_CHAT || echo) send_chunk(out, c, m, k, echo, echo ? strlen(echo) : 0, 0, 0, true, NULL);
+    }
+    if (j->len > p->text_sent || j->n_logprobs > p->logprobs_sent) {
+        send_chunk(out, c, m, k, j->text + p->text_sent, j->len - p->text_sent, p->logprobs_sent, j->n_logprobs,
+                   false, NULL);
+        p->text_sent = j->len, p->logprobs_sent = j->n_logprobs;
+    }
+    if (j->finish && !p->finished) {
+        p->finished = true;
+        if (strcmp(j->finish, "error") == 0) {
+            api_error e;
+            api_fail(&e, 500, "server_error", NULL, NULL, "generation failed: %s", j->error);
+            api_stream_error(out, &e);
+        } else {
+            send_chunk(out, c, m, k, "", 0, 0, 0, false, finish_reason(j));
+        }
+    }
+}
+
+bool api_stream_events(api_call *c, const api_model *m, api_buf *out) {
+    if (c->done_sent) return true;
+    bool all = true;
+    for (int k = 0; k < c->req->n_jobs; k++) {
+        job_events(c, m, k, out);
+        all &= c->progress[k].finished;
+    }
+    if (!all) return false;
+    if (c->include_usage) {
+        json_t *o = head(c, m, c->kind == API_CHAT ? "chat.completion.chunk" : "text_completion");
+        json_object_set_new(o, "choices", json_array());
+        json_object_set_new(o, "usage", usage(c));
+        send_event(out, o);
+    }
+    api_buf_append(out, "data: [DONE]\n\n", 14);
+    c->done_sent = true;
+    return true;
+}
+
+/* ---- models, tokenize, detokenize -------------------------------------------------------- */
+
+json_t *api_models(const api_model *m) {
+    return json_pack("{s:s, s:[{s:s, s:s, s:I, s:s, s:{s:I}}]}", "object", "list", "data", "id", m->id, "object",
+                     "model", "created", (json_int_t)m->created, "owned_by", "attn", "meta", "n_ctx",
+                     (json_int_t)m->n_ctx);
+}
+
+json_t *api_tokenize(const char *body, size_t len, const api_model *m, api_error *e) {
+    json_t *o;
+    if (api_parse_body(body, len, &o, e) != 0) return NULL;
+    json_t *content = json_object_get(o, "content"), *pieces = json_object_get(o, "with_pieces");
+    json_t *special = json_object_get(o, "parse_special");
+    json_t *res = NULL;
+    int32_t *ids = NULL;
+    int n = 0;
+    if (!json_is_string(content)) {
+        api_fail(e, 400, "invalid_request_error", "content", NULL, "'content' must be a string");
+    } else if ((pieces && !json_is_boolean(pieces)) || (special && !json_is_boolean(special))) {
+        api_fail(e, 400, "invalid_request_error", pieces && !json_is_boolean(pieces) ? "with_pieces" : "parse_special",
+                 NULL, "'with_pieces' and 'parse_special' must be true or false");
+    } else if (attn_tokenizer_encode(m->tok, json_string_value(content), json_string_length(content),
+                                     !json_is_false(special), &ids, &n) != 0) {
+        api_fail(e, 400, "invalid_request_error", "content", NULL, "cannot tokenize: %s", attn_last_error());
+    } else {
+        json_t *tokens = json_array();
+        for (int i = 0; i < n; i++)
+            json_array_append_new(tokens, json_is_true(pieces)
+                                              ? json_pack("{s:i, s:o}", "id", ids[i], "piece", token_text(m, ids[i]))
+                                              : json_integer(ids[i]));
+        res = json_pack("{s:o}", "tokens", tokens);
+    }
+    free(ids);
+    json_decref(o);
+    return res;
+}
+
+json_t *api_detokenize(const char *body, size_t len, const api_model *m, api_error *e) {
+    json_t *o;
+    if (api_parse_body(body, len, &o, e) != 0) return NULL;
+    json_t *tokens = json_object_get(o, "tokens"), *res = NULL;
+    int vocab = attn_tokenizer_vocab_size(m->tok);
+    size_t n = json_array_size(tokens);
+    int32_t *ids = malloc((n ? n : 1) * sizeof(int32_t));
+    char *text = NULL;
+    size_t text_len = 0;
+    if (!json_is_array(tokens)) {
+        api_fail(e, 400, "invalid_request_error", "tokens", NULL, "'tokens' must be an array of token ids");
+        goto out;
+    }
+    if (!ids) {
+        api_fail(e, 500, "server_error", NULL, NULL, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(tokens, i);
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= vocab) {
+            api_fail(e, 400, "invalid_request_error", "tokens", NULL, "tokens[%zu] is not a token id in [0, %d)", i,
+                     vocab);
+            goto out;
+        }
+        ids[i] = (int32_t)json_integer_value(v);
+    }
+    if (attn_tokenizer_decode(m->tok, ids, (int)n, &text, &text_len) != 0) {
+        api_fail(e, 400, "invalid_request_error", "tokens", NULL, "%s", attn_last_error());
+        goto out;
+    }
+    res = json_pack("{s:o}", "content", api_json_text(text, text_len));
+out:
+    free(text);
+    free(ids);
+    json_decref(o);
+    return res;
+}

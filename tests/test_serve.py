@@ -1,0 +1,536 @@
+#!/usr/bin/env python3
+"""test_serve.py - drives a running `attn serve` the way its users do (tests/test_serve.sh starts it).
+
+Parts (each chosen on the command line):
+  api      every endpoint with the standard library's HTTP client: answers, streaming (server-sent
+           events), determinism under batching, logprobs, stops, tokenize round trip
+  abuse    malformed JSON, wrong types, unknown model and path, a prompt over the context, 413,
+           a client leaving mid-stream (its slot freed), 200 concurrent connections (answers or
+           503s, the server keeps serving), memory bounded
+  auth     401 without or with a wrong key, 200 with the right one, the page and /health open
+  sdk      the official OpenAI Python SDK: completions and chat, streamed and not, errors
+  browser  the web page in headless Chromium (playwright): Generate streams text, one chat turn,
+           a screenshot
+Prints one line per failed check and ends with "test_serve.py: N checks, M failed"; a part whose
+tool is missing prints "SKIP: ..." (or fails with --strict, as CI wants)."""
+import argparse
+import http.client
+import json
+import os
+import socket
+import sys
+import threading
+import time
+
+checks = failures = 0
+
+
+def check(cond, what):
+    global checks, failures
+    checks += 1
+    if not cond:
+        failures += 1
+        print(f"FAIL: {what}", flush=True)
+    return cond
+
+
+class Server:
+    def __init__(self, url, key=None):
+        host_port = url.split("//", 1)[1].rstrip("/")
+        self.host, port = host_port.rsplit(":", 1)
+        self.port = int(port)
+        self.url = url.rstrip("/")
+        self.key = key
+
+    def request(self, method, path, body=None, headers=None, raw=None, timeout=120):
+        """(status, parsed JSON or text, response headers)."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        h = {"Content-Type": "application/json"}
+        if self.key:
+            h["Authorization"] = "Bearer " + self.key
+        h.update(headers or {})
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        text = r.read().decode("utf-8")
+        conn.close()
+        try:
+            return r.status, json.loads(text), dict(r.getheaders())
+        except ValueError:
+            return r.status, text, dict(r.getheaders())
+
+    def post(self, path, body, **kw):
+        return self.request("POST", path, body, **kw)
+
+    def stream(self, path, body):
+        """The events of a streamed answer (parsed), and whether it ended with [DONE]."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
+        h = {"Content-Type": "application/json"}
+        if self.key:
+            h["Authorization"] = "Bearer " + self.key
+        conn.request("POST", path, body=json.dumps(dict(body, stream=True)), headers=h)
+        r = conn.getresponse()
+        check(r.status == 200, f"stream {path}: status {r.status}")
+        check(r.getheader("Content-Type", "").startswith("text/event-stream"), "stream content type")
+        events, done = [], False
+        for block in r.read().decode("utf-8").split("\n\n"):
+            if not block.strip():
+                continue
+            check(block.startswith("data: "), f"event framing: {block[:60]!r}")
+            data = block[len("data: "):]
+            if data == "[DONE]":
+                done = True
+            else:
+                check(not done, "no event after [DONE]")
+                events.append(json.loads(data))
+        conn.close()
+        return events, done
+
+    def health(self):
+        return self.request("GET", "/health")[1]
+
+
+def is_error(status, body, want_status, param=None, code=None):
+    """OpenAI's error shape with the expected status (and param / code when given)."""
+    ok = isinstance(body, dict) and isinstance(body.get("error"), dict)
+    e = body.get("error", {}) if ok else {}
+    ok = ok and isinstance(e.get("message"), str) and e["message"] and isinstance(e.get("type"), str)
+    ok = ok and "param" in e and "code" in e and status == want_status
+    if param is not None:
+        ok = ok and e.get("param") == param
+    if code is not None:
+        ok = ok and e.get("code") == code
+    return ok
+
+
+# ---- api -------------------------------------------------------------------------------------
+
+def test_api(s, model_id):
+    st, h, _ = s.request("GET", "/health")
+    check(st == 200 and h.get("status") == "ok" and h.get("slots", 0) >= 2, f"/health: {st} {h}")
+    st, models, _ = s.request("GET", "/v1/models")
+    check(st == 200 and models["object"] == "list" and models["data"][0]["id"] == model_id, f"/v1/models: {models}")
+    st, page, hdr = s.request("GET", "/")
+    check(st == 200 and hdr.get("Content-Type", "").startswith("text/html"), "GET / is html")
+    check("Generate" in page and 'id="prompt"' in page, "the page has a prompt box and Generate")
+    check('src="http' not in page and 'href="http' not in page and "@import" not in page, "no external assets")
+    check("default-src 'none'" in hdr.get("Content-Security-Policy", ""), "the page forbids outside fetches")
+
+    body = {"model": model_id, "prompt": "Hello there", "max_tokens": 12, "temperature": 1.0, "seed": 42}
+    st, r, _ = s.post("/v1/completions", body)
+    ok = check(st == 200 and r["object"] == "text_completion" and isinstance(r["choices"][0]["text"], str),
+               f"completion: {st} {r}")
+    if ok:
+        u, c = r["usage"], r["choices"][0]
+        n_prompt = len(s.post("/tokenize", {"content": "Hello there"})[1]["tokens"])
+        check(u["completion_tokens"] <= 12 and u["prompt_tokens"] == n_prompt and
+              u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"], f"usage {u}")
+        check(c["finish_reason"] in ("stop", "length") and
+              (c["finish_reason"] != "length" or u["completion_tokens"] == 12), f"finish {c['finish_reason']}")
+        st2, r2, _ = s.post("/v1/completions", body)
+        check(r2["choices"][0]["text"] == c["text"], "the same seed gives the same text")
+        events, done = s.stream("/v1/completions", dict(body, stream_options={"include_usage": True}))
+        text = "".join(e["choices"][0]["text"] for e in events if e["choices"])
+        check(done and text == c["text"], f"streamed text equals the whole answer: {text!r} vs {c['text']!r}")
+        check(events[-1]["choices"] == [] and events[-1]["usage"] == u, "the usage chunk comes last")
+        check(events[-2]["choices"][0]["finish_reason"] == c["finish_reason"], "the finish reason is streamed")
+        check(len(events) >= 3, f"text arrives in several events ({len(events)})")
+
+    # several prompts at once (batched) give what each gives alone: greedy decoding is exact
+    prompts = ["The cat", "A long time ago in a galaxy", "1 2 3 4", "zzz"]
+    alone = [s.post("/v1/completions", {"prompt": p, "max_tokens": 16, "temperature": 0})[1] for p in prompts]
+    together = [None] * len(prompts)
+
+    def run(i):
+        together[i] = s.post("/v1/completions", {"prompt": prompts[i], "max_tokens": 16, "temperature": 0})[1]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(prompts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    check(all(a["choices"][0]["text"] == b["choices"][0]["text"] for a, b in zip(alone, together)),
+          "concurrent greedy requests equal sequential ones")
+
+    st, r, _ = s.post("/v1/completions", {"prompt": ["ab", "cd"], "n": 2, "max_tokens": 4, "logprobs": 2,
+                                          "echo": True})
+    ok = check(st == 200 and [c["index"] for c in r["choices"]] == [0, 1, 2, 3], f"2 prompts x n=2: {st} {r}")
+    if ok:
+        c = r["choices"][2]
+        lp = c["logprobs"]
+        check(c["text"].startswith("cd"), "echo puts the prompt first")
+        check(len(lp["tokens"]) == len(lp["token_logprobs"]) == len(lp["top_logprobs"]) == len(lp["text_offset"])
+              and all(v <= 0 for v in lp["token_logprobs"]) and all(len(t) <= 2 for t in lp["top_logprobs"])
+              and lp["text_offset"][0] == 2, f"completion logprobs {lp}")
+        n_prompt = sum(len(s.post("/tokenize", {"content": p})[1]["tokens"]) for p in ("ab", "cd"))
+        check(r["usage"]["prompt_tokens"] == n_prompt, f"each prompt counted once: {r['usage']}")
+
+    chat = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi!"}],
+            "max_tokens": 10, "seed": 3, "logprobs": True, "top_logprobs": 2}
+    st, r, _ = s.post("/v1/chat/completions", chat)
+    ok = check(st == 200 and r["object"] == "chat.completion" and r["choices"][0]["message"]["role"] == "assistant",
+               f"chat: {st} {r}")
+    if ok:
+        content = r["choices"][0]["message"]["content"]
+        lps = r["choices"][0]["logprobs"]["content"]
+        check(len(lps) == r["usage"]["completion_tokens"] and all(len(x["top_logprobs"]) == 2 for x in lps)
+              and all(isinstance(x["bytes"], list) for x in lps), "chat logprobs, one per token")
+        events, done = s.stream("/v1/chat/completions", chat)
+        check(done and events[0]["choices"][0]["delta"].get("role") == "assistant", "the first chunk names the role")
+        check(all(e["object"] == "chat.completion.chunk" for e in events), "chunk objects")
+        streamed = "".join(e["choices"][0]["delta"].get("content", "") for e in events)
+        check(streamed == content, f"streamed chat equals the whole answer: {streamed!r} vs {content!r}")
+        check(events[-1]["choices"][0]["finish_reason"] == r["choices"][0]["finish_reason"], "chat finish reason")
+    st, r, _ = s.post("/v1/chat/completions", {"messages": [{"role": "user", "content": [
+        {"type": "text", "text": "parts "}, {"type": "text", "text": "work"}]}], "max_tokens": 2})
+    check(st == 200, f"content as an array of text parts: {st} {r}")
+
+    # a stop string: take a piece of a greedy answer and ask to stop there
+    base = {"prompt": "Once upon a time", "max_tokens": 24, "temperature": 0, "ignore_eos": True}
+    full = s.post("/v1/completions", base)[1]["choices"][0]["text"]
+    if check(len(full) >= 8, f"greedy text long enough: {full!r}"):
+        stop = full[4:6]
+        cut = full[:full.index(stop)]
+        for stops in (stop, [stop, "never-appears"]):
+            r = s.post("/v1/completions", dict(base, stop=stops))[1]["choices"][0]
+            check(r["text"] == cut and r["finish_reason"] == "stop", f"stop {stops!r}: {r} (want {cut!r})")
+
+    st, r, _ = s.post("/tokenize", {"content": "hello world", "with_pieces": True})
+    ok = check(st == 200 and all("id" in t and "piece" in t for t in r["tokens"]), f"tokenize: {r}")
+    if ok:
+        ids = [t["id"] for t in r["tokens"]]
+        check("".join(t["piece"] for t in r["tokens"]) == "hello world", "pieces spell the text")
+        st, d, _ = s.post("/detokenize", {"tokens": ids})
+        check(st == 200 and d["content"] == "hello world", f"detokenize round trip: {d}")
+
+
+# ---- abuse -----------------------------------------------------------------------------------
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def start_stream_and_leave(s, body, read_events=1, raw_close=True):
+    """Starts a request on a raw socket, reads a little, and closes the connection."""
+    sock = socket.create_connection((s.host, s.port), timeout=30)
+    data = json.dumps(body).encode()
+    head = (f"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n")
+    if s.key:
+        head += f"Authorization: Bearer {s.key}\r\n"
+    sock.sendall(head.encode() + b"\r\n" + data)
+    got = b""
+    while body.get("stream") and got.count(b"data: ") < read_events:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    if not body.get("stream"):
+        time.sleep(0.3)
+    sock.close()
+    return got
+
+
+def wait_idle(s, seconds):
+    """True when no slot is busy and nothing is queued within `seconds`."""
+    end = time.time() + seconds
+    while time.time() < end:
+        h = s.health()
+        if h["slots_busy"] == 0 and h["queued"] == 0:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_disconnect(s, long_tokens):
+    for stream in (True, False):
+        before = s.health()
+        body = {"prompt": "Tell me everything", "max_tokens": long_tokens, "ignore_eos": True, "stream": stream}
+        got = start_stream_and_leave(s, body)
+        check(not stream or b"data: " in got, "the stream started before the client left")
+        check(wait_idle(s, 2.0), f"a client that left (stream={stream}) frees its slot at once")
+        after = s.health()
+        made = after["tokens_generated"] - before["tokens_generated"]
+        check(after["requests_served"] == before["requests_served"] + 1 and made < long_tokens,
+              f"the generation was cut short (stream={stream}): {made} of {long_tokens} tokens")
+
+
+def test_errors(s, model_id, n_ctx):
+    st, r, _ = s.request("POST", "/v1/completions", raw=b'{"prompt": "x", ')
+    check(is_error(st, r, 400), f"malformed JSON: {st} {r}")
+    st, r, _ = s.request("POST", "/v1/completions", raw=b'[1, 2]')
+    check(is_error(st, r, 400), f"not an object: {st} {r}")
+    st, r, _ = s.request("POST", "/v1/completions", raw=b'\xff\xfe{"prompt": 1}')
+    check(is_error(st, r, 400), f"invalid UTF-8 body: {st} {r}")
+    wrong = [({"prompt": "x", "temperature": "hot"}, "temperature"), ({"prompt": "x", "max_tokens": -1}, "max_tokens"),
+             ({"prompt": "x", "max_tokens": 1.5}, "max_tokens"), ({"prompt": "x", "top_p": 3}, "top_p"),
+             ({"prompt": "x", "stop": 5}, "stop"), ({"prompt": "x", "n": 0}, "n"), ({"prompt": "x", "stream": "yes"},
+             "stream"), ({"prompt": "x", "seed": "s"}, "seed"), ({}, "prompt"), ({"prompt": {"a": 1}}, "prompt"),
+             ({"prompt": [1, -5]}, "prompt"), ({"prompt": "x", "logprobs": 99}, "logprobs"),
+             ({"prompt": "x", "presence_penalty": 9}, "presence_penalty"), ({"prompt": ""}, "prompt")]
+    for body, param in wrong:
+        st, r, _ = s.post("/v1/completions", body)
+        check(is_error(st, r, 400, param=param), f"wrong {param}: {st} {r}")
+    chat_wrong = [{"messages": "hi"}, {"messages": []}, {"messages": [{"content": "no role"}]},
+                  {"messages": [{"role": "wizard", "content": "x"}]}, {"messages": [{"role": "user", "content": 7}]},
+                  {"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2}]
+    for body in chat_wrong:
+        st, r, _ = s.post("/v1/chat/completions", body)
+        check(is_error(st, r, 400), f"bad chat request {body}: {st} {r}")
+    st, r, _ = s.post("/v1/completions", {"prompt": "x", "model": "gpt-9"})
+    check(is_error(st, r, 404, param="model", code="model_not_found"), f"unknown model: {st} {r}")
+    st, r, _ = s.post("/v1/completions", {"prompt": "x", "model": model_id, "max_tokens": 1})
+    check(st == 200, f"the served model's own name: {st}")
+    st, r, _ = s.request("GET", "/v1/nowhere")
+    check(is_error(st, r, 404, code="not_found"), f"unknown path: {st} {r}")
+    st, r, _ = s.request("GET", "/v1/completions")
+    check(is_error(st, r, 405), f"wrong method: {st} {r}")
+    st, r, _ = s.post("/v1/completions", {"prompt": "word " * n_ctx})
+    check(is_error(st, r, 400, code="context_length_exceeded"), f"prompt over the context: {st} {r}")
+    big = b'{"prompt": "' + b"a" * (2 << 20) + b'"}'
+    st, r, _ = s.request("POST", "/v1/completions", raw=big)
+    check(is_error(st, r, 413), f"body over the limit: {st} {str(r)[:200]}")
+    sock = socket.create_connection((s.host, s.port), timeout=30)  # announced, never sent: answered at once
+    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000\r\n\r\n")
+    check(sock.recv(4096).startswith(b"HTTP/1.1 413"), "a huge announced body gets 413 before it is sent")
+    sock.close()
+    conn = http.client.HTTPConnection(s.host, s.port, timeout=30)  # no Content-Length: chunked upload
+    conn.putrequest("POST", "/v1/completions")
+    conn.putheader("Transfer-Encoding", "chunked")
+    if s.key:
+        conn.putheader("Authorization", "Bearer " + s.key)
+    conn.endheaders()
+    piece = b"a" * 65536
+    try:
+        for _ in range(40):
+            conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+        conn.send(b"0\r\n\r\n")
+        r = conn.getresponse()
+        check(r.status == 413, f"chunked body over the limit: {r.status}")
+    except OSError:
+        check(True, "the server closed a chunked upload over the limit")
+    conn.close()
+    st, r, _ = s.post("/v1/completions", {"prompt": "still there?", "max_tokens": 2})
+    check(st == 200, f"the server serves after bad requests: {st}")
+
+
+def test_load(s, pid, n=200, check_rss=True):
+    """n connections at once: each gets an answer or a 503, then the server still serves."""
+    rss_before = rss_kb(pid)
+    statuses = []
+    lock = threading.Lock()
+
+    def one(i):
+        try:
+            st, r, hdr = s.post("/v1/completions", {"prompt": f"request {i}", "max_tokens": 32, "ignore_eos": True},
+                                timeout=60)
+            good = (st == 200 and r["usage"]["completion_tokens"] == 32) or is_error(st, r, 503)
+            with lock:
+                statuses.append(st if good else f"bad {st}")
+        except Exception as e:  # a refused or reset connection counts as a failure
+            with lock:
+                statuses.append(f"error {e!r}")
+    t0 = time.time()
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    took = time.time() - t0
+    ok = statuses.count(200) + statuses.count(503)
+    check(ok == n, f"{n} concurrent requests: {ok} answered or refused; others: "
+                   f"{[x for x in statuses if x not in (200, 503)][:5]}")
+    check(statuses.count(503) >= 1, f"the bounded queue refuses some with 503 ({statuses.count(200)} served)")
+    check(statuses.count(200) >= 4, f"and serves others ({statuses.count(200)})")
+    check(took < 60, f"the load test stays bounded ({took:.1f} s)")
+    check(wait_idle(s, 10), "the server drains its queue")
+    st, r, _ = s.post("/v1/completions", {"prompt": "after the storm", "max_tokens": 4})
+    check(st == 200, f"the server still serves after the load: {st}")
+    if check_rss:
+        time.sleep(0.5)  # connection threads exit
+        grew = rss_kb(pid) - rss_before
+        check(grew < 30 * 1024, f"memory stays bounded: RSS grew {grew} kB over the load")
+    print(f"load: {n} connections in {took:.1f} s: {statuses.count(200)} served, {statuses.count(503)} got 503")
+
+
+# ---- auth ------------------------------------------------------------------------------------
+
+def test_auth(url, key):
+    anon = Server(url)
+    st, r, hdr = anon.post("/v1/completions", {"prompt": "x", "max_tokens": 1})
+    check(is_error(st, r, 401, code="invalid_api_key") and "Bearer" in hdr.get("WWW-Authenticate", ""),
+          f"no key: {st} {r}")
+    for wrong in (key[:-1], key + "x", "x" * len(key), ""):
+        st, r, _ = Server(url, wrong).post("/v1/completions", {"prompt": "x", "max_tokens": 1})
+        check(is_error(st, r, 401), f"wrong key {wrong!r}: {st}")
+    st, r, _ = anon.request("GET", "/v1/models")
+    check(st == 401, f"models need the key: {st}")
+    st, r, _ = Server(url, key).post("/v1/completions", {"prompt": "x", "max_tokens": 2})
+    check(st == 200 and json.dumps(r), f"the right key: {st} {r}")
+    check(anon.request("GET", "/health")[0] == 200 and anon.request("GET", "/")[0] == 200,
+          "the page and /health need no key")
+
+
+def test_any_bytes(s):
+    """A byte-level random model emits invalid UTF-8: answers stay valid JSON (U+FFFD)."""
+    st, r, _ = s.post("/v1/completions", {"prompt": "x", "max_tokens": 64, "temperature": 2, "seed": 1,
+                                          "ignore_eos": True})
+    check(st == 200 and isinstance(r["choices"][0]["text"], str), f"any bytes: {st}")
+    events, done = s.stream("/v1/completions", {"prompt": "x", "max_tokens": 64, "temperature": 2, "seed": 1,
+                                               "ignore_eos": True})
+    check(done and "".join(e["choices"][0]["text"] for e in events if e["choices"]) == r["choices"][0]["text"],
+          "streamed bytes equal the whole answer")
+
+
+# ---- sdk -------------------------------------------------------------------------------------
+
+def test_sdk(url, model_id, key):
+    import openai
+    client = openai.OpenAI(base_url=url + "/v1", api_key=key or "none", max_retries=0)
+    r = client.completions.create(model=model_id, prompt="Once upon a time", max_tokens=8, seed=1)
+    check(isinstance(r.choices[0].text, str) and r.usage.completion_tokens <= 8, f"SDK completion: {r}")
+    parts = [c.choices[0].text for c in client.completions.create(model=model_id, prompt="Once upon a time",
+                                                                  max_tokens=8, seed=1, stream=True) if c.choices]
+    check("".join(parts) == r.choices[0].text, f"SDK streamed completion: {parts} vs {r.choices[0].text!r}")
+    msgs = [{"role": "user", "content": "What is the capital of France?"}]
+    c = client.chat.completions.create(model=model_id, messages=msgs, max_tokens=16, temperature=0)
+    check(c.choices[0].message.role == "assistant" and isinstance(c.choices[0].message.content, str),
+          f"SDK chat: {c}")
+    chunks = client.chat.completions.create(model=model_id, messages=msgs, max_tokens=16, temperature=0, stream=True)
+    text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+    check(text == c.choices[0].message.content, f"SDK streamed chat: {text!r} vs {c.choices[0].message.content!r}")
+    models = client.models.list()
+    check(model_id in [m.id for m in models.data], "SDK lists the model")
+    try:
+        client.chat.completions.create(model="no-such-model", messages=msgs, max_tokens=4)
+        check(False, "SDK: an unknown model raises")
+    except openai.NotFoundError as e:
+        check(e.status_code == 404 and "no-such-model" in str(e), f"SDK NotFoundError: {e}")
+    try:
+        client.completions.create(model=model_id, prompt="x", temperature=5)
+        check(False, "SDK: a bad temperature raises")
+    except openai.BadRequestError as e:
+        check(e.status_code == 400 and "temperature" in str(e), f"SDK BadRequestError: {e}")
+    if key:
+        try:
+            openai.OpenAI(base_url=url + "/v1", api_key="wrong", max_retries=0).models.list()
+            check(False, "SDK: a wrong key raises")
+        except openai.AuthenticationError as e:
+            check(e.status_code == 401, f"SDK AuthenticationError: {e}")
+    print(f"sdk: openai {openai.__version__}: completion {r.choices[0].text!r}; chat {c.choices[0].message.content!r}")
+
+
+# ---- browser ---------------------------------------------------------------------------------
+
+def wait_js(page, expr, timeout=60):
+    """Polls a JS expression through the DevTools protocol (exempt from the page's CSP, which
+    forbids the eval that playwright's wait_for_function uses)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if page.evaluate(expr):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_browser(url, screenshot, chromium):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)  # CSP violations too
+        page.goto(url + "/")
+        check(wait_js(page, "document.getElementById('model-name').textContent !== 'connecting...'", 10),
+              "the page names the model")
+        page.fill("#max-tokens", "60")
+        page.fill("#prompt", "The meaning of life is")
+        # count how often the generated text changes: streamed text arrives in many steps
+        page.evaluate("""() => { window.updates = 0;
+            new MutationObserver(() => window.updates++).observe(document.getElementById('output'),
+                {childList: true, subtree: true, characterData: true}); }""")
+        page.click("#generate")
+        check(wait_js(page, "document.querySelector('#output .gen') && "
+                            "document.querySelector('#output .gen').textContent.length > 0"), "streamed text appears")
+        check(wait_js(page, "!document.getElementById('generate').disabled"), "the generation ends")
+        gen = page.inner_text("#output .gen")
+        check(len(gen) > 0 and page.inner_text("#output .prompt") == "The meaning of life is",
+              f"the page shows the prompt and the continuation: {gen[:80]!r}")
+        if len(gen) >= 40:  # a random model may end at once; a real answer arrives in many steps
+            check(page.evaluate("window.updates") > 3, f"text arrived in steps ({page.evaluate('window.updates')})")
+        check("tok/s" in page.inner_text("#write-info"), f"speed shown: {page.inner_text('#write-info')!r}")
+        os.makedirs(os.path.dirname(screenshot) or ".", exist_ok=True)
+        page.screenshot(path=screenshot)
+        page.click("#tab-chat")
+        page.fill("#chat-input", "Hello! What is the capital of France?")
+        page.click("#send")
+        check(wait_js(page, "document.querySelector('.msg.assistant') && "
+                            "document.querySelector('.msg.assistant').textContent.length > 0"), "the answer appears")
+        check(wait_js(page, "!document.getElementById('send').disabled"), "the answer ends")
+        answer = page.inner_text(".msg.assistant")
+        check(page.inner_text(".msg.user") == "Hello! What is the capital of France?" and len(answer) > 0,
+              f"one chat turn: {answer[:80]!r}")
+        page.screenshot(path=screenshot.replace(".png", "-chat.png"))
+        check(not errors, f"no script errors: {errors}")
+        browser.close()
+        print(f"browser: wrote {screenshot}; generated {gen[:60]!r}; chat answer {answer[:60]!r}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--key", default=None)
+    ap.add_argument("--model-id", required=True)
+    ap.add_argument("--pid", type=int, default=0)
+    ap.add_argument("--n-ctx", type=int, default=256)
+    ap.add_argument("--long-tokens", type=int, default=2000, help="a generation too long to finish in a second")
+    ap.add_argument("--parts", default="api,abuse")
+    ap.add_argument("--screenshot", default="build/serve-page.png")
+    ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--no-rss", action="store_true", help="skip the RSS check (sanitizers hold freed memory)")
+    ap.add_argument("--strict", action="store_true", help="a missing tool fails instead of skipping (CI)")
+    a = ap.parse_args()
+    s = Server(a.url, a.key)
+    parts = a.parts.split(",")
+
+    def missing(what):
+        if a.strict:
+            check(False, f"{what} (required when CI=true)")
+        else:
+            print(f"SKIP: {what}")
+
+    if "api" in parts:
+        test_api(s, a.model_id)
+    if "bytes" in parts:
+        test_any_bytes(s)
+    if "abuse" in parts:
+        test_errors(s, a.model_id, a.n_ctx)
+        test_disconnect(s, a.long_tokens)
+        test_load(s, a.pid, check_rss=not a.no_rss)
+    if "auth" in parts:
+        test_auth(a.url, a.key)
+    if "sdk" in parts:
+        try:
+            import openai  # noqa: F401
+            test_sdk(a.url, a.model_id, a.key)
+        except ImportError:
+            missing("the openai package is not installed (pip install openai)")
+    if "browser" in parts:
+        try:
+            import playwright  # noqa: F401
+            if os.access(a.chromium, os.X_OK):
+                test_browser(a.url, a.screenshot, a.chromium)
+            else:
+                missing(f"no Chromium at {a.chromium} (apt-get install chromium)")
+        except ImportError:
+            missing("the playwright package is not installed (pip install playwright)")
+    print(f"test_serve.py [{a.parts}]: {checks} checks, {failures} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
