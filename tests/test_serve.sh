@@ -34,7 +34,7 @@ start_server() {
     "$attn" serve --port 0 -t 1 "$@" >"$log" 2>&1 &
     bgpid=$! port=
     for _ in $(seq 300); do # up to 30 s: sanitizer builds start slowly
-        port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$log" | grep -o '[0-9]*$')
+        port=$(grep -so 'listening on http://127.0.0.1:[0-9]*' "$log" | grep -o '[0-9]*$')
         [ -n "$port" ] && return 0
         kill -0 "$bgpid" 2>/dev/null || break
         sleep 0.1
