@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""bench_llama.py - attn next to llama.cpp on LLaMA-architecture GGUF files, in one run.
+
+For every GGUF given (or the default set below), both engines run alone, one after the other,
+with the same thread count, llama-bench's method (bench_gpt2.py's llamacpp_measure: warm-up,
+then the median of 3 prompt-processing runs of P tokens and of 3 generation runs of N
+single-token decodes from an empty cache):
+
+  attn       `ATTN bench -m GGUF -p P -n N -t THREADS --json`
+  llama.cpp  libllama through llama-cpp-python's low-level API (built natively from the PyPI
+             source package). Its AMX "extra buffer" path is switched off (use_extra_bufts =
+             False): in this VM it dies with SIGILL; the ordinary AVX-512 path runs.
+
+The default set: SmolLM2-135M-Instruct as shipped (Q4_1, scripts/fetch-smollm2.sh), the same
+model re-quantized by `attn quantize` to q8_0, q4_0 and q4_k_m (from the Q4_1 weights: the
+values differ from a quantization of the original f16 model, the speed does not), and a
+random-weight LLaMA of TinyLlama-1.1B's shape (22 layers, width 2048, GQA 32/4 heads,
+FFN 5632, vocab 32000; tools/make_random_llama_gguf.py) in q4_0, q4_k_m and q8_0. Speed does not
+depend on the weights' values. Files are made once under ~/.cache/attn/bench-gguf.
+
+Prints a Markdown table (tokens/s, ratio attn / llama.cpp, peak RSS of each process).
+Usage: python3 bench/bench_llama.py --attn build/attn [--threads 2] [--prompt 128] [--gen 64]
+                                    [--rounds 1] [--gguf A.gguf --gguf B.gguf ...] [--no-1b]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import bench_gpt2 as common  # noqa: E402  (run_child, llamacpp_measure, busy_compilers, cpu_name)
+
+CACHE = os.path.join(os.path.expanduser("~"), ".cache", "attn", "bench-gguf")
+TINYLLAMA_SHAPE = ["--layers", "22", "--embd", "2048", "--ffn", "5632", "--heads", "32", "--kv-heads", "4",
+                   "--vocab", "32000"]
+
+
+def llamacpp_child(gguf, prompt, gen, threads):
+    import llama_cpp.llama_cpp as lowlevel
+    default_params = lowlevel.llama_model_default_params
+
+    def no_extra_bufts():
+        p = default_params()
+        p.use_extra_bufts = False
+        return p
+    lowlevel.llama_model_default_params = no_extra_bufts
+    import llama_cpp
+    llama_cpp.llama_model_default_params = no_extra_bufts
+    print(json.dumps(common.llamacpp_measure(gguf, prompt, gen, threads)))
+
+
+def make_quantized(attn, src, qtype):
+    os.makedirs(CACHE, exist_ok=True)
+    stem = os.path.splitext(os.path.basename(src))[0].split(".")[0]
+    out = os.path.join(CACHE, f"{stem}.{qtype}.gguf")
+    if not os.path.exists(out):
+        print(f"making {out} with attn quantize ...", file=sys.stderr, flush=True)
+        subprocess.run([attn, "quantize", src, out, "--type", qtype], check=True,
+                       stdout=subprocess.DEVNULL)
+    return out
+
+
+def make_tinyllama_f16():
+    out = os.path.join(CACHE, "random-llama-1.1b.f16.gguf")
+    if not os.path.exists(out):
+        os.makedirs(CACHE, exist_ok=True)
+        print(f"making {out} (random weights, 2.2 GB) ...", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, os.path.join(REPO, "tools", "make_random_llama_gguf.py"), "-o", out]
+                       + TINYLLAMA_SHAPE, check=True)
+    return out
+
+
+def default_set(attn, with_1b):
+    smol = subprocess.run([os.path.join(REPO, "scripts", "fetch-smollm2.sh")], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    files = [smol] + [make_quantized(attn, smol, t) for t in ("q8_0", "q4_0", "q4_k_m")]
+    if with_1b:
+        big = make_tinyllama_f16()
+        files += [make_quantized(attn, big, t) for t in ("q4_0", "q4_k_m", "q8_0")]
+    return files
+
+
+def measure(args, gguf):
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    row = {}
+    cmd = [args.attn, "bench", "-m", gguf, "-p", str(args.prompt), "-n", str(args.gen), "-t",
+           str(args.threads), "--json"]
+    r, rss, _ = common.run_child(cmd, env)
+    row["attn"] = dict(pp=r["pp_tok_s"], tg=r["tg_tok_s"], rss=rss, type=r.get("dtype", "?"))
+    cmd = [sys.executable, os.path.abspath(__file__), "--llamacpp-child", gguf, "--prompt", str(args.prompt),
+           "--gen", str(args.gen), "--threads", str(args.threads)]
+    r, rss, _ = common.run_child(cmd, env)
+    row["llama.cpp"] = dict(pp=r["pp_tok_s"], tg=r["tg_tok_s"], rss=rss, ver=r["llama_cpp_python"])
+    return row
+
+
+def median_rows(rounds):
+    out = {}
+    for eng in rounds[0]:
+        out[eng] = dict(rounds[0][eng])
+        for k in ("pp", "tg", "rss"):
+            out[eng][k] = statistics.median(r[eng][k] for r in rounds)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--attn", default=os.path.join(REPO, "build", "attn"))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--prompt", type=int, default=128)
+    ap.add_argument("--gen", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=1, help="alternate the engines R times; medians")
+    ap.add_argument("--gguf", action="append", help="a GGUF to measure (repeatable); default: the set above")
+    ap.add_argument("--no-1b", action="store_true", help="leave out the random 1.1B model")
+    ap.add_argument("--llamacpp-child", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.llamacpp_child:
+        return llamacpp_child(a.llamacpp_child, a.prompt, a.gen, a.threads)
+    if not common.llamacpp_installed():
+        sys.exit(common.LLAMACPP_NOTE)
+    busy = common.busy_compilers()
+    if busy:
+        print(f"warning: {len(busy)} compiler processes are running: timings will be low and noisy",
+              file=sys.stderr)
+    files = a.gguf or default_set(a.attn, not a.no_1b)
+    print(f"{common.cpu_name()}, {a.threads} threads, prompt {a.prompt} tokens, generation {a.gen} tokens, "
+          f"median of {a.rounds} round(s)\n")
+    print("| model | type | attn pp tok/s | llama.cpp pp tok/s | pp ratio | attn tg tok/s | llama.cpp tg tok/s "
+          "| tg ratio | attn RSS MB | llama.cpp RSS MB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    ver = "?"
+    for gguf in files:
+        print(f"measuring {gguf} ...", file=sys.stderr, flush=True)
+        rows = median_rows([measure(a, gguf) for _ in range(a.rounds)])
+        at, lc = rows["attn"], rows["llama.cpp"]
+        ver = lc["ver"]
+        name = os.path.basename(gguf).split(".")[0]
+        print(f"| {name} | {at['type']} | {at['pp']:.1f} | {lc['pp']:.1f} | {at['pp'] / lc['pp']:.2f}x "
+              f"| {at['tg']:.1f} | {lc['tg']:.1f} | {at['tg'] / lc['tg']:.2f}x | {at['rss']:.0f} | {lc['rss']:.0f} |",
+              flush=True)
+    print(f"\nllama.cpp: llama-cpp-python {ver} (compiled from source here); attn: {a.attn}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
