@@ -33,7 +33,8 @@ static void pack_a(float *ap, const acc_job *j, int64_t r0, int64_t rows, int64_
         if (j->a_trans) { /* A's rows are columns of a: read mr of them at a time, in order */
             for (int64_t k = 0; k < kc; k++) {
                 const float *src = j->a + (k0 + k) * j->lda + r0 + m0;
-                for (int i = 0; i < mr; i++) blk[k * mr + i] = i < h ? src[i] : 0.0f;
+                memcpy(blk + k * mr, src, (size_t)h * sizeof(float));
+                if (h < mr) memset(blk + k * mr + h, 0, (size_t)(mr - h) * sizeof(float));
             }
             continue;
         }
