@@ -33,6 +33,10 @@ static const char *const gguf_names[ATTN_LT_COUNT] = {
     [ATTN_LT_DOWN_BIAS] = "blk.%d.ffn_down.bias",
 };
 
+const char *attn_llama_gguf_name(attn_llama_tensor id) {
+    return (int)id >= 0 && id < ATTN_LT_COUNT ? gguf_names[id] : NULL;
+}
+
 /* Fills the plain dtype or the block type; `loadable` says whether attn computes with it. */
 static void set_type(attn_tensor_ref *out, attn_qtype t) {
     out->dtype = ATTN_F32, out->qtype = 0, out->dtype_name = attn_qtype_name(t);

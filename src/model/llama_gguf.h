@@ -9,5 +9,8 @@
 
 /* NULL with an error naming the file and metadata key on failure. */
 attn_llama_source *attn_llama_source_gguf(const char *path, attn_llama_config *c);
+/* The ggml name of a tensor as a printf format ("blk.%d.attn_q.weight"; %d is the layer),
+ * for writers of llama-architecture GGUF files (attn quantize). */
+const char *attn_llama_gguf_name(attn_llama_tensor id);
 
 #endif
