@@ -18,6 +18,7 @@ static const command commands[] = {
     {"bench", cmd_bench, "measure prompt and generation speed, load time and peak memory"},
     {"perplexity", cmd_perplexity, "perplexity of a model on a text file (llama.cpp's method)"},
     {"convert", cmd_convert, "copy a model with its weights in another dtype (f32, f16, bf16)"},
+    {"quantize", cmd_quantize, "write a GGUF with quantized weights (q8_0, q4_k_m...) as llama-quantize does"},
     {"init", cmd_init, "create a randomly initialised GPT-2 checkpoint (Hugging Face layout)"},
     {"tokenizer", cmd_tokenizer, "train a tokenizer (byte-level BPE or characters) into a tokenizer.json"},
     {"data", cmd_data, "tokenize text files into train/val token shards for training"},
