@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/common.h"
+#include "core/threadpool.h"
 #include "generate/stream.h"
 
 typedef struct {
@@ -29,6 +30,9 @@ typedef struct {
     attn_stream *stream;
     float *logits;            /* [vocab] */
     float *raw;               /* [vocab] the logits before penalties, when logprobs are asked */
+    attn_batch_token drawn;   /* the token sampled this step, with its logprobs */
+    int32_t top_ids[ATTN_BATCH_MAX_TOP_LOGPROBS];
+    float top_logprobs[ATTN_BATCH_MAX_TOP_LOGPROBS];
 } slot;
 
 struct attn_batch {
@@ -40,6 +44,8 @@ struct attn_batch {
     slot *slots;
     attn_batch_item *items;   /* [n_slots] */
     int *item_slot;           /* [n_slots] which slot each item feeds */
+    int *ready;               /* [n_slots] slots with fresh logits this step */
+    int n_ready;
 };
 
 attn_batch *attn_batch_new(attn_model *m, const attn_tokenizer *tok, int n_slots, int64_t n_ctx, int prefill_chunk) {
@@ -57,7 +63,8 @@ attn_batch *attn_batch_new(attn_model *m, const attn_tokenizer *tok, int n_slots
     b->slots = calloc((size_t)n_slots, sizeof *b->slots);
     b->items = calloc((size_t)n_slots, sizeof *b->items);
     b->item_slot = calloc((size_t)n_slots, sizeof *b->item_slot);
-    if (!b->slots || !b->items || !b->item_slot) goto oom;
+    b->ready = calloc((size_t)n_slots, sizeof *b->ready);
+    if (!b->slots || !b->items || !b->item_slot || !b->ready) goto oom;
     for (int i = 0; i < n_slots; i++) {
         b->slots[i].tokens = malloc((size_t)(b->n_ctx + 1) * sizeof(int32_t)); /* pages touched as they fill */
         if (!b->slots[i].tokens) goto oom;
@@ -181,6 +188,7 @@ void attn_batch_free(attn_batch *b) {
     free(b->slots);
     free(b->items);
     free(b->item_slot);
+    free(b->ready);
     free(b);
 }
 
@@ -241,6 +249,22 @@ static void fill_logprobs(const float *raw, int vocab, attn_batch_token *t, int3
     t->top_ids = top_ids, t->top_logprobs = top_lp;
 }
 
+/* Draws the next token of every slot with fresh logits, slots spread over the threads: each
+ * has its own sampler, and a draw over a large vocabulary costs as much as a small forward. */
+static void draw_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    (void)thread;
+    attn_batch *b = ctx;
+    for (int64_t k = begin; k < end; k++) {
+        slot *s = &b->slots[b->ready[k]];
+        if (s->raw) memcpy(s->raw, s->logits, (size_t)b->vocab * sizeof(float));
+        s->drawn = (attn_batch_token){.token = attn_sampler_sample(s->sampler, s->logits), .logprob = NAN};
+        if (s->raw) {
+            s->drawn.n_top = s->p.top_logprobs;
+            fill_logprobs(s->raw, b->vocab, &s->drawn, s->top_ids, s->top_logprobs);
+        }
+    }
+}
+
 /* Pushes a token's bytes through the stop-string/UTF-8 stream; returns the finish reason
  * when the text ends here ("stop", "cancelled"), else NULL. */
 static const char *emit_text(const attn_batch *b, slot *s, int32_t token) {
@@ -255,11 +279,9 @@ static const char *emit_text(const attn_batch *b, slot *s, int32_t token) {
     return stopped ? "stop" : NULL;
 }
 
-/* The slot's whole sequence is cached and its logits are fresh: sample, report, and either
- * finish or queue the token for the next step. */
-static void sample_slot(attn_batch *b, slot *s) {
-    if (s->raw) memcpy(s->raw, s->logits, (size_t)b->vocab * sizeof(float));
-    int32_t next = attn_sampler_sample(s->sampler, s->logits);
+/* The drawn token: end of text, or reported and queued for the next step (or the end). */
+static void take_token(attn_batch *b, slot *s) {
+    int32_t next = s->drawn.token;
     int32_t eos = b->tok ? attn_tokenizer_eos(b->tok) : -1;
     if (next == eos && !s->p.ignore_eos) {
         slot_finish(s, "stop", NULL);
@@ -268,13 +290,7 @@ static void sample_slot(attn_batch *b, slot *s) {
     attn_sampler_accept(s->sampler, next);
     s->tokens[s->n_tokens++] = next;
     s->n_generated++;
-    if (s->p.on_token) {
-        attn_batch_token t = {.token = next, .logprob = NAN};
-        int32_t top_ids[ATTN_BATCH_MAX_TOP_LOGPROBS];
-        float top_lp[ATTN_BATCH_MAX_TOP_LOGPROBS];
-        if (s->raw) t.n_top = s->p.top_logprobs, fill_logprobs(s->raw, b->vocab, &t, top_ids, top_lp);
-        s->p.on_token(s->p.user, &t);
-    }
+    if (s->p.on_token) s->p.on_token(s->p.user, &s->drawn);
     const char *end = emit_text(b, s, next);
     if (!end && s->n_generated >= s->p.max_tokens) end = "length";
     if (!end && s->n_tokens > b->n_ctx) end = "length"; /* the context is full: stop cleanly */
@@ -291,10 +307,13 @@ int attn_batch_step(attn_batch *b) {
         attn_error("%s", err);
         return -1;
     }
+    b->n_ready = 0;
     for (int k = 0; k < n; k++) {
         slot *s = &b->slots[b->item_slot[k]];
         s->n_cached += (int)b->items[k].n;
-        if (s->active && b->items[k].logits) sample_slot(b, s);
+        if (b->items[k].logits) b->ready[b->n_ready++] = b->item_slot[k];
     }
+    attn_parallel_for(b->n_ready, 1, draw_task, b);
+    for (int k = 0; k < b->n_ready; k++) take_token(b, &b->slots[b->ready[k]]);
     return attn_batch_n_active(b);
 }

@@ -7,6 +7,9 @@
 #include "server/sched.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,6 +207,14 @@ static void cancel_abandoned(srv_sched *s) {
         if (s->running[i] && atomic_load(&s->running[i]->req->cancelled)) attn_batch_cancel(s->batch, i);
 }
 
+/* Idle: hands the heap's free pages back to the system (the connections' threads leave free
+ * memory in their malloc arenas), so an idle server holds little beyond the model and caches. */
+static void release_free_memory(void) {
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 static void *sched_main(void *arg) {
     srv_sched *s = arg;
     pthread_mutex_lock(&s->mu);
@@ -212,6 +223,7 @@ static void *sched_main(void *arg) {
         admit(s);
         s->busy = attn_batch_n_active(s->batch);
         if (s->busy == 0) {
+            release_free_memory();
             pthread_cond_wait(&s->cv, &s->mu);
             continue;
         }

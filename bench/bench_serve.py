@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""bench_serve.py - `attn serve` under concurrent clients: total generated tokens/s, per-request
+latency and time to first token for 1, 4 and 8 clients (continuous batching should make 8
+clients far faster in total than 1), plus the server's idle memory.
+
+Each client sends streamed completions one after another (different prompts, a fixed number of
+tokens: ignore_eos), for --requests requests; a level's tokens/s is all tokens generated over
+the level's wall time. The server is started here (--parallel = the largest client count) unless
+--url points at a running one.
+
+  python3 bench/bench_serve.py                      # SmolLM2 ($ATTN_SMOLLM2_GGUF or the cache)
+  python3 bench/bench_serve.py --clients 1,4,8 --requests 4 --max-tokens 128 --threads 2
+Standard library only."""
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_MODEL = os.environ.get("ATTN_SMOLLM2_GGUF") or os.path.expanduser(
+    "~/.cache/attn/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+PROMPTS = ["The history of the printing press", "Once upon a time in a small village", "The best way to learn",
+           "In the year 2050, cities will", "A recipe for bread:", "The ocean is", "My favourite book is",
+           "Scientists have discovered"]
+
+
+def stream_completion(host, port, prompt, max_tokens):
+    """(seconds to the first text, seconds in all, completion tokens) of one streamed request."""
+    t0 = time.perf_counter()
+    conn = http.client.HTTPConnection(host, port, timeout=600)
+    body = {"prompt": prompt, "max_tokens": max_tokens, "ignore_eos": True, "temperature": 0.8, "stream": True,
+            "stream_options": {"include_usage": True}}
+    conn.request("POST", "/v1/completions", body=json.dumps(body), headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    if r.status != 200:
+        raise RuntimeError(f"HTTP {r.status}: {r.read()[:200]!r}")
+    ttft, tokens, pending = None, 0, b""
+    while True:
+        chunk = r.read1(65536)
+        if not chunk:
+            break
+        pending += chunk
+        while b"\n\n" in pending:
+            event, pending = pending.split(b"\n\n", 1)
+            data = event[len(b"data: "):]
+            if data == b"[DONE]":
+                continue
+            j = json.loads(data)
+            if j.get("usage"):
+                tokens = j["usage"]["completion_tokens"]
+            elif ttft is None and j["choices"] and j["choices"][0]["text"]:
+                ttft = time.perf_counter() - t0
+    conn.close()
+    return ttft or 0.0, time.perf_counter() - t0, tokens
+
+
+def run_level(host, port, clients, requests, max_tokens):
+    results, lock = [], threading.Lock()
+
+    def client(c):
+        for i in range(requests):
+            res = stream_completion(host, port, PROMPTS[(c + i) % len(PROMPTS)] + f" ({c}.{i})", max_tokens)
+            with lock:
+                results.append(res)
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    ttfts = sorted(r[0] for r in results)
+    return {"clients": clients, "requests": len(results), "tokens": sum(r[2] for r in results), "wall_s": wall,
+            "tok_s": sum(r[2] for r in results) / wall, "latency_s": statistics.mean(r[1] for r in results),
+            "ttft_p50_s": statistics.median(ttfts), "ttft_max_s": ttfts[-1]}
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start_server(a, parallel):
+    cmd = [a.attn, "serve", "-m", a.model, "--port", "0", "--parallel", str(parallel), "--ctx-size", str(a.ctx),
+           "-t", str(a.threads)]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        sys.stderr.write(line)
+        if "listening on http://" in line:
+            port = int(line.split("http://", 1)[1].split()[0].rsplit(":", 1)[1])
+            threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep draining its log
+            return proc, port
+    raise RuntimeError(f"the server did not start: {' '.join(cmd)}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--attn", default=os.path.join(ROOT, "build", "attn"))
+    ap.add_argument("--model", default=DEFAULT_MODEL)
+    ap.add_argument("--url", help="a running server (http://127.0.0.1:8080) instead of starting one")
+    ap.add_argument("--clients", default="1,4,8")
+    ap.add_argument("--requests", type=int, default=4, help="requests per client")
+    ap.add_argument("--max-tokens", type=int, default=128)
+    ap.add_argument("--ctx", type=int, default=1024, help="--ctx-size of the server it starts")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--json", action="store_true", help="print the results as JSON lines too")
+    a = ap.parse_args()
+    levels = [int(c) for c in a.clients.split(",")]
+    proc = None
+    if a.url:
+        host, port = a.url.split("//", 1)[1].rstrip("/").rsplit(":", 1)
+        port = int(port)
+    else:
+        if not os.path.exists(a.model):
+            sys.exit(f"bench_serve: no model at {a.model}: run scripts/fetch-smollm2.sh or give --model")
+        proc, port = start_server(a, max(levels))
+        host = "127.0.0.1"
+    try:
+        idle = rss_mb(proc.pid) if proc else 0.0
+        stream_completion(host, port, "warm up", 8)
+        rows = [run_level(host, port, c, a.requests, a.max_tokens) for c in levels]
+        after = rss_mb(proc.pid) if proc else 0.0
+    finally:
+        if proc:
+            proc.terminate()
+            proc.wait(30)
+    base = rows[0]["tok_s"]
+    print(f"\n{os.path.basename(a.model)}: {a.requests} streamed requests per client, {a.max_tokens} tokens each\n")
+    print("| clients | total tok/s | vs 1 client | mean latency | TTFT p50 | TTFT max |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['clients']} | {r['tok_s']:.1f} | {r['tok_s'] / base:.2f}x | {r['latency_s']:.2f} s "
+              f"| {r['ttft_p50_s'] * 1000:.0f} ms | {r['ttft_max_s'] * 1000:.0f} ms |")
+        if a.json:
+            print(json.dumps(r))
+    if proc:
+        size = os.path.getsize(a.model) / 2**20
+        print(f"\nserver RSS: {idle:.1f} MB idle after start, {after:.1f} MB after the run (model file {size:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()
