@@ -16,6 +16,7 @@
 #include "core/quant.h"
 #include "batch_rows.h"
 #include "llama_config.h"
+#include "llama2c.h"
 #include "llama_gguf.h"
 #include "llama_source.h"
 #include "model.h"
@@ -336,4 +337,10 @@ attn_model *attn_llama_load_gguf(const char *path) {
     attn_llama_config c;
     attn_llama_source *src = attn_llama_source_gguf(path, &c);
     return src ? llama_build(src, &c, "the GGUF metadata") : NULL;
+}
+
+attn_model *attn_llama_load_llama2c(const char *path) {
+    attn_llama_config c;
+    attn_llama_source *src = attn_llama_source_llama2c(path, &c);
+    return src ? llama_build(src, &c, "the llama2.c header") : NULL;
 }

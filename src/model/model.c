@@ -49,6 +49,7 @@ attn_model *attn_model_load(const char *path) {
     }
     size_t len = strlen(path);
     if (!is_dir(path) && len > 5 && strcmp(path + len - 5, ".gguf") == 0) return attn_llama_load_gguf(path);
+    if (!is_dir(path) && len > 4 && strcmp(path + len - 4, ".bin") == 0) return attn_llama_load_llama2c(path);
     if (is_dir(path)) {
         snprintf(dir, sizeof dir, "%s", path);
         snprintf(weights, sizeof weights, "%s/model.safetensors", path);

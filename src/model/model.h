@@ -25,7 +25,8 @@ typedef struct {
 
 /* path: a directory with config.json and model.safetensors (or a sharded checkpoint's
  * model.safetensors.index.json), the weights file with config.json beside it, or a
- * llama-architecture .gguf file. NULL with an error naming the file and field on failure. */
+ * llama-architecture .gguf file, or a llama2.c .bin checkpoint. NULL with an error naming the
+ * file and field on failure. */
 attn_model *attn_model_load(const char *path);
 void attn_model_free(attn_model *m);
 const attn_model_info *attn_model_get_info(const attn_model *m);
@@ -95,5 +96,7 @@ attn_model *attn_gpt2_load(const char *dir, const char *weights_path);
 attn_model *attn_llama_load(const char *dir, const char *weights_path);
 /* A llama.cpp GGUF file of the "llama" architecture (any supported tensor types). */
 attn_model *attn_llama_load_gguf(const char *path);
+/* A llama2.c checkpoint (run.c's legacy .bin: header, then f32 weights). */
+attn_model *attn_llama_load_llama2c(const char *path);
 
 #endif
