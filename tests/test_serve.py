@@ -280,6 +280,12 @@ def test_errors(s, model_id, n_ctx):
     for body in chat_wrong:
         st, r, _ = s.post("/v1/chat/completions", body)
         check(is_error(st, r, 400), f"bad chat request {body}: {st} {r}")
+    st, r, _ = s.request("POST", "/v1/completions", raw=b"[" * 200000)
+    check(is_error(st, r, 400), f"deeply nested JSON: {st} {str(r)[:200]}")
+    st, r, _ = s.post("/v1/completions", {"prompt": "x", "stop": "s" * 5000})
+    check(is_error(st, r, 400, param="stop"), f"an overlong stop string: {st} {r}")
+    st, r, _ = s.post("/v1/completions", {"prompt": "x", "n": 16, "max_tokens": 4000, "logprobs": 20})
+    check(is_error(st, r, 400, param="logprobs"), f"logprobs beyond a request's bound: {st} {r}")
     st, r, _ = s.post("/v1/completions", {"prompt": "x", "model": "gpt-9"})
     check(is_error(st, r, 404, param="model", code="model_not_found"), f"unknown model: {st} {r}")
     st, r, _ = s.post("/v1/completions", {"prompt": "x", "model": model_id, "max_tokens": 1})
@@ -315,6 +321,43 @@ def test_errors(s, model_id, n_ctx):
     conn.close()
     st, r, _ = s.post("/v1/completions", {"prompt": "still there?", "max_tokens": 2})
     check(st == 200, f"the server serves after bad requests: {st}")
+
+
+def test_slow_clients(s):
+    """A client that sends its request in dribbles, and one that reads its stream late, are both
+    served in full, and the others are served meanwhile."""
+    data = json.dumps({"prompt": "slowly", "max_tokens": 8}).encode()
+    req = (f"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           f"Content-Length: {len(data)}\r\nConnection: close\r\n"
+           + (f"Authorization: Bearer {s.key}\r\n" if s.key else "") + "\r\n").encode() + data
+    sock = socket.create_connection((s.host, s.port), timeout=30)
+    for i in range(0, len(req), 8):  # about a second for the whole request
+        sock.sendall(req[i:i + 8])
+        time.sleep(0.1 if i == 0 else 0.005)
+        if i == 0:
+            st, _, _ = s.post("/v1/completions", {"prompt": "meanwhile", "max_tokens": 4})
+            check(st == 200, "others are served while a client dribbles its request")
+    got = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    sock.close()
+    check(got.startswith(b"HTTP/1.1 200") and b'"completion_tokens"' in got, f"the slow sender is served: {got[:80]!r}")
+    # a reader that waits: the server keeps generating into its buffer, then sends it all
+    conn = http.client.HTTPConnection(s.host, s.port, timeout=30)
+    h = {"Content-Type": "application/json", **({"Authorization": "Bearer " + s.key} if s.key else {})}
+    conn.request("POST", "/v1/completions", body=json.dumps({"prompt": "late", "max_tokens": 200, "ignore_eos": True,
+                                                             "stream": True, "stream_options": {"include_usage": True}}),
+                 headers=h)
+    r = conn.getresponse()
+    time.sleep(1.0)
+    text = r.read().decode()
+    conn.close()
+    usage = [json.loads(b[6:]) for b in text.split("\n\n") if b.startswith("data: {") and '"usage"' in b]
+    check(text.rstrip().endswith("data: [DONE]") and usage and usage[-1]["usage"]["completion_tokens"] == 200,
+          "a late reader gets the whole stream")
 
 
 def test_load(s, pid, n=200, check_rss=True):
@@ -511,6 +554,7 @@ def main():
     if "abuse" in parts:
         test_errors(s, a.model_id, a.n_ctx)
         test_disconnect(s, a.long_tokens)
+        test_slow_clients(s)
         test_load(s, a.pid, check_rss=not a.no_rss)
     if "auth" in parts:
         test_auth(a.url, a.key)

@@ -14,6 +14,8 @@
 
 #define API_MAX_CHOICES 16  /* jobs per request: prompts x n */
 #define API_MAX_STOPS 16
+#define API_MAX_STOP_BYTES 1024
+#define API_MAX_LOGPROB_ENTRIES (1 << 18) /* tokens x (alternatives + 1) per request */
 
 typedef enum { API_COMPLETIONS, API_CHAT } api_kind;
 

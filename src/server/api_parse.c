@@ -107,6 +107,9 @@ static int parse_stops(json_t *o, api_kind kind, const api_model *m, srv_request
     } else if (v && !json_is_null(v)) {
         return BAD_REQUEST(e, "stop", "'stop' must be a string or an array of strings");
     }
+    for (int i = 0; i < n; i++) /* a stop string is matched at every position: keep it short */
+        if (strlen(stops[i]) > API_MAX_STOP_BYTES)
+            return BAD_REQUEST(e, "stop", "a stop string may have at most %d bytes", API_MAX_STOP_BYTES);
     if (kind == API_CHAT) {
         int n_tpl;
         const char *const *tpl = attn_chat_template_stops(m->chat, &n_tpl);
@@ -373,6 +376,13 @@ static int parse_call(api_kind kind, json_t *o, const api_model *m, api_call *c,
     g->ignore_eos = c->ignore_eos;
     /* OpenAI's defaults: 16 tokens for completions; a chat answer may fill the context */
     g->max_tokens = max_tokens > 0 ? (int)ATTN_MIN(max_tokens, m->n_ctx) : kind == API_CHAT ? (int)m->n_ctx : 16;
+    /* logprobs cost far more than text (an answer holds every alternative): bound one request's */
+    long long entries = (long long)(top_lp + 1) * ps->n * n * g->max_tokens;
+    if (top_lp >= 0 && entries > API_MAX_LOGPROB_ENTRIES)
+        return BAD_REQUEST(e, kind == API_CHAT ? "top_logprobs" : "logprobs",
+                           "logprobs for %lld tokens x %d alternatives is more than one request may ask (%d): "
+                           "lower max_tokens, n or the number of alternatives",
+                           (long long)ps->n * n * g->max_tokens, top_lp + 1, API_MAX_LOGPROB_ENTRIES);
     if (parse_stops(o, kind, m, c->req, e)) return -1;
     return make_jobs(c, ps, n, seed, e);
 }
