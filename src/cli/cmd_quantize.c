@@ -61,5 +61,8 @@ int cmd_quantize(int argc, char **argv) {
     printf("wrote %s (%s%s): %d tensors, %d converted, %d fell back; %.2f MiB -> %.2f MiB in %.1f s\n", out, ft->name,
            pure ? ", pure" : "", st.n_tensors, st.n_converted, st.n_fallback, st.bytes_in / 1048576.0,
            st.bytes_out / 1048576.0, attn_time_s() - t0);
+    if (st.no_tokenizer)
+        fprintf(stderr, "note: %s has no tokenizer, so neither has %s: attn runs it on token ids (--ids), llama.cpp "
+                        "will not load it\n", in, out);
     return 0;
 }

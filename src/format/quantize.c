@@ -395,6 +395,7 @@ int attn_quantize_model(const char *in, const char *out, const attn_quant_params
         rc = attn_gguf_set_u32(r.w, "general.quantization_version", 2) ||
              attn_gguf_set_u32(r.w, "general.file_type", (uint32_t)p->ftype->ftype);
     st->n_tensors = r.src->n;
+    st->no_tokenizer = r.src->no_tokenizer;
     for (int k = 0; rc == 0 && k < r.src->n; k++) rc = add_one(&r, &pol, k, p, st);
     if (rc == 0) rc = attn_gguf_writer_write(r.w, out);
     run_free(&r);

@@ -69,6 +69,8 @@ typedef struct {
 typedef struct {
     int n_tensors, n_converted, n_fallback;
     size_t bytes_in, bytes_out; /* tensor data only */
+    bool no_tokenizer;          /* a checkpoint folder without any tokenizer: the GGUF has none, so
+                                 * attn runs it on token ids but llama.cpp will not load it */
 } attn_quant_stats;
 
 /* Reads `in` (a .gguf file or a checkpoint folder), writes `out`. 0, or -1 with

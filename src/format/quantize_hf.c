@@ -424,15 +424,22 @@ static int put_vocab(const vocab *v, const attn_tokenizer *tok, attn_gguf_writer
     return rc ? -1 : 0;
 }
 
+static bool has_file(const char *dir, const char *name) {
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return stat(path, &st) == 0;
+}
+
 /* tokenizer.json -> tokenizer.ggml.* ("gpt2" model, GPT-2 pre-tokenizer: the only kind of
  * tokenizer.json attn_tokenizer_load accepts, besides character vocabularies). */
 static int put_hf_tokenizer(const char *dir, int64_t n_vocab, attn_gguf_writer *w) {
     char path[4200];
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return attn_error("%s: no tokenizer.json; give --vocab FILE.gguf to copy the tokenizer of a GGUF (e.g. "
-                          "one llama.cpp converted from this folder)", dir);
+    if (!has_file(dir, "tokenizer.json"))
+        return attn_error("%s: no tokenizer.json (attn does not convert tokenizer.model or vocab.json); give --vocab "
+                          "FILE.gguf to copy the tokenizer of a GGUF, e.g. one llama.cpp converted from this folder",
+                          dir);
     attn_tokenizer *tok = attn_tokenizer_load(path);
     json_error_t err;
     json_t *root = tok ? json_load_file(path, 0, &err) : NULL;
@@ -471,6 +478,7 @@ static int hf_put_meta(const qsrc *s, attn_gguf_writer *w) {
         attn_gguf_set_str(w, "general.name", base) || (h->gpt2 ? gpt2_meta(h, w) : llama_meta(h, w)))
         return -1;
     const int64_t n_vocab = h->gpt2 ? h->gc.vocab : h->lc.vocab;
+    if (s->no_tokenizer) return 0;
     return h->vocab ? qsrc_copy_vocab(h->vocab, n_vocab, w) : put_hf_tokenizer(h->dir, n_vocab, w);
 }
 
@@ -516,6 +524,9 @@ qsrc *qsrc_open_hf(const char *dir, const char *vocab) {
     }
     *h = (hf_src){.dir = dir, .vocab = vocab};
     *s = (qsrc){.path = dir, .put_meta = hf_put_meta, .to_f32 = hf_to_f32, .close = hf_close, .impl = h};
+    const char *const tokenizer_files[] = {"tokenizer.json", "tokenizer.model", "vocab.json"};
+    s->no_tokenizer = !vocab;
+    for (int i = 0; i < 3; i++) s->no_tokenizer &= !has_file(dir, tokenizer_files[i]);
     if (hf_open(s, h) != 0) {
         hf_close(s);
         return NULL;

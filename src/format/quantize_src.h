@@ -24,6 +24,7 @@ struct qsrc {
     const char *path;
     char arch[32];                /* general.architecture */
     int64_t n_layer, n_head, n_head_kv, n_expert;
+    bool no_tokenizer;            /* the input has none: the output gets none either */
     qsrc_tensor *t;
     int n;
     /* Every metadata key but general.file_type and general.quantization_version. */

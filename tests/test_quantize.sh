@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# test_quantize.sh - `attn quantize` from the command line: Hugging Face LLaMA folders
+# (tests/fixtures/llama: tied head, biases, shards) become GGUF files whose greedy tokens
+# equal HF's; rows that are not whole K-blocks fall back with a note; unsupported inputs and
+# bad arguments fail with one line; with ../shared/data, the output equals llama-quantize's
+# file. Run by tests/run_tests.sh with BUILD set.
+set -u
+. "$(dirname "$0")/cli_lib.sh"
+fix=tests/fixtures/llama
+command -v python3 >/dev/null || { echo "SKIP: python3 is needed to read expected.json"; exit 77; }
+field() { # NAME PROMPT_INDEX FIXTURE
+    python3 -c 'import json,sys; e=json.load(open(sys.argv[3])); print(" ".join(map(str, e["prompts"][int(sys.argv[2])][sys.argv[1]])))' \
+        "$1" "$2" "$fix/$3/expected.json"
+}
+greedy() { # GGUF IDS: 16 greedy ids
+    "$attn" generate -m "$1" --ids "$2" -n 16 --temp 0 --ignore-eos --json -t 2 2>/dev/null |
+        python3 -c 'import json,sys; print(" ".join(map(str, json.load(sys.stdin)["tokens"])))'
+}
+
+for name in llama-gqa-tied-f32 llama-mha-untied-bias-bf16 mistral-sharded-f32; do
+    expect "$name to f32 GGUF" 0 "$attn" quantize "$fix/$name" "$tmp/$name.gguf" --type f32
+    contains "$name: no tokenizer noted" "$tmp/err" "has no tokenizer"
+    ids=$(field ids 1 "$name") want=$(field greedy 1 "$name")
+    got=$(greedy "$tmp/$name.gguf" "$ids")
+    if [ "$got" = "$want" ]; then ok; else bad "$name: greedy '$got', HF has '$want'"; fi
+done
+
+# hidden size 32: no whole 256-blocks, so q4_K falls back to q5_0 (and says so); q6_K head -> q8_0
+expect "q4_k_m on 32-wide rows" 0 "$attn" quantize "$fix/llama-gqa-tied-f32" "$tmp/q4km.gguf" --type q4_k_m
+contains "per-tensor progress" "$tmp/err" "blk.1.attn_q.weight"
+contains "fallback note" "$tmp/err" "rows of 32 are not whole q4_K blocks of 256: q5_0 instead"
+contains "tied embedding is the head" "$tmp/err" "token_embd.weight                f32   [32, 97]       -> q8_0"
+expect "the fallback file runs" 0 "$attn" generate -m "$tmp/q4km.gguf" --ids "1 2 3" -n 4 --temp 0 -t 2
+
+expect "qwen2 refused" 1 "$attn" quantize "$fix/qwen2-bias-f32" "$tmp/x.gguf" --type q8_0
+contains "names qwen2" "$tmp/err" "model_type qwen2 is not supported"
+expect "llama3 rope refused" 1 "$attn" quantize "$fix/llama3-rope-mqa-f16" "$tmp/x.gguf" --type q8_0
+contains "names rope_freqs" "$tmp/err" "rope_freqs"
+expect "unknown type" 2 "$attn" quantize "$fix/llama-gqa-tied-f32" "$tmp/x.gguf" --type q7_k
+contains "lists the types" "$tmp/err" "unknown type 'q7_k' (known: f32, f16"
+expect "no type" 2 "$attn" quantize "$fix/llama-gqa-tied-f32" "$tmp/x.gguf"
+expect "no output" 2 "$attn" quantize "$fix/llama-gqa-tied-f32" --type q8_0
+expect "missing input" 1 "$attn" quantize "$tmp/none.gguf" "$tmp/x.gguf" --type q8_0
+contains "names the input" "$tmp/err" "$tmp/none.gguf"
+if [ "$(wc -l <"$tmp/err")" -le 1 ]; then ok; else bad "error is more than one line: $(cat "$tmp/err")"; fi
+if [ ! -e "$tmp/x.gguf" ]; then ok; else bad "a failed run wrote $tmp/x.gguf"; fi
+
+data=${ATTN_DATA:-../shared/data}/llamacpp-ref
+if [ -f "$data/tiny-llama-f32.gguf" ]; then
+    expect "tiny-llama q4_k_m" 0 "$attn" quantize "$data/tiny-llama-f32.gguf" "$tmp/mix.gguf" --type q4_k_m -t 2
+    if cmp -s "$tmp/mix.gguf" "$data/tiny-llama-q4_k_m-mix.gguf"; then ok; else bad "q4_k_m differs from llama-quantize's"; fi
+else
+    echo "SKIP (partly): $data not found"
+fi
+
+echo "test_quantize.sh: $checks checks, $failed failed"
+[ "$failed" -eq 0 ]
