@@ -170,6 +170,10 @@ static int read_config(const attn_gguf *g, attn_llama_config *c) {
         read_rope(g, arch, c))
         return -1;
     c->tie_embeddings = attn_gguf_find_tensor(g, "output.weight") == NULL;
+    /* llama.cpp uses whichever biases the file holds (converted from attention_bias / mlp_bias) */
+    c->qkv_bias = attn_gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
+    c->o_bias = attn_gguf_find_tensor(g, "blk.0.attn_output.bias") != NULL;
+    c->mlp_bias = attn_gguf_find_tensor(g, "blk.0.ffn_up.bias") != NULL;
     return attn_llama_config_check(c, attn_gguf_path(g));
 }
 
