@@ -91,22 +91,33 @@ void attn_layernorm_backward(float *dx, float *dw, float *db, const float *dout,
 
 /* ---- Embeddings ---- */
 
-void attn_embed_train(float *out, const int32_t *ids, const float *wte, const float *wpe, int64_t B, int64_t T,
-                      int64_t C) {
+void attn_embed_scaled_train(float *out, const int32_t *ids, const float *wte, float scale, const float *wpe,
+                             int64_t B, int64_t T, int64_t C) {
     for (int64_t r = 0; r < B * T; r++) {
         float *o = out + r * C;
         const float *e = wte + (int64_t)ids[r] * C, *p = wpe ? wpe + (r % T) * C : NULL;
-        for (int64_t i = 0; i < C; i++) o[i] = p ? e[i] + p[i] : e[i];
+        for (int64_t i = 0; i < C; i++) o[i] = p ? scale * e[i] + p[i] : scale * e[i];
     }
+}
+
+void attn_embed_scaled_backward(float *dwte, float *dwpe, const float *dout, const int32_t *ids, float scale,
+                                int64_t B, int64_t T, int64_t C) {
+    const attn_kernels *K = attn_kernels_get();
+    for (int64_t r = 0; r < B * T; r++) {
+        if (dwte) K->axpy(dwte + (int64_t)ids[r] * C, scale, dout + r * C, C);
+        if (dwpe) K->axpy(dwpe + (r % T) * C, 1.0f, dout + r * C, C);
+    }
+}
+
+/* Unscaled: 1·e is e exactly, so GPT-2's embedding is the scaled one's special case. */
+void attn_embed_train(float *out, const int32_t *ids, const float *wte, const float *wpe, int64_t B, int64_t T,
+                      int64_t C) {
+    attn_embed_scaled_train(out, ids, wte, 1.0f, wpe, B, T, C);
 }
 
 void attn_embed_backward(float *dwte, float *dwpe, const float *dout, const int32_t *ids, int64_t B, int64_t T,
                          int64_t C) {
-    const attn_kernels *K = attn_kernels_get();
-    for (int64_t r = 0; r < B * T; r++) {
-        if (dwte) K->axpy(dwte + (int64_t)ids[r] * C, 1.0f, dout + r * C, C);
-        if (dwpe) K->axpy(dwpe + (r % T) * C, 1.0f, dout + r * C, C);
-    }
+    attn_embed_scaled_backward(dwte, dwpe, dout, ids, 1.0f, B, T, C);
 }
 
 /* ---- Linear ---- */
@@ -158,6 +169,17 @@ static void gelu_bw_task(void *ctx, int64_t b, int64_t e, int thread) {
 void attn_gelu_tanh_backward(float *dx, const float *x, const float *dout, int64_t n) {
     gelu_bw_job j = {.dx = dx, .x = x, .dout = dout, .k = attn_kernels_get()};
     attn_parallel_for(n, 4096, gelu_bw_task, &j);
+}
+
+/* ---- ReLU ---- */
+
+void attn_relu_train(float *out, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) out[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void attn_relu_backward(float *dx, const float *x, const float *dout, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] > 0.0f) dx[i] += dout[i];
 }
 
 /* ---- Residual ---- */

@@ -26,6 +26,12 @@ void attn_embed_train(float *out, const int32_t *ids, const float *wte, const fl
                       int64_t C);
 void attn_embed_backward(float *dwte, float *dwpe, const float *dout, const int32_t *ids, int64_t B, int64_t T,
                          int64_t C);
+/* The same with the token rows scaled: out = scale·wte[id] + wpe[t] (the 2017 Transformer
+ * multiplies its embeddings by sqrt(d_model)); the backward adds scale·dout into dwte. */
+void attn_embed_scaled_train(float *out, const int32_t *ids, const float *wte, float scale, const float *wpe,
+                             int64_t B, int64_t T, int64_t C);
+void attn_embed_scaled_backward(float *dwte, float *dwpe, const float *dout, const int32_t *ids, float scale,
+                                int64_t B, int64_t T, int64_t C);
 
 /* y[rows][n_out] = x · W + b (b may be NULL), W any attn_weight layout. The backward wants
  * W as f32: dx += dy · Wᵀ, dW += xᵀ · dy in W's own layout, db += Σ_rows dy. */
@@ -36,6 +42,10 @@ int attn_linear_backward(float *dx, float *dw, float *db, const float *dy, const
 /* out = gelu_tanh(x) (GPT-2's gelu_new); the backward needs the input x. */
 void attn_gelu_tanh_train(float *out, const float *x, int64_t n);
 void attn_gelu_tanh_backward(float *dx, const float *x, const float *dout, int64_t n);
+
+/* out = max(x, 0); dx += dout where x > 0 (torch's relu backward). */
+void attn_relu_train(float *out, const float *x, int64_t n);
+void attn_relu_backward(float *dx, const float *x, const float *dout, int64_t n);
 
 /* Residual: out = a + b; da += dout, db += dout. */
 void attn_add_train(float *out, const float *a, const float *b, int64_t n);

@@ -11,18 +11,22 @@
 #include "nn/attention_train.h"
 #include "nn/backward.h"
 
-typedef enum { OP_EMBED, OP_LAYERNORM, OP_LINEAR, OP_ATTENTION, OP_GELU, OP_ADD, OP_DROPOUT, OP_CROSS_ENTROPY } op_kind;
+typedef enum {
+    OP_EMBED, OP_LAYERNORM, OP_LINEAR, OP_ATTENTION, OP_GELU, OP_RELU, OP_ADD, OP_DROPOUT, OP_CROSS_ENTROPY
+} op_kind;
 
 /* What one layer call leaves for its backward; `out` is its output. */
 typedef struct {
     op_kind kind;
     attn_tvar out;
     union {
-        struct { attn_tvar wte, wpe; const int32_t *ids; int64_t B, T, C; } embed;
+        struct { attn_tvar wte, wpe; const int32_t *ids; int64_t B, T, C; float scale; } embed;
         struct { attn_tvar x, w, b; float *mean, *rstd; int64_t rows, dim; } ln;
         struct { attn_tvar x, w, b; int64_t rows; attn_weight weight; } linear;
-        struct { attn_tvar qkv; float *lse; int64_t B, T; attn_attention_shape shape; } attn;
-        struct { attn_tvar x; } gelu;
+        /* q and kv are the tvars the query and key/value rows live in (one fused qkv for
+         * self-attention); the key and value columns start k_off, v_off floats into kv */
+        struct { attn_tvar q, kv; int64_t k_off, v_off; float *lse; attn_attention_args args; } attn;
+        struct { attn_tvar x; } gelu, relu;
         struct { attn_tvar a, b; } add;
         struct { attn_tvar x; uint8_t *mask; float p; } drop;
         struct {
@@ -169,8 +173,8 @@ static bool ids_ok(attn_tape *t, const int32_t *ids, int64_t n, int64_t lo, int6
     return true;
 }
 
-attn_tvar attn_tape_embed(attn_tape *t, const int32_t *ids, int64_t B, int64_t T, attn_tvar wte, int64_t vocab,
-                          attn_tvar wpe, int64_t C) {
+attn_tvar attn_tape_embed_scaled(attn_tape *t, const int32_t *ids, int64_t B, int64_t T, attn_tvar wte,
+                                 int64_t vocab, float scale, attn_tvar wpe, int64_t C) {
     if (t->failed || !sizes_ok(t, "embed", wte.n, vocab * C, "the token table")) return fail(t);
     if (wpe.val && wpe.n < T * C) {
         attn_error("tape embed: the position table has %lld rows, the sequence %lld", (long long)(wpe.n / C),
@@ -183,8 +187,14 @@ attn_tvar attn_tape_embed(attn_tape *t, const int32_t *ids, int64_t B, int64_t T
     if (!ids_ok(t, ids, B * T, 0, vocab, "token id")) return fail(t);
     op->out = out;
     op->embed.wte = wte, op->embed.wpe = wpe, op->embed.ids = ids, op->embed.B = B, op->embed.T = T, op->embed.C = C;
-    attn_embed_train(out.val, ids, wte.val, wpe.val, B, T, C);
+    op->embed.scale = scale;
+    attn_embed_scaled_train(out.val, ids, wte.val, scale, wpe.val, B, T, C);
     return out;
+}
+
+attn_tvar attn_tape_embed(attn_tape *t, const int32_t *ids, int64_t B, int64_t T, attn_tvar wte, int64_t vocab,
+                          attn_tvar wpe, int64_t C) {
+    return attn_tape_embed_scaled(t, ids, B, T, wte, vocab, 1.0f, wpe, C);
 }
 
 attn_tvar attn_tape_layernorm(attn_tape *t, attn_tvar x, attn_tvar w, attn_tvar b, int64_t rows, int64_t dim,
@@ -220,21 +230,64 @@ attn_tvar attn_tape_linear(attn_tape *t, attn_tvar x, int64_t rows, attn_tvar w,
     return out;
 }
 
-attn_tvar attn_tape_attention(attn_tape *t, attn_tvar qkv, int64_t B, int64_t T, const attn_attention_shape *s) {
-    int64_t hd = s->head_dim, width = (int64_t)(s->n_heads + 2 * s->n_kv_heads) * hd;
-    if (t->failed || !sizes_ok(t, "attention", qkv.n, B * T * width, "qkv")) return fail(t);
-    if (s->n_kv_heads < 1 || s->n_heads % s->n_kv_heads) {
-        attn_error("tape attention: %d heads cannot share %d key/value heads", s->n_heads, s->n_kv_heads);
-        return fail(t);
-    }
-    attn_tvar out = new_var(t, B * T * s->n_heads * hd);
-    float *lse = push_floats(t, B * s->n_heads * T);
+static bool shape_ok(attn_tape *t, const attn_attention_shape *s) {
+    if (s->n_kv_heads >= 1 && s->head_dim >= 1 && s->n_heads % s->n_kv_heads == 0) return true;
+    attn_error("tape attention: %d heads cannot share %d key/value heads", s->n_heads, s->n_kv_heads);
+    fail(t);
+    return false;
+}
+
+static bool lengths_ok(attn_tape *t, const int32_t *lens, int64_t B, int64_t T, const char *what) {
+    for (int64_t b = 0; lens && b < B; b++)
+        if (lens[b] < 1 || lens[b] > T) {
+            attn_error("tape attention: sequence %lld has %d valid %s, not 1..%lld", (long long)b, lens[b], what,
+                       (long long)T);
+            fail(t);
+            return false;
+        }
+    return true;
+}
+
+/* Records and runs one attention whose query rows live in q and key/value rows in kv,
+ * from column k_off and v_off of kv (a's data pointers are set here: none while measuring). */
+static attn_tvar attention(attn_tape *t, attn_tvar q, attn_tvar kv, int64_t k_off, int64_t v_off,
+                           attn_attention_args a) {
+    const attn_attention_shape *s = &a.shape;
+    attn_tvar out = new_var(t, a.B * a.Tq * s->n_heads * s->head_dim);
+    float *lse = push_floats(t, a.B * s->n_heads * a.Tq);
     tape_op *op = record(t, OP_ATTENTION);
     if (!op) return out;
+    if (!lengths_ok(t, a.q_len, a.B, a.Tq, "queries") || !lengths_ok(t, a.k_len, a.B, a.Tk, "keys")) return fail(t);
+    a.q = q.val, a.k = kv.val + k_off, a.v = kv.val + v_off;
     op->out = out;
-    op->attn.qkv = qkv, op->attn.lse = lse, op->attn.B = B, op->attn.T = T, op->attn.shape = *s;
-    attn_attention_train_forward(out.val, lse, qkv.val, B, T, s);
+    op->attn.q = q, op->attn.kv = kv, op->attn.k_off = k_off, op->attn.v_off = v_off;
+    op->attn.lse = lse, op->attn.args = a;
+    attn_attention_forward_args(out.val, lse, &a);
     return out;
+}
+
+attn_tvar attn_tape_self_attention(attn_tape *t, attn_tvar qkv, int64_t B, int64_t T, const int32_t *lens, bool causal,
+                                   const attn_attention_shape *s) {
+    int64_t hd = s->head_dim, width = (int64_t)(s->n_heads + 2 * s->n_kv_heads) * hd;
+    if (t->failed || !sizes_ok(t, "attention", qkv.n, B * T * width, "qkv") || !shape_ok(t, s)) return fail(t);
+    attn_attention_args a = {.q_ld = width, .kv_ld = width, .B = B, .Tq = T, .Tk = T, .q_len = lens, .k_len = lens,
+                             .causal = causal, .shape = *s};
+    return attention(t, qkv, qkv, s->n_heads * hd, (s->n_heads + s->n_kv_heads) * hd, a);
+}
+
+attn_tvar attn_tape_attention(attn_tape *t, attn_tvar qkv, int64_t B, int64_t T, const attn_attention_shape *s) {
+    return attn_tape_self_attention(t, qkv, B, T, NULL, true, s);
+}
+
+attn_tvar attn_tape_cross_attention(attn_tape *t, attn_tvar q, attn_tvar kv, int64_t B, int64_t Tq, int64_t Tk,
+                                    const int32_t *q_lens, const int32_t *k_lens, const attn_attention_shape *s) {
+    int64_t hd = s->head_dim, kv_width = 2 * (int64_t)s->n_kv_heads * hd;
+    if (t->failed || !sizes_ok(t, "cross-attention", q.n, B * Tq * s->n_heads * hd, "q") ||
+        !sizes_ok(t, "cross-attention", kv.n, B * Tk * kv_width, "kv") || !shape_ok(t, s))
+        return fail(t);
+    attn_attention_args a = {.q_ld = s->n_heads * hd, .kv_ld = kv_width, .B = B, .Tq = Tq, .Tk = Tk,
+                             .q_len = q_lens, .k_len = k_lens, .causal = false, .shape = *s};
+    return attention(t, q, kv, 0, s->n_kv_heads * hd, a);
 }
 
 attn_tvar attn_tape_gelu(attn_tape *t, attn_tvar x) {
@@ -244,6 +297,16 @@ attn_tvar attn_tape_gelu(attn_tape *t, attn_tvar x) {
     if (!op) return out;
     op->out = out, op->gelu.x = x;
     attn_gelu_tanh_train(out.val, x.val, x.n);
+    return out;
+}
+
+attn_tvar attn_tape_relu(attn_tape *t, attn_tvar x) {
+    if (t->failed) return fail(t);
+    attn_tvar out = new_var(t, x.n);
+    tape_op *op = record(t, OP_RELU);
+    if (!op) return out;
+    op->out = out, op->relu.x = x;
+    attn_relu_train(out.val, x.val, x.n);
     return out;
 }
 
@@ -309,8 +372,8 @@ static int backward_op(const tape_op *op) {
     const float *dy = op->out.grad;
     switch (op->kind) {
     case OP_EMBED:
-        attn_embed_backward(op->embed.wte.grad, op->embed.wpe.grad, dy, op->embed.ids, op->embed.B, op->embed.T,
-                            op->embed.C);
+        attn_embed_scaled_backward(op->embed.wte.grad, op->embed.wpe.grad, dy, op->embed.ids, op->embed.scale,
+                                   op->embed.B, op->embed.T, op->embed.C);
         return 0;
     case OP_LAYERNORM:
         attn_layernorm_backward(op->ln.x.grad, op->ln.w.grad, op->ln.b.grad, dy, op->ln.x.val, op->ln.w.val,
@@ -319,12 +382,17 @@ static int backward_op(const tape_op *op) {
     case OP_LINEAR:
         return attn_linear_backward(op->linear.x.grad, op->linear.w.grad, op->linear.b.grad, dy, op->linear.x.val,
                                     op->linear.rows, &op->linear.weight);
-    case OP_ATTENTION:
-        if (!op->attn.qkv.grad) return 0;
-        return attn_attention_backward(op->attn.qkv.grad, dy, op->out.val, op->attn.qkv.val, op->attn.lse,
-                                       op->attn.B, op->attn.T, &op->attn.shape);
+    case OP_ATTENTION: {
+        float *dkv = op->attn.kv.grad;
+        return attn_attention_backward_args(op->attn.q.grad, dkv ? dkv + op->attn.k_off : NULL,
+                                            dkv ? dkv + op->attn.v_off : NULL, dy, op->out.val, op->attn.lse,
+                                            &op->attn.args);
+    }
     case OP_GELU:
         if (op->gelu.x.grad) attn_gelu_tanh_backward(op->gelu.x.grad, op->gelu.x.val, dy, op->out.n);
+        return 0;
+    case OP_RELU:
+        if (op->relu.x.grad) attn_relu_backward(op->relu.x.grad, op->relu.x.val, dy, op->out.n);
         return 0;
     case OP_ADD:
         attn_add_backward(op->add.a.grad, op->add.b.grad, dy, op->out.n);

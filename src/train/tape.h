@@ -35,6 +35,12 @@ typedef struct {
 
 typedef struct attn_tape attn_tape;
 
+/* n values of v from offset off: a part of a parameter (the query rows of a fused
+ * in_proj_weight), whose gradient is the same part of v's. */
+static inline attn_tvar attn_tvar_slice(attn_tvar v, int64_t off, int64_t n) {
+    return (attn_tvar){.val = v.val ? v.val + off : NULL, .grad = v.grad ? v.grad + off : NULL, .n = n};
+}
+
 attn_tape *attn_tape_new(void); /* a measuring tape */
 void attn_tape_free(attn_tape *t);
 
@@ -63,6 +69,10 @@ size_t attn_tape_bytes(const attn_tape *t);
  * backward: pass memory from attn_tape_alloc. */
 attn_tvar attn_tape_embed(attn_tape *t, const int32_t *ids, int64_t B, int64_t T, attn_tvar wte, int64_t vocab,
                           attn_tvar wpe, int64_t C);
+/* The same with the token rows scaled: scale·wte[id] + wpe[t] (sqrt(d_model) in the 2017
+ * Transformer, whose wpe is a fixed sinusoid table: a tvar with grad NULL). */
+attn_tvar attn_tape_embed_scaled(attn_tape *t, const int32_t *ids, int64_t B, int64_t T, attn_tvar wte,
+                                 int64_t vocab, float scale, attn_tvar wpe, int64_t C);
 attn_tvar attn_tape_layernorm(attn_tape *t, attn_tvar x, attn_tvar w, attn_tvar b, int64_t rows, int64_t dim,
                               float eps);
 /* y[rows][n_out] = x · W + b. in_major: W is [n_in][n_out] (HF Conv1D), else
@@ -71,7 +81,18 @@ attn_tvar attn_tape_linear(attn_tape *t, attn_tvar x, int64_t rows, attn_tvar w,
                            int64_t n_out, bool in_major);
 /* Causal self-attention over B sequences of T rows of fused qkv (nn/attention_train.h). */
 attn_tvar attn_tape_attention(attn_tape *t, attn_tvar qkv, int64_t B, int64_t T, const attn_attention_shape *shape);
+/* Self-attention over B sequences of T rows of fused qkv, each sequence valid for its
+ * first lens[b] rows (1..T; NULL: all T), causal or not (nn/attention_train.h: padding
+ * rows output zeros). lens must stay valid until backward (attn_tape_alloc memory). */
+attn_tvar attn_tape_self_attention(attn_tape *t, attn_tvar qkv, int64_t B, int64_t T, const int32_t *lens, bool causal,
+                                   const attn_attention_shape *shape);
+/* Cross-attention: queries q [B*Tq][n_heads*hd] (the decoder), keys and values
+ * kv [B*Tk][k: n_kv_heads*hd | v: n_kv_heads*hd] (from the encoder output), each sequence
+ * valid for q_lens[b] queries and k_lens[b] keys (NULL: all); not causal. */
+attn_tvar attn_tape_cross_attention(attn_tape *t, attn_tvar q, attn_tvar kv, int64_t B, int64_t Tq, int64_t Tk,
+                                    const int32_t *q_lens, const int32_t *k_lens, const attn_attention_shape *shape);
 attn_tvar attn_tape_gelu(attn_tape *t, attn_tvar x);
+attn_tvar attn_tape_relu(attn_tape *t, attn_tvar x);
 attn_tvar attn_tape_add(attn_tape *t, attn_tvar a, attn_tvar b);
 /* Inverted dropout with probability p (0 <= p < 1); returns x itself, recording nothing,
  * when p is 0 or the forward is not training. */
