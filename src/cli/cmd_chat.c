@@ -71,6 +71,7 @@ static int conv_add(conversation *c, const char *role, const char *content, size
 
 /* Removes messages [from, to). */
 static void conv_remove(conversation *c, int from, int to) {
+    if (from >= to) return;
     for (int i = from; i < to; i++) free((char *)c->msgs[i].content);
     memmove(c->msgs + from, c->msgs + to, (size_t)(c->n - to) * sizeof *c->msgs);
     c->n -= to - from;
@@ -143,7 +144,11 @@ static int conv_load(const char *path, const attn_chat_template *t, conversation
     }
     json_decref(root);
     char *check = rc == 0 && out->n ? attn_chat_render(t, out->msgs, out->n, true) : NULL;
-    if (rc == 0 && out->n && !check) rc = attn_error("%s: %s", path, attn_last_error());
+    if (rc == 0 && out->n && !check) {
+        char why[512]; /* attn_error writes where attn_last_error points */
+        snprintf(why, sizeof why, "%s", attn_last_error());
+        rc = attn_error("%s: %s", path, why);
+    }
     free(check);
     if (rc != 0) conv_free(out);
     return rc;
