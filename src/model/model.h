@@ -20,7 +20,8 @@ typedef struct {
     const char *weight_type; /* how the large matrices are stored, for people: "F32", "Q4_1"... */
     const char *origin;  /* a note from the checkpoint's metadata (e.g. "random weights"), or NULL */
     const char *chat_template; /* the checkpoint's Jinja chat template (GGUF tokenizer.chat_template or
-                                  HF tokenizer_config.json), or NULL */
+                                  HF chat_template.jinja / tokenizer_config.json), or NULL; a loader
+                                  sets a malloc'd copy, attn_model_free frees it */
 } attn_model_info;
 
 /* path: a directory with config.json and model.safetensors (or a sharded checkpoint's
