@@ -24,6 +24,7 @@ int cmd_train(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_bleu(int argc, char **argv);
 
 /* Applies -t/--threads and --isa; prints an error and returns -1 on bad values. */
 int cli_setup_runtime(const char *cmd, int threads, const char *isa);

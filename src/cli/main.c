@@ -25,6 +25,7 @@ static const command commands[] = {
     {"train", cmd_train, "train or fine-tune a GPT-2 on token shards (checkpoints, resume, progress)"},
     {"plot", cmd_plot, "draw the loss curves of a training log as an SVG"},
     {"serve", cmd_serve, "an OpenAI-compatible server with a web page; requests are batched together"},
+    {"bleu", cmd_bleu, "BLEU of translations against references, exactly as sacreBLEU computes it"},
 };
 
 static void usage(FILE *f) {
