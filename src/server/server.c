@@ -193,8 +193,11 @@ static enum MHD_Result handle_generate(request_ctx *cx, api_kind kind) {
     if (api_parse_call(kind, cx->body.data, cx->body.len, &s->api, &cx->call, &e) != 0) return send_error(cx->conn, &e);
     if (srv_sched_submit(s->sched, cx->call.req) != 0) {
         api_call_free(&cx->call);
-        return fail(cx->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "server_error", "server_busy",
-                    "The server is busy: every slot is generating and the queue is full. Retry in a moment.");
+        api_fail(&e, MHD_HTTP_SERVICE_UNAVAILABLE, "server_error", NULL, "server_busy",
+                 "The server is busy: every slot is generating and the queue is full. Retry in a moment.");
+        struct MHD_Response *r = json_response(api_error_body(&e));
+        if (r) MHD_add_response_header(r, "Retry-After", "1");
+        return send_response(cx->conn, MHD_HTTP_SERVICE_UNAVAILABLE, r, "application/json");
     }
     if (cx->call.stream) return send_stream(cx);
     if (!wait_done(s, cx->conn, cx->call.req)) return MHD_NO; /* the client left: close */
