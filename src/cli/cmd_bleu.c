@@ -126,6 +126,10 @@ static int score_files(const line_file *files, int n_refs, const bleu_options *o
     if (!sentence) {
         bleu_score score = bleu_score_from_stats(&sum, false);
         print_score(&score, signature, as_json);
+        fflush(stdout);
+        if (sum.total[BLEU_MAX_ORDER - 1] == 0 && sum.hyp_len > 0)
+            fprintf(stderr, "attn bleu: note: the hypotheses have no %d-grams, so corpus BLEU is 0 (as in sacreBLEU)\n",
+                    BLEU_MAX_ORDER);
     }
     return 0;
 }

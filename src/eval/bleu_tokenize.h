@@ -10,7 +10,9 @@
  *         classes are ASCII ranges, so non-ASCII punctuation (« » „ “ … —) stays glued to its
  *         word, exactly as in sacrebleu.
  *   intl  mteval-v14's international tokenizer (tokenizer_intl.py): Unicode punctuation \p{P}
- *         split off unless between digits, symbols \p{S} always (categories from utf8proc).
+ *         split off unless between digits, symbols \p{S} always. Categories come from
+ *         utf8proc (Unicode 15 in 2.8): punctuation and symbols new in Unicode 16+, which
+ *         sacrebleu's `regex` module knows, are left alone here.
  *   none  no tokenization (for text that is already tokenized; with lowercasing this is the
  *         "tokenized lowercased BLEU" papers report, close to multi-bleu.perl).
  *
