@@ -8,9 +8,9 @@ tests/test_bleu.c and tests/test_bleu_cli.sh can check that `attn bleu` gives th
 Cases (deterministic: a fixed seed):
   "tokenize": hand-written edge strings (punctuation, numbers, hyphens, quotes, HTML entities,
       "<skipped>", "-\\n" joins, Unicode punctuation, whitespace, final sigma, İ), real Multi30k
-      sentences and every character with a lowercase mapping, through sacrebleu's own
-      preprocessing (lowercase, rstrip, tokenizer): for each of 13a, intl and none, the tokens
-      ' '.join(result.split()) cased and lowercased.
+      sentences and every character with a lowercase mapping in Unicode 3.2, through
+      sacrebleu's own preprocessing (lowercase, rstrip, tokenizer): for each of 13a, intl and
+      none, the tokens ' '.join(result.split()) cased and lowercased.
   "sentence": sacrebleu's sentence BLEU (effective order) of corrupted Multi30k sentences
       (English and German) against 1-3 references, plus edge cases (empty, 1-3 words, no
       4-gram match, ties between reference lengths, repeated words, entities, case).
@@ -19,7 +19,8 @@ Cases (deterministic: a fixed seed):
   "cli": one corpus written to files and scored by the `sacrebleu` command line itself, with
       the text line for the corpus and for --sentence-level, as tests/test_bleu_cli.sh expects.
 Each BLEU case stores score, bp, counts, totals, hyp_len, ref_len and str(score) (two
-decimals, as attn prints; it shows the precisions and the ratio). Tested with sacrebleu 2.6.0, Python 3.11."""
+decimals, as attn prints; it shows the precisions and the ratio).
+Tested with sacrebleu 2.6.0, Python 3.11."""
 import argparse
 import gzip
 import json
