@@ -22,6 +22,7 @@
 #include "format/config.h"
 #include "format/safetensors_set.h"
 #include "model/gpt2_config.h"
+#include "model/gpt2_gguf.h"
 #include "model/llama_config.h"
 #include "model/llama_gguf.h"
 #include "model/llama_source.h"
@@ -211,14 +212,16 @@ static int llama_meta(const hf_src *h, attn_gguf_writer *w) {
 
 /* ---- GPT-2 ------------------------------------------------------------------------- */
 
-/* PREFIX+hf (printf with the layer) as GGUF `gguf`, checked against [d0, d1]. */
+/* PREFIX+hf (printf with the layer) under its ggml name, checked against [d0, d1]; `gguf`
+ * overrides the name (the tied head written as output.weight). */
 static int gpt2_add(qsrc *s, const char *gguf, const char *hf, int layer, int64_t d0, int64_t d1, hf_op op,
                     bool prefixed) {
     hf_src *h = s->impl;
     char leaf[128], full[160], name[ATTN_GGUF_MAX_NAME + 1];
     snprintf(leaf, sizeof leaf, hf, layer);
     snprintf(full, sizeof full, "%s%s", prefixed ? h->prefix : "", leaf);
-    snprintf(name, sizeof name, gguf, layer);
+    if (gguf) snprintf(name, sizeof name, "%s", gguf);
+    else if (attn_gpt2_gguf_name(leaf, name, sizeof name) != 0) return attn_error("%s: no ggml name for '%s'", s->path, leaf);
     const attn_st_tensor *t = attn_st_set_find(h->st, full, NULL);
     if (!t) return attn_error("%s: missing tensor '%s'", s->path, full);
     if (!t->loadable) return attn_error("%s: tensor '%s' has dtype %s", s->path, full, t->dtype_name);
@@ -226,29 +229,24 @@ static int gpt2_add(qsrc *s, const char *gguf, const char *hf, int layer, int64_
     return add(s, name, t->data, t->dtype, t->ndim, t->shape, op, 0);
 }
 
-/* One block's ggml name, HF name and [in][out] shape (Conv1D weights are transposed). */
+/* One block's HF names and [in][out] shapes (Conv1D weights are transposed). */
 static int gpt2_layer(qsrc *s, int l) {
     const attn_gpt2_config *c = &((hf_src *)s->impl)->gc;
     const int64_t C = c->n_embd, I = c->n_inner;
     static const struct {
-        const char *gguf, *hf;
+        const char *hf;
         int in, out; /* 0: C, 1: 3C, 2: I; out < 0 for vectors */
     } map[] = {
-        {"blk.%d.attn_norm.weight", "h.%d.ln_1.weight", 0, -1}, {"blk.%d.attn_norm.bias", "h.%d.ln_1.bias", 0, -1},
-        {"blk.%d.attn_qkv.weight", "h.%d.attn.c_attn.weight", 0, 1},
-        {"blk.%d.attn_qkv.bias", "h.%d.attn.c_attn.bias", 1, -1},
-        {"blk.%d.attn_output.weight", "h.%d.attn.c_proj.weight", 0, 0},
-        {"blk.%d.attn_output.bias", "h.%d.attn.c_proj.bias", 0, -1},
-        {"blk.%d.ffn_norm.weight", "h.%d.ln_2.weight", 0, -1}, {"blk.%d.ffn_norm.bias", "h.%d.ln_2.bias", 0, -1},
-        {"blk.%d.ffn_up.weight", "h.%d.mlp.c_fc.weight", 0, 2}, {"blk.%d.ffn_up.bias", "h.%d.mlp.c_fc.bias", 2, -1},
-        {"blk.%d.ffn_down.weight", "h.%d.mlp.c_proj.weight", 2, 0},
-        {"blk.%d.ffn_down.bias", "h.%d.mlp.c_proj.bias", 0, -1},
+        {"h.%d.ln_1.weight", 0, -1},       {"h.%d.ln_1.bias", 0, -1},        {"h.%d.attn.c_attn.weight", 0, 1},
+        {"h.%d.attn.c_attn.bias", 1, -1},  {"h.%d.attn.c_proj.weight", 0, 0}, {"h.%d.attn.c_proj.bias", 0, -1},
+        {"h.%d.ln_2.weight", 0, -1},       {"h.%d.ln_2.bias", 0, -1},        {"h.%d.mlp.c_fc.weight", 0, 2},
+        {"h.%d.mlp.c_fc.bias", 2, -1},     {"h.%d.mlp.c_proj.weight", 2, 0}, {"h.%d.mlp.c_proj.bias", 0, -1},
     };
     const int64_t size[3] = {C, 3 * C, I};
     for (size_t i = 0; i < sizeof map / sizeof *map; i++) {
         const bool mat = map[i].out >= 0;
-        if (gpt2_add(s, map[i].gguf, map[i].hf, l, size[map[i].in], mat ? size[map[i].out] : 0,
-                     mat ? OP_TRANSPOSE : OP_COPY, true))
+        if (gpt2_add(s, NULL, map[i].hf, l, size[map[i].in], mat ? size[map[i].out] : 0, mat ? OP_TRANSPOSE : OP_COPY,
+                     true))
             return -1;
     }
     return 0;
@@ -257,10 +255,10 @@ static int gpt2_layer(qsrc *s, int l) {
 static int gpt2_tensors(qsrc *s) {
     hf_src *h = s->impl;
     const attn_gpt2_config *c = &h->gc;
-    if (gpt2_add(s, "token_embd.weight", "wte.weight", 0, c->vocab, c->n_embd, OP_COPY, true) ||
-        gpt2_add(s, "position_embd.weight", "wpe.weight", 0, c->n_ctx, c->n_embd, OP_COPY, true) ||
-        gpt2_add(s, "output_norm.weight", "ln_f.weight", 0, c->n_embd, 0, OP_COPY, true) ||
-        gpt2_add(s, "output_norm.bias", "ln_f.bias", 0, c->n_embd, 0, OP_COPY, true))
+    if (gpt2_add(s, NULL, "wte.weight", 0, c->vocab, c->n_embd, OP_COPY, true) ||
+        gpt2_add(s, NULL, "wpe.weight", 0, c->n_ctx, c->n_embd, OP_COPY, true) ||
+        gpt2_add(s, NULL, "ln_f.weight", 0, c->n_embd, 0, OP_COPY, true) ||
+        gpt2_add(s, NULL, "ln_f.bias", 0, c->n_embd, 0, OP_COPY, true))
         return -1;
     /* the converter writes the (tied) head as its own tensor; an untied one lives outside the prefix */
     bool untied = attn_st_set_find(h->st, "lm_head.weight", NULL) != NULL;

@@ -1,7 +1,9 @@
 /* gpt2.c - GPT-2 (Radford et al. 2019) as Hugging Face stores it: learned positions,
  * pre-LayerNorm blocks, fused QKV, tanh-GELU MLP, final LayerNorm, LM head tied to the
  * token embedding. Weights stay in the mmapped safetensors file in their own dtype and
- * HF's Conv1D [in][out] layout; only norms and biases are widened to f32 copies. */
+ * HF's Conv1D [in][out] layout; only norms and biases are widened to f32 copies. A llama.cpp
+ * GGUF ("gpt2" architecture, gpt2_gguf.h) works the same way with its [out][in] matrices,
+ * block-quantized ones included. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include "core/common.h"
 #include "core/matmul.h"
 #include "format/safetensors.h"
+#include "gpt2_gguf.h"
 #include "batch_rows.h"
 #include "gpt2_config.h"
 #include "model.h"
@@ -28,10 +31,11 @@ typedef struct {
 
 typedef struct {
     attn_gpt2_config c;
-    attn_safetensors *st;
+    attn_safetensors *st; /* HF weights, or NULL */
+    attn_gguf *gguf;      /* or llama.cpp GGUF weights */
     const char *weights_path;
     char prefix[16];
-    const attn_st_tensor *wte, *wpe;
+    attn_tensor_ref wte, wpe;
     attn_weight lm_head;
     float *lnf_w, *lnf_b;
     gpt2_layer *layers;
@@ -48,23 +52,32 @@ static int read_config(attn_gpt2_config *c, const char *dir) {
     return attn_gpt2_config_read(path, c);
 }
 
-/* Finds PREFIX+name and checks its shape against what the config implies. */
-static const attn_st_tensor *want(gpt2 *g, int ndim, int64_t d0, int64_t d1, const char *fmt, ...) {
-    char name[256], full[300];
+/* A tensor by its HF name: PREFIX+name in safetensors (lm_head.weight lives outside the
+ * prefix), ggml's name in a GGUF. 1 found, 0 absent. */
+static int find(const gpt2 *g, const char *name, attn_tensor_ref *out) {
+    *out = (attn_tensor_ref){0};
+    if (g->gguf) return attn_gpt2_gguf_find(g->gguf, name, out);
+    snprintf(out->name, sizeof out->name, "%s%s", strcmp(name, "lm_head.weight") ? g->prefix : "", name);
+    const attn_st_tensor *t = attn_safetensors_find_any(g->st, out->name);
+    if (!t) return 0;
+    out->loadable = t->loadable, out->dtype_name = t->dtype_name, out->dtype = t->dtype, out->ndim = t->ndim;
+    for (int i = 0; i < ATTN_MAX_DIMS; i++) out->shape[i] = i < t->ndim ? t->shape[i] : 0;
+    out->data = t->data, out->nbytes = t->nbytes;
+    return 1;
+}
+
+/* Finds the tensor and checks its type and its shape against what the config implies;
+ * vectors (and the position table) must be F32/F16/BF16. */
+static int want(gpt2 *g, attn_tensor_ref *t, int ndim, int64_t d0, int64_t d1, const char *fmt, ...) {
+    char name[256];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(name, sizeof name, fmt, ap);
     va_end(ap);
-    snprintf(full, sizeof full, "%s%s", g->prefix, name);
-    const attn_st_tensor *t = attn_safetensors_find_any(g->st, full);
-    if (!t) {
-        attn_error("%s: missing tensor '%s'", g->weights_path, full);
-        return NULL;
-    }
-    if (!t->loadable) {
-        attn_error("%s: tensor '%s' has dtype %s; attn loads F32, F16 or BF16", g->weights_path, full, t->dtype_name);
-        return NULL;
-    }
+    if (!find(g, name, t)) return attn_error("%s: missing tensor '%s'", g->weights_path, t->name);
+    if (!t->loadable || (t->qtype && ndim == 1))
+        return attn_error("%s: tensor '%s' has type %s; attn loads F32, F16 or BF16%s", g->weights_path, t->name,
+                          t->dtype_name, g->gguf && ndim == 2 ? " or a block type it has kernels for" : "");
     int64_t want_shape[2] = {d0, d1};
     bool ok = t->ndim == ndim;
     for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == want_shape[i];
@@ -74,22 +87,17 @@ static const attn_st_tensor *want(gpt2 *g, int ndim, int64_t d0, int64_t d1, con
             snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? ", " : "", (long long)t->shape[i]);
         if (ndim == 1) snprintf(exp, sizeof exp, "%lld", (long long)d0);
         else snprintf(exp, sizeof exp, "%lld, %lld", (long long)d0, (long long)d1);
-        attn_error("%s: tensor '%s' has shape [%s] but config.json implies [%s]", g->weights_path, full, got, exp);
-        return NULL;
+        return attn_error("%s: tensor '%s' has shape [%s] but %s implies [%s]", g->weights_path, t->name, got,
+                          g->gguf ? "its metadata" : "config.json", exp);
     }
-    return t;
-}
-
-static float *small_copy(gpt2 *g, const attn_st_tensor *t) {
-    float *dst = attn_arena_push(&g->arena, (size_t)t->shape[0] * sizeof(float));
-    if (dst) attn_to_f32(dst, t->data, t->dtype, t->shape[0]);
-    return dst;
+    return 0;
 }
 
 static int vec(gpt2 *g, float **dst, int64_t n, const char *name) {
-    const attn_st_tensor *t = want(g, 1, n, 0, "%s", name);
-    if (!t) return -1;
-    *dst = small_copy(g, t);
+    attn_tensor_ref t;
+    if (want(g, &t, 1, n, 0, "%s", name)) return -1;
+    *dst = attn_arena_push(&g->arena, (size_t)n * sizeof(float));
+    if (*dst) attn_to_f32(*dst, t.data, t.dtype, n);
     return 0;
 }
 
@@ -99,10 +107,12 @@ static int layer_vec(gpt2 *g, float **dst, int64_t n, int layer, const char *lea
     return vec(g, dst, n, name);
 }
 
+/* HF's Conv1D stores [in][out]; a GGUF [out][in], maybe block-quantized. */
 static int mat(gpt2 *g, attn_weight *w, int64_t in, int64_t out, int layer, const char *name) {
-    const attn_st_tensor *t = want(g, 2, in, out, "h.%d.%s.weight", layer, name);
-    if (!t) return -1;
-    *w = (attn_weight){.data = t->data, .dtype = t->dtype, .n_in = in, .n_out = out, .in_major = true};
+    attn_tensor_ref t;
+    const bool conv1d = g->gguf == NULL;
+    if (want(g, &t, 2, conv1d ? in : out, conv1d ? out : in, "h.%d.%s.weight", layer, name)) return -1;
+    *w = (attn_weight){.data = t.data, .dtype = t.dtype, .n_in = in, .n_out = out, .in_major = conv1d, .qtype = t.qtype};
     return 0;
 }
 
@@ -121,26 +131,22 @@ static int bind_layer(gpt2 *g, int l) {
 static int bind_weights(gpt2 *g) {
     const attn_gpt2_config *c = &g->c;
     g->prefix[0] = 0;
-    if (attn_safetensors_find(g->st, "transformer.wte.weight")) snprintf(g->prefix, sizeof g->prefix, "transformer.");
-    if (!(g->wte = want(g, 2, c->vocab, c->n_embd, "wte.weight"))) return -1;
-    if (!(g->wpe = want(g, 2, c->n_ctx, c->n_embd, "wpe.weight"))) return -1;
+    if (g->st && attn_safetensors_find(g->st, "transformer.wte.weight"))
+        snprintf(g->prefix, sizeof g->prefix, "transformer.");
+    if (want(g, &g->wte, 2, c->vocab, c->n_embd, "wte.weight") || want(g, &g->wpe, 2, c->n_ctx, c->n_embd, "wpe.weight"))
+        return -1;
+    if (g->wpe.qtype) return attn_error("%s: position table '%s' is block-quantized", g->weights_path, g->wpe.name);
     if (!g->layers && !(g->layers = calloc((size_t)c->n_layer, sizeof *g->layers)))
         return attn_error("out of memory loading %s", g->weights_path);
     for (int l = 0; l < c->n_layer; l++)
         if (bind_layer(g, l)) return -1;
     if (vec(g, &g->lnf_w, c->n_embd, "ln_f.weight") || vec(g, &g->lnf_b, c->n_embd, "ln_f.bias")) return -1;
-    /* An untied head is stored without the transformer. prefix. */
-    const attn_st_tensor *head = g->wte;
-    if (attn_safetensors_find(g->st, "lm_head.weight")) {
-        char saved[sizeof g->prefix];
-        memcpy(saved, g->prefix, sizeof saved);
-        g->prefix[0] = 0;
-        head = want(g, 2, c->vocab, c->n_embd, "lm_head.weight");
-        memcpy(g->prefix, saved, sizeof saved);
-        if (!head) return -1;
-    }
-    g->lm_head = (attn_weight){.data = head->data, .dtype = head->dtype, .n_in = c->n_embd, .n_out = c->vocab,
-                               .in_major = false};
+    /* an untied head (a GGUF's output.weight, which llama.cpp's converter always writes) */
+    attn_tensor_ref head;
+    if (!find(g, "lm_head.weight", &head)) head = g->wte;
+    else if (want(g, &head, 2, c->vocab, c->n_embd, "lm_head.weight")) return -1;
+    g->lm_head = (attn_weight){.data = head.data, .dtype = head.dtype, .n_in = c->n_embd, .n_out = c->vocab,
+                               .in_major = false, .qtype = head.qtype};
     return 0;
 }
 
@@ -199,13 +205,27 @@ static void final_norm(const void *family, float *out, const float *x, int64_t r
     attn_layernorm(out, x, g->lnf_w, g->lnf_b, rows, g->c.n_embd, g->c.eps);
 }
 
+/* A block-quantized token table (GGUF): its rows, plus the position rows added one by one
+ * (g->h is free scratch before the blocks run). */
+static void embed_quantized(gpt2 *g, const attn_batch_segment *s) {
+    const int64_t C = g->c.n_embd;
+    const size_t row_bytes = (size_t)C * attn_dtype_size(g->wpe.dtype);
+    float *x = g->x + s->row * C, *pos = g->h + s->row * C;
+    attn_embed_q(x, g->wte.data, g->wte.qtype, s->tokens, s->n, C);
+    for (int64_t t = 0; t < s->n; t++) {
+        attn_to_f32(pos, (const char *)g->wpe.data + (size_t)(s->pos + t) * row_bytes, g->wpe.dtype, C);
+        attn_add(x + t * C, pos, C);
+    }
+}
+
 /* Token plus position embeddings of every segment, the blocks, the logits. */
 static int forward_pass(gpt2 *g, const attn_batch_pass *p, bool all) {
     int64_t C = g->c.n_embd;
     for (int i = 0; i < p->n_segs; i++) {
         const attn_batch_segment *s = &p->segs[i];
-        attn_embed(g->x + s->row * C, g->wte->data, g->wte->dtype, s->tokens, s->n, C, g->wpe->data, g->wpe->dtype,
-                   s->pos);
+        if (g->wte.qtype) embed_quantized(g, s);
+        else attn_embed(g->x + s->row * C, g->wte.data, g->wte.dtype, s->tokens, s->n, C, g->wpe.data, g->wpe.dtype,
+                        s->pos);
     }
     for (int l = 0; l < g->c.n_layer; l++)
         if (block(g, l, p)) return -1;
@@ -236,6 +256,7 @@ static int gpt2_set_sequences(attn_model *m, int n_seq, int64_t n_ctx) {
 static void gpt2_free(attn_model *m) {
     gpt2 *g = m->impl;
     attn_safetensors_close(g->st);
+    attn_gguf_close(g->gguf);
     free(g->layers);
     attn_kv_cache_free(&g->cache);
     attn_arena_free(&g->arena);
@@ -247,11 +268,16 @@ static const attn_model_ops gpt2_ops = {.forward = gpt2_forward, .set_sequences 
 
 static void fill_info(attn_model *m, const gpt2 *g) {
     const attn_gpt2_config *c = &g->c;
+    const attn_weight *qkv = &g->layers[0].qkv;
     m->info = (attn_model_info){.family = "gpt2", .n_ctx = c->n_ctx, .vocab_size = c->vocab, .n_layer = c->n_layer,
-                                .n_embd = c->n_embd, .n_head = c->n_head, .dtype = g->wte->dtype,
-                                .origin = attn_safetensors_meta(g->st, "attn.origin"),
-                                .weight_type = attn_dtype_name(g->wte->dtype)};
-    for (int i = 0; i < attn_safetensors_count(g->st); i++) {
+                                .n_embd = c->n_embd, .n_head = c->n_head, .dtype = g->wte.dtype,
+                                .origin = g->st ? attn_safetensors_meta(g->st, "attn.origin") : NULL,
+                                .weight_type = qkv->qtype ? attn_qtype_name(qkv->qtype) : attn_dtype_name(qkv->dtype)};
+    for (int i = 0; g->gguf && i < attn_gguf_tensor_count(g->gguf); i++) {
+        m->info.weight_bytes += attn_gguf_tensor_at(g->gguf, i)->nbytes;
+        m->info.n_params += attn_gguf_tensor_at(g->gguf, i)->n_elements;
+    }
+    for (int i = 0; g->st && i < attn_safetensors_count(g->st); i++) {
         const attn_st_tensor *t = attn_safetensors_at(g->st, i);
         if (!t->loadable || strstr(t->name, "attn.bias") || strstr(t->name, "masked_bias")) continue; /* buffers */
         m->info.weight_bytes += t->nbytes;
@@ -259,22 +285,50 @@ static void fill_info(attn_model *m, const gpt2 *g) {
     }
 }
 
-attn_model *attn_gpt2_load(const char *dir, const char *weights_path) {
-    gpt2 *g = calloc(1, sizeof *g);
-    attn_model *m = g ? attn_model_new(&gpt2_ops, g) : NULL;
+static attn_model *new_model(gpt2 **g) {
+    *g = calloc(1, sizeof **g);
+    attn_model *m = *g ? attn_model_new(&gpt2_ops, *g) : NULL;
     if (!m) {
-        free(g);
+        free(*g);
         attn_error("out of memory");
+    }
+    return m;
+}
+
+/* Binds the weights once the config and file are in place. */
+static attn_model *finish_load(attn_model *m, gpt2 *g) {
+    if (alloc_state(g) != 0) {
+        attn_model_free(m);
         return NULL;
     }
-    if (read_config(&g->c, dir) != 0) goto fail;
-    if (!(g->st = attn_safetensors_open(weights_path))) goto fail;
-    g->weights_path = attn_safetensors_path(g->st);
-    if (alloc_state(g) != 0) goto fail;
     fill_info(m, g);
-    if (attn_model_set_sequences(m, 1, 0) != 0) goto fail;
+    if (attn_model_set_sequences(m, 1, 0) != 0) {
+        attn_model_free(m);
+        return NULL;
+    }
     return m;
-fail:
-    attn_model_free(m);
-    return NULL;
+}
+
+attn_model *attn_gpt2_load(const char *dir, const char *weights_path) {
+    gpt2 *g;
+    attn_model *m = new_model(&g);
+    if (!m) return NULL;
+    if (read_config(&g->c, dir) != 0 || !(g->st = attn_safetensors_open(weights_path))) {
+        attn_model_free(m);
+        return NULL;
+    }
+    g->weights_path = attn_safetensors_path(g->st);
+    return finish_load(m, g);
+}
+
+attn_model *attn_gpt2_load_gguf(const char *path) {
+    gpt2 *g;
+    attn_model *m = new_model(&g);
+    if (!m) return NULL;
+    if (!(g->gguf = attn_gguf_open(path)) || attn_gpt2_gguf_config(g->gguf, &g->c) != 0) {
+        attn_model_free(m);
+        return NULL;
+    }
+    g->weights_path = attn_gguf_path(g->gguf);
+    return finish_load(m, g);
 }

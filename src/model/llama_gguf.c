@@ -49,10 +49,9 @@ static void set_type(attn_tensor_ref *out, attn_qtype t) {
     }
 }
 
-static int gguf_find(const attn_llama_source *s, attn_llama_tensor id, int layer, attn_tensor_ref *out) {
-    const attn_gguf *g = s->impl;
-    snprintf(out->name, sizeof out->name, gguf_names[id], layer);
-    out->file = s->path;
+int attn_gguf_tensor_ref(const attn_gguf *g, const char *name, attn_tensor_ref *out) {
+    if (name != out->name) snprintf(out->name, sizeof out->name, "%s", name);
+    out->file = attn_gguf_path(g);
     const attn_gguf_tensor *t = attn_gguf_find_tensor(g, out->name);
     if (!t) return 0;
     set_type(out, t->type);
@@ -60,6 +59,11 @@ static int gguf_find(const attn_llama_source *s, attn_llama_tensor id, int layer
     for (int i = 0; i < ATTN_MAX_DIMS; i++) out->shape[i] = i < t->n_dims ? t->ne[t->n_dims - 1 - i] : 0;
     out->data = t->data, out->nbytes = t->nbytes;
     return 1;
+}
+
+static int gguf_find(const attn_llama_source *s, attn_llama_tensor id, int layer, attn_tensor_ref *out) {
+    snprintf(out->name, sizeof out->name, gguf_names[id], layer);
+    return attn_gguf_tensor_ref(s->impl, out->name, out);
 }
 
 static void gguf_close(attn_llama_source *s) {

@@ -13,4 +13,9 @@ attn_llama_source *attn_llama_source_gguf(const char *path, attn_llama_config *c
  * for writers of llama-architecture GGUF files (attn quantize). */
 const char *attn_llama_gguf_name(attn_llama_tensor id);
 
+/* The GGUF tensor `name` as the models see tensors (row-major dims, plain dtype or block
+ * type, loadable when attn computes with its type): 1 found, 0 absent (out->name set). */
+struct attn_gguf;
+int attn_gguf_tensor_ref(const struct attn_gguf *g, const char *name, attn_tensor_ref *out);
+
 #endif

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include "core/common.h"
 #include "format/config.h"
+#include "format/gguf.h"
 #include "batch_rows.h"
 
 static int is_dir(const char *p) {
@@ -40,6 +41,18 @@ static char *hf_chat_template(const char *dir) {
     return jinja;
 }
 
+/* A .gguf file by its general.architecture: gpt2, else the llama family (whose loader names
+ * what it does not support). */
+static attn_model *gguf_load(const char *path) {
+    attn_gguf *g = attn_gguf_open(path);
+    if (!g) return NULL;
+    const char *arch = NULL;
+    bool gpt2 = attn_gguf_find(g, "general.architecture") &&
+                attn_gguf_get_str(g, "general.architecture", &arch, NULL) == 0 && strcmp(arch, "gpt2") == 0;
+    attn_gguf_close(g);
+    return gpt2 ? attn_gpt2_load_gguf(path) : attn_llama_load_gguf(path);
+}
+
 attn_model *attn_model_load(const char *path) {
     char dir[4096], weights[4096], cfg[4200];
     struct stat st;
@@ -48,7 +61,7 @@ attn_model *attn_model_load(const char *path) {
         return NULL;
     }
     size_t len = strlen(path);
-    if (!is_dir(path) && len > 5 && strcmp(path + len - 5, ".gguf") == 0) return attn_llama_load_gguf(path);
+    if (!is_dir(path) && len > 5 && strcmp(path + len - 5, ".gguf") == 0) return gguf_load(path);
     if (!is_dir(path) && len > 4 && strcmp(path + len - 4, ".bin") == 0) return attn_llama_load_llama2c(path);
     if (is_dir(path)) {
         snprintf(dir, sizeof dir, "%s", path);

@@ -26,7 +26,7 @@ typedef struct {
 
 /* path: a directory with config.json and model.safetensors (or a sharded checkpoint's
  * model.safetensors.index.json), the weights file with config.json beside it, or a
- * llama-architecture .gguf file, or a llama2.c .bin checkpoint. NULL with an error naming the
+ * llama- or gpt2-architecture .gguf file, or a llama2.c .bin checkpoint. NULL with an error naming the
  * file and field on failure. */
 attn_model *attn_model_load(const char *path);
 void attn_model_free(attn_model *m);
@@ -97,6 +97,8 @@ attn_model *attn_gpt2_load(const char *dir, const char *weights_path);
 attn_model *attn_llama_load(const char *dir, const char *weights_path);
 /* A llama.cpp GGUF file of the "llama" architecture (any supported tensor types). */
 attn_model *attn_llama_load_gguf(const char *path);
+/* A llama.cpp GGUF file of the "gpt2" architecture (gpt2_gguf.h). */
+attn_model *attn_gpt2_load_gguf(const char *path);
 /* A llama2.c checkpoint (run.c's legacy .bin: header, then f32 weights). */
 attn_model *attn_llama_load_llama2c(const char *path);
 
