@@ -45,6 +45,32 @@ contains "names the input" "$tmp/err" "$tmp/none.gguf"
 if [ "$(wc -l <"$tmp/err")" -le 1 ]; then ok; else bad "error is more than one line: $(cat "$tmp/err")"; fi
 if [ ! -e "$tmp/x.gguf" ]; then ok; else bad "a failed run wrote $tmp/x.gguf"; fi
 
+# attn's own GPT-2 (character level, f16) as GGUF: same tokens from the GGUF vocabulary, and
+# q8_0 perplexity within 0.5% of f32 (the issue's target) on the last 40 x 256 characters of
+# Tiny Shakespeare's validation part
+sc=models/shakespeare-char
+expect "gpt2 f32 GGUF" 0 "$attn" quantize "$sc" "$tmp/sc-f32.gguf" --type f32
+expect "gpt2 q8_0 GGUF" 0 "$attn" quantize "$sc" "$tmp/sc-q8_0.gguf" --type q8_0
+text="ROMEO:
+What say'st thou? 3 lords & a king; fie!"
+expect "tokenize via HF" 0 "$attn" tokenize -m "$sc" -p "$text"
+cp "$tmp/out" "$tmp/hf-ids"
+expect "tokenize via GGUF" 0 "$attn" tokenize -m "$tmp/sc-f32.gguf" -p "$text"
+if cmp -s "$tmp/out" "$tmp/hf-ids"; then ok; else bad "GGUF vocabulary tokenizes differently: $(cat "$tmp/out") vs $(cat "$tmp/hf-ids")"; fi
+shakespeare=${ATTN_DATA:-../shared/data}/text/tinyshakespeare.txt
+if [ -f "$shakespeare" ]; then
+    tail -c 10240 "$shakespeare" >"$tmp/val.txt"
+    expect "f32 perplexity" 0 "$attn" perplexity -m "$tmp/sc-f32.gguf" -f "$tmp/val.txt" --ctx 256 -t 2 --json
+    p32=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ppl"])' "$tmp/out")
+    expect "q8_0 perplexity" 0 "$attn" perplexity -m "$tmp/sc-q8_0.gguf" -f "$tmp/val.txt" --ctx 256 -t 2 --json
+    p8=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ppl"])' "$tmp/out")
+    if python3 -c 'import sys; sys.exit(0 if float(sys.argv[2]) <= 1.005 * float(sys.argv[1]) else 1)' "$p32" "$p8"; then
+        ok
+    else
+        bad "q8_0 perplexity $p8 is more than 0.5% above f32's $p32"
+    fi
+fi
+
 data=${ATTN_DATA:-../shared/data}/llamacpp-ref
 if [ -f "$data/tiny-llama-f32.gguf" ]; then
     expect "tiny-llama q4_k_m" 0 "$attn" quantize "$data/tiny-llama-f32.gguf" "$tmp/mix.gguf" --type q4_k_m -t 2
