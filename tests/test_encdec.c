@@ -9,6 +9,8 @@
  *     instruction set and 1 or 2 threads;
  *   - decoding: the incremental decoder's logits equal the training forward's, beam search
  *     with beam 1 equals greedy;
+ *   - finite differences through dropout, label smoothing and padding (post-LN and pre-LN);
+ *     bad input (token ids, lengths, a batch past the plan, another model's folder);
  *   - a task: a tiny model learns to copy random sequences to >= 99% exact match (greedy
  *     and beam 4) within a minute on 2 cores, and survives a save and load.
  */
@@ -304,6 +306,135 @@ done:
     free(f.mem);
 }
 
+/* ---- Finite differences and bad input ---- */
+
+static attn_encdec_config tiny_config(bool pre_ln) {
+    attn_encdec_config c;
+    attn_encdec_config_defaults(&c);
+    c.vocab = 11, c.d_model = 8, c.n_heads = 2, c.d_ff = 12, c.n_encoder_layers = c.n_decoder_layers = 1;
+    c.max_len = 8, c.pre_ln = pre_ln;
+    return c;
+}
+
+/* Two pairs of different lengths: padding in both the source and the target. */
+static const int32_t fd_src0[] = {3, 4, 5, 6}, fd_src1[] = {7}, fd_tgt0[] = {8}, fd_tgt1[] = {9, 10, 3};
+static const int32_t *fd_src[] = {fd_src0, fd_src1}, *fd_tgt[] = {fd_tgt0, fd_tgt1};
+static const int32_t fd_src_n[] = {4, 1}, fd_tgt_n[] = {1, 3};
+
+static double fd_loss(attn_encdec *m, const attn_encdec_batch *b) {
+    float loss;
+    attn_encdec_options(m)->seed = 77; /* the same dropout masks for every evaluation */
+    CHECK(attn_encdec_forward(m, b, &loss) == 0, "%s", attn_last_error());
+    return loss;
+}
+
+static void check_finite_differences(bool pre_ln) {
+    attn_encdec_config c = tiny_config(pre_ln);
+    attn_encdec_batch_buf buf = {0};
+    CHECK(attn_encdec_batch_build(&buf, &c, 2, fd_src, fd_src_n, fd_tgt, fd_tgt_n) == 0, "%s", attn_last_error());
+    attn_encdec *m = attn_encdec_new(&c, 4, buf.b.B, buf.b.S, buf.b.T);
+    CHECK(m != NULL, "%s", attn_last_error());
+    if (!m) return;
+    attn_encdec_options(m)->dropout = 0.2f;
+    attn_rng r;
+    attn_rng_seed(&r, 3);
+    int n;
+    const attn_param *ps = attn_encdec_params(m, &n);
+    for (int i = 0; i < n; i++) /* larger than the init, so every path carries gradient */
+        for (int64_t k = 0; k < ps[i].numel; k++) ps[i].data[k] += 0.3f * attn_rng_normal(&r);
+    fd_loss(m, &buf.b);
+    attn_encdec_zero_grad(m);
+    CHECK(attn_encdec_backward(m, 1.0f) == 0, "%s", attn_last_error());
+    double worst = 0;
+    int kinks = 0;
+    for (int i = 0; i < n; i++)
+        for (int probe = 0; probe < 3; probe++) {
+            int64_t k = (int64_t)(attn_rng_next(&r) % (uint64_t)ps[i].numel);
+            double fd[2];
+            for (int s = 0; s < 2; s++) { /* central differences with steps h and 2h */
+                float keep = ps[i].data[k], h = 2e-3f * (float)(1 + s);
+                ps[i].data[k] = keep + h;
+                double up = fd_loss(m, &buf.b);
+                ps[i].data[k] = keep - h;
+                double down = fd_loss(m, &buf.b);
+                ps[i].data[k] = keep;
+                fd[s] = (up - down) / (2.0 * h);
+            }
+            /* smooth: both agree to O(h²); a ReLU input crossing 0 within ±2h bends the loss: skip */
+            if (fabs(fd[0] - fd[1]) > 0.05 * fabs(fd[0]) + 1e-3) {
+                kinks++;
+                continue;
+            }
+            double an = ps[i].grad[k], err = fabs(fd[0] - an) / (1e-2 + fabs(an));
+            worst = fmax(worst, err);
+            CHECK(err <= 2e-2, "%s finite difference %s[%lld]: analytic %.6g, numeric %.6g", pre_ln ? "pre" : "post",
+                  ps[i].name, (long long)k, an, fd[0]);
+        }
+    CHECK(kinks <= 3 * n / 10, "%d of %d probes sat on a kink", kinks, 3 * n);
+    printf("finite differences (%s-LN, dropout 0.2, smoothing 0.1, padding): worst relative error %.2g (%d of %d "
+           "probes skipped at a ReLU kink)\n", pre_ln ? "pre" : "post", worst, kinks, 3 * n);
+    /* dropout draws differ between seeds; evaluation has none */
+    float a, b;
+    attn_encdec_options(m)->seed = 1;
+    attn_encdec_forward(m, &buf.b, &a);
+    attn_encdec_options(m)->seed = 1;
+    attn_encdec_forward(m, &buf.b, &b);
+    CHECK(a == b, "one dropout seed, two losses: %.9g %.9g", a, b);
+    attn_encdec_forward(m, &buf.b, &b);
+    CHECK(a != b, "dropout 0.2 changed nothing");
+    attn_encdec_options(m)->training = false;
+    attn_encdec_forward(m, &buf.b, &a);
+    attn_encdec_forward(m, &buf.b, &b);
+    CHECK(a == b, "evaluation is not deterministic");
+    attn_encdec_batch_free(&buf);
+    attn_encdec_free(m);
+}
+
+static void test_bad_input(void) {
+    attn_encdec_config c = tiny_config(false);
+    attn_encdec_batch_buf buf = {0};
+    attn_encdec_batch_build(&buf, &c, 2, fd_src, fd_src_n, fd_tgt, fd_tgt_n);
+    attn_encdec *m = attn_encdec_new(&c, 1, 2, buf.b.S, buf.b.T);
+    CHECK(m != NULL, "%s", attn_last_error());
+    if (!m) return;
+    float loss;
+    attn_encdec_batch b = buf.b;
+    int32_t src[16], lens[2] = {5, 2};
+    memcpy(src, b.src, sizeof(int32_t) * b.B * b.S);
+    b.src = src;
+    src[1] = 11;
+    CHECK(attn_encdec_forward(m, &b, &loss) == -1 && strstr(attn_last_error(), "vocabulary"), "token 11 accepted: %s",
+          attn_last_error());
+    CHECK(attn_encdec_backward(m, 1.0f) == -1, "backward after a failed forward");
+    src[1] = 4, src[b.S + 3] = 99; /* past row 1's length: padding, never read */
+    CHECK(attn_encdec_forward(m, &b, &loss) == 0, "an id in the padding was read: %s", attn_last_error());
+    b.src_len = lens, lens[0] = 0;
+    CHECK(attn_encdec_forward(m, &b, &loss) == -1 && strstr(attn_last_error(), "length"), "length 0: %s",
+          attn_last_error());
+    lens[0] = (int32_t)b.S + 1;
+    CHECK(attn_encdec_forward(m, &b, &loss) == -1, "a length past the padded width accepted");
+    b = buf.b, b.B = 3;
+    CHECK(attn_encdec_forward(m, &b, &loss) == -1 && strstr(attn_last_error(), "planned"), "a batch past the plan: %s",
+          attn_last_error());
+    attn_encdec_free(m);
+    attn_encdec_batch_free(&buf);
+    c.n_heads = 3;
+    CHECK(attn_encdec_new(&c, 1, 1, 4, 4) == NULL && strstr(attn_last_error(), "heads"), "8 wide, 3 heads");
+    c = tiny_config(false), c.bos_id = 11;
+    CHECK(attn_encdec_new(&c, 1, 1, 4, 4) == NULL, "BOS outside the vocabulary accepted");
+    c = tiny_config(false);
+    CHECK(attn_encdec_new(&c, 1, 1, 9, 4) == NULL, "a source longer than max_len accepted");
+    CHECK(attn_encdec_load("tests/fixtures/train/model", 1, 4, 4) == NULL && strstr(attn_last_error(), "model_type"),
+          "a GPT-2 folder loaded as an encoder-decoder: %s", attn_last_error());
+    /* a source too long for the model is an error naming it, not a crash */
+    m = attn_encdec_new(&c, 1, 1, 8, 8);
+    int32_t long_src[9] = {3, 3, 3, 3, 3, 3, 3, 3, 3}, n9 = 9, out[16], out_n;
+    const int32_t *ls = long_src;
+    CHECK(m && attn_encdec_greedy(m, 1, &ls, &n9, 50, out, 16, &out_n) == -1 && strstr(attn_last_error(), "sentence 0"),
+          "a 9-token source (max_len 8) accepted: %s", attn_last_error());
+    attn_encdec_free(m);
+}
+
 /* ---- The copy task ---- */
 
 enum { COPY_V = 16, COPY_MAX = 10, COPY_BATCH = 64, COPY_EVAL = 200, COPY_CAP = 64 };
@@ -423,6 +554,9 @@ int main(void) {
     test_fixture("post");
     test_fixture("pre");
     printf("vs PyTorch: worst loss relative diff %.2g, worst gradient |diff| %.2g\n", worst_loss_rel, worst_grad);
+    check_finite_differences(false);
+    check_finite_differences(true);
+    test_bad_input();
     test_copy_task();
     return test_finish("test_encdec");
 }
