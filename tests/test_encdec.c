@@ -11,6 +11,7 @@
  *     with beam 1 equals greedy;
  *   - finite differences through dropout, label smoothing and padding (post-LN and pre-LN);
  *     bad input (token ids, lengths, a batch past the plan, another model's folder);
+ *   - token-count batches, checkpoint averaging, the paper's learning-rate schedule;
  *   - a task: a tiny model learns to copy random sequences to >= 99% exact match (greedy
  *     and beam 4) within a minute on 2 cores, and survives a save and load.
  */
@@ -73,7 +74,8 @@ static void check_attention_case(bool cross, bool causal, int n_heads, int n_kv,
     int32_t q_len[3] = {5, 2, 4}, k_len[3] = {cross ? 7 : 5, cross ? 3 : 2, cross ? 1 : 4};
     /* self-attention: one fused buffer [q | k | v]; cross: q and kv apart */
     int64_t nq = cross ? B * Tq * qw : B * Tq * (qw + kvw), nkv = cross ? B * Tk * kvw : 0, no = B * Tq * qw;
-    float *q = malloc(nq * 4), *kv = cross ? malloc(nkv * 4) : q, *dq = calloc(nq, 4), *dkv = cross ? calloc(nkv, 4) : dq;
+    float *q = malloc(nq * 4), *kv = cross ? malloc(nkv * 4) : q;
+    float *dq = calloc(nq, 4), *dkv = cross ? calloc(nkv, 4) : dq;
     float *out = malloc(no * 4), *lse = malloc(B * n_heads * Tq * 4), *R = malloc(no * 4);
     attn_rng r;
     attn_rng_seed(&r, 17);
@@ -167,7 +169,8 @@ static int load_fixture(fixture *f, const char *dir) {
     int64_t B = (int64_t)json_array_size(json_object_get(f->exp, "src_len"));
     f->mem = calloc(1024, sizeof *f->mem);
     int32_t *src = f->mem, *tin = src + 256, *tout = tin + 256, *sl = tout + 256, *tl = sl + 128;
-    int64_t S = read_rows(json_object_get(f->exp, "src_ids"), src), T = read_rows(json_object_get(f->exp, "tgt_in"), tin);
+    int64_t S = read_rows(json_object_get(f->exp, "src_ids"), src);
+    int64_t T = read_rows(json_object_get(f->exp, "tgt_in"), tin);
     read_rows(json_object_get(f->exp, "tgt_out"), tout);
     read_list(json_object_get(f->exp, "src_len"), sl);
     read_list(json_object_get(f->exp, "tgt_len"), tl);
@@ -435,6 +438,102 @@ static void test_bad_input(void) {
     attn_encdec_free(m);
 }
 
+/* ---- Batching, averaging, schedule ---- */
+
+static void test_token_batches(void) {
+    enum { N = 500, MAX_TOKENS = 256, MAX_SENTENCES = 32 };
+    int32_t src_n[N], tgt_n[N];
+    int order[N], starts[N + 1], order2[N], starts2[N + 1], nb, nb2, seen[N] = {0};
+    attn_rng r;
+    attn_rng_seed(&r, 8);
+    int64_t real = 0, padded = 0;
+    for (int i = 0; i < N; i++) {
+        src_n[i] = (int32_t)(attn_rng_next(&r) % 40), tgt_n[i] = (int32_t)(attn_rng_next(&r) % 40);
+        real += src_n[i] + 1;
+    }
+    CHECK(attn_encdec_token_batches(N, src_n, tgt_n, MAX_TOKENS, MAX_SENTENCES, 1, order, starts, &nb) == 0, "%s",
+          attn_last_error());
+    bool within = true, sorted = true;
+    for (int b = 0; b < nb; b++) {
+        int count = starts[b + 1] - starts[b];
+        int64_t widest = 0;
+        for (int k = starts[b]; k < starts[b + 1]; k++) {
+            int i = order[k];
+            seen[i]++;
+            widest = ATTN_MAX(widest, (int64_t)ATTN_MAX(src_n[i], tgt_n[i]) + 1);
+            if (k > starts[b]) sorted &= src_n[order[k - 1]] <= src_n[i];
+        }
+        within &= count >= 1 && count <= MAX_SENTENCES && count * widest <= MAX_TOKENS;
+        int64_t S = 0;
+        for (int k = starts[b]; k < starts[b + 1]; k++) S = ATTN_MAX(S, (int64_t)src_n[order[k]] + 1);
+        padded += count * S;
+    }
+    int once = 0;
+    for (int i = 0; i < N; i++) once += seen[i] == 1;
+    CHECK(once == N && starts[nb] == N, "token batches: %d of %d pairs appear exactly once", once, N);
+    CHECK(within, "token batches: a batch exceeds %d tokens or %d sentences", MAX_TOKENS, MAX_SENTENCES);
+    CHECK(sorted, "token batches: a batch is not sorted by source length");
+    CHECK(padded < real * 11 / 10, "token batches: %lld padded source tokens for %lld real", (long long)padded,
+          (long long)real);
+    CHECK(attn_encdec_token_batches(N, src_n, tgt_n, MAX_TOKENS, MAX_SENTENCES, 1, order2, starts2, &nb2) == 0 &&
+              nb2 == nb && memcmp(order, order2, sizeof order) == 0,
+          "token batches: one seed, two orders");
+    CHECK(attn_encdec_token_batches(N, src_n, tgt_n, MAX_TOKENS, MAX_SENTENCES, 2, order2, starts2, &nb2) == 0 &&
+              memcmp(order, order2, sizeof order) != 0,
+          "token batches: the seed does not shuffle");
+    src_n[7] = 300;
+    CHECK(attn_encdec_token_batches(N, src_n, tgt_n, MAX_TOKENS, MAX_SENTENCES, 1, order, starts, &nb) == -1,
+          "a pair wider than a batch accepted");
+    printf("token batches: %d pairs in %d batches, %.1f%% of source tokens padding\n", N, nb,
+           100.0 * (double)(padded - real) / (double)padded);
+}
+
+static void remove_model_dir(const char *dir) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir), unlink(path);
+    snprintf(path, sizeof path, "%s/config.json", dir), unlink(path);
+    rmdir(dir);
+}
+
+static void test_average(void) {
+    attn_encdec_config c = tiny_config(false);
+    char dirs[3][32] = {"/tmp/attn_avg_a_XXXXXX", "/tmp/attn_avg_b_XXXXXX", "/tmp/attn_avg_o_XXXXXX"};
+    for (int i = 0; i < 3; i++) CHECK(mkdtemp(dirs[i]) != NULL, "mkdtemp");
+    attn_encdec *a = attn_encdec_new(&c, 1, 1, 4, 4), *b = attn_encdec_new(&c, 2, 1, 4, 4);
+    CHECK(a && b && attn_encdec_save(a, dirs[0]) == 0 && attn_encdec_save(b, dirs[1]) == 0, "%s", attn_last_error());
+    const char *ins[] = {dirs[0], dirs[1]};
+    CHECK(attn_encdec_average(ins, 2, dirs[2]) == 0, "%s", attn_last_error());
+    attn_encdec *avg = attn_encdec_load(dirs[2], 1, 4, 4);
+    CHECK(avg != NULL, "%s", attn_last_error());
+    double worst = 0;
+    if (avg && a && b) {
+        int n;
+        const float *pa = attn_encdec_params(a, &n)[0].data, *pb = attn_encdec_params(b, &n)[0].data;
+        const float *pm = attn_encdec_params(avg, &n)[0].data; /* parameter 0 starts the flat buffer */
+        for (int64_t i = 0; i < attn_encdec_numel(avg); i++)
+            worst = fmax(worst, fabs(pm[i] - 0.5 * ((double)pa[i] + pb[i])));
+    }
+    CHECK(worst <= 1e-7, "average: %.3g from the mean", worst);
+    attn_encdec_free(avg);
+    c.d_ff = 16; /* another shape is refused */
+    attn_encdec *other = attn_encdec_new(&c, 3, 1, 4, 4);
+    CHECK(other && attn_encdec_save(other, dirs[1]) == 0, "%s", attn_last_error());
+    CHECK(attn_encdec_average(ins, 2, dirs[2]) == -1 && strstr(attn_last_error(), "shape"),
+          "averaging two shapes: %s", attn_last_error());
+    attn_encdec_free(other), attn_encdec_free(a), attn_encdec_free(b);
+    for (int i = 0; i < 3; i++) remove_model_dir(dirs[i]);
+}
+
+static void test_noam_schedule(void) {
+    /* the paper's base model: d 512, warmup 4000 */
+    CHECK_NEAR(attn_encdec_noam_lr(512, 1, 4000, 1.0f), 1.7469e-7, 1e-10, "step 1");
+    CHECK_NEAR(attn_encdec_noam_lr(512, 4000, 4000, 1.0f), 6.98771e-4, 1e-8, "peak at the warmup's end");
+    CHECK_NEAR(attn_encdec_noam_lr(512, 16000, 4000, 2.0f), 2 * 3.49386e-4, 1e-8, "inverse square root decay x2");
+    CHECK(attn_encdec_noam_lr(512, 3999, 4000, 1.0f) < attn_encdec_noam_lr(512, 4000, 4000, 1.0f) &&
+              attn_encdec_noam_lr(512, 4001, 4000, 1.0f) < attn_encdec_noam_lr(512, 4000, 4000, 1.0f),
+          "the peak is at step = warmup");
+}
+
 /* ---- The copy task ---- */
 
 enum { COPY_V = 16, COPY_MAX = 10, COPY_BATCH = 64, COPY_EVAL = 200, COPY_CAP = 64 };
@@ -557,6 +656,9 @@ int main(void) {
     check_finite_differences(false);
     check_finite_differences(true);
     test_bad_input();
+    test_token_batches();
+    test_average();
+    test_noam_schedule();
     test_copy_task();
     return test_finish("test_encdec");
 }

@@ -17,15 +17,18 @@ void attn_encdec_config_defaults(attn_encdec_config *c) {
 }
 
 int attn_encdec_config_check(const attn_encdec_config *c) {
-    if (c->vocab < 4 || c->vocab > INT32_MAX) return attn_error("encoder-decoder: vocabulary of %lld", (long long)c->vocab);
+    if (c->vocab < 4 || c->vocab > INT32_MAX)
+        return attn_error("encoder-decoder: vocabulary of %lld", (long long)c->vocab);
     if (c->d_model < 1 || c->n_heads < 1 || c->d_model % c->n_heads)
         return attn_error("encoder-decoder: d_model %lld is not divisible into %lld heads", (long long)c->d_model,
                           (long long)c->n_heads);
-    if (c->d_model > 65536 || c->d_ff < 1 || c->d_ff > 1 << 20) return attn_error("encoder-decoder: d_model or d_ff out of range");
+    if (c->d_model > 65536 || c->d_ff < 1 || c->d_ff > 1 << 20)
+        return attn_error("encoder-decoder: d_model or d_ff out of range");
     if (c->n_encoder_layers < 1 || c->n_decoder_layers < 1 || c->n_encoder_layers > 1000 ||
         c->n_decoder_layers > 1000)
         return attn_error("encoder-decoder: 1..1000 encoder and decoder layers");
-    if (c->max_len < 2 || c->max_len > 1 << 20) return attn_error("encoder-decoder: max_len %lld", (long long)c->max_len);
+    if (c->max_len < 2 || c->max_len > 1 << 20)
+        return attn_error("encoder-decoder: max_len %lld", (long long)c->max_len);
     if (!(c->eps > 0.0f)) return attn_error("encoder-decoder: LayerNorm epsilon must be positive");
     int32_t ids[] = {c->pad_id, c->bos_id, c->eos_id};
     for (int i = 0; i < 3; i++)
@@ -37,7 +40,8 @@ int attn_encdec_config_check(const attn_encdec_config *c) {
 
 /* ---- Layout ---- */
 
-static void add_param(attn_encdec *m, int64_t d0, int64_t d1, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void add_param(attn_encdec *m, int64_t d0, int64_t d1, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* One tensor named by fmt: [d0][d1], or [d0] when d1 is 0. */
 static void add_param(attn_encdec *m, int64_t d0, int64_t d1, const char *fmt, ...) {
@@ -388,51 +392,4 @@ int attn_encdec_forward(attn_encdec *m, const attn_encdec_batch *b, float *loss)
 int attn_encdec_backward(attn_encdec *m, float scale) {
     if (!m->have_loss) return attn_error("backward needs a forward with targets just before it");
     return attn_tape_backward(m->tape, m->loss, scale);
-}
-
-/* ---- Batches ---- */
-
-static int64_t longest(const int32_t *n, int count, int extra) {
-    int64_t best = 1;
-    for (int i = 0; i < count; i++) best = ATTN_MAX(best, (int64_t)n[i] + extra);
-    return best;
-}
-
-int attn_encdec_batch_build(attn_encdec_batch_buf *buf, const attn_encdec_config *c, int n,
-                            const int32_t *const *src, const int32_t *src_n, const int32_t *const *tgt,
-                            const int32_t *tgt_n) {
-    if (n < 1) return attn_error("encoder-decoder batch: no sequences");
-    for (int i = 0; i < n; i++)
-        if (src_n[i] < 0 || (tgt && tgt_n[i] < 0)) return attn_error("encoder-decoder batch: negative length");
-    int64_t S = longest(src_n, n, 1), T = tgt ? longest(tgt_n, n, 1) : 0;
-    size_t need = (size_t)(n * S + 3 * n * T + 2 * n);
-    if (need > buf->cap) {
-        int32_t *mem = realloc(buf->mem, need * sizeof(int32_t));
-        if (!mem) return attn_error("out of memory for a batch of %d sequences", n);
-        buf->mem = mem, buf->cap = need;
-    }
-    int32_t *s = buf->mem, *ti = s + n * S, *to = ti + n * T, *sl = to + n * T, *tl = sl + n;
-    for (int i = 0; i < n; i++) {
-        int32_t *row = s + (int64_t)i * S;
-        memcpy(row, src[i], (size_t)src_n[i] * sizeof(int32_t));
-        row[src_n[i]] = c->eos_id;
-        for (int64_t k = src_n[i] + 1; k < S; k++) row[k] = c->pad_id;
-        sl[i] = src_n[i] + 1;
-        if (!tgt) continue;
-        int32_t *in = ti + (int64_t)i * T, *out = to + (int64_t)i * T;
-        in[0] = c->bos_id;
-        memcpy(in + 1, tgt[i], (size_t)tgt_n[i] * sizeof(int32_t));
-        memcpy(out, tgt[i], (size_t)tgt_n[i] * sizeof(int32_t));
-        out[tgt_n[i]] = c->eos_id;
-        for (int64_t k = tgt_n[i] + 1; k < T; k++) in[k] = c->pad_id, out[k] = -1;
-        tl[i] = tgt_n[i] + 1;
-    }
-    buf->b = (attn_encdec_batch){.B = n, .S = S, .T = T, .src = s, .src_len = sl, .tgt_in = tgt ? ti : NULL,
-                                 .tgt_out = tgt ? to : NULL, .tgt_len = tgt ? tl : NULL};
-    return 0;
-}
-
-void attn_encdec_batch_free(attn_encdec_batch_buf *buf) {
-    free(buf->mem);
-    *buf = (attn_encdec_batch_buf){0};
 }

@@ -118,6 +118,21 @@ int attn_encdec_batch_build(attn_encdec_batch_buf *buf, const attn_encdec_config
                             const int32_t *tgt_n);
 void attn_encdec_batch_free(attn_encdec_batch_buf *buf);
 
+/* Batches by token count (fairseq's --max-tokens): the pairs, sorted by source then target
+ * length, are cut into runs of neighbours whose padded size, count x (longest source + 1
+ * or BOS + longest target, whichever is more), stays within max_tokens, and count within
+ * max_sentences; similar lengths share a batch, so little is padding. The runs come out in
+ * an order shuffled by seed. order[n] receives the pair indices batch after batch,
+ * starts[0..*n_batches] (room for n + 1) where each batch begins. A model planned with
+ * B = max_sentences and S = T = ceil(max_tokens / max_sentences) fits every batch whose
+ * lengths stay within max_len. A pair wider than max_tokens is an error. */
+int attn_encdec_token_batches(int n, const int32_t *src_n, const int32_t *tgt_n, int64_t max_tokens,
+                              int max_sentences, uint64_t seed, int *order, int *starts, int *n_batches);
+
+/* Averages the parameters of n checkpoints of one shape (the paper averages the last 5 or
+ * 20) into out_dir, written as attn_encdec_save does; the mean is taken in double. */
+int attn_encdec_average(const char *const *dirs, int n, const char *out_dir);
+
 /* ---- Decoding ---- */
 
 /* Beam search as in the paper (GNMT's length penalty): hypotheses are ranked by

@@ -381,7 +381,8 @@ static void beam_select(beam_state *b, int i, int first, int64_t t, int64_t limi
         b->spare[r * L + t] = b->tokens[r] = c->token;
         b->score[r] = c->score;
     }
-    for (int64_t r = (int64_t)i * K + kept; r < (int64_t)(i + 1) * K; r++) b->score[r] = -INFINITY, b->parent[r] = (int)r;
+    for (int64_t r = (int64_t)i * K + kept; r < (int64_t)(i + 1) * K; r++)
+        b->score[r] = -INFINITY, b->parent[r] = (int)r; /* fewer than K live: empty rows */
     if (b->finished[i] >= K) b->done[i] = true;
     else if (t + 1 >= limit) { /* at the limit: the live hypotheses end here */
         for (int64_t r = (int64_t)i * K; r < (int64_t)i * K + kept; r++)

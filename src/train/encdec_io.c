@@ -128,3 +128,32 @@ attn_encdec *attn_encdec_load(const char *dir, int64_t B, int64_t S, int64_t T) 
     }
     return m;
 }
+
+/* ---- Checkpoint averaging ---- */
+
+static bool same_shape(const attn_encdec_config *a, const attn_encdec_config *b) {
+    return a->vocab == b->vocab && a->d_model == b->d_model && a->n_heads == b->n_heads && a->d_ff == b->d_ff &&
+           a->n_encoder_layers == b->n_encoder_layers && a->n_decoder_layers == b->n_decoder_layers &&
+           a->pre_ln == b->pre_ln;
+}
+
+int attn_encdec_average(const char *const *dirs, int n, const char *out_dir) {
+    if (n < 1) return attn_error("average: no checkpoints");
+    attn_encdec *first = attn_encdec_load(dirs[0], 1, 1, 1);
+    if (!first) return -1;
+    double *sum = calloc((size_t)first->numel, sizeof *sum);
+    int rc = sum ? 0 : attn_error("out of memory");
+    for (int i = 0; i < n && rc == 0; i++) {
+        attn_encdec *m = i == 0 ? first : attn_encdec_load(dirs[i], 1, 1, 1);
+        if (!m) rc = -1;
+        else if (!same_shape(&m->c, &first->c))
+            rc = attn_error("average: %s has another shape than %s", dirs[i], dirs[0]);
+        for (int64_t k = 0; rc == 0 && k < m->numel; k++) sum[k] += m->data[k];
+        if (m != first) attn_encdec_free(m);
+    }
+    for (int64_t k = 0; rc == 0 && k < first->numel; k++) first->data[k] = (float)(sum[k] / n);
+    if (rc == 0) rc = attn_encdec_save(first, out_dir);
+    free(sum);
+    attn_encdec_free(first);
+    return rc;
+}
