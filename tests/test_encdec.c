@@ -435,6 +435,8 @@ static void test_bad_input(void) {
     const int32_t *ls = long_src;
     CHECK(m && attn_encdec_greedy(m, 1, &ls, &n9, 50, out, 16, &out_n) == -1 && strstr(attn_last_error(), "sentence 0"),
           "a 9-token source (max_len 8) accepted: %s", attn_last_error());
+    int32_t n1 = 1;
+    CHECK(m && attn_encdec_greedy(m, 1, &ls, &n1, 50, out, 0, &out_n) == -1, "no room for the output accepted");
     attn_encdec_free(m);
 }
 

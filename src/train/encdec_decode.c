@@ -234,9 +234,10 @@ static int64_t length_limit(const attn_encdec *m, int32_t src_n, int max_extra, 
 typedef int (*chunk_fn)(attn_encdec *m, const source_batch *sb, int n, const int32_t *src_n, void *ctx, int first);
 
 /* Runs fn on each batch of sentences that fits the plan. */
-static int for_each_chunk(attn_encdec *m, int n, const int32_t *const *src, const int32_t *src_n, int beam, chunk_fn fn,
-                          void *ctx) {
+static int for_each_chunk(attn_encdec *m, int n, const int32_t *const *src, const int32_t *src_n, int beam,
+                          int max_extra, int64_t out_cap, chunk_fn fn, void *ctx) {
     if (n < 0 || (n > 0 && (!src || !src_n))) return attn_error("decode: no sources");
+    if (max_extra < 0 || out_cap < 1) return attn_error("decode: need max_extra >= 0 and room for an output token");
     int max_rows = (int)ATTN_MAX(1, ATTN_MIN(m->B, 256 / beam));
     for (int first = 0; first < n;) {
         int count = next_chunk(m, n, first, src_n, max_rows);
@@ -298,7 +299,7 @@ static int greedy_chunk(attn_encdec *m, const source_batch *sb, int n, const int
 int attn_encdec_greedy(attn_encdec *m, int n, const int32_t *const *src, const int32_t *src_n, int max_extra,
                        int32_t *out, int64_t out_cap, int32_t *out_n) {
     output o = {.max_extra = max_extra, .out = out, .out_cap = out_cap, .out_n = out_n};
-    return for_each_chunk(m, n, src, src_n, 1, greedy_chunk, &o);
+    return for_each_chunk(m, n, src, src_n, 1, max_extra, out_cap, greedy_chunk, &o);
 }
 
 /* ---- Beam search ---- */
@@ -457,10 +458,10 @@ int attn_encdec_beam(attn_encdec *m, int n, const int32_t *const *src, const int
                      const attn_encdec_search *s, int32_t *out, int64_t out_cap, int32_t *out_n, float *score) {
     if (s->beam < 1 || s->beam > 64 || 2 * (int64_t)s->beam > m->c.vocab)
         return attn_error("beam %d: need 1..64 and at most half the vocabulary", s->beam);
-    if (!(s->alpha >= 0.0f) || s->max_extra < 0) return attn_error("beam search: alpha and max_extra must be >= 0");
+    if (!(s->alpha >= 0.0f)) return attn_error("beam search: alpha must be >= 0");
     output o = {.max_extra = s->max_extra, .out = out, .out_cap = out_cap, .out_n = out_n, .score = score,
                 .alpha = s->alpha, .beam = s->beam};
-    return for_each_chunk(m, n, src, src_n, s->beam, beam_chunk, &o);
+    return for_each_chunk(m, n, src, src_n, s->beam, s->max_extra, out_cap, beam_chunk, &o);
 }
 
 /* ---- Teacher forcing, for tests ---- */
