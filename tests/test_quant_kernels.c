@@ -1,7 +1,8 @@
 /* test_quant_kernels.c - quantized GEMV/GEMM/embedding against dequantize-then-f32: every
  * block type, every instruction set this machine has, awkward shapes (one block, odd block
  * counts, single rows, odd row counts for the several-rows GEMV, row strides wider than the
- * rows, column ranges that do not start at 0). Tolerance: float summation
+ * rows, column ranges that do not start at 0), with ATTN_QDOT=f32's exact path in attn_matmul
+ * (test_qdot tests the integer dot products). Tolerance: float summation
  * order, i.e. a few ulps of sum |w*x|. ATTN_QBENCH=1 also prints single-thread GEMV GB/s and
  * 8 rows in one pass against 8 single-row calls (shape ATTN_QBENCH_N x ATTN_QBENCH_K). */
 #include <stdint.h>
@@ -211,6 +212,7 @@ static void bench_rows(attn_qtype t) {
 
 int main(void) {
     attn_threads_init(2);
+    attn_qdot_set_mode(ATTN_QDOT_F32); /* the exact path; test_qdot covers the integer one */
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         attn_qtype t = types[i];
         int64_t B = attn_qtype_get(t)->block;

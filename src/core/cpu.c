@@ -50,7 +50,10 @@ int attn_isa_supported(attn_isa isa) {
 #if defined(__x86_64__)
     case ATTN_ISA_AVX2: return f->avx2 && f->fma && f->f16c;
     case ATTN_ISA_AVX512:
-        return f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx512bf16 && f->fma && f->f16c;
+        /* VNNI for the integer dot products (every CPU with AVX512_BF16 has it); without it
+         * the AVX2 kernels run */
+        return f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx512bf16 && f->avx512vnni && f->fma &&
+               f->f16c;
 #endif
     default: (void)f; return 0;
     }

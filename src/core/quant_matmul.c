@@ -1,8 +1,19 @@
 /* quant_matmul.c - the scalar reference of the quantized GEMV (one row and several), the
- * per-ISA dispatch, and the panel packer of the quantized GEMM (see quant_matmul.h). */
+ * per-ISA dispatch, the panel packer of the quantized GEMM, and the integer dot products'
+ * activation quantizer and scalar reference (see quant_matmul.h). */
 #include "quant_matmul.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include "common.h"
+#include "tensor.h"
+
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off") /* the quantizer must round like the SIMD one */
+#endif
 
 #if defined(__x86_64__)
 void attn_qgemv_nk_avx2(float *y, const float *x, const void *w, attn_qtype t, int64_t K, int64_t n0, int64_t n1);
@@ -11,6 +22,12 @@ void attn_qgemv_rows_nk_avx2(float *y, int64_t ldy, const float *x, int64_t ldx,
                              attn_qtype t, int64_t K, int64_t n0, int64_t n1);
 void attn_qgemv_rows_nk_avx512(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t M, const void *w,
                                attn_qtype t, int64_t K, int64_t n0, int64_t n1);
+void attn_qx_quantize_row_avx2(const float *x, int64_t K, int block, float *d, int8_t *hi, int8_t *lo);
+void attn_qx_quantize_row_avx512(const float *x, int64_t K, int block, float *d, int8_t *hi, int8_t *lo);
+void attn_qdot_rows_nk_avx2(float *y, int64_t ldy, const attn_qx *qx, const void *w, attn_qtype t, int64_t n0,
+                            int64_t n1);
+void attn_qdot_rows_nk_avx512(float *y, int64_t ldy, const attn_qx *qx, const void *w, attn_qtype t, int64_t n0,
+                              int64_t n1);
 #endif
 
 bool attn_qtype_matmul_ok(int t) {
@@ -94,4 +111,272 @@ void attn_qpack_b(float *dst, const void *w, attn_qtype t, int64_t K, int64_t N,
             for (int64_t k = 0; k < m; k++) dst[(c0 + k) * nr + j] = buf[k];
         }
     }
+}
+
+/* ---- integer dot products: the mode, the activation quantizer, the scalar reference ---- */
+
+static int qdot_mode = -1;
+
+attn_qdot_mode attn_qdot_get_mode(void) {
+    if (qdot_mode < 0) {
+        const char *env = getenv("ATTN_QDOT");
+        qdot_mode = ATTN_QDOT_Q8X2;
+        for (int m = 0; env && m <= ATTN_QDOT_Q8X2; m++)
+            if (strcmp(env, attn_qdot_mode_name((attn_qdot_mode)m)) == 0) qdot_mode = m;
+    }
+    return (attn_qdot_mode)qdot_mode;
+}
+
+void attn_qdot_set_mode(attn_qdot_mode mode) { qdot_mode = (int)mode; }
+
+const char *attn_qdot_mode_name(attn_qdot_mode mode) {
+    static const char *names[] = {"f32", "q8", "q8x2"};
+    return (unsigned)mode <= ATTN_QDOT_Q8X2 ? names[mode] : "?";
+}
+
+static int act_block(attn_qtype t) { return attn_qtype_get(t)->block == 32 ? 32 : 256; }
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+size_t attn_qx_bytes(attn_qtype t, int64_t K, int64_t rows, bool two) {
+    size_t nb_pad = (size_t)((K / act_block(t) + 7) / 8 * 8), r = (size_t)rows;
+    return align64(r * (size_t)K) * (two ? 2 : 1) + 2 * align64(r * nb_pad * sizeof(float)) +
+           align64(r * (size_t)(K / 16) * sizeof(int16_t)) * (two ? 2 : 1);
+}
+
+void attn_qx_init(attn_qx *qx, void *mem, attn_qtype t, int64_t K, int64_t rows, bool two) {
+    uint8_t *p = mem;
+    size_t r = (size_t)rows;
+    *qx = (attn_qx){.K = K, .rows = rows, .block = act_block(t)};
+    qx->nb_pad = (K / qx->block + 7) / 8 * 8;
+    qx->hi = (int8_t *)p, p += align64(r * (size_t)K);
+    if (two) qx->lo = (int8_t *)p, p += align64(r * (size_t)K);
+    qx->d = (float *)(void *)p, p += align64(r * (size_t)qx->nb_pad * sizeof(float));
+    qx->sum = (float *)(void *)p, p += align64(r * (size_t)qx->nb_pad * sizeof(float));
+    qx->bsum_hi = (int16_t *)(void *)p, p += align64(r * (size_t)(K / 16) * sizeof(int16_t));
+    if (two) qx->bsum_lo = (int16_t *)(void *)p;
+}
+
+/* Rounded to nearest even and clamped to [-127, 127] (NaN gives -127, as in the SIMD code). */
+static int8_t round_q8(float v) { return (int8_t)fminf(fmaxf(rintf(v), -127.0f), 127.0f); }
+
+/* One block's scale d and multiplier s (hi = round(x*s)); see quant_matmul.h. */
+static void block_scale(const float *x, int n, float *d, float *s) {
+    float amax = 0, v = 0;
+    for (int j = 0; j < n; j++)
+        if (fabsf(x[j]) > amax) amax = fabsf(x[j]), v = x[j];
+    if (amax == 0.0f) {
+        *d = *s = 0.0f;
+    } else if (n == 32) {
+        *d = amax / 127.0f, *s = 127.0f / amax;
+    } else {
+        *s = -127.0f / v, *d = 1.0f / *s;
+    }
+}
+
+/* The reference quantizer of one row (the SIMD ones give the same bytes). */
+static void quantize_row_ref(const float *x, int64_t K, int block, float *d, int8_t *hi, int8_t *lo) {
+    for (int64_t b = 0; b < K / block; b++, x += block, hi += block) {
+        float s;
+        block_scale(x, block, &d[b], &s);
+        for (int j = 0; j < block; j++) {
+            hi[j] = round_q8(x[j] * s);
+            if (lo) lo[j] = round_q8((x[j] - d[b] * (float)hi[j]) * (s * 256.0f));
+        }
+        if (lo) lo += block;
+    }
+}
+
+static void sums16(const int8_t *q, int64_t K, int16_t *out) {
+    for (int64_t g = 0; g < K / 16; g++, q += 16) {
+        int t = 0;
+        for (int j = 0; j < 16; j++) t += q[j];
+        out[g] = (int16_t)t;
+    }
+}
+
+/* Row r's per-16 sums, and sum(x~) over each block from them (exact integers, one rounding). */
+static void row_sums(attn_qx *qx, int64_t r) {
+    int64_t K = qx->K, nb = K / qx->block, per = qx->block / 16;
+    const float *d = qx->d + r * qx->nb_pad;
+    int16_t *b1 = qx->bsum_hi + r * (K / 16), *b2 = qx->lo ? qx->bsum_lo + r * (K / 16) : NULL;
+    float *sum = qx->sum + r * qx->nb_pad;
+    sums16(qx->hi + r * K, K, b1);
+    if (b2) sums16(qx->lo + r * K, K, b2);
+    for (int64_t b = 0; b < nb; b++) {
+        int32_t s1 = 0, s2 = 0;
+        for (int64_t g = b * per; g < (b + 1) * per; g++) s1 += b1[g], s2 += b2 ? b2[g] : 0;
+        sum[b] = b2 ? (d[b] * (1.0f / 256)) * (float)(256 * s1 + s2) : d[b] * (float)s1;
+    }
+}
+
+void attn_qx_quantize_isa(attn_isa isa, attn_qx *qx, const float *x, int64_t ldx) {
+    int64_t K = qx->K, nb = K / qx->block;
+    for (int64_t r = 0; r < qx->rows; r++) {
+        float *d = qx->d + r * qx->nb_pad;
+        int8_t *hi = qx->hi + r * K, *lo = qx->lo ? qx->lo + r * K : NULL;
+        switch (isa) {
+#if defined(__x86_64__)
+        case ATTN_ISA_AVX512: attn_qx_quantize_row_avx512(x + r * ldx, K, qx->block, d, hi, lo); break;
+        case ATTN_ISA_AVX2: attn_qx_quantize_row_avx2(x + r * ldx, K, qx->block, d, hi, lo); break;
+#endif
+        default: quantize_row_ref(x + r * ldx, K, qx->block, d, hi, lo); break;
+        }
+        for (int64_t b = nb; b < qx->nb_pad; b++) d[b] = 0.0f;
+        memset(qx->sum + r * qx->nb_pad + nb, 0, (size_t)(qx->nb_pad - nb) * sizeof(float));
+        row_sums(qx, r);
+    }
+}
+
+/* The scalar reference writes every block as integers and scales:
+ *   32-blocks:  w = d*q + c for the block's 32 values (c the offset or minimum);
+ *   K-quants:   w = d*sc[g]*q + cm*mn[g] for the 16 values of group g,
+ * and the dot of a block with x~ = dx*(hi + lo/256) follows from integer sums. The SIMD
+ * kernels use the same decomposition. */
+static float half_le(const uint8_t *p) { return attn_f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
+
+static void legacy_ints(attn_qtype t, const uint8_t *b, int q[32], float *d, float *c) {
+    const int qs_at[] = {[ATTN_QT_Q4_0] = 2, [ATTN_QT_Q4_1] = 4, [ATTN_QT_Q5_0] = 6, [ATTN_QT_Q5_1] = 8};
+    uint32_t qh = 0;
+    *d = half_le(b);
+    if (t == ATTN_QT_Q8_0) {
+        for (int j = 0; j < 32; j++) q[j] = (int8_t)b[2 + j];
+        *c = 0;
+        return;
+    }
+    if (t == ATTN_QT_Q5_0 || t == ATTN_QT_Q5_1) memcpy(&qh, b + (t == ATTN_QT_Q5_0 ? 2 : 4), 4);
+    const uint8_t *qs = b + qs_at[t];
+    for (int j = 0; j < 16; j++) {
+        q[j] = (qs[j] & 15) | (int)((qh >> j) & 1) << 4;
+        q[j + 16] = (qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
+    }
+    *c = t == ATTN_QT_Q4_0 ? -8.0f * *d : t == ATTN_QT_Q5_0 ? -16.0f * *d : half_le(b + 2);
+}
+
+/* Q4_K/Q5_K's six-bit scale and minimum of group j (of 32). */
+static void scale_min_k4(int j, const uint8_t *p, int *sc, int *mn) {
+    if (j < 4) {
+        *sc = p[j] & 63, *mn = p[j + 4] & 63;
+    } else {
+        *sc = (p[j + 4] & 15) | (p[j - 4] >> 6) << 4;
+        *mn = (p[j + 4] >> 4) | (p[j] >> 6) << 4;
+    }
+}
+
+static void kquant_ints(attn_qtype t, const uint8_t *b, int q[256], int sc[16], int mn[16], float *d, float *cm) {
+    switch (t) {
+    case ATTN_QT_Q2_K:
+    case ATTN_QT_Q3_K: /* 2-bit values: byte l of each 32 of qs, shifted by 2j for group j */
+        for (int k = 0; k < 256; k++) {
+            int h = k / 128, j = k % 128 / 32, l = k % 32, g = 4 * h + j;
+            q[k] = (b[(t == ATTN_QT_Q2_K ? 16 : 32) + 32 * h + l] >> (2 * j)) & 3;
+            if (t == ATTN_QT_Q3_K) q[k] |= ((b[l] >> g) & 1) << 2;
+        }
+        if (t == ATTN_QT_Q2_K) {
+            for (int g = 0; g < 16; g++) sc[g] = b[g] & 15, mn[g] = b[g] >> 4;
+            *d = half_le(b + 80), *cm = -half_le(b + 82);
+        } else {
+            const uint8_t *s = b + 96;
+            for (int g = 0; g < 16; g++)
+                sc[g] = mn[g] = (((s[g % 8] >> (4 * (g / 8))) & 15) | ((s[8 + g % 4] >> (2 * (g / 4))) & 3) << 4) - 32;
+            *d = half_le(b + 108), *cm = -4.0f * *d;
+        }
+        return;
+    case ATTN_QT_Q4_K:
+    case ATTN_QT_Q5_K: { /* 32 bytes per 64 values: low nibbles group 2i, high 2i+1 */
+        const uint8_t *qs = b + (t == ATTN_QT_Q4_K ? 16 : 48);
+        for (int k = 0; k < 256; k++) {
+            int g = k / 32, l = k % 32;
+            q[k] = (qs[32 * (g / 2) + l] >> (4 * (g % 2))) & 15;
+            if (t == ATTN_QT_Q5_K) q[k] |= ((b[16 + l] >> g) & 1) << 4;
+        }
+        for (int g = 0; g < 16; g++) scale_min_k4(g / 2, b + 4, &sc[g], &mn[g]);
+        *d = half_le(b), *cm = -half_le(b + 2);
+        return;
+    }
+    default: /* Q6_K: per 128 values ql[64], qh[32]; l, l+32, l+64, l+96 share ql[l], ql[l+32], qh[l] */
+        for (int k = 0; k < 256; k++) {
+            int h = k / 128, j = k % 128 / 32, l = k % 32;
+            int lo4 = (b[64 * h + l + 32 * (j % 2)] >> (4 * (j / 2))) & 15, hi2 = (b[128 + 32 * h + l] >> (2 * j)) & 3;
+            q[k] = lo4 | hi2 << 4;
+        }
+        for (int g = 0; g < 16; g++) sc[g] = mn[g] = (int8_t)b[192 + g];
+        *d = half_le(b + 208), *cm = -32.0f * *d;
+        return;
+    }
+}
+
+/* Row r of qx against one weight row. */
+static float qdot_ref(const attn_qx *qx, int64_t r, const uint8_t *w, attn_qtype t) {
+    const int64_t K = qx->K, bytes = attn_qtype_get(t)->bytes;
+    const int8_t *hi = qx->hi + r * K, *lo = qx->lo ? qx->lo + r * K : NULL;
+    const float *dx = qx->d + r * qx->nb_pad, *sum = qx->sum + r * qx->nb_pad;
+    const int16_t *b1 = qx->bsum_hi + r * (K / 16), *b2 = lo ? qx->bsum_lo + r * (K / 16) : NULL;
+    float y = 0;
+    for (int64_t b = 0; b < K / qx->block; b++, w += bytes) {
+        int64_t k0 = b * qx->block;
+        if (qx->block == 32) {
+            int q[32];
+            float d, c;
+            legacy_ints(t, w, q, &d, &c);
+            int32_t s = 0;
+            for (int j = 0; j < 32; j++) s += q[j] * (lo ? 256 * hi[k0 + j] + lo[k0 + j] : hi[k0 + j]);
+            y += (float)s * (d * dx[b] * (lo ? 1.0f / 256 : 1.0f)) + c * sum[b];
+            continue;
+        }
+        int q[256], sc[16], mn[16];
+        float d, cm;
+        kquant_ints(t, w, q, sc, mn, &d, &cm);
+        int64_t s1 = 0, s2 = 0, m1 = 0, m2 = 0;
+        for (int g = 0; g < 16; g++) {
+            int64_t p1 = 0, p2 = 0;
+            for (int j = 16 * g; j < 16 * g + 16; j++) p1 += q[j] * hi[k0 + j], p2 += lo ? q[j] * lo[k0 + j] : 0;
+            s1 += sc[g] * p1, s2 += sc[g] * p2;
+            m1 += mn[g] * b1[k0 / 16 + g], m2 += b2 ? mn[g] * b2[k0 / 16 + g] : 0;
+        }
+        y += (float)s1 * (d * dx[b]) + (float)m1 * (cm * dx[b]);
+        if (lo) y += (float)s2 * (d * dx[b] * (1.0f / 256)) + (float)m2 * (cm * dx[b] * (1.0f / 256));
+    }
+    return y;
+}
+
+void attn_qdot_rows_nk_isa(attn_isa isa, float *y, int64_t ldy, const attn_qx *qx, const void *w, attn_qtype t,
+                           int64_t n0, int64_t n1) {
+    switch (isa) {
+#if defined(__x86_64__)
+    case ATTN_ISA_AVX512: attn_qdot_rows_nk_avx512(y, ldy, qx, w, t, n0, n1); return;
+    case ATTN_ISA_AVX2: attn_qdot_rows_nk_avx2(y, ldy, qx, w, t, n0, n1); return;
+#endif
+    default: {
+        size_t rb = attn_quant_row_bytes(t, qx->K);
+        for (int64_t n = n0; n < n1; n++)
+            for (int64_t r = 0; r < qx->rows; r++) y[r * ldy + n] = qdot_ref(qx, r, (const uint8_t *)w + (size_t)n * rb, t);
+        return;
+    }
+    }
+}
+
+void attn_qdot_rows_nk(float *y, int64_t ldy, const attn_qx *qx, const void *w, attn_qtype t, int64_t n0,
+                       int64_t n1) {
+    attn_qdot_rows_nk_isa(attn_isa_current(), y, ldy, qx, w, t, n0, n1);
+}
+
+/* Each thread's activation buffer, grown on demand and kept (every matmul of a layer
+ * reuses it). */
+static _Thread_local void *qx_mem;
+static _Thread_local size_t qx_cap;
+static _Thread_local attn_qx qx_rows;
+
+const attn_qx *attn_qx_rows(const float *x, int64_t ldx, int64_t M, int64_t K, attn_qtype t) {
+    attn_qdot_mode mode = attn_qdot_get_mode();
+    if (mode == ATTN_QDOT_F32) return NULL;
+    size_t need = attn_qx_bytes(t, K, M, mode == ATTN_QDOT_Q8X2);
+    if (need > qx_cap) {
+        attn_free(qx_mem);
+        qx_mem = attn_alloc(need);
+        qx_cap = qx_mem ? need : 0;
+        if (!qx_mem) return NULL;
+    }
+    attn_qx_init(&qx_rows, qx_mem, t, K, M, mode == ATTN_QDOT_Q8X2);
+    attn_qx_quantize_isa(attn_isa_current(), &qx_rows, x, ldx);
+    return &qx_rows;
 }

@@ -1,0 +1,438 @@
+/* qdot.c - integer dot products of block-quantized weights with quantized activations
+ * (attn_qx, core/quant_matmul.h) and the activation quantizer; compiled once per SIMD set
+ * like kernels.c.
+ *
+ * The integer work runs on 256-bit vectors in both builds. AVX-512 brings VNNI: vpdpbusd
+ * (4 u8*s8 products per 32-bit lane, accumulated) and vpdpwssd (2 s16*s16 products); on ymm
+ * registers they issue on two ports where the zmm forms take one, so wider vectors would not
+ * multiply faster. AVX2 does the same with vpmaddubsw + vpmaddwd.
+ *
+ * Weights become unsigned bytes (their offsets and minimums are moved onto the activation
+ * sums, like llama.cpp does); Q8_0's signed bytes take their signs off onto the activations.
+ *   32-blocks (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1): w = d*q + c per block. One vector of 32 q
+ *     against the block's hi (and lo) gives an integer sum, converted and scaled by d*dx;
+ *     c*sum(x~) comes from the activation sums. The scales of 8 blocks are gathered at once.
+ *   K-quants: w = d*sc*q + cm*mn per group of 16. maddubs gives 16-bit pair sums per group
+ *     pair, and vpdpwssd multiplies them by the group scales while accumulating in 32 bits:
+ *     one conversion per super-block. The minimums come from the per-16 activation sums.
+ * With the second activation byte (lo: x~ = dx*(hi + lo/256)) a 32-block sums q*(256*hi +
+ * lo) in one integer (at most 32*128*127*257 < 2^31); the K-quants keep hi and lo apart.
+ *
+ * One weight row is dotted with up to 4 activation rows at a time (each vector of weights
+ * decoded once for all of them); more rows go in groups of 4 over a chunk of 16 weight rows
+ * that stays in L1. */
+#include <string.h>
+#include "core/quant.h"
+#include "core/quant_matmul.h"
+#include "simd.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* ---- products --------------------------------------------------------------------- */
+
+/* acc + the sums of 2 products of 16-bit lanes per 32-bit lane. */
+INLINE __m256i dot_s16(__m256i acc, __m256i a, __m256i b) {
+#if defined(ATTN_SIMD_AVX512)
+    return _mm256_dpwssd_epi32(acc, a, b);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+#endif
+}
+
+/* Per 32-bit lane, the 4 products of u (unsigned bytes, at most 128) with hi, times 256
+ * plus those with lo when `two`. */
+INLINE __m256i dot_block(__m256i u, __m256i hi, __m256i lo, const int two) {
+#if defined(ATTN_SIMD_AVX512)
+    __m256i a = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, hi);
+    return two ? _mm256_dpbusd_epi32(_mm256_slli_epi32(a, 8), u, lo) : a;
+#else /* pair sums stay within 16 bits: 2*128*127 */
+    __m256i a = _mm256_madd_epi16(_mm256_maddubs_epi16(u, hi), _mm256_set1_epi16(two ? 256 : 1));
+    return two ? _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(u, lo), _mm256_set1_epi16(1))) : a;
+#endif
+}
+
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline float half_at(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+INLINE __m256i load32(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+
+/* One activation row's planes. */
+typedef struct {
+    const int8_t *hi, *lo;
+    const float *d, *sum;
+    const int16_t *b1, *b2;
+} xrow;
+
+static inline xrow x_row(const attn_qx *qx, int64_t r) {
+    int64_t K = qx->K;
+    return (xrow){qx->hi + r * K,           qx->lo ? qx->lo + r * K : NULL,
+                  qx->d + r * qx->nb_pad,   qx->sum + r * qx->nb_pad,
+                  qx->bsum_hi + r * (K / 16), qx->lo ? qx->bsum_lo + r * (K / 16) : NULL};
+}
+
+/* ---- 32-blocks ---------------------------------------------------------------------- */
+
+INLINE int legacy_bytes(const attn_qtype t) {
+    switch (t) {
+    case ATTN_QT_Q8_0: return 34;
+    case ATTN_QT_Q4_0: return 18;
+    case ATTN_QT_Q4_1: return 20;
+    case ATTN_QT_Q5_0: return 22;
+    default: return 24;
+    }
+}
+
+/* 16 bytes of nibbles as 32 bytes: the low nibbles (values 0-15), then the high ones. */
+INLINE __m256i nibbles32(const uint8_t *p) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(15));
+}
+
+/* Byte j is 16 where bit j of the 32-bit word at p is set: Q5_0/Q5_1's fifth bits. */
+INLINE __m256i bits_as_16(const uint8_t *p) {
+    uint32_t m;
+    memcpy(&m, p, 4);
+#if defined(ATTN_SIMD_AVX512)
+    return _mm256_maskz_mov_epi8(_cvtu32_mask32(m), _mm256_set1_epi8(16));
+#else
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3,
+                                            3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x(0x8040201008040201LL);
+    __m256i v = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)m), spread), bit);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(v, bit), _mm256_set1_epi8(16));
+#endif
+}
+
+/* The block's 32 values q (Q8_0: signed, the others unsigned). */
+INLINE __m256i legacy_values(const attn_qtype t, const uint8_t *b) {
+    switch (t) {
+    case ATTN_QT_Q8_0: return load32(b + 2);
+    case ATTN_QT_Q4_0: return nibbles32(b + 2);
+    case ATTN_QT_Q4_1: return nibbles32(b + 4);
+    case ATTN_QT_Q5_0: return _mm256_or_si256(nibbles32(b + 6), bits_as_16(b + 2));
+    default: return _mm256_or_si256(nibbles32(b + 8), bits_as_16(b + 4));
+    }
+}
+
+/* The halves at offsets 0 (d) and 2 (m, where the type has one) of n <= 8 blocks. */
+INLINE void legacy_scales8(const uint8_t *b, const int bytes, int n, __m256 *d, __m256 *m) {
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i at = _mm256_setr_epi32(0, bytes, 2 * bytes, 3 * bytes, 4 * bytes, 5 * bytes, 6 * bytes, 7 * bytes);
+    __m256i v = _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), (const int *)(const void *)b, at,
+                                            _mm256_cmpgt_epi32(_mm256_set1_epi32(n), iota), 1);
+    /* [d0-3 m0-3 | d4-7 m4-7] as 16-bit, then the 64-bit quarters reordered */
+    __m256i p = _mm256_packus_epi32(_mm256_and_si256(v, _mm256_set1_epi32(0xFFFF)), _mm256_srli_epi32(v, 16));
+    p = _mm256_permute4x64_epi64(p, 0xD8);
+    *d = _mm256_cvtph_ps(_mm256_castsi256_si128(p));
+    *m = _mm256_cvtph_ps(_mm256_extracti128_si256(p, 1));
+}
+
+/* Block i of a group: acc[r] += its products with row r, scaled by scale[r][i]. */
+INLINE void legacy_block(const attn_qtype t, const int R, const int two, const uint8_t *blk, const xrow *x, int64_t k,
+                         const float (*scale)[8], int i, __m256 *acc) {
+    __m256i q = legacy_values(t, blk), u = t == ATTN_QT_Q8_0 ? _mm256_abs_epi8(q) : q;
+    for (int r = 0; r < R; r++) {
+        __m256i h = load32(x[r].hi + k), l = two ? load32(x[r].lo + k) : h;
+        if (t == ATTN_QT_Q8_0) h = _mm256_sign_epi8(h, q), l = _mm256_sign_epi8(l, q);
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_block(u, h, l, two)), _mm256_broadcast_ss(&scale[r][i]), acc[r]);
+    }
+}
+
+/* y[r*ldy] = W row . x~[r0 + r] for r < R. */
+INLINE void legacy_rows(const attn_qtype t, const int R, const int two, const uint8_t *w, const attn_qx *qx, int64_t r0,
+                        float *y, int64_t ldy) {
+    const int bytes = legacy_bytes(t);
+    const int64_t nb = qx->K / 32;
+    xrow x[4];
+    __m256 even[4], odd[4]; /* two chains per row: a block's FMA need not wait for the previous one */
+    for (int r = 0; r < R; r++) x[r] = x_row(qx, r0 + r), even[r] = odd[r] = _mm256_setzero_ps();
+    for (int64_t b0 = 0; b0 < nb; b0 += 8) {
+        const int n = nb - b0 < 8 ? (int)(nb - b0) : 8;
+        __m256 d8, m8, c8;
+        legacy_scales8(w + b0 * bytes, bytes, n, &d8, &m8);
+        /* c: each block's constant term, times sum(x~) */
+        c8 = t == ATTN_QT_Q4_1 || t == ATTN_QT_Q5_1 ? m8 : _mm256_mul_ps(d8, _mm256_set1_ps(t == ATTN_QT_Q4_0 ? -8.0f : -16.0f));
+        float scale[4][8];
+        for (int r = 0; r < R; r++) {
+            __m256 s = _mm256_mul_ps(_mm256_mul_ps(d8, _mm256_loadu_ps(x[r].d + b0)), _mm256_set1_ps(two ? 1.0f / 256 : 1.0f));
+            _mm256_storeu_ps(scale[r], s);
+            if (t != ATTN_QT_Q8_0) odd[r] = _mm256_fmadd_ps(c8, _mm256_loadu_ps(x[r].sum + b0), odd[r]);
+        }
+        const uint8_t *blk = w + b0 * bytes;
+        int i = 0;
+        for (; i + 1 < n; i += 2, blk += 2 * bytes) {
+            legacy_block(t, R, two, blk, x, (b0 + i) * 32, scale, i, even);
+            legacy_block(t, R, two, blk + bytes, x, (b0 + i + 1) * 32, scale, i + 1, odd);
+        }
+        if (i < n) legacy_block(t, R, two, blk, x, (b0 + i) * 32, scale, i, even);
+    }
+    for (int r = 0; r < R; r++) y[r * ldy] = hsum8(_mm256_add_ps(even[r], odd[r]));
+}
+
+/* ---- K-quants ------------------------------------------------------------------------ */
+
+/* Bit `from` of every byte moved to bit `to`, the rest cleared. */
+INLINE __m256i bit_to(__m256i v, int from, int to) {
+    v = from >= to ? _mm256_srl_epi16(v, _mm_cvtsi32_si128(from - to)) : _mm256_sll_epi16(v, _mm_cvtsi32_si128(to - from));
+    return _mm256_and_si256(v, _mm256_set1_epi8((char)(1 << to)));
+}
+
+/* The 4 groups of 32 values of half h (values 128h .. 128h+127) as unsigned bytes. */
+INLINE void kq_values(const attn_qtype t, const uint8_t *b, int h, __m256i v[4]) {
+    const __m256i m2 = _mm256_set1_epi8(3), m4 = _mm256_set1_epi8(15), top2 = _mm256_set1_epi8(0x30);
+    switch (t) {
+    case ATTN_QT_Q2_K:
+    case ATTN_QT_Q3_K: { /* group j: bits 2j of 32 bytes; Q3_K's third bit is bit 4h+j of hmask */
+        __m256i q = load32(b + (t == ATTN_QT_Q2_K ? 16 : 32) + 32 * h);
+        for (int j = 0; j < 4; j++) {
+            v[j] = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * j)), m2);
+            if (t == ATTN_QT_Q3_K) v[j] = _mm256_or_si256(v[j], bit_to(load32(b), 4 * h + j, 2));
+        }
+        return;
+    }
+    case ATTN_QT_Q4_K:
+    case ATTN_QT_Q5_K: { /* 32 bytes per 2 groups: low nibbles, then high; Q5_K: bit g of qh */
+        const uint8_t *qs = b + (t == ATTN_QT_Q4_K ? 16 : 48) + 64 * h;
+        for (int j = 0; j < 4; j++) {
+            __m256i q = load32(qs + 32 * (j / 2));
+            v[j] = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(q, 4) : q, m4);
+            if (t == ATTN_QT_Q5_K) v[j] = _mm256_or_si256(v[j], bit_to(load32(b + 16), 4 * h + j, 4));
+        }
+        return;
+    }
+    default: { /* Q6_K: low nibbles from ql[l] / ql[l+32], bit pairs of qh[l] above them */
+        __m256i l0 = load32(b + 64 * h), l1 = load32(b + 64 * h + 32), hb = load32(b + 128 + 32 * h);
+        v[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), top2));
+        v[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), top2));
+        v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(hb, top2));
+        v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                               _mm256_and_si256(_mm256_srli_epi16(hb, 2), top2));
+        return;
+    }
+    }
+}
+
+/* The super-block's per-16 scales sc and minimum multipliers mn (16-bit), d and cm:
+ * w = d*sc*q + cm*mn. */
+INLINE void kq_scales(const attn_qtype t, const uint8_t *b, __m256i *sc, __m256i *mn, float *d, float *cm) {
+    switch (t) {
+    case ATTN_QT_Q2_K: { /* a byte per group: scale nibble, min nibble */
+        __m128i s = _mm_loadu_si128((const __m128i *)(const void *)b);
+        *sc = _mm256_cvtepu8_epi16(_mm_and_si128(s, _mm_set1_epi8(15)));
+        *mn = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s, 4), _mm_set1_epi8(15)));
+        *d = half_at(b + 80), *cm = -half_at(b + 82);
+        return;
+    }
+    case ATTN_QT_Q3_K: { /* 6-bit, minus 32: scale g's low nibble is nibble g/8 of byte g%8,
+                           * its top bits are bits 2(g/4) of byte 8 + g%4 */
+        uint32_t top;
+        memcpy(&top, b + 104, 4);
+        __m128i lo = _mm_loadl_epi64((const __m128i *)(const void *)(b + 96));
+        lo = _mm_and_si128(_mm_unpacklo_epi64(lo, _mm_srli_epi16(lo, 4)), _mm_set1_epi8(15));
+        __m128i hi = _mm_srlv_epi32(_mm_set1_epi32((int)top), _mm_setr_epi32(0, 2, 4, 6)); /* dword k: g = 4k.. */
+        hi = _mm_slli_epi16(_mm_and_si128(hi, _mm_set1_epi8(3)), 4);
+        *sc = *mn = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_or_si128(lo, hi)), _mm256_set1_epi16(32));
+        *d = half_at(b + 108), *cm = -4.0f * *d;
+        return;
+    }
+    case ATTN_QT_Q4_K:
+    case ATTN_QT_Q5_K: { /* 8 six-bit scales and mins in 12 bytes (see quant.c) */
+        uint32_t w[3];
+        memcpy(w, b + 4, 12);
+        const uint32_t s03 = w[0] & 0x3f3f3f3f, m03 = w[1] & 0x3f3f3f3f;
+        const uint32_t s47 = (w[2] & 0x0f0f0f0f) | ((w[0] >> 6) & 0x03030303) << 4;
+        const uint32_t m47 = ((w[2] >> 4) & 0x0f0f0f0f) | ((w[1] >> 6) & 0x03030303) << 4;
+        __m128i v = _mm_setr_epi32((int)s03, (int)s47, (int)m03, (int)m47);
+        *sc = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(v, v)); /* a group of 32 is two of 16 */
+        *mn = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(v, v));
+        *d = half_at(b), *cm = -half_at(b + 2);
+        return;
+    }
+    default: /* Q6_K: int8 scales; q - 32 */
+        *sc = *mn = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(b + 192)));
+        *d = half_at(b + 208), *cm = -32.0f * *d;
+        return;
+    }
+}
+
+INLINE int kq_bytes(const attn_qtype t) {
+    switch (t) {
+    case ATTN_QT_Q2_K: return 84;
+    case ATTN_QT_Q3_K: return 110;
+    case ATTN_QT_Q4_K: return 144;
+    case ATTN_QT_Q5_K: return 176;
+    default: return 210;
+    }
+}
+
+/* Group g's scales as 16-bit lanes: sc[2g] for its first 16 values, sc[2g+1] for the rest,
+ * matching maddubs' pair sums. */
+INLINE __m256i group_scales(__m256i sc, int g) {
+    __m256i pair = _mm256_permutevar8x32_epi32(sc, _mm256_set1_epi32(g));
+    return _mm256_shuffle_epi8(pair, _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3,
+                                                      2, 3, 2, 3, 2, 3, 2, 3, 2, 3));
+}
+
+INLINE void kquant_rows(const attn_qtype t, const int R, const int two, const uint8_t *w, const attn_qx *qx,
+                        int64_t r0, float *y, int64_t ldy) {
+    const int bytes = kq_bytes(t);
+    xrow x[4];
+    __m256 acc[4];
+    for (int r = 0; r < R; r++) x[r] = x_row(qx, r0 + r), acc[r] = _mm256_setzero_ps();
+    for (int64_t s = 0; s < qx->K / 256; s++, w += bytes) {
+        __m256i sc, mn, i1[4][2], i2[4][2]; /* per row and byte, two chains (even and odd groups) */
+        float d, cm;
+        kq_scales(t, w, &sc, &mn, &d, &cm);
+        for (int r = 0; r < R; r++) i1[r][0] = i1[r][1] = i2[r][0] = i2[r][1] = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            __m256i v[4];
+            kq_values(t, w, h, v);
+            for (int j = 0; j < 4; j++) {
+                const int g = 4 * h + j;
+                const int64_t k = s * 256 + 32 * g;
+                __m256i gs = group_scales(sc, g);
+                for (int r = 0; r < R; r++) {
+                    i1[r][j % 2] = dot_s16(i1[r][j % 2], _mm256_maddubs_epi16(v[j], load32(x[r].hi + k)), gs);
+                    if (two) i2[r][j % 2] = dot_s16(i2[r][j % 2], _mm256_maddubs_epi16(v[j], load32(x[r].lo + k)), gs);
+                }
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            const float dx = x[r].d[s];
+            __m256i m1 = _mm256_madd_epi16(mn, load32(x[r].b1 + s * 16));
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(i1[r][0], i1[r][1])), _mm256_set1_ps(d * dx), acc[r]);
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m1), _mm256_set1_ps(cm * dx), acc[r]);
+            if (two) {
+                __m256i m2 = _mm256_madd_epi16(mn, load32(x[r].b2 + s * 16));
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(i2[r][0], i2[r][1])),
+                                         _mm256_set1_ps(d * dx * (1.0f / 256)), acc[r]);
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m2), _mm256_set1_ps(cm * dx * (1.0f / 256)), acc[r]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++) y[r * ldy] = hsum8(acc[r]);
+}
+
+/* ---- one function per type, row count (1-4) and activation bytes (1-2) ---------------- */
+
+typedef void (*rows_fn)(const uint8_t *w, const attn_qx *qx, int64_t r0, float *y, int64_t ldy);
+
+#define ROWS_FN(T, kernel, R, TWO)                                                          \
+    static void T##_##R##_##TWO(const uint8_t *w, const attn_qx *qx, int64_t r0, float *y, int64_t ldy) { \
+        kernel(ATTN_QT_##T, R, TWO - 1, w, qx, r0, y, ldy);                                  \
+    }
+#define ROWS_FNS(T, kernel)                                                                           \
+    ROWS_FN(T, kernel, 1, 1) ROWS_FN(T, kernel, 2, 1) ROWS_FN(T, kernel, 3, 1) ROWS_FN(T, kernel, 4, 1) \
+    ROWS_FN(T, kernel, 1, 2) ROWS_FN(T, kernel, 2, 2) ROWS_FN(T, kernel, 3, 2) ROWS_FN(T, kernel, 4, 2) \
+    static const rows_fn T##_fns[2][4] = {{T##_1_1, T##_2_1, T##_3_1, T##_4_1}, {T##_1_2, T##_2_2, T##_3_2, T##_4_2}};
+
+ROWS_FNS(Q8_0, legacy_rows)
+ROWS_FNS(Q4_0, legacy_rows)
+ROWS_FNS(Q4_1, legacy_rows)
+ROWS_FNS(Q5_0, legacy_rows)
+ROWS_FNS(Q5_1, legacy_rows)
+ROWS_FNS(Q2_K, kquant_rows)
+ROWS_FNS(Q3_K, kquant_rows)
+ROWS_FNS(Q4_K, kquant_rows)
+ROWS_FNS(Q5_K, kquant_rows)
+ROWS_FNS(Q6_K, kquant_rows)
+
+static const rows_fn *rows_fns(attn_qtype t, int two) {
+    switch (t) {
+    case ATTN_QT_Q8_0: return Q8_0_fns[two];
+    case ATTN_QT_Q4_0: return Q4_0_fns[two];
+    case ATTN_QT_Q4_1: return Q4_1_fns[two];
+    case ATTN_QT_Q5_0: return Q5_0_fns[two];
+    case ATTN_QT_Q5_1: return Q5_1_fns[two];
+    case ATTN_QT_Q2_K: return Q2_K_fns[two];
+    case ATTN_QT_Q3_K: return Q3_K_fns[two];
+    case ATTN_QT_Q4_K: return Q4_K_fns[two];
+    case ATTN_QT_Q5_K: return Q5_K_fns[two];
+    default: return Q6_K_fns[two];
+    }
+}
+
+void SFX(attn_qdot_rows_nk)(float *y, int64_t ldy, const attn_qx *qx, const void *w, attn_qtype t, int64_t n0,
+                            int64_t n1) {
+    enum { ROWS = 4, CHUNK = 16 }; /* activation rows per kernel call; weight rows kept in L1 */
+    const rows_fn *fns = rows_fns(t, qx->lo != NULL);
+    const size_t rb = attn_quant_row_bytes(t, qx->K);
+    for (int64_t c0 = n0; c0 < n1; c0 += CHUNK) {
+        const int64_t c1 = n1 - c0 < CHUNK ? n1 : c0 + CHUNK;
+        for (int64_t r0 = 0; r0 < qx->rows; r0 += ROWS) {
+            const rows_fn fn = fns[(qx->rows - r0 < ROWS ? qx->rows - r0 : ROWS) - 1];
+            for (int64_t n = c0; n < c1; n++) fn((const uint8_t *)w + (size_t)n * rb, qx, r0, y + r0 * ldy + n, ldy);
+        }
+    }
+}
+
+/* ---- the activation quantizer (same operations as quant_matmul.c's reference) ---------- */
+
+static inline vf vabs(vf v) {
+#if defined(ATTN_SIMD_AVX512)
+    return _mm512_abs_ps(v);
+#else
+    return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
+#endif
+}
+
+/* Lanes equal to a, as bits. */
+static inline unsigned lanes_equal(vf v, float a) {
+#if defined(ATTN_SIMD_AVX512)
+    return _mm512_cmp_ps_mask(v, _mm512_set1_ps(a), _CMP_EQ_OQ);
+#else
+    return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_set1_ps(a), _CMP_EQ_OQ));
+#endif
+}
+
+/* Rounded to nearest even, clamped to [-127, 127]; NaN gives -127 (max returns its second
+ * operand then), like the reference. */
+static inline vf round_q8(vf v) { return vmin(vmax(vround(v), vset1(-127.0f)), vset1(127.0f)); }
+
+static inline void store_q8(int8_t *dst, vf q) {
+#if defined(ATTN_SIMD_AVX512)
+    _mm_storeu_si128((__m128i *)(void *)dst, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(q)));
+#else
+    __m256i i = _mm256_cvtps_epi32(q);
+    __m128i p = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+    _mm_storel_epi64((__m128i *)(void *)dst, _mm_packs_epi16(p, p));
+#endif
+}
+
+/* The first value of magnitude amax (there is one: amax is the largest). */
+static float first_of_magnitude(const float *x, int n, float amax) {
+    for (int j = 0; j < n; j += VL) {
+        unsigned eq = lanes_equal(vabs(vload(x + j)), amax);
+        if (eq) return x[j + __builtin_ctz(eq)];
+    }
+    return amax;
+}
+
+void SFX(attn_qx_quantize_row)(const float *x, int64_t K, int block, float *d, int8_t *hi, int8_t *lo) {
+    for (int64_t b = 0; b < K / block; b++, x += block, hi += block) {
+        vf m = vzero();
+        for (int j = 0; j < block; j += VL) m = vmax(vabs(vload(x + j)), m); /* NaN lanes keep m */
+        const float amax = vhmax(m);
+        float s = 0.0f;
+        d[b] = 0.0f;
+        if (amax != 0.0f && block == 32) d[b] = amax / 127.0f, s = 127.0f / amax;
+        else if (amax != 0.0f) s = -127.0f / first_of_magnitude(x, block, amax), d[b] = 1.0f / s;
+        const vf vs = vset1(s), vd = vset1(d[b]), vs256 = vset1(s * 256.0f);
+        for (int j = 0; j < block; j += VL) {
+            vf v = vload(x + j), q = round_q8(vmul(v, vs));
+            store_q8(hi + j, q);
+            if (lo) store_q8(lo + j, round_q8(vmul(vsub(v, vmul(vd, q)), vs256)));
+        }
+        if (lo) lo += block;
+    }
+}

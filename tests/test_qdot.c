@@ -1,0 +1,353 @@
+/* test_qdot.c - the integer dot products (quant_matmul.h): activation quantizer and kernels.
+ *
+ * Quantizer: every ISA gives the reference's bytes, scales and sums; each value is within
+ * its bound (|d|/2 with one byte, |d|/256 with two); llama.cpp's conventions hold (Q8_K's
+ * largest-magnitude value becomes -127, a zero block has d = 0).
+ *
+ * Kernels, for every weight type, both activation modes and every ISA, against the weights
+ * dequantized by quant.c and dotted in double with the unquantized x. The tolerance is
+ * derived, not tuned: with x~ within e_b of x in activation block b,
+ *     |W.x~ - W.x| <= sum_k |w_k| e_b(k),
+ * plus float rounding: a few ulps (times log2 K) of the largest partial products, bounded
+ * by sum_k |x_k| * 2 max|w| over k's group of 16 (the scale and offset terms of a weight are
+ * each at most about its group's largest |w|). The ISAs must also agree with the scalar
+ * reference within an eighth of that rounding term (they differ only in summation order;
+ * seen: under 1/100 of it), tight enough to catch a 1/255 where 1/256 belongs. Shapes: one block, odd block counts, more than 8
+ * blocks (the gathered scales), 1..17 rows (kernel groups of 4), column ranges not starting
+ * at 0, output strides wider than the rows; attn_matmul for 1..17 rows in each mode. */
+#include <stdint.h>
+#include <time.h>
+#include "core/common.h"
+#include "core/cpu.h"
+#include "core/matmul.h"
+#include "core/quant.h"
+#include "core/quant_matmul.h"
+#include "core/tensor.h"
+#include "core/threadpool.h"
+#include "test.h"
+
+static const attn_qtype types[] = {ATTN_QT_Q8_0, ATTN_QT_Q4_0, ATTN_QT_Q4_1, ATTN_QT_Q5_0, ATTN_QT_Q5_1,
+                                   ATTN_QT_Q2_K, ATTN_QT_Q3_K, ATTN_QT_Q4_K, ATTN_QT_Q5_K, ATTN_QT_Q6_K};
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static uint32_t next_u32(void) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (uint32_t)(rng >> 16);
+}
+static float uniform(void) { return (float)(next_u32() % 2000001) / 1000000.0f - 1.0f; }
+
+/* Activations with a spread of magnitudes (some blocks tiny, some large, a zero block). */
+static void fill_x(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = uniform() * (i / 32 % 5 == 3 ? 0.01f : 1.0f + (float)(i / 32 % 3));
+    if (n >= 64) memset(x + 32, 0, 32 * sizeof(float));
+}
+
+static const int *half_fields(attn_qtype t) {
+    static const int d0[] = {0, -1}, d0m2[] = {0, 2, -1}, q2k[] = {80, 82, -1}, q3k[] = {108, -1}, q6k[] = {208, -1};
+    switch (t) {
+    case ATTN_QT_Q4_1: case ATTN_QT_Q5_1: case ATTN_QT_Q4_K: case ATTN_QT_Q5_K: return d0m2;
+    case ATTN_QT_Q2_K: return q2k;
+    case ATTN_QT_Q3_K: return q3k;
+    case ATTN_QT_Q6_K: return q6k;
+    default: return d0;
+    }
+}
+
+/* Random blocks (every byte random: Q8_0's -128 and Q6_K's scale -128 included) with small
+ * random f16 scales. */
+static uint8_t *random_matrix(attn_qtype t, int64_t N, int64_t K) {
+    const attn_qtype_info *info = attn_qtype_get(t);
+    size_t bytes = attn_quant_row_bytes(t, K) * (size_t)N;
+    uint8_t *w = malloc(bytes);
+    for (size_t i = 0; i < bytes; i++) w[i] = (uint8_t)next_u32();
+    for (size_t b = 0; b < bytes; b += (size_t)info->bytes)
+        for (const int *f = half_fields(t); *f >= 0; f++) {
+            uint16_t h = attn_f32_to_f16(uniform() * 0.05f);
+            memcpy(w + b + *f, &h, 2);
+        }
+    return w;
+}
+
+static attn_qx *new_qx(attn_qtype t, int64_t K, int64_t rows, bool two, void **mem) {
+    static attn_qx qx[4];
+    static int next;
+    *mem = attn_alloc(attn_qx_bytes(t, K, rows, two));
+    attn_qx *q = &qx[next++ % 4];
+    attn_qx_init(q, *mem, t, K, rows, two);
+    return q;
+}
+
+/* ---- quantizer ------------------------------------------------------------------------ */
+
+static bool same_qx(const attn_qx *a, const attn_qx *b) {
+    int64_t n = a->rows * a->K, nb = a->rows * a->nb_pad, ns = a->rows * (a->K / 16);
+    bool same = memcmp(a->hi, b->hi, (size_t)n) == 0 && memcmp(a->d, b->d, (size_t)nb * 4) == 0 &&
+                memcmp(a->sum, b->sum, (size_t)nb * 4) == 0 && memcmp(a->bsum_hi, b->bsum_hi, (size_t)ns * 2) == 0;
+    if (a->lo) same = same && memcmp(a->lo, b->lo, (size_t)n) == 0 && memcmp(a->bsum_lo, b->bsum_lo, (size_t)ns * 2) == 0;
+    return same;
+}
+
+/* |x - x~| within the bound of the mode, for every value; per-16 sums and block sums right. */
+static void check_bounds(const attn_qx *q, const float *x, int64_t ldx, const char *what) {
+    int bad = 0, bad_sums = 0;
+    for (int64_t r = 0; r < q->rows; r++)
+        for (int64_t b = 0; b < q->K / q->block; b++) {
+            float d = q->d[r * q->nb_pad + b];
+            double bound = fabs(d) * (q->lo ? 1.0 / 256 + 1e-4 : 0.5 + 1e-4), sum = 0;
+            for (int64_t k = b * q->block; k < (b + 1) * q->block; k++) {
+                double xt = d * (q->hi[r * q->K + k] + (q->lo ? q->lo[r * q->K + k] / 256.0 : 0));
+                bad += fabs(xt - x[r * ldx + k]) > bound + 1e-30;
+                sum += xt;
+            }
+            bad_sums += fabs(sum - q->sum[r * q->nb_pad + b]) > 1e-6 * (fabs(sum) + fabs(d) * q->block * 128);
+        }
+    for (int64_t r = 0; r < q->rows; r++)
+        for (int64_t g = 0; g < q->K / 16; g++) {
+            int s1 = 0, s2 = 0;
+            for (int k = 0; k < 16; k++) s1 += q->hi[r * q->K + 16 * g + k], s2 += q->lo ? q->lo[r * q->K + 16 * g + k] : 0;
+            bad_sums += s1 != q->bsum_hi[r * (q->K / 16) + g] || (q->lo && s2 != q->bsum_lo[r * (q->K / 16) + g]);
+        }
+    CHECK(bad == 0, "%s: %d values outside the bound", what, bad);
+    CHECK(bad_sums == 0, "%s: %d wrong sums", what, bad_sums);
+}
+
+static void check_quantizer(attn_qtype t, int64_t K, int64_t rows, bool two) {
+    char what[96];
+    snprintf(what, sizeof what, "quantize for %s K=%lld rows=%lld %s", attn_qtype_name(t), (long long)K,
+             (long long)rows, two ? "q8x2" : "q8");
+    int64_t ldx = K + 5;
+    float *x = malloc((size_t)(rows * ldx) * sizeof(float));
+    fill_x(x, rows * ldx);
+    void *m_ref, *m_isa;
+    attn_qx *ref = new_qx(t, K, rows, two, &m_ref), *q = new_qx(t, K, rows, two, &m_isa);
+    attn_qx_quantize_isa(ATTN_ISA_SCALAR, ref, x, ldx);
+    check_bounds(ref, x, ldx, what);
+    for (int isa = 1; isa < ATTN_ISA_COUNT; isa++) {
+        if (!attn_isa_supported((attn_isa)isa)) continue;
+        memset(m_isa, 0x5A, attn_qx_bytes(t, K, rows, two));
+        attn_qx_init(q, m_isa, t, K, rows, two);
+        attn_qx_quantize_isa((attn_isa)isa, q, x, ldx);
+        CHECK(same_qx(ref, q), "%s: %s differs from the reference", what, attn_isa_name((attn_isa)isa));
+    }
+    int64_t nb = K / ref->block, pad_bad = 0;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t b = nb; b < ref->nb_pad; b++) pad_bad += ref->d[r * ref->nb_pad + b] != 0 || ref->sum[r * ref->nb_pad + b] != 0;
+    CHECK(pad_bad == 0, "%s: padding blocks not zero", what);
+    free(x), attn_free(m_ref), attn_free(m_isa);
+}
+
+/* llama.cpp's conventions on hand-made blocks. */
+static void check_conventions(void) {
+    float x[256];
+    for (int i = 0; i < 256; i++) x[i] = 0.01f * (float)(i % 17) - 0.05f;
+    x[77] = 3.0f, x[200] = -3.0f; /* equal magnitudes: the first one sets the sign */
+    void *mem;
+    for (int isa = 0; isa < ATTN_ISA_COUNT; isa++) {
+        if (!attn_isa_supported((attn_isa)isa)) continue;
+        attn_qx *q = new_qx(ATTN_QT_Q4_K, 256, 1, false, &mem);
+        attn_qx_quantize_isa((attn_isa)isa, q, x, 256);
+        CHECK(q->hi[77] == -127 && q->hi[200] == 127 && fabsf(q->d[0] + 3.0f / 127) < 1e-7f,
+              "%s Q8_K: max -> %d, d %g", attn_isa_name((attn_isa)isa), q->hi[77], (double)q->d[0]);
+        attn_free(mem);
+        q = new_qx(ATTN_QT_Q8_0, 64, 1, true, &mem);
+        float z[64] = {0};
+        z[33] = -2.0f, z[40] = 1.0f;
+        attn_qx_quantize_isa((attn_isa)isa, q, z, 64);
+        CHECK(q->d[0] == 0 && q->hi[0] == 0 && q->lo[5] == 0 && q->sum[0] == 0, "%s: zero block", attn_isa_name((attn_isa)isa));
+        CHECK(q->hi[33] == -127 && q->hi[40] == 64 && q->d[1] == 2.0f / 127, "%s Q8_0: %d %d %g", attn_isa_name((attn_isa)isa),
+              q->hi[33], q->hi[40], (double)q->d[1]); /* 63.5 rounds to even */
+        attn_free(mem);
+    }
+}
+
+/* ---- kernels -------------------------------------------------------------------------- */
+
+/* Dequantized row n; |w| maximum per 16 values in gmax. */
+static void weights_row(attn_qtype t, const uint8_t *w, int64_t K, int64_t n, float *row, float *gmax) {
+    attn_dequantize_row(t, w + (size_t)n * attn_quant_row_bytes(t, K), row, K);
+    for (int64_t g = 0; g < K / 16; g++) {
+        gmax[g] = 0;
+        for (int k = 0; k < 16; k++) gmax[g] = fmaxf(gmax[g], fabsf(row[16 * g + k]));
+    }
+}
+
+typedef struct {
+    double exact, quant_bound, round_bound;
+} ref_dot;
+
+static ref_dot reference(const float *row, const float *gmax, const float *x, const attn_qx *q, int64_t r) {
+    ref_dot o = {0};
+    double lnK = 1 + log2((double)q->K);
+    for (int64_t k = 0; k < q->K; k++) {
+        double e = fabs(q->d[r * q->nb_pad + k / q->block]) * (q->lo ? 1.0 / 256 + 1e-4 : 0.5 + 1e-4);
+        o.exact += (double)row[k] * x[k];
+        o.quant_bound += fabs(row[k]) * e;
+        o.round_bound += 4e-7 * lnK * 2 * gmax[k / 16] * (fabs(x[k]) + e);
+    }
+    o.round_bound += 1e-6;
+    return o;
+}
+
+/* M rows, columns [n0, N) into y with row stride N+2, for every ISA. */
+static void check_kernel(attn_qtype t, bool two, int64_t M, int64_t N, int64_t K) {
+    int64_t ldx = K + 3, ldy = N + 2, n0 = N > 2 ? 1 : 0;
+    uint8_t *w = random_matrix(t, N, K);
+    float *x = malloc((size_t)(M * ldx) * sizeof(float)), *y = malloc((size_t)(M * ldy) * sizeof(float));
+    float *yref = malloc((size_t)(M * ldy) * sizeof(float)), *row = malloc((size_t)K * sizeof(float));
+    float *gmax = malloc((size_t)(K / 16) * sizeof(float));
+    fill_x(x, M * ldx);
+    void *mem;
+    attn_qx *q = new_qx(t, K, M, two, &mem);
+    attn_qx_quantize_isa(ATTN_ISA_SCALAR, q, x, ldx);
+    attn_qdot_rows_nk_isa(ATTN_ISA_SCALAR, yref, ldy, q, w, t, n0, N);
+    for (int isa = 0; isa < ATTN_ISA_COUNT; isa++) {
+        if (!attn_isa_supported((attn_isa)isa)) continue;
+        for (int64_t i = 0; i < M * ldy; i++) y[i] = -12345.0f;
+        attn_qdot_rows_nk_isa((attn_isa)isa, y, ldy, q, w, t, n0, N);
+        double worst = 0, worst_isa = 0;
+        int outside = 0;
+        for (int64_t n = 0; n < ldy; n++) {
+            if (n < n0 || n >= N) {
+                for (int64_t m = 0; m < M; m++) outside += y[m * ldy + n] != -12345.0f;
+                continue;
+            }
+            weights_row(t, w, K, n, row, gmax);
+            for (int64_t m = 0; m < M; m++) {
+                ref_dot o = reference(row, gmax, x + m * ldx, q, m);
+                double got = y[m * ldy + n];
+                worst = fmax(worst, fabs(got - o.exact) / (o.quant_bound + o.round_bound));
+                worst_isa = fmax(worst_isa, fabs(got - yref[m * ldy + n]) / (o.round_bound / 8));
+            }
+        }
+        const char *name = attn_isa_name((attn_isa)isa);
+        CHECK(outside == 0, "%s %s: %d values written outside the range", attn_qtype_name(t), name, outside);
+        CHECK(worst <= 1.0, "%s %s %s M=%lld N=%lld K=%lld: error %.3g x bound", attn_qtype_name(t), name,
+              two ? "q8x2" : "q8", (long long)M, (long long)N, (long long)K, worst);
+        CHECK(worst_isa <= 1.0, "%s %s %s M=%lld K=%lld: %.3g x rounding from the scalar reference", attn_qtype_name(t),
+              name, two ? "q8x2" : "q8", (long long)M, (long long)K, worst_isa);
+    }
+    attn_free(mem);
+    free(w), free(x), free(y), free(yref), free(row), free(gmax);
+}
+
+/* The second byte must buy what it promises: errors far below one byte's. */
+static void check_two_bytes_help(attn_qtype t) {
+    int64_t K = 1024, N = 64;
+    uint8_t *w = random_matrix(t, N, K);
+    float *x = malloc((size_t)K * sizeof(float)), *y = malloc((size_t)N * sizeof(float));
+    float *row = malloc((size_t)K * sizeof(float)), *gmax = malloc((size_t)(K / 16) * sizeof(float));
+    fill_x(x, K);
+    double err[2] = {0, 0};
+    for (int two = 0; two < 2; two++) {
+        void *mem;
+        attn_qx *q = new_qx(t, K, 1, two, &mem);
+        attn_qx_quantize_isa(attn_isa_best(), q, x, K);
+        attn_qdot_rows_nk_isa(attn_isa_best(), y, N, q, w, t, 0, N);
+        for (int64_t n = 0; n < N; n++) {
+            weights_row(t, w, K, n, row, gmax);
+            err[two] += fabs(y[n] - reference(row, gmax, x, q, 0).exact);
+        }
+        attn_free(mem);
+    }
+    CHECK(err[1] * 50 < err[0], "%s: two bytes' error %.3g vs one byte's %.3g", attn_qtype_name(t), err[1], err[0]);
+    free(w), free(x), free(y), free(row), free(gmax);
+}
+
+/* attn_matmul with M rows and a bias, in the given mode. */
+static void check_matmul(attn_qtype t, attn_qdot_mode mode, int64_t M, int64_t N, int64_t K) {
+    uint8_t *w = random_matrix(t, N, K);
+    float *x = malloc((size_t)(M * K) * sizeof(float)), *y = malloc((size_t)(M * N) * sizeof(float));
+    float *bias = malloc((size_t)N * sizeof(float)), *row = malloc((size_t)K * sizeof(float));
+    float *gmax = malloc((size_t)(K / 16) * sizeof(float));
+    fill_x(x, M * K);
+    for (int64_t n = 0; n < N; n++) bias[n] = uniform();
+    attn_qdot_set_mode(mode);
+    attn_weight wt = {.data = w, .dtype = ATTN_F32, .n_in = K, .n_out = N, .qtype = t};
+    CHECK(attn_matmul(y, x, M, &wt, bias) == 0, "matmul");
+    void *mem;
+    attn_qx *q = new_qx(t, K, M, mode == ATTN_QDOT_Q8X2, &mem);
+    attn_qx_quantize_isa(ATTN_ISA_SCALAR, q, x, K);
+    double worst = 0;
+    for (int64_t n = 0; n < N; n++) {
+        weights_row(t, w, K, n, row, gmax);
+        for (int64_t m = 0; m < M; m++) {
+            ref_dot o = reference(row, gmax, x + m * K, q, m);
+            double bound = (mode == ATTN_QDOT_F32 || M > 16 ? 0 : o.quant_bound) + o.round_bound + 1e-6 * fabs(bias[n]);
+            worst = fmax(worst, fabs(y[m * N + n] - (o.exact + bias[n])) / bound);
+        }
+    }
+    CHECK(worst <= 1.0, "matmul %s %s M=%lld N=%lld K=%lld: error %.3g x bound", attn_qtype_name(t),
+          attn_qdot_mode_name(mode), (long long)M, (long long)N, (long long)K, worst);
+    attn_free(mem);
+    free(w), free(x), free(y), free(bias), free(row), free(gmax);
+}
+
+/* ATTN_QBENCH=1: one thread, best of 30, M rows of an N x K matrix (ATTN_QBENCH_N/K/M,
+ * default SmolLM2's 1536 x 576, one row): the exact f32 path against the integer one in each
+ * mode, weight bytes per second, activation quantization included. */
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts); /* the machine may be shared */
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void bench(attn_qtype t) {
+    int64_t N = getenv("ATTN_QBENCH_N") ? atoll(getenv("ATTN_QBENCH_N")) : 1536;
+    int64_t K = getenv("ATTN_QBENCH_K") ? atoll(getenv("ATTN_QBENCH_K")) : 576;
+    int64_t M = getenv("ATTN_QBENCH_M") ? atoll(getenv("ATTN_QBENCH_M")) : 1;
+    if (K % attn_qtype_get(t)->block) return;
+    uint8_t *w = random_matrix(t, N, K);
+    float *x = malloc((size_t)(M * K) * sizeof(float)), *y = malloc((size_t)(M * N) * sizeof(float));
+    fill_x(x, M * K);
+    double gb = (double)attn_quant_row_bytes(t, K) * (double)N / 1e9;
+    printf("%-5s %lldx%lld M=%lld:", attn_qtype_name(t), (long long)N, (long long)K, (long long)M);
+    for (int mode = ATTN_QDOT_F32; mode <= ATTN_QDOT_Q8X2; mode++) {
+        double best = 1e9;
+        for (int rep = 0; rep < 30; rep++) {
+            double t0 = now();
+            if (mode == ATTN_QDOT_F32 && M == 1) { /* what attn_matmul runs */
+                attn_qgemv_nk(y, x, w, t, K, 0, N);
+            } else if (mode == ATTN_QDOT_F32) {
+                attn_qgemv_rows_nk(y, N, x, K, M, w, t, K, 0, N);
+            } else {
+                attn_qdot_set_mode((attn_qdot_mode)mode);
+                attn_qdot_rows_nk(y, N, attn_qx_rows(x, K, M, K, t), w, t, 0, N);
+            }
+            best = fmin(best, now() - t0);
+        }
+        printf("  %s %6.2f GB/s", attn_qdot_mode_name((attn_qdot_mode)mode), gb / best);
+    }
+    printf("\n");
+    free(w), free(x), free(y);
+}
+
+int main(void) {
+    if (getenv("ATTN_QBENCH")) {
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) bench(types[i]);
+        return 0;
+    }
+    attn_threads_init(2);
+    check_conventions();
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        attn_qtype t = types[i];
+        int64_t B = attn_qtype_get(t)->block;
+        for (int two = 0; two < 2; two++) {
+            if (B == 32 || t == ATTN_QT_Q2_K) { /* one quantizer per block size */
+                check_quantizer(t, B, 1, two);
+                check_quantizer(t, 9 * B, 3, two);
+            }
+            check_kernel(t, two, 1, 1, B);
+            check_kernel(t, two, 1, 5, 3 * B);
+            check_kernel(t, two, 2, 9, 9 * B);
+            check_kernel(t, two, 1, 3, B == 32 ? 576 : 1536);
+            check_kernel(t, two, 5, 37, B == 32 ? 17 * B : 2 * B);
+            for (int64_t M = 1; M <= 17; M++) check_kernel(t, two, M, 6, 2 * B);
+        }
+        check_two_bytes_help(t);
+        for (int mode = ATTN_QDOT_F32; mode <= ATTN_QDOT_Q8X2; mode++)
+            for (int64_t M = 1; M <= 17; M += 4) check_matmul(t, (attn_qdot_mode)mode, M, 35, 3 * B);
+    }
+    attn_qdot_set_mode(ATTN_QDOT_Q8X2);
+    CHECK(strcmp(attn_qdot_mode_name(ATTN_QDOT_Q8), "q8") == 0 && attn_qdot_get_mode() == ATTN_QDOT_Q8X2, "mode names");
+    return test_finish("test_qdot");
+}
