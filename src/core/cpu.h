@@ -1,5 +1,7 @@
 /* cpu.h - which SIMD instruction set the kernels use, chosen at run time from what the CPU
- * (and the OS, for AVX-512 state) supports. ATTN_ISA=scalar|avx2|avx512 overrides it. */
+ * (and the OS, for AVX-512 state) supports. ATTN_ISA=scalar|avx2|avx512 overrides it.
+ * avx512 means F, BW, VL, DQ, BF16 and VNNI (Cooper Lake, Sapphire Rapids, Zen 4 and
+ * later); a CPU with less runs the avx2 kernels (AVX2, FMA, F16C). */
 #ifndef ATTN_CPU_H
 #define ATTN_CPU_H
 

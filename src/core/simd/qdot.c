@@ -2,10 +2,10 @@
  * (attn_qx, core/quant_matmul.h) and the activation quantizer; compiled once per SIMD set
  * like kernels.c.
  *
- * The integer work runs on 256-bit vectors in both builds. AVX-512 brings VNNI: vpdpbusd
- * (4 u8*s8 products per 32-bit lane, accumulated) and vpdpwssd (2 s16*s16 products); on ymm
- * registers they issue on two ports where the zmm forms take one, so wider vectors would not
- * multiply faster. AVX2 does the same with vpmaddubsw + vpmaddwd.
+ * The integer work runs on 256-bit vectors in both builds: a 32-value block is one vector,
+ * which keeps the per-block scaling simple. The AVX-512 build brings VNNI (cpu.c requires it
+ * for that ISA): vpdpbusd (4 u8*s8 products per 32-bit lane, accumulated) and vpdpwssd (2
+ * s16*s16 products) on ymm registers. AVX2 does the same with vpmaddubsw + vpmaddwd.
  *
  * Weights become unsigned bytes (their offsets and minimums are moved onto the activation
  * sums, like llama.cpp does); Q8_0's signed bytes take their signs off onto the activations.
@@ -160,7 +160,7 @@ INLINE void legacy_rows(const attn_qtype t, const int R, const int two, const ui
         const int n = nb - b0 < 8 ? (int)(nb - b0) : 8;
         __m256 d8, m8, c8;
         legacy_scales8(w + b0 * bytes, bytes, n, &d8, &m8);
-        /* c: each block's constant term, times sum(x~) */
+        /* c: each block's constant term (m, or -8d / -16d; Q8_0 has none), times sum(x~) */
         c8 = t == ATTN_QT_Q4_1 || t == ATTN_QT_Q5_1 ? m8 : _mm256_mul_ps(d8, _mm256_set1_ps(t == ATTN_QT_Q4_0 ? -8.0f : -16.0f));
         float scale[4][8];
         for (int r = 0; r < R; r++) {
