@@ -8,7 +8,9 @@
  * s16*s16 products) on ymm registers. AVX2 does the same with vpmaddubsw + vpmaddwd.
  *
  * Weights become unsigned bytes (their offsets and minimums are moved onto the activation
- * sums, like llama.cpp does); Q8_0's signed bytes take their signs off onto the activations.
+ * sums, like llama.cpp does). Q8_0's signed bytes: VNNI takes q + 128 and the offset, like
+ * Q4_0's 8; AVX2's maddubs would saturate on bytes above 128, so there they give their signs
+ * to the activations instead.
  *   32-blocks (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1): w = d*q + c per block. One vector of 32 q
  *     against the block's hi (and lo) gives an integer sum, converted and scaled by d*dx;
  *     c*sum(x~) comes from the activation sums. The scales of 8 blocks are gathered at once.
@@ -113,6 +115,13 @@ INLINE __m256i bits_as_16(const uint8_t *p) {
 #endif
 }
 
+/* Q8_0 through the offset (q + 128) rather than the activations' signs. */
+#if defined(ATTN_SIMD_AVX512)
+#define Q8_0_OFFSET 1
+#else
+#define Q8_0_OFFSET 0
+#endif
+
 /* The block's 32 values q (Q8_0: signed, the others unsigned). */
 INLINE __m256i legacy_values(const attn_qtype t, const uint8_t *b) {
     switch (t) {
@@ -140,10 +149,12 @@ INLINE void legacy_scales8(const uint8_t *b, const int bytes, int n, __m256 *d, 
 /* Block i of a group: acc[r] += its products with row r, scaled by scale[r][i]. */
 INLINE void legacy_block(const attn_qtype t, const int R, const int two, const uint8_t *blk, const xrow *x, int64_t k,
                          const float (*scale)[8], int i, __m256 *acc) {
-    __m256i q = legacy_values(t, blk), u = t == ATTN_QT_Q8_0 ? _mm256_abs_epi8(q) : q;
+    const int signs = t == ATTN_QT_Q8_0 && !Q8_0_OFFSET;
+    __m256i q = legacy_values(t, blk), u = q;
+    if (t == ATTN_QT_Q8_0) u = signs ? _mm256_abs_epi8(q) : _mm256_xor_si256(q, _mm256_set1_epi8(-128));
     for (int r = 0; r < R; r++) {
         __m256i h = load32(x[r].hi + k), l = two ? load32(x[r].lo + k) : h;
-        if (t == ATTN_QT_Q8_0) h = _mm256_sign_epi8(h, q), l = _mm256_sign_epi8(l, q);
+        if (signs) h = _mm256_sign_epi8(h, q), l = _mm256_sign_epi8(l, q);
         acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_block(u, h, l, two)), _mm256_broadcast_ss(&scale[r][i]), acc[r]);
     }
 }
@@ -160,13 +171,15 @@ INLINE void legacy_rows(const attn_qtype t, const int R, const int two, const ui
         const int n = nb - b0 < 8 ? (int)(nb - b0) : 8;
         __m256 d8, m8, c8;
         legacy_scales8(w + b0 * bytes, bytes, n, &d8, &m8);
-        /* c: each block's constant term (m, or -8d / -16d; Q8_0 has none), times sum(x~) */
-        c8 = t == ATTN_QT_Q4_1 || t == ATTN_QT_Q5_1 ? m8 : _mm256_mul_ps(d8, _mm256_set1_ps(t == ATTN_QT_Q4_0 ? -8.0f : -16.0f));
+        /* c: each block's constant term (m, or -8d, -16d, -128d), times sum(x~) */
+        const float off = t == ATTN_QT_Q4_0 ? -8.0f : t == ATTN_QT_Q5_0 ? -16.0f : -128.0f;
+        c8 = t == ATTN_QT_Q4_1 || t == ATTN_QT_Q5_1 ? m8 : _mm256_mul_ps(d8, _mm256_set1_ps(off));
+        const int constant = t != ATTN_QT_Q8_0 || Q8_0_OFFSET;
         float scale[4][8];
         for (int r = 0; r < R; r++) {
             __m256 s = _mm256_mul_ps(_mm256_mul_ps(d8, _mm256_loadu_ps(x[r].d + b0)), _mm256_set1_ps(two ? 1.0f / 256 : 1.0f));
             _mm256_storeu_ps(scale[r], s);
-            if (t != ATTN_QT_Q8_0) odd[r] = _mm256_fmadd_ps(c8, _mm256_loadu_ps(x[r].sum + b0), odd[r]);
+            if (constant) odd[r] = _mm256_fmadd_ps(c8, _mm256_loadu_ps(x[r].sum + b0), odd[r]);
         }
         const uint8_t *blk = w + b0 * bytes;
         int i = 0;
