@@ -4,6 +4,7 @@
 #include "quant_matmul.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "common.h"
@@ -361,10 +362,16 @@ void attn_qdot_rows_nk(float *y, int64_t ldy, const attn_qx *qx, const void *w, 
 }
 
 /* Each thread's activation buffer, grown on demand and kept (every matmul of a layer
- * reuses it). */
+ * reuses it). A thread that exits (the server's scheduler, say) frees its own through the
+ * key's destructor. */
 static _Thread_local void *qx_mem;
 static _Thread_local size_t qx_cap;
 static _Thread_local attn_qx qx_rows;
+static pthread_key_t qx_key;
+static pthread_once_t qx_key_once = PTHREAD_ONCE_INIT;
+
+static void qx_free(void *p) { attn_free(p); }
+static void qx_make_key(void) { pthread_key_create(&qx_key, qx_free); }
 
 const attn_qx *attn_qx_rows(const float *x, int64_t ldx, int64_t M, int64_t K, attn_qtype t) {
     attn_qdot_mode mode = attn_qdot_get_mode();
@@ -374,6 +381,8 @@ const attn_qx *attn_qx_rows(const float *x, int64_t ldx, int64_t M, int64_t K, a
         attn_free(qx_mem);
         qx_mem = attn_alloc(need);
         qx_cap = qx_mem ? need : 0;
+        pthread_once(&qx_key_once, qx_make_key);
+        pthread_setspecific(qx_key, qx_mem);
         if (!qx_mem) return NULL;
     }
     attn_qx_init(&qx_rows, qx_mem, t, K, M, mode == ATTN_QDOT_Q8X2);
