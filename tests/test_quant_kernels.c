@@ -210,6 +210,24 @@ static void bench_rows(attn_qtype t) {
     free(w), free(x), free(y);
 }
 
+/* The packer's vector decoders give attn_dequantize_row's floats bit for bit. */
+static void check_decode(attn_qtype t) {
+    enum { N = 1024 };
+    static float x[N], ref[N], got[N];
+    static uint8_t q[N * 2];
+    for (int s = 0; s < 8; s++) {
+        for (int i = 0; i < N; i++) x[i] = (float)((i * 7919 + s * 104729) % 20001 - 10000) / (500.0f * (float)(1 + s));
+        attn_quantize_row(t, x, q, N);
+        attn_dequantize_row(t, q, ref, N);
+        for (int isa = 0; isa < ATTN_ISA_COUNT; isa++) {
+            if (!attn_isa_supported((attn_isa)isa)) continue;
+            attn_qdecode_row_isa((attn_isa)isa, t, q, got, N);
+            CHECK(memcmp(ref, got, sizeof ref) == 0, "%s decode on %s differs from the dequantizer", attn_qtype_name(t),
+                  attn_isa_name((attn_isa)isa));
+        }
+    }
+}
+
 int main(void) {
     attn_threads_init(2);
     attn_qdot_set_mode(ATTN_QDOT_F32); /* the exact path; test_qdot covers the integer one */
@@ -217,6 +235,7 @@ int main(void) {
         attn_qtype t = types[i];
         int64_t B = attn_qtype_get(t)->block;
         CHECK(attn_qtype_matmul_ok(t), "%s accepted", attn_qtype_name(t));
+        check_decode(t);
         check_gemv(t, 1, B);
         check_gemv(t, 3, 3 * B);
         check_gemv(t, 17, 7 * B);

@@ -19,6 +19,8 @@
 #if defined(__x86_64__)
 void attn_qgemv_nk_avx2(float *y, const float *x, const void *w, attn_qtype t, int64_t K, int64_t n0, int64_t n1);
 void attn_qgemv_nk_avx512(float *y, const float *x, const void *w, attn_qtype t, int64_t K, int64_t n0, int64_t n1);
+void attn_qdecode_row_avx2(attn_qtype t, const void *src, float *dst, int64_t n);
+void attn_qdecode_row_avx512(attn_qtype t, const void *src, float *dst, int64_t n);
 void attn_qgemv_rows_nk_avx2(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t M, const void *w,
                              attn_qtype t, int64_t K, int64_t n0, int64_t n1);
 void attn_qgemv_rows_nk_avx512(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t M, const void *w,
@@ -92,6 +94,16 @@ void attn_qgemv_rows_nk(float *y, int64_t ldy, const float *x, int64_t ldx, int6
     attn_qgemv_rows_nk_isa(attn_isa_current(), y, ldy, x, ldx, M, w, t, K, n0, n1);
 }
 
+void attn_qdecode_row_isa(attn_isa isa, attn_qtype t, const void *src, float *dst, int64_t n) {
+    switch (isa) {
+#if defined(__x86_64__)
+    case ATTN_ISA_AVX512: attn_qdecode_row_avx512(t, src, dst, n); return;
+    case ATTN_ISA_AVX2: attn_qdecode_row_avx2(t, src, dst, n); return;
+#endif
+    default: attn_dequantize_row(t, src, dst, n); return;
+    }
+}
+
 void attn_qpack_b(float *dst, const void *w, attn_qtype t, int64_t K, int64_t N, int64_t k0, int64_t kc, int64_t n0,
                   int nr) {
     enum { KC_MAX = 1024 };
@@ -108,7 +120,7 @@ void attn_qpack_b(float *dst, const void *w, attn_qtype t, int64_t K, int64_t N,
         for (int64_t c0 = 0; c0 < kc; c0 += KC_MAX) {
             int64_t m = kc - c0 < KC_MAX ? kc - c0 : KC_MAX;
             const uint8_t *src = (const uint8_t *)w + (size_t)n * rb + (k0 + c0) / info->block * info->bytes;
-            attn_dequantize_row(t, src, buf, m);
+            attn_qdecode_row_isa(attn_isa_current(), t, src, buf, m);
             for (int64_t k = 0; k < m; k++) dst[(c0 + k) * nr + j] = buf[k];
         }
     }

@@ -512,6 +512,11 @@ static void decode_values(attn_qtype t, block_decoder dec, const uint8_t *src, f
     for (int64_t i = 0; i < n / info->block; i++) dec(src + i * info->bytes, w + i * info->block);
 }
 
+/* The dequantizing GEMM's panel packer decodes through this (same values as quant.c's). */
+void SFX(attn_qdecode_row)(attn_qtype t, const void *src, float *dst, int64_t n) {
+    decode_values(t, decoder_for(t), src, dst, n);
+}
+
 enum { ROWS_GROUP = 8, ROW_CHUNK = 4096 }; /* rows per register group; values decoded at a time */
 
 /* y[r*ldy] += w[0:n] . x[r*ldx + 0:n] for R rows (R a constant after inlining, so the
