@@ -120,6 +120,41 @@ void attn_embed_backward(float *dwte, float *dwpe, const float *dout, const int3
     attn_embed_scaled_backward(dwte, dwpe, dout, ids, 1.0f, B, T, C);
 }
 
+/* ---- Elementwise work split among threads (each element's sum keeps its order) ---- */
+
+typedef struct {
+    float *y, *y2;
+    const float *a, *b;
+    int64_t rows, cols;
+    const attn_kernels *k;
+} ew_job;
+
+static void add_task(void *ctx, int64_t i0, int64_t i1, int thread) {
+    (void)thread;
+    const ew_job *j = ctx;
+    for (int64_t i = i0; i < i1; i++) j->y[i] = j->a[i] + j->b[i];
+}
+
+/* y += a and y2 += a over [i0, i1) (y2 may be NULL). */
+static void accumulate_task(void *ctx, int64_t i0, int64_t i1, int thread) {
+    (void)thread;
+    const ew_job *j = ctx;
+    if (j->y) j->k->axpy(j->y + i0, 1.0f, j->a + i0, i1 - i0);
+    if (j->y2) j->k->axpy(j->y2 + i0, 1.0f, j->a + i0, i1 - i0);
+}
+
+/* Columns [c0, c1) of db += Σ_r dy[r], rows in order. */
+static void bias_task(void *ctx, int64_t c0, int64_t c1, int thread) {
+    (void)thread;
+    const ew_job *j = ctx;
+    for (int64_t r = 0; r < j->rows; r++) j->k->axpy(j->y + c0, 1.0f, j->a + r * j->cols + c0, c1 - c0);
+}
+
+static void bias_backward(float *db, const float *dy, int64_t rows, int64_t cols) {
+    ew_job j = {.y = db, .a = dy, .rows = rows, .cols = cols, .k = attn_kernels_get()};
+    attn_parallel_for(cols, 64, bias_task, &j);
+}
+
 /* ---- Linear ---- */
 
 int attn_linear_forward(float *y, const float *x, int64_t rows, const attn_weight *w, const float *b) {
@@ -140,10 +175,7 @@ int attn_linear_backward(float *dx, float *dw, float *db, const float *dy, const
                              : attn_matmul_tn_acc(dw, dy, x, rows, w->n_out, w->n_in);
         if (rc) return -1;
     }
-    if (db) {
-        const attn_kernels *K = attn_kernels_get();
-        for (int64_t r = 0; r < rows; r++) K->axpy(db, 1.0f, dy + r * w->n_out, w->n_out);
-    }
+    if (db) bias_backward(db, dy, rows, w->n_out);
     return 0;
 }
 
@@ -185,13 +217,13 @@ void attn_relu_backward(float *dx, const float *x, const float *dout, int64_t n)
 /* ---- Residual ---- */
 
 void attn_add_train(float *out, const float *a, const float *b, int64_t n) {
-    for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+    ew_job j = {.y = out, .a = a, .b = b};
+    attn_parallel_for(n, 4096, add_task, &j);
 }
 
 void attn_add_backward(float *da, float *db, const float *dout, int64_t n) {
-    const attn_kernels *K = attn_kernels_get();
-    if (da) K->axpy(da, 1.0f, dout, n);
-    if (db) K->axpy(db, 1.0f, dout, n);
+    ew_job j = {.y = da, .y2 = db, .a = dout, .k = attn_kernels_get()};
+    if (da || db) attn_parallel_for(n, 4096, accumulate_task, &j);
 }
 
 /* ---- Dropout ---- */
