@@ -232,7 +232,7 @@ static int read_moments(const char *dir, const attn_gpt2_train *m, attn_adamw *o
 
 /* ---- saving ---- */
 
-static int copy_file(const char *src, const char *dst) {
+int attn_checkpoint_copy_file(const char *src, const char *dst) {
     size_t n;
     char *buf = attn_read_file(src, &n);
     if (!buf) return -1;
@@ -246,9 +246,8 @@ static int write_all(const char *tmp, const attn_gpt2_train *m, attn_adamw *o, c
     char p[JOIN_CAP];
     snprintf(p, sizeof p, "%s/tokenizer.json", tmp);
     if (attn_gpt2_train_save(m, tmp) || write_moments(tmp, m, o)) return -1;
-    if (tokenizer && copy_file(tokenizer, p)) return -1;
-    if (write_state_json(tmp, s, tokenizer != NULL)) return -1;
-    return fsync_path(tmp);
+    if (tokenizer && attn_checkpoint_copy_file(tokenizer, p)) return -1;
+    return write_state_json(tmp, s, tokenizer != NULL);
 }
 
 /* Swaps the complete folder tmp in for dir; the old one survives as dir.old until the new
@@ -270,20 +269,37 @@ static int publish(const char *tmp, const char *dir) {
     return 0;
 }
 
-int attn_checkpoint_save(const char *dir_in, const attn_gpt2_train *m, attn_adamw *o, const attn_train_state *s,
-                         const char *tokenizer) {
+int attn_checkpoint_save_with(const char *dir_in, attn_checkpoint_writer write, void *ctx) {
     char tmp[PATH_CAP], dir[PATH_CAP - 32];
     if (trim_dir(dir_in, dir, sizeof dir)) return -1;
     snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", dir);
     if (!mkdtemp(tmp)) return attn_error("%s: cannot create a temporary folder beside it: %s", dir, strerror(errno));
     chmod(tmp, 0755);
-    if (write_all(tmp, m, o, s, tokenizer) || publish(tmp, dir)) {
+    if (write(tmp, ctx) || fsync_path(tmp) || publish(tmp, dir)) {
         char why[1024];
         snprintf(why, sizeof why, "%s", attn_last_error());
         attn_checkpoint_remove_dir(tmp);
         return attn_error("saving checkpoint %s failed (the previous checkpoint is intact): %s", dir, why);
     }
     return 0;
+}
+
+typedef struct {
+    const attn_gpt2_train *m;
+    attn_adamw *o;
+    const attn_train_state *s;
+    const char *tokenizer;
+} gpt2_checkpoint;
+
+static int write_gpt2(const char *tmp, void *ctx) {
+    const gpt2_checkpoint *c = ctx;
+    return write_all(tmp, c->m, c->o, c->s, c->tokenizer);
+}
+
+int attn_checkpoint_save(const char *dir, const attn_gpt2_train *m, attn_adamw *o, const attn_train_state *s,
+                         const char *tokenizer) {
+    gpt2_checkpoint c = {m, o, s, tokenizer};
+    return attn_checkpoint_save_with(dir, write_gpt2, &c);
 }
 
 /* ---- recovery and loading ---- */

@@ -46,6 +46,15 @@ typedef struct {
 int attn_checkpoint_save(const char *dir, const attn_gpt2_train *m, attn_adamw *o, const attn_train_state *s,
                          const char *tokenizer);
 
+/* The same atomic folder swap for any content: write fills the temporary folder it is
+ * given (returning 0, or -1 with the error set); then it is synced and swapped in for dir.
+ * Other checkpoint kinds (the encoder-decoder's) and `attn average` use it. */
+typedef int (*attn_checkpoint_writer)(const char *tmp_dir, void *ctx);
+int attn_checkpoint_save_with(const char *dir, attn_checkpoint_writer write, void *ctx);
+
+/* Copies a file (written atomically), e.g. a tokenizer.json into a checkpoint. */
+int attn_checkpoint_copy_file(const char *src, const char *dst);
+
 /* After a crash: DIR missing but DIR.old there -> DIR.old becomes DIR; both there ->
  * DIR.old is removed; DIR.tmp-* folders are removed. 0 when nothing needed doing too. */
 int attn_checkpoint_recover(const char *dir);

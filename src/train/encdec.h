@@ -139,7 +139,9 @@ int attn_encdec_average(const char *const *dirs, int n, const char *out_dir);
  * log P(y) / lp(y), lp = ((5 + |y|) / 6)^alpha, |y| counting the EOS; each step keeps the
  * `beam` best live hypotheses (fairseq's rule: an EOS ends a hypothesis only when it is
  * among the `beam` best candidates of its sentence); a sentence is done when `beam`
- * hypotheses have ended, or at its length limit: min(source length + max_extra, out_cap,
+ * hypotheses have ended and no live one can still score better (its log-probability over
+ * the length penalty at the limit; fairseq stops at the count alone, which lets poor
+ * beams that end early crowd out the best one), or at its length limit: min(source length + max_extra, out_cap,
  * max_len - 1) tokens. The paper: beam 4, alpha 0.6, max_extra 50. */
 typedef struct {
     int beam;

@@ -353,6 +353,18 @@ static void finish(beam_state *b, int i, int first, const int32_t *toks, int64_t
     if (o->score) o->score[first + i] = norm;
 }
 
+/* The best normalised score any of sentence i's live hypotheses can still reach: log-probs
+ * only fall as a hypothesis grows and the length penalty is largest at the limit. Ending
+ * the sentence as soon as `beam` hypotheses have ended (fairseq's rule alone) can stop
+ * before the best one ends: poor beams ending early (their EOS is among the `beam` best
+ * candidates when the rest of the vocabulary is poorer still) fill the count. */
+static float best_live_bound(const beam_state *b, int i, int kept, int64_t limit) {
+    float best = -INFINITY;
+    for (int64_t r = (int64_t)i * b->K; r < (int64_t)i * b->K + kept; r++)
+        best = ATTN_MAX(best, b->score[r] / length_penalty(limit, b->o->alpha));
+    return best;
+}
+
 /* Sentence i's candidates after step t: ended hypotheses recorded, the K best live ones
  * become its rows (parents and tokens set). */
 static void beam_select(beam_state *b, int i, int first, int64_t t, int64_t limit, int32_t eos) {
@@ -384,7 +396,7 @@ static void beam_select(beam_state *b, int i, int first, int64_t t, int64_t limi
     }
     for (int64_t r = (int64_t)i * K + kept; r < (int64_t)(i + 1) * K; r++)
         b->score[r] = -INFINITY, b->parent[r] = (int)r; /* fewer than K live: empty rows */
-    if (b->finished[i] >= K) b->done[i] = true;
+    if (b->finished[i] >= K && best_live_bound(b, i, kept, limit) <= b->best[i]) b->done[i] = true;
     else if (t + 1 >= limit) { /* at the limit: the live hypotheses end here */
         for (int64_t r = (int64_t)i * K; r < (int64_t)i * K + kept; r++)
             finish(b, i, first, b->spare + r * L, t + 1, t + 1, b->score[r]);
