@@ -82,6 +82,27 @@ static void on_event(void *ctx, const attn_train_event *e) {
     }
 }
 
+/* Shared with `attn train-encdec` (commands.h). */
+volatile sig_atomic_t *cli_train_signals(void) {
+    install_signals();
+    return &stop_requested;
+}
+
+void *cli_train_progress_new(int64_t steps) {
+    progress *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->tty = isatty(2) != 0;
+    p->every = steps > 0 && steps / 20 > 1 ? steps / 20 : 1;
+    return p;
+}
+
+void cli_train_progress_event(void *ctx, const attn_train_event *e) { on_event(ctx, e); }
+
+void cli_train_progress_free(void *p) {
+    if (p) end_line(p);
+    free(p);
+}
+
 /* ---- a JSON config file: its keys are the flags' names ---- */
 
 typedef struct {

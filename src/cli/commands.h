@@ -25,6 +25,18 @@ int cmd_plot(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_bleu(int argc, char **argv);
+int cmd_train_encdec(int argc, char **argv);
+int cmd_translate(int argc, char **argv);
+int cmd_average(int argc, char **argv);
+
+/* `attn train`'s signal handling and progress display, for other training commands:
+ * the first SIGINT/SIGTERM sets the returned flag; the progress draws train/loop.h events. */
+#include <signal.h>
+#include "train/loop.h"
+volatile sig_atomic_t *cli_train_signals(void);
+void *cli_train_progress_new(int64_t steps);
+void cli_train_progress_event(void *progress, const attn_train_event *e);
+void cli_train_progress_free(void *progress);
 
 /* Applies -t/--threads and --isa; prints an error and returns -1 on bad values. */
 int cli_setup_runtime(const char *cmd, int threads, const char *isa);

@@ -25,6 +25,9 @@ static const command commands[] = {
     {"train", cmd_train, "train or fine-tune a GPT-2 on token shards (checkpoints, resume, progress)"},
     {"plot", cmd_plot, "draw the loss curves of a training log as an SVG"},
     {"serve", cmd_serve, "an OpenAI-compatible server with a web page; requests are batched together"},
+    {"train-encdec", cmd_train_encdec, "train the 2017 encoder-decoder Transformer on parallel text"},
+    {"translate", cmd_translate, "translate lines with an encoder-decoder model (beam search)"},
+    {"average", cmd_average, "average the weights of encoder-decoder checkpoints"},
     {"bleu", cmd_bleu, "BLEU of translations against references, exactly as sacreBLEU computes it"},
 };
 

@@ -1,0 +1,434 @@
+/* encdec_loop.c - the encoder-decoder training loop (see encdec_loop.h). It is its own
+ * small loop rather than a mode of loop.c, whose data path (token shards, fixed B x T
+ * windows, sampling) is GPT-2's; what the two share is reused: the atomic checkpoint
+ * folder swap (checkpoint.c), the event callback and result types (loop.h), AdamW and
+ * clipping (optim.c), and the JSONL line format. */
+#include "train/encdec_loop.h"
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/common.h"
+#include "format/config.h"
+#include "format/fileio.h"
+#include "format/safetensors.h"
+#include "train/checkpoint.h"
+
+#define PATH_CAP 4200
+#define STATE_FORMAT "attn-encdec-train-state"
+
+void attn_encdec_train_defaults(attn_encdec_train_opts *o) {
+    memset(o, 0, sizeof *o);
+    attn_encdec_config_defaults(&o->shape);
+    o->shape.d_model = 256, o->shape.n_heads = 4, o->shape.d_ff = 1024;
+    o->shape.n_encoder_layers = o->shape.n_decoder_layers = 3;
+    o->dropout = 0.1f, o->label_smoothing = 0.1f, o->lr_factor = 1.0f;
+    o->max_tokens = 4096, o->warmup = 4000, o->steps = 10000, o->eval_every = 500, o->save_every = 1000, o->seed = 1;
+}
+
+int attn_encdec_ids_for(const attn_tokenizer *tok, attn_encdec_config *c) {
+    int32_t eos = attn_tokenizer_eos(tok);
+    if (eos < 0) return attn_error("the tokenizer has no end-of-text token (train one with 'attn tokenizer train')");
+    c->vocab = attn_tokenizer_vocab_size(tok) + 2;
+    c->eos_id = eos, c->bos_id = (int32_t)c->vocab - 2, c->pad_id = (int32_t)c->vocab - 1;
+    return 0;
+}
+
+/* ---- text ---- */
+
+/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, surrogates or code
+ * points past U+10FFFF), 0 when invalid. */
+static size_t utf8_char(const unsigned char *s, size_t n) {
+    if (s[0] < 0x80) return 1;
+    size_t k = s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 ? 2 : 0;
+    if (k == 0 || s[0] > 0xF4 || k > n) return 0;
+    for (size_t i = 1; i < k; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    if (k == 3 && ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0))) return 0;
+    if (k == 4 && ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))) return 0;
+    return k;
+}
+
+static bool valid_utf8(const char *s, size_t n) {
+    for (size_t i = 0, k; i < n; i += k)
+        if (!(k = utf8_char((const unsigned char *)s + i, n - i))) return false;
+    return true;
+}
+
+int attn_text_lines(char *text, size_t len, const char *what, char ***lines, int *n) {
+    int cap = 1;
+    for (size_t i = 0; i < len; i++) cap += text[i] == '\n';
+    *lines = malloc(sizeof **lines * (size_t)cap), *n = 0;
+    if (!*lines) return attn_error("out of memory");
+    for (size_t start = 0; start < len;) {
+        char *nl = memchr(text + start, '\n', len - start);
+        size_t end = nl ? (size_t)(nl - text) : len, line_len = end - start;
+        if (line_len && text[end - 1] == '\r') line_len--;
+        if (!valid_utf8(text + start, line_len) || memchr(text + start, 0, line_len)) {
+            free(*lines), *lines = NULL;
+            return attn_error("%s:%d: invalid UTF-8 (or a NUL byte)", what, *n + 1);
+        }
+        text[start + line_len] = 0;
+        (*lines)[(*n)++] = text + start;
+        start = end + 1;
+    }
+    return 0;
+}
+
+void attn_free_rows(int32_t **ids, int n) {
+    for (int i = 0; ids && i < n; i++) free(ids[i]);
+    free(ids);
+}
+
+int attn_tokenize_lines(const attn_tokenizer *tok, char *const *lines, int n, int max_ids, int32_t ***ids,
+                        int32_t **lens, int *n_cut, int *first_cut) {
+    *ids = calloc((size_t)n + 1, sizeof **ids), *lens = calloc((size_t)n + 1, sizeof **lens);
+    if (n_cut) *n_cut = 0;
+    if (first_cut) *first_cut = -1;
+    if (!*ids || !*lens) return attn_error("out of memory");
+    for (int i = 0; i < n; i++) {
+        int k;
+        if (attn_tokenizer_encode(tok, lines[i], strlen(lines[i]), false, &(*ids)[i], &k))
+            return attn_error("line %d: %s", i + 1, attn_last_error());
+        if (k > max_ids) {
+            k = max_ids;
+            if (n_cut && (*n_cut)++ == 0 && first_cut) *first_cut = i;
+        }
+        (*lens)[i] = k;
+    }
+    return 0;
+}
+
+/* ---- a parallel corpus ---- */
+
+typedef struct {
+    char *src_text, *tgt_text;
+    int n;                  /* pairs kept */
+    int src_rows, tgt_rows; /* rows allocated on each side */
+    int32_t **src, **tgt;   /* ids, n rows each (rows of skipped pairs freed) */
+    int32_t *src_n, *tgt_n;
+    int64_t tokens;         /* target tokens (with EOS): the loss' weight */
+} corpus;
+
+static void corpus_free(corpus *c) {
+    attn_free_rows(c->src, c->src_rows), attn_free_rows(c->tgt, c->tgt_rows);
+    free(c->src_n), free(c->tgt_n), free(c->src_text), free(c->tgt_text);
+    memset(c, 0, sizeof *c);
+}
+
+static int read_side(const char *path, const attn_tokenizer *tok, int max_ids, char **text, int32_t ***ids,
+                     int32_t **lens, int *n) {
+    size_t len;
+    char **lines = NULL;
+    if (!(*text = attn_read_file(path, &len)) || attn_text_lines(*text, len, path, &lines, n)) return -1;
+    int rc = attn_tokenize_lines(tok, lines, *n, max_ids + 1, ids, lens, NULL, NULL);
+    free(lines);
+    return rc ? attn_error("%s: %s", path, attn_last_error()) : 0;
+}
+
+/* Reads both sides; pairs with a side longer than the model holds (or than a batch) are
+ * left out (as fairseq does), counted in *skipped. */
+static int corpus_load(corpus *c, const char *src, const char *tgt, const attn_tokenizer *tok, int max_ids,
+                       int64_t max_tokens, int *skipped) {
+    int ns = 0, nt = 0;
+    memset(c, 0, sizeof *c);
+    int rc = read_side(src, tok, max_ids, &c->src_text, &c->src, &c->src_n, &ns);
+    c->src_rows = ns;
+    if (rc == 0) rc = read_side(tgt, tok, max_ids, &c->tgt_text, &c->tgt, &c->tgt_n, &nt);
+    c->tgt_rows = nt;
+    if (rc) return -1;
+    c->n = ns;
+    if (ns != nt) return attn_error("%s has %d lines but %s has %d: the sides must pair line by line", src, ns, tgt, nt);
+    int kept = 0;
+    *skipped = 0;
+    for (int i = 0; i < c->n; i++) {
+        int64_t wide = (c->src_n[i] > c->tgt_n[i] ? c->src_n[i] : c->tgt_n[i]) + 1;
+        if (c->src_n[i] > max_ids || c->tgt_n[i] > max_ids || wide > max_tokens) {
+            free(c->src[i]), free(c->tgt[i]), (*skipped)++;
+            continue;
+        }
+        c->src[kept] = c->src[i], c->tgt[kept] = c->tgt[i];
+        c->src_n[kept] = c->src_n[i], c->tgt_n[kept] = c->tgt_n[i], c->tokens += c->tgt_n[i] + 1;
+        kept++;
+    }
+    c->n = c->src_rows = c->tgt_rows = kept;
+    return kept ? 0 : attn_error("%s: no sentence pair fits (max_len %d tokens, --max-tokens %lld)", src, max_ids,
+                                 (long long)max_tokens);
+}
+
+/* ---- the run ---- */
+
+typedef struct {
+    const attn_encdec_train_opts *o;
+    attn_tokenizer *tok;
+    attn_encdec *m;
+    attn_adamw *opt;
+    corpus train, valid;
+    int *order, *starts, n_batches, max_sentences;
+    int64_t step, epoch, batch; /* batch: the next one of this epoch */
+    attn_encdec_batch_buf buf;
+    FILE *log;
+} run;
+
+static void emit(const run *r, attn_train_event e) {
+    e.step = r->step, e.total = r->o->steps;
+    if (r->o->on_event) r->o->on_event(r->o->ctx, &e);
+}
+
+static void note(const run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(const run *r, const char *fmt, ...) {
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    emit(r, (attn_train_event){.kind = ATTN_TRAIN_EV_NOTE, .text = text});
+}
+
+static int plan_epoch(run *r) {
+    return attn_encdec_token_batches(r->train.n, r->train.src_n, r->train.tgt_n, r->o->max_tokens, r->max_sentences,
+                                     r->o->seed + (uint64_t)r->epoch, r->order, r->starts, &r->n_batches);
+}
+
+static int build(run *r, const corpus *c, const int *idx, int n) {
+    const int32_t *src[n], *tgt[n];
+    int32_t sn[n], tn[n];
+    for (int i = 0; i < n; i++) src[i] = c->src[idx[i]], tgt[i] = c->tgt[idx[i]], sn[i] = c->src_n[idx[i]], tn[i] = c->tgt_n[idx[i]];
+    return attn_encdec_batch_build(&r->buf, attn_encdec_get_config(r->m), n, src, sn, tgt, tn);
+}
+
+static int64_t target_tokens(const attn_encdec_batch *b) {
+    int64_t t = 0;
+    for (int64_t i = 0; i < b->B; i++) t += b->tgt_len[i];
+    return t;
+}
+
+/* The validation loss: the mean over every target token (label-smoothed, no dropout). */
+static int validate(run *r, float *out) {
+    const corpus *v = &r->valid;
+    int *order = malloc(sizeof(int) * (size_t)v->n), *starts = malloc(sizeof(int) * ((size_t)v->n + 1)), nb = 0;
+    int rc = order && starts ? 0 : attn_error("out of memory");
+    if (rc == 0)
+        rc = attn_encdec_token_batches(v->n, v->src_n, v->tgt_n, r->o->max_tokens, r->max_sentences, 0, order, starts, &nb);
+    attn_encdec_options(r->m)->training = false;
+    double sum = 0;
+    int64_t count = 0;
+    for (int i = 0; i < nb && rc == 0; i++) {
+        float loss;
+        rc = build(r, v, order + starts[i], starts[i + 1] - starts[i]);
+        if (rc == 0) rc = attn_encdec_forward(r->m, &r->buf.b, &loss);
+        int64_t t = target_tokens(&r->buf.b);
+        sum += (double)loss * t, count += t;
+    }
+    attn_encdec_options(r->m)->training = true;
+    free(order), free(starts);
+    *out = count ? (float)(sum / count) : NAN;
+    return rc;
+}
+
+/* ---- checkpoints ---- */
+
+static int write_state(const run *r, const char *dir) {
+    const attn_encdec_train_opts *o = r->o;
+    char dseed[20], seed[20], path[PATH_CAP];
+    snprintf(dseed, sizeof dseed, "%016" PRIx64, attn_encdec_options(r->m)->seed);
+    snprintf(seed, sizeof seed, "%016" PRIx64, o->seed);
+    json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:I, s:I, s:f, s:f}", "format", STATE_FORMAT, "step",
+                          (json_int_t)r->step, "adam_steps", (json_int_t)attn_adamw_steps(r->opt), "epoch",
+                          (json_int_t)r->epoch, "batch", (json_int_t)r->batch, "dropout_seed", dseed, "seed", seed,
+                          "warmup", (json_int_t)o->warmup, "max_tokens", (json_int_t)o->max_tokens, "lr_factor",
+                          (double)o->lr_factor, "clip", (double)o->clip);
+    char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+    json_decref(j);
+    snprintf(path, sizeof path, "%s/encdec_state.json", dir);
+    int rc = text ? attn_write_file_atomic(path, text, strlen(text)) : attn_error("cannot format %s", path);
+    free(text);
+    return rc;
+}
+
+static int write_checkpoint(const char *tmp, void *ctx) {
+    run *r = ctx;
+    int64_t n = attn_adamw_size(r->opt);
+    attn_st_entry e[2] = {{.name = "adam.m", .dtype = ATTN_F32, .ndim = 1, .shape = {n}, .data = attn_adamw_m(r->opt)},
+                          {.name = "adam.v", .dtype = ATTN_F32, .ndim = 1, .shape = {n}, .data = attn_adamw_v(r->opt)}};
+    char path[PATH_CAP];
+    if (attn_encdec_save(r->m, tmp)) return -1;
+    snprintf(path, sizeof path, "%s/encdec_state.safetensors", tmp);
+    if (attn_safetensors_write(path, e, 2, NULL, NULL, 0)) return -1;
+    snprintf(path, sizeof path, "%s/tokenizer.json", tmp);
+    if (attn_checkpoint_copy_file(r->o->tokenizer, path)) return -1;
+    return write_state(r, tmp);
+}
+
+static int save(run *r) {
+    if (attn_checkpoint_save_with(r->o->out_dir, write_checkpoint, r)) return -1;
+    emit(r, (attn_train_event){.kind = ATTN_TRAIN_EV_SAVE, .text = r->o->out_dir});
+    return 0;
+}
+
+static int read_moments(run *r, const char *dir) {
+    char path[PATH_CAP];
+    snprintf(path, sizeof path, "%s/encdec_state.safetensors", dir);
+    attn_safetensors *st = attn_safetensors_open(path);
+    if (!st) return -1;
+    int64_t n = attn_adamw_size(r->opt);
+    const char *names[] = {"adam.m", "adam.v"};
+    float *dst[] = {attn_adamw_m(r->opt), attn_adamw_v(r->opt)};
+    int rc = 0;
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        const attn_st_tensor *t = attn_safetensors_find(st, names[i]);
+        if (!t || t->dtype != ATTN_F32 || t->ndim != 1 || t->shape[0] != n)
+            rc = attn_error("%s: '%s' missing or not F32 [%lld]", path, names[i], (long long)n);
+        else memcpy(dst[i], t->data, sizeof(float) * (size_t)n);
+    }
+    attn_safetensors_close(st);
+    return rc;
+}
+
+static int read_state(run *r, const char *dir) {
+    char path[PATH_CAP];
+    snprintf(path, sizeof path, "%s/encdec_state.json", dir);
+    json_t *j = attn_json_load_object(path);
+    if (!j) return -1;
+    int64_t step, adam, epoch, batch;
+    const char *fmt = attn_cfg_str(j, path, "format", ""), *dseed = attn_cfg_str(j, path, "dropout_seed", "0");
+    int rc = fmt && strcmp(fmt, STATE_FORMAT) == 0 ? 0 : attn_error("%s: not an encoder-decoder training state", path);
+    if (rc == 0) rc = attn_cfg_int(j, path, "step", 0, 0, INT64_MAX, &step);
+    if (rc == 0) rc = attn_cfg_int(j, path, "adam_steps", 0, 0, INT64_MAX, &adam);
+    if (rc == 0) rc = attn_cfg_int(j, path, "epoch", 0, 0, INT64_MAX, &epoch);
+    if (rc == 0) rc = attn_cfg_int(j, path, "batch", 0, 0, INT32_MAX, &batch);
+    if (rc == 0) {
+        r->step = step, r->epoch = epoch, r->batch = batch;
+        attn_adamw_set_steps(r->opt, adam);
+        attn_encdec_options(r->m)->seed = strtoull(dseed ? dseed : "0", NULL, 16);
+    }
+    json_decref(j);
+    return rc;
+}
+
+/* ---- setup ---- */
+
+static bool has_state(const char *dir) {
+    char path[PATH_CAP];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/encdec_state.json", dir);
+    return stat(path, &st) == 0;
+}
+
+static int new_model(run *r, int64_t B, int64_t S) {
+    const attn_encdec_train_opts *o = r->o;
+    bool resume = o->resume && attn_checkpoint_recover(o->out_dir) == 0 && has_state(o->out_dir);
+    if (o->resume && !resume) note(r, "no checkpoint in %s yet: starting a new run", o->out_dir);
+    attn_encdec_config c = o->shape;
+    if (attn_encdec_ids_for(r->tok, &c)) return -1;
+    r->m = resume ? attn_encdec_load(o->out_dir, B, S, S) : attn_encdec_new(&c, o->seed, B, S, S);
+    if (!r->m) return -1;
+    if (attn_encdec_get_config(r->m)->vocab != c.vocab)
+        return attn_error("%s: the checkpoint's vocabulary (%lld) is not the tokenizer's + 1 (%lld)", o->out_dir,
+                          (long long)attn_encdec_get_config(r->m)->vocab, (long long)c.vocab);
+    attn_encdec_opts *mo = attn_encdec_options(r->m);
+    mo->dropout = o->dropout, mo->label_smoothing = o->label_smoothing, mo->training = true;
+    if (!resume) mo->seed = o->seed ^ 0x9E3779B97F4A7C15ull;
+    attn_adamw_config ac = {.lr = 0, .beta1 = 0.9f, .beta2 = 0.98f, .eps = 1e-9f, .weight_decay = 0};
+    if (!(r->opt = attn_adamw_new(attn_encdec_numel(r->m), &ac))) return attn_error("out of memory");
+    attn_adamw_zero_grads_after_step(r->opt, true);
+    if (resume && (read_moments(r, o->out_dir) || read_state(r, o->out_dir))) return -1;
+    if (resume) note(r, "resumed %s at step %lld", o->out_dir, (long long)r->step);
+    return 0;
+}
+
+static int setup(run *r) {
+    const attn_encdec_train_opts *o = r->o;
+    if (!(r->tok = attn_tokenizer_load(o->tokenizer))) return -1;
+    int max_ids = (int)o->shape.max_len - 1, skipped = 0;
+    if (corpus_load(&r->train, o->src, o->tgt, r->tok, max_ids, o->max_tokens, &skipped)) return -1;
+    if (skipped) note(r, "left out %d training pairs longer than %d tokens or --max-tokens", skipped, max_ids);
+    if (o->valid_src && (corpus_load(&r->valid, o->valid_src, o->valid_tgt, r->tok, max_ids, o->max_tokens, &skipped)))
+        return -1;
+    r->max_sentences = (int)(o->max_tokens / 4 > 1 ? o->max_tokens / 4 : 1);
+    int64_t S = (o->max_tokens + r->max_sentences - 1) / r->max_sentences;
+    r->order = malloc(sizeof(int) * (size_t)r->train.n), r->starts = malloc(sizeof(int) * ((size_t)r->train.n + 1));
+    if (!r->order || !r->starts) return attn_error("out of memory");
+    if (new_model(r, r->max_sentences, S) || plan_epoch(r)) return -1;
+    if (o->log_path && !(r->log = fopen(o->log_path, o->resume ? "a" : "w")))
+        return attn_error("%s: cannot open the log: %s", o->log_path, strerror(errno));
+    return 0;
+}
+
+/* ---- steps ---- */
+
+static int train_step(run *r, float *loss, float *lr, float *gnorm, int64_t *tokens) {
+    if (r->batch >= r->n_batches) {
+        r->epoch++, r->batch = 0;
+        if (plan_epoch(r)) return -1;
+    }
+    int first = r->starts[r->batch], n = r->starts[r->batch + 1] - first;
+    r->batch++;
+    if (build(r, &r->train, r->order + first, n) || attn_encdec_forward(r->m, &r->buf.b, loss) ||
+        attn_encdec_backward(r->m, 1.0f))
+        return -1;
+    int np;
+    const attn_param *ps = attn_encdec_params(r->m, &np);
+    *gnorm = attn_grad_norm(ps, np);
+    *lr = attn_encdec_noam_lr(attn_encdec_get_config(r->m)->d_model, ++r->step, r->o->warmup, r->o->lr_factor);
+    *tokens = target_tokens(&r->buf.b);
+    return attn_adamw_step(r->opt, ps, np, *lr, attn_clip_scale(*gnorm, r->o->clip));
+}
+
+static int maybe_eval(run *r, attn_train_result *res) {
+    if (!r->valid.n || !r->o->eval_every || (r->step % r->o->eval_every && r->step != r->o->steps)) return 0;
+    float v;
+    if (validate(r, &v)) return -1;
+    res->last_val_loss = v;
+    if (r->log) fprintf(r->log, "{\"step\": %lld, \"val_loss\": %.9g, \"ppl\": %.9g}\n", (long long)r->step, v, exp(v));
+    if (r->log) fflush(r->log);
+    emit(r, (attn_train_event){.kind = ATTN_TRAIN_EV_EVAL, .val_loss = v});
+    return 0;
+}
+
+static int loop(run *r, attn_train_result *res) {
+    double t0 = attn_time_s();
+    int64_t tokens_total = 0, first = r->step;
+    while (r->step < r->o->steps && !(r->o->stop && *r->o->stop)) {
+        float loss, lr, gnorm;
+        int64_t tokens;
+        if (train_step(r, &loss, &lr, &gnorm, &tokens)) return attn_error("step %lld: %s", (long long)r->step, attn_last_error());
+        if (!isfinite(loss)) return attn_error("step %lld: the loss is %g (try a smaller --lr-factor)", (long long)r->step, loss);
+        tokens_total += tokens, res->last_loss = loss, res->steps_done = r->step;
+        double dt = attn_time_s() - t0, per_step = dt / (double)(r->step - first);
+        attn_train_event e = {.kind = ATTN_TRAIN_EV_STEP, .loss = loss, .lr = lr, .grad_norm = gnorm,
+                              .tokens_per_s = tokens_total / (dt > 0 ? dt : 1e-9), .elapsed_s = dt,
+                              .eta_s = per_step * (double)(r->o->steps - r->step)};
+        emit(r, e);
+        if (r->log) {
+            fprintf(r->log, "{\"step\": %lld, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, \"tokens_per_s\": %.1f}\n",
+                    (long long)r->step, loss, lr, gnorm, e.tokens_per_s);
+            fflush(r->log);
+        }
+        if (maybe_eval(r, res)) return -1;
+        if (r->o->save_every && r->step % r->o->save_every == 0 && r->step != r->o->steps && save(r)) return -1;
+    }
+    res->interrupted = r->step < r->o->steps;
+    return save(r);
+}
+
+int attn_encdec_train_run(const attn_encdec_train_opts *o, attn_train_result *res) {
+    *res = (attn_train_result){.last_loss = NAN, .last_val_loss = NAN};
+    if (!o->src || !o->tgt || !o->tokenizer || !o->out_dir) return attn_error("give the source, target, tokenizer and output");
+    if (!o->valid_src != !o->valid_tgt) return attn_error("give both validation sides or neither");
+    run r = {.o = o};
+    int rc = setup(&r);
+    if (rc == 0) rc = loop(&r, res);
+    res->steps_done = r.step;
+    if (r.log) fclose(r.log);
+    attn_encdec_batch_free(&r.buf);
+    free(r.order), free(r.starts);
+    corpus_free(&r.train), corpus_free(&r.valid);
+    attn_adamw_free(r.opt), attn_encdec_free(r.m), attn_tokenizer_free(r.tok);
+    return rc;
+}

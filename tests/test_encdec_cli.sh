@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# test_encdec_cli.sh - the encoder-decoder commands end to end: a joint tokenizer trained by
+# `attn tokenizer train` on a synthetic copy task, `attn train-encdec` (then --resume),
+# `attn translate` scored by `attn bleu` (the copy task must reach BLEU > 90), `attn
+# average`, and the bad inputs: line counts that differ, a GPT-2 model, invalid UTF-8,
+# empty and over-long lines.
+set -u
+. "$(dirname "$0")/cli_lib.sh"
+
+# 1500 training pairs of 1-5 words from 12, the target a copy of the source
+python3 - "$tmp" <<'PY'
+import random, sys
+r, d = random.Random(1), sys.argv[1]
+words = "red blue green cat dog sun moon tree fish bird rock star".split()
+def write(name, n):
+    lines = [" ".join(r.choice(words) for _ in range(r.randint(1, 5))) for _ in range(n)]
+    for side in ("src", "tgt"):
+        open(f"{d}/{name}.{side}", "w").write("\n".join(lines) + "\n")
+write("train", 1500); write("valid", 100); write("test", 100)
+PY
+expect "tokenizer" 0 "$attn" tokenizer train -i "$tmp/train.src" "$tmp/train.tgt" -o "$tmp/tok.json" --vocab-size 320
+shape=(--layers 2 --d-model 64 --heads 4 --d-ff 128 --max-len 32 --dropout 0 --max-tokens 512 --warmup 200 --clip 1)
+train() { "$attn" train-encdec --src "$tmp/train.src" --tgt "$tmp/train.tgt" --tokenizer "$tmp/tok.json" \
+    --valid-src "$tmp/valid.src" --valid-tgt "$tmp/valid.tgt" --out "$tmp/ck" "${shape[@]}" --eval-every 400 "$@"; }
+
+# half the run, a copy of that checkpoint, then --resume to the end
+expect "train 400 steps" 0 train --steps 400 --log "$tmp/log.jsonl"
+contains "validation loss reported" "$tmp/err" "step 400: val loss"
+contains "checkpoint has its tokenizer" <(ls "$tmp/ck") "tokenizer.json"
+cp -r "$tmp/ck" "$tmp/ck400"
+expect "resume to 800 steps" 0 train --steps 800 --resume --log "$tmp/log.jsonl"
+contains "resumed" "$tmp/err" "resumed $tmp/ck at step 400"
+if [ "$(grep -c '"loss"' "$tmp/log.jsonl")" -eq 800 ]; then ok; else bad "log: $(grep -c '"loss"' "$tmp/log.jsonl") step lines, wanted 800"; fi
+
+# beam search (the default) and greedy decoding both copy the test sentences
+expect "translate" 0 "$attn" translate -m "$tmp/ck" -i "$tmp/test.src" -o "$tmp/hyp.txt"
+expect "bleu" 0 "$attn" bleu "$tmp/hyp.txt" "$tmp/test.tgt" --json
+bleu_at_least() { # description, minimum, file with attn bleu --json output
+    if python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["score"]; sys.exit(0 if s > float(sys.argv[2]) else 1)' "$3" "$2"
+    then ok; else bad "$1: BLEU not above $2: $(head -c 300 "$3")"; fi
+}
+bleu_at_least "copy task, beam 4" 90 "$tmp/out"
+expect "translate from stdin, greedy" 0 sh -c '"$0" translate -m "$1" --greedy <"$2" >"$3"' "$attn" "$tmp/ck" "$tmp/test.src" "$tmp/hyp_greedy.txt"
+expect "bleu greedy" 0 "$attn" bleu "$tmp/hyp_greedy.txt" "$tmp/test.tgt" --json
+bleu_at_least "copy task, greedy" 90 "$tmp/out"
+
+# attn average: an atomic model folder that loads and translates
+expect "average" 0 "$attn" average -o "$tmp/avg" "$tmp/ck400" "$tmp/ck"
+expect "translate with the average" 0 "$attn" translate -m "$tmp/avg" -i "$tmp/test.src" -o "$tmp/hyp_avg.txt"
+if [ "$(wc -l <"$tmp/hyp_avg.txt")" -eq 100 ] && [ -s "$tmp/hyp_avg.txt" ]; then ok; else bad "average: $(wc -l <"$tmp/hyp_avg.txt") lines"; fi
+expect "average of nothing" 2 "$attn" average -o "$tmp/avg2"
+expect "average of a missing folder" 1 "$attn" average -o "$tmp/avg2" "$tmp/ck" "$tmp/nothing"
+if [ ! -e "$tmp/avg2" ]; then ok; else bad "a failed average left $tmp/avg2 behind"; fi
+
+# empty lines give empty lines; over-long lines are cut with a warning
+printf 'red cat\n\nblue\n' >"$tmp/empty.txt"
+expect "empty line" 0 "$attn" translate -m "$tmp/ck" -i "$tmp/empty.txt" --greedy
+if [ "$(sed -n 2p "$tmp/out")" = "" ] && [ "$(wc -l <"$tmp/out")" -eq 3 ] && [ "$(sed -n 3p "$tmp/out")" = "blue" ]
+then ok; else bad "empty line: $(cat "$tmp/out")"; fi
+python3 -c 'print("red"); print(" ".join(["cat"] * 60))' >"$tmp/long.txt"
+expect "long line" 0 "$attn" translate -m "$tmp/ck" -i "$tmp/long.txt" --greedy
+contains "long line warned" "$tmp/err" "cut to fit (first: line 2)"
+
+# bad input
+head -n 10 "$tmp/train.tgt" >"$tmp/short.tgt"
+expect "line counts differ" 1 "$attn" train-encdec --src "$tmp/train.src" --tgt "$tmp/short.tgt" --tokenizer "$tmp/tok.json" --out "$tmp/bad" --steps 1
+contains "both counts named" "$tmp/err" "has 1500 lines but $tmp/short.tgt has 10"
+printf 'red cat\nblue \xff\xfe dog\n' >"$tmp/bad_utf8.txt"
+expect "invalid UTF-8 to translate" 1 "$attn" translate -m "$tmp/ck" -i "$tmp/bad_utf8.txt"
+contains "invalid UTF-8 line named" "$tmp/err" "bad_utf8.txt:2: invalid UTF-8"
+cp "$tmp/train.src" "$tmp/bad.tgt" && printf 'cat \xc0\xaf\n' >>"$tmp/bad.tgt" && echo red >>"$tmp/train.src"
+expect "invalid UTF-8 to train" 1 "$attn" train-encdec --src "$tmp/train.src" --tgt "$tmp/bad.tgt" --tokenizer "$tmp/tok.json" --out "$tmp/bad" --steps 1
+contains "training line named" "$tmp/err" "bad.tgt:1501: invalid UTF-8"
+expect "gpt-2 init" 0 "$attn" init -o "$tmp/gpt2" --layers 1 --heads 1 --embd 8 --ctx 16 --tokenizer "$tmp/tok.json"
+expect "a GPT-2 model to translate" 1 sh -c 'echo red | "$0" translate -m "$1"' "$attn" "$tmp/gpt2"
+contains "model kind named" "$tmp/err" "is not an attn encoder-decoder"
+expect "no model" 2 "$attn" translate -i "$tmp/test.src"
+expect "a smaller tokenizer" 0 "$attn" tokenizer train -i "$tmp/train.src" -o "$tmp/tok2.json" --vocab-size 300
+expect "tokenizer of another model" 1 "$attn" translate -m "$tmp/ck" -i "$tmp/test.src" --tokenizer "$tmp/tok2.json"
+contains "tokenizer mismatch" "$tmp/err" "does not match the model"
+
+echo "test_encdec_cli: $checks checks, $failed failed"
+[ "$failed" -eq 0 ]
