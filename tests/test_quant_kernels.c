@@ -15,43 +15,14 @@
 #include "core/tensor.h"
 #include "core/threadpool.h"
 #include "nn/layers.h"
+#include "quant_random.h"
 #include "test.h"
 
 static const attn_qtype types[] = {ATTN_QT_Q8_0, ATTN_QT_Q4_0, ATTN_QT_Q4_1, ATTN_QT_Q5_0, ATTN_QT_Q5_1,
                                    ATTN_QT_Q2_K, ATTN_QT_Q3_K, ATTN_QT_Q4_K, ATTN_QT_Q5_K, ATTN_QT_Q6_K};
 
-static uint64_t rng = 88172645463325252ull;
-static uint32_t next_u32(void) {
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return (uint32_t)(rng >> 16);
-}
-static float uniform(void) { return (float)(next_u32() % 2000001) / 1000000.0f - 1.0f; }
 
-/* Byte offsets of the f16 scale fields in a block (-1 ends): random bytes there could be
- * NaN or huge, so they get small random halves; every other byte is random. */
-static const int *half_fields(attn_qtype t) {
-    static const int d0[] = {0, -1}, d0m2[] = {0, 2, -1}, q2k[] = {80, 82, -1}, q3k[] = {108, -1}, q6k[] = {208, -1};
-    switch (t) {
-    case ATTN_QT_Q4_1: case ATTN_QT_Q5_1: case ATTN_QT_Q4_K: case ATTN_QT_Q5_K: return d0m2;
-    case ATTN_QT_Q2_K: return q2k;
-    case ATTN_QT_Q3_K: return q3k;
-    case ATTN_QT_Q6_K: return q6k;
-    default: return d0;
-    }
-}
 
-static uint8_t *random_matrix(attn_qtype t, int64_t N, int64_t K) {
-    const attn_qtype_info *info = attn_qtype_get(t);
-    size_t bytes = attn_quant_row_bytes(t, K) * (size_t)N;
-    uint8_t *w = malloc(bytes);
-    for (size_t i = 0; i < bytes; i++) w[i] = (uint8_t)next_u32();
-    for (size_t b = 0; b < bytes; b += (size_t)info->bytes)
-        for (const int *f = half_fields(t); *f >= 0; f++) {
-            uint16_t h = attn_f32_to_f16(uniform() * 0.05f);
-            memcpy(w + b + *f, &h, 2);
-        }
-    return w;
-}
 
 /* Exact-ish reference: dequantize row n, dot in double; also sum |w*x| for the tolerance. */
 static double ref_dot(attn_qtype t, const uint8_t *w, const float *x, int64_t K, int64_t n, double *mag) {
@@ -229,6 +200,7 @@ static void check_decode(attn_qtype t) {
 }
 
 int main(void) {
+    rng = 88172645463325252ull; /* this test's own stream, as before the shared header */
     attn_threads_init(2);
     attn_qdot_set_mode(ATTN_QDOT_F32); /* the exact path; test_qdot covers the integer one */
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
