@@ -270,13 +270,7 @@ static void draw_task(void *ctx, int64_t begin, int64_t end, int thread) {
 static const char *emit_text(const attn_batch *b, slot *s, int32_t token) {
     size_t len = 0;
     const char *bytes = b->tok ? attn_tokenizer_token_bytes(b->tok, token, &len) : NULL;
-    if (!bytes) return NULL;
-    const char *ready;
-    size_t n_ready;
-    int stopped = attn_stream_push(s->stream, bytes, len, &ready, &n_ready);
-    if (stopped < 0) return "error";
-    if (n_ready && s->p.on_text && s->p.on_text(s->p.user, ready, n_ready)) return "cancelled";
-    return stopped ? "stop" : NULL;
+    return bytes ? attn_stream_emit(s->stream, bytes, len, s->p.on_text, s->p.user) : NULL;
 }
 
 /* The drawn token: end of text, or reported and queued for the next step (or the end). */

@@ -25,18 +25,12 @@ static void state_free(gen_state *s) {
     free(s->logits);
 }
 
-/* Emits the printable part of `bytes`; returns 1 when a stop string completed or the
- * callback asked to stop. */
+/* Emits the printable part of `bytes`; returns 1 when the text ends here (stop string,
+ * callback, out of memory: r->finish_reason says which). */
 static int emit(const attn_generate_params *p, gen_state *s, const char *bytes, size_t n, attn_generate_result *r) {
-    const char *ready;
-    size_t n_ready;
-    int stopped = attn_stream_push(s->stream, bytes, n, &ready, &n_ready);
-    if (n_ready && p->on_text && p->on_text(p->user, ready, n_ready)) {
-        r->finish_reason = "cancelled";
-        return 1;
-    }
-    if (stopped) r->finish_reason = "stop";
-    return stopped;
+    const char *why = attn_stream_emit(s->stream, bytes, n, p->on_text, p->user);
+    if (why) r->finish_reason = why;
+    return why != NULL;
 }
 
 static int finish_text(const attn_generate_params *p, gen_state *s, attn_generate_result *r) {

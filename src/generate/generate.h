@@ -30,7 +30,7 @@ typedef struct {
 typedef struct {
     int n_prompt, n_generated;
     double prompt_s, gen_s;         /* prefill time; time of the sampled tokens after the first */
-    const char *finish_reason;      /* "length", "stop" (stop string or end-of-text), "cancelled" */
+    const char *finish_reason;      /* "length", "stop" (stop string or end-of-text), "cancelled", "error" (out of memory) */
     int32_t *tokens;                /* generated ids (malloc'd, caller frees) */
     char *text;                     /* final text (malloc'd, caller frees) */
     size_t text_len;

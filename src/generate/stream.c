@@ -156,3 +156,13 @@ const char *attn_stream_text(const attn_stream *s, size_t *len) {
     if (len) *len = s->emitted;
     return s->buf;
 }
+
+const char *attn_stream_emit(attn_stream *s, const char *bytes, size_t n,
+                             int (*on_text)(void *user, const char *text, size_t len), void *user) {
+    const char *ready;
+    size_t n_ready;
+    int stopped = attn_stream_push(s, bytes, n, &ready, &n_ready);
+    if (stopped < 0) return "error";
+    if (n_ready && on_text && on_text(user, ready, n_ready)) return "cancelled";
+    return stopped ? "stop" : NULL;
+}

@@ -35,6 +35,11 @@ int attn_stream_push(attn_stream *s, const char *bytes, size_t n, const char **r
 
 /* At the end of generation: releases what is held back, an incomplete UTF-8 tail as U+FFFD.
  * Call once; does nothing after a stop matched. Never allocates. */
+/* attn_stream_push, then hands what became final to on_text (may be NULL). Returns why the
+ * text ends here ("stop": a stop string completed; "cancelled": on_text returned non-zero;
+ * "error": out of memory), else NULL. Shared by attn_generate and the batched generator. */
+const char *attn_stream_emit(attn_stream *s, const char *bytes, size_t n,
+                             int (*on_text)(void *user, const char *text, size_t len), void *user);
 void attn_stream_flush(attn_stream *s, const char **ready, size_t *n_ready);
 
 /* All bytes released so far, *len of them (excludes a stop string and the bytes still held
