@@ -60,8 +60,11 @@ int64_t attn_model_seq_n_past(const attn_model *m, int seq); /* 0 for a sequence
 int attn_model_seq_truncate(attn_model *m, int seq, int64_t n_past); /* 0 frees the sequence */
 /* Runs every item (validated first: sequence numbers, ids, context room; an error changes
  * nothing). Results equal running each item alone with attn_model_forward, to float rounding:
- * stacked rows are summed in another order (a single item takes the very same path). Items
- * may mix prompt chunks and single decode tokens, in any order. */
+ * stacked rows are summed in another order (a single item takes the very same path); with
+ * block-quantized weights and the integer dot products (core/quant_matmul.h), a matmul of up
+ * to 16 rows quantizes its activations and a larger one does not, so a row's logits also
+ * depend on how many rows share its pass (~1e-4 of the largest logit; ATTN_QDOT=f32 removes
+ * that). Items may mix prompt chunks and single decode tokens, in any order. */
 int attn_model_forward_batch(attn_model *m, const attn_batch_item *items, int n_items);
 
 /* For writers of new model families (src/model/ only). model.c validates every call first,
