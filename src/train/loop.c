@@ -92,7 +92,7 @@ static void find_tokenizer(run *r) {
 
 /* A resumed run logs the steps after the checkpoint again: drop the old lines for them
  * (a crash may have logged steps it never saved), so the log reads as one run. */
-static int trim_log(const char *path, int64_t step) {
+int attn_train_log_trim(const char *path, int64_t step) {
     size_t n;
     if (!path || !is_file(path)) return 0;
     char *text = attn_read_file(path, &n), *w = text;
@@ -208,7 +208,7 @@ static int setup(run *r) {
     attn_gpt2_train_zero_grad(r->m);
     if (check_data(r)) return -1;
     find_tokenizer(r);
-    if (o->resume && trim_log(o->log_path, r->step)) return -1;
+    if (o->resume && attn_train_log_trim(o->log_path, r->step)) return -1;
     attn_gpt2_train_opts *mo = attn_gpt2_train_options(r->m);
     mo->dropout = r->hp.dropout, mo->training = true;
     size_t n = (size_t)r->hp.B * ((size_t)r->hp.T + 1);

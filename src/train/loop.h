@@ -61,4 +61,10 @@ void attn_train_defaults(attn_train_opts *o);
 
 int attn_train_run(const attn_train_opts *o, attn_train_result *r);
 
+/* Drops the lines of a JSONL training log whose "step" is past step (lines without one
+ * stay), rewriting it atomically; a missing file (or NULL path) is fine. A resumed run calls
+ * it before appending: steps logged after the checkpoint (by a run that then crashed) are
+ * logged again, so without this they would appear twice. `attn train-encdec` shares it. */
+int attn_train_log_trim(const char *path, int64_t step);
+
 #endif
