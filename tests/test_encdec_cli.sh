@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # test_encdec_cli.sh - the encoder-decoder commands end to end: a joint tokenizer trained by
-# `attn tokenizer train` on a synthetic copy task, `attn train-encdec` (then --resume),
-# `attn translate` scored by `attn bleu` (the copy task must reach BLEU > 90), `attn
-# average`, and the bad inputs: line counts that differ, a GPT-2 model, invalid UTF-8,
-# empty and over-long lines.
+# `attn tokenizer train` on a synthetic copy task, `attn train-encdec` (then --resume, which must
+# match an uninterrupted run bit for bit), `attn translate` scored by `attn bleu` (the copy task
+# must reach BLEU > 90), `attn average`, and the bad inputs: line counts that differ, a GPT-2
+# model, invalid UTF-8, empty and over-long lines.
 set -u
 . "$(dirname "$0")/cli_lib.sh"
 
@@ -31,6 +31,30 @@ cp -r "$tmp/ck" "$tmp/ck400"
 expect "resume to 800 steps" 0 train --steps 800 --resume --log "$tmp/log.jsonl"
 contains "resumed" "$tmp/err" "resumed $tmp/ck at step 400"
 if [ "$(grep -c '"loss"' "$tmp/log.jsonl")" -eq 800 ]; then ok; else bad "log: $(grep -c '"loss"' "$tmp/log.jsonl") step lines, wanted 800"; fi
+
+# --resume continues bit-identically, dropout on: 40 steps saving every 20, next to 20 steps,
+# 10 more (logged, then lost as in a crash: the step-20 checkpoint put back) and a --resume to 40
+# that repeats none of the recipe flags (the checkpoint's recipe and model win). Losses, learning
+# rates and grad norms must match as strings, the weights byte for byte, and the log must hold
+# each step once (the resumed run trims the lines logged after the checkpoint).
+losses() { grep '"loss"' "$1" | sed 's/, "tokens_per_s.*//'; } # the log without timings
+data=(--src "$tmp/train.src" --tgt "$tmp/train.tgt" --tokenizer "$tmp/tok.json")
+recipe=(--layers 1 --d-model 32 --heads 2 --d-ff 64 --max-len 32 --dropout 0.1 --max-tokens 256 --warmup 20 --clip 1
+    --seed 7 --valid-src "$tmp/valid.src" --valid-tgt "$tmp/valid.tgt" --eval-every 15)
+expect "uninterrupted 40 steps" 0 "$attn" train-encdec "${data[@]}" "${recipe[@]}" --out "$tmp/u" --steps 40 \
+    --save-every 20 --log "$tmp/u.jsonl"
+expect "first 20 steps" 0 "$attn" train-encdec "${data[@]}" "${recipe[@]}" --out "$tmp/h" --steps 20 --log "$tmp/h.jsonl"
+cp -r "$tmp/h" "$tmp/h20"
+expect "10 steps past the checkpoint" 0 "$attn" train-encdec "${data[@]}" "${recipe[@]}" --out "$tmp/h" --steps 30 \
+    --resume --log "$tmp/h.jsonl"
+rm -rf "$tmp/h" && mv "$tmp/h20" "$tmp/h"
+expect "resume without the recipe flags" 0 "$attn" train-encdec "${data[@]}" --out "$tmp/h" --steps 40 --resume \
+    --log "$tmp/h.jsonl"
+contains "recipe from the checkpoint" "$tmp/err" "--max-tokens 256 from the checkpoint"
+contains "model from the checkpoint" "$tmp/err" "the checkpoint's model is used: --layers 1 --d-model 32"
+if [ "$(losses "$tmp/u.jsonl")" = "$(losses "$tmp/h.jsonl")" ] && [ "$(grep -c '"loss"' "$tmp/h.jsonl")" -eq 40 ]; then ok
+else bad "resumed run differs: $(diff <(losses "$tmp/u.jsonl") <(losses "$tmp/h.jsonl") | head -4)"; fi
+if cmp -s "$tmp/u/model.safetensors" "$tmp/h/model.safetensors"; then ok; else bad "resumed weights differ"; fi
 
 # beam search (the default) and greedy decoding both copy the test sentences
 expect "translate" 0 "$attn" translate -m "$tmp/ck" -i "$tmp/test.src" -o "$tmp/hyp.txt"

@@ -164,7 +164,11 @@ static int corpus_load(corpus *c, const char *src, const char *tgt, const attn_t
 /* ---- the run ---- */
 
 typedef struct {
-    const attn_encdec_train_opts *o;
+    attn_encdec_train_opts rec; /* the options in force: the caller's, or on --resume the checkpoint's recipe */
+    const attn_encdec_train_opts *o; /* = &rec */
+    bool resumed;
+    int64_t adam_steps;   /* read from the checkpoint before the optimizer exists */
+    uint64_t dropout_seed;
     attn_tokenizer *tok;
     attn_encdec *m;
     attn_adamw *opt;
@@ -238,11 +242,13 @@ static int write_state(const run *r, const char *dir) {
     char dseed[20], seed[20], path[PATH_CAP];
     snprintf(dseed, sizeof dseed, "%016" PRIx64, attn_encdec_options(r->m)->seed);
     snprintf(seed, sizeof seed, "%016" PRIx64, o->seed);
-    json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:I, s:I, s:f, s:f}", "format", STATE_FORMAT, "step",
-                          (json_int_t)r->step, "adam_steps", (json_int_t)attn_adamw_steps(r->opt), "epoch",
+    /* the floats go out as doubles at full precision, so they read back to the same float */
+    json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:I, s:I, s:f, s:f, s:f, s:f}", "format", STATE_FORMAT,
+                          "step", (json_int_t)r->step, "adam_steps", (json_int_t)attn_adamw_steps(r->opt), "epoch",
                           (json_int_t)r->epoch, "batch", (json_int_t)r->batch, "dropout_seed", dseed, "seed", seed,
                           "warmup", (json_int_t)o->warmup, "max_tokens", (json_int_t)o->max_tokens, "lr_factor",
-                          (double)o->lr_factor, "clip", (double)o->clip);
+                          (double)o->lr_factor, "clip", (double)o->clip, "dropout", (double)o->dropout,
+                          "label_smoothing", (double)o->label_smoothing);
     char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
     json_decref(j);
     snprintf(path, sizeof path, "%s/encdec_state.json", dir);
@@ -290,23 +296,67 @@ static int read_moments(run *r, const char *dir) {
     return rc;
 }
 
+/* The batch cursor, step counts and dropout seed of the checkpoint. */
+static int read_cursor(run *r, json_t *j, const char *path) {
+    int64_t step, adam, epoch, batch;
+    const char *dseed = attn_cfg_str(j, path, "dropout_seed", "0");
+    int rc = attn_cfg_int(j, path, "step", 0, 0, INT64_MAX, &step);
+    if (rc == 0) rc = attn_cfg_int(j, path, "adam_steps", 0, 0, INT64_MAX, &adam);
+    if (rc == 0) rc = attn_cfg_int(j, path, "epoch", 0, 0, INT64_MAX, &epoch);
+    if (rc == 0) rc = attn_cfg_int(j, path, "batch", 0, 0, INT32_MAX, &batch);
+    if (rc) return -1;
+    r->step = step, r->epoch = epoch, r->batch = batch, r->adam_steps = adam;
+    r->dropout_seed = strtoull(dseed ? dseed : "0", NULL, 16);
+    return 0;
+}
+
+/* --resume continues the checkpoint's recipe whatever the command line says (as `attn train`
+ * does): another seed, batch size or schedule would change the trajectory, and a resumed run
+ * must match an uninterrupted one. Each overridden flag is named. */
+static void adopt_int(run *r, const char *flag, int64_t saved, int64_t *v) {
+    if (*v != saved)
+        note(r, "%s %lld from the checkpoint (not the command line's %lld)", flag, (long long)saved, (long long)*v);
+    *v = saved;
+}
+
+static void adopt_float(run *r, const char *flag, double saved, float *v) {
+    if (*v != (float)saved) note(r, "%s %g from the checkpoint (not the command line's %g)", flag, saved, (double)*v);
+    *v = (float)saved;
+}
+
+/* The recipe; keys missing in older checkpoints (dropout, label_smoothing) keep the command line's. */
+static int read_recipe(run *r, json_t *j, const char *path) {
+    attn_encdec_train_opts *o = &r->rec;
+    int64_t warmup, max_tokens;
+    double lr_factor, clip, dropout, smoothing;
+    const char *seed = attn_cfg_str(j, path, "seed", NULL);
+    int rc = attn_cfg_int(j, path, "warmup", o->warmup, 1, INT64_MAX, &warmup);
+    if (rc == 0) rc = attn_cfg_int(j, path, "max_tokens", o->max_tokens, 2, INT64_MAX, &max_tokens);
+    if (rc == 0) rc = attn_cfg_float(j, path, "lr_factor", o->lr_factor, 0, 1e30, &lr_factor);
+    if (rc == 0) rc = attn_cfg_float(j, path, "clip", o->clip, 0, 1e30, &clip);
+    if (rc == 0) rc = attn_cfg_float(j, path, "dropout", o->dropout, 0, 0.99, &dropout);
+    if (rc == 0) rc = attn_cfg_float(j, path, "label_smoothing", o->label_smoothing, 0, 1, &smoothing);
+    if (rc) return -1;
+    uint64_t s = seed ? strtoull(seed, NULL, 16) : o->seed;
+    if (s != o->seed) note(r, "--seed %llu from the checkpoint (not the command line's %llu)", (unsigned long long)s,
+                           (unsigned long long)o->seed);
+    o->seed = s;
+    adopt_int(r, "--warmup", warmup, &o->warmup), adopt_int(r, "--max-tokens", max_tokens, &o->max_tokens);
+    adopt_float(r, "--lr-factor", lr_factor, &o->lr_factor), adopt_float(r, "--clip", clip, &o->clip);
+    adopt_float(r, "--dropout", dropout, &o->dropout);
+    adopt_float(r, "--label-smoothing", smoothing, &o->label_smoothing);
+    return 0;
+}
+
 static int read_state(run *r, const char *dir) {
     char path[PATH_CAP];
     snprintf(path, sizeof path, "%s/encdec_state.json", dir);
     json_t *j = attn_json_load_object(path);
     if (!j) return -1;
-    int64_t step, adam, epoch, batch;
-    const char *fmt = attn_cfg_str(j, path, "format", ""), *dseed = attn_cfg_str(j, path, "dropout_seed", "0");
+    const char *fmt = attn_cfg_str(j, path, "format", "");
     int rc = fmt && strcmp(fmt, STATE_FORMAT) == 0 ? 0 : attn_error("%s: not an encoder-decoder training state", path);
-    if (rc == 0) rc = attn_cfg_int(j, path, "step", 0, 0, INT64_MAX, &step);
-    if (rc == 0) rc = attn_cfg_int(j, path, "adam_steps", 0, 0, INT64_MAX, &adam);
-    if (rc == 0) rc = attn_cfg_int(j, path, "epoch", 0, 0, INT64_MAX, &epoch);
-    if (rc == 0) rc = attn_cfg_int(j, path, "batch", 0, 0, INT32_MAX, &batch);
-    if (rc == 0) {
-        r->step = step, r->epoch = epoch, r->batch = batch;
-        attn_adamw_set_steps(r->opt, adam);
-        attn_encdec_options(r->m)->seed = strtoull(dseed ? dseed : "0", NULL, 16);
-    }
+    if (rc == 0) rc = read_cursor(r, j, path);
+    if (rc == 0) rc = read_recipe(r, j, path);
     json_decref(j);
     return rc;
 }
@@ -320,44 +370,76 @@ static bool has_state(const char *dir) {
     return stat(path, &st) == 0;
 }
 
+/* The checkpoint's model decides the shape on --resume; say so when the flags differ. */
+static void note_shape(run *r) {
+    const attn_encdec_config *m = attn_encdec_get_config(r->m), *c = &r->o->shape;
+    if (m->n_encoder_layers != c->n_encoder_layers || m->d_model != c->d_model || m->n_heads != c->n_heads ||
+        m->d_ff != c->d_ff || m->max_len != c->max_len || m->pre_ln != c->pre_ln)
+        note(r, "the checkpoint's model is used: --layers %lld --d-model %lld --heads %lld --d-ff %lld --max-len %lld%s",
+             (long long)m->n_encoder_layers, (long long)m->d_model, (long long)m->n_heads, (long long)m->d_ff,
+             (long long)m->max_len, m->pre_ln ? " --pre-ln" : "");
+}
+
 static int new_model(run *r, int64_t B, int64_t S) {
     const attn_encdec_train_opts *o = r->o;
-    bool resume = o->resume && attn_checkpoint_recover(o->out_dir) == 0 && has_state(o->out_dir);
-    if (o->resume && !resume) note(r, "no checkpoint in %s yet: starting a new run", o->out_dir);
     attn_encdec_config c = o->shape;
     if (attn_encdec_ids_for(r->tok, &c)) return -1;
-    r->m = resume ? attn_encdec_load(o->out_dir, B, S, S) : attn_encdec_new(&c, o->seed, B, S, S);
+    r->m = r->resumed ? attn_encdec_load(o->out_dir, B, S, S) : attn_encdec_new(&c, o->seed, B, S, S);
     if (!r->m) return -1;
     if (attn_encdec_get_config(r->m)->vocab != c.vocab)
         return attn_error("%s: the checkpoint's vocabulary (%lld) is not the tokenizer's + 1 (%lld)", o->out_dir,
                           (long long)attn_encdec_get_config(r->m)->vocab, (long long)c.vocab);
     attn_encdec_opts *mo = attn_encdec_options(r->m);
     mo->dropout = o->dropout, mo->label_smoothing = o->label_smoothing, mo->training = true;
-    if (!resume) mo->seed = o->seed ^ 0x9E3779B97F4A7C15ull;
+    mo->seed = r->resumed ? r->dropout_seed : o->seed ^ 0x9E3779B97F4A7C15ull;
     attn_adamw_config ac = {.lr = 0, .beta1 = 0.9f, .beta2 = 0.98f, .eps = 1e-9f, .weight_decay = 0};
     if (!(r->opt = attn_adamw_new(attn_encdec_numel(r->m), &ac))) return attn_error("out of memory");
     attn_adamw_zero_grads_after_step(r->opt, true);
-    if (resume && (read_moments(r, o->out_dir) || read_state(r, o->out_dir))) return -1;
-    if (resume) note(r, "resumed %s at step %lld", o->out_dir, (long long)r->step);
+    if (!r->resumed) return 0;
+    attn_adamw_set_steps(r->opt, r->adam_steps);
+    if (read_moments(r, o->out_dir)) return -1;
+    note_shape(r);
+    note(r, "resumed %s at step %lld", o->out_dir, (long long)r->step);
     return 0;
 }
 
+/* On --resume: the checkpoint folder put back after a crash, then its state and recipe. */
+static int resume_state(run *r) {
+    const attn_encdec_train_opts *o = r->o;
+    if (!o->resume) return 0;
+    if (attn_checkpoint_recover(o->out_dir)) return -1;
+    r->resumed = has_state(o->out_dir);
+    if (!r->resumed) note(r, "no checkpoint in %s yet: starting a new run", o->out_dir);
+    return r->resumed ? read_state(r, o->out_dir) : 0;
+}
+
+/* A fresh run starts its log; a resumed one continues it, cut back to the checkpoint's step
+ * (so the steps a crashed run logged after its last save are not there twice). */
+static int open_log(run *r) {
+    const attn_encdec_train_opts *o = r->o;
+    if (!o->log_path) return 0;
+    if (o->resume && attn_train_log_trim(o->log_path, r->step)) return -1;
+    if (!(r->log = fopen(o->log_path, o->resume ? "a" : "w")))
+        return attn_error("%s: cannot open the log: %s", o->log_path, strerror(errno));
+    return 0;
+}
+
+/* The model comes before the text: on --resume its max_len (the checkpoint's) decides which
+ * pairs fit, and the batch plan follows the recipe's max_tokens. */
 static int setup(run *r) {
     const attn_encdec_train_opts *o = r->o;
-    if (!(r->tok = attn_tokenizer_load(o->tokenizer))) return -1;
-    int max_ids = (int)o->shape.max_len - 1, skipped = 0;
+    if (!(r->tok = attn_tokenizer_load(o->tokenizer)) || resume_state(r)) return -1;
+    r->max_sentences = (int)(o->max_tokens / 4 > 1 ? o->max_tokens / 4 : 1);
+    int64_t S = (o->max_tokens + r->max_sentences - 1) / r->max_sentences;
+    if (new_model(r, r->max_sentences, S)) return -1;
+    int max_ids = (int)attn_encdec_get_config(r->m)->max_len - 1, skipped = 0;
     if (corpus_load(&r->train, o->src, o->tgt, r->tok, max_ids, o->max_tokens, &skipped)) return -1;
     if (skipped) note(r, "left out %d training pairs longer than %d tokens or --max-tokens", skipped, max_ids);
     if (o->valid_src && (corpus_load(&r->valid, o->valid_src, o->valid_tgt, r->tok, max_ids, o->max_tokens, &skipped)))
         return -1;
-    r->max_sentences = (int)(o->max_tokens / 4 > 1 ? o->max_tokens / 4 : 1);
-    int64_t S = (o->max_tokens + r->max_sentences - 1) / r->max_sentences;
     r->order = malloc(sizeof(int) * (size_t)r->train.n), r->starts = malloc(sizeof(int) * ((size_t)r->train.n + 1));
     if (!r->order || !r->starts) return attn_error("out of memory");
-    if (new_model(r, r->max_sentences, S) || plan_epoch(r)) return -1;
-    if (o->log_path && !(r->log = fopen(o->log_path, o->resume ? "a" : "w")))
-        return attn_error("%s: cannot open the log: %s", o->log_path, strerror(errno));
-    return 0;
+    return plan_epoch(r) || open_log(r) ? -1 : 0;
 }
 
 /* ---- steps ---- */
@@ -421,7 +503,8 @@ int attn_encdec_train_run(const attn_encdec_train_opts *o, attn_train_result *re
     *res = (attn_train_result){.last_loss = NAN, .last_val_loss = NAN};
     if (!o->src || !o->tgt || !o->tokenizer || !o->out_dir) return attn_error("give the source, target, tokenizer and output");
     if (!o->valid_src != !o->valid_tgt) return attn_error("give both validation sides or neither");
-    run r = {.o = o};
+    run r = {.rec = *o};
+    r.o = &r.rec;
     int rc = setup(&r);
     if (rc == 0) rc = loop(&r, res);
     res->steps_done = r.step;

@@ -10,7 +10,11 @@
  *   DIR/tokenizer.json                   the run's tokenizer (so `attn translate -m DIR` works)
  *   DIR/encdec_state.safetensors         Adam moments "adam.m", "adam.v" (flat, F32)
  *   DIR/encdec_state.json                step, epoch and batch cursor, seeds, the recipe
- * Events and the JSONL log are the GPT-2 loop's (train/loop.h). */
+ * --resume continues bit-identically to an uninterrupted run: the model (shape, max_len) and
+ * the recipe (seed, max_tokens, warmup, lr_factor, clip, dropout, label smoothing) are the
+ * checkpoint's, whatever the options say (a note names each one overridden); only steps, the
+ * eval/save cadence and the log are the caller's. The log is cut back to the checkpoint's step
+ * before the run appends to it. Events and the JSONL log are the GPT-2 loop's (train/loop.h). */
 #ifndef ATTN_TRAIN_ENCDEC_LOOP_H
 #define ATTN_TRAIN_ENCDEC_LOOP_H
 
@@ -31,7 +35,7 @@ typedef struct {
     int64_t max_tokens, warmup, steps;
     int eval_every, save_every;
     uint64_t seed;
-    bool resume;
+    bool resume;                       /* continue out_dir's checkpoint, with its model and recipe */
     volatile sig_atomic_t *stop;
     void (*on_event)(void *ctx, const attn_train_event *e);
     void *ctx;
