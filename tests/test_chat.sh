@@ -3,7 +3,8 @@
 # follows the cached history (the --verbose line per turn), /save + /load + /save gives the same
 # file, /reset keeps only the system prompt, the oldest turns go when the context is full, and bad
 # input fails with a clear message. A tiny random GPT-2 (`attn init`) with --chat-template chatml
-# runs everywhere; SmolLM2-135M-Instruct ($ATTN_SMOLLM2_GGUF) adds real answers and its own
+# runs everywhere; llama.cpp's tiny LLaMA GGUF (shared/data) checks that a conversation starts
+# with exactly one BOS; SmolLM2-135M-Instruct ($ATTN_SMOLLM2_GGUF) adds real answers and its own
 # template, and is skipped with a note when unset.
 set -u
 . "$(dirname "$0")/cli_lib.sh"
@@ -65,6 +66,27 @@ echo '{"messages": [{"role": "user", "content": "a"}, {"role": "user", "content"
 printf '/load %s\n' "$tmp/order.json" >"$tmp/in"
 expect "llama2 refuses the order" 0 "$attn" chat -m "$m" --chat-template llama2 -t 1 <"$tmp/in"
 contains "order error" "$tmp/err" "alternate"
+
+# ---- a tokenizer that adds BOS (llama.cpp's tiny LLaMA GGUF): one per conversation ----
+tiny_llama=${ATTN_DATA:-../shared/data}/llamacpp-ref/tiny-llama-f32.gguf
+if [ -r "$tiny_llama" ]; then
+    printf 'hi\n' >"$tmp/in"
+    # llama2 writes "<s>" itself: the conversation is exactly the template's tokens
+    expect "llama2 chat" 0 "$attn" chat -m "$tiny_llama" --chat-template llama2 --temp 0 -n 2 -v -t 1 <"$tmp/in"
+    read -r _ _ total <<<"$(turn_counts 1 "$tmp/err")"
+    "$attn" tokenize -m "$tiny_llama" --special --no-bos -p "<s>[INST] hi [/INST]" >"$tmp/ids"
+    read -r first second _ <"$tmp/ids"
+    if [ "${total:-}" = "$(wc -w <"$tmp/ids")" ] && [ "$first" = 1 ] && [ "$second" != 1 ]; then ok; else
+        bad "llama2: $total tokens in the conversation, the template alone: $(cat "$tmp/ids")"; fi
+    # chatml writes none: BOS goes in front
+    expect "chatml chat" 0 "$attn" chat -m "$tiny_llama" --chat-template chatml --temp 0 -n 2 -v -t 1 <"$tmp/in"
+    read -r _ _ total <<<"$(turn_counts 1 "$tmp/err")"
+    printf '<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n' >"$tmp/chatml.txt"
+    n=$("$attn" tokenize -m "$tiny_llama" --special --no-bos -f "$tmp/chatml.txt" --count)
+    if [ "${total:-}" = $((n + 1)) ]; then ok; else bad "chatml: $total tokens in the conversation, want BOS + $n"; fi
+else
+    echo "note: BOS part skipped (no $tiny_llama)"
+fi
 
 # ---- SmolLM2: real answers, its own template and default system prompt ----
 gguf=${ATTN_SMOLLM2_GGUF:-}

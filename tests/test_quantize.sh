@@ -2,8 +2,8 @@
 # test_quantize.sh - `attn quantize` from the command line: Hugging Face LLaMA folders
 # (tests/fixtures/llama: tied head, biases, shards) become GGUF files whose greedy tokens
 # equal HF's; rows that are not whole K-blocks fall back with a note; unsupported inputs and
-# bad arguments fail with one line; with ../shared/data, the output equals llama-quantize's
-# file. Run by tests/run_tests.sh with BUILD set.
+# bad arguments fail with one line; a tokenizer_config.json's add_bos_token survives; with
+# ../shared/data, the output equals llama-quantize's file. Run by tests/run_tests.sh with BUILD set.
 set -u
 . "$(dirname "$0")/cli_lib.sh"
 fix=tests/fixtures/llama
@@ -57,6 +57,18 @@ expect "tokenize via HF" 0 "$attn" tokenize -m "$sc" -p "$text"
 cp "$tmp/out" "$tmp/hf-ids"
 expect "tokenize via GGUF" 0 "$attn" tokenize -m "$tmp/sc-f32.gguf" -p "$text"
 if cmp -s "$tmp/out" "$tmp/hf-ids"; then ok; else bad "GGUF vocabulary tokenizes differently: $(cat "$tmp/out") vs $(cat "$tmp/hf-ids")"; fi
+# a tokenizer_config.json that asks for a BOS ("\n" here) before prompts: the GGUF keeps asking
+mkdir "$tmp/sc-bos"
+for f in config.json model.safetensors tokenizer.json; do ln -s "$(realpath "$sc/$f")" "$tmp/sc-bos/$f"; done
+echo '{"add_bos_token": true, "bos_token": "\n"}' >"$tmp/sc-bos/tokenizer_config.json"
+nl=$("$attn" tokenize -m "$sc" -p "
+")
+expect "BOS via HF" 0 "$attn" tokenize -m "$tmp/sc-bos" -p "$text"
+if [ "$(cat "$tmp/out")" = "$nl $(cat "$tmp/hf-ids")" ]; then ok; else bad "HF BOS: $(cat "$tmp/out")"; fi
+cp "$tmp/out" "$tmp/hf-bos-ids"
+expect "gguf with BOS" 0 "$attn" quantize "$tmp/sc-bos" "$tmp/sc-bos.gguf" --type f32
+expect "BOS via GGUF" 0 "$attn" tokenize -m "$tmp/sc-bos.gguf" -p "$text"
+if cmp -s "$tmp/out" "$tmp/hf-bos-ids"; then ok; else bad "GGUF BOS: $(cat "$tmp/out") vs $(cat "$tmp/hf-bos-ids")"; fi
 shakespeare=${ATTN_DATA:-../shared/data}/text/tinyshakespeare.txt
 if [ -f "$shakespeare" ]; then
     tail -c 10240 "$shakespeare" >"$tmp/val.txt"

@@ -8,6 +8,8 @@ Parts (each chosen on the command line):
            a client leaving mid-stream (its slot freed), 200 concurrent connections (answers or
            503s, the server keeps serving), memory bounded
   auth     401 without or with a wrong key, 200 with the right one, the page and /health open
+  bos      a tokenizer that adds BOS (--ref: llama.cpp's tiny LLaMA outputs): /tokenize's add_special,
+           completions equal to llama.cpp's, one BOS for a chat template that writes <s>
   sdk      the official OpenAI Python SDK: completions and chat, streamed and not, errors
   browser  the web page in headless Chromium (playwright): Generate streams text, one chat turn,
            a screenshot
@@ -122,7 +124,7 @@ def test_api(s, model_id):
                f"completion: {st} {r}")
     if ok:
         u, c = r["usage"], r["choices"][0]
-        n_prompt = len(s.post("/tokenize", {"content": "Hello there"})[1]["tokens"])
+        n_prompt = len(s.post("/tokenize", {"content": "Hello there", "add_special": True})[1]["tokens"])
         check(u["completion_tokens"] <= 12 and u["prompt_tokens"] == n_prompt and
               u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"], f"usage {u}")
         check(c["finish_reason"] in ("stop", "length") and
@@ -161,7 +163,7 @@ def test_api(s, model_id):
         check(len(lp["tokens"]) == len(lp["token_logprobs"]) == len(lp["top_logprobs"]) == len(lp["text_offset"])
               and all(v <= 0 for v in lp["token_logprobs"]) and all(len(t) <= 2 for t in lp["top_logprobs"])
               and lp["text_offset"][0] == 2, f"completion logprobs {lp}")
-        n_prompt = sum(len(s.post("/tokenize", {"content": p})[1]["tokens"]) for p in ("ab", "cd"))
+        n_prompt = sum(len(s.post("/tokenize", {"content": p, "add_special": True})[1]["tokens"]) for p in ("ab", "cd"))
         check(r["usage"]["prompt_tokens"] == n_prompt, f"each prompt counted once: {r['usage']}")
 
     chat = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi!"}],
@@ -204,6 +206,34 @@ def test_api(s, model_id):
 
 
 # ---- abuse -----------------------------------------------------------------------------------
+
+def test_bos(s, model_id, ref_path):
+    """A tokenizer that adds BOS (llama.cpp's tiny LLaMA GGUF, served with --chat-template
+    llama2): text prompts start with it as llama-server's do (/tokenize with add_special gives
+    llama.cpp's prompt_ids, the completion is llama.cpp's greedy one), and a chat template that
+    writes <s> itself gets no second one."""
+    ref = json.load(open(ref_path))
+    for i, p in enumerate(ref["prompts"]):
+        st, r, _ = s.post("/tokenize", {"content": p["text"], "add_special": True, "parse_special": False})
+        check(st == 200 and r["tokens"] == p["prompt_ids"], f"prompt {i}: /tokenize add_special gave {r}")
+        st, r, _ = s.post("/tokenize", {"content": p["text"]})
+        check(st == 200 and r["tokens"] == p["prompt_ids"][1:], f"prompt {i}: /tokenize added BOS unasked: {r}")
+        st, r, _ = s.post("/v1/completions", {"model": model_id, "prompt": p["text"], "max_tokens": 32,
+                                              "temperature": 0, "ignore_eos": True, "echo": True})
+        # echoed, so a SentencePiece detokenizer's dropped first space matches
+        st2, d, _ = s.post("/detokenize", {"tokens": p["prompt_ids"][1:] + p["greedy_ids"]})
+        check(st == 200 and st2 == 200 and r["usage"]["prompt_tokens"] == len(p["prompt_ids"]) and
+              r["choices"][0]["text"] == d["content"], f"prompt {i}: {r.get('usage')}, {r['choices'][0]['text']!r} "
+              f"vs llama.cpp's {d.get('content')!r}")
+    st, r, _ = s.post("/tokenize", {"content": "<s>[INST] hi [/INST]", "add_special": True})
+    n_template = len(r["tokens"])
+    check(st == 200 and r["tokens"][0] == 1 and r["tokens"][1] != 1, f"one BOS in the template's tokens: {r}")
+    st, r, _ = s.post("/v1/chat/completions", {"model": model_id, "messages": [{"role": "user", "content": "hi"}],
+                                               "max_tokens": 1})
+    check(st == 200 and r["usage"]["prompt_tokens"] == n_template,
+          f"chat: {r.get('usage')}, the llama2 template alone has {n_template} tokens")
+    print(f"bos: 3 prompts as llama.cpp's, chat prompt {n_template} tokens with one BOS")
+
 
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
@@ -537,6 +567,7 @@ def main():
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     ap.add_argument("--real-model", action="store_true", help="a model slow enough to see text arrive in steps")
     ap.add_argument("--no-rss", action="store_true", help="skip the RSS check (sanitizers hold freed memory)")
+    ap.add_argument("--ref", default=None, help="part bos: llamacpp-ref/refs/tiny-llama-f32.json")
     ap.add_argument("--strict", action="store_true", help="a missing tool fails instead of skipping (CI)")
     a = ap.parse_args()
     s = Server(a.url, a.key)
@@ -559,6 +590,8 @@ def main():
         test_load(s, a.pid, check_rss=not a.no_rss)
     if "auth" in parts:
         test_auth(a.url, a.key)
+    if "bos" in parts:
+        test_bos(s, a.model_id, a.ref)
     if "sdk" in parts:
         try:
             import openai  # noqa: F401

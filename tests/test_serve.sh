@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_serve.sh - `attn serve` end to end on loopback: starts servers on free ports (--port 0)
 # with tiny random models from `attn init` (a character-level one, and a byte-level one that
-# emits invalid UTF-8, behind --api-key) and, when $ATTN_SMOLLM2_GGUF is set, SmolLM2; then
+# emits invalid UTF-8, behind --api-key), llama.cpp's tiny LLaMA GGUF (BOS handling, from
+# shared/data) and, when $ATTN_SMOLLM2_GGUF is set, SmolLM2; then
 # tests/test_serve.py drives every endpoint, streaming, errors and abuse (a client leaving
 # mid-stream, 200 concurrent connections, memory), the official OpenAI SDK and the web page in
 # headless Chromium (screenshot: $BUILD/serve-page.png). Each server is killed on exit.
@@ -89,6 +90,17 @@ expect "byte model" 0 "$attn" init -o "$tmp/bytes" --layers 2 --heads 2 --embd 3
 if start_server "$tmp/serve2.log" -m "$tmp/bytes" --parallel 2 --api-key "s3cret-key-123"; then
     drive auth,bytes --model-id bytes --key "s3cret-key-123"
     stop_server "$tmp/serve2.log"
+fi
+
+# ---- a tokenizer that adds BOS: llama.cpp's tiny LLaMA GGUF and its reference outputs ----
+data=${ATTN_DATA:-../shared/data}
+if [ -r "$data/llamacpp-ref/refs/tiny-llama-f32.json" ]; then
+    if start_server "$tmp/serve4.log" -m "$data/llamacpp-ref/tiny-llama-f32.gguf" --chat-template llama2 --alias tiny-llama; then
+        drive bos --model-id tiny-llama --ref "$data/llamacpp-ref/refs/tiny-llama-f32.json"
+        stop_server "$tmp/serve4.log"
+    fi
+else
+    echo "note: no $data/llamacpp-ref: BOS part skipped"
 fi
 
 # ---- SmolLM2: the SDK and the page with a real assistant ----

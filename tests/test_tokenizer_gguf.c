@@ -1,9 +1,11 @@
 /* test_tokenizer_gguf.c - tokenizers built from GGUF metadata against llama.cpp: every
  * .inp/.out pair in shared/data/vocab-tests (46 cases per vocab, tokenized without BOS and
  * with parse_special = false, as llama.cpp's test-tokenizer-0 does), round trips, llama2.c's
- * tokenizer.bin against the Llama 2 GGUF vocabulary, and bad metadata (made here with the
- * GGUF writer). Vocabularies attn does not support must fail with a clear error, never give
- * wrong ids. Optional, by environment: ATTN_VOCAB_EXTRA (llama.cpp's models/ folder: also
+ * tokenizer.bin against the Llama 2 GGUF vocabulary, bad metadata (made here with the GGUF
+ * writer), and the BOS a prompt gets (attn_tokenizer_encode_prompt): llama.cpp's add_special
+ * ids for the tiny LLaMA's 20 strings, which files add one, and exactly one BOS for text that
+ * writes it itself (chat templates). Vocabularies attn does not support must fail with a clear
+ * error, never give wrong ids. Optional, by environment: ATTN_VOCAB_EXTRA (llama.cpp's models/ folder: also
  * llama-bpe, qwen2, command-r) and ATTN_SMOLLM2_GGUF (SmolLM2-135M's GGUF, against
  * tests/fixtures/tokenizer/smollm2-135m.out). Skips (exit 77) without the shared data. */
 #include <stdbool.h>
@@ -11,8 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <errno.h>
 
+#include <jansson.h>
+
+#include "chat/template.h"
 #include "core/common.h"
 #include "format/gguf.h"
 #include "test.h"
@@ -219,6 +226,158 @@ static void test_llama2c(const char *data) {
     attn_tokenizer_free(t);
 }
 
+/* ---- the BOS a prompt gets ---- */
+
+static bool ids_equal_json(const int32_t *ids, int n, json_t *want) {
+    if (!json_is_array(want) || json_array_size(want) != (size_t)n) return false;
+    for (int i = 0; i < n; i++)
+        if (json_integer_value(json_array_get(want, (size_t)i)) != ids[i]) return false;
+    return true;
+}
+
+/* llama.cpp's llama_tokenize for the tiny LLaMA's 20 strings (llamacpp-ref README section 6):
+ * `ids` (add_special false) from encode, `ids_with_bos` (add_special true) from encode_prompt. */
+static void test_prompt_ids(const char *data) {
+    char path[PATH_BUF];
+    snprintf(path, sizeof path, "%s/llamacpp-ref/tiny-llama-tokenization.json", data);
+    json_error_t err;
+    json_t *root = json_load_file(path, 0, &err);
+    snprintf(path, sizeof path, "%s/llamacpp-ref/tiny-llama-f32.gguf", data);
+    attn_tokenizer *t = root ? attn_tokenizer_load(path) : NULL;
+    CHECK(root && t, "tiny-llama tokenization: %s", root ? attn_last_error() : err.text);
+    json_t *cases = json_object_get(root, "cases");
+    int plain = 0, with_bos = 0, n_cases = (int)json_array_size(cases);
+    for (int i = 0; t && i < n_cases; i++) {
+        json_t *c = json_array_get(cases, (size_t)i), *text = json_object_get(c, "text");
+        int32_t *ids = NULL;
+        int n = 0;
+        plain += attn_tokenizer_encode(t, json_string_value(text), json_string_length(text), false, &ids, &n) == 0 &&
+                 ids_equal_json(ids, n, json_object_get(c, "ids"));
+        free(ids);
+        ids = NULL;
+        bool ok = attn_tokenizer_encode_prompt(t, json_string_value(text), json_string_length(text), false, &ids,
+                                               &n) == 0 &&
+                  ids_equal_json(ids, n, json_object_get(c, "ids_with_bos"));
+        CHECK(ok, "case %d '%s': not llama.cpp's ids_with_bos", i, json_string_value(text));
+        with_bos += ok;
+        free(ids);
+    }
+    printf("tiny-llama: %d/%d strings give llama.cpp's ids, %d/%d its ids_with_bos\n", plain, n_cases, with_bos,
+           n_cases);
+    CHECK(n_cases == 20 && plain == 20 && with_bos == 20, "tiny-llama: %d and %d of %d", plain, with_bos, n_cases);
+    attn_tokenizer_free(t);
+    json_decref(root);
+}
+
+/* A tokenizer.json folder (data/gpt2's) with a tokenizer_config.json of our own. */
+static int32_t bos_with_config(const char *data, const char *config) {
+    char dir[128], path[PATH_BUF], target[PATH_BUF];
+    snprintf(dir, sizeof dir, "/tmp/attn_test_bos_%d", (int)getpid());
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    snprintf(target, sizeof target, "%s/gpt2/tokenizer.json", data);
+    char *abs = realpath(target, NULL);
+    CHECK(abs && (mkdir(dir, 0700) == 0 || errno == EEXIST) && symlink(abs, path) == 0, "set up %s", dir);
+    free(abs);
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    FILE *f = fopen(path, "w");
+    if (f) fputs(config, f), fclose(f);
+    attn_tokenizer *t = attn_tokenizer_load(dir);
+    CHECK(t, "%s", attn_last_error());
+    int32_t bos = attn_tokenizer_bos_to_add(t), *ids = NULL;
+    int n = 0;
+    CHECK(t && attn_tokenizer_encode_prompt(t, "Hello", 5, false, &ids, &n) == 0 &&
+              n == (bos >= 0 ? 2 : 1) && ids[n - 1] == 15496 && (bos < 0 || ids[0] == bos),
+          "'Hello' as a prompt: %d ids", n);
+    free(ids);
+    attn_tokenizer_free(t);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    unlink(path);
+    rmdir(dir);
+    return bos;
+}
+
+/* Which files put BOS before a prompt: the GGUF's add_bos_token, else llama.cpp's default for
+ * its vocabulary type; llama2.c's tokenizer.bin always; tokenizer.json by tokenizer_config. */
+static void test_bos_policy(const char *data) {
+    const struct {
+        const char *file;
+        int32_t bos;
+    } files[] = {
+        {"llamacpp-ref/tiny-llama-f32.gguf", 1},            /* add_bos_token true */
+        {"llamacpp-ref/tiny-gpt2-q8_0.gguf", -1},           /* "gpt2", no key: false */
+        {"vocab-tests/ggml-vocab-llama-spm.gguf", 1},       /* add_bos_token true */
+        {"vocab-tests/ggml-vocab-baichuan.gguf", 1},        /* "llama", no key: true */
+        {"vocab-tests/ggml-vocab-deepseek-coder.gguf", 32013}, /* "gpt2" with add_bos_token true */
+        {"vocab-tests/ggml-vocab-gpt-2.gguf", -1},
+        {"vocab-tests/ggml-vocab-falcon.gguf", -1},
+        {"llama2c/tokenizer.bin", 1},
+        {"gpt2", -1}, /* HF GPT-2: its tokenizer_config.json has no add_bos_token */
+    };
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char path[PATH_BUF];
+        snprintf(path, sizeof path, "%s/%s", data, files[i].file);
+        attn_tokenizer *t = attn_tokenizer_load(path);
+        CHECK(t && attn_tokenizer_bos_to_add(t) == files[i].bos, "%s: BOS %d, want %d (%s)", files[i].file,
+              (int)attn_tokenizer_bos_to_add(t), (int)files[i].bos, t ? "loaded" : attn_last_error());
+        attn_tokenizer_free(t);
+    }
+    int32_t bos = bos_with_config(data, "{\"add_bos_token\": true, \"bos_token\": {\"content\": \"<|endoftext|>\"}}");
+    CHECK(bos == 50256, "add_bos_token true: BOS %d", (int)bos);
+    bos = bos_with_config(data, "{\"add_bos_token\": false, \"bos_token\": \"<|endoftext|>\"}");
+    CHECK(bos == -1, "add_bos_token false: BOS %d", (int)bos);
+}
+
+static int count_id(const int32_t *ids, int n, int32_t id) {
+    int k = 0;
+    for (int i = 0; i < n; i++) k += ids[i] == id;
+    return k;
+}
+
+/* Text that begins with BOS itself (encoded with parse_special) keeps exactly one; text that
+ * does not, or whose "<s>" is plain text, gets one in front. */
+static void test_one_bos(const char *data) {
+    char path[PATH_BUF];
+    snprintf(path, sizeof path, "%s/vocab-tests/ggml-vocab-llama-spm.gguf", data);
+    attn_tokenizer *spm = attn_tokenizer_load(path);
+    snprintf(path, sizeof path, "%s/vocab-tests/ggml-vocab-deepseek-coder.gguf", data);
+    attn_tokenizer *ds = attn_tokenizer_load(path);
+    CHECK(spm && ds, "%s", attn_last_error());
+    if (!spm || !ds) return;
+    const attn_chat_message msgs[] = {{"user", "Hi there"}};
+    char *llama2 = attn_chat_render(attn_chat_template_by_name("llama2"), msgs, 1, true);
+    char *chatml = attn_chat_render(attn_chat_template_by_name("chatml"), msgs, 1, true);
+    CHECK(llama2 && strncmp(llama2, "<s>[INST]", 9) == 0 && chatml, "templates: %s", attn_last_error());
+    const struct {
+        const attn_tokenizer *t;
+        const char *text;
+        bool special;
+        int32_t bos;
+        int n_bos; /* BOS ids in the whole result */
+    } cases[] = {
+        {spm, llama2, true, 1, 1},
+        {spm, chatml, true, 1, 1},
+        {spm, "<s>hi", false, 1, 1}, /* "<s>" stays text, so BOS goes in front */
+        {spm, "<s><s>hi", true, 1, 2}, /* two written: kept as written */
+        {ds, "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>User: hi", true, 32013, 1},
+        {ds, "User: hi", true, 32013, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int32_t *ids = NULL;
+        int n = 0;
+        const char *text = cases[i].text ? cases[i].text : "";
+        bool ok = attn_tokenizer_encode_prompt(cases[i].t, text, strlen(text), cases[i].special, &ids, &n) == 0 &&
+                  n > 1 && ids[0] == cases[i].bos && count_id(ids, n, cases[i].bos) == cases[i].n_bos;
+        CHECK(ok, "case %zu '%.20s': %d ids, first %d, %d BOS", i, text, n, n ? (int)ids[0] : -1,
+              count_id(ids, n, cases[i].bos));
+        free(ids);
+    }
+    free(llama2);
+    free(chatml);
+    attn_tokenizer_free(spm);
+    attn_tokenizer_free(ds);
+}
+
 /* ---- SmolLM2 (tokenizer.ggml.pre "smollm"), when $ATTN_SMOLLM2_GGUF names its GGUF ---- */
 
 static uint64_t fnv1a64_ids(const int32_t *ids, int n) {
@@ -274,6 +433,8 @@ static void test_smollm2(const char *data, const char *gguf) {
               !sp.add_bos, "SmolLM2 specials: bos %d eos %d add_bos %d", (int)sp.bos,
           (int)sp.eos, sp.add_bos);
     attn_gguf_close(g);
+    CHECK(attn_tokenizer_bos_to_add(t) == -1, "SmolLM2 adds BOS %d to prompts (its add_bos_token is false)",
+          (int)attn_tokenizer_bos_to_add(t));
     printf("smollm2: %d/%d pass\n", pass, c.n);
     CHECK(pass == 46, "SmolLM2: %d/46 test strings equal llama.cpp's", pass);
     attn_tokenizer_free(t);
@@ -293,6 +454,7 @@ static bool specials_refused(const attn_gguf *g, attn_tokenizer_specials *sp) {
 }
 
 static int32_t tiny_bos = -2; /* written as tokenizer.ggml.bos_token_id unless -2 */
+static int tiny_add_bos = -1; /* written as tokenizer.ggml.add_bos_token unless -1 */
 
 static attn_tokenizer *tiny(const char *model, const char *pre, const char *merge, int n_scores,
                             bool with_tokens) {
@@ -300,6 +462,7 @@ static attn_tokenizer *tiny(const char *model, const char *pre, const char *merg
     snprintf(path, sizeof path, "/tmp/attn_test_tok_%d.gguf", (int)getpid());
     attn_gguf_writer *w = attn_gguf_writer_new();
     if (tiny_bos != -2) attn_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)tiny_bos);
+    if (tiny_add_bos >= 0) attn_gguf_set_bool(w, "tokenizer.ggml.add_bos_token", tiny_add_bos);
     attn_gguf_set_str(w, "tokenizer.ggml.model", model);
     if (pre) attn_gguf_set_str(w, "tokenizer.ggml.pre", pre);
     if (with_tokens) attn_gguf_set_arr_str(w, "tokenizer.ggml.tokens", tiny_tokens, 4);
@@ -337,7 +500,19 @@ static void test_bad_metadata(void) {
     attn_tokenizer_free(t);
     t = tiny("llama", NULL, NULL, 4, true);
     CHECK(t, "the good tiny spm vocab: %s", attn_last_error());
+    CHECK(attn_tokenizer_bos_to_add(t) == 1, "a llama vocab without add_bos_token adds 1 (llama.cpp's default), not %d",
+          (int)attn_tokenizer_bos_to_add(t));
     attn_tokenizer_free(t);
+    tiny_add_bos = 0;
+    t = tiny("llama", NULL, NULL, 4, true);
+    CHECK(t && attn_tokenizer_bos_to_add(t) == -1, "add_bos_token false: BOS %d", (int)attn_tokenizer_bos_to_add(t));
+    attn_tokenizer_free(t);
+    tiny_add_bos = 1;
+    t = tiny("gpt2", "gpt-2", "a b", 0, true);
+    CHECK(t && attn_tokenizer_bos_to_add(t) == -1, "add_bos_token true, no bos id and a vocab too small for the "
+          "default 11: BOS %d", (int)attn_tokenizer_bos_to_add(t));
+    attn_tokenizer_free(t);
+    tiny_add_bos = -1;
 
     expect_error(tiny("gpt2", "gpt-2", "a b", 0, false), "tokenizer.ggml.tokens", "no tokens");
     expect_error(tiny("llama", NULL, NULL, 3, true), "tokenizer.ggml.scores has 3 entries",
@@ -371,6 +546,9 @@ int main(void) {
     test_vocab_files(dir, true);
     test_llama2c(data);
     test_specials(data);
+    test_prompt_ids(data);
+    test_bos_policy(data);
+    test_one_bos(data);
     if (getenv("ATTN_VOCAB_EXTRA")) test_vocab_files(getenv("ATTN_VOCAB_EXTRA"), false);
     if (getenv("ATTN_SMOLLM2_GGUF")) test_smollm2(data, getenv("ATTN_SMOLLM2_GGUF"));
     return test_finish("test_tokenizer_gguf");

@@ -173,7 +173,7 @@ static int print_answer(void *user, const char *text, size_t len) {
 static int render_tokens(const chat *c, int32_t **ids, int *n) {
     char *text = attn_chat_render(c->tmpl, c->conv.msgs, c->conv.n, true);
     if (!text) return -1;
-    int rc = attn_tokenizer_encode(c->tok, text, strlen(text), true, ids, n);
+    int rc = attn_tokenizer_encode_prompt(c->tok, text, strlen(text), true, ids, n); /* one BOS at most */
     free(text);
     return rc;
 }

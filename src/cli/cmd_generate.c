@@ -34,7 +34,7 @@ static int encode_prompt(const gen_opts *o, const attn_tokenizer *tok, int32_t *
         if (!*text) return -1;
         memcpy(*text, o->prompt, *len + 1);
     }
-    if (attn_tokenizer_encode(tok, *text, *len, o->special, ids, n) != 0) {
+    if (attn_tokenizer_encode_prompt(tok, *text, *len, o->special, ids, n) != 0) { /* BOS as the model wants */
         fprintf(stderr, "attn generate: %s\n", attn_last_error());
         return -1;
     }
@@ -108,7 +108,7 @@ int cmd_generate(int argc, char **argv) {
         {"model", 'm', OPT_STR, &o.model, "model folder (config.json + model.safetensors) or .safetensors file", 0, 0},
         {"prompt", 'p', OPT_STR, &o.prompt, "prompt text", 0, 0},
         {"file", 'f', OPT_STR, &o.file, "read the prompt from a file", 0, 0},
-        {"ids", 0, OPT_STR, &o.ids, "prompt as token ids, e.g. \"464 3290\" (no tokenizer needed)", 0, 0},
+        {"ids", 0, OPT_STR, &o.ids, "prompt as token ids, e.g. \"464 3290\", used as given (no BOS added)", 0, 0},
     };
     int n = 4;
     n += cli_sampling_options(opts + n, &o.gen, &o.stops, &o.ignore_eos, 's');
@@ -123,7 +123,8 @@ int cmd_generate(int argc, char **argv) {
     memcpy(opts + n, more, sizeof more);
     n += (int)(sizeof more / sizeof *more);
     cmd_spec spec = {"generate", "attn generate -m MODEL -p PROMPT [options]",
-                     "Continues the prompt with the model and streams the text as it is made.\n"
+                     "Continues the prompt with the model and streams the text as it is made. A text prompt\n"
+                     "starts with BOS when the tokenizer asks for one (Llama 2/3 GGUFs, llama2.c), as in llama.cpp.\n"
                      "Timings go to stderr; --json prints one object instead.",
                      opts, n};
     int pr = args_parse(&spec, argc, argv);

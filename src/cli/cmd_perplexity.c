@@ -32,7 +32,8 @@ int cmd_perplexity(int argc, char **argv) {
     };
     cmd_spec spec = {"perplexity", "attn perplexity -m MODEL -f TEXT [--ctx N] [--chunks N]",
                      "Perplexity by llama.cpp's method: chunks of --ctx tokens, each from an empty cache,\n"
-                     "scoring the second half of every chunk.", opts, (int)(sizeof opts / sizeof *opts)};
+                     "scoring the second half of every chunk. When the tokenizer adds BOS (Llama 2/3 GGUFs),\n"
+                     "every chunk starts with BOS, as in llama-perplexity.", opts, (int)(sizeof opts / sizeof *opts)};
     int pr = args_parse(&spec, argc, argv);
     if (pr) return pr > 0 ? 0 : 2;
     if (!file) {
@@ -48,7 +49,10 @@ int cmd_perplexity(int argc, char **argv) {
     int32_t *ids = NULL;
     int n = 0, rc = 1;
     if (!text) goto out;
-    if (attn_tokenizer_encode(tok, text, len, false, &ids, &n) != 0) {
+    /* As llama-perplexity: the file is tokenized as a prompt (BOS first, when the tokenizer adds
+     * one) and every chunk then starts with BOS in place of its first token. Tokenizers that
+     * add no BOS (GPT-2, SmolLM2) read the text as it is. */
+    if (attn_tokenizer_encode_prompt(tok, text, len, false, &ids, &n) != 0) {
         fprintf(stderr, "attn perplexity: %s\n", attn_last_error());
         goto out;
     }
@@ -56,7 +60,7 @@ int cmd_perplexity(int argc, char **argv) {
     int64_t usable = max_chunks ? ATTN_MIN((int64_t)n, (int64_t)max_chunks * n_ctx) : n;
     attn_perplexity_result r;
     double t0 = attn_time_s();
-    if (attn_perplexity(m, ids, usable, n_ctx, show_progress, &t0, &r) != 0) {
+    if (attn_perplexity(m, ids, usable, n_ctx, attn_tokenizer_bos_to_add(tok), show_progress, &t0, &r) != 0) {
         fprintf(stderr, "\nattn perplexity: %s\n", attn_last_error());
         goto out;
     }

@@ -419,6 +419,11 @@ static int put_vocab(const vocab *v, const attn_tokenizer *tok, attn_gguf_writer
     if (rc == 0 && eos >= 0)
         rc = attn_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)eos) ||
              attn_gguf_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)eos);
+    /* ...unless tokenizer_config.json asks for a BOS before prompts: the converter copies that */
+    const int32_t bos = attn_tokenizer_bos_to_add(tok);
+    if (rc == 0 && bos >= 0)
+        rc = attn_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)bos) ||
+             attn_gguf_set_bool(w, "tokenizer.ggml.add_bos_token", true);
     return rc ? -1 : 0;
 }
 

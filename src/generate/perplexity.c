@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "core/common.h"
 
 static double neg_log_prob(const float *logits, int64_t V, int32_t target) {
@@ -13,8 +14,8 @@ static double neg_log_prob(const float *logits, int64_t V, int32_t target) {
     return log(sum) + max - (double)logits[target];
 }
 
-int attn_perplexity(attn_model *m, const int32_t *tokens, int64_t n, int64_t n_ctx, attn_perplexity_progress progress,
-                    void *user, attn_perplexity_result *out) {
+int attn_perplexity(attn_model *m, const int32_t *tokens, int64_t n, int64_t n_ctx, int32_t bos,
+                    attn_perplexity_progress progress, void *user, attn_perplexity_result *out) {
     const attn_model_info *info = attn_model_get_info(m);
     *out = (attn_perplexity_result){0};
     if (n_ctx < 2 || n_ctx > info->n_ctx)
@@ -24,10 +25,15 @@ int attn_perplexity(attn_model *m, const int32_t *tokens, int64_t n, int64_t n_c
     if (n_chunks < 1)
         return attn_error("the text has %lld tokens, fewer than one chunk of %lld", (long long)n, (long long)n_ctx);
     float *logits = malloc((size_t)(n_ctx * V) * sizeof(float));
-    if (!logits) return attn_error("out of memory for %lld x %lld logits", (long long)n_ctx, (long long)V);
+    int32_t *chunk = malloc((size_t)n_ctx * sizeof *chunk); /* the tokens as the model reads them */
+    if (!logits || !chunk) {
+        free(logits), free(chunk);
+        return attn_error("out of memory for %lld x %lld logits", (long long)n_ctx, (long long)V);
+    }
     int rc = 0;
     for (int64_t c = 0; c < n_chunks && rc == 0; c++) {
-        const int32_t *chunk = tokens + c * n_ctx;
+        memcpy(chunk, tokens + c * n_ctx, (size_t)n_ctx * sizeof *chunk);
+        if (bos >= 0) chunk[0] = bos;
         attn_model_reset(m);
         rc = attn_model_forward(m, chunk, n_ctx, logits, true);
         /* the logits at position i predict token i + 1: score the second half */
@@ -39,6 +45,6 @@ int attn_perplexity(attn_model *m, const int32_t *tokens, int64_t n, int64_t n_c
         out->ppl = exp(out->nll_sum / (double)out->scored);
         if (rc == 0 && progress) progress(user, c + 1, n_chunks, out);
     }
-    free(logits);
+    free(logits), free(chunk);
     return rc;
 }

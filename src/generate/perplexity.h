@@ -18,8 +18,10 @@ typedef struct {
 /* Called after each chunk with the running result (may be NULL). */
 typedef void (*attn_perplexity_progress)(void *user, int64_t chunk, int64_t n_chunks, const attn_perplexity_result *r);
 
-/* n_ctx: tokens per chunk (2 ... the model's context). Needs at least one whole chunk. */
-int attn_perplexity(attn_model *m, const int32_t *tokens, int64_t n, int64_t n_ctx, attn_perplexity_progress progress,
-                    void *user, attn_perplexity_result *out);
+/* n_ctx: tokens per chunk (2 ... the model's context). Needs at least one whole chunk.
+ * bos: -1, or the id that replaces the first token of every chunk as the model reads it (what
+ * llama.cpp's perplexity does when the vocabulary adds BOS; that token is never scored). */
+int attn_perplexity(attn_model *m, const int32_t *tokens, int64_t n, int64_t n_ctx, int32_t bos,
+                    attn_perplexity_progress progress, void *user, attn_perplexity_result *out);
 
 #endif

@@ -85,8 +85,9 @@ bool api_stream_events(api_call *c, const api_model *m, api_buf *out);
 /* An "error" event for a stream that fails after it started. */
 int api_stream_error(api_buf *out, const api_error *e);
 
-/* GET /v1/models, POST /tokenize {"content", "add_special"?, "with_pieces"?} -> {"tokens"},
- * POST /detokenize {"tokens"} -> {"content"}. */
+/* GET /v1/models, POST /tokenize {"content", "add_special"? (false: no BOS; true: as prompts
+ * get it), "parse_special"? (true), "with_pieces"?} -> {"tokens"}, POST /detokenize {"tokens"}
+ * -> {"content"}. Defaults are llama-server's. */
 json_t *api_models(const api_model *m);
 json_t *api_tokenize(const char *body, size_t len, const api_model *m, api_error *e);
 json_t *api_detokenize(const char *body, size_t len, const api_model *m, api_error *e);

@@ -191,7 +191,7 @@ static void prompts_free(prompt_set *ps) {
 static int add_text_prompt(prompt_set *ps, const api_model *m, const char *text, size_t len, api_error *e) {
     if (ps->n == API_MAX_CHOICES) return BAD_REQUEST(e, "prompt", "at most %d prompts per request", API_MAX_CHOICES);
     int i = ps->n;
-    if (attn_tokenizer_encode(m->tok, text, len, true, &ps->ids[i], &ps->n_ids[i]) != 0)
+    if (attn_tokenizer_encode_prompt(m->tok, text, len, true, &ps->ids[i], &ps->n_ids[i]) != 0)
         return BAD_REQUEST(e, "prompt", "cannot tokenize the prompt: %s", attn_last_error());
     ps->text[i] = strndup(text, len);
     ps->n++;

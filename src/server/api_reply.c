@@ -241,17 +241,24 @@ json_t *api_tokenize(const char *body, size_t len, const api_model *m, api_error
     json_t *o;
     if (api_parse_body(body, len, &o, e) != 0) return NULL;
     json_t *content = json_object_get(o, "content"), *pieces = json_object_get(o, "with_pieces");
-    json_t *special = json_object_get(o, "parse_special");
+    json_t *special = json_object_get(o, "parse_special"), *add = json_object_get(o, "add_special");
     json_t *res = NULL;
     int32_t *ids = NULL;
     int n = 0;
+    /* llama-server's defaults: parse_special true, add_special (the BOS a prompt gets) false */
+    int (*encode)(const attn_tokenizer *, const char *, size_t, bool, int32_t **, int *) =
+        json_is_true(add) ? attn_tokenizer_encode_prompt : attn_tokenizer_encode;
+    const char *bad = pieces && !json_is_boolean(pieces)     ? "with_pieces"
+                      : special && !json_is_boolean(special) ? "parse_special"
+                      : add && !json_is_boolean(add)         ? "add_special"
+                                                             : NULL;
     if (!json_is_string(content)) {
         api_fail(e, 400, "invalid_request_error", "content", NULL, "'content' must be a string");
-    } else if ((pieces && !json_is_boolean(pieces)) || (special && !json_is_boolean(special))) {
-        api_fail(e, 400, "invalid_request_error", pieces && !json_is_boolean(pieces) ? "with_pieces" : "parse_special",
-                 NULL, "'with_pieces' and 'parse_special' must be true or false");
-    } else if (attn_tokenizer_encode(m->tok, json_string_value(content), json_string_length(content),
-                                     !json_is_false(special), &ids, &n) != 0) {
+    } else if (bad) {
+        api_fail(e, 400, "invalid_request_error", bad, NULL,
+                 "'with_pieces', 'parse_special' and 'add_special' must be true or false");
+    } else if (encode(m->tok, json_string_value(content), json_string_length(content), !json_is_false(special), &ids,
+                      &n) != 0) {
         api_fail(e, 400, "invalid_request_error", "content", NULL, "cannot tokenize: %s", attn_last_error());
     } else {
         json_t *tokens = json_array();

@@ -278,6 +278,27 @@ int attn_tokenizer_encode(const attn_tokenizer *tok, const char *text, size_t le
     return 0;
 }
 
+/* The one place a BOS is added to a prompt (see bpe.h for the rule). */
+int attn_tokenizer_encode_prompt(const attn_tokenizer *tok, const char *text, size_t len,
+                                 bool parse_special, int32_t **ids_out, int *n_out) {
+    if (attn_tokenizer_encode(tok, text, len, parse_special, ids_out, n_out)) return -1;
+    int32_t bos = tok->bos_to_add;
+    int n = *n_out;
+    if (bos < 0 || (n > 0 && (*ids_out)[0] == bos)) return 0;
+    int32_t *ids = n < INT_MAX ? realloc(*ids_out, ((size_t)n + 1) * sizeof *ids) : NULL;
+    if (!ids) {
+        free(*ids_out);
+        *ids_out = NULL;
+        *n_out = 0;
+        return attn_error("tokenizer: out of memory adding BOS to %d tokens", n);
+    }
+    memmove(ids + 1, ids, (size_t)n * sizeof *ids);
+    ids[0] = bos;
+    *ids_out = ids;
+    *n_out = n + 1;
+    return 0;
+}
+
 /* ---- decoding and lookups ---- */
 
 const char *attn_tokenizer_token_bytes(const attn_tokenizer *tok, int32_t id, size_t *len_out) {
@@ -316,6 +337,8 @@ int attn_tokenizer_decode(const attn_tokenizer *tok, const int32_t *ids, int n, 
 int attn_tokenizer_vocab_size(const attn_tokenizer *tok) { return tok ? tok->n_ids : 0; }
 
 int32_t attn_tokenizer_eos(const attn_tokenizer *tok) { return tok ? tok->eos : -1; }
+
+int32_t attn_tokenizer_bos_to_add(const attn_tokenizer *tok) { return tok ? tok->bos_to_add : -1; }
 
 int32_t attn_tokenizer_find(const attn_tokenizer *tok, const char *token_text) {
     if (!tok || !token_text) return -1;

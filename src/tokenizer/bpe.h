@@ -39,7 +39,8 @@ typedef struct attn_tokenizer attn_tokenizer;
 
 /* path: a directory holding tokenizer.json, or vocab.json + merges.txt (tokenizer.json is
  * preferred when both exist), or the path of a tokenizer.json file. A tokenizer_config.json
- * beside it, if present, names the eos token. Returns NULL and sets attn_last_error() to a
+ * beside it, if present, names the eos token, and the bos token when it sets "add_bos_token":
+ * true (see attn_tokenizer_bos_to_add). Returns NULL and sets attn_last_error() to a
  * message naming the file and the problem (missing file, malformed JSON, a merge naming a
  * token not in the vocab, a pre-tokenizer or normalizer other than GPT-2's, ...). */
 attn_tokenizer *attn_tokenizer_load(const char *path);
@@ -57,6 +58,24 @@ int attn_tokenizer_vocab_size(const attn_tokenizer *tok);
  * Returns 0, or -1 with attn_last_error() set (out of memory, or a byte with no token). */
 int attn_tokenizer_encode(const attn_tokenizer *tok, const char *text, size_t len,
                           bool parse_special, int32_t **ids_out, int *n_out);
+
+/* The BOS id that this tokenizer puts in front of a prompt, or -1 when it adds none. As
+ * llama.cpp's llama_tokenize(add_special = true) decides: a GGUF's tokenizer.ggml.add_bos_token
+ * with tokenizer.ggml.bos_token_id, or llama.cpp's defaults when the keys are absent (true for
+ * "llama" SentencePiece vocabularies and Llama 3 pre-tokenizers, false for other "gpt2" ones;
+ * attn_tokenizer_gguf_specials); llama2.c's tokenizer.bin always (its run.c starts every prompt
+ * with <s> = 1); tokenizer.json when tokenizer_config.json has "add_bos_token": true and a
+ * "bos_token" in the vocabulary (GPT-2's has neither: -1). Plain text only ever gets it through
+ * attn_tokenizer_encode_prompt; attn_tokenizer_encode never adds it. */
+int32_t attn_tokenizer_bos_to_add(const attn_tokenizer *tok);
+
+/* A prompt for a decoder: attn_tokenizer_encode, then the BOS of attn_tokenizer_bos_to_add in
+ * front unless the first id already is that BOS. So text that writes BOS itself and is encoded
+ * with parse_special (chat templates starting "<s>" or "<|begin_of_text|>") keeps exactly one,
+ * where llama.cpp would add a second and warn. Same ownership and errors as encode; an empty
+ * text gives just the BOS (or no ids). */
+int attn_tokenizer_encode_prompt(const attn_tokenizer *tok, const char *text, size_t len,
+                                 bool parse_special, int32_t **ids_out, int *n_out);
 
 /* Raw bytes of one token (the byte-level alphabet mapped back to bytes; an added token's
  * content as written). Not NUL-terminated; valid until attn_tokenizer_free. NULL for an

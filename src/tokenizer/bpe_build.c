@@ -199,6 +199,7 @@ attn_tokenizer *bpe_build(const bpe_spec *spec) {
         return NULL;
     }
     t->eos = -1;
+    t->bos_to_add = -1;
     t->use_regex = spec->use_regex;
     t->ignore_merges = spec->ignore_merges;
     t->chars = spec->chars;

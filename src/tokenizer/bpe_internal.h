@@ -90,6 +90,7 @@ struct attn_tokenizer {
     int n_added;
     uint32_t added_first[257]; /* added[added_first[b] .. added_first[b+1]) start with byte b */
     int32_t eos;
+    int32_t bos_to_add; /* the BOS id a prompt starts with, -1 if none (attn_tokenizer_bos_to_add) */
     bool use_regex;     /* ByteLevel's use_regex: false means the whole text is one piece */
     bool ignore_merges; /* a piece that is itself a token is taken whole (LLaMA-3 style) */
     bool chars;         /* a character tokenizer (chars.c): one vocab lookup per character */

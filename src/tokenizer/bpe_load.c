@@ -237,9 +237,20 @@ static int join_path(char *out, const char *dir, const char *name) {
     return n < 0 || n >= PATH_CAP ? attn_error("%s/%s: path too long", dir, name) : 0;
 }
 
-/* tokenizer_config.json's eos_token is a string or {"content": ...}. Optional: a missing
- * or unreadable file leaves the <|endoftext|> default. */
-static void set_eos(attn_tokenizer *t, const char *dir) {
+/* A token that tokenizer_config.json names, as a string or {"content": ...}; -1 if absent or
+ * not in the vocabulary. */
+static int32_t config_token(const attn_tokenizer *t, json_t *root, const char *key) {
+    json_t *v = json_object_get(root, key);
+    if (json_is_object(v)) v = json_object_get(v, "content");
+    if (!json_is_string(v)) return -1;
+    return bpe_strmap_get(&t->vocab, json_string_value(v), json_string_length(v));
+}
+
+/* tokenizer_config.json's eos_token, and its bos_token when "add_bos_token" is true (what
+ * llama.cpp's converter copies into tokenizer.ggml.add_bos_token; HF's GPT-2 files leave it
+ * out, so GPT-2 adds no BOS). Optional: a missing or unreadable file leaves the <|endoftext|>
+ * eos and no BOS. */
+static void set_specials(attn_tokenizer *t, const char *dir) {
     t->eos = attn_tokenizer_find(t, ENDOFTEXT);
     char path[PATH_CAP];
     struct stat st;
@@ -249,12 +260,10 @@ static void set_eos(attn_tokenizer *t, const char *dir) {
         attn_clear_error();
         return;
     }
-    json_t *eos = json_object_get(root, "eos_token");
-    if (json_is_object(eos)) eos = json_object_get(eos, "content");
-    if (json_is_string(eos)) {
-        int32_t id = bpe_strmap_get(&t->vocab, json_string_value(eos), json_string_length(eos));
-        if (id >= 0) t->eos = id;
-    }
+    int32_t eos = config_token(t, root, "eos_token");
+    if (eos >= 0) t->eos = eos;
+    if (json_is_true(json_object_get(root, "add_bos_token")))
+        t->bos_to_add = config_token(t, root, "bos_token");
     json_decref(root);
 }
 
@@ -299,6 +308,6 @@ attn_tokenizer *attn_tokenizer_load(const char *path) {
         else snprintf(dir, sizeof dir, ".");
         t = load_tokenizer_json(path);
     }
-    if (t) set_eos(t, dir);
+    if (t) set_specials(t, dir);
     return t;
 }

@@ -182,6 +182,15 @@ static void set_eos(attn_tokenizer *t, const attn_gguf *g) {
     attn_clear_error();
 }
 
+/* The BOS that prompts start with, by llama.cpp's policy (attn_tokenizer_gguf_specials). A
+ * file whose special-token keys are unreadable loads without one rather than not at all. */
+static void set_bos(attn_tokenizer *t, const attn_gguf *g) {
+    attn_tokenizer_specials sp;
+    if (attn_tokenizer_gguf_specials(g, &sp) == 0 && sp.add_bos && sp.bos >= 0 && sp.bos < t->n_ids)
+        t->bos_to_add = sp.bos;
+    attn_clear_error();
+}
+
 attn_tokenizer *attn_tokenizer_from_gguf(const attn_gguf *g) {
     vocab_meta m = {.g = g, .src = attn_gguf_path(g)};
     const char *model;
@@ -199,7 +208,10 @@ attn_tokenizer *attn_tokenizer_from_gguf(const attn_gguf *g) {
         else if (strcmp(model, "gpt2") == 0) t = build_gpt2(&m, &spec);
         else attn_error("%s: unsupported tokenizer model '%s' (tokenizer.ggml.model)", m.src, model);
     }
-    if (t) set_eos(t, g);
+    if (t) {
+        set_eos(t, g);
+        set_bos(t, g);
+    }
     bpe_spec_free(&spec);
     free(m.types);
     return t;

@@ -96,7 +96,10 @@ attn_tokenizer *bpe_llama2c_load(const char *path) {
     attn_tokenizer *t = NULL;
     if (l2c_parse(&v, buf, size) == 0) t = bpe_build(&v.spec);
     if (t) t = bpe_spm_attach(t, v.scores, v.types, true);
-    if (t) t->eos = v.n > 2 ? 2 : -1;
+    if (t) {
+        t->eos = v.n > 2 ? 2 : -1;
+        t->bos_to_add = v.n > 1 ? 1 : -1; /* run.c starts every prompt with <s> */
+    }
     bpe_spec_free(&v.spec);
     free(v.scores);
     free(v.types);

@@ -2,8 +2,9 @@
  * sibling formats. attn_tokenizer_load() also takes a .gguf path (vocab-only files such as
  * llama.cpp's models/ggml-vocab-*.gguf, or a whole model) and a llama2.c tokenizer.bin.
  *
- * Supported, each equal to llama.cpp's tokenization (parse_special as in bpe.h; no BOS is
- * ever added, callers prepend tokenizer.ggml.bos_token_id themselves):
+ * Supported, each equal to llama.cpp's tokenization (parse_special as in bpe.h; encode adds no
+ * BOS, encode_prompt adds the one attn_tokenizer_specials below asks for, as llama_tokenize
+ * with add_special = true does):
  *   tokenizer.ggml.model = "llama": SentencePiece BPE by score with byte fallback;
  *   tokenizer.ggml.model = "gpt2" with tokenizer.ggml.pre one of gpt-2, phi-2, mpt, olmo,
  *     starcoder, refact, command-r, smollm (SmolLM/SmolLM2), codeshell, exaone, falcon,
