@@ -159,6 +159,90 @@ INLINE void legacy_block(const attn_qtype t, const int R, const int two, const u
     }
 }
 
+#if defined(ATTN_SIMD_AVX512)
+/* Two neighbouring blocks' 64 values as one 512-bit vector in the activations' order, as
+ * unsigned bytes (Q8_0 offset by 128): one vpdpbusd then covers both blocks. */
+INLINE __m512i legacy_values2(const attn_qtype t, const uint8_t *b, const int bytes) {
+    if (t == ATTN_QT_Q8_0) {
+        __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(load32(b + 2)), load32(b + bytes + 2), 1);
+        return _mm512_xor_si512(q, _mm512_set1_epi8(-128));
+    }
+    const int at = t == ATTN_QT_Q4_0 ? 2 : t == ATTN_QT_Q4_1 ? 4 : t == ATTN_QT_Q5_0 ? 6 : 8;
+    __m256i n = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(b + at))),
+                                        _mm_loadu_si128((const __m128i *)(const void *)(b + bytes + at)), 1);
+    /* [n0 n0 n1 n1] by 128-bit lanes, the second copy of each shifted to its high nibbles */
+    __m512i z = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3), _mm512_castsi256_si512(n));
+    z = _mm512_and_si512(_mm512_srlv_epi64(z, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4)), _mm512_set1_epi8(15));
+    if (t == ATTN_QT_Q5_0 || t == ATTN_QT_Q5_1) {
+        uint32_t h0, h1;
+        memcpy(&h0, b + at - 4, 4), memcpy(&h1, b + bytes + at - 4, 4);
+        z = _mm512_or_si512(z, _mm512_maskz_mov_epi8(_cvtu64_mask64(h0 | (uint64_t)h1 << 32), _mm512_set1_epi8(16)));
+    }
+    return z;
+}
+
+/* Per 32-bit lane, the products of u with hi (times 256, plus those with lo, when `two`). */
+INLINE __m512i dot_pair(__m512i u, const int8_t *hi, const int8_t *lo, const int two) {
+    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, _mm512_loadu_si512(hi));
+    return two ? _mm512_dpbusd_epi32(_mm512_slli_epi32(a, 8), u, _mm512_loadu_si512(lo)) : a;
+}
+
+/* legacy_rows for AVX-512: block pairs on 512-bit vectors (one vpdpbusd per pair and
+ * activation byte, half the instructions of the 256-bit loop). Two passes over each stretch of
+ * PASS blocks: first every pair's scales (d*dx, spread over the pair's lanes) and the constant
+ * terms, then the pairs in a tight loop whose FMAs read those scales, so the accumulators
+ * stay in registers. */
+INLINE void legacy_rows_z(const attn_qtype t, const int R, const int two, const uint8_t *w, const attn_qx *qx,
+                          int64_t r0, float *y, int64_t ldy) {
+    enum { PASS = 64 };
+    const int bytes = legacy_bytes(t), constant = t != ATTN_QT_Q8_0 || Q8_0_OFFSET;
+    const float off = t == ATTN_QT_Q4_0 ? -8.0f : t == ATTN_QT_Q5_0 ? -16.0f : -128.0f;
+    const int64_t nb = qx->K / 32;
+    const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    xrow x[4];
+    __m512 acc[4], sc[4][PASS / 2];
+    __m256 c[4];
+    for (int r = 0; r < R; r++) x[r] = x_row(qx, r0 + r), acc[r] = _mm512_setzero_ps(), c[r] = _mm256_setzero_ps();
+    for (int64_t p0 = 0; p0 < nb; p0 += PASS) {
+        const int np = nb - p0 < PASS ? (int)(nb - p0) : PASS;
+        for (int b = 0; b < np; b += 8) {
+            __m256 d8, m8;
+            legacy_scales8(w + (p0 + b) * bytes, bytes, np - b < 8 ? np - b : 8, &d8, &m8);
+            const __m256 c8 = t == ATTN_QT_Q4_1 || t == ATTN_QT_Q5_1 ? m8 : _mm256_mul_ps(d8, _mm256_set1_ps(off));
+            for (int r = 0; r < R; r++) {
+                const __m512 s8 = _mm512_castps256_ps512(_mm256_mul_ps(
+                    _mm256_mul_ps(d8, _mm256_loadu_ps(x[r].d + p0 + b)), _mm256_set1_ps(two ? 1.0f / 256 : 1.0f)));
+                for (int q = 0; q < 4; q++)
+                    sc[r][b / 2 + q] = _mm512_permutexvar_ps(_mm512_add_epi32(spread, _mm512_set1_epi32(2 * q)), s8);
+                if (constant) c[r] = _mm256_fmadd_ps(c8, _mm256_loadu_ps(x[r].sum + p0 + b), c[r]);
+            }
+        }
+        int i = 0;
+        for (; i + 1 < np; i += 2) {
+            const __m512i u = legacy_values2(t, w + (p0 + i) * bytes, bytes);
+            const int64_t k = (p0 + i) * 32;
+            for (int r = 0; r < R; r++)
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_pair(u, x[r].hi + k, two ? x[r].lo + k : NULL, two)),
+                                         sc[r][i / 2], acc[r]);
+        }
+        if (i < np) { /* an odd last block: its scale is the low half of its pair's */
+            __m256i q = legacy_values(t, w + (p0 + i) * bytes), u = q;
+            if (t == ATTN_QT_Q8_0) u = _mm256_xor_si256(q, _mm256_set1_epi8(-128));
+            const int64_t k = (p0 + i) * 32;
+            for (int r = 0; r < R; r++) {
+                __m256i h = load32(x[r].hi + k), l = two ? load32(x[r].lo + k) : h;
+                c[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_block(u, h, l, two)), _mm512_castps512_ps256(sc[r][i / 2]),
+                                       c[r]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        const __m256 a = _mm256_add_ps(_mm512_castps512_ps256(acc[r]), _mm512_extractf32x8_ps(acc[r], 1));
+        y[r * ldy] = hsum8(_mm256_add_ps(c[r], a));
+    }
+}
+#endif
+
 /* y[r*ldy] = W row . x~[r0 + r] for r < R. */
 INLINE void legacy_rows(const attn_qtype t, const int R, const int two, const uint8_t *w, const attn_qx *qx, int64_t r0,
                         float *y, int64_t ldy) {
@@ -348,12 +432,17 @@ typedef void (*rows_fn)(const uint8_t *w, const attn_qx *qx, int64_t r0, float *
     ROWS_FN(T, kernel, 1, 1) ROWS_FN(T, kernel, 2, 1) ROWS_FN(T, kernel, 3, 1) ROWS_FN(T, kernel, 4, 1) \
     ROWS_FN(T, kernel, 1, 2) ROWS_FN(T, kernel, 2, 2) ROWS_FN(T, kernel, 3, 2) ROWS_FN(T, kernel, 4, 2) \
     static const rows_fn T##_fns[2][4] = {{T##_1_1, T##_2_1, T##_3_1, T##_4_1}, {T##_1_2, T##_2_2, T##_3_2, T##_4_2}};
+#if defined(ATTN_SIMD_AVX512)
+#define LEGACY_FNS(T) ROWS_FNS(T, legacy_rows_z)
+#else
+#define LEGACY_FNS(T) ROWS_FNS(T, legacy_rows)
+#endif
 
-ROWS_FNS(Q8_0, legacy_rows)
-ROWS_FNS(Q4_0, legacy_rows)
-ROWS_FNS(Q4_1, legacy_rows)
-ROWS_FNS(Q5_0, legacy_rows)
-ROWS_FNS(Q5_1, legacy_rows)
+LEGACY_FNS(Q8_0)
+LEGACY_FNS(Q4_0)
+LEGACY_FNS(Q4_1)
+LEGACY_FNS(Q5_0)
+LEGACY_FNS(Q5_1)
 ROWS_FNS(Q2_K, kquant_rows)
 ROWS_FNS(Q3_K, kquant_rows)
 ROWS_FNS(Q4_K, kquant_rows)
@@ -375,16 +464,26 @@ static const rows_fn *rows_fns(attn_qtype t, int two) {
     }
 }
 
+/* Decoding streams each weight row from memory once: asking for a row a few rows ahead
+ * keeps more cache-line requests in flight than the hardware prefetcher alone. (Past the
+ * last row it prefetches bytes it never reads: prefetches do not fault.) */
+static inline void prefetch_row(const uint8_t *row, size_t rb) {
+    for (size_t o = 0; o < rb; o += 64) _mm_prefetch((const char *)row + o, _MM_HINT_T0);
+}
+
 void SFX(attn_qdot_rows_nk)(float *y, int64_t ldy, const attn_qx *qx, const void *w, attn_qtype t, int64_t n0,
                             int64_t n1) {
     enum { ROWS = 4, CHUNK = 16 }; /* activation rows per kernel call; weight rows kept in L1 */
     const rows_fn *fns = rows_fns(t, qx->lo != NULL);
-    const size_t rb = attn_quant_row_bytes(t, qx->K);
+    const size_t rb = attn_quant_row_bytes(t, qx->K), ahead = (1 + 4096 / rb) * rb; /* whole rows, >= 4 KB */
     for (int64_t c0 = n0; c0 < n1; c0 += CHUNK) {
         const int64_t c1 = n1 - c0 < CHUNK ? n1 : c0 + CHUNK;
         for (int64_t r0 = 0; r0 < qx->rows; r0 += ROWS) {
             const rows_fn fn = fns[(qx->rows - r0 < ROWS ? qx->rows - r0 : ROWS) - 1];
-            for (int64_t n = c0; n < c1; n++) fn((const uint8_t *)w + (size_t)n * rb, qx, r0, y + r0 * ldy + n, ldy);
+            for (int64_t n = c0; n < c1; n++) {
+                if (qx->rows <= ROWS) prefetch_row((const uint8_t *)w + (size_t)n * rb + ahead, rb);
+                fn((const uint8_t *)w + (size_t)n * rb, qx, r0, y + r0 * ldy + n, ldy);
+            }
         }
     }
 }
