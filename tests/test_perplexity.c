@@ -30,13 +30,13 @@ int main(void) {
     for (int64_t t = 0; t < T; t++) ids[t] = (int32_t)json_integer_value(json_array_get(ids_j, t));
     double nll = 0;
     int64_t scored = 0;
-    for (int64_t i = T / 2 - 1; i < T - 1; i++, scored++) nll += hf_nll(json_array_get(logits_j, i), ids[i + 1]);
+    for (int64_t i = T / 2; i < T - 1; i++, scored++) nll += hf_nll(json_array_get(logits_j, i), ids[i + 1]);
     attn_perplexity_result r;
     CHECK(attn_perplexity(m, ids, T, T, -1, NULL, NULL, &r) == 0, "%s", attn_last_error());
     CHECK(r.scored == scored && r.chunks == 1, "scored %lld in %lld chunks", (long long)r.scored, (long long)r.chunks);
     CHECK_NEAR(r.ppl, exp(nll / scored), 1e-5 * exp(nll / scored), "perplexity vs HF's logits");
-    /* two chunks of 10: each scores its last 5 predictions */
-    CHECK(attn_perplexity(m, ids, T, 10, -1, NULL, NULL, &r) == 0 && r.chunks == 2 && r.scored == 10, "two chunks");
+    /* two chunks of 10: each scores tokens 6..9 (n_ctx - 1 - n_ctx/2 = 4), as llama-perplexity */
+    CHECK(attn_perplexity(m, ids, T, 10, -1, NULL, NULL, &r) == 0 && r.chunks == 2 && r.scored == 8, "two chunks");
     /* bos: each chunk's first token is read as bos (never scored), as if written there */
     attn_perplexity_result with_bos, written;
     int32_t edited[64];

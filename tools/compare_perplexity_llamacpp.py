@@ -48,7 +48,7 @@ def main():
         llm.reset()
         llm.eval(chunk)
         logits = np.array(llm.scores[:a.ctx], dtype=np.float64)
-        for i in range(a.ctx // 2 - 1, a.ctx - 1):
+        for i in range(a.ctx // 2, a.ctx - 1):  # llama-perplexity: n_ctx - 1 - n_ctx/2 per chunk
             row = logits[i]
             m = row.max()
             nll += math.log(np.exp(row - m).sum()) + m - row[chunk[i + 1]]

@@ -36,8 +36,9 @@ int attn_perplexity(attn_model *m, const int32_t *tokens, int64_t n, int64_t n_c
         if (bos >= 0) chunk[0] = bos;
         attn_model_reset(m);
         rc = attn_model_forward(m, chunk, n_ctx, logits, true);
-        /* the logits at position i predict token i + 1: score the second half */
-        for (int64_t i = first - 1; rc == 0 && i < n_ctx - 1; i++) {
+        /* the logits at position i predict token i + 1: tokens first + 1 .. n_ctx - 1 are
+         * scored, n_ctx - 1 - first per chunk, as llama-perplexity does */
+        for (int64_t i = first; rc == 0 && i < n_ctx - 1; i++) {
             out->nll_sum += neg_log_prob(logits + i * V, V, chunk[i + 1]);
             out->scored++;
         }

@@ -1,7 +1,7 @@
 /* perplexity.h - perplexity of a model on a token stream, by llama.cpp's method: the stream
  * is cut into chunks of n_ctx tokens, each chunk runs from an empty cache, and only the
- * second half of each chunk is scored (every scored token then sees at least n_ctx/2 tokens
- * of context). PPL = exp(mean negative log-likelihood of the scored tokens). */
+ * second half of each chunk is scored: tokens n_ctx/2 + 1 .. n_ctx - 1, each seeing at least
+ * n_ctx/2 tokens of context (llama-perplexity's count, n_ctx - 1 - n_ctx/2 per chunk). PPL = exp(mean negative log-likelihood of the scored tokens). */
 #ifndef ATTN_GENERATE_PERPLEXITY_H
 #define ATTN_GENERATE_PERPLEXITY_H
 
