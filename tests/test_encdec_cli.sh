@@ -56,6 +56,15 @@ if [ "$(losses "$tmp/u.jsonl")" = "$(losses "$tmp/h.jsonl")" ] && [ "$(grep -c '
 else bad "resumed run differs: $(diff <(losses "$tmp/u.jsonl") <(losses "$tmp/h.jsonl") | head -4)"; fi
 if cmp -s "$tmp/u/model.safetensors" "$tmp/h/model.safetensors"; then ok; else bad "resumed weights differ"; fi
 
+# --keep 2: the model of the two newest saves stays beside the checkpoint as OUT-at-STEP
+expect "train with --keep 2" 0 "$attn" train-encdec "${data[@]}" "${recipe[@]}" --out "$tmp/k/" --steps 30 \
+    --save-every 10 --keep 2
+kept="$(cd "$tmp" && ls -d k-at-* | tr '\n' ' ')"
+if [ "$kept" = "k-at-20 k-at-30 " ]; then ok; else bad "--keep 2 left: $kept"; fi
+if cmp -s "$tmp/k/model.safetensors" "$tmp/k-at-30/model.safetensors" && [ ! -e "$tmp/k-at-30/encdec_state.json" ]; then ok
+else bad "k-at-30 is not the final model alone"; fi
+expect "average the kept models" 0 "$attn" average -o "$tmp/k-avg" "$tmp"/k-at-*
+
 # beam search (the default) and greedy decoding both copy the test sentences
 expect "translate" 0 "$attn" translate -m "$tmp/ck" -i "$tmp/test.src" -o "$tmp/hyp.txt"
 expect "bleu" 0 "$attn" bleu "$tmp/hyp.txt" "$tmp/test.tgt" --json

@@ -71,6 +71,7 @@ int cmd_train_encdec(int argc, char **argv) {
         {"steps", 'n', OPT_INT, &c.steps, "optimizer steps in all", 1, 1 << 30},
         {"eval-every", 0, OPT_INT, &t->eval_every, "validation loss every N steps; 0 = never", 0, 1 << 30},
         {"save-every", 0, OPT_INT, &t->save_every, "save a checkpoint every N steps (and always at the end)", 0, 1 << 30},
+        {"keep", 0, OPT_INT, &t->keep, "also keep the model of the last N saves as OUT-at-STEP folders (for attn average)", 0, 1 << 20},
         {"seed", 's', OPT_U64, &t->seed, "seed of the weights, batch order and dropout", 0, 0},
         {"resume", 0, OPT_FLAG, &t->resume, "continue the checkpoint in --out (its model and recipe; bit-identical)", 0, 0},
         {"log", 0, OPT_STR, &t->log_path, "one JSON object per step and per validation to this file", 0, 0},

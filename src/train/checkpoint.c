@@ -71,6 +71,61 @@ int attn_checkpoint_remove_dir(const char *dir) {
     return rmdir(dir) == 0 || errno == ENOENT ? 0 : attn_error("%s: cannot remove: %s", dir, strerror(errno));
 }
 
+int attn_checkpoint_step_dir(const char *dir, int64_t step, char *out, size_t cap) {
+    char base[PATH_CAP];
+    if (trim_dir(dir, base, sizeof base)) return -1;
+    int n = snprintf(out, cap, "%s-at-%lld", base, (long long)step);
+    return n > 0 && (size_t)n < cap ? 0 : attn_error("%s: too long a path for its step folders", dir);
+}
+
+/* The STEP of a sibling folder named BASE-at-STEP, or -1. */
+static int64_t step_of(const char *name, const char *base) {
+    size_t n = strlen(base);
+    if (strncmp(name, base, n) != 0 || strncmp(name + n, "-at-", 4) != 0 || !name[n + 4]) return -1;
+    int64_t step = 0;
+    for (const char *c = name + n + 4; *c; c++) {
+        if (*c < '0' || *c > '9' || step > INT64_MAX / 10 - 9) return -1;
+        step = step * 10 + (*c - '0');
+    }
+    return step;
+}
+
+static int by_step_desc(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+int attn_checkpoint_prune_steps(const char *dir, int keep) {
+    char trimmed[PATH_CAP], parent[PATH_CAP], path[PATH_CAP];
+    if (trim_dir(dir, trimmed, sizeof trimmed)) return -1;
+    parent_of(trimmed, parent, sizeof parent);
+    const char *slash = strrchr(trimmed, '/'), *base = slash ? slash + 1 : trimmed;
+    DIR *d = opendir(parent);
+    if (!d) return attn_error("%s: cannot open: %s", parent, strerror(errno));
+    int64_t *steps = NULL;
+    size_t n = 0, cap = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        int64_t step = step_of(e->d_name, base);
+        if (step < 0) continue;
+        if (n == cap) {
+            int64_t *more = realloc(steps, (cap = cap ? 2 * cap : 16) * sizeof *steps);
+            if (!more) {
+                free(steps), closedir(d);
+                return attn_error("out of memory");
+            }
+            steps = more;
+        }
+        steps[n++] = step;
+    }
+    closedir(d);
+    qsort(steps, n, sizeof *steps, by_step_desc);
+    int rc = 0;
+    for (size_t i = (size_t)(keep > 0 ? keep : 0); i < n && rc == 0; i++)
+        if ((rc = attn_checkpoint_step_dir(trimmed, steps[i], path, sizeof path)) == 0) rc = attn_checkpoint_remove_dir(path);
+    free(steps);
+    return rc;
+}
+
 /* ---- train_state.json ---- */
 
 static json_t *u64_hex(uint64_t v) {

@@ -73,4 +73,10 @@ int attn_checkpoint_load(const char *dir, int64_t B, int64_t T, const attn_adamw
 /* Removes a folder holding only files (a checkpoint); missing is fine. */
 int attn_checkpoint_remove_dir(const char *dir);
 
+/* DIR-at-STEP beside dir (trailing slashes of dir dropped): where a run keeps a copy of an
+ * earlier save (for checkpoint averaging). */
+int attn_checkpoint_step_dir(const char *dir, int64_t step, char *out, size_t cap);
+/* Removes every DIR-at-STEP folder but the `keep` of highest STEP. */
+int attn_checkpoint_prune_steps(const char *dir, int keep);
+
 #endif

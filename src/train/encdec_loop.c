@@ -257,22 +257,37 @@ static int write_state(const run *r, const char *dir) {
     return rc;
 }
 
+/* The model alone: what `attn translate` and `attn average` read. */
+static int write_model(const char *tmp, void *ctx) {
+    run *r = ctx;
+    char path[PATH_CAP];
+    if (attn_encdec_save(r->m, tmp)) return -1;
+    snprintf(path, sizeof path, "%s/tokenizer.json", tmp);
+    return attn_checkpoint_copy_file(r->o->tokenizer, path);
+}
+
 static int write_checkpoint(const char *tmp, void *ctx) {
     run *r = ctx;
     int64_t n = attn_adamw_size(r->opt);
     attn_st_entry e[2] = {{.name = "adam.m", .dtype = ATTN_F32, .ndim = 1, .shape = {n}, .data = attn_adamw_m(r->opt)},
                           {.name = "adam.v", .dtype = ATTN_F32, .ndim = 1, .shape = {n}, .data = attn_adamw_v(r->opt)}};
     char path[PATH_CAP];
-    if (attn_encdec_save(r->m, tmp)) return -1;
+    if (write_model(tmp, ctx)) return -1;
     snprintf(path, sizeof path, "%s/encdec_state.safetensors", tmp);
     if (attn_safetensors_write(path, e, 2, NULL, NULL, 0)) return -1;
-    snprintf(path, sizeof path, "%s/tokenizer.json", tmp);
-    if (attn_checkpoint_copy_file(r->o->tokenizer, path)) return -1;
     return write_state(r, tmp);
 }
 
+/* The checkpoint, and with --keep N a copy of the model as OUT-at-STEP, the N newest kept:
+ * the paper averages its last checkpoints, and the checkpoint folder holds only the latest. */
 static int save(run *r) {
     if (attn_checkpoint_save_with(r->o->out_dir, write_checkpoint, r)) return -1;
+    if (r->o->keep > 0) {
+        char at[PATH_CAP];
+        if (attn_checkpoint_step_dir(r->o->out_dir, r->step, at, sizeof at) ||
+            attn_checkpoint_save_with(at, write_model, r) || attn_checkpoint_prune_steps(r->o->out_dir, r->o->keep))
+            return -1;
+    }
     emit(r, (attn_train_event){.kind = ATTN_TRAIN_EV_SAVE, .text = r->o->out_dir});
     return 0;
 }

@@ -10,6 +10,8 @@
  *   DIR/tokenizer.json                   the run's tokenizer (so `attn translate -m DIR` works)
  *   DIR/encdec_state.safetensors         Adam moments "adam.m", "adam.v" (flat, F32)
  *   DIR/encdec_state.json                step, epoch and batch cursor, seeds, the recipe
+ * With keep = N, every save also writes the model alone (config, weights, tokenizer) to
+ * DIR-at-STEP beside DIR and removes all but the N newest such folders (for `attn average`). 
  * --resume continues bit-identically to an uninterrupted run: the model (shape, max_len) and
  * the recipe (seed, max_tokens, warmup, lr_factor, clip, dropout, label smoothing) are the
  * checkpoint's, whatever the options say (a note names each one overridden); only steps, the
@@ -34,6 +36,7 @@ typedef struct {
     float dropout, label_smoothing, lr_factor, clip;
     int64_t max_tokens, warmup, steps;
     int eval_every, save_every;
+    int keep;                          /* > 0: also keep the model of the last `keep` saves as OUT-at-STEP */
     uint64_t seed;
     bool resume;                       /* continue out_dir's checkpoint, with its model and recipe */
     volatile sig_atomic_t *stop;
