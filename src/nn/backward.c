@@ -262,20 +262,43 @@ static uint64_t mix64(uint64_t z) {
     return z ^ (z >> 31);
 }
 
-void attn_dropout_forward(float *out, uint8_t *mask, const float *x, int64_t n, float p, uint64_t seed) {
-    float keep_scale = 1.0f / (1.0f - p);
-    uint64_t base = mix64(seed);
-    for (int64_t i = 0; i < n; i++) {
-        float u = (float)(mix64(base + 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1)) >> 40) * 0x1p-24f;
-        mask[i] = u >= p;
-        out[i] = mask[i] ? x[i] * keep_scale : 0.0f;
+/* Each value's draw depends only on the seed and its index, so threads can split the
+ * work and every thread count gives the same masks. */
+typedef struct {
+    float *y;
+    uint8_t *mask;
+    const float *x;
+    const uint8_t *keep;
+    float p, scale;
+    uint64_t base;
+} dropout_job;
+
+static void dropout_task(void *ctx, int64_t i0, int64_t i1, int thread) {
+    (void)thread;
+    const dropout_job *j = ctx;
+    for (int64_t i = i0; i < i1; i++) {
+        float u = (float)(mix64(j->base + 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1)) >> 40) * 0x1p-24f;
+        j->mask[i] = u >= j->p;
+        j->y[i] = where_positive((float)j->mask[i], j->x[i] * j->scale);
     }
 }
 
+static void dropout_backward_task(void *ctx, int64_t i0, int64_t i1, int thread) {
+    (void)thread;
+    const dropout_job *j = ctx;
+    float *restrict dx = j->y;
+    const float *restrict dout = j->x;
+    for (int64_t i = i0; i < i1; i++) dx[i] += where_positive((float)j->keep[i], dout[i] * j->scale);
+}
+
+void attn_dropout_forward(float *out, uint8_t *mask, const float *x, int64_t n, float p, uint64_t seed) {
+    dropout_job j = {.y = out, .mask = mask, .x = x, .p = p, .scale = 1.0f / (1.0f - p), .base = mix64(seed)};
+    attn_parallel_for(n, 4096, dropout_task, &j);
+}
+
 void attn_dropout_backward(float *dx, const float *dout, const uint8_t *mask, int64_t n, float p) {
-    float keep_scale = 1.0f / (1.0f - p);
-    for (int64_t i = 0; i < n; i++)
-        if (mask[i]) dx[i] += dout[i] * keep_scale;
+    dropout_job j = {.y = dx, .x = dout, .keep = mask, .scale = 1.0f / (1.0f - p)};
+    attn_parallel_for(n, 4096, dropout_backward_task, &j);
 }
 
 /* ---- Softmax cross-entropy ---- */
