@@ -12,10 +12,10 @@ single-token decodes from an empty cache):
              False): in this VM it dies with SIGILL; the ordinary AVX-512 path runs.
 
 The default set: SmolLM2-135M-Instruct as shipped (Q4_1, scripts/fetch-smollm2.sh), the same
-model re-quantized by `attn quantize` to q8_0, q4_0 and q4_k_m (from the Q4_1 weights: the
+model converted by `attn quantize` to f32, f16, q8_0, q4_0 and q4_k_m (from the Q4_1 weights: the
 values differ from a quantization of the original f16 model, the speed does not), and a
 random-weight LLaMA of TinyLlama-1.1B's shape (22 layers, width 2048, GQA 32/4 heads,
-FFN 5632, vocab 32000; tools/make_random_llama_gguf.py) in q4_0, q4_k_m and q8_0. Speed does not
+FFN 5632, vocab 32000; tools/make_random_llama_gguf.py) in f16, f32, q8_0, q4_0 and q4_k_m. Speed does not
 depend on the weights' values. Files are made once under ~/.cache/attn/bench-gguf.
 
 Prints a Markdown table (tokens/s, ratio attn / llama.cpp, peak RSS of each process).
@@ -78,10 +78,10 @@ def make_tinyllama_f16():
 def default_set(attn, with_1b):
     smol = subprocess.run([os.path.join(REPO, "scripts", "fetch-smollm2.sh")], check=True,
                           capture_output=True, text=True).stdout.strip()
-    files = [smol] + [make_quantized(attn, smol, t) for t in ("q8_0", "q4_0", "q4_k_m")]
+    files = [smol] + [make_quantized(attn, smol, t) for t in ("f32", "f16", "q8_0", "q4_0", "q4_k_m")]
     if with_1b:
         big = make_tinyllama_f16()
-        files += [make_quantized(attn, big, t) for t in ("q4_0", "q4_k_m", "q8_0")]
+        files += [big] + [make_quantized(attn, big, t) for t in ("f32", "q8_0", "q4_0", "q4_k_m")]
     return files
 
 
