@@ -161,14 +161,20 @@ static inline void transpose16(__m512 r[16]) {
     }
 }
 
-/* Packs a full-width panel of an f32 [N][K] matrix (the transposed case: dX = dY W^T and
- * the tied LM head) 16x16 blocks at a time; returns how many k were done. */
-static int64_t pack_nk_f32_blocks(float *dst, const float *w, int64_t K, int64_t k0, int64_t kc, int64_t n0) {
+/* Packs a full-width panel of an [N][K] matrix (the transposed case: dX = dY W^T, the tied
+ * LM head, and every GGUF matrix; f32, f16 or bf16 widened) 16x16 blocks at a time; returns
+ * how many k were done. */
+static int64_t pack_nk_blocks(float *dst, const void *w, attn_dtype dt, int64_t K, int64_t k0, int64_t kc, int64_t n0) {
     int64_t done = kc / 16 * 16;
     for (int jb = 0; jb < NR / 16; jb++)
         for (int64_t kk = 0; kk < done; kk += 16) {
             __m512 r[16];
-            for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(w + (n0 + jb * 16 + i) * K + k0 + kk);
+            for (int i = 0; i < 16; i++) {
+                int64_t at = (n0 + jb * 16 + i) * K + k0 + kk;
+                r[i] = dt == ATTN_F16    ? vload_f16((const uint16_t *)w + at)
+                       : dt == ATTN_BF16 ? vload_bf16((const uint16_t *)w + at)
+                                         : _mm512_loadu_ps((const float *)w + at);
+            }
             transpose16(r);
             for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + (kk + i) * NR + jb * 16, r[i]);
         }
@@ -190,7 +196,7 @@ static void SFX(pack_b)(float *dst, const void *w, attn_dtype dt, bool in_major,
         return;
     }
 #if defined(ATTN_SIMD_AVX512)
-    if (dt == ATTN_F32 && cols == NR) k_first = pack_nk_f32_blocks(dst, w, K, k0, kc, n0);
+    if (cols == NR) k_first = pack_nk_blocks(dst, w, dt, K, k0, kc, n0);
 #endif
     for (int j = 0; j < NR; j++) {
         if (j >= cols) {
@@ -202,7 +208,7 @@ static void SFX(pack_b)(float *dst, const void *w, attn_dtype dt, bool in_major,
             const float *src = (const float *)w + row;
             for (int64_t k = k_first; k < kc; k++) dst[k * NR + j] = src[k];
         } else {
-            for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = load_one(w, dt, row + k);
+            for (int64_t k = k_first; k < kc; k++) dst[k * NR + j] = load_one(w, dt, row + k);
         }
     }
 }
