@@ -31,6 +31,11 @@ cp -r "$tmp/ck" "$tmp/ck400"
 expect "resume to 800 steps" 0 train --steps 800 --resume --log "$tmp/log.jsonl"
 contains "resumed" "$tmp/err" "resumed $tmp/ck at step 400"
 if [ "$(grep -c '"loss"' "$tmp/log.jsonl")" -eq 800 ]; then ok; else bad "log: $(grep -c '"loss"' "$tmp/log.jsonl") step lines, wanted 800"; fi
+# a new run (no --resume) into that folder is refused and leaves the checkpoint alone
+cp "$tmp/ck/model.safetensors" "$tmp/ck800.safetensors"
+expect "a new run into a checkpoint" 1 train --steps 10
+contains "refused by name" "$tmp/err" "already holds a checkpoint: pass --resume"
+if cmp -s "$tmp/ck/model.safetensors" "$tmp/ck800.safetensors"; then ok; else bad "the refused run changed the checkpoint"; fi
 
 # --resume continues bit-identically, dropout on: 40 steps saving every 20, next to 20 steps,
 # 10 more (logged, then lost as in a crash: the step-20 checkpoint put back) and a --resume to 40

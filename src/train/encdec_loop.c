@@ -418,9 +418,13 @@ static int new_model(run *r, int64_t B, int64_t S) {
     return 0;
 }
 
-/* On --resume: the checkpoint folder put back after a crash, then its state and recipe. */
+/* On --resume: the checkpoint folder put back after a crash, then its state and recipe.
+ * Without it, a folder that already holds a checkpoint is refused (as `attn train` does). */
 static int resume_state(run *r) {
     const attn_encdec_train_opts *o = r->o;
+    if (!o->resume && has_state(o->out_dir)) /* a new run must not overwrite a run's checkpoint */
+        return attn_error("%s: already holds a checkpoint: pass --resume to continue it, or choose another --out",
+                          o->out_dir);
     if (!o->resume) return 0;
     if (attn_checkpoint_recover(o->out_dir)) return -1;
     r->resumed = has_state(o->out_dir);
