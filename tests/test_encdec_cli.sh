@@ -36,6 +36,8 @@ cp "$tmp/ck/model.safetensors" "$tmp/ck800.safetensors"
 expect "a new run into a checkpoint" 1 train --steps 10
 contains "refused by name" "$tmp/err" "already holds a checkpoint: pass --resume"
 if cmp -s "$tmp/ck/model.safetensors" "$tmp/ck800.safetensors"; then ok; else bad "the refused run changed the checkpoint"; fi
+expect "resume with no steps left" 0 train --steps 800 --resume
+contains "nothing to do" "$tmp/err" "is at step 800 already"
 
 # --resume continues bit-identically, dropout on: 40 steps saving every 20, next to 20 steps,
 # 10 more (logged, then lost as in a crash: the step-20 checkpoint put back) and a --resume to 40

@@ -36,6 +36,9 @@ static int run(encdec_cli *c) {
     if (r.interrupted)
         fprintf(stderr, "attn train-encdec: stopped by a signal after step %lld; checkpoint saved in %s (continue "
                 "with --resume)\n", (long long)r.steps_done, t->out_dir);
+    else if (isnan(r.last_loss)) /* resumed at or past --steps: no step ran */
+        fprintf(stderr, "attn train-encdec: nothing to do, the checkpoint in %s is at step %lld already\n", t->out_dir,
+                (long long)r.steps_done);
     else fprintf(stderr, "attn train-encdec: done, %lld steps, final loss %.4f%s; model in %s\n",
                  (long long)r.steps_done, r.last_loss, isnan(r.last_val_loss) ? "" : " (see val loss above)",
                  t->out_dir);
