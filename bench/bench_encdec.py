@@ -27,9 +27,10 @@ import json
 import math
 import os
 import resource
-import subprocess
 import sys
 import time
+
+from bench_train import run  # one JSON line from a child process
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHAPE = ("layers", "d_model", "heads", "d_ff", "vocab", "B", "S", "T")
@@ -99,11 +100,6 @@ def torch_child(a):
     print(json.dumps({"s_per_step": per, "tok_s": B * T / per, "cpu_s_per_step": cpu, "torch": torch.__version__,
                       "params": sum(p.numel() for p in model.parameters()),
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-
-
-def run(cmd, env):
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def main():
