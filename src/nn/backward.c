@@ -5,6 +5,7 @@
 #include "backward.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 #include "core/gemm_acc.h"
 #include "core/kernels.h"
@@ -205,12 +206,12 @@ void attn_gelu_tanh_backward(float *dx, const float *x, const float *dout, int64
 
 /* ---- ReLU ---- */
 
-/* v where x > 0, else +0 (NaN x too), without a branch: a branch on the sign mispredicts
- * on half of a layer's values, which made ReLU cost as much as a small GEMM. */
-static inline float where_positive(float x, float v) {
-    uint32_t bits, mask = -(uint32_t)(x > 0.0f);
+/* v when keep, else +0, without a branch: a branch on a ReLU's sign or a dropout mask
+ * mispredicts on a large share of the values, which made ReLU cost as much as a small GEMM. */
+static inline float keep_if(bool keep, float v) {
+    uint32_t bits;
     memcpy(&bits, &v, 4);
-    bits &= mask;
+    bits &= -(uint32_t)keep;
     memcpy(&v, &bits, 4);
     return v;
 }
@@ -220,7 +221,7 @@ static void relu_task(void *ctx, int64_t i0, int64_t i1, int thread) {
     const ew_job *j = ctx;
     float *restrict y = j->y;
     const float *restrict x = j->a;
-    for (int64_t i = i0; i < i1; i++) y[i] = where_positive(x[i], x[i]);
+    for (int64_t i = i0; i < i1; i++) y[i] = keep_if(x[i] > 0.0f, x[i]); /* NaN -> 0 */
 }
 
 static void relu_backward_task(void *ctx, int64_t i0, int64_t i1, int thread) {
@@ -228,7 +229,7 @@ static void relu_backward_task(void *ctx, int64_t i0, int64_t i1, int thread) {
     const ew_job *j = ctx;
     float *restrict dx = j->y;
     const float *restrict x = j->a, *restrict dout = j->b;
-    for (int64_t i = i0; i < i1; i++) dx[i] += where_positive(x[i], dout[i]);
+    for (int64_t i = i0; i < i1; i++) dx[i] += keep_if(x[i] > 0.0f, dout[i]);
 }
 
 void attn_relu_train(float *out, const float *x, int64_t n) {
@@ -265,10 +266,10 @@ static uint64_t mix64(uint64_t z) {
 /* Each value's draw depends only on the seed and its index, so threads can split the
  * work and every thread count gives the same masks. */
 typedef struct {
-    float *y;
-    uint8_t *mask;
-    const float *x;
-    const uint8_t *keep;
+    float *y;            /* forward: out; backward: dx */
+    uint8_t *mask;       /* forward: written */
+    const float *x;      /* forward: x; backward: dout */
+    const uint8_t *keep; /* backward: the forward's mask */
     float p, scale;
     uint64_t base;
 } dropout_job;
@@ -279,7 +280,7 @@ static void dropout_task(void *ctx, int64_t i0, int64_t i1, int thread) {
     for (int64_t i = i0; i < i1; i++) {
         float u = (float)(mix64(j->base + 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1)) >> 40) * 0x1p-24f;
         j->mask[i] = u >= j->p;
-        j->y[i] = where_positive((float)j->mask[i], j->x[i] * j->scale);
+        j->y[i] = keep_if(j->mask[i], j->x[i] * j->scale);
     }
 }
 
@@ -288,7 +289,7 @@ static void dropout_backward_task(void *ctx, int64_t i0, int64_t i1, int thread)
     const dropout_job *j = ctx;
     float *restrict dx = j->y;
     const float *restrict dout = j->x;
-    for (int64_t i = i0; i < i1; i++) dx[i] += where_positive((float)j->keep[i], dout[i] * j->scale);
+    for (int64_t i = i0; i < i1; i++) dx[i] += keep_if(j->keep[i], dout[i] * j->scale);
 }
 
 void attn_dropout_forward(float *out, uint8_t *mask, const float *x, int64_t n, float p, uint64_t seed) {
