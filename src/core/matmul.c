@@ -131,7 +131,7 @@ static void gemm_tiles(const matmul_job *j, int64_t t0, int64_t t1, float *ap, f
         int64_t kc = ATTN_MIN((int64_t)KC, K - k0);
         pack_a(j->kern, ap, j->x, j->M, K, k0, kc);
         for (int64_t t = t0; t < t1; t++) {
-            if (w->qtype) attn_qpack_b(bp, w->data, (attn_qtype)w->qtype, K, N, k0, kc, t * nr, nr);
+            if (w->qtype) attn_qpack_b(bp, w->data, (attn_qtype)w->qtype, K, N, k0, kc, t * nr);
             else j->kern->pack_b(bp, w->data, w->dtype, w->in_major, K, N, k0, kc, t * nr);
             gemm_column(j, ap, bp, edge, kc, t * nr);
         }

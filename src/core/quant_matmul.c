@@ -108,30 +108,20 @@ void attn_qdecode_row_isa(attn_isa isa, attn_qtype t, const void *src, float *ds
 /* Each of the panel's rows is decoded whole into rows[j][0:kc] (the block decoders write
  * contiguous values), then the f32 packer turns that small [nr][kc] matrix into [kc][nr]
  * with its register transposes: scattering value by value cost more than the decoding. */
-void attn_qpack_b(float *dst, const void *w, attn_qtype t, int64_t K, int64_t N, int64_t k0, int64_t kc, int64_t n0,
-                  int nr) {
+void attn_qpack_b(float *dst, const void *w, attn_qtype t, int64_t K, int64_t N, int64_t k0, int64_t kc, int64_t n0) {
     enum { KC_MAX = 256, NR_MAX = 32 };
     float rows[NR_MAX * KC_MAX];
     const attn_qtype_info *info = attn_qtype_get(t);
     const attn_kernels *kern = attn_kernels_get();
     size_t rb = attn_quant_row_bytes(t, K);
-    int64_t cols = N - n0 < nr ? N - n0 : nr;
-    /* callers pass kc <= KC (256) of whole blocks and nr <= 32; chunk anyway so any kc fits */
-    for (int64_t c0 = 0; c0 < kc; c0 += KC_MAX) {
+    int64_t cols = N - n0 < kern->nr ? N - n0 : kern->nr;
+    for (int64_t c0 = 0; c0 < kc; c0 += KC_MAX) { /* callers pass kc <= 256; chunk anyway */
         int64_t m = kc - c0 < KC_MAX ? kc - c0 : KC_MAX;
-        if (nr > NR_MAX || nr != kern->nr) { /* not the packer's width: value by value */
-            for (int j = 0; j < nr; j++) {
-                const uint8_t *src = (const uint8_t *)w + (size_t)(n0 + j) * rb + (k0 + c0) / info->block * info->bytes;
-                if (j < cols) attn_qdecode_row_isa(attn_isa_current(), t, src, rows, m);
-                for (int64_t k = 0; k < m; k++) dst[(c0 + k) * nr + j] = j < cols ? rows[k] : 0.0f;
-            }
-            continue;
-        }
         for (int64_t j = 0; j < cols; j++) {
             const uint8_t *src = (const uint8_t *)w + (size_t)(n0 + j) * rb + (k0 + c0) / info->block * info->bytes;
             attn_qdecode_row_isa(attn_isa_current(), t, src, rows + j * m, m);
         }
-        kern->pack_b(dst + c0 * nr, rows, ATTN_F32, false, m, cols, 0, m, 0);
+        kern->pack_b(dst + c0 * kern->nr, rows, ATTN_F32, false, m, cols, 0, m, 0);
     }
 }
 

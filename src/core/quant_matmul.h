@@ -94,8 +94,8 @@ const attn_qx *attn_qx_rows(const float *x, int64_t ldx, int64_t M, int64_t K, a
 void attn_qdecode_row_isa(attn_isa isa, attn_qtype t, const void *src, float *dst, int64_t n);
 
 /* Packs B(k, n) = W[n][k] for k in [k0, k0+kc), n in [n0, n0+nr) into dst[kc][nr] as f32,
- * zero for n >= N. k0 and kc must be whole blocks (or kc reach K). */
-void attn_qpack_b(float *dst, const void *w, attn_qtype t, int64_t K, int64_t N, int64_t k0, int64_t kc, int64_t n0,
-                  int nr);
+ * zero for n >= N, nr being the current kernels' tile width (attn_kernels_get()->nr, at
+ * most 32). k0 and kc must be whole blocks (or kc reach K). */
+void attn_qpack_b(float *dst, const void *w, attn_qtype t, int64_t K, int64_t N, int64_t k0, int64_t kc, int64_t n0);
 
 #endif
