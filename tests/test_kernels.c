@@ -4,6 +4,7 @@
  * relative to sum|x*w| with a margin of 1e-5 (f32 epsilon 6e-8 times a few thousand terms). */
 #include <stdlib.h>
 #include "core/cpu.h"
+#include "core/gemm.h"
 #include "core/kernels.h"
 #include "core/matmul.h"
 #include "core/threadpool.h"
@@ -167,6 +168,12 @@ int main(void) {
             check_matmul(name, 1, 4097, 4097, ATTN_F16, false);
             check_matmul(name, 37, 768, 2304, ATTN_BF16, true);
             check_matmul(name, 2, 768, 1000, ATTN_F32, false);
+            /* the shared packed operand in slabs of one slice: C = bias first, then adds up */
+            attn_gemm_set_shared_limit(1);
+            check_matmul(name, 65, 4097, 33, ATTN_F32, true);
+            check_matmul(name, 37, 768, 2304, ATTN_BF16, true);
+            check_matmul(name, 300, 600, 40, ATTN_F16, false);
+            attn_gemm_set_shared_limit(0);
         }
     }
     return test_finish("test_kernels");

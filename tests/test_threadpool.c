@@ -34,12 +34,15 @@ int main(void) {
         CHECK(attn_threads_count() == threads, "count %d", attn_threads_count());
         for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
             for (int64_t grain = 1; grain <= 64; grain *= 8) {
-                for (int64_t i = 0; i < sizes[s]; i++) hits[i] = 0;
-                attn_parallel_for(sizes[s], grain, count_task, NULL);
-                int bad = 0;
-                for (int64_t i = 0; i < sizes[s]; i++) bad += hits[i] != 1;
-                CHECK(bad == 0, "%d threads, n=%lld grain=%lld: %d items not handled once", threads,
-                      (long long)sizes[s], (long long)grain, bad);
+                for (int dynamic = 0; dynamic <= 1; dynamic++) {
+                    for (int64_t i = 0; i < sizes[s]; i++) hits[i] = 0;
+                    if (dynamic) attn_parallel_for_dynamic(sizes[s], grain, count_task, NULL);
+                    else attn_parallel_for(sizes[s], grain, count_task, NULL);
+                    int bad = 0;
+                    for (int64_t i = 0; i < sizes[s]; i++) bad += hits[i] != 1;
+                    CHECK(bad == 0, "%d threads, n=%lld grain=%lld%s: %d items not handled once", threads,
+                          (long long)sizes[s], (long long)grain, dynamic ? " (dynamic)" : "", bad);
+                }
             }
         wrong_index = 0;
         attn_parallel_for(threads * 4, 1, outer_task, NULL);

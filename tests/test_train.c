@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "core/common.h"
 #include "core/cpu.h"
+#include "core/gemm.h"
 #include "core/gemm_acc.h"
 #include "core/threadpool.h"
 #include "format/safetensors.h"
@@ -78,20 +79,41 @@ static void check_gemm_case(int64_t M, int64_t R, int64_t N, attn_rng *rng, cons
     free(a), free(b), free(c), free(c1), free(wt);
 }
 
+/* The same bits from 1 and 2 threads, whichever operand is shared and however many slabs. */
+static void check_gemm_threads(int64_t M, int64_t R, int64_t N, attn_rng *rng, const char *what) {
+    float *a = malloc(M * R * sizeof *a), *b = malloc(M * N * sizeof *b);
+    float *c[2] = {calloc(R * N, sizeof(float)), calloc(R * N, sizeof(float))};
+    fill_random(a, M * R, rng, 1), fill_random(b, M * N, rng, 1);
+    for (int t = 0; t < 2; t++) {
+        attn_threads_init(t + 1);
+        CHECK(attn_matmul_tn_acc(c[t], a, b, M, R, N) == 0, "%s", attn_last_error());
+    }
+    CHECK(memcmp(c[0], c[1], R * N * sizeof(float)) == 0, "%s tn_acc %lldx%lldx%lld: 1 and 2 threads differ", what,
+          (long long)M, (long long)R, (long long)N);
+    free(a), free(b), free(c[0]), free(c[1]);
+}
+
 static void test_gemm_acc(void) {
-    static const int64_t shapes[][3] = {{1, 1, 1}, {7, 33, 65}, {65, 17, 130}, {300, 500, 70}, {16, 64, 32}};
+    static const int64_t shapes[][3] = {{1, 1, 1}, {7, 33, 65}, {65, 17, 130}, {300, 500, 70}, {16, 64, 32}, {600, 40, 90}};
     attn_rng rng;
     attn_rng_seed(&rng, 7);
     for (int isa = 0; isa < ATTN_ISA_COUNT; isa++) {
         if (!attn_isa_supported((attn_isa)isa)) continue;
         attn_isa_set((attn_isa)isa);
-        for (int threads = 1; threads <= 2; threads++) {
-            attn_threads_init(threads);
-            char what[64];
-            snprintf(what, sizeof what, "%s %dt", attn_isa_name((attn_isa)isa), threads);
-            for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
-                check_gemm_case(shapes[s][0], shapes[s][1], shapes[s][2], &rng, what);
+        /* the default limit, then one slice per slab of the shared operand */
+        for (int slabs = 0; slabs <= 1; slabs++) {
+            attn_gemm_set_shared_limit(slabs ? 1 : 0);
+            for (int threads = 1; threads <= 2; threads++) {
+                attn_threads_init(threads);
+                char what[64];
+                snprintf(what, sizeof what, "%s %dt%s", attn_isa_name((attn_isa)isa), threads, slabs ? " slabs" : "");
+                for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+                    check_gemm_case(shapes[s][0], shapes[s][1], shapes[s][2], &rng, what);
+            }
+            check_gemm_threads(600, 300, 70, &rng, attn_isa_name((attn_isa)isa)); /* rows handed out */
+            check_gemm_threads(600, 70, 300, &rng, attn_isa_name((attn_isa)isa)); /* columns handed out */
         }
+        attn_gemm_set_shared_limit(0);
     }
     attn_isa_set(attn_isa_best());
     attn_threads_init(2);

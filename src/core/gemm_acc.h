@@ -1,8 +1,7 @@
 /* gemm_acc.h - accumulating matrix products for backward passes. attn_matmul overwrites
  * its output; gradients add up (several consumers of one activation, micro-batches of one
- * step), so these add into C instead. They reuse the packed micro-kernels of the kernels
- * table (pack_b, gemm_tile), which accumulate into C by design, so no temporary C is
- * needed. Each output element is summed in a fixed order whatever the thread count, so
+ * step), so these add into C instead, through gemm.c's packed GEMM (its micro-kernels
+ * accumulate into C by design, so no temporary C is needed). Each output element is summed in a fixed order whatever the thread count, so
  * results are bit-identical from 1 to N threads. */
 #ifndef ATTN_GEMM_ACC_H
 #define ATTN_GEMM_ACC_H

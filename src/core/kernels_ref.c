@@ -46,9 +46,23 @@ static void ref_pack_a(float *dst, const float *a, int64_t lda, int64_t rows, in
         for (int64_t k = 0; k < kc; k++) dst[k * REF_MR + i] = i < rows ? a[i * lda + k] : 0.0f;
 }
 
+static void ref_pack_a_t(float *dst, const float *a, int64_t lda, int64_t rows, int64_t kc) {
+    for (int64_t k = 0; k < kc; k++)
+        for (int i = 0; i < REF_MR; i++) dst[k * REF_MR + i] = i < rows ? a[k * lda + i] : 0.0f;
+}
+
 static void ref_gemm_tile(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc) {
     for (int i = 0; i < REF_MR; i++)
         for (int j = 0; j < REF_NR; j++) {
+            float acc = 0;
+            for (int64_t k = 0; k < kc; k++) acc += ap[k * REF_MR + i] * bp[k * REF_NR + j];
+            c[i * ldc + j] += acc;
+        }
+}
+
+static void ref_gemm_tile_edge(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int rows, int cols) {
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) {
             float acc = 0;
             for (int64_t k = 0; k < kc; k++) acc += ap[k * REF_MR + i] * bp[k * REF_NR + j];
             c[i * ldc + j] += acc;
@@ -152,7 +166,9 @@ const attn_kernels attn_kernels_ref = {
     .gemv_kn = ref_gemv_kn,
     .pack_b = ref_pack_b,
     .pack_a = ref_pack_a,
+    .pack_a_t = ref_pack_a_t,
     .gemm_tile = ref_gemm_tile,
+    .gemm_tile_edge = ref_gemm_tile_edge,
     .dot = ref_dot,
     .axpy = ref_axpy,
     .scale = ref_scale,

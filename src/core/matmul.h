@@ -28,8 +28,8 @@ void attn_matmul_serial(float *y, const float *x, int64_t M, const attn_weight *
 size_t attn_matmul_serial_scratch(int64_t M);
 
 /* Per-thread scratch memory that grows on demand and is reused, so steady-state calls do
- * not allocate. `slot` separates independent buffers of one thread (0..3). NULL if out of
- * memory. */
+ * not allocate. `slot` separates independent buffers of one thread: 0, 1 and 4 the GEMM's
+ * packing, 2 and 3 attention's. NULL if out of memory. */
 float *attn_scratch(int thread, int slot, size_t floats);
 /* Grows `slot` to `floats` for every thread the next job can run on; -1 if out of memory. */
 int attn_scratch_reserve(int slot, size_t floats);

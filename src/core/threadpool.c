@@ -38,6 +38,8 @@ typedef struct {
     attn_task_fn fn;
     void *ctx;
     int64_t n_items, grain;
+    bool dynamic;             /* chunks handed out from next_chunk instead of split up front */
+    _Atomic int64_t next_chunk;
     uint64_t start_generation; /* workers started by a resize wait for jobs after this one */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -51,6 +53,13 @@ static void run_share(int tid) {
     inside_task = true;
     current_tid = tid;
     int64_t n = pool.n_items, g = pool.grain, chunks = (n + g - 1) / g;
+    if (pool.dynamic) {
+        int64_t c;
+        while ((c = atomic_fetch_add_explicit(&pool.next_chunk, 1, memory_order_relaxed)) < chunks)
+            pool.fn(pool.ctx, c * g, ATTN_MIN((c + 1) * g, n), tid);
+        inside_task = false;
+        return;
+    }
     int64_t per = chunks / pool.n_threads, extra = chunks % pool.n_threads;
     int64_t c0 = tid * per + (tid < extra ? tid : extra);
     int64_t c1 = c0 + per + (tid < extra ? 1 : 0);
@@ -138,7 +147,7 @@ static void dispatch(void) {
     while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) wait_step(&spins);
 }
 
-void attn_parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx) {
+static void parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx, bool dynamic) {
     if (n <= 0) return;
     if (grain < 1) grain = 1;
     int threads = attn_threads_count();
@@ -154,5 +163,13 @@ void attn_parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx) {
     pool.ctx = ctx;
     pool.n_items = n;
     pool.grain = grain;
+    pool.dynamic = dynamic;
+    atomic_store_explicit(&pool.next_chunk, 0, memory_order_relaxed);
     dispatch();
+}
+
+void attn_parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx) { parallel_for(n, grain, fn, ctx, false); }
+
+void attn_parallel_for_dynamic(int64_t n, int64_t grain, attn_task_fn fn, void *ctx) {
+    parallel_for(n, grain, fn, ctx, true);
 }

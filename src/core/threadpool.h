@@ -20,4 +20,9 @@ int attn_thread_current(void);
  * inside a task. */
 void attn_parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx);
 
+/* The same, but threads take `grain`-item chunks one at a time from a shared counter, so
+ * fn may be called several times per thread, and a thread the host stalls holds up only
+ * its current chunk. For work whose result does not depend on which thread does it. */
+void attn_parallel_for_dynamic(int64_t n, int64_t grain, attn_task_fn fn, void *ctx);
+
 #endif

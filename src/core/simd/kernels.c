@@ -230,6 +230,18 @@ static void SFX(pack_a)(float *dst, const float *a, int64_t lda, int64_t rows, i
         for (int64_t kk = k; kk < kc; kk++) dst[kk * MR + i] = i < rows ? a[i * lda + kk] : 0.0f;
 }
 
+/* Rows of A are contiguous here: a fixed-width copy per k the compiler turns into vectors. */
+static void SFX(pack_a_t)(float *dst, const float *a, int64_t lda, int64_t rows, int64_t kc) {
+    if (rows == MR) {
+        for (int64_t k = 0; k < kc; k++)
+#pragma GCC unroll 16
+            for (int i = 0; i < MR; i++) dst[k * MR + i] = a[k * lda + i];
+        return;
+    }
+    for (int64_t k = 0; k < kc; k++)
+        for (int i = 0; i < MR; i++) dst[k * MR + i] = i < rows ? a[k * lda + i] : 0.0f;
+}
+
 /* ---- The GEMM register tile: MR x NR accumulators live in registers for the whole kc loop. ---- */
 static void SFX(gemm_tile)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc) {
     vf acc[MR][NRV];
@@ -252,6 +264,58 @@ static void SFX(gemm_tile)(int64_t kc, const float *ap, const float *bp, float *
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 4
         for (int v = 0; v < NRV; v++) vstore(c + i * ldc + v * VL, vadd(vload(c + i * ldc + v * VL), acc[i][v]));
+}
+
+/* An edge tile: R (a constant at each call site below) rows are computed; columns past
+ * `cols` go through a stack row so C is never touched beyond the matrix. */
+static inline __attribute__((always_inline)) void tile_rows(int64_t kc, const float *ap, const float *bp, float *c,
+                                                            int64_t ldc, const int R, int cols) {
+    vf acc[MR][NRV];
+#pragma GCC unroll 16
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NRV; v++) acc[i][v] = vzero();
+    for (int64_t k = 0; k < kc; k++) {
+        vf b[NRV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NRV; v++) b[v] = vload(bp + k * NR + v * VL);
+#pragma GCC unroll 16
+        for (int i = 0; i < R; i++) {
+            vf a = vset1(ap[k * MR + i]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NRV; v++) acc[i][v] = vfma(a, b[v], acc[i][v]);
+        }
+    }
+    for (int i = 0; i < R; i++) {
+        if (cols == NR) {
+#pragma GCC unroll 4
+            for (int v = 0; v < NRV; v++) vstore(c + i * ldc + v * VL, vadd(vload(c + i * ldc + v * VL), acc[i][v]));
+            continue;
+        }
+        float row[NR];
+        for (int v = 0; v < NRV; v++) vstore(row + v * VL, acc[i][v]);
+        for (int j = 0; j < cols; j++) c[i * ldc + j] += row[j];
+    }
+}
+
+static void SFX(gemm_tile_edge)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int rows,
+                                int cols) {
+    switch (rows) {
+    case 1: tile_rows(kc, ap, bp, c, ldc, 1, cols); break;
+    case 2: tile_rows(kc, ap, bp, c, ldc, 2, cols); break;
+    case 3: tile_rows(kc, ap, bp, c, ldc, 3, cols); break;
+    case 4: tile_rows(kc, ap, bp, c, ldc, 4, cols); break;
+    case 5: tile_rows(kc, ap, bp, c, ldc, 5, cols); break;
+#if MR > 6
+    case 6: tile_rows(kc, ap, bp, c, ldc, 6, cols); break;
+    case 7: tile_rows(kc, ap, bp, c, ldc, 7, cols); break;
+    case 8: tile_rows(kc, ap, bp, c, ldc, 8, cols); break;
+    case 9: tile_rows(kc, ap, bp, c, ldc, 9, cols); break;
+    case 10: tile_rows(kc, ap, bp, c, ldc, 10, cols); break;
+    case 11: tile_rows(kc, ap, bp, c, ldc, 11, cols); break;
+#endif
+    default: tile_rows(kc, ap, bp, c, ldc, MR, cols); break;
+    }
 }
 
 /* ---- Vector helpers for attention, norms and activations. ---- */
@@ -494,7 +558,9 @@ const attn_kernels SFX(attn_kernels) = {
     .gemv_kn = SFX(gemv_kn),
     .pack_b = SFX(pack_b),
     .pack_a = SFX(pack_a),
+    .pack_a_t = SFX(pack_a_t),
     .gemm_tile = SFX(gemm_tile),
+    .gemm_tile_edge = SFX(gemm_tile_edge),
     .dot = SFX(dot),
     .axpy = SFX(axpy),
     .scale = SFX(scale),

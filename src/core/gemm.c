@@ -1,0 +1,224 @@
+/* gemm.c - C[M][N] (+)= A[M][K] · B[K][N] over the kernels table's packed micro-kernels, in
+ * kc-deep slices of the reduction (see gemm.h).
+ *
+ * The smaller operand is packed once, in parallel, into a buffer every thread reads; the
+ * other dimension is then handed out in chunks from a shared counter (attn_parallel_for_
+ * dynamic), and each chunk packs its own part of the larger operand. So every element of A
+ * and B is packed exactly once whatever the thread count, and a thread the host preempts
+ * holds up only the chunk it is on. Shared operands larger than the limit are done in slabs
+ * of slices, one pack phase and one compute phase each; C accumulates across slabs. Every
+ * element of C is summed slice by slice in order, so any thread count gives the same bits. */
+#include "gemm.h"
+
+#include <string.h>
+#include "kernels.h"
+#include "quant.h"
+#include "quant_matmul.h"
+#include "threadpool.h"
+
+#define KC 256
+#define ROW_CHUNK 192 /* rows a chunk packs for itself when rows are handed out: a multiple of every mr */
+#define SHARED_SLOT 4 /* attn_scratch slot of the shared packed operand (0 and 1 are per-chunk packing) */
+#define SHARED_LIMIT_DEFAULT ((size_t)32 << 20)
+/* A shared A is read again by every column tile: its slab is kept to what stays in L2. */
+#define SHARED_A_LIMIT ((size_t)1 << 20)
+
+static size_t shared_limit = SHARED_LIMIT_DEFAULT;
+
+void attn_gemm_set_shared_limit(size_t bytes) { shared_limit = bytes ? bytes : SHARED_LIMIT_DEFAULT; }
+
+typedef struct {
+    const attn_gemm *g;
+    const attn_kernels *kern;
+    bool split_rows;              /* B shared, row blocks handed out; else A shared, column tiles */
+    int64_t m_blocks, n_tiles;    /* mr-row blocks of A, nr-column tiles of B */
+    int64_t s0, s1;               /* this slab's slices */
+    int64_t chunk_blocks;         /* row blocks per chunk when rows are handed out */
+    float *shared;
+    float *panel;                 /* serial runs: the caller's space for one B panel */
+} gemm_run;
+
+static int64_t slice_depth(const gemm_run *r, int64_t s) { return ATTN_MIN((int64_t)KC, r->g->K - s * KC); }
+
+static void pack_a_block(const gemm_run *r, float *dst, int64_t m0, int64_t k0, int64_t kc) {
+    const attn_gemm *g = r->g;
+    int64_t rows = ATTN_MIN((int64_t)r->kern->mr, g->M - m0);
+    if (g->a_trans) r->kern->pack_a_t(dst, g->a + k0 * g->lda + m0, g->lda, rows, kc);
+    else r->kern->pack_a(dst, g->a + m0 * g->lda + k0, g->lda, rows, kc);
+}
+
+static void pack_b_panel(const gemm_run *r, float *dst, int64_t k0, int64_t kc, int64_t n0) {
+    const attn_weight *b = r->g->b;
+    if (b->qtype) attn_qpack_b(dst, b->data, (attn_qtype)b->qtype, r->g->K, r->g->N, k0, kc, n0);
+    else r->kern->pack_b(dst, b->data, b->dtype, b->in_major, r->g->K, r->g->N, k0, kc, n0);
+}
+
+/* Where pack_b_panel reads panel (k0, kc, n0) from: `count` runs of `len` bytes, `stride`
+ * apart. */
+typedef struct {
+    const char *base;
+    int64_t count, stride, len;
+} panel_source;
+
+static panel_source source_of(const gemm_run *r, int64_t k0, int64_t kc, int64_t n0) {
+    const attn_gemm *g = r->g;
+    const attn_weight *b = g->b;
+    const char *data = b->data;
+    int64_t cols = ATTN_MIN((int64_t)r->kern->nr, g->N - n0);
+    if (b->qtype) {
+        const attn_qtype_info *q = attn_qtype_get(b->qtype);
+        int64_t rb = (int64_t)attn_quant_row_bytes((attn_qtype)b->qtype, g->K);
+        return (panel_source){data + n0 * rb + k0 / q->block * q->bytes, cols, rb, (kc + q->block - 1) / q->block * q->bytes};
+    }
+    int64_t e = (int64_t)attn_dtype_size(b->dtype);
+    if (b->in_major) return (panel_source){data + (k0 * g->N + n0) * e, kc, g->N * e, cols * e};
+    return (panel_source){data + (n0 * g->K + k0) * e, cols, g->K * e, kc * e};
+}
+
+/* Asks for part `part` of `parts` of a panel's source lines ahead of its packing: weights
+ * come from memory, and an [K][N] panel is a run of short rows far apart, which the
+ * hardware prefetchers follow poorly. Spread over the tiles run meanwhile. */
+static void prefetch_part(const panel_source *p, int64_t part, int64_t parts) {
+    for (int64_t i = part * p->count / parts, end = (part + 1) * p->count / parts; i < end; i++)
+        for (int64_t off = 0; off < p->len; off += 64) __builtin_prefetch(p->base + i * p->stride + off, 0, 2);
+}
+
+/* One register tile at (m0, n0). */
+static void tile(const gemm_run *r, const float *ap, const float *bp, int64_t kc, int64_t m0, int64_t n0) {
+    const attn_gemm *g = r->g;
+    int mr = r->kern->mr, nr = r->kern->nr;
+    int64_t rows = ATTN_MIN((int64_t)mr, g->M - m0), cols = ATTN_MIN((int64_t)nr, g->N - n0);
+    float *c = g->c + m0 * g->N + n0;
+    if (rows == mr && cols == nr) r->kern->gemm_tile(kc, ap, bp, c, g->N);
+    else r->kern->gemm_tile_edge(kc, ap, bp, c, g->N, (int)rows, (int)cols);
+}
+
+/* C = bias (or 0) over rows [m0, m1) x columns [n0, n1), before the first slab adds in. */
+static void init_c(const gemm_run *r, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+    const attn_gemm *g = r->g;
+    if (!g->overwrite || r->s0 != 0) return;
+    for (int64_t m = m0; m < m1; m++) {
+        float *row = g->c + m * g->N;
+        if (g->bias) memcpy(row + n0, g->bias + n0, (size_t)(n1 - n0) * sizeof(float));
+        else memset(row + n0, 0, (size_t)(n1 - n0) * sizeof(float));
+    }
+}
+
+static float *shared_a(const gemm_run *r, int64_t s, int64_t blk) {
+    return r->shared + ((s - r->s0) * r->m_blocks + blk) * KC * r->kern->mr;
+}
+
+static float *shared_b(const gemm_run *r, int64_t s, int64_t t) {
+    return r->shared + ((s - r->s0) * r->n_tiles + t) * KC * r->kern->nr;
+}
+
+/* Pack phase: item i is block (i % blocks) of slice s0 + i / blocks of the shared operand. */
+static void pack_task(void *ctx, int64_t i0, int64_t i1, int thread) {
+    (void)thread;
+    const gemm_run *r = ctx;
+    int64_t blocks = r->split_rows ? r->n_tiles : r->m_blocks;
+    for (int64_t i = i0; i < i1; i++) {
+        int64_t s = r->s0 + i / blocks, blk = i % blocks, kc = slice_depth(r, s);
+        if (r->split_rows) pack_b_panel(r, shared_b(r, s, blk), s * KC, kc, blk * r->kern->nr);
+        else pack_a_block(r, shared_a(r, s, blk), blk * r->kern->mr, s * KC, kc);
+    }
+}
+
+/* Column tiles [t0, t1) against the shared A: slice by slice, so A's slice is reused from
+ * cache by every tile of the chunk; each tile's B panel is packed here, once. */
+static void columns_task(void *ctx, int64_t t0, int64_t t1, int thread) {
+    const gemm_run *r = ctx;
+    int mr = r->kern->mr, nr = r->kern->nr;
+    float *bp = r->panel ? r->panel : attn_scratch(thread, 1, (size_t)KC * nr);
+    init_c(r, 0, r->g->M, t0 * nr, ATTN_MIN(t1 * nr, r->g->N));
+    for (int64_t s = r->s0; s < r->s1; s++) {
+        int64_t kc = slice_depth(r, s);
+        for (int64_t t = t0; t < t1; t++) {
+            pack_b_panel(r, bp, s * KC, kc, t * nr);
+            /* the panel after this one: the next tile, or the first tile of the next slice */
+            int64_t ns = t + 1 < t1 ? s : s + 1, nt = t + 1 < t1 ? t + 1 : t0;
+            panel_source next = source_of(r, ns * KC, ns < r->s1 ? slice_depth(r, ns) : 0, nt * nr);
+            for (int64_t blk = 0; blk < r->m_blocks; blk++) {
+                prefetch_part(&next, blk, r->m_blocks);
+                tile(r, shared_a(r, s, blk), bp, kc, blk * mr, t * nr);
+            }
+        }
+    }
+}
+
+/* Row blocks [b0, b1) against the shared B, up to ROW_CHUNK rows of A packed at a time. */
+static void rows_task(void *ctx, int64_t b0, int64_t b1, int thread) {
+    const gemm_run *r = ctx;
+    int mr = r->kern->mr, nr = r->kern->nr;
+    float *ap = attn_scratch(thread, 0, (size_t)ROW_CHUNK * KC);
+    for (int64_t c0 = b0; c0 < b1; c0 += r->chunk_blocks) {
+        int64_t c1 = ATTN_MIN(c0 + r->chunk_blocks, b1);
+        init_c(r, c0 * mr, ATTN_MIN(c1 * mr, r->g->M), 0, r->g->N);
+        for (int64_t s = r->s0; s < r->s1; s++) {
+            int64_t kc = slice_depth(r, s);
+            for (int64_t blk = c0; blk < c1; blk++) pack_a_block(r, ap + (blk - c0) * KC * mr, blk * mr, s * KC, kc);
+            for (int64_t t = 0; t < r->n_tiles; t++)
+                for (int64_t blk = c0; blk < c1; blk++)
+                    tile(r, ap + (blk - c0) * KC * mr, shared_b(r, s, t), kc, blk * mr, t * nr);
+        }
+    }
+}
+
+static gemm_run plan(const attn_gemm *g) {
+    gemm_run r = {.g = g, .kern = attn_kernels_get()};
+    r.m_blocks = (g->M + r.kern->mr - 1) / r.kern->mr;
+    r.n_tiles = (g->N + r.kern->nr - 1) / r.kern->nr;
+    return r;
+}
+
+size_t attn_gemm_serial_scratch(int64_t M) {
+    const attn_kernels *k = attn_kernels_get();
+    return ((size_t)((M + k->mr - 1) / k->mr * k->mr) + k->nr) * KC;
+}
+
+void attn_gemm_serial(const attn_gemm *g, float *scratch) {
+    if (g->M <= 0 || g->N <= 0) return;
+    gemm_run r = plan(g);
+    r.shared = scratch;
+    r.panel = scratch + (size_t)r.m_blocks * r.kern->mr * KC;
+    int64_t slices = (g->K + KC - 1) / KC;
+    if (slices == 0) init_c(&r, 0, g->M, 0, g->N);
+    for (r.s0 = 0; r.s0 < slices; r.s0++) { /* one slice of A packed at a time */
+        r.s1 = r.s0 + 1;
+        pack_task(&r, 0, r.m_blocks, 0);
+        columns_task(&r, 0, r.n_tiles, 0);
+    }
+}
+
+int attn_gemm_run(const attn_gemm *g) {
+    if (g->M <= 0 || g->N <= 0) return 0;
+    gemm_run r = plan(g);
+    int mr = r.kern->mr, nr = r.kern->nr, threads = attn_threads_count();
+    r.split_rows = g->M > g->N; /* share the smaller operand */
+    int64_t slices = (g->K + KC - 1) / KC;
+    if (slices == 0) { /* K = 0: C is the bias (or unchanged) */
+        init_c(&r, 0, g->M, 0, g->N);
+        return 0;
+    }
+    size_t slice_floats = (size_t)KC * (r.split_rows ? (size_t)r.n_tiles * nr : (size_t)r.m_blocks * mr);
+    size_t limit = r.split_rows ? shared_limit : ATTN_MIN(shared_limit, SHARED_A_LIMIT);
+    int64_t per_slab = ATTN_MAX((int64_t)1, (int64_t)(limit / (slice_floats * sizeof(float))));
+    per_slab = ATTN_MIN(per_slab, slices);
+    r.chunk_blocks = ATTN_MAX((int64_t)1, ATTN_MIN((int64_t)(ROW_CHUNK / mr), r.m_blocks / (4 * threads)));
+    int self = attn_thread_current();
+    /* Reserve every buffer here, where a failure can be reported. */
+    r.shared = attn_scratch(self >= 0 ? self : 0, SHARED_SLOT, slice_floats * (size_t)per_slab);
+    if (!r.shared || attn_scratch_reserve(0, (size_t)ROW_CHUNK * KC) ||
+        attn_scratch_reserve(1, (size_t)KC * nr))
+        return attn_error("out of memory for matrix multiply buffers (%lld x %lld x %lld)", (long long)g->M,
+                          (long long)g->K, (long long)g->N);
+    int64_t tile_grain = ATTN_MAX((int64_t)1, r.n_tiles / (8 * threads));
+    for (r.s0 = 0; r.s0 < slices; r.s0 = r.s1) {
+        r.s1 = ATTN_MIN(r.s0 + per_slab, slices);
+        int64_t blocks = r.split_rows ? r.n_tiles : r.m_blocks;
+        attn_parallel_for_dynamic((r.s1 - r.s0) * blocks, 4, pack_task, &r);
+        if (r.split_rows) attn_parallel_for_dynamic(r.m_blocks, r.chunk_blocks, rows_task, &r);
+        else attn_parallel_for_dynamic(r.n_tiles, tile_grain, columns_task, &r);
+    }
+    return 0;
+}

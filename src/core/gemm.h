@@ -1,0 +1,35 @@
+/* gemm.h - the packed, threaded matrix product behind attn_matmul (prompts, training
+ * forward) and the accumulating products of backward passes (gemm_acc.h):
+ * C[M][N] (+)= A[M][K] · B[K][N], A f32 (row-major or transposed), B any attn_weight. */
+#ifndef ATTN_GEMM_H
+#define ATTN_GEMM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "matmul.h"
+
+typedef struct {
+    float *c;                 /* [M][N], row-major */
+    int64_t M, N, K;
+    const float *a;           /* A(m, k) = a_trans ? a[k * lda + m] : a[m * lda + k] */
+    int64_t lda;
+    bool a_trans;
+    const attn_weight *b;     /* B(k, n) as the kernels' pack_b reads it: n_in = K, n_out = N */
+    bool overwrite;           /* C = bias + A·B (bias may be NULL); else C += A·B */
+    const float *bias;
+} attn_gemm;
+
+/* -1 only when packing buffers cannot be allocated. Each element of C is summed in a fixed
+ * order, so the result is the same for any thread count. */
+int attn_gemm_run(const attn_gemm *g);
+
+/* The same product on the calling thread alone, for work already split across threads
+ * (e.g. per attention head); scratch holds attn_gemm_serial_scratch(M) floats. */
+void attn_gemm_serial(const attn_gemm *g, float *scratch);
+size_t attn_gemm_serial_scratch(int64_t M);
+
+/* Tests: the most bytes of packed operand shared by all threads at once (larger ones are
+ * done in slabs of the reduction); 0 restores the default. */
+void attn_gemm_set_shared_limit(size_t bytes);
+
+#endif
