@@ -40,11 +40,22 @@ typedef struct {
 
 static int64_t slice_depth(const gemm_run *r, int64_t s) { return ATTN_MIN((int64_t)KC, r->g->K - s * KC); }
 
-static void pack_a_block(const gemm_run *r, float *dst, int64_t m0, int64_t k0, int64_t kc) {
+/* Row blocks [b0, b1) of A's slice (k0, kc), block b at dst + (b - b0) * KC * mr. A
+ * transposed A is read a few k at a time across all the blocks, where its rows are
+ * contiguous, instead of block by block down columns far apart. */
+static void pack_a_blocks(const gemm_run *r, float *dst, int64_t b0, int64_t b1, int64_t k0, int64_t kc) {
     const attn_gemm *g = r->g;
-    int64_t rows = ATTN_MIN((int64_t)r->kern->mr, g->M - m0);
-    if (g->a_trans) r->kern->pack_a_t(dst, g->a + k0 * g->lda + m0, g->lda, rows, kc);
-    else r->kern->pack_a(dst, g->a + m0 * g->lda + k0, g->lda, rows, kc);
+    int mr = r->kern->mr;
+    if (!g->a_trans) {
+        for (int64_t b = b0; b < b1; b++)
+            r->kern->pack_a(dst + (b - b0) * KC * mr, g->a + b * mr * g->lda + k0, g->lda,
+                            ATTN_MIN((int64_t)mr, g->M - b * mr), kc);
+        return;
+    }
+    for (int64_t kk = 0; kk < kc; kk += 16)
+        for (int64_t b = b0; b < b1; b++)
+            r->kern->pack_a_t(dst + (b - b0) * KC * mr + kk * mr, g->a + (k0 + kk) * g->lda + b * mr, g->lda,
+                              ATTN_MIN((int64_t)mr, g->M - b * mr), ATTN_MIN((int64_t)16, kc - kk));
 }
 
 static void pack_b_panel(const gemm_run *r, float *dst, int64_t k0, int64_t kc, int64_t n0) {
@@ -117,10 +128,13 @@ static void pack_task(void *ctx, int64_t i0, int64_t i1, int thread) {
     (void)thread;
     const gemm_run *r = ctx;
     int64_t blocks = r->split_rows ? r->n_tiles : r->m_blocks;
-    for (int64_t i = i0; i < i1; i++) {
+    for (int64_t i = i0; i < i1;) {
         int64_t s = r->s0 + i / blocks, blk = i % blocks, kc = slice_depth(r, s);
-        if (r->split_rows) pack_b_panel(r, shared_b(r, s, blk), s * KC, kc, blk * r->kern->nr);
-        else pack_a_block(r, shared_a(r, s, blk), blk * r->kern->mr, s * KC, kc);
+        int64_t end = ATTN_MIN(blk + (i1 - i), blocks); /* this slice's part of the range */
+        if (r->split_rows)
+            for (int64_t t = blk; t < end; t++) pack_b_panel(r, shared_b(r, s, t), s * KC, kc, t * r->kern->nr);
+        else pack_a_blocks(r, shared_a(r, s, blk), blk, end, s * KC, kc);
+        i += end - blk;
     }
 }
 
@@ -156,7 +170,7 @@ static void rows_task(void *ctx, int64_t b0, int64_t b1, int thread) {
         init_c(r, c0 * mr, ATTN_MIN(c1 * mr, r->g->M), 0, r->g->N);
         for (int64_t s = r->s0; s < r->s1; s++) {
             int64_t kc = slice_depth(r, s);
-            for (int64_t blk = c0; blk < c1; blk++) pack_a_block(r, ap + (blk - c0) * KC * mr, blk * mr, s * KC, kc);
+            pack_a_blocks(r, ap, c0, c1, s * KC, kc);
             for (int64_t t = 0; t < r->n_tiles; t++)
                 for (int64_t blk = c0; blk < c1; blk++)
                     tile(r, ap + (blk - c0) * KC * mr, shared_b(r, s, t), kc, blk * mr, t * nr);
@@ -216,7 +230,7 @@ int attn_gemm_run(const attn_gemm *g) {
     for (r.s0 = 0; r.s0 < slices; r.s0 = r.s1) {
         r.s1 = ATTN_MIN(r.s0 + per_slab, slices);
         int64_t blocks = r.split_rows ? r.n_tiles : r.m_blocks;
-        attn_parallel_for_dynamic((r.s1 - r.s0) * blocks, 4, pack_task, &r);
+        attn_parallel_for_dynamic((r.s1 - r.s0) * blocks, r.split_rows ? 4 : 16, pack_task, &r);
         if (r.split_rows) attn_parallel_for_dynamic(r.m_blocks, r.chunk_blocks, rows_task, &r);
         else attn_parallel_for_dynamic(r.n_tiles, tile_grain, columns_task, &r);
     }

@@ -67,17 +67,31 @@ static void ln_dx_task(void *ctx, int64_t r0, int64_t r1, int thread) {
     }
 }
 
-/* Columns [c0, c1) of dw and db, summed over rows 0..rows-1 in order. */
+/* Columns [c0, c1) of dw and db, each summed over rows 0..rows-1 in order, LN_COLS columns
+ * at a time with the running sums in registers (not stored back after every row). */
+#define LN_COLS 16
 static void ln_dwdb_task(void *ctx, int64_t c0, int64_t c1, int thread) {
     (void)thread;
     const ln_job *j = ctx;
     int64_t dim = j->dim;
-    for (int64_t r = 0; r < j->rows; r++) {
-        const float *dy = j->dout + r * dim, *xr = j->x + r * dim;
-        float m = j->cmean[r], s = j->crstd[r];
-        for (int64_t i = c0; i < c1; i++) {
-            if (j->db) j->db[i] += dy[i];
-            if (j->dw) j->dw[i] += (xr[i] - m) * s * dy[i];
+    for (int64_t c = c0; c < c1; c += LN_COLS) {
+        int64_t w = ATTN_MIN((int64_t)LN_COLS, c1 - c);
+        float sdb[LN_COLS] = {0}, sdw[LN_COLS] = {0};
+        for (int64_t i = 0; i < w; i++) {
+            if (j->db) sdb[i] = j->db[c + i];
+            if (j->dw) sdw[i] = j->dw[c + i];
+        }
+        for (int64_t r = 0; r < j->rows; r++) {
+            const float *dy = j->dout + r * dim + c, *xr = j->x + r * dim + c;
+            float m = j->cmean[r], s = j->crstd[r];
+            if (w == LN_COLS)
+                for (int i = 0; i < LN_COLS; i++) sdb[i] += dy[i], sdw[i] += (xr[i] - m) * s * dy[i];
+            else
+                for (int64_t i = 0; i < w; i++) sdb[i] += dy[i], sdw[i] += (xr[i] - m) * s * dy[i];
+        }
+        for (int64_t i = 0; i < w; i++) {
+            if (j->db) j->db[c + i] = sdb[i];
+            if (j->dw) j->dw[c + i] = sdw[i];
         }
     }
 }
@@ -101,13 +115,31 @@ void attn_embed_scaled_train(float *out, const int32_t *ids, const float *wte, f
     }
 }
 
+typedef struct {
+    float *dwte, *dwpe;
+    const float *dout;
+    const int32_t *ids;
+    float scale;
+    int64_t rows, T, C;
+} embed_job;
+
+/* Columns [c0, c1) for every row in order: a token that appears twice adds up in the same
+ * order whatever the thread count. */
+static void embed_backward_task(void *ctx, int64_t c0, int64_t c1, int thread) {
+    (void)thread;
+    const embed_job *j = ctx;
+    const attn_kernels *K = attn_kernels_get();
+    for (int64_t r = 0; r < j->rows; r++) {
+        const float *d = j->dout + r * j->C + c0;
+        if (j->dwte) K->axpy(j->dwte + (int64_t)j->ids[r] * j->C + c0, j->scale, d, c1 - c0);
+        if (j->dwpe) K->axpy(j->dwpe + (r % j->T) * j->C + c0, 1.0f, d, c1 - c0);
+    }
+}
+
 void attn_embed_scaled_backward(float *dwte, float *dwpe, const float *dout, const int32_t *ids, float scale,
                                 int64_t B, int64_t T, int64_t C) {
-    const attn_kernels *K = attn_kernels_get();
-    for (int64_t r = 0; r < B * T; r++) {
-        if (dwte) K->axpy(dwte + (int64_t)ids[r] * C, scale, dout + r * C, C);
-        if (dwpe) K->axpy(dwpe + (r % T) * C, 1.0f, dout + r * C, C);
-    }
+    embed_job j = {.dwte = dwte, .dwpe = dwpe, .dout = dout, .ids = ids, .scale = scale, .rows = B * T, .T = T, .C = C};
+    attn_parallel_for(C, 64, embed_backward_task, &j);
 }
 
 /* Unscaled: 1·e is e exactly, so GPT-2's embedding is the scaled one's special case. */

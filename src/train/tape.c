@@ -1,13 +1,14 @@
 /* tape.c - the training tape (see tape.h): one record per layer call, replayed in reverse.
  * Two arenas: `vals` holds layer outputs and what backwards need (statistics, attention
  * log-sum-exps, masks, ids); `grads` holds one gradient per layer output, so zeroing
- * every activation gradient before a backward is a single memset. */
+ * every activation gradient before a backward is one pass over one block. */
 #include "tape.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include "core/arena.h"
 #include "core/common.h"
+#include "core/threadpool.h"
 #include "nn/attention_train.h"
 #include "nn/backward.h"
 
@@ -409,11 +410,17 @@ static int backward_op(const tape_op *op) {
     return 0;
 }
 
+static void zero_task(void *ctx, int64_t b, int64_t e, int thread) {
+    (void)thread;
+    memset((char *)ctx + b, 0, (size_t)(e - b));
+}
+
 int attn_tape_backward(attn_tape *t, attn_tvar loss, float dloss) {
     if (attn_tape_measuring(t)) return attn_error("tape: backward before the memory was planned");
     if (t->failed) return attn_error("tape: backward after a failed forward");
     if (!loss.grad || loss.n != 1) return attn_error("tape: backward needs a scalar the tape made");
-    memset(t->grads.base + t->grads_mark, 0, t->grads.used - t->grads_mark);
+    /* every thread zeroes a part: one core alone does not reach the memory's bandwidth */
+    attn_parallel_for((int64_t)(t->grads.used - t->grads_mark), 1 << 20, zero_task, t->grads.base + t->grads_mark);
     loss.grad[0] = dloss;
     for (int i = t->n_ops - 1; i >= 0; i--)
         if (backward_op(&t->ops[i])) return -1;
