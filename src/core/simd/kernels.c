@@ -245,6 +245,9 @@ static void SFX(pack_a_t)(float *dst, const float *a, int64_t lda, int64_t rows,
 /* ---- The GEMM register tile: MR x NR accumulators live in registers for the whole kc loop. ---- */
 static void SFX(gemm_tile)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc) {
     vf acc[MR][NRV];
+    /* C is read only after the k loop: ask for its lines now, so they arrive meanwhile */
+    for (int i = 0; i < MR; i++)
+        for (int v = 0; v < NR; v += 16) _mm_prefetch((const char *)(c + i * ldc + v), _MM_HINT_T0);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 4
