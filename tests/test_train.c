@@ -419,6 +419,62 @@ static void test_finite_differences(void) {
     attn_gpt2_train_free(m);
 }
 
+/* Causal attention over sequences long enough that the GEMMs skip whole tiles above the
+ * diagonal (T = 77 spans several 12 x 32 tiles), against a plain double-precision loop:
+ * the output, and the gradient of loss = Σ out · R. */
+static void test_attention_causal_long(void) {
+    enum { H = 2, G = 1, HD = 5 };
+    attn_attention_shape s = {.n_heads = H, .n_kv_heads = G, .head_dim = HD, .scale = 0.45f};
+    int64_t B = 2, T = 77, W = (H + 2 * G) * HD, n = B * T * W, no = B * T * H * HD;
+    float *qkv = malloc(n * 4), *dqkv = calloc(n, 4), *out = malloc(no * 4), *R = malloc(no * 4);
+    float *lse = malloc(B * H * T * 4);
+    double *want = calloc(n, sizeof(double)), *p = malloc(T * sizeof(double)), *dp = malloc(T * sizeof(double));
+    attn_rng r;
+    attn_rng_seed(&r, 11);
+    fill_random(qkv, n, &r, 1.5f), fill_random(R, no, &r, 1);
+    attn_attention_train_forward(out, lse, qkv, B, T, &s);
+    CHECK(attn_attention_backward(dqkv, R, out, qkv, lse, B, T, &s) == 0, "%s", attn_last_error());
+    double worst_out = 0, worst_grad = 0;
+    for (int64_t b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int64_t t = 0; t < T; t++) {
+                const float *row = qkv + (b * T + t) * W, *q = row + h * HD, *dout = R + (b * T + t) * H * HD + h * HD;
+                int kv = H + h / (H / G);
+                double max = -1e300, sum = 0, dsum = 0;
+                for (int64_t u = 0; u <= t; u++) {
+                    const float *k = qkv + (b * T + u) * W + kv * HD;
+                    p[u] = 0;
+                    for (int c = 0; c < HD; c++) p[u] += (double)q[c] * k[c] * s.scale;
+                    max = fmax(max, p[u]);
+                }
+                for (int64_t u = 0; u <= t; u++) sum += p[u] = exp(p[u] - max);
+                for (int c = 0; c < HD; c++) {
+                    double o = 0;
+                    for (int64_t u = 0; u <= t; u++) o += p[u] / sum * qkv[(b * T + u) * W + (kv + G) * HD + c];
+                    worst_out = fmax(worst_out, fabs(o - out[(b * T + t) * H * HD + h * HD + c]));
+                }
+                for (int64_t u = 0; u <= t; u++) {
+                    const float *v = qkv + (b * T + u) * W + (kv + G) * HD;
+                    p[u] /= sum, dp[u] = 0;
+                    for (int c = 0; c < HD; c++) dp[u] += (double)dout[c] * v[c];
+                    dsum += p[u] * dp[u];
+                }
+                for (int64_t u = 0; u <= t; u++) {
+                    double ds = p[u] * (dp[u] - dsum) * s.scale;
+                    double *dq = want + (b * T + t) * W + h * HD, *dk = want + (b * T + u) * W + kv * HD;
+                    const float *k = qkv + (b * T + u) * W + kv * HD;
+                    for (int c = 0; c < HD; c++) {
+                        dq[c] += ds * k[c], dk[c] += ds * q[c];
+                        want[(b * T + u) * W + (kv + G) * HD + c] += p[u] * dout[c];
+                    }
+                }
+            }
+    for (int64_t i = 0; i < n; i++) worst_grad = fmax(worst_grad, fabs(want[i] - dqkv[i]));
+    CHECK(worst_out <= 1e-5, "long causal attention output: max |diff| %.3g", worst_out);
+    CHECK(worst_grad <= 1e-4, "long causal attention gradient: max |diff| %.3g", worst_grad);
+    free(qkv), free(dqkv), free(out), free(R), free(lse), free(want), free(p), free(dp);
+}
+
 /* Grouped-query attention alone: loss = Σ out · R, so d loss / d out = R. */
 static void test_attention_gqa(void) {
     attn_attention_shape s = {.n_heads = 4, .n_kv_heads = 2, .head_dim = 3, .scale = 0.7f};
@@ -569,6 +625,7 @@ int main(void) {
     attn_threads_init(2);
     test_gemm_acc();
     test_attention_gqa();
+    test_attention_causal_long();
     fixture f = {0};
     if (load_fixture(&f) == 0) {
         test_fixture_grads(&f);

@@ -94,14 +94,26 @@ static void prefetch_part(const panel_source *p, int64_t part, int64_t parts) {
         for (int64_t off = 0; off < p->len; off += 64) __builtin_prefetch(p->base + i * p->stride + off, 0, 2);
 }
 
-/* One register tile at (m0, n0). */
-static void tile(const gemm_run *r, const float *ap, const float *bp, int64_t kc, int64_t m0, int64_t n0) {
+/* One register tile at (m0, n0) over the slice's reduction [k0, k0 + kc), or the part of it
+ * the band leaves (ap and bp are that slice's packed panels). */
+static void tile(const gemm_run *r, const float *ap, const float *bp, int64_t k0, int64_t kc, int64_t m0, int64_t n0) {
     const attn_gemm *g = r->g;
     int mr = r->kern->mr, nr = r->kern->nr;
     int64_t rows = ATTN_MIN((int64_t)mr, g->M - m0), cols = ATTN_MIN((int64_t)nr, g->N - n0);
+    int64_t ka = k0, kb = k0 + kc;
+    switch (g->band) {
+    case ATTN_BAND_C_LOWER: if (n0 > m0 + rows - 1) return; break;
+    case ATTN_BAND_C_UPPER: if (n0 + cols - 1 < m0) return; break;
+    case ATTN_BAND_A_LOWER: kb = ATTN_MIN(kb, m0 + rows); break;
+    case ATTN_BAND_A_UPPER: ka = ATTN_MAX(ka, m0); break;
+    case ATTN_BAND_B_UPPER: kb = ATTN_MIN(kb, n0 + cols); break;
+    default: break;
+    }
+    if (kb <= ka) return;
+    ap += (ka - k0) * mr, bp += (ka - k0) * nr;
     float *c = g->c + m0 * g->N + n0;
-    if (rows == mr && cols == nr) r->kern->gemm_tile(kc, ap, bp, c, g->N);
-    else r->kern->gemm_tile_edge(kc, ap, bp, c, g->N, (int)rows, (int)cols);
+    if (rows == mr && cols == nr) r->kern->gemm_tile(kb - ka, ap, bp, c, g->N);
+    else r->kern->gemm_tile_edge(kb - ka, ap, bp, c, g->N, (int)rows, (int)cols);
 }
 
 /* C = bias (or 0) over rows [m0, m1) x columns [n0, n1), before the first slab adds in. */
@@ -154,7 +166,7 @@ static void columns_task(void *ctx, int64_t t0, int64_t t1, int thread) {
             panel_source next = source_of(r, ns * KC, ns < r->s1 ? slice_depth(r, ns) : 0, nt * nr);
             for (int64_t blk = 0; blk < r->m_blocks; blk++) {
                 prefetch_part(&next, blk, r->m_blocks);
-                tile(r, shared_a(r, s, blk), bp, kc, blk * mr, t * nr);
+                tile(r, shared_a(r, s, blk), bp, s * KC, kc, blk * mr, t * nr);
             }
         }
     }
@@ -173,7 +185,7 @@ static void rows_task(void *ctx, int64_t b0, int64_t b1, int thread) {
             pack_a_blocks(r, ap, c0, c1, s * KC, kc);
             for (int64_t t = 0; t < r->n_tiles; t++)
                 for (int64_t blk = c0; blk < c1; blk++)
-                    tile(r, ap + (blk - c0) * KC * mr, shared_b(r, s, t), kc, blk * mr, t * nr);
+                    tile(r, ap + (blk - c0) * KC * mr, shared_b(r, s, t), s * KC, kc, blk * mr, t * nr);
         }
     }
 }

@@ -8,6 +8,17 @@
 #include <stdint.h>
 #include "matmul.h"
 
+/* Zeros the caller guarantees (causal attention), so that tiles, or parts of their
+ * reduction, can be skipped. */
+typedef enum {
+    ATTN_BAND_NONE,
+    ATTN_BAND_C_LOWER, /* only C(m, n) with n <= m is wanted; the rest is left as it is */
+    ATTN_BAND_C_UPPER, /* only C(m, n) with n >= m is wanted */
+    ATTN_BAND_A_LOWER, /* A(m, k) = 0 for k > m */
+    ATTN_BAND_A_UPPER, /* A(m, k) = 0 for k < m */
+    ATTN_BAND_B_UPPER, /* B(k, n) = 0 for k > n */
+} attn_gemm_band;
+
 typedef struct {
     float *c;                 /* [M][N], row-major */
     int64_t M, N, K;
@@ -17,6 +28,7 @@ typedef struct {
     const attn_weight *b;     /* B(k, n) as the kernels' pack_b reads it: n_in = K, n_out = N */
     bool overwrite;           /* C = bias + A·B (bias may be NULL); else C += A·B */
     const float *bias;
+    attn_gemm_band band;
 } attn_gemm;
 
 /* -1 only when packing buffers cannot be allocated. Each element of C is summed in a fixed

@@ -3,8 +3,8 @@
  * value columns of its head, and the query columns of every query head that shares them,
  * so the backward's += into dK and dV never races and sums in a fixed order
  * (bit-identical for any thread count). Each head's products are whole-matrix GEMMs on
- * contiguous copies of the valid rows of Q, K, V (attn_matmul_serial): the causal half they
- * compute in vain costs far less than row-by-row dot products would. The backward works
+ * contiguous copies of the valid rows of Q, K, V (attn_gemm_serial), which skip the tiles
+ * (or the parts of the reduction) a causal mask zeroes. The backward works
  * on transposed scores Sᵀ = K Qᵀ, so Pᵀ, dPᵀ and dSᵀ come straight out of GEMMs and feed
  * dV = Pᵀ dO and dK = dSᵀ Q without a Tq×Tk transpose; softmax backward uses
  * D[t] = dO[t]·O[t] (= Σ_u P dP). */
@@ -13,6 +13,7 @@
 #include <math.h>
 #include <string.h>
 #include "core/common.h"
+#include "core/gemm.h"
 #include "core/kernels.h"
 #include "core/matmul.h"
 #include "core/threadpool.h"
@@ -67,6 +68,15 @@ static attn_weight mat(const float *data, int64_t n_in, int64_t n_out, bool in_m
     return (attn_weight){.data = data, .dtype = ATTN_F32, .n_in = n_in, .n_out = n_out, .in_major = in_major};
 }
 
+/* c (+)= a · w on this thread. With a causal mask, `band` tells the GEMM which half of the
+ * product is wanted or which operand is zero where, so it skips that half. */
+static void product(float *c, const float *a, int64_t rows, const attn_weight *w, bool accumulate, bool causal,
+                    attn_gemm_band band, float *scratch) {
+    attn_gemm g = {.c = c, .M = rows, .N = w->n_out, .K = w->n_in, .a = a, .lda = w->n_in, .b = w,
+                   .overwrite = !accumulate, .band = causal ? band : ATTN_BAND_NONE};
+    attn_gemm_serial(&g, scratch);
+}
+
 /* Row t of the scores [tq][tk] -> probabilities over the keys it sees (the rest become 0),
  * and its log-sum-exp (of the scaled scores) into lse[t]. */
 static void softmax_rows(float *p, float *lse, int64_t tq, int64_t tk, bool causal, float scale,
@@ -93,9 +103,9 @@ static void forward_unit(const attn_train_job *j, int64_t b, int g, workspace *w
     for (int h = g * group; h < (g + 1) * group; h++) {
         float *out = j->out + b * a->Tq * out_ld + (int64_t)h * hd, *lse = j->lse_out + (b * s->n_heads + h) * a->Tq;
         gather(w->q, a->q + b * a->Tq * a->q_ld + (int64_t)h * hd, tq, a->q_ld, hd);
-        attn_matmul_serial(w->s, w->q, tq, &kt, false, w->gemm); /* scores = Q K^T */
+        product(w->s, w->q, tq, &kt, false, a->causal, ATTN_BAND_C_LOWER, w->gemm); /* scores = Q K^T */
         softmax_rows(w->s, lse, tq, tk, a->causal, s->scale, j->K);
-        attn_matmul_serial(w->o, w->s, tq, &v, false, w->gemm); /* out = P V */
+        product(w->o, w->s, tq, &v, false, a->causal, ATTN_BAND_A_LOWER, w->gemm); /* out = P V */
         for (int64_t t = 0; t < tq; t++) memcpy(out + t * out_ld, w->o + t * hd, (size_t)hd * sizeof(float));
         for (int64_t t = tq; t < a->Tq; t++) memset(out + t * out_ld, 0, (size_t)hd * sizeof(float));
         memset(lse + tq, 0, (size_t)(a->Tq - tq) * sizeof(float));
@@ -164,14 +174,14 @@ static void backward_head(const attn_train_job *j, int64_t b, int h, int64_t tq,
     for (int64_t t = 0; t < tq; t++) w->d[t] = j->K->dot(w->dout + t * hd, w->o + t * hd, hd);
     attn_weight qt = mat(w->q, hd, tq, false), q = mat(w->q, tq, hd, true);
     attn_weight doutt = mat(w->dout, hd, tq, false), dout = mat(w->dout, tq, hd, true), dst = mat(w->ds, tk, tq, true);
-    attn_matmul_serial(w->s, w->k, tk, &qt, false, w->gemm);                /* Sᵀ = K Qᵀ */
+    product(w->s, w->k, tk, &qt, false, a->causal, ATTN_BAND_C_UPPER, w->gemm);    /* Sᵀ = K Qᵀ */
     probs_transposed(w->s, lse, tk, tq, a->causal, s->scale, j->K);         /* Pᵀ */
-    attn_matmul_serial(w->dv, w->s, tk, &dout, true, w->gemm);              /* dV += Pᵀ dO */
-    attn_matmul_serial(w->ds, w->v, tk, &doutt, false, w->gemm);            /* dPᵀ = V dOᵀ */
+    product(w->dv, w->s, tk, &dout, true, a->causal, ATTN_BAND_A_UPPER, w->gemm);  /* dV += Pᵀ dO */
+    product(w->ds, w->v, tk, &doutt, false, a->causal, ATTN_BAND_C_UPPER, w->gemm); /* dPᵀ = V dOᵀ */
     softmax_backward_transposed(w->ds, w->s, w->d, tk, tq, a->causal, s->scale); /* dSᵀ */
-    attn_matmul_serial(w->dk, w->ds, tk, &q, true, w->gemm);                /* dK += dSᵀ Q */
+    product(w->dk, w->ds, tk, &q, true, a->causal, ATTN_BAND_A_UPPER, w->gemm);    /* dK += dSᵀ Q */
     if (!j->dq) return;
-    attn_matmul_serial(w->dqt, w->kt, hd, &dst, false, w->gemm);            /* dQᵀ = Kᵀ dSᵀ */
+    product(w->dqt, w->kt, hd, &dst, false, a->causal, ATTN_BAND_B_UPPER, w->gemm); /* dQᵀ = Kᵀ dSᵀ */
     float *dq = j->dq + b * a->Tq * a->q_ld + (int64_t)h * hd;
     for (int64_t t = 0; t < tq; t++)
         for (int c = 0; c < hd; c++) dq[t * a->q_ld + c] += w->dqt[c * tq + t];

@@ -185,6 +185,13 @@ static int64_t pack_nk_blocks(float *dst, const void *w, attn_dtype dt, int64_t 
 static void SFX(pack_b)(float *dst, const void *w, attn_dtype dt, bool in_major, int64_t K, int64_t N, int64_t k0,
                         int64_t kc, int64_t n0) {
     int64_t cols = ATTN_MIN((int64_t)NR, N - n0), k_first = 0;
+    if (in_major && cols == NR && dt == ATTN_F32) { /* the common case (training): no dtype switch per vector */
+        const float *src = (const float *)w + k0 * N + n0;
+        for (int64_t k = 0; k < kc; k++)
+#pragma GCC unroll 4
+            for (int v = 0; v < NRV; v++) vstore(dst + k * NR + v * VL, vload(src + k * N + v * VL));
+        return;
+    }
     if (in_major && cols == NR) {
         for (int64_t k = 0; k < kc; k++)
             for (int v = 0; v < NRV; v++) vstore(dst + k * NR + v * VL, load_vec(w, dt, (k0 + k) * N + n0 + v * VL));
