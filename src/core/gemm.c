@@ -94,36 +94,41 @@ static void prefetch_part(const panel_source *p, int64_t part, int64_t parts) {
         for (int64_t off = 0; off < p->len; off += 64) __builtin_prefetch(p->base + i * p->stride + off, 0, 2);
 }
 
+static const float zeros[ATTN_MAX_NR];
+
 /* One register tile at (m0, n0) over the slice's reduction [k0, k0 + kc), or the part of it
- * the band leaves (ap and bp are that slice's packed panels). */
+ * the band leaves (ap and bp are that slice's packed panels). An overwriting product's first
+ * slice writes C = bias + A·B without reading C, even for a tile the band skips. */
 static void tile(const gemm_run *r, const float *ap, const float *bp, int64_t k0, int64_t kc, int64_t m0, int64_t n0) {
     const attn_gemm *g = r->g;
     int mr = r->kern->mr, nr = r->kern->nr;
     int64_t rows = ATTN_MIN((int64_t)mr, g->M - m0), cols = ATTN_MIN((int64_t)nr, g->N - n0);
+    const float *init = g->overwrite && k0 == 0 ? (g->bias ? g->bias + n0 : zeros) : NULL;
     int64_t ka = k0, kb = k0 + kc;
     switch (g->band) {
-    case ATTN_BAND_C_LOWER: if (n0 > m0 + rows - 1) return; break;
-    case ATTN_BAND_C_UPPER: if (n0 + cols - 1 < m0) return; break;
+    case ATTN_BAND_C_LOWER: if (n0 > m0 + rows - 1) kb = ka; break;
+    case ATTN_BAND_C_UPPER: if (n0 + cols - 1 < m0) kb = ka; break;
     case ATTN_BAND_A_LOWER: kb = ATTN_MIN(kb, m0 + rows); break;
     case ATTN_BAND_A_UPPER: ka = ATTN_MAX(ka, m0); break;
     case ATTN_BAND_B_UPPER: kb = ATTN_MIN(kb, n0 + cols); break;
     default: break;
     }
-    if (kb <= ka) return;
+    if (kb <= ka) {
+        if (!init) return;
+        ka = kb = k0; /* nothing to add: just C = init */
+    }
     ap += (ka - k0) * mr, bp += (ka - k0) * nr;
     float *c = g->c + m0 * g->N + n0;
-    if (rows == mr && cols == nr) r->kern->gemm_tile(kb - ka, ap, bp, c, g->N);
-    else r->kern->gemm_tile_edge(kb - ka, ap, bp, c, g->N, (int)rows, (int)cols);
+    if (rows == mr && cols == nr) r->kern->gemm_tile(kb - ka, ap, bp, c, g->N, init);
+    else r->kern->gemm_tile_edge(kb - ka, ap, bp, c, g->N, (int)rows, (int)cols, init);
 }
 
-/* C = bias (or 0) over rows [m0, m1) x columns [n0, n1), before the first slab adds in. */
-static void init_c(const gemm_run *r, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
-    const attn_gemm *g = r->g;
-    if (!g->overwrite || r->s0 != 0) return;
-    for (int64_t m = m0; m < m1; m++) {
+/* C = bias (or 0) everywhere: an overwriting product with nothing to sum (K = 0). */
+static void init_c(const attn_gemm *g) {
+    for (int64_t m = 0; g->overwrite && m < g->M; m++) {
         float *row = g->c + m * g->N;
-        if (g->bias) memcpy(row + n0, g->bias + n0, (size_t)(n1 - n0) * sizeof(float));
-        else memset(row + n0, 0, (size_t)(n1 - n0) * sizeof(float));
+        if (g->bias) memcpy(row, g->bias, (size_t)g->N * sizeof(float));
+        else memset(row, 0, (size_t)g->N * sizeof(float));
     }
 }
 
@@ -156,7 +161,6 @@ static void columns_task(void *ctx, int64_t t0, int64_t t1, int thread) {
     const gemm_run *r = ctx;
     int mr = r->kern->mr, nr = r->kern->nr;
     float *bp = r->panel ? r->panel : attn_scratch(thread, 1, (size_t)KC * nr);
-    init_c(r, 0, r->g->M, t0 * nr, ATTN_MIN(t1 * nr, r->g->N));
     for (int64_t s = r->s0; s < r->s1; s++) {
         int64_t kc = slice_depth(r, s);
         for (int64_t t = t0; t < t1; t++) {
@@ -179,7 +183,6 @@ static void rows_task(void *ctx, int64_t b0, int64_t b1, int thread) {
     float *ap = attn_scratch(thread, 0, (size_t)ROW_CHUNK * KC);
     for (int64_t c0 = b0; c0 < b1; c0 += r->chunk_blocks) {
         int64_t c1 = ATTN_MIN(c0 + r->chunk_blocks, b1);
-        init_c(r, c0 * mr, ATTN_MIN(c1 * mr, r->g->M), 0, r->g->N);
         for (int64_t s = r->s0; s < r->s1; s++) {
             int64_t kc = slice_depth(r, s);
             pack_a_blocks(r, ap, c0, c1, s * KC, kc);
@@ -208,7 +211,7 @@ void attn_gemm_serial(const attn_gemm *g, float *scratch) {
     r.shared = scratch;
     r.panel = scratch + (size_t)r.m_blocks * r.kern->mr * KC;
     int64_t slices = (g->K + KC - 1) / KC;
-    if (slices == 0) init_c(&r, 0, g->M, 0, g->N);
+    if (slices == 0) init_c(g);
     for (r.s0 = 0; r.s0 < slices; r.s0++) { /* one slice of A packed at a time */
         r.s1 = r.s0 + 1;
         pack_task(&r, 0, r.m_blocks, 0);
@@ -222,8 +225,8 @@ int attn_gemm_run(const attn_gemm *g) {
     int mr = r.kern->mr, nr = r.kern->nr, threads = attn_threads_count();
     r.split_rows = g->M > g->N; /* share the smaller operand */
     int64_t slices = (g->K + KC - 1) / KC;
-    if (slices == 0) { /* K = 0: C is the bias (or unchanged) */
-        init_c(&r, 0, g->M, 0, g->N);
+    if (slices == 0) {
+        init_c(g);
         return 0;
     }
     size_t slice_floats = (size_t)KC * (r.split_rows ? (size_t)r.n_tiles * nr : (size_t)r.m_blocks * mr);

@@ -39,11 +39,13 @@ typedef struct {
     /* The same for an A stored transposed (A(i, k) = a[k * lda + i]: a weight gradient's
      * activations): dst[k][i] = a[k * lda + i] for i < rows, 0 for rows <= i < mr. */
     void (*pack_a_t)(float *dst, const float *a, int64_t lda, int64_t rows, int64_t kc);
-    /* C[mr][nr] (row stride ldc) += Ap[kc][mr] * Bp[kc][nr]. */
-    void (*gemm_tile)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc);
+    /* C[mr][nr] (row stride ldc) += Ap[kc][mr] * Bp[kc][nr]; or, when init is not NULL,
+     * C[i][j] = init[j] + (Ap * Bp)[i][j] (a bias row, or zeros: C is not read). */
+    void (*gemm_tile)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, const float *init);
     /* The same for a tile at the matrix's edge: only rows x cols of C (1 <= rows <= mr,
      * 1 <= cols <= nr) are read and written, and only those rows are computed. */
-    void (*gemm_tile_edge)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int rows, int cols);
+    void (*gemm_tile_edge)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int rows, int cols,
+                           const float *init);
     float (*dot)(const float *a, const float *b, int64_t n);
     void (*axpy)(float *y, float a, const float *x, int64_t n); /* y += a*x */
     void (*scale)(float *y, float a, int64_t n);                 /* y *= a */

@@ -51,22 +51,18 @@ static void ref_pack_a_t(float *dst, const float *a, int64_t lda, int64_t rows, 
         for (int i = 0; i < REF_MR; i++) dst[k * REF_MR + i] = i < rows ? a[k * lda + i] : 0.0f;
 }
 
-static void ref_gemm_tile(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc) {
-    for (int i = 0; i < REF_MR; i++)
-        for (int j = 0; j < REF_NR; j++) {
-            float acc = 0;
-            for (int64_t k = 0; k < kc; k++) acc += ap[k * REF_MR + i] * bp[k * REF_NR + j];
-            c[i * ldc + j] += acc;
-        }
-}
-
-static void ref_gemm_tile_edge(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int rows, int cols) {
+static void ref_gemm_tile_edge(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int rows, int cols,
+                               const float *init) {
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++) {
             float acc = 0;
             for (int64_t k = 0; k < kc; k++) acc += ap[k * REF_MR + i] * bp[k * REF_NR + j];
-            c[i * ldc + j] += acc;
+            c[i * ldc + j] = (init ? init[j] : c[i * ldc + j]) + acc;
         }
+}
+
+static void ref_gemm_tile(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, const float *init) {
+    ref_gemm_tile_edge(kc, ap, bp, c, ldc, REF_MR, REF_NR, init);
 }
 
 static float ref_dot(const float *a, const float *b, int64_t n) {

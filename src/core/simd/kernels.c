@@ -250,7 +250,7 @@ static void SFX(pack_a_t)(float *dst, const float *a, int64_t lda, int64_t rows,
 }
 
 /* ---- The GEMM register tile: MR x NR accumulators live in registers for the whole kc loop. ---- */
-static void SFX(gemm_tile)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc) {
+static void SFX(gemm_tile)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, const float *init) {
     vf acc[MR][NRV];
     /* C is read only after the k loop: ask for its lines now, so they arrive meanwhile */
     for (int i = 0; i < MR; i++)
@@ -270,6 +270,16 @@ static void SFX(gemm_tile)(int64_t kc, const float *ap, const float *bp, float *
             for (int v = 0; v < NRV; v++) acc[i][v] = vfma(a, b[v], acc[i][v]);
         }
     }
+    if (init) {
+        vf row[NRV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NRV; v++) row[v] = vload(init + v * VL);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+            for (int v = 0; v < NRV; v++) vstore(c + i * ldc + v * VL, vadd(row[v], acc[i][v]));
+        return;
+    }
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 4
@@ -279,7 +289,7 @@ static void SFX(gemm_tile)(int64_t kc, const float *ap, const float *bp, float *
 /* An edge tile: R (a constant at each call site below) rows are computed; columns past
  * `cols` go through a stack row so C is never touched beyond the matrix. */
 static inline __attribute__((always_inline)) void tile_rows(int64_t kc, const float *ap, const float *bp, float *c,
-                                                            int64_t ldc, const int R, int cols) {
+                                                            int64_t ldc, const int R, int cols, const float *init) {
     vf acc[MR][NRV];
 #pragma GCC unroll 16
     for (int i = 0; i < R; i++)
@@ -299,32 +309,33 @@ static inline __attribute__((always_inline)) void tile_rows(int64_t kc, const fl
     for (int i = 0; i < R; i++) {
         if (cols == NR) {
 #pragma GCC unroll 4
-            for (int v = 0; v < NRV; v++) vstore(c + i * ldc + v * VL, vadd(vload(c + i * ldc + v * VL), acc[i][v]));
+            for (int v = 0; v < NRV; v++)
+                vstore(c + i * ldc + v * VL, vadd(init ? vload(init + v * VL) : vload(c + i * ldc + v * VL), acc[i][v]));
             continue;
         }
         float row[NR];
         for (int v = 0; v < NRV; v++) vstore(row + v * VL, acc[i][v]);
-        for (int j = 0; j < cols; j++) c[i * ldc + j] += row[j];
+        for (int j = 0; j < cols; j++) c[i * ldc + j] = (init ? init[j] : c[i * ldc + j]) + row[j];
     }
 }
 
 static void SFX(gemm_tile_edge)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int rows,
-                                int cols) {
+                                int cols, const float *init) {
     switch (rows) {
-    case 1: tile_rows(kc, ap, bp, c, ldc, 1, cols); break;
-    case 2: tile_rows(kc, ap, bp, c, ldc, 2, cols); break;
-    case 3: tile_rows(kc, ap, bp, c, ldc, 3, cols); break;
-    case 4: tile_rows(kc, ap, bp, c, ldc, 4, cols); break;
-    case 5: tile_rows(kc, ap, bp, c, ldc, 5, cols); break;
+    case 1: tile_rows(kc, ap, bp, c, ldc, 1, cols, init); break;
+    case 2: tile_rows(kc, ap, bp, c, ldc, 2, cols, init); break;
+    case 3: tile_rows(kc, ap, bp, c, ldc, 3, cols, init); break;
+    case 4: tile_rows(kc, ap, bp, c, ldc, 4, cols, init); break;
+    case 5: tile_rows(kc, ap, bp, c, ldc, 5, cols, init); break;
 #if MR > 6
-    case 6: tile_rows(kc, ap, bp, c, ldc, 6, cols); break;
-    case 7: tile_rows(kc, ap, bp, c, ldc, 7, cols); break;
-    case 8: tile_rows(kc, ap, bp, c, ldc, 8, cols); break;
-    case 9: tile_rows(kc, ap, bp, c, ldc, 9, cols); break;
-    case 10: tile_rows(kc, ap, bp, c, ldc, 10, cols); break;
-    case 11: tile_rows(kc, ap, bp, c, ldc, 11, cols); break;
+    case 6: tile_rows(kc, ap, bp, c, ldc, 6, cols, init); break;
+    case 7: tile_rows(kc, ap, bp, c, ldc, 7, cols, init); break;
+    case 8: tile_rows(kc, ap, bp, c, ldc, 8, cols, init); break;
+    case 9: tile_rows(kc, ap, bp, c, ldc, 9, cols, init); break;
+    case 10: tile_rows(kc, ap, bp, c, ldc, 10, cols, init); break;
+    case 11: tile_rows(kc, ap, bp, c, ldc, 11, cols, init); break;
 #endif
-    default: tile_rows(kc, ap, bp, c, ldc, MR, cols); break;
+    default: tile_rows(kc, ap, bp, c, ldc, MR, cols, init); break;
     }
 }
 
