@@ -91,21 +91,29 @@ void attn_matmul_serial(float *y, const float *x, int64_t M, const attn_weight *
     attn_gemm_serial(&g, scratch);
 }
 
+/* Decoding splits the output rows in chunks handed out one at a time (a multiple of `unit`,
+ * about 8 per thread): with ~200 products per token, a static split would leave one thread
+ * waiting for the other after each whenever the host slows one vCPU. */
+static void split_rows(const matmul_job *j, int64_t unit, attn_task_fn fn) {
+    int64_t n = j->w->n_out, per = n / (8 * (int64_t)attn_threads_count());
+    attn_parallel_for_dynamic(n, ATTN_MAX(unit, (per + unit - 1) / unit * unit), fn, (void *)j);
+}
+
 int attn_matmul(float *y, const float *x, int64_t M, const attn_weight *w, const float *bias) {
     matmul_job j = {.y = y, .x = x, .M = M, .w = w, .bias = bias, .kern = attn_kernels_get()};
     if (M <= 0 || w->n_out <= 0) return 0;
     /* Decoding rows: integer products with the activations quantized once here, unless
      * ATTN_QDOT=f32 (or memory is short: then the exact path below). */
     if (w->qtype && M <= QGEMV_MAX_ROWS && (j.qx = attn_qx_rows(x, w->n_in, M, w->n_in, (attn_qtype)w->qtype))) {
-        attn_parallel_for(w->n_out, 16, qdot_task, &j);
+        split_rows(&j, 16, qdot_task);
         return 0;
     }
     if (w->qtype && M > 1 && M <= QGEMV_MAX_ROWS) {
-        attn_parallel_for(w->n_out, 16, qgemv_rows_task, &j);
+        split_rows(&j, 16, qgemv_rows_task);
         return 0;
     }
     if (M < GEMM_MIN_ROWS) {
-        attn_parallel_for(w->n_out, 64, gemv_task, &j);
+        split_rows(&j, 64, gemv_task);
         return 0;
     }
     attn_gemm g = {.c = y, .M = M, .N = w->n_out, .K = w->n_in, .a = x, .lda = w->n_in, .b = w, .overwrite = true,

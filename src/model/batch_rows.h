@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "core/matmul.h"
 #include "model.h"
+#include "nn/attention.h"
 
 /* Rows of final logits computed per matmul at most (families size their buffer by it). */
 #define ATTN_BATCH_LOGIT_ROWS 16
@@ -33,6 +34,14 @@ typedef struct {
  * all: logits for every row (attn_model_forward's, one item). */
 bool attn_batch_next_pass(attn_batch_pass *p, const attn_model *m, const attn_batch_item *items, int n_items,
                           int64_t max_rows, bool all);
+
+/* Causal self-attention of layer `layer` for every segment of the pass: each segment's new
+ * keys and values (rows of k and v, stride kv_ld) go into its sequence's cache, then all
+ * segments' queries (rows of q, stride q_ld) attend as one parallel job into att (stride
+ * att_ld). */
+void attn_batch_attend(const attn_batch_pass *p, const attn_kv_cache *cache, int layer, float *att, int64_t att_ld,
+                       const float *q, int64_t q_ld, const float *k, const float *v, int64_t kv_ld,
+                       const attn_attention_shape *shape);
 
 /* A family's final norm: rows of x into out. */
 typedef void (*attn_final_norm)(const void *family, float *out, const float *x, int64_t rows);

@@ -174,7 +174,7 @@ static int alloc_state(gpt2 *g) {
 static int block(gpt2 *g, int l, const attn_batch_pass *p) {
     const attn_gpt2_config *c = &g->c;
     gpt2_layer *L = &g->layers[l];
-    int64_t T = p->rows, C = c->n_embd, max_pos = g->cache.max_pos;
+    int64_t T = p->rows, C = c->n_embd;
     attn_attention_shape shape = {.n_heads = (int)c->n_head, .n_kv_heads = (int)c->n_head,
                                   .head_dim = (int)(C / c->n_head), .scale = 1.0f};
     if (c->scale_attn_weights) shape.scale = 1.0f / sqrtf((float)shape.head_dim);
@@ -182,13 +182,7 @@ static int block(gpt2 *g, int l, const attn_batch_pass *p) {
 
     attn_layernorm(g->h, g->x, L->ln1_w, L->ln1_b, T, C, c->eps);
     if (attn_matmul(g->qkv, g->h, T, &L->qkv, L->qkv_b)) return -1;
-    for (int i = 0; i < p->n_segs; i++) {
-        const attn_batch_segment *s = &p->segs[i];
-        float *kc = attn_kv_keys(&g->cache, l, s->seq), *vc = attn_kv_values(&g->cache, l, s->seq);
-        const float *qkv = g->qkv + s->row * 3 * C;
-        attn_kv_store(kc, vc, max_pos, qkv + C, qkv + 2 * C, 3 * C, s->pos, s->n, &shape);
-        attn_attention_causal(g->att + s->row * C, qkv, 3 * C, kc, vc, max_pos, s->pos, s->n, &shape);
-    }
+    attn_batch_attend(p, &g->cache, l, g->att, C, g->qkv, 3 * C, g->qkv + C, g->qkv + 2 * C, 3 * C, &shape);
     if (attn_matmul(g->h, g->att, T, &L->proj, L->proj_b)) return -1;
     attn_add(g->x, g->h, T * C);
 

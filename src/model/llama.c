@@ -186,18 +186,13 @@ static attn_attention_shape attention_shape(const attn_llama_config *c) {
 static int attention(llama *m, llama_layer *L, int l, const attn_batch_pass *p) {
     const attn_llama_config *c = &m->c;
     attn_attention_shape s = attention_shape(c);
-    int64_t T = p->rows, hd = c->head_dim, qd = c->n_head * hd, kvd = c->n_kv_head * hd, max_pos = m->cache.max_pos;
+    int64_t T = p->rows, hd = c->head_dim, qd = c->n_head * hd, kvd = c->n_kv_head * hd;
     if (attn_matmul(m->q, m->h, T, &L->q, L->q_b) || attn_matmul(m->k, m->h, T, &L->k, L->k_b) ||
         attn_matmul(m->v, m->h, T, &L->v, L->v_b))
         return -1;
     attn_rope_apply(m->q, qd, T, s.n_heads, s.head_dim, m->rope_cos, m->rope_sin, c->rope.dim, c->rope.layout);
     attn_rope_apply(m->k, kvd, T, s.n_kv_heads, s.head_dim, m->rope_cos, m->rope_sin, c->rope.dim, c->rope.layout);
-    for (int i = 0; i < p->n_segs; i++) {
-        const attn_batch_segment *g = &p->segs[i];
-        float *kc = attn_kv_keys(&m->cache, l, g->seq), *vc = attn_kv_values(&m->cache, l, g->seq);
-        attn_kv_store(kc, vc, max_pos, m->k + g->row * kvd, m->v + g->row * kvd, kvd, g->pos, g->n, &s);
-        attn_attention_causal(m->att + g->row * qd, m->q + g->row * qd, qd, kc, vc, max_pos, g->pos, g->n, &s);
-    }
+    attn_batch_attend(p, &m->cache, l, m->att, qd, m->q, qd, m->k, m->v, kvd, &s);
     return attn_matmul(m->h, m->att, T, &L->o, L->o_b);
 }
 

@@ -47,6 +47,20 @@ void attn_kv_store(float *k_cache, float *v_cache, int64_t max_pos, const float 
 void attn_attention_causal(float *out, const float *q, int64_t q_stride, const float *k_cache, const float *v_cache,
                            int64_t max_pos, int64_t pos0, int64_t T, const attn_attention_shape *shape);
 
+/* One sequence's part of a batched pass, for attn_attention_causal_many. */
+typedef struct {
+    float *out;
+    const float *q;
+    int64_t q_stride;
+    const float *k_cache, *v_cache;
+    int64_t pos0, T;
+} attn_attention_seq;
+
+/* attn_attention_causal for several sequences (each against its own cache) as one parallel
+ * job, so that a batch of single decoding rows does not wait for the threads once per row. */
+void attn_attention_causal_many(const attn_attention_seq *seqs, int n, int64_t max_pos,
+                                const attn_attention_shape *shape);
+
 /* Per-thread score buffer length the caller must allow for: positions attended at most. */
 int attn_attention_reserve(int64_t max_pos);
 
