@@ -237,16 +237,18 @@ static void SFX(pack_a)(float *dst, const float *a, int64_t lda, int64_t rows, i
         for (int64_t kk = k; kk < kc; kk++) dst[kk * MR + i] = i < rows ? a[i * lda + kk] : 0.0f;
 }
 
-/* Rows of A are contiguous here: a fixed-width copy per k the compiler turns into vectors. */
+/* Rows of A are contiguous here: one masked load and store per k (the load's masked-off
+ * lanes read as zeros, which pads a short block, and never fault past the matrix). */
 static void SFX(pack_a_t)(float *dst, const float *a, int64_t lda, int64_t rows, int64_t kc) {
-    if (rows == MR) {
-        for (int64_t k = 0; k < kc; k++)
-#pragma GCC unroll 16
-            for (int i = 0; i < MR; i++) dst[k * MR + i] = a[k * lda + i];
-        return;
-    }
-    for (int64_t k = 0; k < kc; k++)
-        for (int i = 0; i < MR; i++) dst[k * MR + i] = i < rows ? a[k * lda + i] : 0.0f;
+#if defined(ATTN_SIMD_AVX512)
+    const __mmask16 load = (__mmask16)((1u << rows) - 1), store = (__mmask16)((1u << MR) - 1);
+    for (int64_t k = 0; k < kc; k++) _mm512_mask_storeu_ps(dst + k * MR, store, _mm512_maskz_loadu_ps(load, a + k * lda));
+#else
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i load = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rows), iota);
+    const __m256i store = _mm256_cmpgt_epi32(_mm256_set1_epi32(MR), iota);
+    for (int64_t k = 0; k < kc; k++) _mm256_maskstore_ps(dst + k * MR, store, _mm256_maskload_ps(a + k * lda, load));
+#endif
 }
 
 /* ---- The GEMM register tile: MR x NR accumulators live in registers for the whole kc loop. ---- */
