@@ -251,48 +251,15 @@ static void SFX(pack_a_t)(float *dst, const float *a, int64_t lda, int64_t rows,
 #endif
 }
 
-/* ---- The GEMM register tile: MR x NR accumulators live in registers for the whole kc loop. ---- */
-static void SFX(gemm_tile)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, const float *init) {
-    vf acc[MR][NRV];
-    /* C is read only after the k loop: ask for its lines now, so they arrive meanwhile */
-    for (int i = 0; i < MR; i++)
-        for (int v = 0; v < NR; v += 16) _mm_prefetch((const char *)(c + i * ldc + v), _MM_HINT_T0);
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-        for (int v = 0; v < NRV; v++) acc[i][v] = vzero();
-    for (int64_t k = 0; k < kc; k++) {
-        vf b[NRV];
-#pragma GCC unroll 4
-        for (int v = 0; v < NRV; v++) b[v] = vload(bp + k * NR + v * VL);
-#pragma GCC unroll 16
-        for (int i = 0; i < MR; i++) {
-            vf a = vset1(ap[k * MR + i]);
-#pragma GCC unroll 4
-            for (int v = 0; v < NRV; v++) acc[i][v] = vfma(a, b[v], acc[i][v]);
-        }
-    }
-    if (init) {
-        vf row[NRV];
-#pragma GCC unroll 4
-        for (int v = 0; v < NRV; v++) row[v] = vload(init + v * VL);
-#pragma GCC unroll 16
-        for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-            for (int v = 0; v < NRV; v++) vstore(c + i * ldc + v * VL, vadd(row[v], acc[i][v]));
-        return;
-    }
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-        for (int v = 0; v < NRV; v++) vstore(c + i * ldc + v * VL, vadd(vload(c + i * ldc + v * VL), acc[i][v]));
-}
-
-/* An edge tile: R (a constant at each call site below) rows are computed; columns past
- * `cols` go through a stack row so C is never touched beyond the matrix. */
+/* ---- The GEMM register tile: R x NR accumulators (R <= MR, a constant at each call site
+ * below) live in registers for the whole kc loop. Columns past `cols` go through a stack row,
+ * so an edge tile never touches C beyond the matrix. ---- */
 static inline __attribute__((always_inline)) void tile_rows(int64_t kc, const float *ap, const float *bp, float *c,
                                                             int64_t ldc, const int R, int cols, const float *init) {
     vf acc[MR][NRV];
+    /* C is read only after the k loop: ask for its lines now, so they arrive meanwhile */
+    for (int i = 0; i < R; i++)
+        for (int v = 0; v < NR; v += 16) _mm_prefetch((const char *)(c + i * ldc + v), _MM_HINT_T0);
 #pragma GCC unroll 16
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
@@ -308,17 +275,22 @@ static inline __attribute__((always_inline)) void tile_rows(int64_t kc, const fl
             for (int v = 0; v < NRV; v++) acc[i][v] = vfma(a, b[v], acc[i][v]);
         }
     }
+#pragma GCC unroll 16
     for (int i = 0; i < R; i++) {
+        float *ci = c + i * ldc;
         if (cols == NR) {
 #pragma GCC unroll 4
-            for (int v = 0; v < NRV; v++)
-                vstore(c + i * ldc + v * VL, vadd(init ? vload(init + v * VL) : vload(c + i * ldc + v * VL), acc[i][v]));
+            for (int v = 0; v < NRV; v++) vstore(ci + v * VL, vadd(vload((init ? init : ci) + v * VL), acc[i][v]));
             continue;
         }
         float row[NR];
         for (int v = 0; v < NRV; v++) vstore(row + v * VL, acc[i][v]);
-        for (int j = 0; j < cols; j++) c[i * ldc + j] = (init ? init[j] : c[i * ldc + j]) + row[j];
+        for (int j = 0; j < cols; j++) ci[j] = (init ? init[j] : ci[j]) + row[j];
     }
+}
+
+static void SFX(gemm_tile)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, const float *init) {
+    tile_rows(kc, ap, bp, c, ldc, MR, NR, init);
 }
 
 static void SFX(gemm_tile_edge)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int rows,
