@@ -84,13 +84,6 @@ static void qdot_task(void *ctx, int64_t n0, int64_t n1, int thread) {
         for (int64_t n = n0; n < n1; n++) j->y[m * w->n_out + n] += j->bias[n];
 }
 
-size_t attn_matmul_serial_scratch(int64_t M) { return attn_gemm_serial_scratch(M); }
-
-void attn_matmul_serial(float *y, const float *x, int64_t M, const attn_weight *w, bool accumulate, float *scratch) {
-    attn_gemm g = {.c = y, .M = M, .N = w->n_out, .K = w->n_in, .a = x, .lda = w->n_in, .b = w, .overwrite = !accumulate};
-    attn_gemm_serial(&g, scratch);
-}
-
 /* Decoding splits the output rows in chunks handed out one at a time (a multiple of `unit`,
  * about 8 per thread): with ~200 products per token, a static split would leave one thread
  * waiting for the other after each whenever the host slows one vCPU. */

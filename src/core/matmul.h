@@ -21,12 +21,6 @@ typedef struct {
  * Returns -1 only when its packing buffers cannot be allocated. */
 int attn_matmul(float *y, const float *x, int64_t M, const attn_weight *w, const float *bias);
 
-/* The same product on the calling thread alone, for work that is already split across
- * threads (e.g. per attention head). y = x·W, or y += x·W when accumulate. scratch holds
- * attn_matmul_serial_scratch(M) floats. */
-void attn_matmul_serial(float *y, const float *x, int64_t M, const attn_weight *w, bool accumulate, float *scratch);
-size_t attn_matmul_serial_scratch(int64_t M);
-
 /* Per-thread scratch memory that grows on demand and is reused, so steady-state calls do
  * not allocate. `slot` separates independent buffers of one thread: 0, 1 and 4 the GEMM's
  * packing, 2 and 3 attention's. NULL if out of memory. */

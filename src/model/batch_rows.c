@@ -56,11 +56,10 @@ int attn_batch_logits(const attn_batch_pass *p, bool all, const float *x, int64_
 void attn_batch_attend(const attn_batch_pass *p, const attn_kv_cache *cache, int layer, float *att, int64_t att_ld,
                        const float *q, int64_t q_ld, const float *k, const float *v, int64_t kv_ld,
                        const attn_attention_shape *shape) {
-    enum { AT_ONCE = 64 };
     int64_t max_pos = cache->max_pos;
-    for (int i0 = 0; i0 < p->n_segs; i0 += AT_ONCE) {
-        attn_attention_seq seqs[AT_ONCE];
-        int n = ATTN_MIN(AT_ONCE, p->n_segs - i0);
+    for (int i0 = 0; i0 < p->n_segs; i0 += ATTN_ATTENTION_MAX_SEQS) {
+        attn_attention_seq seqs[ATTN_ATTENTION_MAX_SEQS];
+        int n = ATTN_MIN(ATTN_ATTENTION_MAX_SEQS, p->n_segs - i0);
         for (int i = 0; i < n; i++) {
             const attn_batch_segment *g = &p->segs[i0 + i];
             float *kc = attn_kv_keys(cache, layer, g->seq), *vc = attn_kv_values(cache, layer, g->seq);

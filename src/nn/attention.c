@@ -111,7 +111,6 @@ static void attend_group(const attn_job *j, int64_t t0, int nq, int h, float *sc
 typedef struct {
     const attn_job *jobs;
     const int64_t *first;
-    int n;
 } attn_many_job;
 
 static void attn_task(void *ctx, int64_t b, int64_t e, int thread) {
@@ -128,28 +127,17 @@ static void attn_task(void *ctx, int64_t b, int64_t e, int thread) {
 
 void attn_attention_causal_many(const attn_attention_seq *seqs, int n, int64_t max_pos,
                                 const attn_attention_shape *shape) {
-    enum { CHUNK = 64 };
-    attn_job jobs[CHUNK];
-    int64_t first[CHUNK + 1];
-    for (int c0 = 0; c0 < n; c0 += CHUNK) {
-        int m = ATTN_MIN(CHUNK, n - c0);
-        first[0] = 0;
-        for (int i = 0; i < m; i++) {
-            const attn_attention_seq *q = &seqs[c0 + i];
-            jobs[i] = (attn_job){.out = q->out, .q = q->q, .k = q->k_cache, .v = q->v_cache, .q_stride = q->q_stride,
-                                 .pos0 = q->pos0, .T = q->T, .max_pos = max_pos,
-                                 .groups = (q->T + ATTN_MAX_NQ - 1) / ATTN_MAX_NQ, .s = shape, .kern = attn_kernels_get()};
-            first[i + 1] = first[i] + jobs[i].groups * shape->n_heads;
-        }
-        /* items differ in cost (a prompt's groups against short decoding rows): hand them out */
-        attn_many_job mj = {.jobs = jobs, .first = first, .n = m};
-        attn_parallel_for_dynamic(first[m], 1, attn_task, &mj);
+    attn_job jobs[ATTN_ATTENTION_MAX_SEQS];
+    int64_t first[ATTN_ATTENTION_MAX_SEQS + 1] = {0};
+    n = ATTN_MIN(n, ATTN_ATTENTION_MAX_SEQS);
+    for (int i = 0; i < n; i++) {
+        const attn_attention_seq *q = &seqs[i];
+        jobs[i] = (attn_job){.out = q->out, .q = q->q, .k = q->k_cache, .v = q->v_cache, .q_stride = q->q_stride,
+                             .pos0 = q->pos0, .T = q->T, .max_pos = max_pos,
+                             .groups = (q->T + ATTN_MAX_NQ - 1) / ATTN_MAX_NQ, .s = shape, .kern = attn_kernels_get()};
+        first[i + 1] = first[i] + jobs[i].groups * shape->n_heads;
     }
-}
-
-void attn_attention_causal(float *out, const float *q, int64_t q_stride, const float *k_cache, const float *v_cache,
-                           int64_t max_pos, int64_t pos0, int64_t T, const attn_attention_shape *shape) {
-    attn_attention_seq one = {.out = out, .q = q, .q_stride = q_stride, .k_cache = k_cache, .v_cache = v_cache,
-                              .pos0 = pos0, .T = T};
-    attn_attention_causal_many(&one, 1, max_pos, shape);
+    /* items differ in cost (a prompt's groups against short decoding rows): hand them out */
+    attn_many_job mj = {.jobs = jobs, .first = first};
+    attn_parallel_for_dynamic(first[n], 1, attn_task, &mj);
 }

@@ -42,12 +42,8 @@ static inline float *attn_kv_values(const attn_kv_cache *c, int layer, int seq) 
 void attn_kv_store(float *k_cache, float *v_cache, int64_t max_pos, const float *k, const float *v, int64_t src_stride,
                    int64_t pos0, int64_t T, const attn_attention_shape *shape);
 
-/* out[t][h*hd..] = softmax(scale * q_t · K[0..pos0+t]) · V for each query t in [0, T) at
- * absolute position pos0+t (causal). q rows have stride q_stride; out is [T][n_heads*hd]. */
-void attn_attention_causal(float *out, const float *q, int64_t q_stride, const float *k_cache, const float *v_cache,
-                           int64_t max_pos, int64_t pos0, int64_t T, const attn_attention_shape *shape);
-
-/* One sequence's part of a batched pass, for attn_attention_causal_many. */
+/* One sequence's part of a batched pass: its T queries (rows of stride q_stride) at absolute
+ * positions pos0.. attend to its own cache; out is [T][n_heads*hd]. */
 typedef struct {
     float *out;
     const float *q;
@@ -56,8 +52,11 @@ typedef struct {
     int64_t pos0, T;
 } attn_attention_seq;
 
-/* attn_attention_causal for several sequences (each against its own cache) as one parallel
- * job, so that a batch of single decoding rows does not wait for the threads once per row. */
+#define ATTN_ATTENTION_MAX_SEQS 64
+
+/* out[t][h*hd..] = softmax(scale * q_t · K[0..pos0+t]) · V (causal) for every query of n <=
+ * ATTN_ATTENTION_MAX_SEQS sequences, as one parallel job: a batch of single decoding rows
+ * does not wait for the threads once per row. */
 void attn_attention_causal_many(const attn_attention_seq *seqs, int n, int64_t max_pos,
                                 const attn_attention_shape *shape);
 

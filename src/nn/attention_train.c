@@ -36,7 +36,7 @@ typedef struct {
 
 static size_t workspace_floats(int64_t Tq, int64_t Tk, int hd) {
     int64_t Tm = ATTN_MAX(Tq, Tk);
-    return (size_t)(9 * Tm * hd + 2 * Tq * Tk + Tq) + attn_matmul_serial_scratch(ATTN_MAX(Tm, hd));
+    return (size_t)(9 * Tm * hd + 2 * Tq * Tk + Tq) + attn_gemm_serial_scratch(ATTN_MAX(Tm, hd));
 }
 
 static workspace carve(float *base, int64_t Tq, int64_t Tk, int hd) {

@@ -11,7 +11,7 @@
  *   DIR/encdec_state.safetensors         Adam moments "adam.m", "adam.v" (flat, F32)
  *   DIR/encdec_state.json                step, epoch and batch cursor, seeds, the recipe
  * With keep = N, every save also writes the model alone (config, weights, tokenizer) to
- * DIR-at-STEP beside DIR and removes all but the N newest such folders (for `attn average`). 
+ * DIR-at-STEP beside DIR and removes all but the N newest such folders (for `attn average`).
  * --resume continues bit-identically to an uninterrupted run: the model (shape, max_len) and
  * the recipe (seed, max_tokens, warmup, lr_factor, clip, dropout, label smoothing) are the
  * checkpoint's, whatever the options say (a note names each one overridden); only steps, the
