@@ -101,6 +101,10 @@ static void check_vector_ops(const attn_kernels *k, const char *isa) {
         for (int64_t i = 0; i < n; i++) CHECK_NEAR(c[i], d[i], 1e-6 * (1 + fabsf(d[i])), "axpy/scale");
         CHECK(k->sum_squares(a, n) == attn_kernels_ref.sum_squares(a, n), "%s sum_squares n=%lld: bits differ", isa,
               (long long)n);
+        CHECK(k->sum(a, n) == attn_kernels_ref.sum(a, n), "%s sum n=%lld: bits differ", isa, (long long)n);
+        double plain = 0;
+        for (int64_t i = 0; i < n; i++) plain += a[i];
+        CHECK_NEAR(k->sum(a, n), plain, 1e-9 * (1 + fabs(plain)), "sum against a plain loop");
         check_adamw(k, isa, a, b, n);
         free(a), free(b), free(c), free(d);
     }

@@ -69,6 +69,8 @@ typedef struct {
     void (*adamw)(float *p, float *g, float *m, float *v, int64_t n, const attn_adamw_coef *c);
     /* Σ x[i]² accumulated in double (a gradient norm's part). */
     double (*sum_squares)(const float *x, int64_t n);
+    /* Σ x[i] accumulated in double, in the same lanes and order (a label-smoothed loss). */
+    double (*sum)(const float *x, int64_t n);
     /* dx[i] += gelu_tanh'(x[i]) * dout[i]. */
     void (*gelu_tanh_backward)(float *dx, const float *x, const float *dout, int64_t n);
     /* GPT-2's gelu_new: 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), in place. */

@@ -135,14 +135,19 @@ static void ref_adamw(float *p, float *g, float *m, float *v, int64_t n, const a
 }
 
 /* Eight independent sums keep the adds from waiting on each other. */
-static double ref_sum_squares(const float *x, int64_t n) {
+/* Eight sums in double (lane u takes x[i + u]), added in a fixed order: every table gives
+ * the same bits. */
+static double ref_sum8(const float *x, int64_t n, int squares) {
     double s[8] = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
-        for (int u = 0; u < 8; u++) s[u] += (double)x[i + u] * x[i + u];
-    for (; i < n; i++) s[0] += (double)x[i] * x[i];
+        for (int u = 0; u < 8; u++) s[u] += squares ? (double)x[i + u] * x[i + u] : (double)x[i + u];
+    for (; i < n; i++) s[0] += squares ? (double)x[i] * x[i] : (double)x[i];
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
+
+static double ref_sum_squares(const float *x, int64_t n) { return ref_sum8(x, n, 1); }
+static double ref_sum(const float *x, int64_t n) { return ref_sum8(x, n, 0); }
 
 /* d/dx 0.5x(1 + tanh u), u = c(x + 0.044715x^3): 0.5(1 + t) + 0.5x(1 - t^2) c (1 + 3*0.044715x^2) */
 static void ref_gelu_tanh_backward(float *dx, const float *x, const float *dout, int64_t n) {
@@ -175,6 +180,7 @@ const attn_kernels attn_kernels_ref = {
     .attn_values = ref_attn_values,
     .adamw = ref_adamw,
     .sum_squares = ref_sum_squares,
+    .sum = ref_sum,
     .gelu_tanh_backward = ref_gelu_tanh_backward,
 };
 

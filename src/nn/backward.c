@@ -347,17 +347,6 @@ typedef struct {
 
 enum { CE_CHUNK = 1024 }; /* exp of a logit row goes through a stack buffer this long */
 
-/* Σ z[v] in double, eight running sums in a fixed order (one chain of dependent adds
- * would take four cycles per logit). */
-static double sum_row(const float *z, int64_t n) {
-    double s[8] = {0};
-    int64_t v = 0;
-    for (; v + 8 <= n; v += 8)
-        for (int i = 0; i < 8; i++) s[i] += z[v + i];
-    for (; v < n; v++) s[0] += z[v];
-    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-}
-
 /* Σ exp(z[v] - max): float sums per chunk (vector exp), added in double. */
 static double sum_exp(const attn_kernels *k, const float *z, int64_t V, float max) {
     float buf[CE_CHUNK];
@@ -384,7 +373,7 @@ static void ce_forward_task(void *ctx, int64_t b, int64_t e, int thread) {
         }
         /* -Σ q_v log p_v with q = (1-s)·onehot + s/V, log p_v = z_v - lse */
         double nll = lse - z[y], smooth = 0;
-        if (j->smoothing != 0.0f) smooth = lse - sum_row(z, j->V) / j->V;
+        if (j->smoothing != 0.0f) smooth = lse - j->k->sum(z, j->V) / j->V;
         j->row_loss[r] = (float)((1.0 - j->smoothing) * nll + j->smoothing * smooth);
     }
 }

@@ -500,29 +500,33 @@ static void SFX(adamw)(float *p, float *g, float *m, float *v, int64_t n, const 
     if (i < n) attn_kernels_ref.adamw(p + i, g + i, m + i, v + i, n - i, c);
 }
 
-/* Lane u of the double accumulators sums x[i + u]² for i = 0, 8, 16...: the reference's
- * eight sums, added in its order with no FMA, so every instruction set gives the same bits. */
-static double SFX(sum_squares)(const float *x, int64_t n) {
+/* Lane u of the double accumulators sums x[i + u] (or its square) for i = 0, 8, 16...: the
+ * reference's eight sums, added in its order with no FMA, so every instruction set gives the
+ * same bits. */
+static inline __attribute__((always_inline)) double sum8(const float *x, int64_t n, const int squares) {
     double s[8];
     int64_t i = 0;
 #if defined(ATTN_SIMD_AVX512)
     __m512d acc = _mm512_setzero_pd();
     for (; i + 8 <= n; i += 8) {
         __m512d d = _mm512_cvtps_pd(_mm256_loadu_ps(x + i));
-        acc = _mm512_add_pd(acc, _mm512_mul_pd(d, d));
+        acc = _mm512_add_pd(acc, squares ? _mm512_mul_pd(d, d) : d);
     }
     _mm512_storeu_pd(s, acc);
 #else
     __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
     for (; i + 8 <= n; i += 8) {
         __m256d a = _mm256_cvtps_pd(_mm_loadu_ps(x + i)), b = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4));
-        lo = _mm256_add_pd(lo, _mm256_mul_pd(a, a)), hi = _mm256_add_pd(hi, _mm256_mul_pd(b, b));
+        lo = _mm256_add_pd(lo, squares ? _mm256_mul_pd(a, a) : a), hi = _mm256_add_pd(hi, squares ? _mm256_mul_pd(b, b) : b);
     }
     _mm256_storeu_pd(s, lo), _mm256_storeu_pd(s + 4, hi);
 #endif
-    for (; i < n; i++) s[0] += (double)x[i] * x[i];
+    for (; i < n; i++) s[0] += squares ? (double)x[i] * x[i] : (double)x[i];
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
+
+static double SFX(sum_squares)(const float *x, int64_t n) { return sum8(x, n, 1); }
+static double SFX(sum)(const float *x, int64_t n) { return sum8(x, n, 0); }
 
 /* tanh(u) = 1 - 2 / (1 + exp(2u)); u is clamped where tanh is +-1 in float anyway. */
 static void SFX(gelu_tanh_backward)(float *dx, const float *x, const float *dout, int64_t n) {
@@ -566,5 +570,6 @@ const attn_kernels SFX(attn_kernels) = {
     .attn_values = SFX(attn_values),
     .adamw = SFX(adamw),
     .sum_squares = SFX(sum_squares),
+    .sum = SFX(sum),
     .gelu_tanh_backward = SFX(gelu_tanh_backward),
 };
