@@ -26,7 +26,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 ifeq ($(ARCH),x86_64)
 # Each SIMD kernel file is compiled once per instruction set; cpu.c picks one at run time.
 AVX2_FLAGS   := -O3 -mavx2 -mfma -mf16c -DATTN_SIMD_AVX2
-AVX512_FLAGS := -O3 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx512vnni -mfma -mf16c -DATTN_SIMD_AVX512
+AVX512_FLAGS := -O3 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx512vnni -mavx512vbmi -mfma -mf16c -DATTN_SIMD_AVX512
 LIB_OBJ += $(SIMD_SRC:src/core/simd/%.c=$(BUILD)/simd/avx2/%.o)
 LIB_OBJ += $(SIMD_SRC:src/core/simd/%.c=$(BUILD)/simd/avx512/%.o)
 endif

@@ -35,6 +35,7 @@ const attn_cpu_features *attn_cpu(void) {
             features.avx512bw = zmm_ok && ((b >> 30) & 1);
             features.avx512vl = zmm_ok && ((b >> 31) & 1);
             features.avx512vnni = zmm_ok && ((c >> 11) & 1);
+            features.avx512vbmi = zmm_ok && ((c >> 1) & 1);
         }
         if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) features.avx512bf16 = zmm_ok && ((a >> 5) & 1);
     }
@@ -50,10 +51,10 @@ int attn_isa_supported(attn_isa isa) {
 #if defined(__x86_64__)
     case ATTN_ISA_AVX2: return f->avx2 && f->fma && f->f16c;
     case ATTN_ISA_AVX512:
-        /* VNNI for the integer dot products (every CPU with AVX512_BF16 has it); without it
-         * the AVX2 kernels run */
-        return f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx512bf16 && f->avx512vnni && f->fma &&
-               f->f16c;
+        /* VNNI and VBMI's byte shuffles for the integer dot products (Sapphire Rapids and
+         * Zen 4 on have both; Cooper Lake, with BF16 but no VBMI, runs the AVX2 kernels) */
+        return f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx512bf16 && f->avx512vnni &&
+               f->avx512vbmi && f->fma && f->f16c;
 #endif
     default: (void)f; return 0;
     }

@@ -8,7 +8,7 @@
 typedef enum { ATTN_ISA_SCALAR = 0, ATTN_ISA_AVX2 = 1, ATTN_ISA_AVX512 = 2, ATTN_ISA_COUNT } attn_isa;
 
 typedef struct {
-    int avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512dq, avx512bf16, avx512vnni;
+    int avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512dq, avx512bf16, avx512vnni, avx512vbmi;
 } attn_cpu_features;
 
 const attn_cpu_features *attn_cpu(void);

@@ -149,9 +149,12 @@ const char *attn_qdot_mode_name(attn_qdot_mode mode) {
 static int act_block(attn_qtype t) { return attn_qtype_get(t)->block == 32 ? 32 : 256; }
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
+static int64_t act_quads(attn_qtype t, int64_t K) { return act_block(t) == 32 ? (K / 32 + 3) / 4 : 0; }
+
 size_t attn_qx_bytes(attn_qtype t, int64_t K, int64_t rows, bool two) {
-    size_t nb_pad = (size_t)((K / act_block(t) + 7) / 8 * 8), r = (size_t)rows;
-    return align64(r * (size_t)K) * (two ? 2 : 1) + 2 * align64(r * nb_pad * sizeof(float)) +
+    size_t nb_pad = (size_t)((K / act_block(t) + 7) / 8 * 8), r = (size_t)rows, quads = (size_t)act_quads(t, K);
+    return (align64(r * (size_t)K) + align64(r * quads * 128)) * (two ? 2 : 1) +
+           2 * align64(r * nb_pad * sizeof(float)) + 2 * align64(r * quads * 16 * sizeof(float)) +
            align64(r * (size_t)(K / 16) * sizeof(int16_t)) * (two ? 2 : 1);
 }
 
@@ -165,7 +168,14 @@ void attn_qx_init(attn_qx *qx, void *mem, attn_qtype t, int64_t K, int64_t rows,
     qx->d = (float *)(void *)p, p += align64(r * (size_t)qx->nb_pad * sizeof(float));
     qx->sum = (float *)(void *)p, p += align64(r * (size_t)qx->nb_pad * sizeof(float));
     qx->bsum_hi = (int16_t *)(void *)p, p += align64(r * (size_t)(K / 16) * sizeof(int16_t));
-    if (two) qx->bsum_lo = (int16_t *)(void *)p;
+    if (two) qx->bsum_lo = (int16_t *)(void *)p, p += align64(r * (size_t)(K / 16) * sizeof(int16_t));
+    qx->quads = act_quads(t, K);
+    if (!qx->quads) return;
+    size_t qb = (size_t)qx->quads * 128, qf = (size_t)qx->quads * 16 * sizeof(float);
+    qx->quad_hi = (int8_t *)p, p += align64(r * qb);
+    if (two) qx->quad_lo = (int8_t *)p, p += align64(r * qb);
+    qx->dq = (float *)(void *)p, p += align64(r * qf);
+    qx->sq = (float *)(void *)p;
 }
 
 /* Rounded to nearest even and clamped to [-127, 127] (NaN gives -127, as in the SIMD code). */
@@ -221,6 +231,26 @@ static void row_sums(attn_qx *qx, int64_t r) {
     }
 }
 
+/* Row r's bytes, scales and sums in quads (see attn_qx). */
+static void quad_planes(attn_qx *qx, int64_t r) {
+    const int64_t K = qx->K, nb = K / 32, qb = qx->quads * 128, qf = qx->quads * 16;
+    const float *d = qx->d + r * qx->nb_pad, *sum = qx->sum + r * qx->nb_pad;
+    float *dq = qx->dq + r * qf, *sq = qx->sq + r * qf;
+    for (int plane = 0; plane < (qx->lo ? 2 : 1); plane++) {
+        const int8_t *src = (plane ? qx->lo : qx->hi) + r * K;
+        int8_t *dst = (plane ? qx->quad_lo : qx->quad_hi) + r * qb;
+        memset(dst, 0, (size_t)qb);
+        for (int64_t b = 0; b < nb; b++) /* block b is block b%4 of quad b/4 */
+            for (int half = 0; half < 2; half++)
+                memcpy(dst + b / 4 * 128 + 64 * half + 16 * (b % 4), src + 32 * b + 16 * half, 16);
+    }
+    for (int64_t l = 0; l < qf; l++) {
+        const int64_t b = l / 4;
+        dq[l] = b < nb ? d[b] * (qx->lo ? 1.0f / 256 : 1.0f) : 0.0f;
+        sq[l] = b < nb ? sum[b] * 0.25f : 0.0f;
+    }
+}
+
 void attn_qx_quantize_isa(attn_isa isa, attn_qx *qx, const float *x, int64_t ldx) {
     int64_t K = qx->K, nb = K / qx->block;
     for (int64_t r = 0; r < qx->rows; r++) {
@@ -236,6 +266,7 @@ void attn_qx_quantize_isa(attn_isa isa, attn_qx *qx, const float *x, int64_t ldx
         for (int64_t b = nb; b < qx->nb_pad; b++) d[b] = 0.0f;
         memset(qx->sum + r * qx->nb_pad + nb, 0, (size_t)(qx->nb_pad - nb) * sizeof(float));
         row_sums(qx, r);
+        if (qx->quads) quad_planes(qx, r);
     }
 }
 

@@ -58,7 +58,14 @@ const char *attn_qdot_mode_name(attn_qdot_mode mode);
 /* Quantized activation rows, each plane [rows][per row]. lo is NULL with one byte. The
  * block arrays are padded with zeros to a multiple of 8 blocks, so kernels may load 8 at a
  * time; sum[] holds sum(x~) over each block, bsum_hi/bsum_lo the sums of hi and lo over each
- * 16 values (the offsets and minimums of the weight types need them). */
+ * 16 values (the offsets and minimums of the weight types need them).
+ *
+ * 32-blocks also get the same bytes in quads of 4 blocks (the AVX-512 kernels read these):
+ * per quad, the first 16 values of each of its 4 blocks, then the last 16 of each. A 4-bit
+ * weight byte holds value j in its low nibble and j+16 in its high one, so the nibbles of 4
+ * blocks line up with a quad's two halves after one byte shuffle, and each block's products
+ * land in 4 neighbouring 32-bit lanes. Per lane of a quad, dq holds the block's dx (times
+ * 1/256 with two bytes) and sq a quarter of its sum(x~). A partial last quad is zero-padded. */
 typedef struct {
     int64_t K, rows;
     int block;       /* 32 or 256 */
@@ -66,6 +73,9 @@ typedef struct {
     int8_t *hi, *lo; /* [rows][K] */
     float *d, *sum;  /* [rows][nb_pad] */
     int16_t *bsum_hi, *bsum_lo; /* [rows][K/16] */
+    int64_t quads;            /* 32-blocks: K/128 rounded up; 0 for K-quants */
+    int8_t *quad_hi, *quad_lo; /* [rows][quads*128] */
+    float *dq, *sq;            /* [rows][quads*16] */
 } attn_qx;
 
 /* Bytes attn_qx_init needs for `rows` rows of K values meant for weights of type t. */

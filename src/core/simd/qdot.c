@@ -160,86 +160,105 @@ INLINE void legacy_block(const attn_qtype t, const int R, const int two, const u
 }
 
 #if defined(ATTN_SIMD_AVX512)
-/* Two neighbouring blocks' 64 values as one 512-bit vector in the activations' order, as
- * unsigned bytes (Q8_0 offset by 128): one vpdpbusd then covers both blocks. */
-INLINE __m512i legacy_values2(const attn_qtype t, const uint8_t *b, const int bytes) {
-    if (t == ATTN_QT_Q8_0) {
-        __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(load32(b + 2)), load32(b + bytes + 2), 1);
-        return _mm512_xor_si512(q, _mm512_set1_epi8(-128));
-    }
-    const int at = t == ATTN_QT_Q4_0 ? 2 : t == ATTN_QT_Q4_1 ? 4 : t == ATTN_QT_Q5_0 ? 6 : 8;
-    __m256i n = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(b + at))),
-                                        _mm_loadu_si128((const __m128i *)(const void *)(b + bytes + at)), 1);
-    /* [n0 n0 n1 n1] by 128-bit lanes, the second copy of each shifted to its high nibbles */
-    __m512i z = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3), _mm512_castsi256_si512(n));
-    z = _mm512_and_si512(_mm512_srlv_epi64(z, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4)), _mm512_set1_epi8(15));
-    if (t == ATTN_QT_Q5_0 || t == ATTN_QT_Q5_1) {
-        uint32_t h0, h1;
-        memcpy(&h0, b + at - 4, 4), memcpy(&h1, b + bytes + at - 4, 4);
-        z = _mm512_or_si512(z, _mm512_maskz_mov_epi8(_cvtu64_mask64(h0 | (uint64_t)h1 << 32), _mm512_set1_epi8(16)));
-    }
-    return z;
+/* Byte shuffles (vpermt2b, indexing both of two 64-byte loads at the quad's start) that
+ * gather a quad (4 blocks) of weights: QS, the 16 value bytes at byte `at` of each block; D,
+ * the half at byte `at` of each block, once for each of the block's 4 lanes; QH, Q5's 32-bit
+ * words of fifth bits as 16-bit halves, the 4 low ones then the 4 high ones. */
+#define QS4(b, at, k, j) b * k + at + j, b * k + at + j + 1, b * k + at + j + 2, b * k + at + j + 3
+#define QS16(b, at, k) QS4(b, at, k, 0), QS4(b, at, k, 4), QS4(b, at, k, 8), QS4(b, at, k, 12)
+#define QS_INDEX(b, at) {QS16(b, at, 0), QS16(b, at, 1), QS16(b, at, 2), QS16(b, at, 3)}
+#define H(b, at, k) b * k + at, b * k + at + 1
+#define D4(b, at, k) H(b, at, k), H(b, at, k), H(b, at, k), H(b, at, k)
+#define D_INDEX(b, at) {D4(b, at, 0), D4(b, at, 1), D4(b, at, 2), D4(b, at, 3)}
+#define QH_INDEX(b, at) \
+    {H(b, at, 0), H(b, at, 1), H(b, at, 2), H(b, at, 3), H(b, at + 2, 0), H(b, at + 2, 1), H(b, at + 2, 2), H(b, at + 2, 3)}
+
+typedef struct {
+    _Alignas(64) uint8_t qs[64], d[64], m[64], qh[64];
+} quad_index;
+
+static const quad_index quad_q8_0 = {QS_INDEX(34, 2), D_INDEX(34, 0), {0}, {0}};
+static const quad_index quad_q4_0 = {QS_INDEX(18, 2), D_INDEX(18, 0), {0}, {0}};
+static const quad_index quad_q4_1 = {QS_INDEX(20, 4), D_INDEX(20, 0), D_INDEX(20, 2), {0}};
+static const quad_index quad_q5_0 = {QS_INDEX(22, 6), D_INDEX(22, 0), {0}, QH_INDEX(22, 2)};
+static const quad_index quad_q5_1 = {QS_INDEX(24, 8), D_INDEX(24, 0), D_INDEX(24, 2), QH_INDEX(24, 4)};
+
+static inline __mmask64 first_bytes(int64_t n) { return n >= 64 ? ~(__mmask64)0 : n <= 0 ? 0 : ((__mmask64)1 << n) - 1; }
+
+/* 64 bytes at p, of which only the first n exist (the rest read as zeros). */
+INLINE __m512i load_upto(const uint8_t *p, int64_t n, const int whole) {
+    return whole ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(first_bytes(n), p);
 }
 
-/* Per 32-bit lane, the products of u with hi (times 256, plus those with lo, when `two`). */
-INLINE __m512i dot_pair(__m512i u, const int8_t *hi, const int8_t *lo, const int two) {
-    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, _mm512_loadu_si512(hi));
-    return two ? _mm512_dpbusd_epi32(_mm512_slli_epi32(a, 8), u, _mm512_loadu_si512(lo)) : a;
+/* One quad of a weight row: its values as unsigned bytes (Q8_0 offset by 128) in the
+ * activations' quad order, lo = the blocks' first 16 values, hi = their last 16; dw = each
+ * lane's block scale, c = its minimum (types with one) or its scale again. `n` bytes of the
+ * row remain from b: a whole quad may read past its last block, the row's last may not. */
+INLINE void quad_values(const attn_qtype t, const quad_index *ix, const uint8_t *b, int64_t n, const int whole,
+                        __m512i *lo, __m512i *hi, __m512 *dw, __m512 *c) {
+    const __m512i z0 = load_upto(b, n, whole), z1 = load_upto(b + 64, n - 64, whole);
+    const __m512i qs = _mm512_load_si512(ix->qs);
+    *dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi8(z0, _mm512_load_si512(ix->d), z1)));
+    *c = *dw;
+    if (t == ATTN_QT_Q4_1 || t == ATTN_QT_Q5_1)
+        *c = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi8(z0, _mm512_load_si512(ix->m), z1)));
+    if (t == ATTN_QT_Q8_0) { /* a block's last 16 values lie 16 bytes further on */
+        const __m512i s = _mm512_set1_epi8(-128);
+        *lo = _mm512_xor_si512(_mm512_permutex2var_epi8(z0, qs, z1), s);
+        *hi = _mm512_xor_si512(
+            _mm512_permutex2var_epi8(load_upto(b + 16, n - 16, whole), qs, load_upto(b + 80, n - 80, whole)), s);
+        return;
+    }
+    const __m512i q = _mm512_permutex2var_epi8(z0, qs, z1), m4 = _mm512_set1_epi8(15);
+    *lo = _mm512_and_si512(q, m4);
+    *hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+    if (t == ATTN_QT_Q5_0 || t == ATTN_QT_Q5_1) { /* bit j of a block's qh: value j's fifth bit */
+        const __m128i h = _mm512_castsi512_si128(_mm512_permutex2var_epi8(z0, _mm512_load_si512(ix->qh), z1));
+        const __m512i sixteen = _mm512_set1_epi8(16);
+        *lo = _mm512_mask_add_epi8(*lo, _cvtu64_mask64((uint64_t)_mm_cvtsi128_si64(h)), *lo, sixteen);
+        *hi = _mm512_mask_add_epi8(*hi, _cvtu64_mask64((uint64_t)_mm_extract_epi64(h, 1)), *hi, sixteen);
+    }
 }
 
-/* legacy_rows for AVX-512: block pairs on 512-bit vectors (one vpdpbusd per pair and
- * activation byte, half the instructions of the 256-bit loop). Two passes over each stretch of
- * PASS blocks: first every pair's scales (d*dx, spread over the pair's lanes) and the constant
- * terms, then the pairs in a tight loop whose FMAs read those scales, so the accumulators
- * stay in registers. */
-INLINE void legacy_rows_z(const attn_qtype t, const int R, const int two, const uint8_t *w, const attn_qx *qx,
+/* legacy_rows for AVX-512, a quad of blocks at a time (see attn_qx): per activation row, 2
+ * vpdpbusd per activation byte, one conversion and one FMA for 4 blocks; the constant terms
+ * (offset or minimum times sum(x~)) go to a second accumulator, multiplied by the offset at
+ * the end. */
+INLINE void legacy_rows_q(const attn_qtype t, const int R, const int two, const uint8_t *w, const attn_qx *qx,
                           int64_t r0, float *y, int64_t ldy) {
-    enum { PASS = 64 };
-    const int bytes = legacy_bytes(t), constant = t != ATTN_QT_Q8_0 || Q8_0_OFFSET;
-    const float off = t == ATTN_QT_Q4_0 ? -8.0f : t == ATTN_QT_Q5_0 ? -16.0f : -128.0f;
-    const int64_t nb = qx->K / 32;
-    const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    xrow x[4];
-    __m512 acc[4], sc[4][PASS / 2];
-    __m256 c[4];
-    for (int r = 0; r < R; r++) x[r] = x_row(qx, r0 + r), acc[r] = _mm512_setzero_ps(), c[r] = _mm256_setzero_ps();
-    for (int64_t p0 = 0; p0 < nb; p0 += PASS) {
-        const int np = nb - p0 < PASS ? (int)(nb - p0) : PASS;
-        for (int b = 0; b < np; b += 8) {
-            __m256 d8, m8;
-            legacy_scales8(w + (p0 + b) * bytes, bytes, np - b < 8 ? np - b : 8, &d8, &m8);
-            const __m256 c8 = t == ATTN_QT_Q4_1 || t == ATTN_QT_Q5_1 ? m8 : _mm256_mul_ps(d8, _mm256_set1_ps(off));
-            for (int r = 0; r < R; r++) {
-                const __m512 s8 = _mm512_castps256_ps512(_mm256_mul_ps(
-                    _mm256_mul_ps(d8, _mm256_loadu_ps(x[r].d + p0 + b)), _mm256_set1_ps(two ? 1.0f / 256 : 1.0f)));
-                for (int q = 0; q < 4; q++)
-                    sc[r][b / 2 + q] = _mm512_permutexvar_ps(_mm512_add_epi32(spread, _mm512_set1_epi32(2 * q)), s8);
-                if (constant) c[r] = _mm256_fmadd_ps(c8, _mm256_loadu_ps(x[r].sum + p0 + b), c[r]);
-            }
-        }
-        int i = 0;
-        for (; i + 1 < np; i += 2) {
-            const __m512i u = legacy_values2(t, w + (p0 + i) * bytes, bytes);
-            const int64_t k = (p0 + i) * 32;
-            for (int r = 0; r < R; r++)
-                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_pair(u, x[r].hi + k, two ? x[r].lo + k : NULL, two)),
-                                         sc[r][i / 2], acc[r]);
-        }
-        if (i < np) { /* an odd last block: its scale is the low half of its pair's */
-            __m256i q = legacy_values(t, w + (p0 + i) * bytes), u = q;
-            if (t == ATTN_QT_Q8_0) u = _mm256_xor_si256(q, _mm256_set1_epi8(-128));
-            const int64_t k = (p0 + i) * 32;
-            for (int r = 0; r < R; r++) {
-                __m256i h = load32(x[r].hi + k), l = two ? load32(x[r].lo + k) : h;
-                c[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_block(u, h, l, two)), _mm512_castps512_ps256(sc[r][i / 2]),
-                                       c[r]);
-            }
-        }
-    }
+    const quad_index *ix = t == ATTN_QT_Q8_0 ? &quad_q8_0 : t == ATTN_QT_Q4_0 ? &quad_q4_0 : t == ATTN_QT_Q4_1 ? &quad_q4_1
+                          : t == ATTN_QT_Q5_0 ? &quad_q5_0 : &quad_q5_1;
+    const int bytes = legacy_bytes(t);
+    const float off = t == ATTN_QT_Q4_0 ? -8.0f : t == ATTN_QT_Q5_0 ? -16.0f : t == ATTN_QT_Q8_0 ? -128.0f : 1.0f;
+    const int64_t row_bytes = qx->K / 32 * bytes, qb = qx->quads * 128, qf = qx->quads * 16;
+    const int8_t *h[4], *l[4];
+    const float *dq[4], *sq[4];
+    __m512 acc[4], cacc[4];
     for (int r = 0; r < R; r++) {
-        const __m256 a = _mm256_add_ps(_mm512_castps512_ps256(acc[r]), _mm512_extractf32x8_ps(acc[r], 1));
-        y[r * ldy] = hsum8(_mm256_add_ps(c[r], a));
+        h[r] = qx->quad_hi + (r0 + r) * qb, l[r] = two ? qx->quad_lo + (r0 + r) * qb : NULL;
+        dq[r] = qx->dq + (r0 + r) * qf, sq[r] = qx->sq + (r0 + r) * qf;
+        acc[r] = cacc[r] = _mm512_setzero_ps();
     }
+    for (int64_t g = 0; g < qx->quads; g++) {
+        __m512i lo, hi;
+        __m512 dw, c;
+        const int64_t at = g * 4 * bytes;
+        if (g + 1 < qx->quads) quad_values(t, ix, w + at, row_bytes - at, 1, &lo, &hi, &dw, &c);
+        else quad_values(t, ix, w + at, row_bytes - at, 0, &lo, &hi, &dw, &c);
+        for (int r = 0; r < R; r++) { /* hi and lo bytes in two chains: a is 256 hi + lo */
+            const int8_t *hq = h[r] + g * 128, *lq = two ? l[r] + g * 128 : NULL;
+            __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_load_si512(hq));
+            a = _mm512_dpbusd_epi32(a, hi, _mm512_load_si512(hq + 64));
+            if (two) {
+                __m512i b = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_load_si512(lq));
+                b = _mm512_dpbusd_epi32(b, hi, _mm512_load_si512(lq + 64));
+                a = _mm512_add_epi32(_mm512_slli_epi32(a, 8), b);
+            }
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(dw, _mm512_load_ps(dq[r] + g * 16)), acc[r]);
+            cacc[r] = _mm512_fmadd_ps(c, _mm512_load_ps(sq[r] + g * 16), cacc[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) y[r * ldy] = _mm512_reduce_add_ps(_mm512_fmadd_ps(cacc[r], _mm512_set1_ps(off), acc[r]));
 }
 #endif
 
@@ -433,7 +452,7 @@ typedef void (*rows_fn)(const uint8_t *w, const attn_qx *qx, int64_t r0, float *
     ROWS_FN(T, kernel, 1, 2) ROWS_FN(T, kernel, 2, 2) ROWS_FN(T, kernel, 3, 2) ROWS_FN(T, kernel, 4, 2) \
     static const rows_fn T##_fns[2][4] = {{T##_1_1, T##_2_1, T##_3_1, T##_4_1}, {T##_1_2, T##_2_2, T##_3_2, T##_4_2}};
 #if defined(ATTN_SIMD_AVX512)
-#define LEGACY_FNS(T) ROWS_FNS(T, legacy_rows_z)
+#define LEGACY_FNS(T) ROWS_FNS(T, legacy_rows_q)
 #else
 #define LEGACY_FNS(T) ROWS_FNS(T, legacy_rows)
 #endif
