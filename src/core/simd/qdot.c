@@ -483,9 +483,10 @@ static const rows_fn *rows_fns(attn_qtype t, int two) {
     }
 }
 
-/* Decoding streams each weight row from memory once: asking for a row a few rows ahead
- * keeps more cache-line requests in flight than the hardware prefetcher alone. (Past the
- * last row it prefetches bytes it never reads: prefetches do not fault.) */
+/* Decoding streams each weight row from memory once (in a chunk's first group of
+ * activation rows; the others find it in L1): asking for a row a few rows ahead keeps more
+ * cache-line requests in flight than the hardware prefetcher alone. (Past the last row it
+ * prefetches bytes it never reads: prefetches do not fault.) */
 static inline void prefetch_row(const uint8_t *row, size_t rb) {
     for (size_t o = 0; o < rb; o += 64) _mm_prefetch((const char *)row + o, _MM_HINT_T0);
 }
@@ -500,7 +501,7 @@ void SFX(attn_qdot_rows_nk)(float *y, int64_t ldy, const attn_qx *qx, const void
         for (int64_t r0 = 0; r0 < qx->rows; r0 += ROWS) {
             const rows_fn fn = fns[(qx->rows - r0 < ROWS ? qx->rows - r0 : ROWS) - 1];
             for (int64_t n = c0; n < c1; n++) {
-                if (qx->rows <= ROWS) prefetch_row((const uint8_t *)w + (size_t)n * rb + ahead, rb);
+                if (r0 == 0) prefetch_row((const uint8_t *)w + (size_t)n * rb + ahead, rb);
                 fn((const uint8_t *)w + (size_t)n * rb, qx, r0, y + r0 * ldy + n, ldy);
             }
         }
