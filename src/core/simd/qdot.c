@@ -231,9 +231,9 @@ INLINE void legacy_rows_q(const attn_qtype t, const int R, const int two, const 
     const int bytes = legacy_bytes(t);
     const float off = t == ATTN_QT_Q4_0 ? -8.0f : t == ATTN_QT_Q5_0 ? -16.0f : t == ATTN_QT_Q8_0 ? -128.0f : 1.0f;
     const int64_t row_bytes = qx->K / 32 * bytes, qb = qx->quads * 128, qf = qx->quads * 16;
-    const int8_t *h[4], *l[4];
-    const float *dq[4], *sq[4];
-    __m512 acc[4], cacc[4];
+    const int8_t *h[8], *l[8];
+    const float *dq[8], *sq[8];
+    __m512 acc[8], cacc[8];
     for (int r = 0; r < R; r++) {
         h[r] = qx->quad_hi + (r0 + r) * qb, l[r] = two ? qx->quad_lo + (r0 + r) * qb : NULL;
         dq[r] = qx->dq + (r0 + r) * qf, sq[r] = qx->sq + (r0 + r) * qf;
@@ -452,7 +452,7 @@ typedef void (*rows_fn)(const uint8_t *w, const attn_qx *qx, int64_t r0, float *
     ROWS_FN(T, kernel, 1, 2) ROWS_FN(T, kernel, 2, 2) ROWS_FN(T, kernel, 3, 2) ROWS_FN(T, kernel, 4, 2) \
     static const rows_fn T##_fns[2][4] = {{T##_1_1, T##_2_1, T##_3_1, T##_4_1}, {T##_1_2, T##_2_2, T##_3_2, T##_4_2}};
 #if defined(ATTN_SIMD_AVX512)
-#define LEGACY_FNS(T) ROWS_FNS(T, legacy_rows_q)
+#define LEGACY_FNS(T) ROWS_FNS(T, legacy_rows_q) ROWS_FN(T, legacy_rows_q, 8, 2)
 #else
 #define LEGACY_FNS(T) ROWS_FNS(T, legacy_rows)
 #endif
@@ -467,6 +467,21 @@ ROWS_FNS(Q3_K, kquant_rows)
 ROWS_FNS(Q4_K, kquant_rows)
 ROWS_FNS(Q5_K, kquant_rows)
 ROWS_FNS(Q6_K, kquant_rows)
+
+static rows_fn wide_fn(attn_qtype t, int two) {
+#if defined(ATTN_SIMD_AVX512)
+    if (two) switch (t) {
+        case ATTN_QT_Q8_0: return Q8_0_8_2;
+        case ATTN_QT_Q4_0: return Q4_0_8_2;
+        case ATTN_QT_Q4_1: return Q4_1_8_2;
+        case ATTN_QT_Q5_0: return Q5_0_8_2;
+        case ATTN_QT_Q5_1: return Q5_1_8_2;
+        default: break;
+        }
+#endif
+    (void)t, (void)two;
+    return NULL;
+}
 
 static const rows_fn *rows_fns(attn_qtype t, int two) {
     switch (t) {
@@ -498,8 +513,11 @@ void SFX(attn_qdot_rows_nk)(float *y, int64_t ldy, const attn_qx *qx, const void
     const size_t rb = attn_quant_row_bytes(t, qx->K), ahead = (1 + 4096 / rb) * rb; /* whole rows, >= 4 KB */
     for (int64_t c0 = n0; c0 < n1; c0 += CHUNK) {
         const int64_t c1 = n1 - c0 < CHUNK ? n1 : c0 + CHUNK;
-        for (int64_t r0 = 0; r0 < qx->rows; r0 += ROWS) {
-            const rows_fn fn = fns[(qx->rows - r0 < ROWS ? qx->rows - r0 : ROWS) - 1];
+        for (int64_t r0 = 0, step = ROWS; r0 < qx->rows; r0 += step) {
+            rows_fn fn = fns[(qx->rows - r0 < ROWS ? qx->rows - r0 : ROWS) - 1];
+            const rows_fn wide = wide_fn(t, qx->lo != NULL);
+            step = wide && qx->rows - r0 >= 8 ? 8 : ROWS;
+            if (step == 8) fn = wide;
             for (int64_t n = c0; n < c1; n++) {
                 if (r0 == 0) prefetch_row((const uint8_t *)w + (size_t)n * rb + ahead, rb);
                 fn((const uint8_t *)w + (size_t)n * rb, qx, r0, y + r0 * ldy + n, ldy);
