@@ -8,6 +8,7 @@
 #include "generate/sampler.h"
 
 #include "core/common.h"
+#include "core/kernels.h"
 
 #include <float.h>
 #include <math.h>
@@ -199,8 +200,10 @@ static int32_t sample_greedy(attn_sampler *s, const float *logits) {
         if (logits[i] > max) max = logits[i], best = i;
     float m = clean_logit(max);
     double sum = 0;
-    if (m > -INFINITY)
-        for (int i = 0; i < s->vocab; i++) sum += expf(clean_logit(logits[i]) - m);
+    if (m > -INFINITY) { /* vals is scratch here */
+        for (int i = 0; i < s->vocab; i++) s->vals[i] = clean_logit(logits[i]);
+        sum = attn_kernels_get()->exp_sum(s->vals, m, s->vocab);
+    }
     s->last_prob = sum > 0 ? (float)(1.0 / sum) : 0.0f;
     s->ids[0] = best;
     s->vals[0] = s->last_prob;
@@ -282,16 +285,16 @@ static int gather_top_k(attn_sampler *s, const float *logits, int k) {
     return n;
 }
 
-/* vals: logits -> exp((l - max) / T); the largest weight is exactly 1. Returns the sum. */
+/* vals: logits -> exp((l - max) / T) with the vector exp (a server step samples a
+ * vocabulary-sized row per sequence); the largest weight is exactly 1. Returns the sum. */
 static double softmax_weights(attn_sampler *s, int n, float temperature) {
-    float max = -INFINITY;
-    for (int i = 0; i < n; i++) max = s->vals[i] > max ? s->vals[i] : max;
-    double total = 0;
-    for (int i = 0; i < n; i++) {
-        s->vals[i] = expf((s->vals[i] - max) / temperature);
-        total += s->vals[i];
+    const attn_kernels *k = attn_kernels_get();
+    float max = k->max(s->vals, n);
+    if (temperature != 1.0f) {
+        for (int i = 0; i < n; i++) s->vals[i] = (s->vals[i] - max) / temperature;
+        max = 0.0f;
     }
-    return total;
+    return k->exp_sum(s->vals, max, n);
 }
 
 /* Keeps weights >= min_p * w_max (w_max is 1); returns the new count. */
