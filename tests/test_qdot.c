@@ -16,6 +16,8 @@
  * blocks (the gathered scales), 1..17 rows (kernel groups of 4), column ranges not starting
  * at 0, output strides wider than the rows; attn_matmul for 1..17 rows in each mode. */
 #include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <time.h>
 #include "core/common.h"
 #include "core/cpu.h"
@@ -292,6 +294,33 @@ static void bench(attn_qtype t) {
     free(w), free(x), free(y);
 }
 
+/* The kernels must not read past a weight matrix: its last byte sits just before a page
+ * that faults (17 and 18 blocks end on a partial quad of 4, 24 on a whole one). */
+static void check_matrix_end(attn_qtype t, int64_t K) {
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE), rb = attn_quant_row_bytes(t, K), N = 3;
+    const size_t span = (N * rb + page - 1) / page * page;
+    uint8_t *map = mmap(NULL, span + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(map != MAP_FAILED && mprotect(map + span, page, PROT_NONE) == 0, "guard page");
+    if (map == MAP_FAILED) return;
+    uint8_t *src = random_matrix(t, (int64_t)N, K), *w = map + span - N * rb;
+    memcpy(w, src, N * rb);
+    float x[1024], y[3], yref[3];
+    fill_x(x, K);
+    void *mem;
+    attn_qx *q = new_qx(t, K, 1, true, &mem);
+    attn_qx_quantize_isa(ATTN_ISA_SCALAR, q, x, K);
+    attn_qdot_rows_nk_isa(ATTN_ISA_SCALAR, yref, 3, q, w, t, 0, (int64_t)N);
+    for (int isa = 1; isa < ATTN_ISA_COUNT; isa++) {
+        if (!attn_isa_supported((attn_isa)isa)) continue;
+        attn_qdot_rows_nk_isa((attn_isa)isa, y, 3, q, w, t, 0, (int64_t)N); /* a fault ends the test */
+        CHECK(fabsf(y[N - 1] - yref[N - 1]) <= 1e-3f * (1 + fabsf(yref[N - 1])), "%s %s K=%lld: last row %g vs %g",
+              attn_qtype_name(t), attn_isa_name((attn_isa)isa), (long long)K, y[N - 1], yref[N - 1]);
+    }
+    attn_free(mem);
+    free(src);
+    munmap(map, span + page);
+}
+
 int main(void) {
     if (getenv("ATTN_QBENCH")) {
         for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) bench(types[i]);
@@ -316,6 +345,7 @@ int main(void) {
             for (int64_t M = 1; M <= 17; M++) check_kernel(t, two, M, 6, 2 * B);
         }
         check_two_bytes_help(t);
+        if (B == 32) check_matrix_end(t, 17 * B), check_matrix_end(t, 18 * B), check_matrix_end(t, 24 * B);
         for (int mode = ATTN_QDOT_F32; mode <= ATTN_QDOT_Q8X2; mode++)
             for (int64_t M = 1; M <= 17; M += 4) check_matmul(t, (attn_qdot_mode)mode, M, 35, 3 * B);
     }

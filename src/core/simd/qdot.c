@@ -193,7 +193,8 @@ INLINE __m512i load_upto(const uint8_t *p, int64_t n, const int whole) {
 /* One quad of a weight row: its values as unsigned bytes (Q8_0 offset by 128) in the
  * activations' quad order, lo = the blocks' first 16 values, hi = their last 16; dw = each
  * lane's block scale, c = its minimum (types with one) or its scale again. `n` bytes of the
- * row remain from b: a whole quad may read past its last block, the row's last may not. */
+ * row remain from b; with `whole` the loads read 128 bytes (Q8_0: 144) past b, which must lie
+ * in the row, else masked loads read only the n. */
 INLINE void quad_values(const attn_qtype t, const quad_index *ix, const uint8_t *b, int64_t n, const int whole,
                         __m512i *lo, __m512i *hi, __m512 *dw, __m512 *c) {
     const __m512i z0 = load_upto(b, n, whole), z1 = load_upto(b + 64, n - 64, whole);
@@ -231,6 +232,7 @@ INLINE void legacy_rows_q(const attn_qtype t, const int R, const int two, const 
     const int bytes = legacy_bytes(t);
     const float off = t == ATTN_QT_Q4_0 ? -8.0f : t == ATTN_QT_Q5_0 ? -16.0f : t == ATTN_QT_Q8_0 ? -128.0f : 1.0f;
     const int64_t row_bytes = qx->K / 32 * bytes, qb = qx->quads * 128, qf = qx->quads * 16;
+    const int64_t reach = t == ATTN_QT_Q8_0 ? 144 : 128; /* bytes quad_values loads from a quad's start */
     const int8_t *h[8], *l[8];
     const float *dq[8], *sq[8];
     __m512 acc[8], cacc[8];
@@ -243,7 +245,7 @@ INLINE void legacy_rows_q(const attn_qtype t, const int R, const int two, const 
         __m512i lo, hi;
         __m512 dw, c;
         const int64_t at = g * 4 * bytes;
-        if (g + 1 < qx->quads) quad_values(t, ix, w + at, row_bytes - at, 1, &lo, &hi, &dw, &c);
+        if (row_bytes - at >= reach) quad_values(t, ix, w + at, row_bytes - at, 1, &lo, &hi, &dw, &c);
         else quad_values(t, ix, w + at, row_bytes - at, 0, &lo, &hi, &dw, &c);
         for (int r = 0; r < R; r++) { /* hi and lo bytes in two chains: a is 256 hi + lo */
             const int8_t *hq = h[r] + g * 128, *lq = two ? l[r] + g * 128 : NULL;
