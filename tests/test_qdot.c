@@ -14,15 +14,20 @@
  * reference within an eighth of that rounding term (they differ only in summation order;
  * seen: under 1/100 of it), tight enough to catch a 1/255 where 1/256 belongs. Shapes: one block, odd block counts, more than 8
  * blocks (the gathered scales), 1..17 rows (kernel groups of 4), column ranges not starting
- * at 0, output strides wider than the rows; attn_matmul for 1..17 rows in each mode. */
+ * at 0, output strides wider than the rows; attn_matmul for 1..17 rows in each mode. The
+ * same for weights repacked into 16-row panels (qpanel.h, Q8_0/Q4_0/Q4_1), whose scalar
+ * reference must give the row reference's floats exactly and whose GEMM decoder must give
+ * attn_qpack_b's. */
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <time.h>
 #include "core/common.h"
 #include "core/cpu.h"
+#include "core/kernels.h"
 #include "core/matmul.h"
 #include "core/quant.h"
+#include "core/qpanel.h"
 #include "core/quant_matmul.h"
 #include "core/tensor.h"
 #include "core/threadpool.h"
@@ -203,6 +208,69 @@ static void check_kernel(attn_qtype t, bool two, int64_t M, int64_t N, int64_t K
     free(w), free(x), free(y), free(yref), free(row), free(gmax);
 }
 
+/* Weights repacked into 16-row panels (qpanel.h), N a multiple of 16: the panels' scalar
+ * reference gives the row reference's floats exactly (same sums, same order), every ISA's
+ * panel kernel stays within the bounds of check_kernel, and the panels decoded for the GEMM
+ * are attn_qpack_b's values bit for bit. Columns [16, N) and [0, N) for a split's ranges. */
+static void check_panels(attn_qtype t, bool two, int64_t M, int64_t N, int64_t K) {
+    int64_t ldx = K + 3, ldy = N + 2;
+    uint8_t *w = random_matrix(t, N, K), *panels = attn_alloc(attn_quant_row_bytes(t, K) * (size_t)N);
+    float *x = malloc((size_t)(M * ldx) * sizeof(float)), *y = malloc((size_t)(M * ldy) * sizeof(float));
+    float *yref = malloc((size_t)(M * ldy) * sizeof(float)), *row = malloc((size_t)K * sizeof(float));
+    float *gmax = malloc((size_t)(K / 16) * sizeof(float));
+    fill_x(x, M * ldx);
+    attn_qpanel_pack(panels, w, t, K, N);
+    void *mem;
+    attn_qx *q = new_qx(t, K, M, two, &mem);
+    attn_qx_quantize_isa(ATTN_ISA_SCALAR, q, x, ldx);
+    for (int64_t n0 = 0; n0 < N; n0 += 16) {
+        attn_qdot_rows_nk_isa(ATTN_ISA_SCALAR, yref, ldy, q, w, t, n0, N);
+        for (int isa = 0; isa < ATTN_ISA_COUNT; isa++) {
+            if (!attn_isa_supported((attn_isa)isa)) continue;
+            for (int64_t i = 0; i < M * ldy; i++) y[i] = -12345.0f;
+            attn_qpanel_dot_isa((attn_isa)isa, y, ldy, q, panels, t, n0, N);
+            double worst = 0, worst_ref = 0;
+            int outside = 0;
+            for (int64_t n = 0; n < ldy; n++) {
+                if (n < n0 || n >= N) {
+                    for (int64_t m = 0; m < M; m++) outside += y[m * ldy + n] != -12345.0f;
+                    continue;
+                }
+                weights_row(t, w, K, n, row, gmax);
+                for (int64_t m = 0; m < M; m++) {
+                    ref_dot o = reference(row, gmax, x + m * ldx, q, m);
+                    double d = fabs((double)y[m * ldy + n] - yref[m * ldy + n]);
+                    worst = fmax(worst, fabs(y[m * ldy + n] - o.exact) / (o.quant_bound + o.round_bound));
+                    worst_ref = fmax(worst_ref, isa == ATTN_ISA_SCALAR ? d : d / (o.round_bound / 8));
+                }
+            }
+            const char *name = attn_isa_name((attn_isa)isa);
+            CHECK(outside == 0, "panels %s %s: %d values written outside the range", attn_qtype_name(t), name, outside);
+            CHECK(worst <= 1.0, "panels %s %s %s M=%lld N=%lld K=%lld: error %.3g x bound", attn_qtype_name(t), name,
+                  two ? "q8x2" : "q8", (long long)M, (long long)N, (long long)K, worst);
+            CHECK(isa == ATTN_ISA_SCALAR ? worst_ref == 0 : worst_ref <= 1.0,
+                  "panels %s %s %s M=%lld K=%lld: %.3g from the row reference", attn_qtype_name(t), name,
+                  two ? "q8x2" : "q8", (long long)M, (long long)K, worst_ref);
+        }
+    }
+    const int nr = attn_kernels_get()->nr;
+    float *a = malloc((size_t)(K * nr) * sizeof(float)), *b = malloc((size_t)(K * nr) * sizeof(float));
+    for (int64_t n0 = 0; n0 < N; n0 += nr)
+        for (int64_t k0 = 0; k0 < K; k0 += 64) {
+            int64_t kc = K - k0 < 64 ? K - k0 : 64;
+            attn_qpack_b(a, w, t, K, N, k0, kc, n0);
+            for (int isa = 0; isa < ATTN_ISA_COUNT; isa++) {
+                if (!attn_isa_supported((attn_isa)isa) || (isa == ATTN_ISA_AVX512 && nr % 16)) continue;
+                memset(b, 0x55, (size_t)(kc * nr) * sizeof(float));
+                attn_qpanel_pack_b_isa((attn_isa)isa, b, nr, panels, t, K, N, k0, kc, n0);
+                CHECK(memcmp(a, b, (size_t)(kc * nr) * sizeof(float)) == 0, "panels %s %s: GEMM panel n0=%lld k0=%lld",
+                      attn_qtype_name(t), attn_isa_name((attn_isa)isa), (long long)n0, (long long)k0);
+            }
+        }
+    attn_free(mem), attn_free(panels);
+    free(w), free(x), free(y), free(yref), free(row), free(gmax), free(a), free(b);
+}
+
 /* The second byte must buy what it promises: errors far below one byte's. */
 static void check_two_bytes_help(attn_qtype t) {
     int64_t K = 1024, N = 64;
@@ -226,16 +294,18 @@ static void check_two_bytes_help(attn_qtype t) {
     free(w), free(x), free(y), free(row), free(gmax);
 }
 
-/* attn_matmul with M rows and a bias, in the given mode. */
-static void check_matmul(attn_qtype t, attn_qdot_mode mode, int64_t M, int64_t N, int64_t K) {
-    uint8_t *w = random_matrix(t, N, K);
+/* attn_matmul with M rows and a bias, in the given mode, from rows or (panels) from the
+ * matrix repacked into panels. */
+static void check_matmul(attn_qtype t, attn_qdot_mode mode, int64_t M, int64_t N, int64_t K, bool panels) {
+    uint8_t *w = random_matrix(t, N, K), *pw = panels ? attn_alloc(attn_quant_row_bytes(t, K) * (size_t)N) : NULL;
+    if (pw) attn_qpanel_pack(pw, w, t, K, N);
     float *x = malloc((size_t)(M * K) * sizeof(float)), *y = malloc((size_t)(M * N) * sizeof(float));
     float *bias = malloc((size_t)N * sizeof(float)), *row = malloc((size_t)K * sizeof(float));
     float *gmax = malloc((size_t)(K / 16) * sizeof(float));
     fill_x(x, M * K);
     for (int64_t n = 0; n < N; n++) bias[n] = uniform();
     attn_qdot_set_mode(mode);
-    attn_weight wt = {.data = w, .dtype = ATTN_F32, .n_in = K, .n_out = N, .qtype = t};
+    attn_weight wt = {.data = w, .dtype = ATTN_F32, .n_in = K, .n_out = N, .qtype = t, .panels = pw};
     CHECK(attn_matmul(y, x, M, &wt, bias) == 0, "matmul");
     void *mem;
     attn_qx *q = new_qx(t, K, M, mode == ATTN_QDOT_Q8X2, &mem);
@@ -249,9 +319,9 @@ static void check_matmul(attn_qtype t, attn_qdot_mode mode, int64_t M, int64_t N
             worst = fmax(worst, fabs(y[m * N + n] - (o.exact + bias[n])) / bound);
         }
     }
-    CHECK(worst <= 1.0, "matmul %s %s M=%lld N=%lld K=%lld: error %.3g x bound", attn_qtype_name(t),
-          attn_qdot_mode_name(mode), (long long)M, (long long)N, (long long)K, worst);
-    attn_free(mem);
+    CHECK(worst <= 1.0, "matmul %s %s%s M=%lld N=%lld K=%lld: error %.3g x bound", attn_qtype_name(t),
+          attn_qdot_mode_name(mode), pw ? " panels" : "", (long long)M, (long long)N, (long long)K, worst);
+    attn_free(mem), attn_free(pw);
     free(w), free(x), free(y), free(bias), free(row), free(gmax);
 }
 
@@ -289,6 +359,21 @@ static void bench(attn_qtype t) {
             best = fmin(best, now() - t0);
         }
         printf("  %s %6.2f GB/s", attn_qdot_mode_name((attn_qdot_mode)mode), gb / best);
+    }
+    if (attn_qpanel_ok(t, K, N)) { /* rows and panels alternated, in the default mode */
+        uint8_t *pw = attn_alloc(attn_quant_row_bytes(t, K) * (size_t)N);
+        attn_qpanel_pack(pw, w, t, K, N);
+        double best[2] = {1e9, 1e9};
+        for (int rep = 0; rep < 60; rep++) {
+            const attn_qx *q = attn_qx_rows(x, K, M, K, t);
+            double t0 = now();
+            if (rep % 2) attn_qpanel_dot(y, N, q, pw, t, 0, N);
+            else attn_qdot_rows_nk(y, N, q, w, t, 0, N);
+            best[rep % 2] = fmin(best[rep % 2], now() - t0);
+        }
+        printf("  | %s rows %6.2f panels %6.2f GB/s (%.2fx)", attn_qdot_mode_name(attn_qdot_get_mode()),
+               gb / best[0], gb / best[1], best[0] / best[1]);
+        attn_free(pw);
     }
     printf("\n");
     free(w), free(x), free(y);
@@ -345,9 +430,19 @@ int main(void) {
             for (int64_t M = 1; M <= 17; M++) check_kernel(t, two, M, 6, 2 * B);
         }
         check_two_bytes_help(t);
+        if (attn_qpanel_ok(t, 32, 16))
+            for (int two = 0; two < 2; two++) {
+                check_panels(t, two, 1, 16, 32);
+                check_panels(t, two, 3, 48, 576);
+                check_panels(t, two, 17, 32, 9 * 32);
+                for (int64_t M = 1; M <= 9; M++) check_panels(t, two, M, 32, 3 * 32);
+            }
         if (B == 32) check_matrix_end(t, 17 * B), check_matrix_end(t, 18 * B), check_matrix_end(t, 24 * B);
         for (int mode = ATTN_QDOT_F32; mode <= ATTN_QDOT_Q8X2; mode++)
-            for (int64_t M = 1; M <= 17; M += 4) check_matmul(t, (attn_qdot_mode)mode, M, 35, 3 * B);
+            for (int64_t M = 1; M <= 17; M += 4) {
+                check_matmul(t, (attn_qdot_mode)mode, M, 35, 3 * B, false);
+                if (attn_qpanel_ok(t, 3 * B, 48)) check_matmul(t, (attn_qdot_mode)mode, M, 48, 3 * B, true);
+            }
     }
     attn_qdot_set_mode(ATTN_QDOT_Q8X2);
     CHECK(strcmp(attn_qdot_mode_name(ATTN_QDOT_Q8), "q8") == 0 && attn_qdot_get_mode() == ATTN_QDOT_Q8X2, "mode names");

@@ -13,6 +13,7 @@
 #include <string.h>
 #include "kernels.h"
 #include "quant.h"
+#include "qpanel.h"
 #include "quant_matmul.h"
 #include "threadpool.h"
 
@@ -60,7 +61,8 @@ static void pack_a_blocks(const gemm_run *r, float *dst, int64_t b0, int64_t b1,
 
 static void pack_b_panel(const gemm_run *r, float *dst, int64_t k0, int64_t kc, int64_t n0) {
     const attn_weight *b = r->g->b;
-    if (b->qtype) attn_qpack_b(dst, b->data, (attn_qtype)b->qtype, r->g->K, r->g->N, k0, kc, n0);
+    if (b->panels) attn_qpanel_pack_b(dst, r->kern->nr, b->panels, (attn_qtype)b->qtype, r->g->K, r->g->N, k0, kc, n0);
+    else if (b->qtype) attn_qpack_b(dst, b->data, (attn_qtype)b->qtype, r->g->K, r->g->N, k0, kc, n0);
     else r->kern->pack_b(dst, b->data, b->dtype, b->in_major, r->g->K, r->g->N, k0, kc, n0);
 }
 
@@ -76,6 +78,12 @@ static panel_source source_of(const gemm_run *r, int64_t k0, int64_t kc, int64_t
     const attn_weight *b = g->b;
     const char *data = b->data;
     int64_t cols = ATTN_MIN((int64_t)r->kern->nr, g->N - n0);
+    if (b->panels) { /* the value runs of the nr/16 panels; their scales are a short run of their own */
+        int64_t pb = (int64_t)attn_quant_row_bytes((attn_qtype)b->qtype, g->K) * ATTN_QPANEL_ROWS;
+        int64_t vb = attn_qpanel_value_bytes((attn_qtype)b->qtype);
+        return (panel_source){(const char *)b->panels + n0 / ATTN_QPANEL_ROWS * pb + k0 / 32 * vb,
+                              (cols + ATTN_QPANEL_ROWS - 1) / ATTN_QPANEL_ROWS, pb, (kc + 31) / 32 * vb};
+    }
     if (b->qtype) {
         const attn_qtype_info *q = attn_qtype_get(b->qtype);
         int64_t rb = (int64_t)attn_quant_row_bytes((attn_qtype)b->qtype, g->K);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "gemm.h"
 #include "kernels.h"
+#include "qpanel.h"
 #include "quant_matmul.h"
 #include "threadpool.h"
 
@@ -79,7 +80,8 @@ static void qdot_task(void *ctx, int64_t n0, int64_t n1, int thread) {
     (void)thread;
     const matmul_job *j = ctx;
     const attn_weight *w = j->w;
-    attn_qdot_rows_nk(j->y, w->n_out, j->qx, w->data, (attn_qtype)w->qtype, n0, n1);
+    if (w->panels) attn_qpanel_dot(j->y, w->n_out, j->qx, w->panels, (attn_qtype)w->qtype, n0, n1);
+    else attn_qdot_rows_nk(j->y, w->n_out, j->qx, w->data, (attn_qtype)w->qtype, n0, n1);
     for (int64_t m = 0; j->bias && m < j->M; m++)
         for (int64_t n = n0; n < n1; n++) j->y[m * w->n_out + n] += j->bias[n];
 }

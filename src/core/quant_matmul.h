@@ -1,7 +1,8 @@
 /* quant_matmul.h - matrix products with block-quantized weights (core/quant.h types) stored
  * [N][K] as GGUF stores matrices: row n is K/block blocks. attn_matmul routes an attn_weight
  * with a nonzero qtype here. Decoding multiplies integer weights by quantized activations
- * (simd/qdot.c, below); the exact path decodes blocks to f32 in registers (simd/qgemv.c);
+ * (simd/qdot.c, below; matrices repacked into 16-row panels by core/qpanel.h take
+ * simd/qpanel.c instead); the exact path decodes blocks to f32 in registers (simd/qgemv.c);
  * the prompt GEMM dequantizes a kc x nr panel into the packing buffer and reuses the f32
  * register tile. */
 #ifndef ATTN_QUANT_MATMUL_H

@@ -526,6 +526,13 @@ attn_gguf *attn_gguf_open(const char *path) {
     return g;
 }
 
+void attn_gguf_release(const attn_gguf *g, const void *data, size_t nbytes) {
+    const uint8_t *map = g ? g->map : NULL, *p = data;
+    if (!map || nbytes == 0 || p < map || p + nbytes > map + g->map_len) return;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), first = (size_t)(p - map) / page * page;
+    (void)madvise((void *)(map + first), (size_t)(p - map) + nbytes - first, MADV_DONTNEED);
+}
+
 void attn_gguf_close(attn_gguf *g) {
     if (!g) return;
     for (int i = 0; i < g->n_kv; i++) {

@@ -107,6 +107,10 @@ typedef struct attn_gguf attn_gguf;
 attn_gguf *attn_gguf_open(const char *path);
 /* Parses a buffer the caller keeps alive until close; `what` names it in messages. */
 attn_gguf *attn_gguf_parse(const void *buf, size_t size, const char *what);
+/* The caller no longer reads [data, data+nbytes) of an opened file's tensor data: its pages
+ * leave the process's memory (clean private file pages: a later read maps them again). A
+ * no-op for parsed buffers, which the caller owns. */
+void attn_gguf_release(const attn_gguf *g, const void *data, size_t nbytes);
 void attn_gguf_close(attn_gguf *g); /* NULL is a no-op */
 
 const char *attn_gguf_path(const attn_gguf *g); /* the path or `what` */

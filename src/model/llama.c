@@ -13,7 +13,9 @@
 #include "core/arena.h"
 #include "core/common.h"
 #include "core/matmul.h"
+#include "core/qpanel.h"
 #include "core/quant.h"
+#include "core/threadpool.h"
 #include "batch_rows.h"
 #include "llama_config.h"
 #include "llama2c.h"
@@ -48,6 +50,8 @@ typedef struct {
     int64_t chunk;
     int64_t n_params;
     size_t weight_bytes;
+    void **panels; /* the repacked matrices (repack_weights), n_panels of them */
+    int n_panels;
 } llama;
 
 /* ---- binding ---------------------------------------------------------------------- */
@@ -166,12 +170,58 @@ static int plan(llama *m) {
     return bind_weights(m);
 }
 
+/* Where the CPU runs AVX-512, decoding's integer kernels read quantized matrices as 16-row
+ * panels (core/qpanel.h): each is repacked once here into memory of its own, as many bytes
+ * as it takes in the file, and the file's pages are handed back chunk by chunk as they are
+ * copied, so the resident size stays about the file's (a tied embedding table reads the few
+ * rows it needs from the file again). ATTN_PANELS=0 keeps the rows. */
+typedef struct {
+    const attn_llama_source *src;
+    const attn_weight *w;
+    uint8_t *dst;
+    size_t row_bytes;
+} repack_job;
+
+static void repack_task(void *ctx, int64_t p0, int64_t p1, int thread) {
+    (void)thread;
+    const repack_job *j = ctx;
+    const int64_t rows = (p1 - p0) * ATTN_QPANEL_ROWS;
+    const uint8_t *src = (const uint8_t *)j->w->data + (size_t)(p0 * ATTN_QPANEL_ROWS) * j->row_bytes;
+    attn_qpanel_pack(j->dst + (src - (const uint8_t *)j->w->data), src, (attn_qtype)j->w->qtype, j->w->n_in, rows);
+    if (j->src->release) j->src->release(j->src, src, (size_t)rows * j->row_bytes);
+}
+
+static int repack(llama *m, attn_weight *w) {
+    if (!w->qtype || !attn_qpanel_ok((attn_qtype)w->qtype, w->n_in, w->n_out)) return 0;
+    repack_job j = {.src = m->src, .w = w, .row_bytes = attn_quant_row_bytes((attn_qtype)w->qtype, w->n_in)};
+    size_t bytes = j.row_bytes * (size_t)w->n_out;
+    if (!(j.dst = attn_alloc(bytes)))
+        return attn_error("out of memory repacking a %zu-byte matrix of %s", bytes, m->src->path);
+    int64_t panels = w->n_out / ATTN_QPANEL_ROWS, per_mb = (1 << 20) / (int64_t)(j.row_bytes * ATTN_QPANEL_ROWS);
+    attn_parallel_for_dynamic(panels, ATTN_MAX(per_mb, 1), repack_task, &j);
+    w->panels = m->panels[m->n_panels++] = j.dst;
+    return 0;
+}
+
+static int repack_weights(llama *m) {
+    const char *env = getenv("ATTN_PANELS");
+    if (!attn_qpanel_wanted(attn_isa_current()) || (env && strcmp(env, "0") == 0)) return 0;
+    if (!(m->panels = calloc((size_t)m->c.n_layer * 7 + 1, sizeof *m->panels))) return attn_error("out of memory");
+    for (int l = 0; l < m->c.n_layer; l++) {
+        llama_layer *L = &m->layers[l];
+        attn_weight *ws[] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down};
+        for (int i = 0; i < 7; i++)
+            if (repack(m, ws[i])) return -1;
+    }
+    return repack(m, &m->lm_head);
+}
+
 static int alloc_state(llama *m) {
     m->arena = attn_arena_measure();
     if (plan(m) != 0) return -1;
     if (attn_arena_init(&m->arena, m->arena.used) != 0 || plan(m) != 0) return -1;
     attn_rope_inv_freq(m->inv_freq, &m->c.rope);
-    return 0;
+    return repack_weights(m);
 }
 
 /* ---- forward ---------------------------------------------------------------------- */
@@ -263,6 +313,8 @@ static int llama_set_sequences(attn_model *model, int n_seq, int64_t n_ctx) {
 static void llama_free(attn_model *model) {
     llama *m = model->impl;
     attn_llama_source_close(m->src);
+    for (int i = 0; i < m->n_panels; i++) attn_free(m->panels[i]);
+    free(m->panels);
     free(m->layers);
     attn_kv_cache_free(&m->cache);
     attn_arena_free(&m->arena);

@@ -66,6 +66,10 @@ static int gguf_find(const attn_llama_source *s, attn_llama_tensor id, int layer
     return attn_gguf_tensor_ref(s->impl, out->name, out);
 }
 
+static void gguf_release(const attn_llama_source *s, const void *data, size_t nbytes) {
+    attn_gguf_release(s->impl, data, nbytes);
+}
+
 static void gguf_close(attn_llama_source *s) {
     attn_gguf_close(s->impl);
     free(s->chat_template); /* still here only when no model took it over */
@@ -190,7 +194,7 @@ attn_llama_source *attn_llama_source_gguf(const char *path, attn_llama_config *c
         attn_error("out of memory");
         return NULL;
     }
-    *s = (attn_llama_source){.find = gguf_find, .close = gguf_close, .path = attn_gguf_path(g), .impl = g};
+    *s = (attn_llama_source){.find = gguf_find, .close = gguf_close, .release = gguf_release, .path = attn_gguf_path(g), .impl = g};
     if (read_config(g, c) != 0 || read_chat_template(g, &s->chat_template) != 0) {
         gguf_close(s);
         return NULL;

@@ -45,6 +45,9 @@ struct attn_llama_source {
      * looked for). `layer` is ignored for the per-model tensors. */
     int (*find)(const attn_llama_source *s, attn_llama_tensor id, int layer, attn_tensor_ref *out);
     void (*close)(attn_llama_source *s);
+    /* Optional: the model no longer reads a tensor's bytes (it keeps a copy of its own), so
+     * a mapped file's pages may leave memory. */
+    void (*release)(const attn_llama_source *s, const void *data, size_t nbytes);
     const char *path;   /* the weights file or index, for messages */
     const char *origin; /* a note from the checkpoint's metadata (attn.origin), or NULL */
     char *chat_template; /* a GGUF's tokenizer.chat_template (malloc'd), or NULL; the model takes

@@ -1,0 +1,186 @@
+/* qpanel.c - the AVX-512 kernels of the 16-row weight panels (core/qpanel.h): integer dot
+ * products with quantized activation rows, and the panels' decoding for the f32 GEMM. Only
+ * the AVX-512 build has them: panels are made only where that set runs (the AVX2 build's
+ * 256-bit lanes would hold 8 rows; its row kernels stay). */
+#include <string.h>
+#include "core/qpanel.h"
+#include "core/quant.h"
+#include "core/quant_matmul.h"
+#include "simd.h"
+
+#if defined(ATTN_SIMD_AVX512)
+
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off") /* the decoder must round like attn_dequantize_row */
+#endif
+
+#define INLINE static inline __attribute__((always_inline))
+#define PF_AHEAD 4096 /* bytes of the panel stream asked for ahead of the kernel */
+
+/* 4 activation bytes at p in every 32-bit lane (vpdpbusd folds the load as a broadcast). */
+INLINE __m512i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+INLINE __m512 halves16(const uint8_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p)); }
+
+/* A block's weights as 8 vectors of unsigned bytes, vector j against activations 4j..4j+3
+ * (Q4: even j from the low nibbles, odd from the high ones, see act_at). */
+INLINE void block_values(const attn_qtype t, const uint8_t *v, __m512i wv[8]) {
+    if (t == ATTN_QT_Q8_0) {
+        for (int j = 0; j < 8; j++) wv[j] = _mm512_loadu_si512(v + 64 * j);
+        return;
+    }
+    const __m512i m4 = _mm512_set1_epi8(15);
+    for (int j = 0; j < 4; j++) {
+        const __m512i w = _mm512_loadu_si512(v + 64 * j);
+        wv[2 * j] = _mm512_and_si512(w, m4);
+        wv[2 * j + 1] = _mm512_and_si512(_mm512_srli_epi16(w, 4), m4);
+    }
+}
+
+/* The activation offset vector j of block_values pairs with. */
+INLINE int act_at(const attn_qtype t, int j) { return t == ATTN_QT_Q8_0 ? 4 * j : j % 2 ? 16 + 4 * (j / 2) : 4 * (j / 2); }
+
+/* Per lane, the 32 products of a block's weights with activation bytes x. */
+INLINE __m512i block_dot(const attn_qtype t, const __m512i wv[8], const int8_t *x) {
+    __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[0], bcast4(x + act_at(t, 0)));
+    for (int j = 1; j < 8; j++) s = _mm512_dpbusd_epi32(s, wv[j], bcast4(x + act_at(t, j)));
+    return s;
+}
+
+/* Activation rows r0 .. r0+R-1 against one panel: y[r*ldy + n] for its 16 rows n (the
+ * first `cols` stored). Per block and row: 8 vpdpbusd per activation byte, one conversion,
+ * one multiply and two FMAs for 16 weight rows; the constant terms (offset or minimum
+ * times sum(x~)) go to a second accumulator, multiplied by the offset at the end. */
+INLINE void panel_rows(const attn_qtype t, const int R, const int two, const uint8_t *panel, const attn_qx *qx,
+                       int64_t r0, float *y, int64_t ldy, __mmask16 cols, int prefetch) {
+    const int64_t K = qx->K, nb = K / 32;
+    const int vb = t == ATTN_QT_Q8_0 ? 512 : 256, sb = t == ATTN_QT_Q4_1 ? 64 : 32;
+    const float off = t == ATTN_QT_Q4_0 ? -8.0f : t == ATTN_QT_Q8_0 ? -128.0f : 1.0f;
+    const uint8_t *scales = panel + nb * vb;
+    const int8_t *h[8], *l[8];
+    const float *dx[8], *sx[8];
+    __m512 acc[8], cacc[8];
+    for (int r = 0; r < R; r++) {
+        h[r] = qx->hi + (r0 + r) * K, l[r] = two ? qx->lo + (r0 + r) * K : NULL;
+        dx[r] = qx->d + (r0 + r) * qx->nb_pad, sx[r] = qx->sum + (r0 + r) * qx->nb_pad;
+        acc[r] = cacc[r] = _mm512_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *v = panel + b * vb, *s = scales + b * sb;
+        if (prefetch) {
+            for (int o = 0; o < vb; o += 64) _mm_prefetch((const char *)v + PF_AHEAD + o, _MM_HINT_T0);
+            _mm_prefetch((const char *)s + PF_AHEAD / 8, _MM_HINT_T0);
+        }
+        __m512i wv[8];
+        block_values(t, v, wv);
+        const __m512 dw = halves16(s), c = t == ATTN_QT_Q4_1 ? halves16(s + 32) : dw;
+        for (int r = 0; r < R; r++) {
+            __m512i a = block_dot(t, wv, h[r] + 32 * b);
+            if (two) a = _mm512_add_epi32(_mm512_slli_epi32(a, 8), block_dot(t, wv, l[r] + 32 * b));
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(dw, _mm512_set1_ps(dx[r][b])), acc[r]);
+            cacc[r] = _mm512_fmadd_ps(c, _mm512_set1_ps(sx[r][b]), cacc[r]);
+        }
+    }
+    const __m512 unit = _mm512_set1_ps(two ? 1.0f / 256 : 1.0f);
+    for (int r = 0; r < R; r++)
+        _mm512_mask_storeu_ps(y + r * ldy, cols,
+                              _mm512_fmadd_ps(cacc[r], _mm512_set1_ps(off), _mm512_mul_ps(acc[r], unit)));
+}
+
+typedef void (*panel_fn)(const uint8_t *panel, const attn_qx *qx, int64_t r0, float *y, int64_t ldy, __mmask16 cols,
+                         int prefetch);
+
+#define PANEL_FN(T, R, TWO)                                                                                         \
+    static void panel_##T##_##R##_##TWO(const uint8_t *panel, const attn_qx *qx, int64_t r0, float *y, int64_t ldy, \
+                                        __mmask16 cols, int prefetch) {                                              \
+        panel_rows(ATTN_QT_##T, R, TWO, panel, qx, r0, y, ldy, cols, prefetch);                                     \
+    }
+#define PANEL_FNS(T, TWO) \
+    PANEL_FN(T, 1, TWO) PANEL_FN(T, 2, TWO) PANEL_FN(T, 3, TWO) PANEL_FN(T, 4, TWO) PANEL_FN(T, 8, TWO)
+#define PANEL_TABLE(T) \
+    {{panel_##T##_1_0, panel_##T##_2_0, panel_##T##_3_0, panel_##T##_4_0, panel_##T##_8_0}, \
+     {panel_##T##_1_1, panel_##T##_2_1, panel_##T##_3_1, panel_##T##_4_1, panel_##T##_8_1}}
+
+PANEL_FNS(Q8_0, 0) PANEL_FNS(Q8_0, 1) PANEL_FNS(Q4_0, 0) PANEL_FNS(Q4_0, 1) PANEL_FNS(Q4_1, 0) PANEL_FNS(Q4_1, 1)
+
+static const panel_fn panel_fns[3][2][5] = {PANEL_TABLE(Q8_0), PANEL_TABLE(Q4_0), PANEL_TABLE(Q4_1)};
+
+void SFX(attn_qpanel_dot)(float *y, int64_t ldy, const attn_qx *qx, const void *panels, attn_qtype t, int64_t n0,
+                          int64_t n1) {
+    const int ti = t == ATTN_QT_Q8_0 ? 0 : t == ATTN_QT_Q4_0 ? 1 : 2, two = qx->lo != NULL;
+    const size_t pb = ATTN_QPANEL_ROWS * attn_quant_row_bytes(t, qx->K);
+    for (int64_t n = n0; n < n1; n += ATTN_QPANEL_ROWS) {
+        const uint8_t *panel = (const uint8_t *)panels + (size_t)(n / ATTN_QPANEL_ROWS) * pb;
+        const __mmask16 cols = n1 - n < 16 ? (__mmask16)((1u << (n1 - n)) - 1) : (__mmask16)0xFFFF;
+        for (int64_t r0 = 0, step; r0 < qx->rows; r0 += step) { /* the first group streams the panel */
+            const int64_t left = qx->rows - r0;
+            step = left >= 8 ? 8 : left >= 4 ? 4 : left;
+            panel_fns[ti][two][step == 8 ? 4 : step - 1](panel, qx, r0, y + r0 * ldy + n, ldy, cols, r0 == 0);
+        }
+    }
+}
+
+/* Lane n's value i (of 4) of a vector as a signed 32-bit integer: Q8_0's bytes (stored
+ * plus 128), or a nibble (`shift` 0 or 4) of the Q4 types. */
+INLINE __m512i q8_lane(__m512i w, int i) { return _mm512_srai_epi32(_mm512_slli_epi32(w, 24 - 8 * i), 24); }
+INLINE __m512i q4_lane(__m512i w, int i, int shift) {
+    return _mm512_and_si512(_mm512_srli_epi32(w, 8 * i + shift), _mm512_set1_epi32(15));
+}
+
+/* One panel's block b as 32 rows of 16 floats at dst (row stride nr), with the expressions of
+ * attn_dequantize_row (no FMA: Q4_1 is q*d, then + m). */
+INLINE void decode_block(const attn_qtype t, const uint8_t *v, const uint8_t *s, float *dst, int nr) {
+    const __m512 d = halves16(s);
+    if (t == ATTN_QT_Q8_0) {
+        for (int j = 0; j < 8; j++) {
+            const __m512i w = _mm512_xor_si512(_mm512_loadu_si512(v + 64 * j), _mm512_set1_epi8(-128));
+            for (int i = 0; i < 4; i++)
+                _mm512_storeu_ps(dst + (4 * j + i) * nr, _mm512_mul_ps(_mm512_cvtepi32_ps(q8_lane(w, i)), d));
+        }
+        return;
+    }
+    const __m512 m = t == ATTN_QT_Q4_1 ? halves16(s + 32) : d;
+    const __m512i eight = _mm512_set1_epi32(t == ATTN_QT_Q4_0 ? 8 : 0);
+    for (int j = 0; j < 4; j++) {
+        const __m512i w = _mm512_loadu_si512(v + 64 * j);
+        for (int half = 0; half < 2; half++)
+            for (int i = 0; i < 4; i++) {
+                __m512 x = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(q4_lane(w, i, 4 * half), eight)), d);
+                if (t == ATTN_QT_Q4_1) x = _mm512_add_ps(x, m);
+                _mm512_storeu_ps(dst + (16 * half + 4 * j + i) * nr, x);
+            }
+    }
+}
+
+void SFX(attn_qpanel_pack_b)(float *dst, int nr, const void *panels, attn_qtype t, int64_t K, int64_t N, int64_t k0,
+                             int64_t kc, int64_t n0) {
+    const int64_t nb = K / 32;
+    const int vb = attn_qpanel_value_bytes(t), sb = attn_qpanel_scale_bytes(t);
+    const size_t pb = ATTN_QPANEL_ROWS * attn_quant_row_bytes(t, K);
+    for (int c0 = 0; c0 < nr; c0 += ATTN_QPANEL_ROWS) {
+        const int64_t n = n0 + c0;
+        if (n >= N) {
+            for (int64_t k = 0; k < kc; k++) _mm512_storeu_ps(dst + k * nr + c0, _mm512_setzero_ps());
+            continue;
+        }
+        const uint8_t *panel = (const uint8_t *)panels + (size_t)(n / ATTN_QPANEL_ROWS) * pb;
+        for (int64_t b = k0 / 32; b * 32 < k0 + kc; b++) {
+            const uint8_t *v = panel + b * vb, *s = panel + nb * vb + b * sb;
+            switch (t) {
+            case ATTN_QT_Q8_0: decode_block(ATTN_QT_Q8_0, v, s, dst + (b * 32 - k0) * nr + c0, nr); break;
+            case ATTN_QT_Q4_0: decode_block(ATTN_QT_Q4_0, v, s, dst + (b * 32 - k0) * nr + c0, nr); break;
+            default: decode_block(ATTN_QT_Q4_1, v, s, dst + (b * 32 - k0) * nr + c0, nr); break;
+            }
+        }
+    }
+}
+
+#else
+typedef int attn_qpanel_avx2_has_no_kernels; /* an empty translation unit is not ISO C */
+#endif
