@@ -15,7 +15,7 @@
  * seen: under 1/100 of it), tight enough to catch a 1/255 where 1/256 belongs. Shapes: one block, odd block counts, more than 8
  * blocks (the gathered scales), 1..17 rows (kernel groups of 4), column ranges not starting
  * at 0, output strides wider than the rows; attn_matmul for 1..17 rows in each mode. The
- * same for weights repacked into 16-row panels (qpanel.h, Q8_0/Q4_0/Q4_1), whose scalar
+ * same for weights repacked into 16-row panels (qpanel.h: Q8_0, Q4_0, Q4_1, Q4_K, Q6_K), whose scalar
  * reference must give the row reference's floats exactly and whose GEMM decoder must give
  * attn_qpack_b's. */
 #include <stdint.h>
@@ -214,7 +214,7 @@ static void check_kernel(attn_qtype t, bool two, int64_t M, int64_t N, int64_t K
  * are attn_qpack_b's values bit for bit. Columns [16, N) and [0, N) for a split's ranges. */
 static void check_panels(attn_qtype t, bool two, int64_t M, int64_t N, int64_t K) {
     int64_t ldx = K + 3, ldy = N + 2;
-    uint8_t *w = random_matrix(t, N, K), *panels = attn_alloc(attn_quant_row_bytes(t, K) * (size_t)N);
+    uint8_t *w = random_matrix(t, N, K), *panels = attn_alloc(attn_qpanel_bytes(t, K, N));
     float *x = malloc((size_t)(M * ldx) * sizeof(float)), *y = malloc((size_t)(M * ldy) * sizeof(float));
     float *yref = malloc((size_t)(M * ldy) * sizeof(float)), *row = malloc((size_t)K * sizeof(float));
     float *gmax = malloc((size_t)(K / 16) * sizeof(float));
@@ -256,8 +256,8 @@ static void check_panels(attn_qtype t, bool two, int64_t M, int64_t N, int64_t K
     const int nr = attn_kernels_get()->nr;
     float *a = malloc((size_t)(K * nr) * sizeof(float)), *b = malloc((size_t)(K * nr) * sizeof(float));
     for (int64_t n0 = 0; n0 < N; n0 += nr)
-        for (int64_t k0 = 0; k0 < K; k0 += 64) {
-            int64_t kc = K - k0 < 64 ? K - k0 : 64;
+        for (int64_t k0 = 0, step = attn_qtype_get(t)->block == 32 ? 64 : 256; k0 < K; k0 += step) {
+            int64_t kc = K - k0 < step ? K - k0 : step;
             attn_qpack_b(a, w, t, K, N, k0, kc, n0);
             for (int isa = 0; isa < ATTN_ISA_COUNT; isa++) {
                 if (!attn_isa_supported((attn_isa)isa) || (isa == ATTN_ISA_AVX512 && nr % 16)) continue;
@@ -297,7 +297,7 @@ static void check_two_bytes_help(attn_qtype t) {
 /* attn_matmul with M rows and a bias, in the given mode, from rows or (panels) from the
  * matrix repacked into panels. */
 static void check_matmul(attn_qtype t, attn_qdot_mode mode, int64_t M, int64_t N, int64_t K, bool panels) {
-    uint8_t *w = random_matrix(t, N, K), *pw = panels ? attn_alloc(attn_quant_row_bytes(t, K) * (size_t)N) : NULL;
+    uint8_t *w = random_matrix(t, N, K), *pw = panels ? attn_alloc(attn_qpanel_bytes(t, K, N)) : NULL;
     if (pw) attn_qpanel_pack(pw, w, t, K, N);
     float *x = malloc((size_t)(M * K) * sizeof(float)), *y = malloc((size_t)(M * N) * sizeof(float));
     float *bias = malloc((size_t)N * sizeof(float)), *row = malloc((size_t)K * sizeof(float));
@@ -361,7 +361,7 @@ static void bench(attn_qtype t) {
         printf("  %s %6.2f GB/s", attn_qdot_mode_name((attn_qdot_mode)mode), gb / best);
     }
     if (attn_qpanel_ok(t, K, N)) { /* rows and panels alternated, in the default mode */
-        uint8_t *pw = attn_alloc(attn_quant_row_bytes(t, K) * (size_t)N);
+        uint8_t *pw = attn_alloc(attn_qpanel_bytes(t, K, N));
         attn_qpanel_pack(pw, w, t, K, N);
         double best[2] = {1e9, 1e9};
         for (int rep = 0; rep < 60; rep++) {
@@ -430,12 +430,12 @@ int main(void) {
             for (int64_t M = 1; M <= 17; M++) check_kernel(t, two, M, 6, 2 * B);
         }
         check_two_bytes_help(t);
-        if (attn_qpanel_ok(t, 32, 16))
+        if (attn_qpanel_ok(t, B, 16))
             for (int two = 0; two < 2; two++) {
-                check_panels(t, two, 1, 16, 32);
-                check_panels(t, two, 3, 48, 576);
-                check_panels(t, two, 17, 32, 9 * 32);
-                for (int64_t M = 1; M <= 9; M++) check_panels(t, two, M, 32, 3 * 32);
+                check_panels(t, two, 1, 16, B);
+                check_panels(t, two, 3, 48, B == 32 ? 576 : 1536);
+                check_panels(t, two, 17, 32, 9 * B);
+                for (int64_t M = 1; M <= 9; M++) check_panels(t, two, M, 32, 3 * B);
             }
         if (B == 32) check_matrix_end(t, 17 * B), check_matrix_end(t, 18 * B), check_matrix_end(t, 24 * B);
         for (int mode = ATTN_QDOT_F32; mode <= ATTN_QDOT_Q8X2; mode++)

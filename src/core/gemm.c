@@ -79,10 +79,11 @@ static panel_source source_of(const gemm_run *r, int64_t k0, int64_t kc, int64_t
     const char *data = b->data;
     int64_t cols = ATTN_MIN((int64_t)r->kern->nr, g->N - n0);
     if (b->panels) { /* the value runs of the nr/16 panels; their scales are a short run of their own */
-        int64_t pb = (int64_t)attn_quant_row_bytes((attn_qtype)b->qtype, g->K) * ATTN_QPANEL_ROWS;
-        int64_t vb = attn_qpanel_value_bytes((attn_qtype)b->qtype);
-        return (panel_source){(const char *)b->panels + n0 / ATTN_QPANEL_ROWS * pb + k0 / 32 * vb,
-                              (cols + ATTN_QPANEL_ROWS - 1) / ATTN_QPANEL_ROWS, pb, (kc + 31) / 32 * vb};
+        const attn_qtype t = (attn_qtype)b->qtype;
+        int64_t pb = (int64_t)attn_qpanel_bytes(t, g->K, ATTN_QPANEL_ROWS), vb = attn_qpanel_value_bytes(t);
+        int64_t B = attn_qtype_get(t)->block;
+        return (panel_source){(const char *)b->panels + n0 / ATTN_QPANEL_ROWS * pb + k0 / B * vb,
+                              (cols + ATTN_QPANEL_ROWS - 1) / ATTN_QPANEL_ROWS, pb, (kc + B - 1) / B * vb};
     }
     if (b->qtype) {
         const attn_qtype_info *q = attn_qtype_get(b->qtype);

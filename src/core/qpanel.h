@@ -9,14 +9,18 @@
  * block's 16 scales are one vector. Nothing is reduced across lanes; a panel's 16 results
  * are one store.
  *
- * A panel (rows 16p .. 16p+15, K/32 blocks) takes exactly the bytes its 16 rows took:
- *   values: per block, 64-byte vectors j of 16 lanes of 4 bytes. Q4_0/Q4_1: 4 vectors,
- *           lane n's byte i of vector j is the block's byte 4j+i (values 4j+i in the low
- *           nibble, 16+4j+i in the high one). Q8_0: 8 vectors, byte i of vector j is value
- *           4j+i plus 128 (unsigned, as vpdpbusd wants; the offset goes to the sums).
- *   scales: per block the 16 rows' d as f16, then (Q4_1) the 16 m.
- * Q4_0, Q4_1 and Q8_0 only (the types of SmolLM2's files and of most small GGUFs), and
- * only with N a multiple of 16. */
+ * A panel (rows 16p .. 16p+15) stores, per block of the type, all its values, then after
+ * the last block all the scales; lane n of 64-byte vector v holds 4 bytes of row n:
+ *   Q4_0/Q4_1: 4 vectors, byte i of vector v is the block's value byte 4v+i (value 4v+i in
+ *     the low nibble, 16+4v+i in the high one); scales: the 16 d as f16, then (Q4_1) the m.
+ *   Q8_0: 8 vectors, byte i of vector v is value 4v+i plus 128 (unsigned, as vpdpbusd
+ *     wants; the offset goes to the sums); scales: the 16 d.
+ *   Q4_K: 32 vectors, vector v is qs bytes 4v.. (values 32g+l of groups 2(v/8) and
+ *     2(v/8)+1 in its nibbles, l = 4(v%8)+i); scales: d, dmin (f16), then per group of 32
+ *     the 16 rows' 6-bit scales as bytes, then their mins (320 bytes, 64 more than the rows).
+ *   Q6_K: per half h, 8 vectors of ql[64h..], 8 of ql[64h+32..], 8 of qh[32h..]; scales: d,
+ *     then per 16 values the 16 rows' int8 scales.
+ * Everything but Q4_K takes exactly the bytes its 16 rows took. N must be a multiple of 16. */
 #ifndef ATTN_QPANEL_H
 #define ATTN_QPANEL_H
 
@@ -34,7 +38,10 @@ bool attn_qpanel_ok(attn_qtype t, int64_t K, int64_t N);
 /* Whether the kernels of `isa` gain from panels (AVX-512 does; the other sets keep rows). */
 bool attn_qpanel_wanted(attn_isa isa);
 
-/* Repacks W (GGUF rows) into dst, attn_quant_row_bytes(t, K) * N bytes, 64-byte aligned for speed (any alignment works). */
+/* Bytes of a [N][K] matrix of type t as panels (N a multiple of 16). */
+size_t attn_qpanel_bytes(attn_qtype t, int64_t K, int64_t N);
+
+/* Repacks W (GGUF rows) into dst, attn_qpanel_bytes long; 64-byte aligned is fastest. */
 void attn_qpanel_pack(void *dst, const void *w, attn_qtype t, int64_t K, int64_t N);
 
 /* y[r*ldy + n] = W[n] . x~[r] for r < qx->rows, n in [n0, n1), n0 a multiple of 16 and n1
@@ -53,7 +60,7 @@ void attn_qpanel_pack_b_isa(attn_isa isa, float *dst, int nr, const void *panels
 void attn_qpanel_pack_b(float *dst, int nr, const void *panels, attn_qtype t, int64_t K, int64_t N, int64_t k0,
                         int64_t kc, int64_t n0);
 
-/* Bytes of a panel's block values (256 or 512) and of its scales (32 or 64) per block. */
+/* Bytes of a panel's values and of its scales per block (or super-block) of the type. */
 int attn_qpanel_value_bytes(attn_qtype t);
 int attn_qpanel_scale_bytes(attn_qtype t);
 

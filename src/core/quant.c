@@ -233,19 +233,6 @@ void attn_dequantize_row_q3_K(const void *src, float *y, int64_t n) {
     }
 }
 
-/* The 8 six-bit scales and mins of Q4_K/Q5_K packed in 12 bytes: for j < 4 the low 6 bits of
- * bytes j (scale) and j+4 (min); for j >= 4 a nibble of byte j+4 plus the top 2 bits of
- * bytes j-4 (scale) and j (min). ggml's get_scale_min_k4. */
-static inline void scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
-    if (j < 4) {
-        *d = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *d = (uint8_t)((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4));
-        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
-}
-
 /* Q4_K: d, dmin, scales[12], qs[128]. Each 64 values use 32 bytes: low nibbles first (group
  * 2k), then high nibbles (group 2k+1). x = d*scale*q - dmin*min. */
 void attn_dequantize_row_q4_K(const void *src, float *y, int64_t n) {
@@ -254,10 +241,10 @@ void attn_dequantize_row_q4_K(const void *src, float *y, int64_t n) {
         const float d = ld_half(b), dmin = ld_half(b + 2);
         const uint8_t *sc = b + 4, *q = b + 16;
         for (int is = 0; is < 8; is += 2, q += 32) {
-            uint8_t s, m;
-            scale_min_k4(is, sc, &s, &m);
+            int s, m;
+            attn_q4k_scale_min(is, sc, &s, &m);
             const float d1 = d * (float)s, m1 = dmin * (float)m;
-            scale_min_k4(is + 1, sc, &s, &m);
+            attn_q4k_scale_min(is + 1, sc, &s, &m);
             const float d2 = d * (float)s, m2 = dmin * (float)m;
             for (int l = 0; l < 32; l++) *y++ = d1 * (float)(q[l] & 0x0F) - m1;
             for (int l = 0; l < 32; l++) *y++ = d2 * (float)(q[l] >> 4) - m2;
@@ -274,10 +261,10 @@ void attn_dequantize_row_q5_K(const void *src, float *y, int64_t n) {
         const uint8_t *sc = b + 4, *qh = b + 16, *ql = b + 48;
         unsigned u1 = 1, u2 = 2;
         for (int is = 0; is < 8; is += 2, ql += 32, u1 <<= 2, u2 <<= 2) {
-            uint8_t s, m;
-            scale_min_k4(is, sc, &s, &m);
+            int s, m;
+            attn_q4k_scale_min(is, sc, &s, &m);
             const float d1 = d * (float)s, m1 = dmin * (float)m;
-            scale_min_k4(is + 1, sc, &s, &m);
+            attn_q4k_scale_min(is + 1, sc, &s, &m);
             const float d2 = d * (float)s, m2 = dmin * (float)m;
             for (int l = 0; l < 32; l++) *y++ = d1 * (float)((ql[l] & 0x0F) + (qh[l] & u1 ? 16 : 0)) - m1;
             for (int l = 0; l < 32; l++) *y++ = d2 * (float)((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;

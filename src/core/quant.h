@@ -130,4 +130,16 @@ void attn_quantize_row_q4_K(const float *src, void *dst, int64_t n);
 void attn_quantize_row_q5_K(const float *src, void *dst, int64_t n);
 void attn_quantize_row_q6_K(const float *src, void *dst, int64_t n);
 
+/* Q4_K/Q5_K's six-bit scale and minimum of group j (of 8) from their 12 packed bytes q: for
+ * j < 4 the low 6 bits of bytes j (scale) and j+4 (min); for j >= 4 a nibble of byte j+4
+ * plus the top 2 bits of bytes j-4 (scale) and j (min). ggml's get_scale_min_k4. */
+static inline void attn_q4k_scale_min(int j, const uint8_t *q, int *sc, int *mn) {
+    if (j < 4) {
+        *sc = q[j] & 63, *mn = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0x0F) | (q[j - 4] >> 6) << 4;
+        *mn = (q[j + 4] >> 4) | (q[j] >> 6) << 4;
+    }
+}
+
 #endif

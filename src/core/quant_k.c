@@ -215,7 +215,7 @@ static void pack_2bit(const uint8_t *L, uint8_t *qs) {
             qs[j / 4 + l] = (uint8_t)(L[j + l] | L[j + l + 32] << 2 | L[j + l + 64] << 4 | L[j + l + 96] << 6);
 }
 
-/* Q4_K/Q5_K's 8 six-bit scales and mins into 12 bytes (the inverse of scale_min_k4 in quant.c). */
+/* Q4_K/Q5_K's 8 six-bit scales and mins into 12 bytes (the inverse of attn_q4k_scale_min in quant.h). */
 static void pack_scale_min_k4(const uint8_t ls[8], const uint8_t lm[8], uint8_t *sc) {
     for (int j = 0; j < 8; j++) {
         if (j < 4) {
@@ -226,16 +226,6 @@ static void pack_scale_min_k4(const uint8_t ls[8], const uint8_t lm[8], uint8_t 
             sc[j - 4] |= (uint8_t)((ls[j] >> 4) << 6);
             sc[j] |= (uint8_t)((lm[j] >> 4) << 6);
         }
-    }
-}
-
-static void unpack_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
-    if (j < 4) {
-        *d = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *d = (uint8_t)((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4));
-        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
     }
 }
 
@@ -372,8 +362,8 @@ static void q45_K_scales(const float *x, int nmax, const qkx2_search *search, ui
     st_half(b, max_scale / 63.0f);
     st_half(b + 2, max_min / 63.0f);
     for (int j = 0; j < 8; j++) {
-        uint8_t s, m;
-        unpack_scale_min_k4(j, b + 4, &s, &m);
+        int s, m;
+        attn_q4k_scale_min(j, b + 4, &s, &m);
         const float d = half_back(b) * (float)s;
         if (d == 0.0f) continue;
         const float dm = half_back(b + 2) * (float)m;

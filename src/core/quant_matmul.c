@@ -277,7 +277,7 @@ void attn_qx_quantize_isa(attn_isa isa, attn_qx *qx, const float *x, int64_t ldx
  * kernels use the same decomposition. */
 static float half_le(const uint8_t *p) { return attn_f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
 
-static void legacy_ints(attn_qtype t, const uint8_t *b, int q[32], float *d, float *c) {
+void attn_qref_legacy_ints(attn_qtype t, const uint8_t *b, int q[32], float *d, float *c) {
     const int qs_at[] = {[ATTN_QT_Q4_0] = 2, [ATTN_QT_Q4_1] = 4, [ATTN_QT_Q5_0] = 6, [ATTN_QT_Q5_1] = 8};
     uint32_t qh = 0;
     *d = half_le(b);
@@ -295,17 +295,7 @@ static void legacy_ints(attn_qtype t, const uint8_t *b, int q[32], float *d, flo
     *c = t == ATTN_QT_Q4_0 ? -8.0f * *d : t == ATTN_QT_Q5_0 ? -16.0f * *d : half_le(b + 2);
 }
 
-/* Q4_K/Q5_K's six-bit scale and minimum of group j (of 32). */
-static void scale_min_k4(int j, const uint8_t *p, int *sc, int *mn) {
-    if (j < 4) {
-        *sc = p[j] & 63, *mn = p[j + 4] & 63;
-    } else {
-        *sc = (p[j + 4] & 15) | (p[j - 4] >> 6) << 4;
-        *mn = (p[j + 4] >> 4) | (p[j] >> 6) << 4;
-    }
-}
-
-static void kquant_ints(attn_qtype t, const uint8_t *b, int q[256], int sc[16], int mn[16], float *d, float *cm) {
+void attn_qref_kquant_ints(attn_qtype t, const uint8_t *b, int q[256], int sc[16], int mn[16], float *d, float *cm) {
     switch (t) {
     case ATTN_QT_Q2_K:
     case ATTN_QT_Q3_K: /* 2-bit values: byte l of each 32 of qs, shifted by 2j for group j */
@@ -332,7 +322,7 @@ static void kquant_ints(attn_qtype t, const uint8_t *b, int q[256], int sc[16], 
             q[k] = (qs[32 * (g / 2) + l] >> (4 * (g % 2))) & 15;
             if (t == ATTN_QT_Q5_K) q[k] |= ((b[16 + l] >> g) & 1) << 4;
         }
-        for (int g = 0; g < 16; g++) scale_min_k4(g / 2, b + 4, &sc[g], &mn[g]);
+        for (int g = 0; g < 16; g++) attn_q4k_scale_min(g / 2, b + 4, &sc[g], &mn[g]);
         *d = half_le(b), *cm = -half_le(b + 2);
         return;
     }
@@ -348,36 +338,39 @@ static void kquant_ints(attn_qtype t, const uint8_t *b, int q[256], int sc[16], 
     }
 }
 
+float attn_qref_block(const attn_qx *qx, int64_t r, int64_t b, const int *q, const int *sc, const int *mn, float d,
+                      float c) {
+    const int64_t K = qx->K, k0 = b * qx->block;
+    const int8_t *hi = qx->hi + r * K, *lo = qx->lo ? qx->lo + r * K : NULL;
+    const float dx = qx->d[r * qx->nb_pad + b];
+    if (qx->block == 32) {
+        int32_t s = 0;
+        for (int j = 0; j < 32; j++) s += q[j] * (lo ? 256 * hi[k0 + j] + lo[k0 + j] : hi[k0 + j]);
+        return (float)s * (d * dx * (lo ? 1.0f / 256 : 1.0f)) + c * qx->sum[r * qx->nb_pad + b];
+    }
+    const int16_t *b1 = qx->bsum_hi + r * (K / 16), *b2 = lo ? qx->bsum_lo + r * (K / 16) : NULL;
+    int64_t s1 = 0, s2 = 0, m1 = 0, m2 = 0;
+    for (int g = 0; g < 16; g++) {
+        int64_t p1 = 0, p2 = 0;
+        for (int j = 16 * g; j < 16 * g + 16; j++) p1 += q[j] * hi[k0 + j], p2 += lo ? q[j] * lo[k0 + j] : 0;
+        s1 += sc[g] * p1, s2 += sc[g] * p2;
+        m1 += mn[g] * b1[k0 / 16 + g], m2 += b2 ? mn[g] * b2[k0 / 16 + g] : 0;
+    }
+    float y = (float)s1 * (d * dx) + (float)m1 * (c * dx);
+    if (lo) y += (float)s2 * (d * dx * (1.0f / 256)) + (float)m2 * (c * dx * (1.0f / 256));
+    return y;
+}
+
 /* Row r of qx against one weight row. */
 static float qdot_ref(const attn_qx *qx, int64_t r, const uint8_t *w, attn_qtype t) {
-    const int64_t K = qx->K, bytes = attn_qtype_get(t)->bytes;
-    const int8_t *hi = qx->hi + r * K, *lo = qx->lo ? qx->lo + r * K : NULL;
-    const float *dx = qx->d + r * qx->nb_pad, *sum = qx->sum + r * qx->nb_pad;
-    const int16_t *b1 = qx->bsum_hi + r * (K / 16), *b2 = lo ? qx->bsum_lo + r * (K / 16) : NULL;
+    const int64_t bytes = attn_qtype_get(t)->bytes;
     float y = 0;
-    for (int64_t b = 0; b < K / qx->block; b++, w += bytes) {
-        int64_t k0 = b * qx->block;
-        if (qx->block == 32) {
-            int q[32];
-            float d, c;
-            legacy_ints(t, w, q, &d, &c);
-            int32_t s = 0;
-            for (int j = 0; j < 32; j++) s += q[j] * (lo ? 256 * hi[k0 + j] + lo[k0 + j] : hi[k0 + j]);
-            y += (float)s * (d * dx[b] * (lo ? 1.0f / 256 : 1.0f)) + c * sum[b];
-            continue;
-        }
+    for (int64_t b = 0; b < qx->K / qx->block; b++, w += bytes) {
         int q[256], sc[16], mn[16];
-        float d, cm;
-        kquant_ints(t, w, q, sc, mn, &d, &cm);
-        int64_t s1 = 0, s2 = 0, m1 = 0, m2 = 0;
-        for (int g = 0; g < 16; g++) {
-            int64_t p1 = 0, p2 = 0;
-            for (int j = 16 * g; j < 16 * g + 16; j++) p1 += q[j] * hi[k0 + j], p2 += lo ? q[j] * lo[k0 + j] : 0;
-            s1 += sc[g] * p1, s2 += sc[g] * p2;
-            m1 += mn[g] * b1[k0 / 16 + g], m2 += b2 ? mn[g] * b2[k0 / 16 + g] : 0;
-        }
-        y += (float)s1 * (d * dx[b]) + (float)m1 * (cm * dx[b]);
-        if (lo) y += (float)s2 * (d * dx[b] * (1.0f / 256)) + (float)m2 * (cm * dx[b] * (1.0f / 256));
+        float d, c;
+        if (qx->block == 32) attn_qref_legacy_ints(t, w, q, &d, &c);
+        else attn_qref_kquant_ints(t, w, q, sc, mn, &d, &c);
+        y += attn_qref_block(qx, r, b, q, sc, mn, d, c);
     }
     return y;
 }

@@ -95,6 +95,16 @@ void attn_qdot_rows_nk_isa(attn_isa isa, float *y, int64_t ldy, const attn_qx *q
 void attn_qdot_rows_nk(float *y, int64_t ldy, const attn_qx *qx, const void *w, attn_qtype t, int64_t n0,
                        int64_t n1);
 
+/* The scalar reference's pieces, shared with core/qpanel.c's: a 32-block's integer values
+ * (Q8_0 signed, the others unsigned), d and the constant c of w = d*q + c; a K-quant
+ * super-block's values, per-16 scales sc and minimums mn, d and cm of w = d*sc*q + cm*mn;
+ * and one block's (or super-block's) term of row r's dot product (sc, mn unused for
+ * 32-blocks, c is cm for K-quants). */
+void attn_qref_legacy_ints(attn_qtype t, const uint8_t *b, int q[32], float *d, float *c);
+void attn_qref_kquant_ints(attn_qtype t, const uint8_t *b, int q[256], int sc[16], int mn[16], float *d, float *cm);
+float attn_qref_block(const attn_qx *qx, int64_t r, int64_t b, const int *q, const int *sc, const int *mn, float d,
+                      float c);
+
 /* M rows of x (row stride ldx) quantized for weights of type t with the current mode, in a
  * buffer of the calling thread that stays valid until its next call. NULL when the mode is
  * ATTN_QDOT_F32 or memory is short (the caller then takes the exact path). */

@@ -171,15 +171,15 @@ static int plan(llama *m) {
 }
 
 /* Where the CPU runs AVX-512, decoding's integer kernels read quantized matrices as 16-row
- * panels (core/qpanel.h): each is repacked once here into memory of its own, as many bytes
- * as it takes in the file, and the file's pages are handed back chunk by chunk as they are
+ * panels (core/qpanel.h): each is repacked once here into memory of its own (as many bytes
+ * as it takes in the file; Q4_K 3% more), and the file's pages are handed back chunk by chunk as they are
  * copied, so the resident size stays about the file's (a tied embedding table reads the few
  * rows it needs from the file again). ATTN_PANELS=0 keeps the rows. */
 typedef struct {
     const attn_llama_source *src;
     const attn_weight *w;
     uint8_t *dst;
-    size_t row_bytes;
+    size_t row_bytes, panel_bytes;
 } repack_job;
 
 static void repack_task(void *ctx, int64_t p0, int64_t p1, int thread) {
@@ -187,17 +187,19 @@ static void repack_task(void *ctx, int64_t p0, int64_t p1, int thread) {
     const repack_job *j = ctx;
     const int64_t rows = (p1 - p0) * ATTN_QPANEL_ROWS;
     const uint8_t *src = (const uint8_t *)j->w->data + (size_t)(p0 * ATTN_QPANEL_ROWS) * j->row_bytes;
-    attn_qpanel_pack(j->dst + (src - (const uint8_t *)j->w->data), src, (attn_qtype)j->w->qtype, j->w->n_in, rows);
+    attn_qpanel_pack(j->dst + (size_t)p0 * j->panel_bytes, src, (attn_qtype)j->w->qtype, j->w->n_in, rows);
     if (j->src->release) j->src->release(j->src, src, (size_t)rows * j->row_bytes);
 }
 
 static int repack(llama *m, attn_weight *w) {
-    if (!w->qtype || !attn_qpanel_ok((attn_qtype)w->qtype, w->n_in, w->n_out)) return 0;
-    repack_job j = {.src = m->src, .w = w, .row_bytes = attn_quant_row_bytes((attn_qtype)w->qtype, w->n_in)};
-    size_t bytes = j.row_bytes * (size_t)w->n_out;
+    const attn_qtype t = (attn_qtype)w->qtype;
+    if (!t || !attn_qpanel_ok(t, w->n_in, w->n_out)) return 0;
+    repack_job j = {.src = m->src, .w = w, .row_bytes = attn_quant_row_bytes(t, w->n_in),
+                    .panel_bytes = attn_qpanel_bytes(t, w->n_in, ATTN_QPANEL_ROWS)};
+    size_t bytes = attn_qpanel_bytes(t, w->n_in, w->n_out);
     if (!(j.dst = attn_alloc(bytes)))
         return attn_error("out of memory repacking a %zu-byte matrix of %s", bytes, m->src->path);
-    int64_t panels = w->n_out / ATTN_QPANEL_ROWS, per_mb = (1 << 20) / (int64_t)(j.row_bytes * ATTN_QPANEL_ROWS);
+    int64_t panels = w->n_out / ATTN_QPANEL_ROWS, per_mb = (1 << 20) / (int64_t)j.panel_bytes;
     attn_parallel_for_dynamic(panels, ATTN_MAX(per_mb, 1), repack_task, &j);
     w->panels = m->panels[m->n_panels++] = j.dst;
     return 0;

@@ -102,16 +102,6 @@ static float dot_q4_1(const uint8_t *b, const float *x, const float *xs, int64_t
     return vsum(acc) + off;
 }
 
-/* ggml's get_scale_min_k4 (quant.c explains the packing). */
-static inline void scale_min_k4(int j, const uint8_t *q, int *d, int *m) {
-    if (j < 4) {
-        *d = q[j] & 63, *m = q[j + 4] & 63;
-    } else {
-        *d = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 /* Q4_K: 8 groups of 32; per 64 values 32 bytes, low nibbles then high; w = d*s*q - dmin*m. */
 static float dot_q4_K(const uint8_t *b, const float *x, const float *xs, int64_t K) {
     vf acc = vzero();
@@ -121,8 +111,8 @@ static float dot_q4_K(const uint8_t *b, const float *x, const float *xs, int64_t
         const uint8_t *q = b + 16;
         for (int is = 0; is < 8; is += 2, q += 32, x += 64, xs += 4) {
             int s1, m1, s2, m2;
-            scale_min_k4(is, b + 4, &s1, &m1);
-            scale_min_k4(is + 1, b + 4, &s2, &m2);
+            attn_q4k_scale_min(is, b + 4, &s1, &m1);
+            attn_q4k_scale_min(is + 1, b + 4, &s2, &m2);
             vf lo = vzero(), hi = vzero();
             for (int l = 0; l < 32; l += VL) {
                 vi v = vload_u8(q + l);
@@ -218,8 +208,8 @@ static float dot_q5_K(const uint8_t *b, const float *x, const float *xs, int64_t
         const uint8_t *qh = b + 16, *q = b + 48;
         for (int is = 0; is < 8; is += 2, q += 32, x += 64, xs += 4) {
             int s1, m1, s2, m2;
-            scale_min_k4(is, b + 4, &s1, &m1);
-            scale_min_k4(is + 1, b + 4, &s2, &m2);
+            attn_q4k_scale_min(is, b + 4, &s1, &m1);
+            attn_q4k_scale_min(is + 1, b + 4, &s2, &m2);
             vf lo = vzero(), hi = vzero();
             for (int l = 0; l < 32; l += VL) {
                 vi v = vload_u8(q + l), h = vload_u8(qh + l);
@@ -444,8 +434,8 @@ static void decode_q45_K(const uint8_t *b, const uint8_t *qh, const uint8_t *q, 
     const float d = half_at(b), dmin = half_at(b + 2);
     for (int is = 0; is < 8; is += 2, q += 32, w += 64) {
         int s1, m1, s2, m2;
-        scale_min_k4(is, b + 4, &s1, &m1);
-        scale_min_k4(is + 1, b + 4, &s2, &m2);
+        attn_q4k_scale_min(is, b + 4, &s1, &m1);
+        attn_q4k_scale_min(is + 1, b + 4, &s2, &m2);
         vf d1 = vset1(d * (float)s1), c1 = vset1(dmin * (float)m1);
         vf d2 = vset1(d * (float)s2), c2 = vset1(dmin * (float)m2);
         for (int l = 0; l < 32; l += VL) {

@@ -100,34 +100,151 @@ INLINE void panel_rows(const attn_qtype t, const int R, const int two, const uin
                               _mm512_fmadd_ps(cacc[r], _mm512_set1_ps(off), _mm512_mul_ps(acc[r], unit)));
 }
 
+/* Per lane, the products of n weight vectors with activation bytes x + at[j], in two chains. */
+INLINE __m512i group_dot(const __m512i *wv, const int n, const int8_t *x, const int *at) {
+    __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[0], bcast4(x + at[0]));
+    __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[1], bcast4(x + at[1]));
+#pragma GCC unroll 8
+    for (int j = 2; j < n; j += 2) {
+        s0 = _mm512_dpbusd_epi32(s0, wv[j], bcast4(x + at[j]));
+        s1 = _mm512_dpbusd_epi32(s1, wv[j + 1], bcast4(x + at[j + 1]));
+    }
+    return _mm512_add_epi32(s0, s1);
+}
+
+/* 16 bytes as 16 lanes of f32 times f. */
+INLINE __m512 bytes16(const uint8_t *p, const int is_signed, __m512 f) {
+    const __m128i b = _mm_loadu_si128((const __m128i *)(const void *)p);
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(is_signed ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b)), f);
+}
+
+/* Row r's activation sums over the 16 runs of 16 values of a super-block: hi (times 256,
+ * plus lo, with two bytes), as floats. */
+INLINE void run_sums(const attn_qx *qx, int64_t r, int64_t b, float out[16]) {
+    const int16_t *h = qx->bsum_hi + r * (qx->K / 16) + 16 * b;
+    __m512i s = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)h));
+    if (qx->lo) {
+        const int16_t *l = qx->bsum_lo + r * (qx->K / 16) + 16 * b;
+        s = _mm512_add_epi32(_mm512_slli_epi32(s, 8), _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)l)));
+    }
+    _mm512_storeu_ps(out, _mm512_cvtepi32_ps(s));
+}
+
+/* Per lane: the products of group g's values (Q4_K: 32 of them in 8 vectors; Q6_K: 16 in 4)
+ * with row r's activations at x, hi times 256 plus lo with two bytes. */
+INLINE __m512i group_ints(const __m512i *wv, const int n, const int8_t *hi, const int8_t *lo, const int *at,
+                          const int two) {
+    __m512i a = group_dot(wv, n, hi, at);
+    return two ? _mm512_add_epi32(_mm512_slli_epi32(a, 8), group_dot(wv, n, lo, at)) : a;
+}
+
+/* K-quant panels (Q4_K, Q6_K), rows r0 .. r0+R-1: per super-block and row, each group's
+ * integer sums are converted and multiplied by its 16 rows' scales (d*sc), its minimum
+ * (Q4_K: dmin*m) or offset (Q6_K: 32*d*sc) times the activations' run sums is taken off,
+ * and the super-block's total is scaled by the activations' d. */
+INLINE void kpanel_rows(const attn_qtype t, const int R, const int two, const uint8_t *panel, const attn_qx *qx,
+                        int64_t r0, float *y, int64_t ldy, __mmask16 cols, int prefetch) {
+    const int64_t K = qx->K, nb = K / 256;
+    const int vb = t == ATTN_QT_Q4_K ? 2048 : 3072, sb = t == ATTN_QT_Q4_K ? 320 : 288;
+    const uint8_t *scales = panel + nb * vb;
+    const __m512i m4 = _mm512_set1_epi8(15), top2 = _mm512_set1_epi8(0x30);
+    __m512 acc[4];
+    for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *v = panel + b * vb, *s = scales + b * sb;
+        if (prefetch) {
+            for (int o = 0; o < vb; o += 64) _mm_prefetch((const char *)v + PF_AHEAD + o, _MM_HINT_T0);
+            for (int o = 0; o < sb; o += 64) _mm_prefetch((const char *)s + PF_AHEAD / 8 + o, _MM_HINT_T0);
+        }
+        const __m512 d = halves16(s);
+        _Alignas(64) float runs[4][16];
+        __m512 part[4];
+        for (int r = 0; r < R; r++) run_sums(qx, r0 + r, b, runs[r]), part[r] = _mm512_setzero_ps();
+        if (t == ATTN_QT_Q4_K) {
+            const __m512 dmin = halves16(s + 32);
+            static const int at[8] = {0, 4, 8, 12, 16, 20, 24, 28};
+            for (int g = 0; g < 8; g++) {
+                const __m512 sc = bytes16(s + 64 + 16 * g, 0, d), mn = bytes16(s + 192 + 16 * g, 0, dmin);
+                __m512i wv[8];
+                for (int c = 0; c < 8; c++) {
+                    const __m512i w = _mm512_loadu_si512(v + 64 * (8 * (g / 2) + c));
+                    wv[c] = _mm512_and_si512(g % 2 ? _mm512_srli_epi16(w, 4) : w, m4);
+                }
+#pragma GCC unroll 4
+                for (int r = 0; r < R; r++) {
+                    const int64_t k = (r0 + r) * K + 256 * b + 32 * g;
+                    const __m512i a = group_ints(wv, 8, qx->hi + k, two ? qx->lo + k : NULL, at, two);
+                    part[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), sc, part[r]);
+                    part[r] = _mm512_fnmadd_ps(mn, _mm512_set1_ps(runs[r][2 * g] + runs[r][2 * g + 1]), part[r]);
+                }
+            }
+        } else {
+            static const int at[4] = {0, 4, 8, 12};
+            for (int j16 = 0; j16 < 16; j16++) { /* values 128h + 32j + 16u + l */
+                const int h = j16 / 8, j = j16 % 8 / 2, u = j16 % 2;
+                const __m512 sc = bytes16(s + 32 + 16 * j16, 1, d), sc32 = _mm512_mul_ps(sc, _mm512_set1_ps(32.0f));
+                __m512i wv[4];
+                for (int c = 0; c < 4; c++) {
+                    const __m512i ql = _mm512_loadu_si512(v + 64 * (24 * h + 8 * (j % 2) + 4 * u + c));
+                    const __m512i qh = _mm512_loadu_si512(v + 64 * (24 * h + 16 + 4 * u + c));
+                    const __m512i lo4 = _mm512_and_si512(j / 2 ? _mm512_srli_epi16(ql, 4) : ql, m4);
+                    const __m512i hi2 = j == 0 ? _mm512_slli_epi16(qh, 4) : j == 1 ? _mm512_slli_epi16(qh, 2)
+                                      : j == 2 ? qh : _mm512_srli_epi16(qh, 2);
+                    wv[c] = _mm512_ternarylogic_epi32(lo4, hi2, top2, 0xF8); /* lo4 | (hi2 & top2) */
+                }
+#pragma GCC unroll 4
+                for (int r = 0; r < R; r++) {
+                    const int64_t k = (r0 + r) * K + 256 * b + 128 * h + 32 * j + 16 * u;
+                    const __m512i a = group_ints(wv, 4, qx->hi + k, two ? qx->lo + k : NULL, at, two);
+                    part[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), sc, part[r]);
+                    part[r] = _mm512_fnmadd_ps(sc32, _mm512_set1_ps(runs[r][j16]), part[r]);
+                }
+            }
+        }
+        for (int r = 0; r < R; r++)
+            acc[r] = _mm512_fmadd_ps(part[r], _mm512_set1_ps(qx->d[(r0 + r) * qx->nb_pad + b] * (two ? 1.0f / 256 : 1.0f)),
+                                     acc[r]);
+    }
+    for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(y + r * ldy, cols, acc[r]);
+}
+
 typedef void (*panel_fn)(const uint8_t *panel, const attn_qx *qx, int64_t r0, float *y, int64_t ldy, __mmask16 cols,
                          int prefetch);
 
-#define PANEL_FN(T, R, TWO)                                                                                         \
+#define PANEL_FN(T, kernel, R, TWO)                                                                                 \
     static void panel_##T##_##R##_##TWO(const uint8_t *panel, const attn_qx *qx, int64_t r0, float *y, int64_t ldy, \
                                         __mmask16 cols, int prefetch) {                                              \
-        panel_rows(ATTN_QT_##T, R, TWO, panel, qx, r0, y, ldy, cols, prefetch);                                     \
+        kernel(ATTN_QT_##T, R, TWO, panel, qx, r0, y, ldy, cols, prefetch);                                         \
     }
-#define PANEL_FNS(T, TWO) \
-    PANEL_FN(T, 1, TWO) PANEL_FN(T, 2, TWO) PANEL_FN(T, 3, TWO) PANEL_FN(T, 4, TWO) PANEL_FN(T, 8, TWO)
-#define PANEL_TABLE(T) \
-    {{panel_##T##_1_0, panel_##T##_2_0, panel_##T##_3_0, panel_##T##_4_0, panel_##T##_8_0}, \
-     {panel_##T##_1_1, panel_##T##_2_1, panel_##T##_3_1, panel_##T##_4_1, panel_##T##_8_1}}
+#define PANEL_FNS(T, kernel, TWO)                                                                         \
+    PANEL_FN(T, kernel, 1, TWO) PANEL_FN(T, kernel, 2, TWO) PANEL_FN(T, kernel, 3, TWO) PANEL_FN(T, kernel, 4, TWO)
+#define PANEL_TABLE(T, wide) \
+    {{panel_##T##_1_0, panel_##T##_2_0, panel_##T##_3_0, panel_##T##_4_0, wide(T, 0)}, \
+     {panel_##T##_1_1, panel_##T##_2_1, panel_##T##_3_1, panel_##T##_4_1, wide(T, 1)}}
+#define WIDE(T, TWO) panel_##T##_8_##TWO
+#define NARROW(T, TWO) NULL
 
-PANEL_FNS(Q8_0, 0) PANEL_FNS(Q8_0, 1) PANEL_FNS(Q4_0, 0) PANEL_FNS(Q4_0, 1) PANEL_FNS(Q4_1, 0) PANEL_FNS(Q4_1, 1)
+#define LEGACY_PANEL_FNS(T, TWO) PANEL_FNS(T, panel_rows, TWO) PANEL_FN(T, panel_rows, 8, TWO)
+LEGACY_PANEL_FNS(Q8_0, 0) LEGACY_PANEL_FNS(Q8_0, 1) LEGACY_PANEL_FNS(Q4_0, 0) LEGACY_PANEL_FNS(Q4_0, 1)
+LEGACY_PANEL_FNS(Q4_1, 0) LEGACY_PANEL_FNS(Q4_1, 1)
+PANEL_FNS(Q4_K, kpanel_rows, 0) PANEL_FNS(Q4_K, kpanel_rows, 1) PANEL_FNS(Q6_K, kpanel_rows, 0)
+PANEL_FNS(Q6_K, kpanel_rows, 1)
 
-static const panel_fn panel_fns[3][2][5] = {PANEL_TABLE(Q8_0), PANEL_TABLE(Q4_0), PANEL_TABLE(Q4_1)};
+/* [type][two][1, 2, 3, 4 or 8 rows]; the K-quants take at most 4 rows a call. */
+static const panel_fn panel_fns[5][2][5] = {PANEL_TABLE(Q8_0, WIDE), PANEL_TABLE(Q4_0, WIDE), PANEL_TABLE(Q4_1, WIDE),
+                                            PANEL_TABLE(Q4_K, NARROW), PANEL_TABLE(Q6_K, NARROW)};
 
 void SFX(attn_qpanel_dot)(float *y, int64_t ldy, const attn_qx *qx, const void *panels, attn_qtype t, int64_t n0,
                           int64_t n1) {
-    const int ti = t == ATTN_QT_Q8_0 ? 0 : t == ATTN_QT_Q4_0 ? 1 : 2, two = qx->lo != NULL;
-    const size_t pb = ATTN_QPANEL_ROWS * attn_quant_row_bytes(t, qx->K);
+    const int ti = t == ATTN_QT_Q8_0 ? 0 : t == ATTN_QT_Q4_0 ? 1 : t == ATTN_QT_Q4_1 ? 2 : t == ATTN_QT_Q4_K ? 3 : 4;
+    const int two = qx->lo != NULL, wide = ti < 3;
+    const size_t pb = attn_qpanel_bytes(t, qx->K, ATTN_QPANEL_ROWS);
     for (int64_t n = n0; n < n1; n += ATTN_QPANEL_ROWS) {
         const uint8_t *panel = (const uint8_t *)panels + (size_t)(n / ATTN_QPANEL_ROWS) * pb;
         const __mmask16 cols = n1 - n < 16 ? (__mmask16)((1u << (n1 - n)) - 1) : (__mmask16)0xFFFF;
         for (int64_t r0 = 0, step; r0 < qx->rows; r0 += step) { /* the first group streams the panel */
             const int64_t left = qx->rows - r0;
-            step = left >= 8 ? 8 : left >= 4 ? 4 : left;
+            step = left >= 8 && wide ? 8 : left >= 4 ? 4 : left;
             panel_fns[ti][two][step == 8 ? 4 : step - 1](panel, qx, r0, y + r0 * ldy + n, ldy, cols, r0 == 0);
         }
     }
@@ -165,11 +282,45 @@ INLINE void decode_block(const attn_qtype t, const uint8_t *v, const uint8_t *s,
     }
 }
 
+/* A K-quant panel's super-block as 256 rows of 16 floats at dst (row stride nr), with the
+ * expressions of attn_dequantize_row: Q4_K (d*sc)*q - dmin*m, Q6_K (d*sc)*(q-32). */
+INLINE void decode_superblock(const attn_qtype t, const uint8_t *v, const uint8_t *s, float *dst, int nr) {
+    const __m512 d = halves16(s);
+    if (t == ATTN_QT_Q4_K) {
+        const __m512 dmin = halves16(s + 32);
+        for (int g = 0; g < 8; g++) {
+            const __m512 sc = bytes16(s + 64 + 16 * g, 0, d), mn = bytes16(s + 192 + 16 * g, 0, dmin);
+            for (int c = 0; c < 8; c++) {
+                const __m512i w = _mm512_loadu_si512(v + 64 * (8 * (g / 2) + c));
+                for (int i = 0; i < 4; i++)
+                    _mm512_storeu_ps(dst + (32 * g + 4 * c + i) * nr,
+                                     _mm512_sub_ps(_mm512_mul_ps(sc, _mm512_cvtepi32_ps(q4_lane(w, i, 4 * (g % 2)))), mn));
+            }
+        }
+        return;
+    }
+    const __m512i three = _mm512_set1_epi32(3), off = _mm512_set1_epi32(32);
+    for (int j16 = 0; j16 < 16; j16++) {
+        const int h = j16 / 8, j = j16 % 8 / 2, u = j16 % 2;
+        const __m512 sc = bytes16(s + 32 + 16 * j16, 1, d);
+        for (int c = 0; c < 4; c++) {
+            const __m512i ql = _mm512_loadu_si512(v + 64 * (24 * h + 8 * (j % 2) + 4 * u + c));
+            const __m512i qh = _mm512_loadu_si512(v + 64 * (24 * h + 16 + 4 * u + c));
+            for (int i = 0; i < 4; i++) {
+                const __m512i hi2 = _mm512_and_si512(_mm512_srli_epi32(qh, 8 * i + 2 * j), three);
+                const __m512i q = _mm512_or_si512(q4_lane(ql, i, 4 * (j / 2)), _mm512_slli_epi32(hi2, 4));
+                _mm512_storeu_ps(dst + (128 * h + 32 * j + 16 * u + 4 * c + i) * nr,
+                                 _mm512_mul_ps(sc, _mm512_cvtepi32_ps(_mm512_sub_epi32(q, off))));
+            }
+        }
+    }
+}
+
 void SFX(attn_qpanel_pack_b)(float *dst, int nr, const void *panels, attn_qtype t, int64_t K, int64_t N, int64_t k0,
                              int64_t kc, int64_t n0) {
-    const int64_t nb = K / 32;
+    const int64_t B = attn_qtype_get(t)->block, nb = K / B;
     const int vb = attn_qpanel_value_bytes(t), sb = attn_qpanel_scale_bytes(t);
-    const size_t pb = ATTN_QPANEL_ROWS * attn_quant_row_bytes(t, K);
+    const size_t pb = attn_qpanel_bytes(t, K, ATTN_QPANEL_ROWS);
     for (int c0 = 0; c0 < nr; c0 += ATTN_QPANEL_ROWS) {
         const int64_t n = n0 + c0;
         if (n >= N) {
@@ -177,12 +328,15 @@ void SFX(attn_qpanel_pack_b)(float *dst, int nr, const void *panels, attn_qtype 
             continue;
         }
         const uint8_t *panel = (const uint8_t *)panels + (size_t)(n / ATTN_QPANEL_ROWS) * pb;
-        for (int64_t b = k0 / 32; b * 32 < k0 + kc; b++) {
+        for (int64_t b = k0 / B; b * B < k0 + kc; b++) {
             const uint8_t *v = panel + b * vb, *s = panel + nb * vb + b * sb;
+            float *out = dst + (b * B - k0) * nr + c0;
             switch (t) {
-            case ATTN_QT_Q8_0: decode_block(ATTN_QT_Q8_0, v, s, dst + (b * 32 - k0) * nr + c0, nr); break;
-            case ATTN_QT_Q4_0: decode_block(ATTN_QT_Q4_0, v, s, dst + (b * 32 - k0) * nr + c0, nr); break;
-            default: decode_block(ATTN_QT_Q4_1, v, s, dst + (b * 32 - k0) * nr + c0, nr); break;
+            case ATTN_QT_Q8_0: decode_block(ATTN_QT_Q8_0, v, s, out, nr); break;
+            case ATTN_QT_Q4_0: decode_block(ATTN_QT_Q4_0, v, s, out, nr); break;
+            case ATTN_QT_Q4_1: decode_block(ATTN_QT_Q4_1, v, s, out, nr); break;
+            case ATTN_QT_Q4_K: decode_superblock(ATTN_QT_Q4_K, v, s, out, nr); break;
+            default: decode_superblock(ATTN_QT_Q6_K, v, s, out, nr); break;
             }
         }
     }
