@@ -253,6 +253,13 @@ static void check_panels(attn_qtype t, bool two, int64_t M, int64_t N, int64_t K
                   two ? "q8x2" : "q8", (long long)M, (long long)K, worst_ref);
         }
     }
+    float *r1 = malloc((size_t)K * sizeof(float)), *r2 = malloc((size_t)K * sizeof(float));
+    for (int64_t n = 0; n < N; n++) {
+        attn_dequantize_row(t, w + (size_t)n * attn_quant_row_bytes(t, K), r1, K);
+        attn_qpanel_row(r2, panels, t, K, n);
+        CHECK(memcmp(r1, r2, (size_t)K * sizeof(float)) == 0, "panels %s: row %lld", attn_qtype_name(t), (long long)n);
+    }
+    free(r1), free(r2);
     const int nr = attn_kernels_get()->nr;
     float *a = malloc((size_t)(K * nr) * sizeof(float)), *b = malloc((size_t)(K * nr) * sizeof(float));
     for (int64_t n0 = 0; n0 < N; n0 += nr)

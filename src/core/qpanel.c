@@ -209,3 +209,16 @@ void attn_qpanel_pack_b(float *dst, int nr, const void *panels, attn_qtype t, in
                         int64_t kc, int64_t n0) {
     attn_qpanel_pack_b_isa(attn_isa_current(), dst, nr, panels, t, K, N, k0, kc, n0);
 }
+
+void attn_qpanel_row(float *dst, const void *panels, attn_qtype t, int64_t K, int64_t n) {
+    const int B = attn_qtype_get(t)->block;
+    const int64_t nb = K / B;
+    const int vb = attn_qpanel_value_bytes(t), sb = attn_qpanel_scale_bytes(t);
+    const uint8_t *panel = panel_at(panels, t, K, n / P);
+    for (int64_t b = 0; b < nb; b++) {
+        int q[256], s16[16], m16[16];
+        float d, c;
+        panel_ints(t, panel + b * vb, panel + nb * vb + b * sb, (int)(n % P), q, s16, m16, &d, &c);
+        for (int j = 0; j < B; j++) dst[b * B + j] = dequantized(t, q[j], s16[j / 16], m16[j / 16], d, c);
+    }
+}

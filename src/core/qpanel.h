@@ -60,6 +60,10 @@ void attn_qpanel_pack_b_isa(attn_isa isa, float *dst, int nr, const void *panels
 void attn_qpanel_pack_b(float *dst, int nr, const void *panels, attn_qtype t, int64_t K, int64_t N, int64_t k0,
                         int64_t kc, int64_t n0);
 
+/* Row n of the matrix to f32 (K values), attn_dequantize_row's bit for bit: a tied
+ * embedding table's lookups read the panels instead of the file. */
+void attn_qpanel_row(float *dst, const void *panels, attn_qtype t, int64_t K, int64_t n);
+
 /* Bytes of a panel's values and of its scales per block (or super-block) of the type. */
 int attn_qpanel_value_bytes(attn_qtype t);
 int attn_qpanel_scale_bytes(attn_qtype t);

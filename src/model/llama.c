@@ -201,6 +201,8 @@ static int repack(llama *m, attn_weight *w) {
         return attn_error("out of memory repacking a %zu-byte matrix of %s", bytes, m->src->path);
     int64_t panels = w->n_out / ATTN_QPANEL_ROWS, per_mb = (1 << 20) / (int64_t)j.panel_bytes;
     attn_parallel_for_dynamic(panels, ATTN_MAX(per_mb, 1), repack_task, &j);
+    if (m->src->release) /* again whole: a chunk's reads also map pages around it that a neighbour already gave back */
+        m->src->release(m->src, w->data, j.row_bytes * (size_t)w->n_out);
     w->panels = m->panels[m->n_panels++] = j.dst;
     return 0;
 }
@@ -281,7 +283,10 @@ static int forward_pass(llama *m, const attn_batch_pass *p, bool all) {
     for (int i = 0; i < p->n_segs; i++) {
         const attn_batch_segment *g = &p->segs[i];
         float *x = m->x + g->row * C;
-        if (m->embed.qtype) attn_embed_q(x, m->embed.data, m->embed.qtype, g->tokens, g->n, C);
+        if (c->tie_embeddings && m->lm_head.panels) /* the file's pages of the table were handed back */
+            for (int64_t j = 0; j < g->n; j++)
+                attn_qpanel_row(x + j * C, m->lm_head.panels, (attn_qtype)m->lm_head.qtype, C, g->tokens[j]);
+        else if (m->embed.qtype) attn_embed_q(x, m->embed.data, m->embed.qtype, g->tokens, g->n, C);
         else attn_embed(x, m->embed.data, m->embed.dtype, g->tokens, g->n, C, NULL, ATTN_F32, 0);
         attn_rope_table(m->rope_cos + g->row * half, m->rope_sin + g->row * half, m->inv_freq, c->rope.dim, g->pos, g->n);
     }
