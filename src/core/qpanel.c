@@ -24,18 +24,24 @@ enum { P = ATTN_QPANEL_ROWS };
 static bool kquant(attn_qtype t) { return t == ATTN_QT_Q4_K || t == ATTN_QT_Q6_K; }
 
 bool attn_qpanel_ok(attn_qtype t, int64_t K, int64_t N) {
-    bool legacy = t == ATTN_QT_Q4_0 || t == ATTN_QT_Q4_1 || t == ATTN_QT_Q8_0;
+    bool legacy = t == ATTN_QT_Q4_0 || t == ATTN_QT_Q4_1 || t == ATTN_QT_Q5_0 || t == ATTN_QT_Q5_1 || t == ATTN_QT_Q8_0;
     return (legacy || kquant(t)) && K > 0 && K % attn_qtype_get(t)->block == 0 && N > 0 && N % P == 0;
 }
 
 bool attn_qpanel_wanted(attn_isa isa) { return isa == ATTN_ISA_AVX512; }
 
 int attn_qpanel_value_bytes(attn_qtype t) {
-    return t == ATTN_QT_Q8_0 ? 512 : t == ATTN_QT_Q4_K ? 2048 : t == ATTN_QT_Q6_K ? 3072 : 256;
+    switch (t) {
+    case ATTN_QT_Q8_0: return 512;
+    case ATTN_QT_Q5_0: case ATTN_QT_Q5_1: return 320; /* nibbles, then each row's 32 fifth bits */
+    case ATTN_QT_Q4_K: return 2048;
+    case ATTN_QT_Q6_K: return 3072;
+    default: return 256;
+    }
 }
 
 int attn_qpanel_scale_bytes(attn_qtype t) {
-    return t == ATTN_QT_Q4_1 ? 64 : t == ATTN_QT_Q4_K ? 320 : t == ATTN_QT_Q6_K ? 288 : 32;
+    return t == ATTN_QT_Q4_1 || t == ATTN_QT_Q5_1 ? 64 : t == ATTN_QT_Q4_K ? 320 : t == ATTN_QT_Q6_K ? 288 : 32;
 }
 
 size_t attn_qpanel_bytes(attn_qtype t, int64_t K, int64_t N) {
@@ -47,6 +53,9 @@ size_t attn_qpanel_bytes(attn_qtype t, int64_t K, int64_t N) {
 static const uint8_t *panel_at(const void *panels, attn_qtype t, int64_t K, int64_t p) {
     return (const uint8_t *)panels + (size_t)p * attn_qpanel_bytes(t, K, P);
 }
+
+/* Where a 32-block keeps its minimum m (Q4_1, Q5_1), else 0. */
+static int minimum_at(attn_qtype t) { return t == ATTN_QT_Q4_1 || t == ATTN_QT_Q5_1 ? 2 : 0; }
 
 /* 4 bytes from src to lane n of vector v of a block's values, xor x. */
 static void put4(uint8_t *vals, int v, int n, const uint8_t *src, uint32_t x) {
@@ -79,12 +88,15 @@ static void pack_block(attn_qtype t, const uint8_t *blk, int n, uint8_t *vals, u
         memcpy(sc + 2 * n, blk + 208, 2);
         for (int j = 0; j < 16; j++) sc[32 + 16 * j + n] = blk[192 + j];
         return;
-    default: /* 4 values a lane: Q8_0's signed bytes plus 128 */
-        for (int v = 0; v < attn_qpanel_value_bytes(t) / 64; v++)
-            put4(vals, v, n, blk + (t == ATTN_QT_Q4_1 ? 4 : 2) + 4 * v, t == ATTN_QT_Q8_0 ? 0x80808080u : 0);
-        memcpy(sc + 2 * n, blk, 2);                                 /* d */
-        if (t == ATTN_QT_Q4_1) memcpy(sc + 32 + 2 * n, blk + 2, 2); /* m */
+    default: { /* 4 values a lane: Q8_0's signed bytes plus 128; Q5's fifth bits as a 5th vector */
+        const int qs = t == ATTN_QT_Q5_1 ? 8 : t == ATTN_QT_Q5_0 ? 6 : t == ATTN_QT_Q4_1 ? 4 : 2, m = minimum_at(t);
+        for (int v = 0; v < (t == ATTN_QT_Q8_0 ? 8 : 4); v++)
+            put4(vals, v, n, blk + qs + 4 * v, t == ATTN_QT_Q8_0 ? 0x80808080u : 0);
+        if (t == ATTN_QT_Q5_0 || t == ATTN_QT_Q5_1) put4(vals, 4, n, blk + qs - 4, 0);
+        memcpy(sc + 2 * n, blk, 2);                 /* d */
+        if (m) memcpy(sc + 32 + 2 * n, blk + m, 2); /* m */
         return;
+    }
     }
 }
 
@@ -125,15 +137,19 @@ static void panel_ints(attn_qtype t, const uint8_t *vals, const uint8_t *sc, int
         for (int j = 0; j < 16; j++) s16[j] = m16[j] = (int8_t)sc[32 + 16 * j + n];
         *c = -32.0f * *d;
         return;
-    default:
-        for (int j = 0; j < attn_qpanel_value_bytes(t) / 64; j++)
+    default: {
+        uint32_t qh = 0;
+        if (t == ATTN_QT_Q5_0 || t == ATTN_QT_Q5_1) memcpy(&qh, lane + 64 * 4, 4);
+        for (int j = 0; j < (t == ATTN_QT_Q8_0 ? 8 : 4); j++)
             for (int i = 0; i < 4; i++) {
                 uint8_t v = lane[64 * j + i];
-                if (t == ATTN_QT_Q8_0) q[4 * j + i] = (int8_t)(v ^ 0x80);
-                else q[4 * j + i] = v & 15, q[16 + 4 * j + i] = v >> 4;
+                int a = 4 * j + i;
+                if (t == ATTN_QT_Q8_0) q[a] = (int8_t)(v ^ 0x80);
+                else q[a] = (v & 15) | (int)(qh >> a & 1) << 4, q[16 + a] = (v >> 4) | (int)(qh >> (16 + a) & 1) << 4;
             }
-        *c = t == ATTN_QT_Q4_1 ? half_at(sc + 32 + 2 * n) : t == ATTN_QT_Q4_0 ? -8.0f * *d : 0.0f;
+        *c = minimum_at(t) ? half_at(sc + 32 + 2 * n) : t == ATTN_QT_Q4_0 ? -8.0f * *d : t == ATTN_QT_Q5_0 ? -16.0f * *d : 0.0f;
         return;
+    }
     }
 }
 
@@ -174,7 +190,8 @@ void attn_qpanel_dot(float *y, int64_t ldy, const attn_qx *qx, const void *panel
 static float dequantized(attn_qtype t, int q, int s16, int m16, float d, float c) {
     switch (t) {
     case ATTN_QT_Q4_0: return (float)(q - 8) * d;
-    case ATTN_QT_Q4_1: return (float)q * d + c;
+    case ATTN_QT_Q5_0: return (float)(q - 16) * d;
+    case ATTN_QT_Q4_1: case ATTN_QT_Q5_1: return (float)q * d + c;
     case ATTN_QT_Q4_K: return d * (float)s16 * (float)q - -c * (float)m16; /* d1*q - dmin*m */
     case ATTN_QT_Q6_K: return d * (float)s16 * (float)(q - 32);
     default: return (float)q * d;

@@ -13,6 +13,7 @@
  * the last block all the scales; lane n of 64-byte vector v holds 4 bytes of row n:
  *   Q4_0/Q4_1: 4 vectors, byte i of vector v is the block's value byte 4v+i (value 4v+i in
  *     the low nibble, 16+4v+i in the high one); scales: the 16 d as f16, then (Q4_1) the m.
+ *   Q5_0/Q5_1: as Q4_0/Q4_1, then a 5th vector whose lane n is row n's 32 fifth bits.
  *   Q8_0: 8 vectors, byte i of vector v is value 4v+i plus 128 (unsigned, as vpdpbusd
  *     wants; the offset goes to the sums); scales: the 16 d.
  *   Q4_K: 32 vectors, vector v is qs bytes 4v.. (values 32g+l of groups 2(v/8) and

@@ -28,6 +28,14 @@ INLINE __m512i bcast4(const int8_t *p) {
 
 INLINE __m512 halves16(const uint8_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p)); }
 
+/* Per lane (a row's 32-bit word of fifth bits), byte i's bit 4 = bit `first` + i of the word
+ * (vpmultishiftqb picks each byte's 8 bits at any offset of its 64-bit word, wrapping). */
+INLINE __m512i fifth_bits(__m512i qh, int first) {
+    uint64_t ctrl = 0;
+    for (int k = 0; k < 8; k++) ctrl |= (uint64_t)((32 * (k / 4) + first + k % 4 - 4) & 63) << (8 * k);
+    return _mm512_multishift_epi64_epi8(_mm512_set1_epi64((long long)ctrl), qh);
+}
+
 /* A block's weights as 8 vectors of unsigned bytes, vector j against activations 4j..4j+3
  * (Q4: even j from the low nibbles, odd from the high ones, see act_at). */
 INLINE void block_values(const attn_qtype t, const uint8_t *v, __m512i wv[8]) {
@@ -40,6 +48,11 @@ INLINE void block_values(const attn_qtype t, const uint8_t *v, __m512i wv[8]) {
         const __m512i w = _mm512_loadu_si512(v + 64 * j);
         wv[2 * j] = _mm512_and_si512(w, m4);
         wv[2 * j + 1] = _mm512_and_si512(_mm512_srli_epi16(w, 4), m4);
+    }
+    if (t == ATTN_QT_Q5_0 || t == ATTN_QT_Q5_1) {
+        const __m512i qh = _mm512_loadu_si512(v + 256), sixteen = _mm512_set1_epi8(16);
+        for (int j = 0; j < 8; j++) /* value a's fifth bit is bit a of the lane's word */
+            wv[j] = _mm512_ternarylogic_epi32(wv[j], fifth_bits(qh, j % 2 ? 16 + 4 * (j / 2) : 4 * (j / 2)), sixteen, 0xF8);
     }
 }
 
@@ -66,8 +79,9 @@ INLINE __m512i block_dot(const attn_qtype t, const __m512i wv[8], const int8_t *
 INLINE void panel_rows(const attn_qtype t, const int R, const int two, const uint8_t *panel, const attn_qx *qx,
                        int64_t r0, float *y, int64_t ldy, __mmask16 cols, int prefetch) {
     const int64_t K = qx->K, nb = K / 32;
-    const int vb = t == ATTN_QT_Q8_0 ? 512 : 256, sb = t == ATTN_QT_Q4_1 ? 64 : 32;
-    const float off = t == ATTN_QT_Q4_0 ? -8.0f : t == ATTN_QT_Q8_0 ? -128.0f : 1.0f;
+    const int q5 = t == ATTN_QT_Q5_0 || t == ATTN_QT_Q5_1, minimum = t == ATTN_QT_Q4_1 || t == ATTN_QT_Q5_1;
+    const int vb = t == ATTN_QT_Q8_0 ? 512 : q5 ? 320 : 256, sb = minimum ? 64 : 32;
+    const float off = t == ATTN_QT_Q4_0 ? -8.0f : t == ATTN_QT_Q5_0 ? -16.0f : t == ATTN_QT_Q8_0 ? -128.0f : 1.0f;
     const uint8_t *scales = panel + nb * vb;
     const int8_t *h[8], *l[8];
     const float *dx[8], *sx[8];
@@ -85,7 +99,7 @@ INLINE void panel_rows(const attn_qtype t, const int R, const int two, const uin
         }
         __m512i wv[8];
         block_values(t, v, wv);
-        const __m512 dw = halves16(s), c = t == ATTN_QT_Q4_1 ? halves16(s + 32) : dw;
+        const __m512 dw = halves16(s), c = minimum ? halves16(s + 32) : dw;
 #pragma GCC unroll 8 /* keeps the accumulators in registers */
         for (int r = 0; r < R; r++) {
             __m512i a = block_dot(t, wv, h[r] + 32 * b);
@@ -226,18 +240,21 @@ typedef void (*panel_fn)(const uint8_t *panel, const attn_qx *qx, int64_t r0, fl
 
 #define LEGACY_PANEL_FNS(T, TWO) PANEL_FNS(T, panel_rows, TWO) PANEL_FN(T, panel_rows, 8, TWO)
 LEGACY_PANEL_FNS(Q8_0, 0) LEGACY_PANEL_FNS(Q8_0, 1) LEGACY_PANEL_FNS(Q4_0, 0) LEGACY_PANEL_FNS(Q4_0, 1)
-LEGACY_PANEL_FNS(Q4_1, 0) LEGACY_PANEL_FNS(Q4_1, 1)
+LEGACY_PANEL_FNS(Q4_1, 0) LEGACY_PANEL_FNS(Q4_1, 1) LEGACY_PANEL_FNS(Q5_0, 0) LEGACY_PANEL_FNS(Q5_0, 1)
+LEGACY_PANEL_FNS(Q5_1, 0) LEGACY_PANEL_FNS(Q5_1, 1)
 PANEL_FNS(Q4_K, kpanel_rows, 0) PANEL_FNS(Q4_K, kpanel_rows, 1) PANEL_FNS(Q6_K, kpanel_rows, 0)
 PANEL_FNS(Q6_K, kpanel_rows, 1)
 
 /* [type][two][1, 2, 3, 4 or 8 rows]; the K-quants take at most 4 rows a call. */
-static const panel_fn panel_fns[5][2][5] = {PANEL_TABLE(Q8_0, WIDE), PANEL_TABLE(Q4_0, WIDE), PANEL_TABLE(Q4_1, WIDE),
+static const panel_fn panel_fns[7][2][5] = {PANEL_TABLE(Q8_0, WIDE), PANEL_TABLE(Q4_0, WIDE), PANEL_TABLE(Q4_1, WIDE),
+                                            PANEL_TABLE(Q5_0, WIDE), PANEL_TABLE(Q5_1, WIDE),
                                             PANEL_TABLE(Q4_K, NARROW), PANEL_TABLE(Q6_K, NARROW)};
 
 void SFX(attn_qpanel_dot)(float *y, int64_t ldy, const attn_qx *qx, const void *panels, attn_qtype t, int64_t n0,
                           int64_t n1) {
-    const int ti = t == ATTN_QT_Q8_0 ? 0 : t == ATTN_QT_Q4_0 ? 1 : t == ATTN_QT_Q4_1 ? 2 : t == ATTN_QT_Q4_K ? 3 : 4;
-    const int two = qx->lo != NULL, wide = ti < 3;
+    const int ti = t == ATTN_QT_Q8_0 ? 0 : t == ATTN_QT_Q4_0 ? 1 : t == ATTN_QT_Q4_1 ? 2 : t == ATTN_QT_Q5_0 ? 3
+                 : t == ATTN_QT_Q5_1 ? 4 : t == ATTN_QT_Q4_K ? 5 : 6;
+    const int two = qx->lo != NULL, wide = ti < 5;
     const size_t pb = attn_qpanel_bytes(t, qx->K, ATTN_QPANEL_ROWS);
     for (int64_t n = n0; n < n1; n += ATTN_QPANEL_ROWS) {
         const uint8_t *panel = (const uint8_t *)panels + (size_t)(n / ATTN_QPANEL_ROWS) * pb;
@@ -258,7 +275,7 @@ INLINE __m512i q4_lane(__m512i w, int i, int shift) {
 }
 
 /* One panel's block b as 32 rows of 16 floats at dst (row stride nr), with the expressions of
- * attn_dequantize_row (no FMA: Q4_1 is q*d, then + m). */
+ * attn_dequantize_row (no FMA: Q4_1/Q5_1 are q*d, then + m). */
 INLINE void decode_block(const attn_qtype t, const uint8_t *v, const uint8_t *s, float *dst, int nr) {
     const __m512 d = halves16(s);
     if (t == ATTN_QT_Q8_0) {
@@ -269,14 +286,18 @@ INLINE void decode_block(const attn_qtype t, const uint8_t *v, const uint8_t *s,
         }
         return;
     }
-    const __m512 m = t == ATTN_QT_Q4_1 ? halves16(s + 32) : d;
-    const __m512i eight = _mm512_set1_epi32(t == ATTN_QT_Q4_0 ? 8 : 0);
+    const int q5 = t == ATTN_QT_Q5_0 || t == ATTN_QT_Q5_1, minimum = t == ATTN_QT_Q4_1 || t == ATTN_QT_Q5_1;
+    const __m512 m = minimum ? halves16(s + 32) : d;
+    const __m512i off = _mm512_set1_epi32(t == ATTN_QT_Q4_0 ? 8 : t == ATTN_QT_Q5_0 ? 16 : 0), one = _mm512_set1_epi32(1);
+    const __m512i qh = q5 ? _mm512_loadu_si512(v + 256) : _mm512_setzero_si512();
     for (int j = 0; j < 4; j++) {
         const __m512i w = _mm512_loadu_si512(v + 64 * j);
         for (int half = 0; half < 2; half++)
             for (int i = 0; i < 4; i++) {
-                __m512 x = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(q4_lane(w, i, 4 * half), eight)), d);
-                if (t == ATTN_QT_Q4_1) x = _mm512_add_ps(x, m);
+                __m512i q = q4_lane(w, i, 4 * half);
+                if (q5) q = _mm512_or_si512(q, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qh, 16 * half + 4 * j + i), one), 4));
+                __m512 x = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(q, off)), d);
+                if (minimum) x = _mm512_add_ps(x, m);
                 _mm512_storeu_ps(dst + (16 * half + 4 * j + i) * nr, x);
             }
     }
@@ -335,6 +356,8 @@ void SFX(attn_qpanel_pack_b)(float *dst, int nr, const void *panels, attn_qtype 
             case ATTN_QT_Q8_0: decode_block(ATTN_QT_Q8_0, v, s, out, nr); break;
             case ATTN_QT_Q4_0: decode_block(ATTN_QT_Q4_0, v, s, out, nr); break;
             case ATTN_QT_Q4_1: decode_block(ATTN_QT_Q4_1, v, s, out, nr); break;
+            case ATTN_QT_Q5_0: decode_block(ATTN_QT_Q5_0, v, s, out, nr); break;
+            case ATTN_QT_Q5_1: decode_block(ATTN_QT_Q5_1, v, s, out, nr); break;
             case ATTN_QT_Q4_K: decode_superblock(ATTN_QT_Q4_K, v, s, out, nr); break;
             default: decode_superblock(ATTN_QT_Q6_K, v, s, out, nr); break;
             }
