@@ -147,7 +147,10 @@ static void panel_ints(attn_qtype t, const uint8_t *vals, const uint8_t *sc, int
                 if (t == ATTN_QT_Q8_0) q[a] = (int8_t)(v ^ 0x80);
                 else q[a] = (v & 15) | (int)(qh >> a & 1) << 4, q[16 + a] = (v >> 4) | (int)(qh >> (16 + a) & 1) << 4;
             }
-        *c = minimum_at(t) ? half_at(sc + 32 + 2 * n) : t == ATTN_QT_Q4_0 ? -8.0f * *d : t == ATTN_QT_Q5_0 ? -16.0f * *d : 0.0f;
+        *c = minimum_at(t)        ? half_at(sc + 32 + 2 * n)
+             : t == ATTN_QT_Q4_0 ? -8.0f * *d
+             : t == ATTN_QT_Q5_0 ? -16.0f * *d
+                                 : 0.0f;
         return;
     }
     }

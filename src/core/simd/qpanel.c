@@ -18,6 +18,9 @@
 
 #define INLINE static inline __attribute__((always_inline))
 #define PF_AHEAD 4096 /* bytes of the panel stream asked for ahead of the kernel */
+/* K-quant panels: further ahead (a super-block is 2-3 KB), a group's lines at a time (32
+ * prefetches in a burst stalled on the line-fill buffers: a third of a profile). */
+#define PF_AHEAD_K 16384
 
 /* 4 activation bytes at p in every 32-bit lane (vpdpbusd folds the load as a broadcast). */
 INLINE __m512i bcast4(const int8_t *p) {
@@ -139,7 +142,8 @@ INLINE void run_sums(const attn_qx *qx, int64_t r, int64_t b, float out[16]) {
     __m512i s = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)h));
     if (qx->lo) {
         const int16_t *l = qx->bsum_lo + r * (qx->K / 16) + 16 * b;
-        s = _mm512_add_epi32(_mm512_slli_epi32(s, 8), _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)l)));
+        const __m512i sl = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)l));
+        s = _mm512_add_epi32(_mm512_slli_epi32(s, 8), sl);
     }
     _mm512_storeu_ps(out, _mm512_cvtepi32_ps(s));
 }
@@ -166,10 +170,8 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int two, const ui
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *v = panel + b * vb, *s = scales + b * sb;
-        if (prefetch) {
-            for (int o = 0; o < vb; o += 64) _mm_prefetch((const char *)v + PF_AHEAD + o, _MM_HINT_T0);
-            for (int o = 0; o < sb; o += 64) _mm_prefetch((const char *)s + PF_AHEAD / 8 + o, _MM_HINT_T0);
-        }
+        if (prefetch)
+            for (int o = 0; o < sb; o += 64) _mm_prefetch((const char *)s + PF_AHEAD_K / 8 + o, _MM_HINT_T0);
         const __m512 d = halves16(s);
         _Alignas(64) float runs[4][16];
         __m512 part[4];
@@ -178,6 +180,8 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int two, const ui
             const __m512 dmin = halves16(s + 32);
             static const int at[8] = {0, 4, 8, 12, 16, 20, 24, 28};
             for (int g = 0; g < 8; g++) {
+                for (int o = 0; prefetch && o < 256; o += 64)
+                    _mm_prefetch((const char *)v + 256 * g + PF_AHEAD_K + o, _MM_HINT_T0);
                 const __m512 sc = bytes16(s + 64 + 16 * g, 0, d), mn = bytes16(s + 192 + 16 * g, 0, dmin);
                 __m512i wv[8];
                 for (int c = 0; c < 8; c++) {
@@ -195,6 +199,8 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int two, const ui
         } else {
             static const int at[4] = {0, 4, 8, 12};
             for (int j16 = 0; j16 < 16; j16++) { /* values 128h + 32j + 16u + l */
+                for (int o = 0; prefetch && o < 192; o += 64)
+                    _mm_prefetch((const char *)v + 192 * j16 + PF_AHEAD_K + o, _MM_HINT_T0);
                 const int h = j16 / 8, j = j16 % 8 / 2, u = j16 % 2;
                 const __m512 sc = bytes16(s + 32 + 16 * j16, 1, d), sc32 = _mm512_mul_ps(sc, _mm512_set1_ps(32.0f));
                 __m512i wv[4];
@@ -295,7 +301,10 @@ INLINE void decode_block(const attn_qtype t, const uint8_t *v, const uint8_t *s,
         for (int half = 0; half < 2; half++)
             for (int i = 0; i < 4; i++) {
                 __m512i q = q4_lane(w, i, 4 * half);
-                if (q5) q = _mm512_or_si512(q, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qh, 16 * half + 4 * j + i), one), 4));
+                if (q5) { /* bit 16*half + 4j + i of the lane's word */
+                    const __m512i bit = _mm512_and_si512(_mm512_srli_epi32(qh, 16 * half + 4 * j + i), one);
+                    q = _mm512_or_si512(q, _mm512_slli_epi32(bit, 4));
+                }
                 __m512 x = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(q, off)), d);
                 if (minimum) x = _mm512_add_ps(x, m);
                 _mm512_storeu_ps(dst + (16 * half + 4 * j + i) * nr, x);
