@@ -332,6 +332,37 @@ static void check_matmul(attn_qtype t, attn_qdot_mode mode, int64_t M, int64_t N
     free(w), free(x), free(y), free(bias), free(row), free(gmax);
 }
 
+/* attn_matmul_many gives what one attn_matmul per weight gives, bit for bit (each output
+ * row is the same kernel on the same quantized rows), with and without panels, for weights of
+ * one block size, of two (done one by one) and for prompts (the GEMM). */
+static void check_matmul_many(attn_qtype t0, attn_qtype t1, int64_t M, bool panels) {
+    const int64_t K = 512, N[3] = {64, 32, 48};
+    const attn_qtype ts[3] = {t0, t1, t0};
+    uint8_t *w[3], *pw[3];
+    attn_weight wt[3];
+    float *ys[3], *yref[3], *bias[3], *x = malloc((size_t)(M * K) * sizeof(float));
+    fill_x(x, M * K);
+    for (int i = 0; i < 3; i++) {
+        w[i] = random_matrix(ts[i], N[i], K);
+        pw[i] = panels && attn_qpanel_ok(ts[i], K, N[i]) ? attn_alloc(attn_qpanel_bytes(ts[i], K, N[i])) : NULL;
+        if (pw[i]) attn_qpanel_pack(pw[i], w[i], ts[i], K, N[i]);
+        wt[i] = (attn_weight){.data = w[i], .dtype = ATTN_F32, .n_in = K, .n_out = N[i], .qtype = ts[i], .panels = pw[i]};
+        ys[i] = malloc((size_t)(M * N[i]) * sizeof(float)), yref[i] = malloc((size_t)(M * N[i]) * sizeof(float));
+        bias[i] = i == 1 ? NULL : malloc((size_t)N[i] * sizeof(float));
+        for (int64_t n = 0; bias[i] && n < N[i]; n++) bias[i][n] = uniform();
+        CHECK(attn_matmul(yref[i], x, M, &wt[i], bias[i]) == 0, "matmul");
+    }
+    const attn_weight *const ws[] = {&wt[0], &wt[1], &wt[2]};
+    const float *const bs[] = {bias[0], bias[1], bias[2]};
+    CHECK(attn_matmul_many(3, ys, x, M, ws, bs) == 0, "matmul_many");
+    for (int i = 0; i < 3; i++) {
+        CHECK(memcmp(ys[i], yref[i], (size_t)(M * N[i]) * sizeof(float)) == 0, "matmul_many %s+%s%s M=%lld: product %d",
+              attn_qtype_name(t0), attn_qtype_name(t1), panels ? " panels" : "", (long long)M, i);
+        attn_free(pw[i]), free(w[i]), free(ys[i]), free(yref[i]), free(bias[i]);
+    }
+    free(x);
+}
+
 /* ATTN_QBENCH=1: one thread, best of 30, M rows of an N x K matrix (ATTN_QBENCH_N/K/M,
  * default SmolLM2's 1536 x 576, one row): the exact f32 path against the integer one in each
  * mode, weight bytes per second, activation quantization included. */
@@ -451,6 +482,12 @@ int main(void) {
                 if (attn_qpanel_ok(t, 3 * B, 48)) check_matmul(t, (attn_qdot_mode)mode, M, 48, 3 * B, true);
             }
     }
+    for (int panels = 0; panels < 2; panels++)
+        for (int64_t M = 1; M <= 17; M += 8) {
+            check_matmul_many(ATTN_QT_Q4_0, ATTN_QT_Q4_0, M, panels);
+            check_matmul_many(ATTN_QT_Q4_K, ATTN_QT_Q6_K, M, panels);
+            check_matmul_many(ATTN_QT_Q4_K, ATTN_QT_Q8_0, M, panels); /* two block sizes */
+        }
     attn_qdot_set_mode(ATTN_QDOT_Q8X2);
     CHECK(strcmp(attn_qdot_mode_name(ATTN_QDOT_Q8), "q8") == 0 && attn_qdot_get_mode() == ATTN_QDOT_Q8X2, "mode names");
     return test_finish("test_qdot");

@@ -115,3 +115,50 @@ int attn_matmul(float *y, const float *x, int64_t M, const attn_weight *w, const
                    .bias = bias};
     return attn_gemm_run(&g);
 }
+
+/* ---- several products of one input ------------------------------------------------- */
+
+#define MANY_MAX 4
+
+typedef struct {
+    matmul_job jobs[MANY_MAX]; /* one per weight, sharing x and its quantized rows */
+    int64_t start[MANY_MAX + 1]; /* weight i's rows are [start[i], start[i+1]) of the union */
+    int n;
+} many_job;
+
+/* Rows [a, b) of the union: the part of each weight's rows that falls in it. */
+static void many_task(void *ctx, int64_t a, int64_t b, int thread) {
+    const many_job *mj = ctx;
+    for (int i = 0; i < mj->n; i++) {
+        int64_t lo = ATTN_MAX(a, mj->start[i]), hi = ATTN_MIN(b, mj->start[i + 1]);
+        if (lo < hi) qdot_task((void *)&mj->jobs[i], lo - mj->start[i], hi - mj->start[i], thread);
+    }
+}
+
+/* Same block size, so one quantization of x serves every weight. */
+static bool same_quant_block(const attn_weight *const *ws, int n) {
+    for (int i = 0; i < n; i++)
+        if (!ws[i]->qtype || attn_qtype_get(ws[i]->qtype)->block != attn_qtype_get(ws[0]->qtype)->block ||
+            ws[i]->n_in != ws[0]->n_in || ws[i]->n_out % 16)
+            return false;
+    return true;
+}
+
+int attn_matmul_many(int n, float *const *ys, const float *x, int64_t M, const attn_weight *const *ws,
+                     const float *const *biases) {
+    many_job mj = {.n = n};
+    const attn_qx *qx = NULL;
+    if (n < 1 || n > MANY_MAX || M > QGEMV_MAX_ROWS || !same_quant_block(ws, n) ||
+        !(qx = attn_qx_rows(x, ws[0]->n_in, M, ws[0]->n_in, (attn_qtype)ws[0]->qtype))) {
+        for (int i = 0; i < n; i++) /* prompts, exact activations, plain dtypes: one by one */
+            if (attn_matmul(ys[i], x, M, ws[i], biases[i])) return -1;
+        return 0;
+    }
+    for (int i = 0; i < n; i++) {
+        mj.jobs[i] = (matmul_job){.y = ys[i], .x = x, .M = M, .w = ws[i], .bias = biases[i], .qx = qx};
+        mj.start[i + 1] = mj.start[i] + ws[i]->n_out;
+    }
+    int64_t total = mj.start[n], per = total / (8 * (int64_t)attn_threads_count());
+    attn_parallel_for_dynamic(total, ATTN_MAX(16, (per + 15) / 16 * 16), many_task, &mj);
+    return 0;
+}

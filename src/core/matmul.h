@@ -23,6 +23,13 @@ typedef struct {
  * Returns -1 only when its packing buffers cannot be allocated. */
 int attn_matmul(float *y, const float *x, int64_t M, const attn_weight *w, const float *bias);
 
+/* ys[i] = x · ws[i] + biases[i] for n <= 4 weights with the same n_in (the query, key and
+ * value projections; gate and up): what n attn_matmul calls give, but while decoding with
+ * quantized weights of one block size x is quantized once and the rows of all n products
+ * are shared out among the threads in one job (one wait instead of n). */
+int attn_matmul_many(int n, float *const *ys, const float *x, int64_t M, const attn_weight *const *ws,
+                     const float *const *biases);
+
 /* Per-thread scratch memory that grows on demand and is reused, so steady-state calls do
  * not allocate. `slot` separates independent buffers of one thread: 0, 1 and 4 the GEMM's
  * packing, 2 and 3 attention's. NULL if out of memory. */

@@ -241,9 +241,10 @@ static int attention(llama *m, llama_layer *L, int l, const attn_batch_pass *p) 
     const attn_llama_config *c = &m->c;
     attn_attention_shape s = attention_shape(c);
     int64_t T = p->rows, hd = c->head_dim, qd = c->n_head * hd, kvd = c->n_kv_head * hd;
-    if (attn_matmul(m->q, m->h, T, &L->q, L->q_b) || attn_matmul(m->k, m->h, T, &L->k, L->k_b) ||
-        attn_matmul(m->v, m->h, T, &L->v, L->v_b))
-        return -1;
+    float *const ys[] = {m->q, m->k, m->v};
+    const attn_weight *const ws[] = {&L->q, &L->k, &L->v};
+    const float *const bs[] = {L->q_b, L->k_b, L->v_b};
+    if (attn_matmul_many(3, ys, m->h, T, ws, bs)) return -1;
     attn_rope_apply(m->q, qd, T, s.n_heads, s.head_dim, m->rope_cos, m->rope_sin, c->rope.dim, c->rope.layout);
     attn_rope_apply(m->k, kvd, T, s.n_kv_heads, s.head_dim, m->rope_cos, m->rope_sin, c->rope.dim, c->rope.layout);
     attn_batch_attend(p, &m->cache, l, m->att, qd, m->q, qd, m->k, m->v, kvd, &s);
@@ -252,7 +253,10 @@ static int attention(llama *m, llama_layer *L, int l, const attn_batch_pass *p) 
 
 /* down(silu(gate(h)) * up(h)) of T rows of m->h, into m->h. */
 static int mlp(llama *m, llama_layer *L, int64_t T) {
-    if (attn_matmul(m->gate, m->h, T, &L->gate, L->gate_b) || attn_matmul(m->up, m->h, T, &L->up, L->up_b)) return -1;
+    float *const ys[] = {m->gate, m->up};
+    const attn_weight *const ws[] = {&L->gate, &L->up};
+    const float *const bs[] = {L->gate_b, L->up_b};
+    if (attn_matmul_many(2, ys, m->h, T, ws, bs)) return -1;
     attn_swiglu(m->gate, m->up, T * m->c.n_ff);
     return attn_matmul(m->h, m->gate, T, &L->down, L->down_b);
 }
