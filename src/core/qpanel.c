@@ -21,7 +21,7 @@ void attn_qpanel_pack_b_avx512(float *dst, int nr, const void *panels, attn_qtyp
 
 enum { P = ATTN_QPANEL_ROWS };
 
-static bool kquant(attn_qtype t) { return t == ATTN_QT_Q4_K || t == ATTN_QT_Q6_K; }
+static bool kquant(attn_qtype t) { return t == ATTN_QT_Q4_K || t == ATTN_QT_Q5_K || t == ATTN_QT_Q6_K; }
 
 bool attn_qpanel_ok(attn_qtype t, int64_t K, int64_t N) {
     bool legacy = t == ATTN_QT_Q4_0 || t == ATTN_QT_Q4_1 || t == ATTN_QT_Q5_0 || t == ATTN_QT_Q5_1 || t == ATTN_QT_Q8_0;
@@ -35,13 +35,16 @@ int attn_qpanel_value_bytes(attn_qtype t) {
     case ATTN_QT_Q8_0: return 512;
     case ATTN_QT_Q5_0: case ATTN_QT_Q5_1: return 320; /* nibbles, then each row's 32 fifth bits */
     case ATTN_QT_Q4_K: return 2048;
+    case ATTN_QT_Q5_K: return 2560; /* Q4_K's, then 8 vectors of qh */
     case ATTN_QT_Q6_K: return 3072;
     default: return 256;
     }
 }
 
 int attn_qpanel_scale_bytes(attn_qtype t) {
-    return t == ATTN_QT_Q4_1 || t == ATTN_QT_Q5_1 ? 64 : t == ATTN_QT_Q4_K ? 320 : t == ATTN_QT_Q6_K ? 288 : 32;
+    return t == ATTN_QT_Q4_1 || t == ATTN_QT_Q5_1 ? 64 : t == ATTN_QT_Q4_K || t == ATTN_QT_Q5_K ? 320
+         : t == ATTN_QT_Q6_K                        ? 288
+                                                    : 32;
 }
 
 size_t attn_qpanel_bytes(attn_qtype t, int64_t K, int64_t N) {
@@ -68,8 +71,11 @@ static void put4(uint8_t *vals, int v, int n, const uint8_t *src, uint32_t x) {
 /* Row n's block blk into a panel's block (values vals, scales sc). */
 static void pack_block(attn_qtype t, const uint8_t *blk, int n, uint8_t *vals, uint8_t *sc) {
     switch (t) {
-    case ATTN_QT_Q4_K: { /* vector v: bytes 4v.. of qs; d, dmin, then per group of 32 the 6-bit scales and mins */
-        for (int v = 0; v < 32; v++) put4(vals, v, n, blk + 16 + 4 * v, 0);
+    case ATTN_QT_Q4_K:
+    case ATTN_QT_Q5_K: { /* vector v: bytes 4v.. of qs (Q5_K: then of qh); d, dmin, per group the scales and mins */
+        const int qs = t == ATTN_QT_Q5_K ? 48 : 16;
+        for (int v = 0; v < 32; v++) put4(vals, v, n, blk + qs + 4 * v, 0);
+        for (int v = 0; t == ATTN_QT_Q5_K && v < 8; v++) put4(vals, 32 + v, n, blk + 16 + 4 * v, 0);
         memcpy(sc + 2 * n, blk, 2), memcpy(sc + 32 + 2 * n, blk + 2, 2);
         for (int g = 0; g < 8; g++) {
             int s, m;
@@ -121,9 +127,11 @@ static void panel_ints(attn_qtype t, const uint8_t *vals, const uint8_t *sc, int
     *d = half_at(sc + 2 * n);
     switch (t) {
     case ATTN_QT_Q4_K:
+    case ATTN_QT_Q5_K:
         for (int k = 0; k < 256; k++) { /* value 32g + l: byte l of qs's 32 for pair g/2, nibble g%2 */
             int g = k / 32, l = k % 32, v = 8 * (g / 2) + l / 4;
             q[k] = (lane[64 * v + l % 4] >> (4 * (g % 2))) & 15;
+            if (t == ATTN_QT_Q5_K) q[k] |= ((lane[64 * (32 + l / 4) + l % 4] >> g) & 1) << 4; /* bit g of qh[l] */
         }
         for (int j = 0; j < 16; j++) s16[j] = sc[64 + 16 * (j / 2) + n], m16[j] = sc[192 + 16 * (j / 2) + n];
         *c = -half_at(sc + 32 + 2 * n);
@@ -195,7 +203,7 @@ static float dequantized(attn_qtype t, int q, int s16, int m16, float d, float c
     case ATTN_QT_Q4_0: return (float)(q - 8) * d;
     case ATTN_QT_Q5_0: return (float)(q - 16) * d;
     case ATTN_QT_Q4_1: case ATTN_QT_Q5_1: return (float)q * d + c;
-    case ATTN_QT_Q4_K: return d * (float)s16 * (float)q - -c * (float)m16; /* d1*q - dmin*m */
+    case ATTN_QT_Q4_K: case ATTN_QT_Q5_K: return d * (float)s16 * (float)q - -c * (float)m16; /* d1*q - dmin*m */
     case ATTN_QT_Q6_K: return d * (float)s16 * (float)(q - 32);
     default: return (float)q * d;
     }

@@ -19,9 +19,11 @@
  *   Q4_K: 32 vectors, vector v is qs bytes 4v.. (values 32g+l of groups 2(v/8) and
  *     2(v/8)+1 in its nibbles, l = 4(v%8)+i); scales: d, dmin (f16), then per group of 32
  *     the 16 rows' 6-bit scales as bytes, then their mins (320 bytes, 64 more than the rows).
+ *   Q5_K: as Q4_K, then 8 vectors of qh bytes 4v.. (bit g: the fifth bit of group g).
  *   Q6_K: per half h, 8 vectors of ql[64h..], 8 of ql[64h+32..], 8 of qh[32h..]; scales: d,
  *     then per 16 values the 16 rows' int8 scales.
- * Everything but Q4_K takes exactly the bytes its 16 rows took. N must be a multiple of 16. */
+ * Q4_K and Q5_K panels take 3% and 2% more bytes than their rows, the others exactly as
+ * many. N must be a multiple of 16. */
 #ifndef ATTN_QPANEL_H
 #define ATTN_QPANEL_H
 

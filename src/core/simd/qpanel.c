@@ -156,16 +156,25 @@ INLINE __m512i group_ints(const __m512i *wv, const int n, const int8_t *hi, cons
     return two ? _mm512_add_epi32(_mm512_slli_epi32(a, 8), group_dot(wv, n, lo, at)) : a;
 }
 
-/* K-quant panels (Q4_K, Q6_K), rows r0 .. r0+R-1: per super-block and row, each group's
+/* Q5_K: bit g of qh byte 4c+i (vector 32+c of the super-block) moved to bit 4 of byte i of
+ * each lane, other bits left for the caller to mask (16-bit shifts stay within the byte's
+ * bit 4 for g <= 7). */
+INLINE __m512i fifth_of_group(const uint8_t *v, int c, int g) {
+    const __m512i qh = _mm512_loadu_si512(v + 64 * (32 + c));
+    return g <= 4 ? _mm512_slli_epi16(qh, 4 - g) : _mm512_srli_epi16(qh, g - 4);
+}
+
+/* K-quant panels (Q4_K, Q5_K, Q6_K), rows r0 .. r0+R-1: per super-block and row, each group's
  * integer sums are converted and multiplied by its 16 rows' scales (d*sc), its minimum
  * (Q4_K: dmin*m) or offset (Q6_K: 32*d*sc) times the activations' run sums is taken off,
  * and the super-block's total is scaled by the activations' d. */
 INLINE void kpanel_rows(const attn_qtype t, const int R, const int two, const uint8_t *panel, const attn_qx *qx,
                         int64_t r0, float *y, int64_t ldy, __mmask16 cols, int prefetch) {
     const int64_t K = qx->K, nb = K / 256;
-    const int vb = t == ATTN_QT_Q4_K ? 2048 : 3072, sb = t == ATTN_QT_Q4_K ? 320 : 288;
+    const int x1 = t == ATTN_QT_Q4_K || t == ATTN_QT_Q5_K; /* w = d*sc*q - dmin*m */
+    const int vb = t == ATTN_QT_Q4_K ? 2048 : t == ATTN_QT_Q5_K ? 2560 : 3072, sb = x1 ? 320 : 288;
     const uint8_t *scales = panel + nb * vb;
-    const __m512i m4 = _mm512_set1_epi8(15), top2 = _mm512_set1_epi8(0x30);
+    const __m512i m4 = _mm512_set1_epi8(15), top2 = _mm512_set1_epi8(0x30), sixteen = _mm512_set1_epi8(16);
     __m512 acc[4];
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
@@ -176,17 +185,18 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int two, const ui
         _Alignas(64) float runs[4][16];
         __m512 part[4];
         for (int r = 0; r < R; r++) run_sums(qx, r0 + r, b, runs[r]), part[r] = _mm512_setzero_ps();
-        if (t == ATTN_QT_Q4_K) {
+        if (x1) {
             const __m512 dmin = halves16(s + 32);
             static const int at[8] = {0, 4, 8, 12, 16, 20, 24, 28};
             for (int g = 0; g < 8; g++) {
-                for (int o = 0; prefetch && o < 256; o += 64)
-                    _mm_prefetch((const char *)v + 256 * g + PF_AHEAD_K + o, _MM_HINT_T0);
+                for (int o = 0; prefetch && o < vb / 8; o += 64)
+                    _mm_prefetch((const char *)v + vb / 8 * g + PF_AHEAD_K + o, _MM_HINT_T0);
                 const __m512 sc = bytes16(s + 64 + 16 * g, 0, d), mn = bytes16(s + 192 + 16 * g, 0, dmin);
                 __m512i wv[8];
                 for (int c = 0; c < 8; c++) {
                     const __m512i w = _mm512_loadu_si512(v + 64 * (8 * (g / 2) + c));
                     wv[c] = _mm512_and_si512(g % 2 ? _mm512_srli_epi16(w, 4) : w, m4);
+                    if (t == ATTN_QT_Q5_K) wv[c] = _mm512_ternarylogic_epi32(wv[c], fifth_of_group(v, c, g), sixteen, 0xF8);
                 }
 #pragma GCC unroll 4
                 for (int r = 0; r < R; r++) {
@@ -248,18 +258,19 @@ typedef void (*panel_fn)(const uint8_t *panel, const attn_qx *qx, int64_t r0, fl
 LEGACY_PANEL_FNS(Q8_0, 0) LEGACY_PANEL_FNS(Q8_0, 1) LEGACY_PANEL_FNS(Q4_0, 0) LEGACY_PANEL_FNS(Q4_0, 1)
 LEGACY_PANEL_FNS(Q4_1, 0) LEGACY_PANEL_FNS(Q4_1, 1) LEGACY_PANEL_FNS(Q5_0, 0) LEGACY_PANEL_FNS(Q5_0, 1)
 LEGACY_PANEL_FNS(Q5_1, 0) LEGACY_PANEL_FNS(Q5_1, 1)
-PANEL_FNS(Q4_K, kpanel_rows, 0) PANEL_FNS(Q4_K, kpanel_rows, 1) PANEL_FNS(Q6_K, kpanel_rows, 0)
+PANEL_FNS(Q4_K, kpanel_rows, 0) PANEL_FNS(Q4_K, kpanel_rows, 1) PANEL_FNS(Q5_K, kpanel_rows, 0)
+PANEL_FNS(Q5_K, kpanel_rows, 1) PANEL_FNS(Q6_K, kpanel_rows, 0)
 PANEL_FNS(Q6_K, kpanel_rows, 1)
 
 /* [type][two][1, 2, 3, 4 or 8 rows]; the K-quants take at most 4 rows a call. */
-static const panel_fn panel_fns[7][2][5] = {PANEL_TABLE(Q8_0, WIDE), PANEL_TABLE(Q4_0, WIDE), PANEL_TABLE(Q4_1, WIDE),
-                                            PANEL_TABLE(Q5_0, WIDE), PANEL_TABLE(Q5_1, WIDE),
-                                            PANEL_TABLE(Q4_K, NARROW), PANEL_TABLE(Q6_K, NARROW)};
+static const panel_fn panel_fns[8][2][5] = {PANEL_TABLE(Q8_0, WIDE),   PANEL_TABLE(Q4_0, WIDE),   PANEL_TABLE(Q4_1, WIDE),
+                                            PANEL_TABLE(Q5_0, WIDE),   PANEL_TABLE(Q5_1, WIDE),   PANEL_TABLE(Q4_K, NARROW),
+                                            PANEL_TABLE(Q5_K, NARROW), PANEL_TABLE(Q6_K, NARROW)};
 
 void SFX(attn_qpanel_dot)(float *y, int64_t ldy, const attn_qx *qx, const void *panels, attn_qtype t, int64_t n0,
                           int64_t n1) {
     const int ti = t == ATTN_QT_Q8_0 ? 0 : t == ATTN_QT_Q4_0 ? 1 : t == ATTN_QT_Q4_1 ? 2 : t == ATTN_QT_Q5_0 ? 3
-                 : t == ATTN_QT_Q5_1 ? 4 : t == ATTN_QT_Q4_K ? 5 : 6;
+                 : t == ATTN_QT_Q5_1 ? 4 : t == ATTN_QT_Q4_K ? 5 : t == ATTN_QT_Q5_K ? 6 : 7;
     const int two = qx->lo != NULL, wide = ti < 5;
     const size_t pb = attn_qpanel_bytes(t, qx->K, ATTN_QPANEL_ROWS);
     for (int64_t n = n0; n < n1; n += ATTN_QPANEL_ROWS) {
@@ -313,18 +324,23 @@ INLINE void decode_block(const attn_qtype t, const uint8_t *v, const uint8_t *s,
 }
 
 /* A K-quant panel's super-block as 256 rows of 16 floats at dst (row stride nr), with the
- * expressions of attn_dequantize_row: Q4_K (d*sc)*q - dmin*m, Q6_K (d*sc)*(q-32). */
+ * expressions of attn_dequantize_row: Q4_K/Q5_K (d*sc)*q - dmin*m, Q6_K (d*sc)*(q-32). */
 INLINE void decode_superblock(const attn_qtype t, const uint8_t *v, const uint8_t *s, float *dst, int nr) {
     const __m512 d = halves16(s);
-    if (t == ATTN_QT_Q4_K) {
+    if (t == ATTN_QT_Q4_K || t == ATTN_QT_Q5_K) {
         const __m512 dmin = halves16(s + 32);
+        const __m512i one = _mm512_set1_epi32(1);
         for (int g = 0; g < 8; g++) {
             const __m512 sc = bytes16(s + 64 + 16 * g, 0, d), mn = bytes16(s + 192 + 16 * g, 0, dmin);
             for (int c = 0; c < 8; c++) {
                 const __m512i w = _mm512_loadu_si512(v + 64 * (8 * (g / 2) + c));
-                for (int i = 0; i < 4; i++)
-                    _mm512_storeu_ps(dst + (32 * g + 4 * c + i) * nr,
-                                     _mm512_sub_ps(_mm512_mul_ps(sc, _mm512_cvtepi32_ps(q4_lane(w, i, 4 * (g % 2)))), mn));
+                const __m512i qh = t == ATTN_QT_Q5_K ? _mm512_loadu_si512(v + 64 * (32 + c)) : _mm512_setzero_si512();
+                for (int i = 0; i < 4; i++) {
+                    __m512i q = q4_lane(w, i, 4 * (g % 2));
+                    if (t == ATTN_QT_Q5_K) /* bit g of byte i */
+                        q = _mm512_or_si512(q, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qh, 8 * i + g), one), 4));
+                    _mm512_storeu_ps(dst + (32 * g + 4 * c + i) * nr, _mm512_sub_ps(_mm512_mul_ps(sc, _mm512_cvtepi32_ps(q)), mn));
+                }
             }
         }
         return;
@@ -368,6 +384,7 @@ void SFX(attn_qpanel_pack_b)(float *dst, int nr, const void *panels, attn_qtype 
             case ATTN_QT_Q5_0: decode_block(ATTN_QT_Q5_0, v, s, out, nr); break;
             case ATTN_QT_Q5_1: decode_block(ATTN_QT_Q5_1, v, s, out, nr); break;
             case ATTN_QT_Q4_K: decode_superblock(ATTN_QT_Q4_K, v, s, out, nr); break;
+            case ATTN_QT_Q5_K: decode_superblock(ATTN_QT_Q5_K, v, s, out, nr); break;
             default: decode_superblock(ATTN_QT_Q6_K, v, s, out, nr); break;
             }
         }
