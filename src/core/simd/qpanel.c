@@ -39,6 +39,11 @@ INLINE __m512i fifth_bits(__m512i qh, int first) {
     return _mm512_multishift_epi64_epi8(_mm512_set1_epi64((long long)ctrl), qh);
 }
 
+/* The activation offset vector j of block_values pairs with. */
+INLINE int act_at(const attn_qtype t, int j) {
+    return t == ATTN_QT_Q8_0 ? 4 * j : j % 2 ? 16 + 4 * (j / 2) : 4 * (j / 2);
+}
+
 /* A block's weights as 8 vectors of unsigned bytes, vector j against activations 4j..4j+3
  * (Q4: even j from the low nibbles, odd from the high ones, see act_at). */
 INLINE void block_values(const attn_qtype t, const uint8_t *v, __m512i wv[8]) {
@@ -55,12 +60,9 @@ INLINE void block_values(const attn_qtype t, const uint8_t *v, __m512i wv[8]) {
     if (t == ATTN_QT_Q5_0 || t == ATTN_QT_Q5_1) {
         const __m512i qh = _mm512_loadu_si512(v + 256), sixteen = _mm512_set1_epi8(16);
         for (int j = 0; j < 8; j++) /* value a's fifth bit is bit a of the lane's word */
-            wv[j] = _mm512_ternarylogic_epi32(wv[j], fifth_bits(qh, j % 2 ? 16 + 4 * (j / 2) : 4 * (j / 2)), sixteen, 0xF8);
+            wv[j] = _mm512_ternarylogic_epi32(wv[j], fifth_bits(qh, act_at(t, j)), sixteen, 0xF8);
     }
 }
-
-/* The activation offset vector j of block_values pairs with. */
-INLINE int act_at(const attn_qtype t, int j) { return t == ATTN_QT_Q8_0 ? 4 * j : j % 2 ? 16 + 4 * (j / 2) : 4 * (j / 2); }
 
 /* Per lane, the 32 products of a block's weights with activation bytes x, in two chains of
  * 4 (a chain of 8 dependent vpdpbusd is 40 cycles: too long to hide behind other rows). */
@@ -196,7 +198,8 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int two, const ui
                 for (int c = 0; c < 8; c++) {
                     const __m512i w = _mm512_loadu_si512(v + 64 * (8 * (g / 2) + c));
                     wv[c] = _mm512_and_si512(g % 2 ? _mm512_srli_epi16(w, 4) : w, m4);
-                    if (t == ATTN_QT_Q5_K) wv[c] = _mm512_ternarylogic_epi32(wv[c], fifth_of_group(v, c, g), sixteen, 0xF8);
+                    if (t == ATTN_QT_Q5_K) /* wv | (fifth bits & 16) */
+                        wv[c] = _mm512_ternarylogic_epi32(wv[c], fifth_of_group(v, c, g), sixteen, 0xF8);
                 }
 #pragma GCC unroll 4
                 for (int r = 0; r < R; r++) {
@@ -339,7 +342,8 @@ INLINE void decode_superblock(const attn_qtype t, const uint8_t *v, const uint8_
                     __m512i q = q4_lane(w, i, 4 * (g % 2));
                     if (t == ATTN_QT_Q5_K) /* bit g of byte i */
                         q = _mm512_or_si512(q, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qh, 8 * i + g), one), 4));
-                    _mm512_storeu_ps(dst + (32 * g + 4 * c + i) * nr, _mm512_sub_ps(_mm512_mul_ps(sc, _mm512_cvtepi32_ps(q)), mn));
+                    const __m512 x = _mm512_sub_ps(_mm512_mul_ps(sc, _mm512_cvtepi32_ps(q)), mn);
+                    _mm512_storeu_ps(dst + (32 * g + 4 * c + i) * nr, x);
                 }
             }
         }
