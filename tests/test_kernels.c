@@ -92,6 +92,9 @@ static void check_vector_ops(const attn_kernels *k, const char *isa) {
         memcpy(c, a, n * sizeof(float)), memcpy(d, a, n * sizeof(float));
         k->gelu_tanh(c, n), attn_kernels_ref.gelu_tanh(d, n);
         for (int64_t i = 0; i < n; i++) CHECK_NEAR(c[i], d[i], 1e-6 * (1 + fabsf(d[i])), "gelu element");
+        memcpy(c, a, n * sizeof(float)), memcpy(d, a, n * sizeof(float));
+        k->swiglu(c, b, n), attn_kernels_ref.swiglu(d, b, n);
+        for (int64_t i = 0; i < n; i++) CHECK_NEAR(c[i], d[i], 1e-6 * (1 + fabsf(d[i])), "swiglu element");
         memcpy(c, b, n * sizeof(float)), memcpy(d, b, n * sizeof(float));
         k->gelu_tanh_backward(c, a, b, n), attn_kernels_ref.gelu_tanh_backward(d, a, b, n);
         for (int64_t i = 0; i < n; i++) CHECK_NEAR(c[i], d[i], 2e-6 * (1 + fabsf(d[i])), "gelu backward element");
@@ -108,12 +111,16 @@ static void check_vector_ops(const attn_kernels *k, const char *isa) {
         check_adamw(k, isa, a, b, n);
         free(a), free(b), free(c), free(d);
     }
-    /* extreme inputs: exp must not overflow to inf/NaN, gelu saturates */
-    float big[17] = {-1000, -100, -88, -87, 0, 1e-8f, 50, 88, 100, 1000, -5, 5, -20, 20, 3, -3, 0.5f};
-    float big2[17];
-    memcpy(big2, big, sizeof big);
+    /* extreme inputs: exp must not overflow to inf/NaN, gelu and silu saturate */
+    static const float extreme[17] = {-1000, -100, -88, -87, 0, 1e-8f, 50, 88, 100, 1000, -5, 5, -20, 20, 3, -3, 0.5f};
+    float big[17], big2[17], ones[17];
+    memcpy(big, extreme, sizeof big), memcpy(big2, extreme, sizeof big);
     k->gelu_tanh(big, 17), attn_kernels_ref.gelu_tanh(big2, 17);
     for (int i = 0; i < 17; i++) CHECK_NEAR(big[i], big2[i], 1e-5 * (1 + fabsf(big2[i])), "gelu extreme");
+    memcpy(big, extreme, sizeof big), memcpy(big2, extreme, sizeof big);
+    for (int i = 0; i < 17; i++) ones[i] = 1.0f;
+    k->swiglu(big, ones, 17), attn_kernels_ref.swiglu(big2, ones, 17);
+    for (int i = 0; i < 17; i++) CHECK_NEAR(big[i], big2[i], 1e-5 * (1 + fabsf(big2[i])), "swiglu extreme");
 }
 
 /* Scores from the blocked transposed key cache and the weighted value sums, 1..4 queries. */

@@ -75,6 +75,8 @@ typedef struct {
     void (*gelu_tanh_backward)(float *dx, const float *x, const float *dout, int64_t n);
     /* GPT-2's gelu_new: 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), in place. */
     void (*gelu_tanh)(float *x, int64_t n);
+    /* LLaMA's SwiGLU: gate[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)). */
+    void (*swiglu)(float *gate, const float *up, int64_t n);
 } attn_kernels;
 
 const attn_kernels *attn_kernels_get(void);                 /* for attn_isa_current() */

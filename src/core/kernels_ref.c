@@ -94,6 +94,13 @@ static float ref_max(const float *x, int64_t n) {
     return m;
 }
 
+static void ref_swiglu(float *gate, const float *up, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float g = gate[i];
+        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
 static void ref_gelu_tanh(float *x, int64_t n) {
     const float s = 0.7978845608028654f; /* sqrt(2/pi) */
     for (int64_t i = 0; i < n; i++) {
@@ -176,6 +183,7 @@ const attn_kernels attn_kernels_ref = {
     .exp_sum = ref_exp_sum,
     .max = ref_max,
     .gelu_tanh = ref_gelu_tanh,
+    .swiglu = ref_swiglu,
     .attn_scores = ref_attn_scores,
     .attn_values = ref_attn_values,
     .adamw = ref_adamw,

@@ -2,6 +2,7 @@
 #include "llama_layers.h"
 
 #include <math.h>
+#include "core/kernels.h"
 #include "core/threadpool.h"
 
 typedef struct {
@@ -37,10 +38,7 @@ typedef struct {
 static void swiglu_task(void *ctx, int64_t b, int64_t e, int thread) {
     (void)thread;
     const swiglu_job *j = ctx;
-    for (int64_t i = b; i < e; i++) {
-        float g = j->gate[i];
-        j->gate[i] = g / (1.0f + expf(-g)) * j->up[i];
-    }
+    attn_kernels_get()->swiglu(j->gate + b, j->up + b, e - b);
 }
 
 void attn_swiglu(float *gate, const float *up, int64_t n) {

@@ -385,6 +385,15 @@ static void SFX(gelu_tanh)(float *x, int64_t n) {
     }
 }
 
+static void SFX(swiglu)(float *gate, const float *up, int64_t n) {
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) {
+        vf g = vload(gate + i);
+        vstore(gate + i, vmul(vdiv(g, vadd(vset1(1.0f), vexp(vsub(vzero(), g)))), vload(up + i)));
+    }
+    if (i < n) attn_kernels_ref.swiglu(gate + i, up + i, n - i);
+}
+
 /* ---- Attention over the blocked, transposed key cache: scores are computed for a whole
  * block of positions at once, so no horizontal reductions are needed. ---- */
 #define KVV (ATTN_KV_BLOCK / VL)
@@ -566,6 +575,7 @@ const attn_kernels SFX(attn_kernels) = {
     .exp_sum = SFX(exp_sum),
     .max = SFX(max),
     .gelu_tanh = SFX(gelu_tanh),
+    .swiglu = SFX(swiglu),
     .attn_scores = SFX(attn_scores),
     .attn_values = SFX(attn_values),
     .adamw = SFX(adamw),
