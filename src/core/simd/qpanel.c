@@ -177,15 +177,15 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int two, const ui
     const int vb = t == ATTN_QT_Q4_K ? 2048 : t == ATTN_QT_Q5_K ? 2560 : 3072, sb = x1 ? 320 : 288;
     const uint8_t *scales = panel + nb * vb;
     const __m512i m4 = _mm512_set1_epi8(15), top2 = _mm512_set1_epi8(0x30), sixteen = _mm512_set1_epi8(16);
-    __m512 acc[4];
+    __m512 acc[8];
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *v = panel + b * vb, *s = scales + b * sb;
         if (prefetch)
             for (int o = 0; o < sb; o += 64) _mm_prefetch((const char *)s + PF_AHEAD_K / 8 + o, _MM_HINT_T0);
         const __m512 d = halves16(s);
-        _Alignas(64) float runs[4][16];
-        __m512 part[4];
+        _Alignas(64) float runs[8][16];
+        __m512 part[8];
         for (int r = 0; r < R; r++) run_sums(qx, r0 + r, b, runs[r]), part[r] = _mm512_setzero_ps();
         if (x1) {
             const __m512 dmin = halves16(s + 32);
@@ -201,7 +201,7 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int two, const ui
                     if (t == ATTN_QT_Q5_K) /* wv | (fifth bits & 16) */
                         wv[c] = _mm512_ternarylogic_epi32(wv[c], fifth_of_group(v, c, g), sixteen, 0xF8);
                 }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
                 for (int r = 0; r < R; r++) {
                     const int64_t k = (r0 + r) * K + 256 * b + 32 * g;
                     const __m512i a = group_ints(wv, 8, qx->hi + k, two ? qx->lo + k : NULL, at, two);
@@ -225,7 +225,7 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int two, const ui
                                       : j == 2 ? qh : _mm512_srli_epi16(qh, 2);
                     wv[c] = _mm512_ternarylogic_epi32(lo4, hi2, top2, 0xF8); /* lo4 | (hi2 & top2) */
                 }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
                 for (int r = 0; r < R; r++) {
                     const int64_t k = (r0 + r) * K + 256 * b + 128 * h + 32 * j + 16 * u;
                     const __m512i a = group_ints(wv, 4, qx->hi + k, two ? qx->lo + k : NULL, at, two);
@@ -251,37 +251,34 @@ typedef void (*panel_fn)(const uint8_t *panel, const attn_qx *qx, int64_t r0, fl
     }
 #define PANEL_FNS(T, kernel, TWO)                                                                         \
     PANEL_FN(T, kernel, 1, TWO) PANEL_FN(T, kernel, 2, TWO) PANEL_FN(T, kernel, 3, TWO) PANEL_FN(T, kernel, 4, TWO)
-#define PANEL_TABLE(T, wide) \
-    {{panel_##T##_1_0, panel_##T##_2_0, panel_##T##_3_0, panel_##T##_4_0, wide(T, 0)}, \
-     {panel_##T##_1_1, panel_##T##_2_1, panel_##T##_3_1, panel_##T##_4_1, wide(T, 1)}}
-#define WIDE(T, TWO) panel_##T##_8_##TWO
-#define NARROW(T, TWO) NULL
+#define PANEL_TABLE(T) \
+    {{panel_##T##_1_0, panel_##T##_2_0, panel_##T##_3_0, panel_##T##_4_0, panel_##T##_8_0}, \
+     {panel_##T##_1_1, panel_##T##_2_1, panel_##T##_3_1, panel_##T##_4_1, panel_##T##_8_1}}
 
 #define LEGACY_PANEL_FNS(T, TWO) PANEL_FNS(T, panel_rows, TWO) PANEL_FN(T, panel_rows, 8, TWO)
 LEGACY_PANEL_FNS(Q8_0, 0) LEGACY_PANEL_FNS(Q8_0, 1) LEGACY_PANEL_FNS(Q4_0, 0) LEGACY_PANEL_FNS(Q4_0, 1)
 LEGACY_PANEL_FNS(Q4_1, 0) LEGACY_PANEL_FNS(Q4_1, 1) LEGACY_PANEL_FNS(Q5_0, 0) LEGACY_PANEL_FNS(Q5_0, 1)
 LEGACY_PANEL_FNS(Q5_1, 0) LEGACY_PANEL_FNS(Q5_1, 1)
-PANEL_FNS(Q4_K, kpanel_rows, 0) PANEL_FNS(Q4_K, kpanel_rows, 1) PANEL_FNS(Q5_K, kpanel_rows, 0)
-PANEL_FNS(Q5_K, kpanel_rows, 1) PANEL_FNS(Q6_K, kpanel_rows, 0)
-PANEL_FNS(Q6_K, kpanel_rows, 1)
+#define K_PANEL_FNS(T, TWO) PANEL_FNS(T, kpanel_rows, TWO) PANEL_FN(T, kpanel_rows, 8, TWO)
+K_PANEL_FNS(Q4_K, 0) K_PANEL_FNS(Q4_K, 1) K_PANEL_FNS(Q5_K, 0) K_PANEL_FNS(Q5_K, 1) K_PANEL_FNS(Q6_K, 0)
+K_PANEL_FNS(Q6_K, 1)
 
-/* [type][two][1, 2, 3, 4 or 8 rows]; the K-quants take at most 4 rows a call. */
-static const panel_fn panel_fns[8][2][5] = {PANEL_TABLE(Q8_0, WIDE),   PANEL_TABLE(Q4_0, WIDE),   PANEL_TABLE(Q4_1, WIDE),
-                                            PANEL_TABLE(Q5_0, WIDE),   PANEL_TABLE(Q5_1, WIDE),   PANEL_TABLE(Q4_K, NARROW),
-                                            PANEL_TABLE(Q5_K, NARROW), PANEL_TABLE(Q6_K, NARROW)};
+/* [type][two][1, 2, 3, 4 or 8 rows]. */
+static const panel_fn panel_fns[8][2][5] = {PANEL_TABLE(Q8_0), PANEL_TABLE(Q4_0), PANEL_TABLE(Q4_1), PANEL_TABLE(Q5_0),
+                                            PANEL_TABLE(Q5_1), PANEL_TABLE(Q4_K), PANEL_TABLE(Q5_K), PANEL_TABLE(Q6_K)};
 
 void SFX(attn_qpanel_dot)(float *y, int64_t ldy, const attn_qx *qx, const void *panels, attn_qtype t, int64_t n0,
                           int64_t n1) {
     const int ti = t == ATTN_QT_Q8_0 ? 0 : t == ATTN_QT_Q4_0 ? 1 : t == ATTN_QT_Q4_1 ? 2 : t == ATTN_QT_Q5_0 ? 3
                  : t == ATTN_QT_Q5_1 ? 4 : t == ATTN_QT_Q4_K ? 5 : t == ATTN_QT_Q5_K ? 6 : 7;
-    const int two = qx->lo != NULL, wide = ti < 5;
+    const int two = qx->lo != NULL;
     const size_t pb = attn_qpanel_bytes(t, qx->K, ATTN_QPANEL_ROWS);
     for (int64_t n = n0; n < n1; n += ATTN_QPANEL_ROWS) {
         const uint8_t *panel = (const uint8_t *)panels + (size_t)(n / ATTN_QPANEL_ROWS) * pb;
         const __mmask16 cols = n1 - n < 16 ? (__mmask16)((1u << (n1 - n)) - 1) : (__mmask16)0xFFFF;
         for (int64_t r0 = 0, step; r0 < qx->rows; r0 += step) { /* the first group streams the panel */
             const int64_t left = qx->rows - r0;
-            step = left >= 8 && wide ? 8 : left >= 4 ? 4 : left;
+            step = left >= 8 ? 8 : left >= 4 ? 4 : left;
             panel_fns[ti][two][step == 8 ? 4 : step - 1](panel, qx, r0, y + r0 * ldy + n, ldy, cols, r0 == 0);
         }
     }
