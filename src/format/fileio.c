@@ -5,9 +5,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -161,4 +163,11 @@ int attn_write_file_atomic(const char *path, const void *data, size_t n) {
         return -1;
     }
     return attn_atomic_commit(f);
+}
+
+void attn_mapped_release(const void *map, size_t map_len, const void *data, size_t n) {
+    const uint8_t *base = map, *p = data;
+    if (!base || n == 0 || p < base || p + n > base + map_len) return;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), first = (size_t)(p - base) / page * page;
+    (void)madvise((void *)(uintptr_t)(base + first), (size_t)(p - base) + n - first, MADV_DONTNEED);
 }

@@ -27,4 +27,9 @@ const char *attn_atomic_path(const attn_atomic_file *f); /* the final path, for 
 /* open + write + commit in one call. */
 int attn_write_file_atomic(const char *path, const void *data, size_t n);
 
+/* The readers' mappings (private, read-only): the caller no longer reads [data, data+n) of
+ * the map_len bytes mapped at map, so its pages leave the process's memory (clean file
+ * pages: a later read maps them again). Ranges outside the mapping are ignored. */
+void attn_mapped_release(const void *map, size_t map_len, const void *data, size_t n);
+
 #endif

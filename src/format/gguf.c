@@ -4,6 +4,7 @@
  * the data section, then hand out pointers into the mapping. See gguf.h for the format and
  * for what is accepted; gguf_write.c holds the writer. */
 #include "format/gguf.h"
+#include "format/fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -527,10 +528,7 @@ attn_gguf *attn_gguf_open(const char *path) {
 }
 
 void attn_gguf_release(const attn_gguf *g, const void *data, size_t nbytes) {
-    const uint8_t *map = g ? g->map : NULL, *p = data;
-    if (!map || nbytes == 0 || p < map || p + nbytes > map + g->map_len) return;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE), first = (size_t)(p - map) / page * page;
-    (void)madvise((void *)(map + first), (size_t)(p - map) + nbytes - first, MADV_DONTNEED);
+    if (g) attn_mapped_release(g->map, g->map_len, data, nbytes);
 }
 
 void attn_gguf_close(attn_gguf *g) {

@@ -446,13 +446,8 @@ int attn_safetensors_meta_at(const attn_safetensors *st, int i, const char **key
 const char *attn_safetensors_path(const attn_safetensors *st) { return st ? st->path : NULL; }
 
 void attn_safetensors_release(const attn_safetensors *st, const attn_st_tensor *t) {
-    if (!st || !st->map || !t || t < st->tensors || t >= st->tensors + st->n || t->nbytes == 0)
-        return;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t begin = (size_t)((const uint8_t *)t->data - (const uint8_t *)st->map);
-    size_t first = begin / page * page;
-    /* MAP_PRIVATE pages we never wrote are clean file pages: dropping them loses nothing */
-    (void)madvise((uint8_t *)st->map + first, begin + t->nbytes - first, MADV_DONTNEED);
+    if (!st || !t || t < st->tensors || t >= st->tensors + st->n) return;
+    attn_mapped_release(st->map, st->map_len, t->data, t->nbytes);
 }
 
 /* ---- writer ------------------------------------------------------------------------ */
