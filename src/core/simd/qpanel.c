@@ -29,7 +29,6 @@ INLINE __m512i bcast4(const int8_t *p) {
     return _mm512_set1_epi32(v);
 }
 
-INLINE __m512 halves16(const uint8_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p)); }
 
 /* Per lane (a row's 32-bit word of fifth bits), byte i's bit 4 = bit `first` + i of the word
  * (vpmultishiftqb picks each byte's 8 bits at any offset of its 64-bit word, wrapping). */
@@ -39,13 +38,13 @@ INLINE __m512i fifth_bits(__m512i qh, int first) {
     return _mm512_multishift_epi64_epi8(_mm512_set1_epi64((long long)ctrl), qh);
 }
 
-/* The activation offset vector j of block_values pairs with. */
-INLINE int act_at(const attn_qtype t, int j) {
-    return t == ATTN_QT_Q8_0 ? 4 * j : j % 2 ? 16 + 4 * (j / 2) : 4 * (j / 2);
-}
+/* The activation offset each of block_values' vectors pairs with: Q8_0's run in order, the
+ * 4-bit types' alternate between a block's first and last 16 values (low, high nibbles). */
+static const int in_order[8] = {0, 4, 8, 12, 16, 20, 24, 28}, by_nibble[8] = {0, 16, 4, 20, 8, 24, 12, 28};
+#define ACT_AT(t) ((t) == ATTN_QT_Q8_0 ? in_order : by_nibble)
 
 /* A block's weights as 8 vectors of unsigned bytes, vector j against activations 4j..4j+3
- * (Q4: even j from the low nibbles, odd from the high ones, see act_at). */
+ * (Q4: even j from the low nibbles, odd from the high ones, see ACT_AT). */
 INLINE void block_values(const attn_qtype t, const uint8_t *v, __m512i wv[8]) {
     if (t == ATTN_QT_Q8_0) {
         for (int j = 0; j < 8; j++) wv[j] = _mm512_loadu_si512(v + 64 * j);
@@ -60,21 +59,28 @@ INLINE void block_values(const attn_qtype t, const uint8_t *v, __m512i wv[8]) {
     if (t == ATTN_QT_Q5_0 || t == ATTN_QT_Q5_1) {
         const __m512i qh = _mm512_loadu_si512(v + 256), sixteen = _mm512_set1_epi8(16);
         for (int j = 0; j < 8; j++) /* value a's fifth bit is bit a of the lane's word */
-            wv[j] = _mm512_ternarylogic_epi32(wv[j], fifth_bits(qh, act_at(t, j)), sixteen, 0xF8);
+            wv[j] = _mm512_ternarylogic_epi32(wv[j], fifth_bits(qh, by_nibble[j]), sixteen, 0xF8);
     }
 }
 
-/* Per lane, the 32 products of a block's weights with activation bytes x, in two chains of
- * 4 (a chain of 8 dependent vpdpbusd is 40 cycles: too long to hide behind other rows). */
-INLINE __m512i block_dot(const attn_qtype t, const __m512i wv[8], const int8_t *x) {
-    __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[0], bcast4(x + act_at(t, 0)));
-    __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[1], bcast4(x + act_at(t, 1)));
+/* Per lane, the products of n weight vectors with activation bytes x + at[j], in two chains
+ * (8 dependent vpdpbusd are 40 cycles: too long to hide behind the other rows). */
+INLINE __m512i group_dot(const __m512i *wv, const int n, const int8_t *x, const int *at) {
+    __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[0], bcast4(x + at[0]));
+    __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[1], bcast4(x + at[1]));
 #pragma GCC unroll 8
-    for (int j = 2; j < 8; j += 2) {
-        s0 = _mm512_dpbusd_epi32(s0, wv[j], bcast4(x + act_at(t, j)));
-        s1 = _mm512_dpbusd_epi32(s1, wv[j + 1], bcast4(x + act_at(t, j + 1)));
+    for (int j = 2; j < n; j += 2) {
+        s0 = _mm512_dpbusd_epi32(s0, wv[j], bcast4(x + at[j]));
+        s1 = _mm512_dpbusd_epi32(s1, wv[j + 1], bcast4(x + at[j + 1]));
     }
     return _mm512_add_epi32(s0, s1);
+}
+
+/* The same with one activation row's hi bytes, times 256 plus its lo bytes' with two. */
+INLINE __m512i group_ints(const __m512i *wv, const int n, const int8_t *hi, const int8_t *lo, const int *at,
+                          const int two) {
+    __m512i a = group_dot(wv, n, hi, at);
+    return two ? _mm512_add_epi32(_mm512_slli_epi32(a, 8), group_dot(wv, n, lo, at)) : a;
 }
 
 /* Activation rows r0 .. r0+R-1 against one panel: y[r*ldy + n] for its 16 rows n (the
@@ -104,11 +110,10 @@ INLINE void panel_rows(const attn_qtype t, const int R, const int two, const uin
         }
         __m512i wv[8];
         block_values(t, v, wv);
-        const __m512 dw = halves16(s), c = minimum ? halves16(s + 32) : dw;
+        const __m512 dw = vload_f16(s), c = minimum ? vload_f16(s + 32) : dw;
 #pragma GCC unroll 8 /* keeps the accumulators in registers */
         for (int r = 0; r < R; r++) {
-            __m512i a = block_dot(t, wv, h[r] + 32 * b);
-            if (two) a = _mm512_add_epi32(_mm512_slli_epi32(a, 8), block_dot(t, wv, l[r] + 32 * b));
+            const __m512i a = group_ints(wv, 8, h[r] + 32 * b, two ? l[r] + 32 * b : NULL, ACT_AT(t), two);
             acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(dw, _mm512_set1_ps(dx[r][b])), acc[r]);
             cacc[r] = _mm512_fmadd_ps(c, _mm512_set1_ps(sx[r][b]), cacc[r]);
         }
@@ -117,18 +122,6 @@ INLINE void panel_rows(const attn_qtype t, const int R, const int two, const uin
     for (int r = 0; r < R; r++)
         _mm512_mask_storeu_ps(y + r * ldy, cols,
                               _mm512_fmadd_ps(cacc[r], _mm512_set1_ps(off), _mm512_mul_ps(acc[r], unit)));
-}
-
-/* Per lane, the products of n weight vectors with activation bytes x + at[j], in two chains. */
-INLINE __m512i group_dot(const __m512i *wv, const int n, const int8_t *x, const int *at) {
-    __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[0], bcast4(x + at[0]));
-    __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[1], bcast4(x + at[1]));
-#pragma GCC unroll 8
-    for (int j = 2; j < n; j += 2) {
-        s0 = _mm512_dpbusd_epi32(s0, wv[j], bcast4(x + at[j]));
-        s1 = _mm512_dpbusd_epi32(s1, wv[j + 1], bcast4(x + at[j + 1]));
-    }
-    return _mm512_add_epi32(s0, s1);
 }
 
 /* 16 bytes as 16 lanes of f32 times f. */
@@ -148,14 +141,6 @@ INLINE void run_sums(const attn_qx *qx, int64_t r, int64_t b, float out[16]) {
         s = _mm512_add_epi32(_mm512_slli_epi32(s, 8), sl);
     }
     _mm512_storeu_ps(out, _mm512_cvtepi32_ps(s));
-}
-
-/* Per lane: the products of group g's values (Q4_K: 32 of them in 8 vectors; Q6_K: 16 in 4)
- * with row r's activations at x, hi times 256 plus lo with two bytes. */
-INLINE __m512i group_ints(const __m512i *wv, const int n, const int8_t *hi, const int8_t *lo, const int *at,
-                          const int two) {
-    __m512i a = group_dot(wv, n, hi, at);
-    return two ? _mm512_add_epi32(_mm512_slli_epi32(a, 8), group_dot(wv, n, lo, at)) : a;
 }
 
 /* Q5_K: bit g of qh byte 4c+i (vector 32+c of the super-block) moved to bit 4 of byte i of
@@ -183,13 +168,12 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int two, const ui
         const uint8_t *v = panel + b * vb, *s = scales + b * sb;
         if (prefetch)
             for (int o = 0; o < sb; o += 64) _mm_prefetch((const char *)s + PF_AHEAD_K / 8 + o, _MM_HINT_T0);
-        const __m512 d = halves16(s);
+        const __m512 d = vload_f16(s);
         _Alignas(64) float runs[8][16];
         __m512 part[8];
         for (int r = 0; r < R; r++) run_sums(qx, r0 + r, b, runs[r]), part[r] = _mm512_setzero_ps();
         if (x1) {
-            const __m512 dmin = halves16(s + 32);
-            static const int at[8] = {0, 4, 8, 12, 16, 20, 24, 28};
+            const __m512 dmin = vload_f16(s + 32);
             for (int g = 0; g < 8; g++) {
                 for (int o = 0; prefetch && o < vb / 8; o += 64)
                     _mm_prefetch((const char *)v + vb / 8 * g + PF_AHEAD_K + o, _MM_HINT_T0);
@@ -204,13 +188,12 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int two, const ui
 #pragma GCC unroll 8
                 for (int r = 0; r < R; r++) {
                     const int64_t k = (r0 + r) * K + 256 * b + 32 * g;
-                    const __m512i a = group_ints(wv, 8, qx->hi + k, two ? qx->lo + k : NULL, at, two);
+                    const __m512i a = group_ints(wv, 8, qx->hi + k, two ? qx->lo + k : NULL, in_order, two);
                     part[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), sc, part[r]);
                     part[r] = _mm512_fnmadd_ps(mn, _mm512_set1_ps(runs[r][2 * g] + runs[r][2 * g + 1]), part[r]);
                 }
             }
         } else {
-            static const int at[4] = {0, 4, 8, 12};
             for (int j16 = 0; j16 < 16; j16++) { /* values 128h + 32j + 16u + l */
                 for (int o = 0; prefetch && o < 192; o += 64)
                     _mm_prefetch((const char *)v + 192 * j16 + PF_AHEAD_K + o, _MM_HINT_T0);
@@ -228,7 +211,7 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int two, const ui
 #pragma GCC unroll 8
                 for (int r = 0; r < R; r++) {
                     const int64_t k = (r0 + r) * K + 256 * b + 128 * h + 32 * j + 16 * u;
-                    const __m512i a = group_ints(wv, 4, qx->hi + k, two ? qx->lo + k : NULL, at, two);
+                    const __m512i a = group_ints(wv, 4, qx->hi + k, two ? qx->lo + k : NULL, in_order, two);
                     part[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), sc, part[r]);
                     part[r] = _mm512_fnmadd_ps(sc32, _mm512_set1_ps(runs[r][j16]), part[r]);
                 }
@@ -294,7 +277,7 @@ INLINE __m512i q4_lane(__m512i w, int i, int shift) {
 /* One panel's block b as 32 rows of 16 floats at dst (row stride nr), with the expressions of
  * attn_dequantize_row (no FMA: Q4_1/Q5_1 are q*d, then + m). */
 INLINE void decode_block(const attn_qtype t, const uint8_t *v, const uint8_t *s, float *dst, int nr) {
-    const __m512 d = halves16(s);
+    const __m512 d = vload_f16(s);
     if (t == ATTN_QT_Q8_0) {
         for (int j = 0; j < 8; j++) {
             const __m512i w = _mm512_xor_si512(_mm512_loadu_si512(v + 64 * j), _mm512_set1_epi8(-128));
@@ -304,7 +287,7 @@ INLINE void decode_block(const attn_qtype t, const uint8_t *v, const uint8_t *s,
         return;
     }
     const int q5 = t == ATTN_QT_Q5_0 || t == ATTN_QT_Q5_1, minimum = t == ATTN_QT_Q4_1 || t == ATTN_QT_Q5_1;
-    const __m512 m = minimum ? halves16(s + 32) : d;
+    const __m512 m = minimum ? vload_f16(s + 32) : d;
     const __m512i off = _mm512_set1_epi32(t == ATTN_QT_Q4_0 ? 8 : t == ATTN_QT_Q5_0 ? 16 : 0), one = _mm512_set1_epi32(1);
     const __m512i qh = q5 ? _mm512_loadu_si512(v + 256) : _mm512_setzero_si512();
     for (int j = 0; j < 4; j++) {
@@ -326,9 +309,9 @@ INLINE void decode_block(const attn_qtype t, const uint8_t *v, const uint8_t *s,
 /* A K-quant panel's super-block as 256 rows of 16 floats at dst (row stride nr), with the
  * expressions of attn_dequantize_row: Q4_K/Q5_K (d*sc)*q - dmin*m, Q6_K (d*sc)*(q-32). */
 INLINE void decode_superblock(const attn_qtype t, const uint8_t *v, const uint8_t *s, float *dst, int nr) {
-    const __m512 d = halves16(s);
+    const __m512 d = vload_f16(s);
     if (t == ATTN_QT_Q4_K || t == ATTN_QT_Q5_K) {
-        const __m512 dmin = halves16(s + 32);
+        const __m512 dmin = vload_f16(s + 32);
         const __m512i one = _mm512_set1_epi32(1);
         for (int g = 0; g < 8; g++) {
             const __m512 sc = bytes16(s + 64 + 16 * g, 0, d), mn = bytes16(s + 192 + 16 * g, 0, dmin);
