@@ -15,9 +15,8 @@
  * seen: under 1/100 of it), tight enough to catch a 1/255 where 1/256 belongs. Shapes: one block, odd block counts, more than 8
  * blocks (the gathered scales), 1..17 rows (kernel groups of 4), column ranges not starting
  * at 0, output strides wider than the rows; attn_matmul for 1..17 rows in each mode. The
- * same for weights repacked into 16-row panels (qpanel.h: Q8_0, Q4_0, Q4_1, Q4_K, Q6_K), whose scalar
- * reference must give the row reference's floats exactly and whose GEMM decoder must give
- * attn_qpack_b's. */
+ * same for weights repacked into 16-row panels (qpanel.h), which must unpack to the original
+ * bytes and whose GEMM decoder must give attn_qpack_b's values. */
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -166,13 +165,44 @@ static ref_dot reference(const float *row, const float *gmax, const float *x, co
     return o;
 }
 
+/* An ISA's product y (columns [n0, N) of M rows, row stride ldy, the rest preset to
+ * -12345) against the exact dot of x with W's dequantized rows and against the scalar
+ * reference yref: nothing written outside [n0, N), within the quantization and rounding
+ * bound, and within an eighth of the rounding term of yref (`exact`: equal to it). */
+static void judge(const char *what, attn_isa isa, attn_qtype t, const uint8_t *w, const float *x, int64_t ldx,
+                  const attn_qx *q, const float *y, const float *yref, int64_t ldy, int64_t N, int64_t n0, bool exact) {
+    const int64_t M = q->rows, K = q->K;
+    float *row = malloc((size_t)K * sizeof(float)), *gmax = malloc((size_t)(K / 16) * sizeof(float));
+    double worst = 0, worst_ref = 0;
+    int outside = 0;
+    for (int64_t n = 0; n < ldy; n++) {
+        if (n < n0 || n >= N) {
+            for (int64_t m = 0; m < M; m++) outside += y[m * ldy + n] != -12345.0f;
+            continue;
+        }
+        weights_row(t, w, K, n, row, gmax);
+        for (int64_t m = 0; m < M; m++) {
+            ref_dot o = reference(row, gmax, x + m * ldx, q, m);
+            double got = y[m * ldy + n], d = fabs(got - yref[m * ldy + n]);
+            worst = fmax(worst, fabs(got - o.exact) / (o.quant_bound + o.round_bound));
+            worst_ref = fmax(worst_ref, exact ? d : d / (o.round_bound / 8));
+        }
+    }
+    const char *name = attn_isa_name(isa), *mode = q->lo ? "q8x2" : "q8";
+    CHECK(outside == 0, "%s %s %s: %d values written outside the range", what, attn_qtype_name(t), name, outside);
+    CHECK(worst <= 1.0, "%s %s %s %s M=%lld N=%lld K=%lld: error %.3g x bound", what, attn_qtype_name(t), name, mode,
+          (long long)M, (long long)N, (long long)K, worst);
+    CHECK(exact ? worst_ref == 0 : worst_ref <= 1.0, "%s %s %s %s M=%lld K=%lld: %.3g %s the scalar reference", what,
+          attn_qtype_name(t), name, mode, (long long)M, (long long)K, worst_ref, exact ? "from" : "x rounding from");
+    free(row), free(gmax);
+}
+
 /* M rows, columns [n0, N) into y with row stride N+2, for every ISA. */
 static void check_kernel(attn_qtype t, bool two, int64_t M, int64_t N, int64_t K) {
     int64_t ldx = K + 3, ldy = N + 2, n0 = N > 2 ? 1 : 0;
     uint8_t *w = random_matrix(t, N, K);
     float *x = malloc((size_t)(M * ldx) * sizeof(float)), *y = malloc((size_t)(M * ldy) * sizeof(float));
-    float *yref = malloc((size_t)(M * ldy) * sizeof(float)), *row = malloc((size_t)K * sizeof(float));
-    float *gmax = malloc((size_t)(K / 16) * sizeof(float));
+    float *yref = malloc((size_t)(M * ldy) * sizeof(float));
     fill_x(x, M * ldx);
     void *mem;
     attn_qx *q = new_qx(t, K, M, two, &mem);
@@ -182,44 +212,31 @@ static void check_kernel(attn_qtype t, bool two, int64_t M, int64_t N, int64_t K
         if (!attn_isa_supported((attn_isa)isa)) continue;
         for (int64_t i = 0; i < M * ldy; i++) y[i] = -12345.0f;
         attn_qdot_rows_nk_isa((attn_isa)isa, y, ldy, q, w, t, n0, N);
-        double worst = 0, worst_isa = 0;
-        int outside = 0;
-        for (int64_t n = 0; n < ldy; n++) {
-            if (n < n0 || n >= N) {
-                for (int64_t m = 0; m < M; m++) outside += y[m * ldy + n] != -12345.0f;
-                continue;
-            }
-            weights_row(t, w, K, n, row, gmax);
-            for (int64_t m = 0; m < M; m++) {
-                ref_dot o = reference(row, gmax, x + m * ldx, q, m);
-                double got = y[m * ldy + n];
-                worst = fmax(worst, fabs(got - o.exact) / (o.quant_bound + o.round_bound));
-                worst_isa = fmax(worst_isa, fabs(got - yref[m * ldy + n]) / (o.round_bound / 8));
-            }
-        }
-        const char *name = attn_isa_name((attn_isa)isa);
-        CHECK(outside == 0, "%s %s: %d values written outside the range", attn_qtype_name(t), name, outside);
-        CHECK(worst <= 1.0, "%s %s %s M=%lld N=%lld K=%lld: error %.3g x bound", attn_qtype_name(t), name,
-              two ? "q8x2" : "q8", (long long)M, (long long)N, (long long)K, worst);
-        CHECK(worst_isa <= 1.0, "%s %s %s M=%lld K=%lld: %.3g x rounding from the scalar reference", attn_qtype_name(t),
-              name, two ? "q8x2" : "q8", (long long)M, (long long)K, worst_isa);
+        judge("rows", (attn_isa)isa, t, w, x, ldx, q, y, yref, ldy, N, n0, false);
     }
     attn_free(mem);
-    free(w), free(x), free(y), free(yref), free(row), free(gmax);
+    free(w), free(x), free(y), free(yref);
 }
 
-/* Weights repacked into 16-row panels (qpanel.h), N a multiple of 16: the panels' scalar
- * reference gives the row reference's floats exactly (same sums, same order), every ISA's
- * panel kernel stays within the bounds of check_kernel, and the panels decoded for the GEMM
- * are attn_qpack_b's values bit for bit. Columns [16, N) and [0, N) for a split's ranges. */
+/* Weights repacked into 16-row panels (qpanel.h), N a multiple of 16: every block unpacks to
+ * its original bytes; every ISA's panel kernel passes check_kernel's checks for columns
+ * [n0, N), n0 each multiple of 16 (the scalar path, the row reference on unpacked blocks,
+ * gives yref exactly); the panels decoded for the GEMM are attn_qpack_b's values bit for bit. */
 static void check_panels(attn_qtype t, bool two, int64_t M, int64_t N, int64_t K) {
-    int64_t ldx = K + 3, ldy = N + 2;
+    const int64_t ldx = K + 3, ldy = N + 2, B = attn_qtype_get(t)->block, bytes = attn_qtype_get(t)->bytes;
     uint8_t *w = random_matrix(t, N, K), *panels = attn_alloc(attn_qpanel_bytes(t, K, N));
     float *x = malloc((size_t)(M * ldx) * sizeof(float)), *y = malloc((size_t)(M * ldy) * sizeof(float));
-    float *yref = malloc((size_t)(M * ldy) * sizeof(float)), *row = malloc((size_t)K * sizeof(float));
-    float *gmax = malloc((size_t)(K / 16) * sizeof(float));
+    float *yref = malloc((size_t)(M * ldy) * sizeof(float));
     fill_x(x, M * ldx);
     attn_qpanel_pack(panels, w, t, K, N);
+    int differ = 0;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t b = 0; b < K / B; b++) {
+            uint8_t blk[ATTN_QPANEL_MAX_BLOCK];
+            attn_qpanel_unpack_block(blk, panels, t, K, n, b);
+            differ += memcmp(blk, w + (size_t)(n * (K / B) + b) * (size_t)bytes, (size_t)bytes) != 0;
+        }
+    CHECK(differ == 0, "panels %s: %d blocks do not unpack to their bytes", attn_qtype_name(t), differ);
     void *mem;
     attn_qx *q = new_qx(t, K, M, two, &mem);
     attn_qx_quantize_isa(ATTN_ISA_SCALAR, q, x, ldx);
@@ -229,41 +246,13 @@ static void check_panels(attn_qtype t, bool two, int64_t M, int64_t N, int64_t K
             if (!attn_isa_supported((attn_isa)isa)) continue;
             for (int64_t i = 0; i < M * ldy; i++) y[i] = -12345.0f;
             attn_qpanel_dot_isa((attn_isa)isa, y, ldy, q, panels, t, n0, N);
-            double worst = 0, worst_ref = 0;
-            int outside = 0;
-            for (int64_t n = 0; n < ldy; n++) {
-                if (n < n0 || n >= N) {
-                    for (int64_t m = 0; m < M; m++) outside += y[m * ldy + n] != -12345.0f;
-                    continue;
-                }
-                weights_row(t, w, K, n, row, gmax);
-                for (int64_t m = 0; m < M; m++) {
-                    ref_dot o = reference(row, gmax, x + m * ldx, q, m);
-                    double d = fabs((double)y[m * ldy + n] - yref[m * ldy + n]);
-                    worst = fmax(worst, fabs(y[m * ldy + n] - o.exact) / (o.quant_bound + o.round_bound));
-                    worst_ref = fmax(worst_ref, isa == ATTN_ISA_SCALAR ? d : d / (o.round_bound / 8));
-                }
-            }
-            const char *name = attn_isa_name((attn_isa)isa);
-            CHECK(outside == 0, "panels %s %s: %d values written outside the range", attn_qtype_name(t), name, outside);
-            CHECK(worst <= 1.0, "panels %s %s %s M=%lld N=%lld K=%lld: error %.3g x bound", attn_qtype_name(t), name,
-                  two ? "q8x2" : "q8", (long long)M, (long long)N, (long long)K, worst);
-            CHECK(isa == ATTN_ISA_SCALAR ? worst_ref == 0 : worst_ref <= 1.0,
-                  "panels %s %s %s M=%lld K=%lld: %.3g from the row reference", attn_qtype_name(t), name,
-                  two ? "q8x2" : "q8", (long long)M, (long long)K, worst_ref);
+            judge("panels", (attn_isa)isa, t, w, x, ldx, q, y, yref, ldy, N, n0, isa == ATTN_ISA_SCALAR);
         }
     }
-    float *r1 = malloc((size_t)K * sizeof(float)), *r2 = malloc((size_t)K * sizeof(float));
-    for (int64_t n = 0; n < N; n++) {
-        attn_dequantize_row(t, w + (size_t)n * attn_quant_row_bytes(t, K), r1, K);
-        attn_qpanel_row(r2, panels, t, K, n);
-        CHECK(memcmp(r1, r2, (size_t)K * sizeof(float)) == 0, "panels %s: row %lld", attn_qtype_name(t), (long long)n);
-    }
-    free(r1), free(r2);
     const int nr = attn_kernels_get()->nr;
     float *a = malloc((size_t)(K * nr) * sizeof(float)), *b = malloc((size_t)(K * nr) * sizeof(float));
     for (int64_t n0 = 0; n0 < N; n0 += nr)
-        for (int64_t k0 = 0, step = attn_qtype_get(t)->block == 32 ? 64 : 256; k0 < K; k0 += step) {
+        for (int64_t k0 = 0, step = B == 32 ? 64 : 256; k0 < K; k0 += step) {
             int64_t kc = K - k0 < step ? K - k0 : step;
             attn_qpack_b(a, w, t, K, N, k0, kc, n0);
             for (int isa = 0; isa < ATTN_ISA_COUNT; isa++) {
@@ -275,7 +264,7 @@ static void check_panels(attn_qtype t, bool two, int64_t M, int64_t N, int64_t K
             }
         }
     attn_free(mem), attn_free(panels);
-    free(w), free(x), free(y), free(yref), free(row), free(gmax), free(a), free(b);
+    free(w), free(x), free(y), free(yref), free(a), free(b);
 }
 
 /* The second byte must buy what it promises: errors far below one byte's. */
@@ -392,7 +381,7 @@ static void bench(attn_qtype t) {
                 attn_qgemv_rows_nk(y, N, x, K, M, w, t, K, 0, N);
             } else {
                 attn_qdot_set_mode((attn_qdot_mode)mode);
-                attn_qdot_rows_nk(y, N, attn_qx_rows(x, K, M, K, t), w, t, 0, N);
+                attn_qdot_rows_nk(y, N, attn_qx_rows(x, K, M, K, t, true), w, t, 0, N);
             }
             best = fmin(best, now() - t0);
         }
@@ -403,7 +392,7 @@ static void bench(attn_qtype t) {
         attn_qpanel_pack(pw, w, t, K, N);
         double best[2] = {1e9, 1e9};
         for (int rep = 0; rep < 60; rep++) {
-            const attn_qx *q = attn_qx_rows(x, K, M, K, t);
+            const attn_qx *q = attn_qx_rows(x, K, M, K, t, true);
             double t0 = now();
             if (rep % 2) attn_qpanel_dot(y, N, q, pw, t, 0, N);
             else attn_qdot_rows_nk(y, N, q, w, t, 0, N);

@@ -89,9 +89,9 @@ static void qdot_task(void *ctx, int64_t n0, int64_t n1, int thread) {
 /* Decoding splits the output rows in chunks handed out one at a time (a multiple of `unit`,
  * about 8 per thread): with ~200 products per token, a static split would leave one thread
  * waiting for the other after each whenever the host slows one vCPU. */
-static void split_rows(const matmul_job *j, int64_t unit, attn_task_fn fn) {
-    int64_t n = j->w->n_out, per = n / (8 * (int64_t)attn_threads_count());
-    attn_parallel_for_dynamic(n, ATTN_MAX(unit, (per + unit - 1) / unit * unit), fn, (void *)j);
+static void split_rows(int64_t n, int64_t unit, attn_task_fn fn, const void *ctx) {
+    int64_t per = n / (8 * (int64_t)attn_threads_count());
+    attn_parallel_for_dynamic(n, ATTN_MAX(unit, (per + unit - 1) / unit * unit), fn, (void *)ctx);
 }
 
 int attn_matmul(float *y, const float *x, int64_t M, const attn_weight *w, const float *bias) {
@@ -99,16 +99,16 @@ int attn_matmul(float *y, const float *x, int64_t M, const attn_weight *w, const
     if (M <= 0 || w->n_out <= 0) return 0;
     /* Decoding rows: integer products with the activations quantized once here, unless
      * ATTN_QDOT=f32 (or memory is short: then the exact path below). */
-    if (w->qtype && M <= QGEMV_MAX_ROWS && (j.qx = attn_qx_rows(x, w->n_in, M, w->n_in, (attn_qtype)w->qtype))) {
-        split_rows(&j, 16, qdot_task);
+    if (w->qtype && M <= QGEMV_MAX_ROWS && (j.qx = attn_qx_rows(x, w->n_in, M, w->n_in, (attn_qtype)w->qtype, !w->panels))) {
+        split_rows(w->n_out, 16, qdot_task, &j);
         return 0;
     }
     if (w->qtype && M > 1 && M <= QGEMV_MAX_ROWS) {
-        split_rows(&j, 16, qgemv_rows_task);
+        split_rows(w->n_out, 16, qgemv_rows_task, &j);
         return 0;
     }
     if (M < GEMM_MIN_ROWS) {
-        split_rows(&j, 64, gemv_task);
+        split_rows(w->n_out, 64, gemv_task, &j);
         return 0;
     }
     attn_gemm g = {.c = y, .M = M, .N = w->n_out, .K = w->n_in, .a = x, .lda = w->n_in, .b = w, .overwrite = true,
@@ -148,8 +148,10 @@ int attn_matmul_many(int n, float *const *ys, const float *x, int64_t M, const a
                      const float *const *biases) {
     many_job mj = {.n = n};
     const attn_qx *qx = NULL;
+    bool quads = false; /* the row kernels' quad planes, if some weight has no panels */
+    for (int i = 0; i < n && i < MANY_MAX; i++) quads = quads || !ws[i]->panels;
     if (n < 1 || n > MANY_MAX || M > QGEMV_MAX_ROWS || !same_quant_block(ws, n) ||
-        !(qx = attn_qx_rows(x, ws[0]->n_in, M, ws[0]->n_in, (attn_qtype)ws[0]->qtype))) {
+        !(qx = attn_qx_rows(x, ws[0]->n_in, M, ws[0]->n_in, (attn_qtype)ws[0]->qtype, quads))) {
         for (int i = 0; i < n; i++) /* prompts, exact activations, plain dtypes: one by one */
             if (attn_matmul(ys[i], x, M, ws[i], biases[i])) return -1;
         return 0;
@@ -158,7 +160,6 @@ int attn_matmul_many(int n, float *const *ys, const float *x, int64_t M, const a
         mj.jobs[i] = (matmul_job){.y = ys[i], .x = x, .M = M, .w = ws[i], .bias = biases[i], .qx = qx};
         mj.start[i + 1] = mj.start[i] + ws[i]->n_out;
     }
-    int64_t total = mj.start[n], per = total / (8 * (int64_t)attn_threads_count());
-    attn_parallel_for_dynamic(total, ATTN_MAX(16, (per + 15) / 16 * 16), many_task, &mj);
+    split_rows(mj.start[n], 16, many_task, &mj);
     return 0;
 }

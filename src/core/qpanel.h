@@ -63,8 +63,13 @@ void attn_qpanel_pack_b_isa(attn_isa isa, float *dst, int nr, const void *panels
 void attn_qpanel_pack_b(float *dst, int nr, const void *panels, attn_qtype t, int64_t K, int64_t N, int64_t k0,
                         int64_t kc, int64_t n0);
 
-/* Row n of the matrix to f32 (K values), attn_dequantize_row's bit for bit: a tied
- * embedding table's lookups read the panels instead of the file. */
+/* Block b of row n back to the bytes GGUF stores (the inverse of attn_qpanel_pack), at most
+ * ATTN_QPANEL_MAX_BLOCK of them: the scalar references run on these. */
+#define ATTN_QPANEL_MAX_BLOCK 210
+void attn_qpanel_unpack_block(void *blk, const void *panels, attn_qtype t, int64_t K, int64_t n, int64_t b);
+
+/* Row n of the matrix to f32 (K values) through attn_dequantize_row: a tied embedding
+ * table's lookups read the panels instead of the file. */
 void attn_qpanel_row(float *dst, const void *panels, attn_qtype t, int64_t K, int64_t n);
 
 /* Bytes of a panel's values and of its scales per block (or super-block) of the type. */

@@ -142,4 +142,7 @@ static inline void attn_q4k_scale_min(int j, const uint8_t *q, int *sc, int *mn)
     }
 }
 
+/* The inverse: 8 six-bit scales and mins into their 12 bytes. */
+void attn_q4k_pack_scale_min(const uint8_t ls[8], const uint8_t lm[8], uint8_t *sc);
+
 #endif

@@ -215,8 +215,7 @@ static void pack_2bit(const uint8_t *L, uint8_t *qs) {
             qs[j / 4 + l] = (uint8_t)(L[j + l] | L[j + l + 32] << 2 | L[j + l + 64] << 4 | L[j + l + 96] << 6);
 }
 
-/* Q4_K/Q5_K's 8 six-bit scales and mins into 12 bytes (the inverse of attn_q4k_scale_min in quant.h). */
-static void pack_scale_min_k4(const uint8_t ls[8], const uint8_t lm[8], uint8_t *sc) {
+void attn_q4k_pack_scale_min(const uint8_t ls[8], const uint8_t lm[8], uint8_t *sc) {
     for (int j = 0; j < 8; j++) {
         if (j < 4) {
             sc[j] = ls[j];
@@ -358,7 +357,7 @@ static void q45_K_scales(const float *x, int nmax, const qkx2_search *search, ui
         ls[j] = s < 63 ? s : 63;
         lm[j] = m < 63 ? m : 63;
     }
-    pack_scale_min_k4(ls, lm, b + 4);
+    attn_q4k_pack_scale_min(ls, lm, b + 4);
     st_half(b, max_scale / 63.0f);
     st_half(b + 2, max_min / 63.0f);
     for (int j = 0; j < 8; j++) {

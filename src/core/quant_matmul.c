@@ -277,7 +277,7 @@ void attn_qx_quantize_isa(attn_isa isa, attn_qx *qx, const float *x, int64_t ldx
  * kernels use the same decomposition. */
 static float half_le(const uint8_t *p) { return attn_f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
 
-void attn_qref_legacy_ints(attn_qtype t, const uint8_t *b, int q[32], float *d, float *c) {
+static void legacy_ints(attn_qtype t, const uint8_t *b, int q[32], float *d, float *c) {
     const int qs_at[] = {[ATTN_QT_Q4_0] = 2, [ATTN_QT_Q4_1] = 4, [ATTN_QT_Q5_0] = 6, [ATTN_QT_Q5_1] = 8};
     uint32_t qh = 0;
     *d = half_le(b);
@@ -295,7 +295,7 @@ void attn_qref_legacy_ints(attn_qtype t, const uint8_t *b, int q[32], float *d, 
     *c = t == ATTN_QT_Q4_0 ? -8.0f * *d : t == ATTN_QT_Q5_0 ? -16.0f * *d : half_le(b + 2);
 }
 
-void attn_qref_kquant_ints(attn_qtype t, const uint8_t *b, int q[256], int sc[16], int mn[16], float *d, float *cm) {
+static void kquant_ints(attn_qtype t, const uint8_t *b, int q[256], int sc[16], int mn[16], float *d, float *cm) {
     switch (t) {
     case ATTN_QT_Q2_K:
     case ATTN_QT_Q3_K: /* 2-bit values: byte l of each 32 of qs, shifted by 2j for group j */
@@ -338,16 +338,19 @@ void attn_qref_kquant_ints(attn_qtype t, const uint8_t *b, int q[256], int sc[16
     }
 }
 
-float attn_qref_block(const attn_qx *qx, int64_t r, int64_t b, const int *q, const int *sc, const int *mn, float d,
-                      float c) {
+float attn_qdot_ref_block(const attn_qx *qx, int64_t r, int64_t b, const void *block, attn_qtype t) {
     const int64_t K = qx->K, k0 = b * qx->block;
     const int8_t *hi = qx->hi + r * K, *lo = qx->lo ? qx->lo + r * K : NULL;
     const float dx = qx->d[r * qx->nb_pad + b];
+    int q[256], sc[16], mn[16];
+    float d, c;
     if (qx->block == 32) {
+        legacy_ints(t, block, q, &d, &c);
         int32_t s = 0;
         for (int j = 0; j < 32; j++) s += q[j] * (lo ? 256 * hi[k0 + j] + lo[k0 + j] : hi[k0 + j]);
         return (float)s * (d * dx * (lo ? 1.0f / 256 : 1.0f)) + c * qx->sum[r * qx->nb_pad + b];
     }
+    kquant_ints(t, block, q, sc, mn, &d, &c);
     const int16_t *b1 = qx->bsum_hi + r * (K / 16), *b2 = lo ? qx->bsum_lo + r * (K / 16) : NULL;
     int64_t s1 = 0, s2 = 0, m1 = 0, m2 = 0;
     for (int g = 0; g < 16; g++) {
@@ -365,13 +368,7 @@ float attn_qref_block(const attn_qx *qx, int64_t r, int64_t b, const int *q, con
 static float qdot_ref(const attn_qx *qx, int64_t r, const uint8_t *w, attn_qtype t) {
     const int64_t bytes = attn_qtype_get(t)->bytes;
     float y = 0;
-    for (int64_t b = 0; b < qx->K / qx->block; b++, w += bytes) {
-        int q[256], sc[16], mn[16];
-        float d, c;
-        if (qx->block == 32) attn_qref_legacy_ints(t, w, q, &d, &c);
-        else attn_qref_kquant_ints(t, w, q, sc, mn, &d, &c);
-        y += attn_qref_block(qx, r, b, q, sc, mn, d, c);
-    }
+    for (int64_t b = 0; b < qx->K / qx->block; b++, w += bytes) y += attn_qdot_ref_block(qx, r, b, w, t);
     return y;
 }
 
@@ -408,7 +405,7 @@ static pthread_once_t qx_key_once = PTHREAD_ONCE_INIT;
 static void qx_free(void *p) { attn_free(p); }
 static void qx_make_key(void) { pthread_key_create(&qx_key, qx_free); }
 
-const attn_qx *attn_qx_rows(const float *x, int64_t ldx, int64_t M, int64_t K, attn_qtype t) {
+const attn_qx *attn_qx_rows(const float *x, int64_t ldx, int64_t M, int64_t K, attn_qtype t, bool quads) {
     attn_qdot_mode mode = attn_qdot_get_mode();
     if (mode == ATTN_QDOT_F32) return NULL;
     size_t need = attn_qx_bytes(t, K, M, mode == ATTN_QDOT_Q8X2);
@@ -421,6 +418,7 @@ const attn_qx *attn_qx_rows(const float *x, int64_t ldx, int64_t M, int64_t K, a
         if (!qx_mem) return NULL;
     }
     attn_qx_init(&qx_rows, qx_mem, t, K, M, mode == ATTN_QDOT_Q8X2);
+    if (!quads) qx_rows.quads = 0; /* nothing will read them: skip building them */
     attn_qx_quantize_isa(attn_isa_current(), &qx_rows, x, ldx);
     return &qx_rows;
 }

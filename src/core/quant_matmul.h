@@ -95,20 +95,15 @@ void attn_qdot_rows_nk_isa(attn_isa isa, float *y, int64_t ldy, const attn_qx *q
 void attn_qdot_rows_nk(float *y, int64_t ldy, const attn_qx *qx, const void *w, attn_qtype t, int64_t n0,
                        int64_t n1);
 
-/* The scalar reference's pieces, shared with core/qpanel.c's: a 32-block's integer values
- * (Q8_0 signed, the others unsigned), d and the constant c of w = d*q + c; a K-quant
- * super-block's values, per-16 scales sc and minimums mn, d and cm of w = d*sc*q + cm*mn;
- * and one block's (or super-block's) term of row r's dot product (sc, mn unused for
- * 32-blocks, c is cm for K-quants). */
-void attn_qref_legacy_ints(attn_qtype t, const uint8_t *b, int q[32], float *d, float *c);
-void attn_qref_kquant_ints(attn_qtype t, const uint8_t *b, int q[256], int sc[16], int mn[16], float *d, float *cm);
-float attn_qref_block(const attn_qx *qx, int64_t r, int64_t b, const int *q, const int *sc, const int *mn, float d,
-                      float c);
+/* The scalar reference's term of block b (its bytes at `block`, as GGUF stores them) in row
+ * r's dot product; core/qpanel.c's reference feeds it blocks unpacked from panels. */
+float attn_qdot_ref_block(const attn_qx *qx, int64_t r, int64_t b, const void *block, attn_qtype t);
 
 /* M rows of x (row stride ldx) quantized for weights of type t with the current mode, in a
- * buffer of the calling thread that stays valid until its next call. NULL when the mode is
- * ATTN_QDOT_F32 or memory is short (the caller then takes the exact path). */
-const attn_qx *attn_qx_rows(const float *x, int64_t ldx, int64_t M, int64_t K, attn_qtype t);
+ * buffer of the calling thread that stays valid until its next call; `quads`: also the quad
+ * planes the AVX-512 row kernels read (weights in panels, core/qpanel.h, need none). NULL
+ * when the mode is ATTN_QDOT_F32 or memory is short (the caller then takes the exact path). */
+const attn_qx *attn_qx_rows(const float *x, int64_t ldx, int64_t M, int64_t K, attn_qtype t, bool quads);
 
 /* Whole blocks of a row to f32: attn_dequantize_row's values bit for bit, through the vector
  * block decoders of `isa` (the packer of the dequantizing GEMM uses the current one). */

@@ -172,9 +172,9 @@ static int plan(llama *m) {
 
 /* Where the CPU runs AVX-512, decoding's integer kernels read quantized matrices as 16-row
  * panels (core/qpanel.h): each is repacked once here into memory of its own (as many bytes
- * as it takes in the file; Q4_K 3% more), and the file's pages are handed back chunk by chunk as they are
- * copied, so the resident size stays about the file's (a tied embedding table reads the few
- * rows it needs from the file again). ATTN_PANELS=0 keeps the rows. */
+ * as it takes in the file; Q4_K/Q5_K 2-3% more), and the file's pages are handed back chunk
+ * by chunk as they are copied, so the resident size stays about the file's (a tied embedding
+ * table reads its rows from the panels too, see forward_pass). ATTN_PANELS=0 keeps the rows. */
 typedef struct {
     const attn_llama_source *src;
     const attn_weight *w;
@@ -201,7 +201,8 @@ static int repack(llama *m, attn_weight *w) {
         return attn_error("out of memory repacking a %zu-byte matrix of %s", bytes, m->src->path);
     int64_t panels = w->n_out / ATTN_QPANEL_ROWS, per_mb = (1 << 20) / (int64_t)j.panel_bytes;
     attn_parallel_for_dynamic(panels, ATTN_MAX(per_mb, 1), repack_task, &j);
-    if (m->src->release) /* again whole: a chunk's reads also map pages around it that a neighbour already gave back */
+    if (m->src->release) /* whole, again: a chunk's reads also map in pages around it (the
+                          * kernel's fault-around) that a neighbouring chunk had given back */
         m->src->release(m->src, w->data, j.row_bytes * (size_t)w->n_out);
     w->panels = m->panels[m->n_panels++] = j.dst;
     return 0;
