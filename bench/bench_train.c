@@ -1,12 +1,14 @@
 /* bench_train.c - training throughput of the trainable GPT-2 (forward + backward + AdamW)
  * at a given shape, with peak RSS: the numbers the training issue compares with llm.c and
  * PyTorch. Usage: bench_train [--layers L --heads H --embd C --ctx N --vocab V] [-B 4] [-T 64]
- * [--steps 5] [-t threads]. Defaults: GPT-2 124M, B=4, T=64. */
+ * [--steps 5] [-t threads] [--bf16]. Defaults: GPT-2 124M, B=4, T=64. --bf16: matrix products
+ * in bf16 on AMX tiles (f32 weights, activations and optimizer). */
 #include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/common.h"
+#include "core/gemm.h"
 #include "core/threadpool.h"
 #include "train/gpt2_train.h"
 #include "train/optim.h"
@@ -33,6 +35,12 @@ int main(int argc, char **argv) {
     c.vocab = arg(argc, argv, "--vocab", 50257);
     int64_t B = arg(argc, argv, "-B", 4), T = arg(argc, argv, "-T", 64), steps = arg(argc, argv, "--steps", 5);
     attn_threads_init((int)arg(argc, argv, "-t", 0));
+    bool bf16 = false;
+    for (int i = 1; i < argc; i++) bf16 |= strcmp(argv[i], "--bf16") == 0;
+    if (bf16 && attn_gemm_set_precision(ATTN_MATMUL_BF16)) {
+        fprintf(stderr, "bench_train: %s\n", attn_last_error());
+        return 1;
+    }
     attn_gpt2_train *m = attn_gpt2_train_new(&c, 1, B, T);
     if (!m) {
         fprintf(stderr, "bench_train: %s\n", attn_last_error());
@@ -64,9 +72,10 @@ int main(int argc, char **argv) {
     double per = (fwd + bwd + upd) / steps;
     printf("{\"params\": %lld, \"B\": %lld, \"T\": %lld, \"threads\": %d, \"s_per_step\": %.4f, \"tok_s\": %.1f, "
            "\"best_tok_s\": %.1f, \"forward_s\": %.4f, \"backward_s\": %.4f, \"adamw_s\": %.4f, \"cpu_s_per_step\": %.4f, "
-           "\"best_cpu_s\": %.4f, \"peak_rss_mb\": %.0f}\n",
+           "\"best_cpu_s\": %.4f, \"peak_rss_mb\": %.0f, \"precision\": \"%s\"}\n",
            (long long)attn_gpt2_train_numel(m), (long long)B, (long long)T, attn_threads_count(), per, B * T / per,
-           B * T / best, fwd / steps, bwd / steps, upd / steps, cpu / steps, best_cpu, attn_peak_rss_bytes() / 1048576.0);
+           B * T / best, fwd / steps, bwd / steps, upd / steps, cpu / steps, best_cpu, attn_peak_rss_bytes() / 1048576.0,
+           bf16 ? "bf16" : "f32");
     attn_adamw_free(opt);
     attn_gpt2_train_free(m);
     free(tok);

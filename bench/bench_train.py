@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """Training throughput: attn (bench/bench_train.c, built as build/bench/bench_train) next to
 PyTorch (pip) training the same GPT-2 shape with the same batch: forward + backward +
-AdamW step, float32, in one run. Usage:
+AdamW step, in one run. Usage:
 
-    python3 bench/bench_train.py [--threads 2] [--steps 5] [--shape 124M|small]
+    python3 bench/bench_train.py [--threads 2] [--steps 5] [--shape 124M|small] [--precision f32|bf16|both]
+
+f32: float32 throughout. bf16: matrix products with bf16 operands and f32 sums, weights,
+activations and optimizer in f32 (attn: `bench_train --bf16`, AMX tiles; PyTorch:
+`torch.autocast("cpu", dtype=torch.bfloat16)` around the forward and the loss, oneDNN).
 
 124M: GPT-2 small, B=4, T=64 (llm.c's CPU reference shape). small: 6 layers, width 384,
 6 heads, context 256, vocabulary 65 (nanoGPT's character-level "baby GPT"), B=4, T=256.
@@ -21,7 +25,7 @@ SHAPES = {"124M": dict(layers=12, heads=12, embd=768, ctx=1024, vocab=50257, B=4
           "small": dict(layers=6, heads=6, embd=384, ctx=256, vocab=65, B=4, T=256)}
 
 
-def torch_child(shape, steps, threads):
+def torch_child(shape, steps, threads, precision):
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
     torch.set_num_threads(threads)
@@ -36,8 +40,9 @@ def torch_child(shape, steps, threads):
     for step in range(steps + 1):
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        logits = model(tok).logits
-        loss = torch.nn.functional.cross_entropy(logits.view(-1, logits.size(-1)), tgt.reshape(-1))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            logits = model(tok).logits
+            loss = torch.nn.functional.cross_entropy(logits.view(-1, logits.size(-1)), tgt.reshape(-1))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -59,25 +64,30 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--shape", choices=SHAPES, default="124M")
+    ap.add_argument("--precision", choices=["f32", "bf16", "both"], default="f32")
     ap.add_argument("--attn-bench", default=os.path.join(REPO, "build", "bench", "bench_train"))
     ap.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.torch_child:
-        return torch_child(a.shape, a.steps, a.threads)
+        return torch_child(a.shape, a.steps, a.threads, a.precision)
     s = SHAPES[a.shape]
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
-    attn = run([a.attn_bench, "--layers", str(s["layers"]), "--heads", str(s["heads"]), "--embd", str(s["embd"]),
-                "--ctx", str(s["ctx"]), "--vocab", str(s["vocab"]), "-B", str(s["B"]), "-T", str(s["T"]),
-                "--steps", str(a.steps), "-t", str(a.threads)], env)
-    torch = run([sys.executable, __file__, "--torch-child", "--shape", a.shape, "--steps", str(a.steps),
-                 "--threads", str(a.threads)], env)
+    rows = []
+    for prec in (["f32", "bf16"] if a.precision == "both" else [a.precision]):
+        attn = run([a.attn_bench, "--layers", str(s["layers"]), "--heads", str(s["heads"]), "--embd", str(s["embd"]),
+                    "--ctx", str(s["ctx"]), "--vocab", str(s["vocab"]), "-B", str(s["B"]), "-T", str(s["T"]),
+                    "--steps", str(a.steps), "-t", str(a.threads)] + (["--bf16"] if prec == "bf16" else []), env)
+        torch = run([sys.executable, __file__, "--torch-child", "--shape", a.shape, "--steps", str(a.steps),
+                     "--threads", str(a.threads), "--precision", prec], env)
+        rows.append((prec, attn, torch))
     print(f"GPT-2 {a.shape} training step (forward + backward + clip + AdamW), B={s['B']} T={s['T']}, "
-          f"{a.threads} threads, float32; torch {torch['torch']}")
-    print("| engine | s/step | tokens/s | peak RSS MB | attn speed-up |")
-    print("|---|---:|---:|---:|---:|")
-    print(f"| attn | {attn['s_per_step']:.3f} | {attn['tok_s']:.1f} | {attn['peak_rss_mb']:.0f} | 1.00x |")
-    print(f"| PyTorch | {torch['s_per_step']:.3f} | {torch['tok_s']:.1f} | {torch['peak_rss_mb']:.0f} | "
-          f"{attn['tok_s'] / torch['tok_s']:.2f}x |")
+          f"{a.threads} threads; torch {rows[0][2]['torch']}")
+    print("| precision | engine | s/step | tokens/s | peak RSS MB | attn speed-up |")
+    print("|---|---|---:|---:|---:|---:|")
+    for prec, attn, torch in rows:
+        print(f"| {prec} | attn | {attn['s_per_step']:.3f} | {attn['tok_s']:.1f} | {attn['peak_rss_mb']:.0f} | 1.00x |")
+        print(f"| {prec} | PyTorch | {torch['s_per_step']:.3f} | {torch['tok_s']:.1f} | {torch['peak_rss_mb']:.0f} | "
+              f"{attn['tok_s'] / torch['tok_s']:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@
  * element of C is summed slice by slice in order, so any thread count gives the same bits. */
 #include "gemm.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include "amx.h"
 #include "kernels.h"
 #include "quant.h"
 #include "qpanel.h"
@@ -18,6 +20,9 @@
 #include "threadpool.h"
 
 #define KC 256
+/* AMX tiles sum 32 x 32 x 32 in ~100 cycles: with 256-deep slices, loading and storing C
+ * each slice took a third of their time. Deeper slices do that 4x less often. */
+#define KC_AMX 1024
 #define ROW_CHUNK 192 /* rows a chunk packs for itself when rows are handed out: a multiple of every mr */
 #define SHARED_SLOT 4 /* attn_scratch slot of the shared packed operand (0 and 1 are per-chunk packing) */
 #define SHARED_LIMIT_DEFAULT ((size_t)32 << 20)
@@ -25,12 +30,53 @@
 #define SHARED_A_LIMIT ((size_t)1 << 20)
 
 static size_t shared_limit = SHARED_LIMIT_DEFAULT;
+static int precision = -1; /* attn_matmul_precision once known */
 
 void attn_gemm_set_shared_limit(size_t bytes) { shared_limit = bytes ? bytes : SHARED_LIMIT_DEFAULT; }
+
+bool attn_gemm_bf16_available(void) {
+#if defined(__x86_64__) && defined(__linux__)
+    return attn_amx_usable();
+#else
+    return false;
+#endif
+}
+
+int attn_gemm_set_precision(attn_matmul_precision p) {
+    if (p == ATTN_MATMUL_BF16 && !attn_gemm_bf16_available())
+        return attn_error("bf16 matrix products need AMX tiles (Intel Sapphire Rapids or later); this CPU or "
+                          "system has none");
+    precision = (int)p;
+    return 0;
+}
+
+attn_matmul_precision attn_gemm_precision(void) {
+    if (precision < 0) {
+        const char *env = getenv("ATTN_MATMUL");
+        precision = ATTN_MATMUL_AUTO;
+        if (env && strcmp(env, "f32") == 0) precision = ATTN_MATMUL_F32;
+        if (env && strcmp(env, "bf16") == 0 && attn_gemm_bf16_available()) precision = ATTN_MATMUL_BF16;
+    }
+    return (attn_matmul_precision)precision;
+}
+
+/* The AMX path packs B through the AVX-512 packers (nr = 32), so it runs only with them. */
+static bool use_amx(const attn_gemm *g) {
+    if (attn_isa_current() != ATTN_ISA_AVX512) return false;
+    switch (attn_gemm_precision()) {
+    case ATTN_MATMUL_BF16: return true;
+    case ATTN_MATMUL_AUTO: return g->b->qtype && attn_gemm_bf16_available();
+    default: return false;
+    }
+}
 
 typedef struct {
     const attn_gemm *g;
     const attn_kernels *kern;
+    bool amx;                     /* bf16 tiles: packed operands are bf16 (amx.h's layouts) */
+    int mr, nr;
+    int64_t kc;                   /* slice depth: KC, or KC_AMX */
+    int64_t a_block, b_panel;     /* floats a packed A block / B panel takes */
     bool split_rows;              /* B shared, row blocks handed out; else A shared, column tiles */
     int64_t m_blocks, n_tiles;    /* mr-row blocks of A, nr-column tiles of B */
     int64_t s0, s1;               /* this slab's slices */
@@ -39,14 +85,22 @@ typedef struct {
     float *panel;                 /* serial runs: the caller's space for one B panel */
 } gemm_run;
 
-static int64_t slice_depth(const gemm_run *r, int64_t s) { return ATTN_MIN((int64_t)KC, r->g->K - s * KC); }
+static int64_t slice_depth(const gemm_run *r, int64_t s) { return ATTN_MIN(r->kc, r->g->K - s * r->kc); }
 
-/* Row blocks [b0, b1) of A's slice (k0, kc), block b at dst + (b - b0) * KC * mr. A
+/* Row blocks [b0, b1) of A's slice (k0, kc), block b at dst + (b - b0) * a_block. A
  * transposed A is read a few k at a time across all the blocks, where its rows are
  * contiguous, instead of block by block down columns far apart. */
 static void pack_a_blocks(const gemm_run *r, float *dst, int64_t b0, int64_t b1, int64_t k0, int64_t kc) {
     const attn_gemm *g = r->g;
-    int mr = r->kern->mr;
+    int mr = r->mr;
+    if (r->amx) {
+        for (int64_t b = b0; b < b1; b++) {
+            const float *a = g->a_trans ? g->a + k0 * g->lda + b * mr : g->a + b * mr * g->lda + k0;
+            attn_amx_pack_a((uint16_t *)(dst + (b - b0) * r->a_block), a, g->lda, g->a_trans,
+                            (int)ATTN_MIN((int64_t)mr, g->M - b * mr), kc);
+        }
+        return;
+    }
     if (!g->a_trans) {
         for (int64_t b = b0; b < b1; b++)
             r->kern->pack_a(dst + (b - b0) * KC * mr, g->a + b * mr * g->lda + k0, g->lda,
@@ -59,11 +113,25 @@ static void pack_a_blocks(const gemm_run *r, float *dst, int64_t b0, int64_t b1,
                               ATTN_MIN((int64_t)mr, g->M - b * mr), ATTN_MIN((int64_t)16, kc - kk));
 }
 
-static void pack_b_panel(const gemm_run *r, float *dst, int64_t k0, int64_t kc, int64_t n0) {
+static void pack_b_f32(const gemm_run *r, float *dst, int64_t k0, int64_t kc, int64_t n0) {
     const attn_weight *b = r->g->b;
     if (b->panels) attn_qpanel_pack_b(dst, r->kern->nr, b->panels, (attn_qtype)b->qtype, r->g->K, r->g->N, k0, kc, n0);
     else if (b->qtype) attn_qpack_b(dst, b->data, (attn_qtype)b->qtype, r->g->K, r->g->N, k0, kc, n0);
     else r->kern->pack_b(dst, b->data, b->dtype, b->in_major, r->g->K, r->g->N, k0, kc, n0);
+}
+
+/* bf16 panels go through the f32 packers (every weight type), then are rounded. */
+static void pack_b_panel(const gemm_run *r, float *dst, int64_t k0, int64_t kc, int64_t n0) {
+    if (!r->amx) {
+        pack_b_f32(r, dst, k0, kc, n0);
+        return;
+    }
+    _Alignas(64) float panel[KC * ATTN_AMX_NR];
+    for (int64_t k = 0; k < kc; k += KC) { /* KC-deep pieces, each a whole number of AMX steps */
+        int64_t depth = ATTN_MIN((int64_t)KC, kc - k);
+        pack_b_f32(r, panel, k0 + k, depth, n0);
+        attn_amx_pack_b((uint16_t *)dst + k * ATTN_AMX_NR, panel, depth);
+    }
 }
 
 /* Where pack_b_panel reads panel (k0, kc, n0) from: `count` runs of `len` bytes, `stride`
@@ -77,7 +145,7 @@ static panel_source source_of(const gemm_run *r, int64_t k0, int64_t kc, int64_t
     const attn_gemm *g = r->g;
     const attn_weight *b = g->b;
     const char *data = b->data;
-    int64_t cols = ATTN_MIN((int64_t)r->kern->nr, g->N - n0);
+    int64_t cols = ATTN_MIN((int64_t)r->nr, g->N - n0);
     if (b->panels) { /* the value runs of the nr/16 panels; their scales are a short run of their own */
         const attn_qtype t = (attn_qtype)b->qtype;
         int64_t pb = (int64_t)attn_qpanel_bytes(t, g->K, ATTN_QPANEL_ROWS), vb = attn_qpanel_value_bytes(t);
@@ -110,7 +178,7 @@ static const float zeros[ATTN_MAX_NR];
  * slice writes C = bias + A·B without reading C, even for a tile the band skips. */
 static void tile(const gemm_run *r, const float *ap, const float *bp, int64_t k0, int64_t kc, int64_t m0, int64_t n0) {
     const attn_gemm *g = r->g;
-    int mr = r->kern->mr, nr = r->kern->nr;
+    int mr = r->mr, nr = r->nr;
     int64_t rows = ATTN_MIN((int64_t)mr, g->M - m0), cols = ATTN_MIN((int64_t)nr, g->N - n0);
     const float *init = g->overwrite && k0 == 0 ? (g->bias ? g->bias + n0 : zeros) : NULL;
     int64_t ka = k0, kb = k0 + kc;
@@ -126,8 +194,15 @@ static void tile(const gemm_run *r, const float *ap, const float *bp, int64_t k0
         if (!init) return;
         ka = kb = k0; /* nothing to add: just C = init */
     }
-    ap += (ka - k0) * mr, bp += (ka - k0) * nr;
     float *c = g->c + m0 * g->N + n0;
+    if (r->amx) { /* whole 32-deep steps: the band's zeros (and the padding) add nothing */
+        ka = k0 + (ka - k0) / ATTN_AMX_K * ATTN_AMX_K;
+        kb = ATTN_MIN(k0 + kc, k0 + (kb - k0 + ATTN_AMX_K - 1) / ATTN_AMX_K * ATTN_AMX_K);
+        const uint16_t *a16 = (const uint16_t *)ap + (ka - k0) * mr, *b16 = (const uint16_t *)bp + (ka - k0) * nr;
+        attn_amx_tile(kb - ka, a16, b16, c, g->N, (int)rows, (int)cols, init);
+        return;
+    }
+    ap += (ka - k0) * mr, bp += (ka - k0) * nr;
     if (rows == mr && cols == nr) r->kern->gemm_tile(kb - ka, ap, bp, c, g->N, init);
     else r->kern->gemm_tile_edge(kb - ka, ap, bp, c, g->N, (int)rows, (int)cols, init);
 }
@@ -142,11 +217,11 @@ static void init_c(const attn_gemm *g) {
 }
 
 static float *shared_a(const gemm_run *r, int64_t s, int64_t blk) {
-    return r->shared + ((s - r->s0) * r->m_blocks + blk) * KC * r->kern->mr;
+    return r->shared + ((s - r->s0) * r->m_blocks + blk) * r->a_block;
 }
 
 static float *shared_b(const gemm_run *r, int64_t s, int64_t t) {
-    return r->shared + ((s - r->s0) * r->n_tiles + t) * KC * r->kern->nr;
+    return r->shared + ((s - r->s0) * r->n_tiles + t) * r->b_panel;
 }
 
 /* Pack phase: item i is block (i % blocks) of slice s0 + i / blocks of the shared operand. */
@@ -158,8 +233,8 @@ static void pack_task(void *ctx, int64_t i0, int64_t i1, int thread) {
         int64_t s = r->s0 + i / blocks, blk = i % blocks, kc = slice_depth(r, s);
         int64_t end = ATTN_MIN(blk + (i1 - i), blocks); /* this slice's part of the range */
         if (r->split_rows)
-            for (int64_t t = blk; t < end; t++) pack_b_panel(r, shared_b(r, s, t), s * KC, kc, t * r->kern->nr);
-        else pack_a_blocks(r, shared_a(r, s, blk), blk, end, s * KC, kc);
+            for (int64_t t = blk; t < end; t++) pack_b_panel(r, shared_b(r, s, t), s * r->kc, kc, t * r->nr);
+        else pack_a_blocks(r, shared_a(r, s, blk), blk, end, s * r->kc, kc);
         i += end - blk;
     }
 }
@@ -168,18 +243,18 @@ static void pack_task(void *ctx, int64_t i0, int64_t i1, int thread) {
  * cache by every tile of the chunk; each tile's B panel is packed here, once. */
 static void columns_task(void *ctx, int64_t t0, int64_t t1, int thread) {
     const gemm_run *r = ctx;
-    int mr = r->kern->mr, nr = r->kern->nr;
-    float *bp = r->panel ? r->panel : attn_scratch(thread, 1, (size_t)KC * nr);
+    int mr = r->mr, nr = r->nr;
+    float *bp = r->panel ? r->panel : attn_scratch(thread, 1, (size_t)r->b_panel);
     for (int64_t s = r->s0; s < r->s1; s++) {
         int64_t kc = slice_depth(r, s);
         for (int64_t t = t0; t < t1; t++) {
-            pack_b_panel(r, bp, s * KC, kc, t * nr);
+            pack_b_panel(r, bp, s * r->kc, kc, t * nr);
             /* the panel after this one: the next tile, or the first tile of the next slice */
             int64_t ns = t + 1 < t1 ? s : s + 1, nt = t + 1 < t1 ? t + 1 : t0;
-            panel_source next = source_of(r, ns * KC, ns < r->s1 ? slice_depth(r, ns) : 0, nt * nr);
+            panel_source next = source_of(r, ns * r->kc, ns < r->s1 ? slice_depth(r, ns) : 0, nt * nr);
             for (int64_t blk = 0; blk < r->m_blocks; blk++) {
                 prefetch_part(&next, blk, r->m_blocks);
-                tile(r, shared_a(r, s, blk), bp, s * KC, kc, blk * mr, t * nr);
+                tile(r, shared_a(r, s, blk), bp, s * r->kc, kc, blk * mr, t * nr);
             }
         }
     }
@@ -188,38 +263,45 @@ static void columns_task(void *ctx, int64_t t0, int64_t t1, int thread) {
 /* Row blocks [b0, b1) against the shared B, up to ROW_CHUNK rows of A packed at a time. */
 static void rows_task(void *ctx, int64_t b0, int64_t b1, int thread) {
     const gemm_run *r = ctx;
-    int mr = r->kern->mr, nr = r->kern->nr;
-    float *ap = attn_scratch(thread, 0, (size_t)ROW_CHUNK * KC);
+    int mr = r->mr, nr = r->nr;
+    float *ap = attn_scratch(thread, 0, (size_t)(ROW_CHUNK / mr * r->a_block));
     for (int64_t c0 = b0; c0 < b1; c0 += r->chunk_blocks) {
         int64_t c1 = ATTN_MIN(c0 + r->chunk_blocks, b1);
         for (int64_t s = r->s0; s < r->s1; s++) {
             int64_t kc = slice_depth(r, s);
-            pack_a_blocks(r, ap, c0, c1, s * KC, kc);
+            pack_a_blocks(r, ap, c0, c1, s * r->kc, kc);
             for (int64_t t = 0; t < r->n_tiles; t++)
                 for (int64_t blk = c0; blk < c1; blk++)
-                    tile(r, ap + (blk - c0) * KC * mr, shared_b(r, s, t), s * KC, kc, blk * mr, t * nr);
+                    tile(r, ap + (blk - c0) * r->a_block, shared_b(r, s, t), s * r->kc, kc, blk * mr, t * nr);
         }
     }
 }
 
 static gemm_run plan(const attn_gemm *g) {
-    gemm_run r = {.g = g, .kern = attn_kernels_get()};
-    r.m_blocks = (g->M + r.kern->mr - 1) / r.kern->mr;
-    r.n_tiles = (g->N + r.kern->nr - 1) / r.kern->nr;
+    gemm_run r = {.g = g, .kern = attn_kernels_get(), .amx = use_amx(g)};
+    r.mr = r.amx ? ATTN_AMX_MR : r.kern->mr;
+    r.nr = r.amx ? ATTN_AMX_NR : r.kern->nr;
+    r.kc = r.amx ? KC_AMX : KC;
+    r.a_block = r.kc * r.mr / (r.amx ? 2 : 1);
+    r.b_panel = r.kc * r.nr / (r.amx ? 2 : 1);
+    r.m_blocks = (g->M + r.mr - 1) / r.mr;
+    r.n_tiles = (g->N + r.nr - 1) / r.nr;
     return r;
 }
 
+/* Enough for either path: f32 tiles are at most 16 x 64 over KC, AMX's 32 x 32 bf16 over KC_AMX. */
 size_t attn_gemm_serial_scratch(int64_t M) {
-    const attn_kernels *k = attn_kernels_get();
-    return ((size_t)((M + k->mr - 1) / k->mr * k->mr) + k->nr) * KC;
+    size_t f32 = ((size_t)((M + 31) / 32 * 32) + ATTN_MAX_NR) * KC;
+    size_t bf16 = ((size_t)((M + 31) / 32 * 32) + ATTN_AMX_NR) * KC_AMX / 2;
+    return ATTN_MAX(f32, bf16);
 }
 
 void attn_gemm_serial(const attn_gemm *g, float *scratch) {
     if (g->M <= 0 || g->N <= 0) return;
     gemm_run r = plan(g);
     r.shared = scratch;
-    r.panel = scratch + (size_t)r.m_blocks * r.kern->mr * KC;
-    int64_t slices = (g->K + KC - 1) / KC;
+    r.panel = scratch + (size_t)r.m_blocks * r.a_block;
+    int64_t slices = (g->K + r.kc - 1) / r.kc;
     if (slices == 0) init_c(g);
     for (r.s0 = 0; r.s0 < slices; r.s0++) { /* one slice of A packed at a time */
         r.s1 = r.s0 + 1;
@@ -231,14 +313,14 @@ void attn_gemm_serial(const attn_gemm *g, float *scratch) {
 int attn_gemm_run(const attn_gemm *g) {
     if (g->M <= 0 || g->N <= 0) return 0;
     gemm_run r = plan(g);
-    int mr = r.kern->mr, nr = r.kern->nr, threads = attn_threads_count();
+    int mr = r.mr, threads = attn_threads_count();
     r.split_rows = g->M > g->N; /* share the smaller operand */
-    int64_t slices = (g->K + KC - 1) / KC;
+    int64_t slices = (g->K + r.kc - 1) / r.kc;
     if (slices == 0) {
         init_c(g);
         return 0;
     }
-    size_t slice_floats = (size_t)KC * (r.split_rows ? (size_t)r.n_tiles * nr : (size_t)r.m_blocks * mr);
+    size_t slice_floats = r.split_rows ? (size_t)(r.n_tiles * r.b_panel) : (size_t)(r.m_blocks * r.a_block);
     size_t limit = r.split_rows ? shared_limit : ATTN_MIN(shared_limit, SHARED_A_LIMIT);
     int64_t per_slab = ATTN_MAX((int64_t)1, (int64_t)(limit / (slice_floats * sizeof(float))));
     per_slab = ATTN_MIN(per_slab, slices);
@@ -246,8 +328,8 @@ int attn_gemm_run(const attn_gemm *g) {
     int self = attn_thread_current();
     /* Reserve every buffer here, where a failure can be reported. */
     r.shared = attn_scratch(self >= 0 ? self : 0, SHARED_SLOT, slice_floats * (size_t)per_slab);
-    if (!r.shared || attn_scratch_reserve(0, (size_t)ROW_CHUNK * KC) ||
-        attn_scratch_reserve(1, (size_t)KC * nr))
+    if (!r.shared || attn_scratch_reserve(0, (size_t)(ROW_CHUNK / mr * r.a_block)) ||
+        attn_scratch_reserve(1, (size_t)r.b_panel))
         return attn_error("out of memory for matrix multiply buffers (%lld x %lld x %lld)", (long long)g->M,
                           (long long)g->K, (long long)g->N);
     int64_t tile_grain = ATTN_MAX((int64_t)1, r.n_tiles / (8 * threads));

@@ -1,0 +1,33 @@
+/* amx.h - bf16 products on AMX tiles (Sapphire Rapids and later), the GEMM's reduced-
+ * precision path (attn_gemm_set_precision): both operands rounded to bf16 (to nearest even),
+ * products summed in f32, like PyTorch's bf16 autocast. One tile step multiplies a 32-row
+ * block of A by a 32-column panel of B over 32 values of the reduction.
+ *
+ * Packed layouts, per 32-deep chunk q of a kc-deep slice (kc rounded up to 32, zero padded):
+ *   A block: 32 rows x 32 bf16, row i = A(i, 32q .. 32q+31)                (two A tiles)
+ *   B panel: 2 halves x 16 pairs x 16 columns x 2: [h][p][n][e] = B(32q+2p+e, 16h+n) (VNNI)
+ * each chunk 1024 bf16, 2 KB. */
+#ifndef ATTN_AMX_H
+#define ATTN_AMX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define ATTN_AMX_MR 32
+#define ATTN_AMX_NR 32
+#define ATTN_AMX_K 32 /* reduction per tile step */
+
+/* The CPU has AMX-BF16 and the OS grants this process the tile state (asked for once). */
+bool attn_amx_usable(void);
+
+/* One 32-row block of A, rows [0, rows) real, from a row-major A (a[i * lda + k]) or a
+ * transposed one (a[k * lda + i]), depth kc. */
+void attn_amx_pack_a(uint16_t *dst, const float *a, int64_t lda, bool trans, int rows, int64_t kc);
+/* A B panel from its f32 packing [kc][32] (the kernels' pack_b with nr = 32). */
+void attn_amx_pack_b(uint16_t *dst, const float *panel, int64_t kc);
+/* C[rows][cols] (row stride ldc) += Ap * Bp over depth kc, or = init[j] + Ap * Bp when init
+ * is not NULL (C not read). */
+void attn_amx_tile(int64_t kc, const uint16_t *ap, const uint16_t *bp, float *c, int64_t ldc, int rows, int cols,
+                   const float *init);
+
+#endif
