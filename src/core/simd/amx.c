@@ -133,12 +133,14 @@ void attn_amx_tile(int64_t kc, const uint16_t *ap, const uint16_t *bp, float *c,
             _mm_prefetch((const char *)(below + i * ldc), _MM_HINT_T0);
             _mm_prefetch((const char *)(below + i * ldc + 16), _MM_HINT_T0);
         }
+        /* each load just before its first use: tile registers are not renamed, so the next
+         * step's A0 load waits only for the two products that read A0 */
         _tile_loadd(4, a, 64);
-        _tile_loadd(5, a + CHUNK / 2, 64);
         _tile_loadd(6, b, 64);
-        _tile_loadd(7, b + CHUNK / 2, 64);
         _tile_dpbf16ps(0, 4, 6);
+        _tile_loadd(7, b + CHUNK / 2, 64);
         _tile_dpbf16ps(1, 4, 7);
+        _tile_loadd(5, a + CHUNK / 2, 64);
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
     }
