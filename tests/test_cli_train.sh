@@ -40,11 +40,11 @@ contains "log eval fields" "$tmp/a.jsonl" '"ppl"'
 for f in model.safetensors config.json tokenizer.json train_state.json train_state.safetensors; do
     if [ -f "$tmp/a/$f" ]; then ok; else bad "checkpoint lacks $f"; fi
 done
-# bf16 matrix products (--precision bf16): where the CPU has AMX, the same run's losses stay
+# bf16 matrix products (--matmul bf16): where the CPU has AMX, the same run's losses stay
 # within 2% of the f32 ones; elsewhere a clear refusal naming AMX
-expect "bad precision" 2 "$attn" train --data "$tmp/data" --out "$tmp/p" "${model[@]}" --steps 2 --precision fp8
-contains "precision choices named" "$tmp/err" "f32 or bf16"
-"$attn" train --data "$tmp/data" --out "$tmp/bf" "${model[@]}" --steps 20 --log "$tmp/bf.jsonl" --precision bf16 \
+expect "bad precision" 2 "$attn" train --data "$tmp/data" --out "$tmp/p" "${model[@]}" --steps 2 --matmul fp8
+contains "precision choices named" "$tmp/err" "f32, bf16 or auto"
+"$attn" train --data "$tmp/data" --out "$tmp/bf" "${model[@]}" --steps 20 --log "$tmp/bf.jsonl" --matmul bf16 \
     >"$tmp/out" 2>"$tmp/err"
 rc=$?
 last_loss() { grep '"step": 20, "loss"' "$1" | sed 's/.*"loss": \([0-9.e+-]*\),.*/\1/'; }
@@ -54,8 +54,8 @@ if [ $rc -eq 0 ]; then
     else bad "bf16 step-20 loss $(last_loss "$tmp/bf.jsonl") against f32 $(last_loss "$tmp/a.jsonl")"; fi
 elif [ $rc -eq 2 ] && grep -q "AMX" "$tmp/err"; then
     ok
-    echo "note: no AMX here: --precision bf16 refused as it should be"
-else bad "--precision bf16: exit $rc: $(tail -c 300 "$tmp/err")"; fi
+    echo "note: no AMX here: --matmul bf16 refused as it should be"
+else bad "--matmul bf16: exit $rc: $(tail -c 300 "$tmp/err")"; fi
 
 expect "generate from the checkpoint" 0 "$attn" generate -m "$tmp/a" -p "The king" -n 10 --seed 1
 expect "fresh run into a checkpoint" 1 "$attn" train --data "$tmp/data" --out "$tmp/a" "${model[@]}" --steps 5

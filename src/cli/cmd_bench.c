@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "core/common.h"
 #include "core/cpu.h"
+#include "core/gemm.h"
 #include "core/kernels.h"
 #include "core/threadpool.h"
 
@@ -72,8 +73,15 @@ out:
     return rc;
 }
 
+/* The products' precision as it applies here ("auto" names what it resolves to). */
+static const char *matmul_desc(void) {
+    attn_matmul_precision p = attn_gemm_precision();
+    if (p == ATTN_MATMUL_AUTO) return attn_gemm_bf16_available() ? "auto (bf16 AMX prompts on quantized weights)" : "auto (f32)";
+    return attn_matmul_precision_name(p);
+}
+
 int cmd_bench(int argc, char **argv) {
-    const char *model = NULL, *isa = NULL;
+    const char *model = NULL, *isa = NULL, *matmul = NULL;
     int pp = 512, tg = 128, reps = 3, threads = 0;
     bool json = false, bandwidth = false;
     const opt_spec opts[] = {
@@ -83,6 +91,7 @@ int cmd_bench(int argc, char **argv) {
         {"reps", 'r', OPT_INT, &reps, "repetitions (the median is reported)", 1, 1000},
         {"threads", 't', OPT_INT, &threads, "threads; 0 = all cores", 0, 512},
         {"isa", 0, OPT_STR, &isa, "force kernels: scalar, avx2 or avx512", 0, 0},
+        {"matmul", 0, OPT_STR, &matmul, CLI_MATMUL_HELP, 0, 0},
         {"bandwidth", 0, OPT_FLAG, &bandwidth, "also measure memory bandwidth and the decoding bound", 0, 0},
         {"json", 0, OPT_FLAG, &json, "print one JSON object", 0, 0},
     };
@@ -91,7 +100,7 @@ int cmd_bench(int argc, char **argv) {
                      "load time and peak resident memory.", opts, (int)(sizeof opts / sizeof *opts)};
     int pr = args_parse(&spec, argc, argv);
     if (pr) return pr > 0 ? 0 : 2;
-    if (cli_setup_runtime("bench", threads, isa)) return 2;
+    if (cli_setup_runtime("bench", threads, isa, matmul)) return 2;
     double t0 = attn_time_s();
     attn_model *m = cli_load_model("bench", model);
     if (!m) return 1;
@@ -119,16 +128,16 @@ int cmd_bench(int argc, char **argv) {
         printf("{\"model\": ");
         cli_print_json_string(model, strlen(model));
         printf(", \"family\": \"%s\", \"dtype\": \"%s\", \"n_params\": %lld, \"weight_mb\": %.1f, \"threads\": %d, "
-               "\"isa\": \"%s\", \"pp\": %d, \"tg\": %d, \"pp_tok_s\": %.2f, \"tg_tok_s\": %.2f, \"load_s\": %.4f, "
+               "\"isa\": \"%s\", \"matmul\": \"%s\", \"pp\": %d, \"tg\": %d, \"pp_tok_s\": %.2f, \"tg_tok_s\": %.2f, \"load_s\": %.4f, "
                "\"peak_rss_mb\": %.1f",
                info->family, info->weight_type ? info->weight_type : attn_dtype_name(info->dtype), (long long)info->n_params, weight_mb, attn_threads_count(),
-               attn_isa_name(attn_isa_current()), pp, tg, pp_tps, tg_tps, load_s, rss_mb);
+               attn_isa_name(attn_isa_current()), matmul_desc(), pp, tg, pp_tps, tg_tps, load_s, rss_mb);
         if (bw > 0) printf(", \"bandwidth_gb_s\": %.1f, \"tg_bound_tok_s\": %.1f, \"tg_pct_of_bound\": %.1f", bw, bound, 100 * tg_tps / bound);
         printf("}\n");
     } else {
-        printf("model %s: %s %s, %.1fM params, %.1f MB of weights | %d threads, %s kernels\n", model, info->family,
-               info->weight_type ? info->weight_type : attn_dtype_name(info->dtype), info->n_params / 1e6, weight_mb, attn_threads_count(),
-               attn_isa_name(attn_isa_current()));
+        printf("model %s: %s %s, %.1fM params, %.1f MB of weights | %d threads, %s kernels, matmul %s\n", model,
+               info->family, info->weight_type ? info->weight_type : attn_dtype_name(info->dtype), info->n_params / 1e6,
+               weight_mb, attn_threads_count(), attn_isa_name(attn_isa_current()), matmul_desc());
         printf("load        %8.3f s\n", load_s);
         if (pp) printf("pp%-5d     %8.1f tok/s\n", pp, pp_tps);
         if (tg) printf("tg%-5d     %8.1f tok/s\n", tg, tg_tps);

@@ -38,8 +38,12 @@ void *cli_train_progress_new(int64_t steps);
 void cli_train_progress_event(void *progress, const attn_train_event *e);
 void cli_train_progress_free(void *progress);
 
-/* Applies -t/--threads and --isa; prints an error and returns -1 on bad values. */
-int cli_setup_runtime(const char *cmd, int threads, const char *isa);
+/* Applies -t/--threads, --isa and --matmul (NULL: leave as is); prints an error and returns
+ * -1 on bad values. */
+int cli_setup_runtime(const char *cmd, int threads, const char *isa, const char *matmul);
+#define CLI_MATMUL_HELP                                                                           \
+    "matrix products: auto (default: bf16 on AMX tiles for prompts on quantized weights, else "  \
+    "exact f32), f32 (always exact) or bf16 (AMX only)"
 /* The model when -m is not given: $ATTN_MODEL, else SmolLM2-135M-Instruct where
  * scripts/fetch-smollm2.sh caches it. NULL with a printed error saying how to get one. */
 const char *cli_default_model(const char *cmd);

@@ -50,12 +50,29 @@ int attn_gemm_set_precision(attn_matmul_precision p) {
     return 0;
 }
 
+static const char *precision_names[] = {"f32", "bf16", "auto"};
+
+const char *attn_matmul_precision_name(attn_matmul_precision p) {
+    return (unsigned)p <= ATTN_MATMUL_AUTO ? precision_names[p] : "?";
+}
+
+int attn_matmul_precision_parse(const char *name, attn_matmul_precision *out) {
+    for (int i = 0; i <= ATTN_MATMUL_AUTO; i++)
+        if (strcmp(name, precision_names[i]) == 0) {
+            *out = (attn_matmul_precision)i;
+            return 0;
+        }
+    return attn_error("unknown matmul precision '%s' (expected f32, bf16 or auto)", name);
+}
+
 attn_matmul_precision attn_gemm_precision(void) {
     if (precision < 0) {
         const char *env = getenv("ATTN_MATMUL");
-        precision = ATTN_MATMUL_AUTO;
-        if (env && strcmp(env, "f32") == 0) precision = ATTN_MATMUL_F32;
-        if (env && strcmp(env, "bf16") == 0 && attn_gemm_bf16_available()) precision = ATTN_MATMUL_BF16;
+        attn_matmul_precision p = ATTN_MATMUL_AUTO;
+        if (env && *env && attn_matmul_precision_parse(env, &p) == 0 && p == ATTN_MATMUL_BF16 &&
+            !attn_gemm_bf16_available())
+            p = ATTN_MATMUL_AUTO;
+        precision = (int)p;
     }
     return (attn_matmul_precision)precision;
 }

@@ -48,6 +48,9 @@ size_t attn_gemm_serial_scratch(int64_t M);
  * value; the setting is process-wide. Setting BF16 fails (-1, with error) without AMX. */
 typedef enum { ATTN_MATMUL_F32, ATTN_MATMUL_BF16, ATTN_MATMUL_AUTO } attn_matmul_precision;
 int attn_gemm_set_precision(attn_matmul_precision p);
+/* "f32", "bf16" or "auto" -> the setting; -1 (with error naming the choices) otherwise. */
+int attn_matmul_precision_parse(const char *name, attn_matmul_precision *out);
+const char *attn_matmul_precision_name(attn_matmul_precision p);
 attn_matmul_precision attn_gemm_precision(void);
 bool attn_gemm_bf16_available(void); /* AMX tiles usable here (AUTO uses them) */
 
