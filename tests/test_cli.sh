@@ -54,6 +54,10 @@ contains "byte tokens" "$tmp/out" "97 98 99"
 expect "bench" 0 "$attn" bench -m "$m" -p 16 -n 8 -r 1 --json
 contains "bench fields" "$tmp/out" "\"tg_tok_s\""
 expect "bench past context" 2 "$attn" bench -m "$m" -p 100
+expect "bench --matmul f32" 0 "$attn" bench -m "$m" -p 16 -n 2 -r 1 --json --matmul f32
+contains "matmul reported" "$tmp/out" "\"matmul\": \"f32\""
+expect "unknown --matmul" 2 "$attn" generate -m "$m" -p "hi" -n 2 --matmul fp8
+contains "--matmul choices named" "$tmp/err" "f32, bf16 or auto"
 
 # perplexity: chunks of --ctx tokens; too short a text is an error
 for i in $(seq 1 20); do echo "the cat sat on the mat $i"; done >"$tmp/ppl.txt"
