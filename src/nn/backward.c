@@ -29,17 +29,8 @@ static void ln_forward_task(void *ctx, int64_t r0, int64_t r1, int thread) {
     (void)thread;
     const ln_job *j = ctx;
     int64_t dim = j->dim;
-    for (int64_t r = r0; r < r1; r++) {
-        const float *xr = j->x + r * dim;
-        float *o = j->out + r * dim;
-        double sum = 0, sq = 0; /* double: the variance of large, offset rows stays exact */
-        for (int64_t i = 0; i < dim; i++) sum += xr[i];
-        double mu = sum / dim;
-        for (int64_t i = 0; i < dim; i++) sq += (xr[i] - mu) * (xr[i] - mu);
-        float inv = (float)(1.0 / sqrt(sq / dim + j->eps)), m = (float)mu;
-        for (int64_t i = 0; i < dim; i++) o[i] = (xr[i] - m) * inv * j->w[i] + j->b[i];
-        j->mean[r] = m, j->rstd[r] = inv;
-    }
+    for (int64_t r = r0; r < r1; r++)
+        attn_layernorm_row(j->out + r * dim, j->x + r * dim, j->w, j->b, dim, j->eps, &j->mean[r], &j->rstd[r]);
 }
 
 void attn_layernorm_train(float *out, float *mean, float *rstd, const float *x, const float *w, const float *b,
@@ -54,10 +45,19 @@ static void ln_dx_task(void *ctx, int64_t r0, int64_t r1, int thread) {
     (void)thread;
     const ln_job *j = ctx;
     int64_t dim = j->dim;
+    enum { LANES = 16 }; /* partial sums in a fixed order: independent chains that vectorize */
     for (int64_t r = r0; r < r1; r++) {
         const float *dy = j->dout + r * dim, *xr = j->x + r * dim, *w = j->w;
         float m = j->cmean[r], s = j->crstd[r], g_mean = 0, gx_mean = 0, *dx = j->dx + r * dim;
-        for (int64_t i = 0; i < dim; i++) {
+        float gs[LANES] = {0}, gxs[LANES] = {0};
+        int64_t body = dim / LANES * LANES;
+        for (int64_t i = 0; i < body; i += LANES)
+            for (int l = 0; l < LANES; l++) {
+                float g = w[i + l] * dy[i + l];
+                gs[l] += g, gxs[l] += g * (xr[i + l] - m) * s;
+            }
+        for (int l = 0; l < LANES; l++) g_mean += gs[l], gx_mean += gxs[l];
+        for (int64_t i = body; i < dim; i++) {
             float g = w[i] * dy[i];
             g_mean += g;
             gx_mean += g * (xr[i] - m) * s;

@@ -13,26 +13,41 @@ typedef struct {
     float eps;
 } ln_job;
 
+/* Sums in double (the variance of large, offset rows stays exact) over LN_LANES interleaved
+ * partial sums: independent chains the compiler can vectorize, in the same order on every
+ * CPU, where one running sum waited on each add's latency. */
+#define LN_LANES 8
+
+static double lane_sum(const double *s) {
+    double t = 0;
+    for (int l = 0; l < LN_LANES; l++) t += s[l];
+    return t;
+}
+
+void attn_layernorm_row(float *out, const float *x, const float *w, const float *b, int64_t dim, float eps,
+                        float *mean_out, float *rstd_out) {
+    double s[LN_LANES] = {0}, q[LN_LANES] = {0};
+    int64_t body = dim / LN_LANES * LN_LANES;
+    for (int64_t i = 0; i < body; i += LN_LANES)
+        for (int l = 0; l < LN_LANES; l++) s[l] += x[i + l];
+    double sum = lane_sum(s);
+    for (int64_t i = body; i < dim; i++) sum += x[i];
+    double mean = sum / dim;
+    for (int64_t i = 0; i < body; i += LN_LANES)
+        for (int l = 0; l < LN_LANES; l++) q[l] += (x[i + l] - mean) * (x[i + l] - mean);
+    double sq = lane_sum(q);
+    for (int64_t i = body; i < dim; i++) sq += (x[i] - mean) * (x[i] - mean);
+    float inv = (float)(1.0 / sqrt(sq / dim + eps)), m = (float)mean;
+    for (int64_t i = 0; i < dim; i++) out[i] = (x[i] - m) * inv * w[i] + b[i];
+    if (mean_out) *mean_out = m;
+    if (rstd_out) *rstd_out = inv;
+}
+
 static void layernorm_rows(void *ctx, int64_t r0, int64_t r1, int thread) {
     (void)thread;
     const ln_job *j = ctx;
-    float *out = j->out;
-    const float *x = j->x, *w = j->w, *b = j->b;
-    int64_t dim = j->dim;
-    float eps = j->eps;
-    for (int64_t r = r0; r < r1; r++) {
-        const float *xr = x + r * dim;
-        float *o = out + r * dim;
-        double sum = 0, sq = 0;
-        for (int64_t i = 0; i < dim; i++) sum += xr[i];
-        double mean = sum / dim;
-        for (int64_t i = 0; i < dim; i++) {
-            double d = xr[i] - mean;
-            sq += d * d;
-        }
-        float inv = (float)(1.0 / sqrt(sq / dim + eps)), m = (float)mean;
-        for (int64_t i = 0; i < dim; i++) o[i] = (xr[i] - m) * inv * w[i] + b[i];
-    }
+    for (int64_t r = r0; r < r1; r++)
+        attn_layernorm_row(j->out + r * j->dim, j->x + r * j->dim, j->w, j->b, j->dim, j->eps, NULL, NULL);
 }
 
 void attn_layernorm(float *out, const float *x, const float *w, const float *b, int64_t rows, int64_t dim, float eps) {

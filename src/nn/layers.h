@@ -10,6 +10,9 @@
 
 /* out[r] = (x[r] - mean) / sqrt(var + eps) * w + b, over `dim`; out may equal x. */
 void attn_layernorm(float *out, const float *x, const float *w, const float *b, int64_t rows, int64_t dim, float eps);
+/* One row of it; mean_out and rstd_out (may be NULL) get what the backward needs. */
+void attn_layernorm_row(float *out, const float *x, const float *w, const float *b, int64_t dim, float eps,
+                        float *mean_out, float *rstd_out);
 
 /* out[t] = table[ids[t]] (+ pos_table[pos0 + t] when pos_table is given); tables [n][dim]
  * in their stored dtype. ids must already be range-checked. */
