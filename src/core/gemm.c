@@ -92,7 +92,7 @@ typedef struct {
     const attn_kernels *kern;
     bool amx;                     /* bf16 tiles: packed operands are bf16 (amx.h's layouts) */
     int mr, nr;
-    int64_t kc;                   /* slice depth: KC, or KC_AMX */
+    int64_t kc;                   /* slice depth: KC or KC_AMX, or less for a shallow product */
     int64_t a_block, b_panel;     /* floats a packed A block / B panel takes */
     bool split_rows;              /* B shared, row blocks handed out; else A shared, column tiles */
     int64_t m_blocks, n_tiles;    /* mr-row blocks of A, nr-column tiles of B */
@@ -120,13 +120,13 @@ static void pack_a_blocks(const gemm_run *r, float *dst, int64_t b0, int64_t b1,
     }
     if (!g->a_trans) {
         for (int64_t b = b0; b < b1; b++)
-            r->kern->pack_a(dst + (b - b0) * KC * mr, g->a + b * mr * g->lda + k0, g->lda,
+            r->kern->pack_a(dst + (b - b0) * r->a_block, g->a + b * mr * g->lda + k0, g->lda,
                             ATTN_MIN((int64_t)mr, g->M - b * mr), kc);
         return;
     }
     for (int64_t kk = 0; kk < kc; kk += 16)
         for (int64_t b = b0; b < b1; b++)
-            r->kern->pack_a_t(dst + (b - b0) * KC * mr + kk * mr, g->a + (k0 + kk) * g->lda + b * mr, g->lda,
+            r->kern->pack_a_t(dst + (b - b0) * r->a_block + kk * mr, g->a + (k0 + kk) * g->lda + b * mr, g->lda,
                               ATTN_MIN((int64_t)mr, g->M - b * mr), ATTN_MIN((int64_t)16, kc - kk));
 }
 
@@ -298,7 +298,9 @@ static gemm_run plan(const attn_gemm *g) {
     gemm_run r = {.g = g, .kern = attn_kernels_get(), .amx = use_amx(g)};
     r.mr = r.amx ? ATTN_AMX_MR : r.kern->mr;
     r.nr = r.amx ? ATTN_AMX_NR : r.kern->nr;
-    r.kc = r.amx ? KC_AMX : KC;
+    /* no deeper than K needs: packed blocks sit kc apart, and a 384-deep product's blocks 64 KB
+     * apart took 2.7x the memory and shared a quarter of L2's sets */
+    r.kc = ATTN_MIN(r.amx ? (int64_t)KC_AMX : (int64_t)KC, ATTN_MAX((int64_t)32, (g->K + 31) / 32 * 32));
     r.a_block = r.kc * r.mr / (r.amx ? 2 : 1);
     r.b_panel = r.kc * r.nr / (r.amx ? 2 : 1);
     r.m_blocks = (g->M + r.mr - 1) / r.mr;
