@@ -6,8 +6,8 @@
  * contiguous copies of the valid rows of Q, K, V (attn_gemm_serial), which skip the tiles
  * (or the parts of the reduction) a causal mask zeroes. The backward works
  * on transposed scores Sᵀ = K Qᵀ, so Pᵀ, dPᵀ and dSᵀ come straight out of GEMMs and feed
- * dV = Pᵀ dO and dK = dSᵀ Q without a Tq×Tk transpose; softmax backward uses
- * D[t] = dO[t]·O[t] (= Σ_u P dP). */
+ * dV = Pᵀ dO and dK = dSᵀ Q without a Tq×Tk transpose, and dQ = dS K reads dSᵀ transposed
+ * (the GEMM packs either layout); softmax backward uses D[t] = dO[t]·O[t] (= Σ_u P dP). */
 #include "attention_train.h"
 
 #include <math.h>
@@ -27,24 +27,23 @@ typedef struct {
     const attn_kernels *K;
 } attn_train_job;
 
-/* One thread's workspace, sized for the padded lengths (Tm = max(Tq, Tk)): nine [Tm][hd]
- * matrices (kt is [hd][Tk], dqt [hd][Tq]), two [Tq][Tk] ones, a [Tq] row, GEMM packing
- * space. */
+/* One thread's workspace, sized for the padded lengths (Tm = max(Tq, Tk)): eight [Tm][hd]
+ * matrices, two [Tq][Tk] ones, a [Tq] row, GEMM packing space. */
 typedef struct {
-    float *q, *k, *v, *kt, *dout, *o, *dqt, *dk, *dv, *s, *ds, *d, *gemm;
+    float *q, *k, *v, *dout, *o, *dq, *dk, *dv, *s, *ds, *d, *gemm;
 } workspace;
 
 static size_t workspace_floats(int64_t Tq, int64_t Tk, int hd) {
     int64_t Tm = ATTN_MAX(Tq, Tk);
-    return (size_t)(9 * Tm * hd + 2 * Tq * Tk + Tq) + attn_gemm_serial_scratch(ATTN_MAX(Tm, hd));
+    return (size_t)(8 * Tm * hd + 2 * Tq * Tk + Tq) + attn_gemm_serial_scratch(Tm);
 }
 
 static workspace carve(float *base, int64_t Tq, int64_t Tk, int hd) {
     workspace w;
     int64_t Tm = ATTN_MAX(Tq, Tk);
-    float **parts[] = {&w.q, &w.k, &w.v, &w.kt, &w.dout, &w.o, &w.dqt, &w.dk, &w.dv};
-    for (int i = 0; i < 9; i++) *parts[i] = base + (int64_t)i * Tm * hd;
-    w.s = base + 9 * Tm * hd, w.ds = w.s + Tq * Tk, w.d = w.ds + Tq * Tk, w.gemm = w.d + Tq;
+    float **parts[] = {&w.q, &w.k, &w.v, &w.dout, &w.o, &w.dq, &w.dk, &w.dv};
+    for (int i = 0; i < 8; i++) *parts[i] = base + (int64_t)i * Tm * hd;
+    w.s = base + 8 * Tm * hd, w.ds = w.s + Tq * Tk, w.d = w.ds + Tq * Tk, w.gemm = w.d + Tq;
     return w;
 }
 
@@ -68,13 +67,19 @@ static attn_weight mat(const float *data, int64_t n_in, int64_t n_out, bool in_m
     return (attn_weight){.data = data, .dtype = ATTN_F32, .n_in = n_in, .n_out = n_out, .in_major = in_major};
 }
 
-/* c (+)= a · w on this thread. With a causal mask, `band` tells the GEMM which half of the
- * product is wanted or which operand is zero where, so it skips that half. */
+/* c (+)= a · w on this thread (a [rows][n_in], or stored transposed [n_in][rows] when
+ * a_trans). With a causal mask, `band` tells the GEMM which half of the product is wanted or
+ * which operand is zero where, so it skips that half. */
+static void product_ta(float *c, const float *a, bool a_trans, int64_t rows, const attn_weight *w, bool accumulate,
+                       bool causal, attn_gemm_band band, float *scratch) {
+    attn_gemm g = {.c = c, .M = rows, .N = w->n_out, .K = w->n_in, .a = a, .lda = a_trans ? rows : w->n_in,
+                   .a_trans = a_trans, .b = w, .overwrite = !accumulate, .band = causal ? band : ATTN_BAND_NONE};
+    attn_gemm_serial(&g, scratch);
+}
+
 static void product(float *c, const float *a, int64_t rows, const attn_weight *w, bool accumulate, bool causal,
                     attn_gemm_band band, float *scratch) {
-    attn_gemm g = {.c = c, .M = rows, .N = w->n_out, .K = w->n_in, .a = a, .lda = w->n_in, .b = w,
-                   .overwrite = !accumulate, .band = causal ? band : ATTN_BAND_NONE};
-    attn_gemm_serial(&g, scratch);
+    product_ta(c, a, false, rows, w, accumulate, causal, band, scratch);
 }
 
 /* Row t of the scores [tq][tk] -> probabilities over the keys it sees (the rest become 0),
@@ -157,11 +162,6 @@ static void softmax_backward_transposed(float *dpt, const float *pt, const float
     }
 }
 
-static void transpose(float *dst, const float *src, int64_t rows, int64_t cols) {
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t c = 0; c < cols; c++) dst[c * rows + i] = src[i * cols + c];
-}
-
 static void backward_head(const attn_train_job *j, int64_t b, int h, int64_t tq, int64_t tk, workspace *w) {
     const attn_attention_args *a = j->a;
     const attn_attention_shape *s = &a->shape;
@@ -173,7 +173,7 @@ static void backward_head(const attn_train_job *j, int64_t b, int h, int64_t tq,
     gather(w->o, j->o + at, tq, out_ld, hd);
     for (int64_t t = 0; t < tq; t++) w->d[t] = j->K->dot(w->dout + t * hd, w->o + t * hd, hd);
     attn_weight qt = mat(w->q, hd, tq, false), q = mat(w->q, tq, hd, true);
-    attn_weight doutt = mat(w->dout, hd, tq, false), dout = mat(w->dout, tq, hd, true), dst = mat(w->ds, tk, tq, true);
+    attn_weight doutt = mat(w->dout, hd, tq, false), dout = mat(w->dout, tq, hd, true), k = mat(w->k, tk, hd, true);
     product(w->s, w->k, tk, &qt, false, a->causal, ATTN_BAND_C_UPPER, w->gemm);    /* Sᵀ = K Qᵀ */
     probs_transposed(w->s, lse, tk, tq, a->causal, s->scale, j->K);         /* Pᵀ */
     product(w->dv, w->s, tk, &dout, true, a->causal, ATTN_BAND_A_UPPER, w->gemm);  /* dV += Pᵀ dO */
@@ -181,10 +181,8 @@ static void backward_head(const attn_train_job *j, int64_t b, int h, int64_t tq,
     softmax_backward_transposed(w->ds, w->s, w->d, tk, tq, a->causal, s->scale); /* dSᵀ */
     product(w->dk, w->ds, tk, &q, true, a->causal, ATTN_BAND_A_UPPER, w->gemm);    /* dK += dSᵀ Q */
     if (!j->dq) return;
-    product(w->dqt, w->kt, hd, &dst, false, a->causal, ATTN_BAND_B_UPPER, w->gemm); /* dQᵀ = Kᵀ dSᵀ */
-    float *dq = j->dq + b * a->Tq * a->q_ld + (int64_t)h * hd;
-    for (int64_t t = 0; t < tq; t++)
-        for (int c = 0; c < hd; c++) dq[t * a->q_ld + c] += w->dqt[c * tq + t];
+    product_ta(w->dq, w->ds, true, tq, &k, false, a->causal, ATTN_BAND_A_LOWER, w->gemm); /* dQ = dS K */
+    scatter_add(j->dq + b * a->Tq * a->q_ld + (int64_t)h * hd, w->dq, tq, a->q_ld, hd, j->K);
 }
 
 static void backward_task(void *ctx, int64_t begin, int64_t end, int thread) {
@@ -197,7 +195,6 @@ static void backward_task(void *ctx, int64_t begin, int64_t end, int thread) {
         int g = (int)(i % G);
         gather(w.k, a->k + kv_at, tk, a->kv_ld, hd);
         gather(w.v, a->v + kv_at, tk, a->kv_ld, hd);
-        transpose(w.kt, w.k, tk, hd);
         memset(w.dk, 0, (size_t)(tk * hd) * sizeof(float));
         memset(w.dv, 0, (size_t)(tk * hd) * sizeof(float));
         for (int h = g * group; h < (g + 1) * group; h++) backward_head(j, b, h, tq, tk, &w);
