@@ -23,8 +23,9 @@ bool attn_amx_usable(void);
 /* One 32-row block of A, rows [0, rows) real, from a row-major A (a[i * lda + k]) or a
  * transposed one (a[k * lda + i]), depth kc. */
 void attn_amx_pack_a(uint16_t *dst, const float *a, int64_t lda, bool trans, int rows, int64_t kc);
-/* A B panel from its f32 packing [kc][32] (the kernels' pack_b with nr = 32). */
-void attn_amx_pack_b(uint16_t *dst, const float *panel, int64_t kc);
+/* A B panel from f32 rows: B(k, j) = src[k * ld + j] for j < cols (<= 32), zero beyond: an
+ * f32 [K][N] matrix directly, or any weight through its f32 packing (ld = cols = 32). */
+void attn_amx_pack_b(uint16_t *dst, const float *src, int64_t ld, int cols, int64_t kc);
 /* C[rows][cols] (row stride ldc) += Ap * Bp over depth kc, or = init[j] + Ap * Bp when init
  * is not NULL (C not read). */
 void attn_amx_tile(int64_t kc, const uint16_t *ap, const uint16_t *bp, float *c, int64_t ldc, int rows, int cols,

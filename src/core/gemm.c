@@ -137,17 +137,24 @@ static void pack_b_f32(const gemm_run *r, float *dst, int64_t k0, int64_t kc, in
     else r->kern->pack_b(dst, b->data, b->dtype, b->in_major, r->g->K, r->g->N, k0, kc, n0);
 }
 
-/* bf16 panels go through the f32 packers (every weight type), then are rounded. */
+/* bf16 panels: an f32 [K][N] matrix (activations, GPT-2's Conv1D weights) rounded straight
+ * from its rows; other weights through the f32 packers (every type), then rounded. */
 static void pack_b_panel(const gemm_run *r, float *dst, int64_t k0, int64_t kc, int64_t n0) {
+    const attn_weight *b = r->g->b;
     if (!r->amx) {
         pack_b_f32(r, dst, k0, kc, n0);
+        return;
+    }
+    if (!b->qtype && !b->panels && b->dtype == ATTN_F32 && b->in_major) {
+        attn_amx_pack_b((uint16_t *)dst, (const float *)b->data + k0 * r->g->N + n0, r->g->N,
+                        (int)ATTN_MIN((int64_t)ATTN_AMX_NR, r->g->N - n0), kc);
         return;
     }
     _Alignas(64) float panel[KC * ATTN_AMX_NR];
     for (int64_t k = 0; k < kc; k += KC) { /* KC-deep pieces, each a whole number of AMX steps */
         int64_t depth = ATTN_MIN((int64_t)KC, kc - k);
         pack_b_f32(r, panel, k0 + k, depth, n0);
-        attn_amx_pack_b((uint16_t *)dst + k * ATTN_AMX_NR, panel, depth);
+        attn_amx_pack_b((uint16_t *)dst + k * ATTN_AMX_NR, panel, ATTN_AMX_NR, ATTN_AMX_NR, depth);
     }
 }
 

@@ -88,15 +88,20 @@ void attn_amx_pack_a(uint16_t *dst, const float *a, int64_t lda, bool trans, int
         }
 }
 
-void attn_amx_pack_b(uint16_t *dst, const float *panel, int64_t kc) {
+void attn_amx_pack_b(uint16_t *dst, const float *src, int64_t ld, int cols, int64_t kc) {
     int64_t chunks = (kc + ATTN_AMX_K - 1) / ATTN_AMX_K;
+    __mmask16 m[2];
+    for (int h = 0; h < 2; h++) {
+        int live = cols - 16 * h;
+        m[h] = (__mmask16)(live >= 16 ? 0xffff : live > 0 ? (1u << live) - 1 : 0);
+    }
     for (int64_t q = 0; q < chunks; q++)
         for (int p = 0; p < 16; p++) {
             int64_t k = q * ATTN_AMX_K + 2 * p;
             for (int h = 0; h < 2; h++) {
-                const float *src = panel + k * ATTN_AMX_NR + 16 * h;
-                __m512 x0 = k < kc ? _mm512_loadu_ps(src) : _mm512_setzero_ps();
-                __m512 x1 = k + 1 < kc ? _mm512_loadu_ps(src + ATTN_AMX_NR) : _mm512_setzero_ps();
+                const float *row = src + k * ld + 16 * h;
+                __m512 x0 = k < kc ? load_masked(row, m[h]) : _mm512_setzero_ps();
+                __m512 x1 = k + 1 < kc ? load_masked(row + ld, m[h]) : _mm512_setzero_ps();
                 _mm512_storeu_si512(dst + q * CHUNK + h * (CHUNK / 2) + p * 32, pairs(x0, x1));
             }
         }
