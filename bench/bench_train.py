@@ -4,6 +4,7 @@ PyTorch (pip) training the same GPT-2 shape with the same batch: forward + backw
 AdamW step, in one run. Usage:
 
     python3 bench/bench_train.py [--threads 2] [--steps 5] [--shape 124M|small] [--precision f32|bf16|both]
+                                 [--rounds 1]
 
 f32: float32 throughout. bf16: matrix products with bf16 operands and f32 sums, weights,
 activations and optimizer in f32 (attn: `bench_train --bf16`, AMX tiles; PyTorch:
@@ -11,12 +12,14 @@ activations and optimizer in f32 (attn: `bench_train --bf16`, AMX tiles; PyTorch
 
 124M: GPT-2 small, B=4, T=64 (llm.c's CPU reference shape). small: 6 layers, width 384,
 6 heads, context 256, vocabulary 65 (nanoGPT's character-level "baby GPT"), B=4, T=256.
-Each engine runs in its own process and reports the median step after a warm-up step; peak
-RSS from the process's own high-water mark."""
+Each engine runs in its own process and reports the median step after a warm-up step; with
+--rounds N the engines take turns N times and the median run is reported, with the median
+ratio and its range; peak RSS from the process's own high-water mark."""
 import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -66,6 +69,7 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--shape", choices=SHAPES, default="124M")
     ap.add_argument("--precision", choices=["f32", "bf16", "both"], default="f32")
+    ap.add_argument("--rounds", type=int, default=1, help="runs of each engine, alternating; medians reported")
     ap.add_argument("--attn-bench", default=os.path.join(REPO, "build", "bench", "bench_train"))
     ap.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -75,22 +79,32 @@ def main():
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
     rows = []
     for prec in (["f32", "bf16"] if a.precision == "both" else [a.precision]):
-        attn = run([a.attn_bench, "--layers", str(s["layers"]), "--heads", str(s["heads"]), "--embd", str(s["embd"]),
+        attn_cmd = [a.attn_bench, "--layers", str(s["layers"]), "--heads", str(s["heads"]), "--embd", str(s["embd"]),
                     "--ctx", str(s["ctx"]), "--vocab", str(s["vocab"]), "-B", str(s["B"]), "-T", str(s["T"]),
-                    "--steps", str(a.steps), "-t", str(a.threads)] + (["--bf16"] if prec == "bf16" else []), env)
-        torch = run([sys.executable, __file__, "--torch-child", "--shape", a.shape, "--steps", str(a.steps),
-                     "--threads", str(a.threads), "--precision", prec], env)
-        rows.append((prec, attn, torch))
+                    "--steps", str(a.steps), "-t", str(a.threads)] + (["--bf16"] if prec == "bf16" else [])
+        torch_cmd = [sys.executable, __file__, "--torch-child", "--shape", a.shape, "--steps", str(a.steps),
+                     "--threads", str(a.threads), "--precision", prec]
+        rounds = []
+        for r in range(a.rounds):  # the engines take turns, so a slow phase of the host hits both
+            first, second = (attn_cmd, torch_cmd) if r % 2 == 0 else (torch_cmd, attn_cmd)
+            x, y = run(first, env), run(second, env)
+            rounds.append((x, y) if r % 2 == 0 else (y, x))
+        rows.append((prec, rounds))
     print(f"GPT-2 {a.shape} training step (forward + backward + clip + AdamW), B={s['B']} T={s['T']}, "
-          f"{a.threads} threads; torch {rows[0][2]['torch']}")
+          f"{a.threads} threads, {a.rounds} round(s) alternating the engines; torch {rows[0][1][0][1]['torch']}")
     print("| precision | engine | s/step | tokens/s | peak RSS MB | attn speed-up |")
     print("|---|---|---:|---:|---:|---:|")
-    for prec, attn, torch in rows:
-        attn_s = s["B"] * s["T"] / attn["median_tok_s"]  # medians on both sides, as for PyTorch
-        print(f"| {prec} | attn | {attn_s:.3f} | {attn['median_tok_s']:.1f} | {attn['peak_rss_mb']:.0f} | 1.00x |")
-        print(f"| {prec} | PyTorch | {torch['s_per_step']:.3f} | {torch['tok_s']:.1f} | {torch['peak_rss_mb']:.0f} | "
-              f"{attn['median_tok_s'] / torch['tok_s']:.2f}x |")
-
+    for prec, rounds in rows:
+        # medians of steps within a run (both sides), then the median run
+        attn_tok = statistics.median(r[0]["median_tok_s"] for r in rounds)
+        torch_tok = statistics.median(r[1]["tok_s"] for r in rounds)
+        ratios = [r[0]["median_tok_s"] / r[1]["tok_s"] for r in rounds]
+        spread = f" ({min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else ""
+        attn_rss = max(r[0]["peak_rss_mb"] for r in rounds)
+        torch_rss = max(r[1]["peak_rss_mb"] for r in rounds)
+        print(f"| {prec} | attn | {s['B'] * s['T'] / attn_tok:.3f} | {attn_tok:.1f} | {attn_rss:.0f} | 1.00x |")
+        print(f"| {prec} | PyTorch | {s['B'] * s['T'] / torch_tok:.3f} | {torch_tok:.1f} | {torch_rss:.0f} | "
+              f"{statistics.median(ratios):.2f}x{spread} |")
 
 if __name__ == "__main__":
     sys.exit(main())
