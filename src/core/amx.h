@@ -17,6 +17,7 @@
 #define ATTN_AMX_NR 32
 #define ATTN_AMX_K 32 /* reduction per tile step */
 
+#if defined(__x86_64__) && defined(__linux__)
 /* The CPU has AMX-BF16 and the OS grants this process the tile state (asked for once). */
 bool attn_amx_usable(void);
 
@@ -30,5 +31,18 @@ void attn_amx_pack_b(uint16_t *dst, const float *src, int64_t ld, int cols, int6
  * is not NULL (C not read). */
 void attn_amx_tile(int64_t kc, const uint16_t *ap, const uint16_t *bp, float *c, int64_t ldc, int rows, int cols,
                    const float *init);
+#else /* other machines (ARM64): never usable, so gemm.c never calls the rest */
+static inline bool attn_amx_usable(void) { return false; }
+static inline void attn_amx_pack_a(uint16_t *d, const float *a, int64_t l, bool t, int r, int64_t k) {
+    (void)d, (void)a, (void)l, (void)t, (void)r, (void)k;
+}
+static inline void attn_amx_pack_b(uint16_t *d, const float *s, int64_t l, int c, int64_t k) {
+    (void)d, (void)s, (void)l, (void)c, (void)k;
+}
+static inline void attn_amx_tile(int64_t k, const uint16_t *a, const uint16_t *b, float *c, int64_t l, int r, int n,
+                                 const float *i) {
+    (void)k, (void)a, (void)b, (void)c, (void)l, (void)r, (void)n, (void)i;
+}
+#endif
 
 #endif

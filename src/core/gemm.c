@@ -34,13 +34,7 @@ static int precision = -1; /* attn_matmul_precision once known */
 
 void attn_gemm_set_shared_limit(size_t bytes) { shared_limit = bytes ? bytes : SHARED_LIMIT_DEFAULT; }
 
-bool attn_gemm_bf16_available(void) {
-#if defined(__x86_64__) && defined(__linux__)
-    return attn_amx_usable();
-#else
-    return false;
-#endif
-}
+bool attn_gemm_bf16_available(void) { return attn_amx_usable(); }
 
 int attn_gemm_set_precision(attn_matmul_precision p) {
     if (p == ATTN_MATMUL_BF16 && !attn_gemm_bf16_available())
