@@ -51,13 +51,24 @@ static inline __m512i pairs(__m512 x0, __m512 x1) {
 
 static inline __m512 load_masked(const float *p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
 
+/* The first n of 16 lanes (none for n <= 0). */
+static inline __mmask16 lanes(int64_t n) { return (__mmask16)(n >= 16 ? 0xffff : n > 0 ? (1u << n) - 1 : 0); }
+
+/* Rows k and k+1 of an f32 matrix (row at src, the next ld floats on), the lanes of m, as
+ * bf16 pairs; rows at or past kc read as zeros. A B panel's 16 pairs of one step, or (once
+ * transposed) a transposed A's. */
+static inline __m512i row_pairs(const float *src, int64_t ld, __mmask16 m, int64_t k, int64_t kc) {
+    __m512 x0 = k < kc ? load_masked(src, m) : _mm512_setzero_ps();
+    __m512 x1 = k + 1 < kc ? load_masked(src + ld, m) : _mm512_setzero_ps();
+    return pairs(x0, x1);
+}
+
 void attn_amx_pack_a(uint16_t *dst, const float *a, int64_t lda, bool trans, int rows, int64_t kc) {
     int64_t chunks = (kc + ATTN_AMX_K - 1) / ATTN_AMX_K;
     if (!trans) {
         for (int64_t q = 0; q < chunks; q++) {
-            int64_t k0 = q * ATTN_AMX_K, left = kc - k0;
-            __mmask16 m0 = (__mmask16)(left >= 16 ? 0xffff : (1u << left) - 1);
-            __mmask16 m1 = (__mmask16)(left >= 32 ? 0xffff : left > 16 ? (1u << (left - 16)) - 1 : 0);
+            int64_t k0 = q * ATTN_AMX_K;
+            __mmask16 m0 = lanes(kc - k0), m1 = lanes(kc - k0 - 16);
             for (int i = 0; i < ATTN_AMX_MR; i++) {
                 __m512i v = _mm512_setzero_si512();
                 if (i < rows) {
@@ -73,15 +84,10 @@ void attn_amx_pack_a(uint16_t *dst, const float *a, int64_t lda, bool trans, int
      * dword transpose turns them into row i's 16 pairs. */
     for (int64_t q = 0; q < chunks; q++)
         for (int h = 0; h < 2; h++) {
-            int live = rows - 16 * h;
-            __mmask16 m = (__mmask16)(live >= 16 ? 0xffff : live > 0 ? (1u << live) - 1 : 0);
             __m512 r[16];
             for (int p = 0; p < 16; p++) {
                 int64_t k = q * ATTN_AMX_K + 2 * p;
-                const float *src = a + k * lda + 16 * h;
-                __m512 x0 = k < kc ? load_masked(src, m) : _mm512_setzero_ps();
-                __m512 x1 = k + 1 < kc ? load_masked(src + lda, m) : _mm512_setzero_ps();
-                r[p] = _mm512_castsi512_ps(pairs(x0, x1));
+                r[p] = _mm512_castsi512_ps(row_pairs(a + k * lda + 16 * h, lda, lanes(rows - 16 * h), k, kc));
             }
             transpose16(r);
             for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + q * CHUNK + (16 * h + i) * ATTN_AMX_K, r[i]);
@@ -90,20 +96,12 @@ void attn_amx_pack_a(uint16_t *dst, const float *a, int64_t lda, bool trans, int
 
 void attn_amx_pack_b(uint16_t *dst, const float *src, int64_t ld, int cols, int64_t kc) {
     int64_t chunks = (kc + ATTN_AMX_K - 1) / ATTN_AMX_K;
-    __mmask16 m[2];
-    for (int h = 0; h < 2; h++) {
-        int live = cols - 16 * h;
-        m[h] = (__mmask16)(live >= 16 ? 0xffff : live > 0 ? (1u << live) - 1 : 0);
-    }
     for (int64_t q = 0; q < chunks; q++)
         for (int p = 0; p < 16; p++) {
             int64_t k = q * ATTN_AMX_K + 2 * p;
-            for (int h = 0; h < 2; h++) {
-                const float *row = src + k * ld + 16 * h;
-                __m512 x0 = k < kc ? load_masked(row, m[h]) : _mm512_setzero_ps();
-                __m512 x1 = k + 1 < kc ? load_masked(row + ld, m[h]) : _mm512_setzero_ps();
-                _mm512_storeu_si512(dst + q * CHUNK + h * (CHUNK / 2) + p * 32, pairs(x0, x1));
-            }
+            for (int h = 0; h < 2; h++)
+                _mm512_storeu_si512(dst + q * CHUNK + h * (CHUNK / 2) + p * 32,
+                                    row_pairs(src + k * ld + 16 * h, ld, lanes(cols - 16 * h), k, kc));
         }
 }
 
@@ -128,16 +126,8 @@ void attn_amx_tile(int64_t kc, const uint16_t *ap, const uint16_t *bp, float *c,
         _tile_zero(2);
         _tile_zero(3);
     }
-    /* The GEMM's next tile is usually the one below (row blocks run innermost): its C rows
-     * are asked for a few per step, so they come from cache rather than memory. */
-    const float *below = c + ATTN_AMX_MR * ldc;
-    int64_t chunks = (kc + ATTN_AMX_K - 1) / ATTN_AMX_K, per = chunks ? (ATTN_AMX_MR + chunks - 1) / chunks : 0;
-    for (int64_t q = 0; q < chunks; q++) {
+    for (int64_t q = 0, chunks = (kc + ATTN_AMX_K - 1) / ATTN_AMX_K; q < chunks; q++) {
         const uint16_t *a = ap + q * CHUNK, *b = bp + q * CHUNK;
-        for (int64_t i = q * per; i < (q + 1) * per && i < ATTN_AMX_MR; i++) {
-            _mm_prefetch((const char *)(below + i * ldc), _MM_HINT_T0);
-            _mm_prefetch((const char *)(below + i * ldc + 16), _MM_HINT_T0);
-        }
         /* each load just before its first use: tile registers are not renamed, so the next
          * step's A0 load waits only for the two products that read A0 */
         _tile_loadd(4, a, 64);
