@@ -70,16 +70,11 @@ static attn_weight mat(const float *data, int64_t n_in, int64_t n_out, bool in_m
 /* c (+)= a · w on this thread (a [rows][n_in], or stored transposed [n_in][rows] when
  * a_trans). With a causal mask, `band` tells the GEMM which half of the product is wanted or
  * which operand is zero where, so it skips that half. */
-static void product_ta(float *c, const float *a, bool a_trans, int64_t rows, const attn_weight *w, bool accumulate,
-                       bool causal, attn_gemm_band band, float *scratch) {
+static void product(float *c, const float *a, bool a_trans, int64_t rows, const attn_weight *w, bool accumulate,
+                    bool causal, attn_gemm_band band, float *scratch) {
     attn_gemm g = {.c = c, .M = rows, .N = w->n_out, .K = w->n_in, .a = a, .lda = a_trans ? rows : w->n_in,
                    .a_trans = a_trans, .b = w, .overwrite = !accumulate, .band = causal ? band : ATTN_BAND_NONE};
     attn_gemm_serial(&g, scratch);
-}
-
-static void product(float *c, const float *a, int64_t rows, const attn_weight *w, bool accumulate, bool causal,
-                    attn_gemm_band band, float *scratch) {
-    product_ta(c, a, false, rows, w, accumulate, causal, band, scratch);
 }
 
 /* Row t of the scores [tq][tk] -> probabilities over the keys it sees (the rest become 0),
@@ -108,9 +103,9 @@ static void forward_unit(const attn_train_job *j, int64_t b, int g, workspace *w
     for (int h = g * group; h < (g + 1) * group; h++) {
         float *out = j->out + b * a->Tq * out_ld + (int64_t)h * hd, *lse = j->lse_out + (b * s->n_heads + h) * a->Tq;
         gather(w->q, a->q + b * a->Tq * a->q_ld + (int64_t)h * hd, tq, a->q_ld, hd);
-        product(w->s, w->q, tq, &kt, false, a->causal, ATTN_BAND_C_LOWER, w->gemm); /* scores = Q K^T */
+        product(w->s, w->q, false, tq, &kt, false, a->causal, ATTN_BAND_C_LOWER, w->gemm); /* scores = Q K^T */
         softmax_rows(w->s, lse, tq, tk, a->causal, s->scale, j->K);
-        product(w->o, w->s, tq, &v, false, a->causal, ATTN_BAND_A_LOWER, w->gemm); /* out = P V */
+        product(w->o, w->s, false, tq, &v, false, a->causal, ATTN_BAND_A_LOWER, w->gemm); /* out = P V */
         for (int64_t t = 0; t < tq; t++) memcpy(out + t * out_ld, w->o + t * hd, (size_t)hd * sizeof(float));
         for (int64_t t = tq; t < a->Tq; t++) memset(out + t * out_ld, 0, (size_t)hd * sizeof(float));
         memset(lse + tq, 0, (size_t)(a->Tq - tq) * sizeof(float));
@@ -174,14 +169,14 @@ static void backward_head(const attn_train_job *j, int64_t b, int h, int64_t tq,
     for (int64_t t = 0; t < tq; t++) w->d[t] = j->K->dot(w->dout + t * hd, w->o + t * hd, hd);
     attn_weight qt = mat(w->q, hd, tq, false), q = mat(w->q, tq, hd, true);
     attn_weight doutt = mat(w->dout, hd, tq, false), dout = mat(w->dout, tq, hd, true), k = mat(w->k, tk, hd, true);
-    product(w->s, w->k, tk, &qt, false, a->causal, ATTN_BAND_C_UPPER, w->gemm);    /* Sᵀ = K Qᵀ */
+    product(w->s, w->k, false, tk, &qt, false, a->causal, ATTN_BAND_C_UPPER, w->gemm);    /* Sᵀ = K Qᵀ */
     probs_transposed(w->s, lse, tk, tq, a->causal, s->scale, j->K);         /* Pᵀ */
-    product(w->dv, w->s, tk, &dout, true, a->causal, ATTN_BAND_A_UPPER, w->gemm);  /* dV += Pᵀ dO */
-    product(w->ds, w->v, tk, &doutt, false, a->causal, ATTN_BAND_C_UPPER, w->gemm); /* dPᵀ = V dOᵀ */
+    product(w->dv, w->s, false, tk, &dout, true, a->causal, ATTN_BAND_A_UPPER, w->gemm);  /* dV += Pᵀ dO */
+    product(w->ds, w->v, false, tk, &doutt, false, a->causal, ATTN_BAND_C_UPPER, w->gemm); /* dPᵀ = V dOᵀ */
     softmax_backward_transposed(w->ds, w->s, w->d, tk, tq, a->causal, s->scale); /* dSᵀ */
-    product(w->dk, w->ds, tk, &q, true, a->causal, ATTN_BAND_A_UPPER, w->gemm);    /* dK += dSᵀ Q */
+    product(w->dk, w->ds, false, tk, &q, true, a->causal, ATTN_BAND_A_UPPER, w->gemm);    /* dK += dSᵀ Q */
     if (!j->dq) return;
-    product_ta(w->dq, w->ds, true, tq, &k, false, a->causal, ATTN_BAND_A_LOWER, w->gemm); /* dQ = dS K */
+    product(w->dq, w->ds, true, tq, &k, false, a->causal, ATTN_BAND_A_LOWER, w->gemm); /* dQ = dS K */
     scatter_add(j->dq + b * a->Tq * a->q_ld + (int64_t)h * hd, w->dq, tq, a->q_ld, hd, j->K);
 }
 
