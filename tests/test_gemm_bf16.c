@@ -1,7 +1,8 @@
 /* test_gemm_bf16.c - the GEMM's bf16 precision (AMX tiles, core/amx.h) against a double
  * product of the operands rounded to bf16: A row-major and transposed, B in every layout
  * and dtype, edges, several slices of the reduction, C = bias + A·B and C += A·B, every
- * band, 1 and 2 threads, the shared operand in slabs, and the serial (per-head) entry.
+ * band, C's rows further apart than N (ldc), 1 and 2 threads, the shared operand in slabs, and
+ * the serial (per-head) entry.
  * bf16 x bf16 products are exact in f32, so the only error is the f32 summation's.
  * Skips where the CPU (or the OS) has no AMX. */
 #include "core/common.h"
@@ -35,16 +36,17 @@ static float a_value(attn_gemm_band band, int64_t m, int64_t k, float v) {
 typedef struct {
     int64_t M, K, N;
     bool a_trans, overwrite, bias, serial;
+    int64_t pad; /* C's rows N + pad apart (attn_gemm.ldc); the pad columns must stay as they were */
     attn_dtype dt;
     bool in_major;
     attn_gemm_band band;
 } gemm_case;
 
 static void check_case(const gemm_case *t, const char *what) {
-    int64_t M = t->M, K = t->K, N = t->N;
+    int64_t M = t->M, K = t->K, N = t->N, ldc = N + t->pad;
     unsigned seed = (unsigned)(M * 7919 + K * 131 + N * 17 + t->band * 3 + t->a_trans);
-    float *a = malloc(M * K * sizeof *a), *wf = malloc(K * N * sizeof *wf), *c = malloc(M * N * sizeof *c);
-    float *c0 = malloc(M * N * sizeof *c0), *bias = malloc(N * sizeof *bias);
+    float *a = malloc(M * K * sizeof *a), *wf = malloc(K * N * sizeof *wf), *c = malloc(M * ldc * sizeof *c);
+    float *c0 = malloc(M * ldc * sizeof *c0), *bias = malloc(N * sizeof *bias);
     void *w = malloc(K * N * sizeof(float));
     for (int64_t m = 0; m < M; m++)
         for (int64_t k = 0; k < K; k++) {
@@ -57,10 +59,10 @@ static void check_case(const gemm_case *t, const char *what) {
             for (int64_t n = 0; n < N && n < k; n++) wf[t->in_major ? k * N + n : n * K + k] = 0.0f;
     attn_from_f32(w, wf, t->dt, K * N);
     attn_to_f32(wf, w, t->dt, K * N);
-    for (int64_t i = 0; i < M * N; i++) c[i] = c0[i] = frand(&seed);
+    for (int64_t i = 0; i < M * ldc; i++) c[i] = c0[i] = frand(&seed);
     for (int64_t i = 0; i < N; i++) bias[i] = frand(&seed);
     attn_weight b = {.data = w, .dtype = t->dt, .n_in = K, .n_out = N, .in_major = t->in_major};
-    attn_gemm g = {.c = c, .M = M, .N = N, .K = K, .a = a, .lda = t->a_trans ? M : K, .a_trans = t->a_trans,
+    attn_gemm g = {.c = c, .ldc = t->pad ? ldc : 0, .M = M, .N = N, .K = K, .a = a, .lda = t->a_trans ? M : K, .a_trans = t->a_trans,
                    .b = &b, .overwrite = t->overwrite, .bias = t->bias ? bias : NULL, .band = t->band};
     if (t->serial) {
         float *scratch = malloc(attn_gemm_serial_scratch(M) * sizeof(float));
@@ -73,7 +75,7 @@ static void check_case(const gemm_case *t, const char *what) {
     for (int64_t m = 0; m < M; m++)
         for (int64_t n = 0; n < N; n++) {
             if (!wanted(t->band, m, n)) continue;
-            double ref = t->overwrite ? (t->bias ? bias[n] : 0.0) : c0[m * N + n], mag = fabs(ref), exact = ref;
+            double ref = t->overwrite ? (t->bias ? bias[n] : 0.0) : c0[m * ldc + n], mag = fabs(ref), exact = ref;
             for (int64_t k = 0; k < K; k++) {
                 float av = t->a_trans ? a[k * M + m] : a[m * K + k];
                 float bv = t->in_major ? wf[k * N + n] : wf[n * K + k];
@@ -82,10 +84,12 @@ static void check_case(const gemm_case *t, const char *what) {
                 mag += fabs((double)av * bv);
             }
             /* f32 sums of K terms: a few ulps of the magnitude per 32-deep step */
-            double err = fabs(c[m * N + n] - ref) / (mag * 2e-6 * (1 + K / 256.0) + 1e-7);
+            double err = fabs(c[m * ldc + n] - ref) / (mag * 2e-6 * (1 + K / 256.0) + 1e-7);
             worst = fmax(worst, err);
-            moved = fmax(moved, fabs(c[m * N + n] - exact));
+            moved = fmax(moved, fabs(c[m * ldc + n] - exact));
         }
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = N; n < ldc; n++) CHECK(c[m * ldc + n] == c0[m * ldc + n], "%s: C's pad column %lld of row %lld written", what, (long long)n, (long long)m);
     CHECK(worst <= 1.0, "%s M=%lld K=%lld N=%lld a_trans=%d %s %s band=%d overwrite=%d bias=%d: error %.3g of tolerance",
           what, (long long)M, (long long)K, (long long)N, t->a_trans, attn_dtype_name(t->dt),
           t->in_major ? "[K][N]" : "[N][K]", t->band, t->overwrite, t->bias, worst);
@@ -169,13 +173,14 @@ int main(void) {
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
             for (int v = 0; v < 8; v++) {
                 gemm_case t = {shapes[s][0], shapes[s][1], shapes[s][2], .a_trans = v & 1, .overwrite = v >> 1 & 1,
-                               .bias = v >> 2 & 1, .dt = dts[(s + v) % 3], .in_major = (v + s) & 1};
+                               .bias = v >> 2 & 1, .dt = dts[(s + v) % 3], .in_major = (v + s) & 1,
+                               .pad = (s + v) % 4 == 1 ? 7 : 0};
                 check_case(&t, what);
             }
         for (int band = ATTN_BAND_C_LOWER; band <= ATTN_BAND_B_UPPER; band++)
             for (int serial = 0; serial <= 1; serial++) {
                 gemm_case t = {70, 70, 70, .a_trans = band & 1, .overwrite = serial, .dt = ATTN_F32,
-                               .in_major = serial, .band = (attn_gemm_band)band, .serial = serial};
+                               .in_major = serial, .band = (attn_gemm_band)band, .serial = serial, .pad = 3 * serial};
                 check_case(&t, what);
                 t.M = t.K = t.N = 200;
                 check_case(&t, what);

@@ -212,23 +212,24 @@ static void tile(const gemm_run *r, const float *ap, const float *bp, int64_t k0
         if (!init) return;
         ka = kb = k0; /* nothing to add: just C = init */
     }
-    float *c = g->c + m0 * g->N + n0;
+    int64_t ldc = g->ldc ? g->ldc : g->N;
+    float *c = g->c + m0 * ldc + n0;
     if (r->amx) { /* whole 32-deep steps: the band's zeros (and the padding) add nothing */
         ka = k0 + (ka - k0) / ATTN_AMX_K * ATTN_AMX_K;
         kb = ATTN_MIN(k0 + kc, k0 + (kb - k0 + ATTN_AMX_K - 1) / ATTN_AMX_K * ATTN_AMX_K);
         const uint16_t *a16 = (const uint16_t *)ap + (ka - k0) * mr, *b16 = (const uint16_t *)bp + (ka - k0) * nr;
-        attn_amx_tile(kb - ka, a16, b16, c, g->N, (int)rows, (int)cols, init);
+        attn_amx_tile(kb - ka, a16, b16, c, ldc, (int)rows, (int)cols, init);
         return;
     }
     ap += (ka - k0) * mr, bp += (ka - k0) * nr;
-    if (rows == mr && cols == nr) r->kern->gemm_tile(kb - ka, ap, bp, c, g->N, init);
-    else r->kern->gemm_tile_edge(kb - ka, ap, bp, c, g->N, (int)rows, (int)cols, init);
+    if (rows == mr && cols == nr) r->kern->gemm_tile(kb - ka, ap, bp, c, ldc, init);
+    else r->kern->gemm_tile_edge(kb - ka, ap, bp, c, ldc, (int)rows, (int)cols, init);
 }
 
 /* C = bias (or 0) everywhere: an overwriting product with nothing to sum (K = 0). */
 static void init_c(const attn_gemm *g) {
     for (int64_t m = 0; g->overwrite && m < g->M; m++) {
-        float *row = g->c + m * g->N;
+        float *row = g->c + m * (g->ldc ? g->ldc : g->N);
         if (g->bias) memcpy(row, g->bias, (size_t)g->N * sizeof(float));
         else memset(row, 0, (size_t)g->N * sizeof(float));
     }

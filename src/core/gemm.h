@@ -20,7 +20,8 @@ typedef enum {
 } attn_gemm_band;
 
 typedef struct {
-    float *c;                 /* [M][N], row-major */
+    float *c;                 /* [M][N], row-major, rows ldc apart */
+    int64_t ldc;              /* 0: N (C contiguous); more: C is columns of a wider matrix */
     int64_t M, N, K;
     const float *a;           /* A(m, k) = a_trans ? a[k * lda + m] : a[m * lda + k] */
     int64_t lda;

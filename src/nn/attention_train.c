@@ -27,23 +27,24 @@ typedef struct {
     const attn_kernels *K;
 } attn_train_job;
 
-/* One thread's workspace, sized for the padded lengths (Tm = max(Tq, Tk)): eight [Tm][hd]
- * matrices, two [Tq][Tk] ones, a [Tq] row, GEMM packing space. */
+/* One thread's workspace, sized for the padded lengths (Tm = max(Tq, Tk)): contiguous copies
+ * of a head's Q, K, V and dO ([Tm][hd], the GEMMs' operands; results go straight into the
+ * outputs' columns), two [Tq][Tk] matrices, a [Tq] row, GEMM packing space. */
 typedef struct {
-    float *q, *k, *v, *dout, *o, *dq, *dk, *dv, *s, *ds, *d, *gemm;
+    float *q, *k, *v, *dout, *s, *ds, *d, *gemm;
 } workspace;
 
 static size_t workspace_floats(int64_t Tq, int64_t Tk, int hd) {
     int64_t Tm = ATTN_MAX(Tq, Tk);
-    return (size_t)(8 * Tm * hd + 2 * Tq * Tk + Tq) + attn_gemm_serial_scratch(Tm);
+    return (size_t)(4 * Tm * hd + 2 * Tq * Tk + Tq) + attn_gemm_serial_scratch(Tm);
 }
 
 static workspace carve(float *base, int64_t Tq, int64_t Tk, int hd) {
     workspace w;
     int64_t Tm = ATTN_MAX(Tq, Tk);
-    float **parts[] = {&w.q, &w.k, &w.v, &w.dout, &w.o, &w.dq, &w.dk, &w.dv};
-    for (int i = 0; i < 8; i++) *parts[i] = base + (int64_t)i * Tm * hd;
-    w.s = base + 8 * Tm * hd, w.ds = w.s + Tq * Tk, w.d = w.ds + Tq * Tk, w.gemm = w.d + Tq;
+    float **parts[] = {&w.q, &w.k, &w.v, &w.dout};
+    for (int i = 0; i < 4; i++) *parts[i] = base + (int64_t)i * Tm * hd;
+    w.s = base + 4 * Tm * hd, w.ds = w.s + Tq * Tk, w.d = w.ds + Tq * Tk, w.gemm = w.d + Tq;
     return w;
 }
 
@@ -55,12 +56,9 @@ static int64_t k_rows(const attn_attention_args *a, int64_t b) { return a->k_len
 static int64_t keys_seen(bool causal, int64_t t, int64_t tk) { return causal ? ATTN_MIN(t + 1, tk) : tk; }
 static int64_t first_query(bool causal, int64_t u) { return causal ? u : 0; }
 
-/* dst[n][hd] <- n rows with stride ld, or back (+=). */
+/* dst[n][hd] <- n rows with stride ld. */
 static void gather(float *dst, const float *src, int64_t n, int64_t ld, int hd) {
     for (int64_t t = 0; t < n; t++) memcpy(dst + t * hd, src + t * ld, (size_t)hd * sizeof(float));
-}
-static void scatter_add(float *dst, const float *src, int64_t n, int64_t ld, int hd, const attn_kernels *K) {
-    for (int64_t t = 0; t < n; t++) K->axpy(dst + t * ld, 1.0f, src + t * hd, hd);
 }
 
 static attn_weight mat(const float *data, int64_t n_in, int64_t n_out, bool in_major) {
@@ -68,11 +66,12 @@ static attn_weight mat(const float *data, int64_t n_in, int64_t n_out, bool in_m
 }
 
 /* c (+)= a · w on this thread (a [rows][n_in], or stored transposed [n_in][rows] when
- * a_trans). With a causal mask, `band` tells the GEMM which half of the product is wanted or
+ * a_trans; c's rows ldc apart, 0: n_out, so a head's columns of the output are written in
+ * place). With a causal mask, `band` tells the GEMM which half of the product is wanted or
  * which operand is zero where, so it skips that half. */
-static void product(float *c, const float *a, bool a_trans, int64_t rows, const attn_weight *w, bool accumulate,
-                    bool causal, attn_gemm_band band, float *scratch) {
-    attn_gemm g = {.c = c, .M = rows, .N = w->n_out, .K = w->n_in, .a = a, .lda = a_trans ? rows : w->n_in,
+static void product(float *c, int64_t ldc, const float *a, bool a_trans, int64_t rows, const attn_weight *w,
+                    bool accumulate, bool causal, attn_gemm_band band, float *scratch) {
+    attn_gemm g = {.c = c, .ldc = ldc, .M = rows, .N = w->n_out, .K = w->n_in, .a = a, .lda = a_trans ? rows : w->n_in,
                    .a_trans = a_trans, .b = w, .overwrite = !accumulate, .band = causal ? band : ATTN_BAND_NONE};
     attn_gemm_serial(&g, scratch);
 }
@@ -103,10 +102,9 @@ static void forward_unit(const attn_train_job *j, int64_t b, int g, workspace *w
     for (int h = g * group; h < (g + 1) * group; h++) {
         float *out = j->out + b * a->Tq * out_ld + (int64_t)h * hd, *lse = j->lse_out + (b * s->n_heads + h) * a->Tq;
         gather(w->q, a->q + b * a->Tq * a->q_ld + (int64_t)h * hd, tq, a->q_ld, hd);
-        product(w->s, w->q, false, tq, &kt, false, a->causal, ATTN_BAND_C_LOWER, w->gemm); /* scores = Q K^T */
+        product(w->s, 0, w->q, false, tq, &kt, false, a->causal, ATTN_BAND_C_LOWER, w->gemm); /* scores = Q K^T */
         softmax_rows(w->s, lse, tq, tk, a->causal, s->scale, j->K);
-        product(w->o, w->s, false, tq, &v, false, a->causal, ATTN_BAND_A_LOWER, w->gemm); /* out = P V */
-        for (int64_t t = 0; t < tq; t++) memcpy(out + t * out_ld, w->o + t * hd, (size_t)hd * sizeof(float));
+        product(out, out_ld, w->s, false, tq, &v, false, a->causal, ATTN_BAND_A_LOWER, w->gemm); /* out = P V */
         for (int64_t t = tq; t < a->Tq; t++) memset(out + t * out_ld, 0, (size_t)hd * sizeof(float));
         memset(lse + tq, 0, (size_t)(a->Tq - tq) * sizeof(float));
     }
@@ -157,7 +155,10 @@ static void softmax_backward_transposed(float *dpt, const float *pt, const float
     }
 }
 
-static void backward_head(const attn_train_job *j, int64_t b, int h, int64_t tq, int64_t tk, workspace *w) {
+/* Head h's share of dQ, dK and dV, added in place into their columns (kv_at: where this
+ * unit's key/value head starts in sequence b). */
+static void backward_head(const attn_train_job *j, int64_t b, int h, int64_t tq, int64_t tk, int64_t kv_at,
+                          workspace *w) {
     const attn_attention_args *a = j->a;
     const attn_attention_shape *s = &a->shape;
     int hd = s->head_dim;
@@ -165,19 +166,20 @@ static void backward_head(const attn_train_job *j, int64_t b, int h, int64_t tq,
     const float *lse = j->lse + (b * s->n_heads + h) * a->Tq;
     gather(w->q, a->q + b * a->Tq * a->q_ld + (int64_t)h * hd, tq, a->q_ld, hd);
     gather(w->dout, j->dout + at, tq, out_ld, hd);
-    gather(w->o, j->o + at, tq, out_ld, hd);
-    for (int64_t t = 0; t < tq; t++) w->d[t] = j->K->dot(w->dout + t * hd, w->o + t * hd, hd);
+    for (int64_t t = 0; t < tq; t++) w->d[t] = j->K->dot(w->dout + t * hd, j->o + at + t * out_ld, hd);
     attn_weight qt = mat(w->q, hd, tq, false), q = mat(w->q, tq, hd, true);
     attn_weight doutt = mat(w->dout, hd, tq, false), dout = mat(w->dout, tq, hd, true), k = mat(w->k, tk, hd, true);
-    product(w->s, w->k, false, tk, &qt, false, a->causal, ATTN_BAND_C_UPPER, w->gemm);    /* Sᵀ = K Qᵀ */
-    probs_transposed(w->s, lse, tk, tq, a->causal, s->scale, j->K);         /* Pᵀ */
-    product(w->dv, w->s, false, tk, &dout, true, a->causal, ATTN_BAND_A_UPPER, w->gemm);  /* dV += Pᵀ dO */
-    product(w->ds, w->v, false, tk, &doutt, false, a->causal, ATTN_BAND_C_UPPER, w->gemm); /* dPᵀ = V dOᵀ */
-    softmax_backward_transposed(w->ds, w->s, w->d, tk, tq, a->causal, s->scale); /* dSᵀ */
-    product(w->dk, w->ds, false, tk, &q, true, a->causal, ATTN_BAND_A_UPPER, w->gemm);    /* dK += dSᵀ Q */
-    if (!j->dq) return;
-    product(w->dq, w->ds, true, tq, &k, false, a->causal, ATTN_BAND_A_LOWER, w->gemm); /* dQ = dS K */
-    scatter_add(j->dq + b * a->Tq * a->q_ld + (int64_t)h * hd, w->dq, tq, a->q_ld, hd, j->K);
+    product(w->s, 0, w->k, false, tk, &qt, false, a->causal, ATTN_BAND_C_UPPER, w->gemm);    /* Sᵀ = K Qᵀ */
+    probs_transposed(w->s, lse, tk, tq, a->causal, s->scale, j->K);                     /* Pᵀ */
+    if (j->dv) /* dV += Pᵀ dO */
+        product(j->dv + kv_at, a->kv_ld, w->s, false, tk, &dout, true, a->causal, ATTN_BAND_A_UPPER, w->gemm);
+    product(w->ds, 0, w->v, false, tk, &doutt, false, a->causal, ATTN_BAND_C_UPPER, w->gemm); /* dPᵀ = V dOᵀ */
+    softmax_backward_transposed(w->ds, w->s, w->d, tk, tq, a->causal, s->scale);      /* dSᵀ */
+    if (j->dk) /* dK += dSᵀ Q */
+        product(j->dk + kv_at, a->kv_ld, w->ds, false, tk, &q, true, a->causal, ATTN_BAND_A_UPPER, w->gemm);
+    if (j->dq) /* dQ += dS K */
+        product(j->dq + b * a->Tq * a->q_ld + (int64_t)h * hd, a->q_ld, w->ds, true, tq, &k, true, a->causal,
+                ATTN_BAND_A_LOWER, w->gemm);
 }
 
 static void backward_task(void *ctx, int64_t begin, int64_t end, int thread) {
@@ -190,11 +192,7 @@ static void backward_task(void *ctx, int64_t begin, int64_t end, int thread) {
         int g = (int)(i % G);
         gather(w.k, a->k + kv_at, tk, a->kv_ld, hd);
         gather(w.v, a->v + kv_at, tk, a->kv_ld, hd);
-        memset(w.dk, 0, (size_t)(tk * hd) * sizeof(float));
-        memset(w.dv, 0, (size_t)(tk * hd) * sizeof(float));
-        for (int h = g * group; h < (g + 1) * group; h++) backward_head(j, b, h, tq, tk, &w);
-        if (j->dk) scatter_add(j->dk + kv_at, w.dk, tk, a->kv_ld, hd, j->K);
-        if (j->dv) scatter_add(j->dv + kv_at, w.dv, tk, a->kv_ld, hd, j->K);
+        for (int h = g * group; h < (g + 1) * group; h++) backward_head(j, b, h, tq, tk, kv_at, &w);
     }
 }
 
