@@ -20,47 +20,27 @@ static inline float f16_scalar(uint16_t h) { return _cvtsh_ss(h); }
 static inline float bf16_scalar(uint16_t h) { return attn_bf16_to_f32(h); }
 static inline float f32_scalar(float f) { return f; }
 
-/* ---- GEMV, W stored [N][K]: four rows share each load of x. ---- */
-/* The next 4 rows at the same column: decoding streams the weights once from memory, and
- * asking ahead keeps more lines in flight than the hardware prefetcher alone (prefetches
- * past the matrix's end do not fault). */
-#define PREFETCH_NEXT4(p, K)                                                                         \
-    do {                                                                                           \
-        for (int j_ = 0; j_ < 4; j_++) _mm_prefetch((const char *)((p) + j_ * (K)), _MM_HINT_T0);   \
-    } while (0)
-
+/* ---- GEMV, W stored [N][K]: one row at a time, four vectors per step. ---- */
+/* Decoding streams the weights once from memory. One row at a time is one sequential
+ * stream per thread, which the hardware prefetchers follow best: on Zen 4, four rows read
+ * side by side (sharing each load of x, with software prefetches) reached 20-23 GB/s where
+ * one row reaches 28-30 (2 threads). Four accumulators hide the FMA latency. */
 #define DEF_GEMV_NK(SUF, T, LOADW, TOF)                                                            \
     static void gemv_nk_##SUF(float *y, const float *x, const T *w, int64_t K, int64_t n0, int64_t n1) { \
-        int64_t n = n0;                                                                            \
-        for (; n + 4 <= n1; n += 4) {                                                              \
-            const T *w0 = w + n * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;                     \
+        for (int64_t n = n0; n < n1; n++) {                                                        \
+            const T *wn = w + n * K;                                                               \
             vf a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();                             \
             int64_t k = 0;                                                                         \
-            for (; k + VL <= K; k += VL) {                                                         \
-                vf xv = vload(x + k);                                                              \
-                PREFETCH_NEXT4(w0 + 4 * K + k, K);                                                 \
-                a0 = vfma(LOADW(w0 + k), xv, a0);                                                  \
-                a1 = vfma(LOADW(w1 + k), xv, a1);                                                  \
-                a2 = vfma(LOADW(w2 + k), xv, a2);                                                  \
-                a3 = vfma(LOADW(w3 + k), xv, a3);                                                  \
+            for (; k + 4 * VL <= K; k += 4 * VL) {                                                 \
+                a0 = vfma(LOADW(wn + k), vload(x + k), a0);                                        \
+                a1 = vfma(LOADW(wn + k + VL), vload(x + k + VL), a1);                              \
+                a2 = vfma(LOADW(wn + k + 2 * VL), vload(x + k + 2 * VL), a2);                      \
+                a3 = vfma(LOADW(wn + k + 3 * VL), vload(x + k + 3 * VL), a3);                      \
             }                                                                                      \
-            float s0 = vsum(a0), s1 = vsum(a1), s2 = vsum(a2), s3 = vsum(a3);                      \
-            for (; k < K; k++) {                                                                   \
-                s0 += TOF(w0[k]) * x[k];                                                           \
-                s1 += TOF(w1[k]) * x[k];                                                           \
-                s2 += TOF(w2[k]) * x[k];                                                           \
-                s3 += TOF(w3[k]) * x[k];                                                           \
-            }                                                                                      \
-            y[n] = s0, y[n + 1] = s1, y[n + 2] = s2, y[n + 3] = s3;                                \
-        }                                                                                          \
-        for (; n < n1; n++) {                                                                      \
-            const T *w0 = w + n * K;                                                               \
-            vf a0 = vzero();                                                                       \
-            int64_t k = 0;                                                                         \
-            for (; k + VL <= K; k += VL) a0 = vfma(LOADW(w0 + k), vload(x + k), a0);               \
-            float s0 = vsum(a0);                                                                   \
-            for (; k < K; k++) s0 += TOF(w0[k]) * x[k];                                            \
-            y[n] = s0;                                                                             \
+            for (; k + VL <= K; k += VL) a0 = vfma(LOADW(wn + k), vload(x + k), a0);               \
+            float s = vsum(vadd(vadd(a0, a1), vadd(a2, a3)));                                      \
+            for (; k < K; k++) s += TOF(wn[k]) * x[k];                                             \
+            y[n] = s;                                                                              \
         }                                                                                          \
     }
 
