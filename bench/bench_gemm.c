@@ -1,5 +1,5 @@
 /* bench_gemm.c - GFLOP/s of the packed GEMM (src/core/gemm.c) at the training step's shapes,
- * in f32 and in bf16 on AMX tiles: forward y = x W, dX += dY Wᵀ, dW += Xᵀ dY (best of
+ * in f32 and in bf16 (AMX tiles or AVX512-BF16): forward y = x W, dX += dY Wᵀ, dW += Xᵀ dY (best of
  * --reps), with W stored as the model stores it: [K][N] (GPT-2's Conv1D) or [N][K] (the tied
  * LM head, the embedding table). Usage: bench_gemm [-t threads] [--reps 8] [--bf16]. Shapes:
  * the small model of bench_train.py (1024 tokens, width 384) and GPT-2 124M at B=4, T=64
@@ -60,7 +60,7 @@ int main(int argc, char **argv) {
     static const int64_t shapes[][4] = {{1024, 384, 1152, 1}, {1024, 384, 384, 1},  {1024, 384, 1536, 1},
                                         {1024, 1536, 384, 1}, {1024, 384, 65, 0},   {256, 768, 2304, 1},
                                         {256, 768, 3072, 1},  {256, 3072, 768, 1},  {256, 768, 50257, 0}};
-    printf("%s, %d threads: GFLOP/s (best of %d)\n", bf16 ? "bf16 (AMX)" : "f32", attn_threads_count(), reps);
+    printf("%s%s, %d threads: GFLOP/s (best of %d)\n", bf16 ? "bf16 on " : "", bf16 ? attn_gemm_bf16_engine() : "f32", attn_threads_count(), reps);
     printf("| M | K | N | W | forward | dX | dW |\n|---:|---:|---:|---|---:|---:|---:|\n");
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
         int64_t M = shapes[s][0], K = shapes[s][1], N = shapes[s][2];

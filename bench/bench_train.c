@@ -2,7 +2,7 @@
  * at a given shape, with peak RSS: the numbers the training issue compares with llm.c and
  * PyTorch. Usage: bench_train [--layers L --heads H --embd C --ctx N --vocab V] [-B 4] [-T 64]
  * [--steps 5] [-t threads] [--bf16]. Defaults: GPT-2 124M, B=4, T=64. --bf16: matrix products
- * in bf16 on AMX tiles (f32 weights, activations and optimizer). */
+ * in bf16 (AMX tiles or AVX512-BF16; f32 weights, activations and optimizer). */
 #include <stdio.h>
 #include <time.h>
 #include <stdlib.h>

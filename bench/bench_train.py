@@ -7,7 +7,7 @@ AdamW step, in one run. Usage:
                                  [--rounds 1]
 
 f32: float32 throughout. bf16: matrix products with bf16 operands and f32 sums, weights,
-activations and optimizer in f32 (attn: `bench_train --bf16`, AMX tiles; PyTorch:
+activations and optimizer in f32 (attn: `bench_train --bf16`, AMX tiles or AVX512-BF16; PyTorch:
 `torch.autocast("cpu", dtype=torch.bfloat16)` around the forward and the loss, oneDNN).
 
 124M: GPT-2 small, B=4, T=64 (llm.c's CPU reference shape). small: 6 layers, width 384,

@@ -316,7 +316,7 @@ static void run_model(const scenario *sc) {
  * 1e-4), then the default integer ones. */
 /* Exact products first (the batching logic to 1e-4), then the defaults: rows decoded with
  * integer kernels on quantized activations, prompts with bf16 operands where the CPU has
- * AMX (attn_gemm_precision), so a sequence alone and in a batch (other row counts, other
+ * AMX or AVX512-BF16 (attn_gemm_precision), so a sequence alone and in a batch (other row counts, other
  * kernels) differ by those roundings (up to ~2% of the largest logit on this random model;
  * a batching error moves logits by their own size). */
 static void run_quantized(const scenario *sc) {

@@ -1,10 +1,12 @@
-/* test_gemm_bf16.c - the GEMM's bf16 precision (AMX tiles, core/amx.h) against a double
+/* test_gemm_bf16.c - the GEMM's bf16 precision (core/amx.h: AMX tiles where the CPU has them,
+ * and AVX512-BF16 dot products, so both kernels run on an AMX machine) against a double
  * product of the operands rounded to bf16: A row-major and transposed, B in every layout
  * and dtype, edges, several slices of the reduction, C = bias + A·B and C += A·B, every
  * band, C's rows further apart than N (ldc), 1 and 2 threads, the shared operand in slabs, and
  * the serial (per-head) entry.
  * bf16 x bf16 products are exact in f32, so the only error is the f32 summation's.
- * Skips where the CPU (or the OS) has no AMX. */
+ * Skips where the CPU has no AVX512-BF16. */
+#include "core/amx.h"
 #include "core/common.h"
 #include "core/cpu.h"
 #include "core/gemm.h"
@@ -95,7 +97,7 @@ static void check_case(const gemm_case *t, const char *what) {
           t->in_major ? "[K][N]" : "[N][K]", t->band, t->overwrite, t->bias, worst);
     /* bf16 rounding must show against the f32 product once K is large enough to matter */
     if (K >= 64 && t->dt == ATTN_F32 && t->band == ATTN_BAND_NONE)
-        CHECK(moved > 1e-4, "%s: bf16 product equals the f32 one (%.3g): AMX path not taken?", what, moved);
+        CHECK(moved > 1e-4, "%s: bf16 product equals the f32 one (%.3g): bf16 path not taken?", what, moved);
     free(a), free(wf), free(c), free(c0), free(bias), free(w);
 }
 
@@ -159,17 +161,18 @@ static void check_auto(attn_qtype t, bool panels) {
     free(x), free(wf), free(wd), free(c), free(c32), free(q), free(p), free(again);
 }
 
-int main(void) {
-    if (attn_gemm_set_precision(ATTN_MATMUL_BF16) != 0)
-        TEST_SKIP("bf16 GEMM not tested: %s", attn_last_error());
+/* Every case once with the current bf16 engine. */
+static void check_engine(void) {
+    const char *engine = attn_gemm_bf16_engine();
+    attn_gemm_set_precision(ATTN_MATMUL_BF16);
     static const int64_t shapes[][3] = {{1, 1, 1},     {32, 32, 32},  {33, 65, 31},  {7, 300, 129}, {64, 256, 64},
                                         {100, 513, 70}, {256, 768, 96}, {40, 17, 300}, {65, 1000, 33},
                                         {300, 2100, 40}, {33, 2100, 70}};
     static const attn_dtype dts[] = {ATTN_F32, ATTN_F16, ATTN_BF16};
     for (int threads = 1; threads <= 2; threads++) {
         attn_threads_init(threads);
-        char what[32];
-        snprintf(what, sizeof what, "bf16 %dt", threads);
+        char what[48];
+        snprintf(what, sizeof what, "bf16 %s %dt", engine, threads);
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
             for (int v = 0; v < 8; v++) {
                 gemm_case t = {shapes[s][0], shapes[s][1], shapes[s][2], .a_trans = v & 1, .overwrite = v >> 1 & 1,
@@ -202,5 +205,17 @@ int main(void) {
     for (size_t i = 0; i < sizeof slabs / sizeof *slabs; i++) check_case(&slabs[i], "bf16 slabs");
     attn_gemm_set_shared_limit(0);
     attn_gemm_set_precision(ATTN_MATMUL_F32);
+}
+
+int main(void) {
+    if (attn_gemm_set_precision(ATTN_MATMUL_BF16) != 0)
+        TEST_SKIP("bf16 GEMM not tested: %s", attn_last_error());
+    printf("bf16 engine: %s\n", attn_gemm_bf16_engine());
+    check_engine();
+    if (attn_amx_usable()) { /* and the dot products Zen 4 runs, on the same packed operands */
+        attn_amx_set_enabled(false);
+        printf("bf16 engine: %s\n", attn_gemm_bf16_engine());
+        check_engine();
+    }
     return test_finish("test_gemm_bf16");
 }

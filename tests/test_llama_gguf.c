@@ -144,7 +144,7 @@ int main(void) {
     CHECK(f64 != NULL, "%s: %s", path, err.text);
     if (!f64) return test_finish("test_llama_gguf");
     json_t *f64files = json_object_get(f64, "files");
-    /* The default prompts (bf16 products for quantized weights where the CPU has AMX, see
+    /* The default prompts (bf16 products for quantized weights where the CPU has them, see
      * gemm.h) must stay at least as close to the float64 reference as llama.cpp; exact
      * products (ATTN_MATMUL=f32) within 1e-3 of it. */
     attn_matmul_precision dflt = attn_gemm_precision();

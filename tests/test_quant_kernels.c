@@ -204,7 +204,7 @@ int main(void) {
     rng = 88172645463325252ull; /* this test's own stream, as before the shared header */
     attn_threads_init(2);
     attn_qdot_set_mode(ATTN_QDOT_F32); /* the exact path; test_qdot covers the integer one */
-    attn_gemm_set_precision(ATTN_MATMUL_F32); /* and f32 prompts: test_gemm_bf16 covers the AMX one */
+    attn_gemm_set_precision(ATTN_MATMUL_F32); /* and f32 prompts: test_gemm_bf16 covers the bf16 one */
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         attn_qtype t = types[i];
         int64_t B = attn_qtype_get(t)->block;

@@ -76,8 +76,13 @@ out:
 /* The products' precision as it applies here ("auto" names what it resolves to). */
 static const char *matmul_desc(void) {
     attn_matmul_precision p = attn_gemm_precision();
-    if (p == ATTN_MATMUL_AUTO) return attn_gemm_bf16_available() ? "auto (bf16 AMX prompts on quantized weights)" : "auto (f32)";
-    return attn_matmul_precision_name(p);
+    static char desc[96];
+    const char *engine = attn_gemm_bf16_engine();
+    if (p == ATTN_MATMUL_AUTO && engine)
+        snprintf(desc, sizeof desc, "auto (bf16 prompts on quantized weights, %s)", engine);
+    else if (p == ATTN_MATMUL_BF16) snprintf(desc, sizeof desc, "bf16 (%s)", engine);
+    else snprintf(desc, sizeof desc, "%s", p == ATTN_MATMUL_AUTO ? "auto (f32)" : attn_matmul_precision_name(p));
+    return desc;
 }
 
 int cmd_bench(int argc, char **argv) {

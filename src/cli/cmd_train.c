@@ -226,7 +226,7 @@ int cmd_train(int argc, char **argv) {
         {"threads", 't', OPT_INT, &c.threads, "threads; 0 = all cores", 0, 512},
         {"matmul", 0, OPT_STR, &c.matmul,
          "matrix products: f32 (default; auto is the same here), or bf16 (bf16 operands, f32 sums, on "
-         "AMX tiles: about 2x faster; weights, activations and AdamW stay f32)", 0, 0},
+         "AMX tiles or AVX512-BF16: about 2x faster; weights, activations and AdamW stay f32)", 0, 0},
         {"config", 0, OPT_STR, &c.config, "JSON file whose keys are these options' names (flags win)", 0, 0},
     };
     cmd_spec spec = {"train",

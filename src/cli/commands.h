@@ -42,8 +42,8 @@ void cli_train_progress_free(void *progress);
  * -1 on bad values. */
 int cli_setup_runtime(const char *cmd, int threads, const char *isa, const char *matmul);
 #define CLI_MATMUL_HELP                                                                           \
-    "matrix products: auto (default: bf16 on AMX tiles for prompts on quantized weights, else "  \
-    "exact f32), f32 (always exact) or bf16 (AMX only)"
+    "matrix products: auto (default: bf16 for prompts on quantized weights where the CPU has "  \
+    "AMX or AVX512-BF16, else exact f32), f32 (always exact) or bf16"
 /* The model when -m is not given: $ATTN_MODEL, else SmolLM2-135M-Instruct where
  * scripts/fetch-smollm2.sh caches it. NULL with a printed error saying how to get one. */
 const char *cli_default_model(const char *cmd);

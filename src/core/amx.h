@@ -1,7 +1,8 @@
-/* amx.h - bf16 products on AMX tiles (Sapphire Rapids and later), the GEMM's reduced-
- * precision path (attn_gemm_set_precision): both operands rounded to bf16 (to nearest even),
- * products summed in f32, like PyTorch's bf16 autocast. One tile step multiplies a 32-row
- * block of A by a 32-column panel of B over 32 values of the reduction.
+/* amx.h - bf16 products on AMX tiles (Sapphire Rapids and later), or with AVX512-BF16 dot
+ * products on the same packed operands (Zen 4; Intel with AMX turned off): the GEMM's
+ * reduced-precision path (attn_gemm_set_precision): both operands rounded to bf16 (to
+ * nearest even), products summed in f32, like PyTorch's bf16 autocast. One tile step
+ * multiplies a 32-row block of A by a 32-column panel of B over 32 values of the reduction.
  *
  * Packed layouts, per 32-deep chunk q of a kc-deep slice (kc rounded up to 32, zero padded):
  *   A block: 32 rows x 32 bf16, row i = A(i, 32q .. 32q+31)                (two A tiles)
@@ -18,8 +19,10 @@
 #define ATTN_AMX_K 32 /* reduction per tile step */
 
 #if defined(__x86_64__) && defined(__linux__)
-/* The CPU has AMX-BF16 and the OS grants this process the tile state (asked for once). */
+/* The CPU has AMX-BF16 and the OS grants this process the tile state (asked for once), and
+ * neither attn_amx_set_enabled(false) nor ATTN_AMX=0 turned the tiles off. */
 bool attn_amx_usable(void);
+void attn_amx_set_enabled(bool on);
 
 /* One 32-row block of A, rows [0, rows) real, from a row-major A (a[i * lda + k]) or a
  * transposed one (a[k * lda + i]), depth kc. */
@@ -31,8 +34,13 @@ void attn_amx_pack_b(uint16_t *dst, const float *src, int64_t ld, int cols, int6
  * is not NULL (C not read). */
 void attn_amx_tile(int64_t kc, const uint16_t *ap, const uint16_t *bp, float *c, int64_t ldc, int rows, int cols,
                    const float *init);
+/* The same as attn_amx_tile with AVX512-BF16 dot products (every CPU the AVX-512 kernels
+ * run on has them): the bf16 path where there are no tiles, at up to twice the f32 FMA rate. */
+void attn_bf16_dot_tile(int64_t kc, const uint16_t *ap, const uint16_t *bp, float *c, int64_t ldc, int rows, int cols,
+                        const float *init);
 #else /* other machines (ARM64): never usable, so gemm.c never calls the rest */
 static inline bool attn_amx_usable(void) { return false; }
+static inline void attn_amx_set_enabled(bool on) { (void)on; }
 static inline void attn_amx_pack_a(uint16_t *d, const float *a, int64_t l, bool t, int r, int64_t k) {
     (void)d, (void)a, (void)l, (void)t, (void)r, (void)k;
 }
@@ -42,6 +50,10 @@ static inline void attn_amx_pack_b(uint16_t *d, const float *s, int64_t l, int c
 static inline void attn_amx_tile(int64_t k, const uint16_t *a, const uint16_t *b, float *c, int64_t l, int r, int n,
                                  const float *i) {
     (void)k, (void)a, (void)b, (void)c, (void)l, (void)r, (void)n, (void)i;
+}
+static inline void attn_bf16_dot_tile(int64_t k, const uint16_t *a, const uint16_t *b, float *c, int64_t l, int r,
+                                      int n, const float *i) {
+    attn_amx_tile(k, a, b, c, l, r, n, i);
 }
 #endif
 

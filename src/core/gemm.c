@@ -34,12 +34,18 @@ static int precision = -1; /* attn_matmul_precision once known */
 
 void attn_gemm_set_shared_limit(size_t bytes) { shared_limit = bytes ? bytes : SHARED_LIMIT_DEFAULT; }
 
-bool attn_gemm_bf16_available(void) { return attn_amx_usable(); }
+/* Every CPU the AVX-512 kernels run on has AVX512-BF16's dot products; AMX tiles, where the
+ * OS grants them, are faster still. */
+bool attn_gemm_bf16_available(void) { return attn_isa_supported(ATTN_ISA_AVX512); }
+
+const char *attn_gemm_bf16_engine(void) {
+    return attn_amx_usable() ? "AMX tiles" : attn_gemm_bf16_available() ? "AVX512-BF16" : NULL;
+}
 
 int attn_gemm_set_precision(attn_matmul_precision p) {
     if (p == ATTN_MATMUL_BF16 && !attn_gemm_bf16_available())
-        return attn_error("bf16 matrix products need AMX tiles (Intel Sapphire Rapids or later); this CPU or "
-                          "system has none");
+        return attn_error("bf16 matrix products need AVX-512 with BF16 (Intel Sapphire Rapids, AMD Zen 4 or "
+                          "later); this CPU has none");
     precision = (int)p;
     return 0;
 }
@@ -71,7 +77,7 @@ attn_matmul_precision attn_gemm_precision(void) {
     return (attn_matmul_precision)precision;
 }
 
-/* The AMX path packs B through the AVX-512 packers (nr = 32), so it runs only with them. */
+/* The bf16 path packs B through the AVX-512 packers (nr = 32), so it runs only with them. */
 static bool use_amx(const attn_gemm *g) {
     if (attn_isa_current() != ATTN_ISA_AVX512) return false;
     switch (attn_gemm_precision()) {
@@ -84,7 +90,8 @@ static bool use_amx(const attn_gemm *g) {
 typedef struct {
     const attn_gemm *g;
     const attn_kernels *kern;
-    bool amx;                     /* bf16 tiles: packed operands are bf16 (amx.h's layouts) */
+    bool amx;                     /* bf16 products: packed operands are bf16 (amx.h's layouts) */
+    bool tiles;                   /* ... summed on AMX tiles, else with AVX512-BF16 dot products */
     int mr, nr;
     int64_t kc;                   /* slice depth: KC or KC_AMX, or less for a shallow product */
     int64_t a_block, b_panel;     /* floats a packed A block / B panel takes */
@@ -218,7 +225,8 @@ static void tile(const gemm_run *r, const float *ap, const float *bp, int64_t k0
         ka = k0 + (ka - k0) / ATTN_AMX_K * ATTN_AMX_K;
         kb = ATTN_MIN(k0 + kc, k0 + (kb - k0 + ATTN_AMX_K - 1) / ATTN_AMX_K * ATTN_AMX_K);
         const uint16_t *a16 = (const uint16_t *)ap + (ka - k0) * mr, *b16 = (const uint16_t *)bp + (ka - k0) * nr;
-        attn_amx_tile(kb - ka, a16, b16, c, ldc, (int)rows, (int)cols, init);
+        if (r->tiles) attn_amx_tile(kb - ka, a16, b16, c, ldc, (int)rows, (int)cols, init);
+        else attn_bf16_dot_tile(kb - ka, a16, b16, c, ldc, (int)rows, (int)cols, init);
         return;
     }
     ap += (ka - k0) * mr, bp += (ka - k0) * nr;
@@ -298,6 +306,7 @@ static void rows_task(void *ctx, int64_t b0, int64_t b1, int thread) {
 
 static gemm_run plan(const attn_gemm *g) {
     gemm_run r = {.g = g, .kern = attn_kernels_get(), .amx = use_amx(g)};
+    r.tiles = r.amx && attn_amx_usable();
     r.mr = r.amx ? ATTN_AMX_MR : r.kern->mr;
     r.nr = r.amx ? ATTN_AMX_NR : r.kern->nr;
     /* no deeper than K needs: packed blocks sit kc apart, and a 384-deep product's blocks 64 KB

@@ -13,7 +13,7 @@
 /* Quantized weights up to this many rows (decoding): integer dot products with quantized
  * activations (attn_qdot_rows_nk), or with ATTN_QDOT=f32 each block decoded once for all
  * rows (attn_qgemv_rows_nk). Prompts take the packed GEMM: it dequantizes whole panels and
- * runs them on AMX tiles in bf16 where the CPU has them (gemm.h's precision), else in f32
+ * runs them in bf16 where the CPU has AMX or AVX512-BF16 (gemm.h's precision), else in f32
  * (twice the integer kernels' speed from a few dozen rows on). So a row's logits can move by
  * the activations' rounding with the number of rows it is batched with. */
 #define QGEMV_MAX_ROWS 16

@@ -4,6 +4,7 @@
 #pragma GCC target("amx-tile,amx-bf16")
 #include "core/amx.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -13,9 +14,16 @@
 #define XFEATURE_XTILEDATA 18
 #define CHUNK (ATTN_AMX_MR * ATTN_AMX_K) /* bf16 per packed 32-deep chunk */
 
+static bool amx_off; /* attn_amx_set_enabled(false) or ATTN_AMX=0: AVX512-BF16 instead */
+
+void attn_amx_set_enabled(bool on) { amx_off = !on; }
+
 bool attn_amx_usable(void) {
     static int state = -1;
+    if (amx_off) return false;
     if (state < 0) {
+        const char *env = getenv("ATTN_AMX");
+        if (env && strcmp(env, "0") == 0) return amx_off = true, false;
         unsigned a, b, c, d;
         __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
         bool cpu = (d >> 22 & 1) && (d >> 24 & 1); /* AMX-BF16, AMX-TILE */
@@ -153,6 +161,41 @@ void attn_amx_tile(int64_t kc, const uint16_t *ap, const uint16_t *bp, float *c,
     _tile_stored(3, t + 16 * ATTN_AMX_NR + 16, ATTN_AMX_NR * sizeof(float));
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++) c[i * ldc + j] = (init ? init[j] : c[i * ldc + j]) + t[i * ATTN_AMX_NR + j];
+}
+
+/* The same product without tiles (Zen 4, or AMX off): vdpbf16ps adds a pair of products per
+ * f32 lane, so a packed B step (16 pairs x 16 columns) is one vector and a packed A row's
+ * pair one broadcast dword. 8 rows x 32 columns at a time: 16 accumulators, B's two
+ * vectors reused by 8 rows. Rows past `rows` are the packer's zeros; they are not stored. */
+void attn_bf16_dot_tile(int64_t kc, const uint16_t *ap, const uint16_t *bp, float *c, int64_t ldc, int rows, int cols,
+                        const float *init) {
+    const int64_t chunks = (kc + ATTN_AMX_K - 1) / ATTN_AMX_K;
+    const __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16);
+    for (int r0 = 0; r0 < rows; r0 += 8) {
+        __m512 acc[8][2];
+        for (int i = 0; i < 8; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+        for (int64_t q = 0; q < chunks; q++) {
+            const uint16_t *a = ap + q * CHUNK + r0 * ATTN_AMX_K, *b = bp + q * CHUNK;
+            for (int p = 0; p < 16; p++) {
+                const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + 32 * p);
+                const __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + CHUNK / 2 + 32 * p);
+#pragma GCC unroll 8
+                for (int i = 0; i < 8; i++) {
+                    int32_t pair;
+                    memcpy(&pair, a + i * ATTN_AMX_K + 2 * p, 4);
+                    const __m512bh ai = (__m512bh)_mm512_set1_epi32(pair);
+                    acc[i][0] = _mm512_dpbf16_ps(acc[i][0], ai, b0);
+                    acc[i][1] = _mm512_dpbf16_ps(acc[i][1], ai, b1);
+                }
+            }
+        }
+        for (int i = 0; i < 8 && r0 + i < rows; i++) {
+            float *ci = c + (int64_t)(r0 + i) * ldc;
+            const float *base = init ? init : ci;
+            _mm512_mask_storeu_ps(ci, m0, _mm512_add_ps(load_masked(base, m0), acc[i][0]));
+            _mm512_mask_storeu_ps(ci + 16, m1, _mm512_add_ps(load_masked(base + 16, m1), acc[i][1]));
+        }
+    }
 }
 #else
 typedef int attn_amx_not_built; /* AVX2 pass, or not Linux: gemm.c never calls in */
