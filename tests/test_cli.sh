@@ -58,6 +58,9 @@ expect "bench --matmul f32" 0 "$attn" bench -m "$m" -p 16 -n 2 -r 1 --json --mat
 contains "matmul reported" "$tmp/out" "\"matmul\": \"f32\""
 expect "unknown --matmul" 2 "$attn" generate -m "$m" -p "hi" -n 2 --matmul fp8
 contains "--matmul choices named" "$tmp/err" "f32, bf16 or auto"
+# bf16 products run on the AVX-512 kernels only: with others chosen, a refusal, not f32 in silence
+expect "--matmul bf16 with --isa scalar" 2 "$attn" bench -m "$m" -p 16 -n 2 -r 1 --isa scalar --matmul bf16
+contains "bf16 refusal names BF16" "$tmp/err" "AVX-512 kernels with BF16"
 
 # perplexity: chunks of --ctx tokens; too short a text is an error
 for i in $(seq 1 20); do echo "the cat sat on the mat $i"; done >"$tmp/ppl.txt"

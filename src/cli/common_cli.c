@@ -12,16 +12,16 @@
 #include "core/threadpool.h"
 
 int cli_setup_runtime(const char *cmd, int threads, const char *isa, const char *matmul) {
-    if (matmul) {
-        attn_matmul_precision p;
-        if (attn_matmul_precision_parse(matmul, &p) != 0 || attn_gemm_set_precision(p) != 0) {
+    if (isa) { /* first: whether bf16 products exist depends on the kernels chosen */
+        attn_isa want;
+        if (attn_isa_parse(isa, &want) != 0 || attn_isa_set(want) != 0) {
             fprintf(stderr, "attn %s: %s\n", cmd, attn_last_error());
             return -1;
         }
     }
-    if (isa) {
-        attn_isa want;
-        if (attn_isa_parse(isa, &want) != 0 || attn_isa_set(want) != 0) {
+    if (matmul) {
+        attn_matmul_precision p;
+        if (attn_matmul_precision_parse(matmul, &p) != 0 || attn_gemm_set_precision(p) != 0) {
             fprintf(stderr, "attn %s: %s\n", cmd, attn_last_error());
             return -1;
         }

@@ -35,8 +35,9 @@ static int precision = -1; /* attn_matmul_precision once known */
 void attn_gemm_set_shared_limit(size_t bytes) { shared_limit = bytes ? bytes : SHARED_LIMIT_DEFAULT; }
 
 /* Every CPU the AVX-512 kernels run on has AVX512-BF16's dot products; AMX tiles, where the
- * OS grants them, are faster still. */
-bool attn_gemm_bf16_available(void) { return attn_isa_supported(ATTN_ISA_AVX512); }
+ * OS grants them, are faster still. The bf16 path packs through the AVX-512 kernels, so it
+ * needs them chosen (not --isa avx2 or scalar). */
+bool attn_gemm_bf16_available(void) { return attn_isa_current() == ATTN_ISA_AVX512; }
 
 const char *attn_gemm_bf16_engine(void) {
     return attn_amx_usable() ? "AMX tiles" : attn_gemm_bf16_available() ? "AVX512-BF16" : NULL;
@@ -44,8 +45,8 @@ const char *attn_gemm_bf16_engine(void) {
 
 int attn_gemm_set_precision(attn_matmul_precision p) {
     if (p == ATTN_MATMUL_BF16 && !attn_gemm_bf16_available())
-        return attn_error("bf16 matrix products need AVX-512 with BF16 (Intel Sapphire Rapids, AMD Zen 4 or "
-                          "later); this CPU has none");
+        return attn_error("bf16 matrix products need the AVX-512 kernels with BF16 (Intel Sapphire Rapids, "
+                          "AMD Zen 4 or later), and this CPU has none or another ISA was chosen");
     precision = (int)p;
     return 0;
 }
