@@ -79,7 +79,7 @@ attn_matmul_precision attn_gemm_precision(void) {
 }
 
 /* The bf16 path packs B through the AVX-512 packers (nr = 32), so it runs only with them. */
-static bool use_amx(const attn_gemm *g) {
+static bool use_bf16(const attn_gemm *g) {
     if (attn_isa_current() != ATTN_ISA_AVX512) return false;
     switch (attn_gemm_precision()) {
     case ATTN_MATMUL_BF16: return true;
@@ -91,7 +91,7 @@ static bool use_amx(const attn_gemm *g) {
 typedef struct {
     const attn_gemm *g;
     const attn_kernels *kern;
-    bool amx;                     /* bf16 products: packed operands are bf16 (amx.h's layouts) */
+    bool bf16;                    /* bf16 products: packed operands are bf16 (amx.h's layouts) */
     bool tiles;                   /* ... summed on AMX tiles, else with AVX512-BF16 dot products */
     int mr, nr;
     int64_t kc;                   /* slice depth: KC or KC_AMX, or less for a shallow product */
@@ -112,7 +112,7 @@ static int64_t slice_depth(const gemm_run *r, int64_t s) { return ATTN_MIN(r->kc
 static void pack_a_blocks(const gemm_run *r, float *dst, int64_t b0, int64_t b1, int64_t k0, int64_t kc) {
     const attn_gemm *g = r->g;
     int mr = r->mr;
-    if (r->amx) {
+    if (r->bf16) {
         for (int64_t b = b0; b < b1; b++) {
             const float *a = g->a_trans ? g->a + k0 * g->lda + b * mr : g->a + b * mr * g->lda + k0;
             attn_amx_pack_a((uint16_t *)(dst + (b - b0) * r->a_block), a, g->lda, g->a_trans,
@@ -143,7 +143,7 @@ static void pack_b_f32(const gemm_run *r, float *dst, int64_t k0, int64_t kc, in
  * from its rows; other weights through the f32 packers (every type), then rounded. */
 static void pack_b_panel(const gemm_run *r, float *dst, int64_t k0, int64_t kc, int64_t n0) {
     const attn_weight *b = r->g->b;
-    if (!r->amx) {
+    if (!r->bf16) {
         pack_b_f32(r, dst, k0, kc, n0);
         return;
     }
@@ -222,7 +222,7 @@ static void tile(const gemm_run *r, const float *ap, const float *bp, int64_t k0
     }
     int64_t ldc = g->ldc ? g->ldc : g->N;
     float *c = g->c + m0 * ldc + n0;
-    if (r->amx) { /* whole 32-deep steps: the band's zeros (and the padding) add nothing */
+    if (r->bf16) { /* whole 32-deep steps: the band's zeros (and the padding) add nothing */
         ka = k0 + (ka - k0) / ATTN_AMX_K * ATTN_AMX_K;
         kb = ATTN_MIN(k0 + kc, k0 + (kb - k0 + ATTN_AMX_K - 1) / ATTN_AMX_K * ATTN_AMX_K);
         const uint16_t *a16 = (const uint16_t *)ap + (ka - k0) * mr, *b16 = (const uint16_t *)bp + (ka - k0) * nr;
@@ -306,15 +306,15 @@ static void rows_task(void *ctx, int64_t b0, int64_t b1, int thread) {
 }
 
 static gemm_run plan(const attn_gemm *g) {
-    gemm_run r = {.g = g, .kern = attn_kernels_get(), .amx = use_amx(g)};
-    r.tiles = r.amx && attn_amx_usable();
-    r.mr = r.amx ? ATTN_AMX_MR : r.kern->mr;
-    r.nr = r.amx ? ATTN_AMX_NR : r.kern->nr;
+    gemm_run r = {.g = g, .kern = attn_kernels_get(), .bf16 = use_bf16(g)};
+    r.tiles = r.bf16 && attn_amx_usable();
+    r.mr = r.bf16 ? ATTN_AMX_MR : r.kern->mr;
+    r.nr = r.bf16 ? ATTN_AMX_NR : r.kern->nr;
     /* no deeper than K needs: packed blocks sit kc apart, and a 384-deep product's blocks 64 KB
      * apart took 2.7x the memory and shared a quarter of L2's sets */
-    r.kc = ATTN_MIN(r.amx ? (int64_t)KC_AMX : (int64_t)KC, ATTN_MAX((int64_t)32, (g->K + 31) / 32 * 32));
-    r.a_block = r.kc * r.mr / (r.amx ? 2 : 1);
-    r.b_panel = r.kc * r.nr / (r.amx ? 2 : 1);
+    r.kc = ATTN_MIN(r.bf16 ? (int64_t)KC_AMX : (int64_t)KC, ATTN_MAX((int64_t)32, (g->K + 31) / 32 * 32));
+    r.a_block = r.kc * r.mr / (r.bf16 ? 2 : 1);
+    r.b_panel = r.kc * r.nr / (r.bf16 ? 2 : 1);
     r.m_blocks = (g->M + r.mr - 1) / r.mr;
     r.n_tiles = (g->N + r.nr - 1) / r.nr;
     return r;
