@@ -28,16 +28,6 @@ static double process_cpu_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int64_t n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* Deterministic ids past pad, bos and eos (0, 1, 2); bench_encdec.py uses the same formula. */
 static int32_t *fill_ids(int64_t n, int64_t vocab) {
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)n);
@@ -100,7 +90,7 @@ int main(int argc, char **argv) {
         for (int k = 0; k < 3; k++) sum[k] += t[k];
         fprintf(stderr, "step %lld loss %.4f %.3f s\n", (long long)s, loss, wall[s - 1]);
     }
-    double per = median(wall, steps), per_cpu = median(cpu, steps);
+    double per = attn_median(wall, steps), per_cpu = attn_median(cpu, steps);
     printf("{\"params\": %lld, \"B\": %lld, \"S\": %lld, \"T\": %lld, \"tokens_per_step\": %lld, \"threads\": %d, "
            "\"s_per_step\": %.4f, \"tok_s\": %.1f, \"forward_s\": %.4f, \"backward_s\": %.4f, \"adam_s\": %.4f, "
            "\"cpu_s_per_step\": %.4f, \"peak_rss_mb\": %.0f}\n",

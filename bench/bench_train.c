@@ -27,11 +27,6 @@ static double process_cpu_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv) {
     attn_gpt2_config c;
     attn_gpt2_config_defaults(&c);
@@ -60,6 +55,7 @@ int main(int argc, char **argv) {
     const attn_param *params = attn_gpt2_train_params(m, &n);
     double fwd = 0, bwd = 0, upd = 0, best = 1e30, cpu = 0, best_cpu = 1e30;
     double *step_s = calloc((size_t)steps + 1, sizeof(double));
+    if (!step_s) return 1;
     for (int64_t s = 0; s <= steps; s++) { /* step 0 warms up (first-touch page faults) */
         float loss;
         double t0 = attn_time_s(), c0 = process_cpu_s();
@@ -77,8 +73,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "step %lld loss %.4f %.3f s\n", (long long)s, loss, t3 - t0);
     }
     double per = (fwd + bwd + upd) / steps;
-    qsort(step_s, (size_t)steps, sizeof(double), cmp_double);
-    double median = steps > 0 ? step_s[steps / 2] : 0; /* the statistic bench_train.py compares */
+    double median = attn_median(step_s, steps); /* the statistic bench_train.py compares */
     free(step_s);
     printf("{\"params\": %lld, \"B\": %lld, \"T\": %lld, \"threads\": %d, \"s_per_step\": %.4f, \"tok_s\": %.1f, "
            "\"median_tok_s\": %.1f, \"best_tok_s\": %.1f, \"forward_s\": %.4f, \"backward_s\": %.4f, \"adamw_s\": %.4f, \"cpu_s_per_step\": %.4f, "

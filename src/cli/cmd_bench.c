@@ -13,16 +13,6 @@
 #include "core/kernels.h"
 #include "core/threadpool.h"
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 typedef struct { const float *p; float sink[512]; } bw_job;
 
 /* Reads [b, e) once, in order: one sequential stream, as a decoding GEMV reads a row (two
@@ -66,7 +56,7 @@ static int time_runs(attn_model *m, const int32_t *ids, int pp, int tg, int reps
             if (attn_model_forward(m, ids + i, 1, logits, false)) goto out;
         b[r] = attn_time_s() - t0;
     }
-    *pp_s = median(a, reps), *tg_s = median(b, reps);
+    *pp_s = attn_median(a, reps), *tg_s = attn_median(b, reps);
     rc = 0;
 out:
     free(a), free(b);

@@ -35,6 +35,9 @@ char *attn_read_file(const char *path, size_t *size_out);
 /* Monotonic wall clock in seconds. */
 double attn_time_s(void);
 
+/* Median of n timings (the mean of the middle two for even n; 0 for none); sorts v. */
+double attn_median(double *v, int64_t n);
+
 /* Peak resident set size of this process in bytes (from getrusage). */
 size_t attn_peak_rss_bytes(void);
 
