@@ -40,7 +40,8 @@ void attn_gemm_set_shared_limit(size_t bytes) { shared_limit = bytes ? bytes : S
 bool attn_gemm_bf16_available(void) { return attn_isa_current() == ATTN_ISA_AVX512; }
 
 const char *attn_gemm_bf16_engine(void) {
-    return attn_amx_usable() ? "AMX tiles" : attn_gemm_bf16_available() ? "AVX512-BF16" : NULL;
+    if (!attn_gemm_bf16_available()) return NULL;
+    return attn_amx_usable() ? "AMX tiles" : "AVX512-BF16";
 }
 
 int attn_gemm_set_precision(attn_matmul_precision p) {
@@ -78,12 +79,11 @@ attn_matmul_precision attn_gemm_precision(void) {
     return (attn_matmul_precision)precision;
 }
 
-/* The bf16 path packs B through the AVX-512 packers (nr = 32), so it runs only with them. */
 static bool use_bf16(const attn_gemm *g) {
-    if (attn_isa_current() != ATTN_ISA_AVX512) return false;
+    if (!attn_gemm_bf16_available()) return false; /* --isa avx2 after ATTN_MATMUL=bf16, say */
     switch (attn_gemm_precision()) {
     case ATTN_MATMUL_BF16: return true;
-    case ATTN_MATMUL_AUTO: return g->b->qtype && attn_gemm_bf16_available();
+    case ATTN_MATMUL_AUTO: return g->b->qtype != 0;
     default: return false;
     }
 }
@@ -307,7 +307,7 @@ static void rows_task(void *ctx, int64_t b0, int64_t b1, int thread) {
 
 static gemm_run plan(const attn_gemm *g) {
     gemm_run r = {.g = g, .kern = attn_kernels_get(), .bf16 = use_bf16(g)};
-    r.tiles = r.bf16 && attn_amx_usable();
+    r.tiles = r.bf16 && attn_amx_usable(); /* the same packed operands serve both engines */
     r.mr = r.bf16 ? ATTN_AMX_MR : r.kern->mr;
     r.nr = r.bf16 ? ATTN_AMX_NR : r.kern->nr;
     /* no deeper than K needs: packed blocks sit kc apart, and a 384-deep product's blocks 64 KB
