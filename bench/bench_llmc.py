@@ -16,7 +16,6 @@ the median of its steps 1..--steps (before its first validation at step 10); att
   python3 bench/bench_llmc.py --llmc ~/src/llm.c --rounds 3
 Needs numpy."""
 import argparse
-import json
 import os
 import re
 import statistics
@@ -26,7 +25,9 @@ import tempfile
 
 import numpy as np
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import bench_train  # its run(): one engine's JSON line
+
+REPO = bench_train.REPO
 MAXT, V, L, NH, C, VP = 1024, 50257, 12, 12, 768, 50304
 B, T = 4, 64
 
@@ -85,12 +86,6 @@ def llmc_round(exe, folder, steps, threads):
     return statistics.median(times)
 
 
-def attn_round(bench, steps, threads):
-    out = subprocess.run([bench, "--steps", str(steps), "-t", str(threads)], check=True, capture_output=True,
-                         text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--llmc", required=True, help="a checkout of karpathy/llm.c")
@@ -105,7 +100,7 @@ def main():
         write_inputs(folder)
         for r in range(a.rounds):
             llmc_s = llmc_round(exe, folder, a.steps, a.threads)
-            attn = attn_round(a.bench, a.steps, a.threads)
+            attn = bench_train.run([a.bench, "--steps", str(a.steps), "-t", str(a.threads)], os.environ)
             rows.append((B * T / llmc_s, attn["median_tok_s"], attn["peak_rss_mb"]))
             print(f"round {r + 1}: llm.c {rows[-1][0]:.1f} tok/s ({llmc_s:.2f} s/step), attn {rows[-1][1]:.1f} "
                   f"tok/s: {rows[-1][1] / rows[-1][0]:.2f}x", file=sys.stderr, flush=True)
