@@ -23,8 +23,8 @@ static inline float f32_scalar(float f) { return f; }
 /* ---- GEMV, W stored [N][K]: one row at a time, four vectors per step. ---- */
 /* Decoding streams the weights once from memory. One row at a time is one sequential
  * stream per thread, which the hardware prefetchers follow best: on Zen 4, four rows read
- * side by side (sharing each load of x, with software prefetches) reached 20-23 GB/s where
- * one row reaches 28-30 (2 threads). Four accumulators hide the FMA latency. */
+ * side by side (sharing each load of x, with software prefetches) read 15-23 GB/s where one
+ * row read 26-31 (2 threads, a 566 MB matrix, 6 runs each). Four accumulators hide the FMA latency. */
 #define DEF_GEMV_NK(SUF, T, LOADW, TOF)                                                            \
     static void gemv_nk_##SUF(float *y, const float *x, const T *w, int64_t K, int64_t n0, int64_t n1) { \
         for (int64_t n = n0; n < n1; n++) {                                                        \
