@@ -47,27 +47,25 @@ typedef struct {
     const attn_attention_shape *s;
 } kv_job;
 
-static void kv_store_rows(void *ctx, int64_t t0, int64_t t1, int thread) {
-    (void)thread;
-    const kv_job *j = ctx;
+/* Row t of the new keys and values into the cache at position pos0 + t, key-value heads
+ * h0..h1-1 (keys transposed into their block). */
+static void store_row(const kv_job *j, int64_t t, int h0, int h1) {
     int hd = j->s->head_dim;
-    int64_t kv_dim = (int64_t)j->s->n_kv_heads * hd, head_floats = blocks_of(j->max_pos) * hd * ATTN_KV_BLOCK;
-    for (int64_t t = t0; t < t1; t++) {
-        int64_t pos = j->pos0 + t;
-        memcpy(j->v_cache + pos * kv_dim, j->v + t * j->src_stride, (size_t)kv_dim * sizeof(float));
-        for (int h = 0; h < j->s->n_kv_heads; h++) {
-            float *blk = j->k_cache + h * head_floats + (pos / ATTN_KV_BLOCK) * hd * ATTN_KV_BLOCK + pos % ATTN_KV_BLOCK;
-            const float *src = j->k + t * j->src_stride + (int64_t)h * hd;
-            for (int d = 0; d < hd; d++) blk[d * ATTN_KV_BLOCK] = src[d];
-        }
+    int64_t pos = j->pos0 + t, kv_dim = (int64_t)j->s->n_kv_heads * hd;
+    int64_t head_floats = blocks_of(j->max_pos) * hd * ATTN_KV_BLOCK;
+    for (int h = h0; h < h1; h++) {
+        const float *k = j->k + t * j->src_stride + (int64_t)h * hd;
+        float *blk = j->k_cache + h * head_floats + (pos / ATTN_KV_BLOCK) * hd * ATTN_KV_BLOCK + pos % ATTN_KV_BLOCK;
+        for (int d = 0; d < hd; d++) blk[d * ATTN_KV_BLOCK] = k[d];
+        memcpy(j->v_cache + pos * kv_dim + (int64_t)h * hd, j->v + t * j->src_stride + (int64_t)h * hd,
+               (size_t)hd * sizeof(float));
     }
 }
 
-void attn_kv_store(float *k_cache, float *v_cache, int64_t max_pos, const float *k, const float *v, int64_t src_stride,
-                   int64_t pos0, int64_t T, const attn_attention_shape *s) {
-    kv_job j = {.k_cache = k_cache, .v_cache = v_cache, .k = k, .v = v, .max_pos = max_pos, .src_stride = src_stride,
-                .pos0 = pos0, .s = s};
-    attn_parallel_for(T, 16, kv_store_rows, &j);
+static void kv_store_rows(void *ctx, int64_t t0, int64_t t1, int thread) {
+    (void)thread;
+    const kv_job *j = ctx;
+    for (int64_t t = t0; t < t1; t++) store_row(j, t, 0, j->s->n_kv_heads);
 }
 
 static int64_t padded(int64_t max_pos) { return blocks_of(max_pos) * ATTN_KV_BLOCK; }
@@ -82,6 +80,7 @@ typedef struct {
     int64_t q_stride, pos0, T, max_pos, groups;
     const attn_attention_shape *s;
     const attn_kernels *kern;
+    kv_job store; /* the new rows: stored by the items (one row) or before them */
 } attn_job;
 
 /* Queries t0..t0+nq-1 of head h: they share each load of keys and values. Causality: query
@@ -106,12 +105,34 @@ static void attend_group(const attn_job *j, int64_t t0, int nq, int h, float *sc
     K->attn_values(o, out_stride, scores, ls, nq, j->v + (int64_t)kvh * hd, kv_dim, hd, n);
 }
 
-/* Items are (sequence, head, query group), numbered sequence by sequence, head-major within
- * one: first[i] is sequence i's first item. */
+/* Query heads h0..h0+nh-1 of a one-row job (a decoding step), all of one key-value head:
+ * they share each load of its keys and values, which come from memory, not cache, when
+ * many sequences decode together (grouped-query attention reads them once, not per head). */
+static void attend_heads(const attn_job *j, int h0, int nh, float *scores) {
+    const attn_attention_shape *s = j->s;
+    const attn_kernels *K = j->kern;
+    int hd = s->head_dim, kvh = h0 / (s->n_heads / s->n_kv_heads);
+    int64_t kv_dim = (int64_t)s->n_kv_heads * hd, ls = padded(j->max_pos), n = j->pos0 + 1;
+    const float *kb = j->k + kvh * blocks_of(j->max_pos) * hd * ATTN_KV_BLOCK;
+    K->attn_scores(scores, ls, j->q + (int64_t)h0 * hd, hd, nh, kb, hd, n, s->scale);
+    for (int r = 0; r < nh; r++) {
+        float *row = scores + r * ls;
+        K->scale(row, 1.0f / K->exp_sum(row, K->max(row, n), n), n);
+    }
+    K->attn_values(j->out + (int64_t)h0 * hd, hd, scores, ls, nh, j->v + (int64_t)kvh * hd, kv_dim, hd, n);
+}
+
+/* Items are numbered sequence by sequence (first[i] is sequence i's first): a one-row job's
+ * are (key-value head, chunk of its query heads), a longer one's (head, query group). */
 typedef struct {
     const attn_job *jobs;
     const int64_t *first;
 } attn_many_job;
+
+/* Query heads per key-value head, in chunks the kernels take at once. */
+static int head_chunks(const attn_attention_shape *s) {
+    return (s->n_heads / s->n_kv_heads + ATTN_MAX_NQ - 1) / ATTN_MAX_NQ;
+}
 
 static void attn_task(void *ctx, int64_t b, int64_t e, int thread) {
     const attn_many_job *m = ctx;
@@ -120,7 +141,15 @@ static void attn_task(void *ctx, int64_t b, int64_t e, int thread) {
     for (int64_t i = b; i < e; i++) {
         while (i >= m->first[q + 1]) q++;
         const attn_job *j = &m->jobs[q];
-        int64_t at = i - m->first[q], t0 = (at % j->groups) * ATTN_MAX_NQ;
+        int64_t at = i - m->first[q];
+        if (j->T == 1) {
+            int group = j->s->n_heads / j->s->n_kv_heads, chunks = head_chunks(j->s), c = (int)(at % chunks);
+            int kvh = (int)(at / chunks), h0 = kvh * group + c * ATTN_MAX_NQ;
+            if (chunks == 1) store_row(&j->store, 0, kvh, kvh + 1); /* no other item reads this head */
+            attend_heads(j, h0, ATTN_MIN(ATTN_MAX_NQ, group - c * ATTN_MAX_NQ), scores);
+            continue;
+        }
+        int64_t t0 = (at % j->groups) * ATTN_MAX_NQ;
         attend_group(j, t0, (int)ATTN_MIN(ATTN_MAX_NQ, j->T - t0), (int)(at / j->groups), scores);
     }
 }
@@ -132,10 +161,16 @@ void attn_attention_causal_many(const attn_attention_seq *seqs, int n, int64_t m
     n = ATTN_MIN(n, ATTN_ATTENTION_MAX_SEQS);
     for (int i = 0; i < n; i++) {
         const attn_attention_seq *q = &seqs[i];
+        kv_job store = {.k_cache = q->k_cache, .v_cache = q->v_cache,
+                        .k = q->k_new, .v = q->v_new, .max_pos = max_pos, .src_stride = q->new_stride,
+                        .pos0 = q->pos0, .s = shape};
         jobs[i] = (attn_job){.out = q->out, .q = q->q, .k = q->k_cache, .v = q->v_cache, .q_stride = q->q_stride,
                              .pos0 = q->pos0, .T = q->T, .max_pos = max_pos,
-                             .groups = (q->T + ATTN_MAX_NQ - 1) / ATTN_MAX_NQ, .s = shape, .kern = attn_kernels_get()};
-        first[i + 1] = first[i] + jobs[i].groups * shape->n_heads;
+                             .groups = (q->T + ATTN_MAX_NQ - 1) / ATTN_MAX_NQ, .s = shape, .kern = attn_kernels_get(),
+                             .store = store};
+        int64_t items = q->T == 1 ? (int64_t)shape->n_kv_heads * head_chunks(shape) : jobs[i].groups * shape->n_heads;
+        first[i + 1] = first[i] + items;
+        if (q->T > 1 || head_chunks(shape) > 1) attn_parallel_for(q->T, 16, kv_store_rows, &jobs[i].store);
     }
     /* items differ in cost (a prompt's groups against short decoding rows): hand them out */
     attn_many_job mj = {.jobs = jobs, .first = first};

@@ -3,7 +3,7 @@
  * [max_pos][n_kv_heads * head_dim]; keys are stored transposed in blocks of ATTN_KV_BLOCK
  * positions, [n_kv_heads][blocks][head_dim][ATTN_KV_BLOCK], so scores for a block come out
  * of plain vector FMAs and only the blocks in use are ever touched (RSS grows with the
- * context actually used). A forward stores its new rows first (attn_kv_store), then attends. */
+ * context actually used). The attention call stores a pass's new rows, then attends. */
 #ifndef ATTN_NN_ATTENTION_H
 #define ATTN_NN_ATTENTION_H
 
@@ -38,17 +38,16 @@ static inline float *attn_kv_values(const attn_kv_cache *c, int layer, int seq) 
     return attn_kv_keys(c, layer, seq) + c->k_floats;
 }
 
-/* Copies T rows of keys and values (each with its own row stride) into the cache at pos0. */
-void attn_kv_store(float *k_cache, float *v_cache, int64_t max_pos, const float *k, const float *v, int64_t src_stride,
-                   int64_t pos0, int64_t T, const attn_attention_shape *shape);
-
-/* One sequence's part of a batched pass: its T queries (rows of stride q_stride) at absolute
- * positions pos0.. attend to its own cache; out is [T][n_heads*hd]. */
+/* One sequence's part of a batched pass: its T new rows of keys and values (row stride
+ * new_stride) go into its cache at positions pos0.., then its T queries (rows of stride
+ * q_stride) attend to the cache; out is [T][n_heads*hd]. */
 typedef struct {
     float *out;
     const float *q;
     int64_t q_stride;
-    const float *k_cache, *v_cache;
+    float *k_cache, *v_cache;
+    const float *k_new, *v_new;
+    int64_t new_stride;
     int64_t pos0, T;
 } attn_attention_seq;
 
