@@ -28,7 +28,7 @@ static int argmax_ref(const float *x, int n) {
 }
 
 /* The survivors of the last sample() as a bit mask over ids < 32. */
-static uint32_t candidate_mask(const attn_sampler *s) {
+static uint32_t candidate_mask(attn_sampler *s) {
     const int32_t *ids;
     const float *probs;
     int n = attn_sampler_last_candidates(s, &ids, &probs);
@@ -37,7 +37,7 @@ static uint32_t candidate_mask(const attn_sampler *s) {
     return mask;
 }
 
-static float candidate_prob(const attn_sampler *s, int32_t id) {
+static float candidate_prob(attn_sampler *s, int32_t id) {
     const int32_t *ids;
     const float *probs;
     int n = attn_sampler_last_candidates(s, &ids, &probs);
@@ -214,6 +214,46 @@ static void test_frequencies(void) {
         count[attn_sampler_sample(s, l)]++;
     }
     for (int i = 0; i < 5; i++) CHECK_NEAR((double)count[i] / n, want[i] / z, 0.015, "frequency");
+    attn_sampler_free(s);
+}
+
+/* The draw over a vocabulary of several runs of partial sums (sampler.c's RUN = 256), with
+ * dropped -inf and NaN tokens shifting the candidates between runs: heavy tokens in
+ * different runs keep their frequencies (same tolerance argument as above), the dropped ones
+ * are never drawn, and the survivors' probabilities sum to 1. */
+static void test_frequencies_across_runs(void) {
+    enum { V = 1000 };
+    const int heavy[4] = {5, 300, 700, 999};
+    const float heavy_logit[4] = {2.0f, 2.5f, 1.5f, 3.0f}, T = 0.9f;
+    static float base[V];
+    double z = 0, want[4];
+    for (int i = 0; i < V; i++) base[i] = i >= 100 && i < 200 ? -INFINITY : -3.0f;
+    base[500] = NAN;
+    for (int h = 0; h < 4; h++) base[heavy[h]] = heavy_logit[h];
+    for (int i = 0; i < V; i++)
+        if (base[i] > -INFINITY) z += exp(base[i] / T);
+    for (int h = 0; h < 4; h++) want[h] = exp(heavy_logit[h] / T) / z;
+    attn_sampler_params p = plain_params();
+    p.temperature = T;
+    attn_sampler *s = attn_sampler_new(&p, V);
+    int count[V] = {0};
+    const int n = 20000;
+    for (int i = 0; i < n; i++) {
+        static float l[V];
+        memcpy(l, base, sizeof l);
+        count[attn_sampler_sample(s, l)]++;
+    }
+    for (int h = 0; h < 4; h++) CHECK_NEAR((double)count[heavy[h]] / n, want[h], 0.015, "frequency of a heavy token");
+    int dropped = count[500];
+    for (int i = 100; i < 200; i++) dropped += count[i];
+    CHECK(dropped == 0, "-inf or NaN drawn %d times", dropped);
+    const int32_t *ids;
+    const float *probs;
+    int kept = attn_sampler_last_candidates(s, &ids, &probs);
+    double total = 0;
+    for (int i = 0; i < kept; i++) total += probs[i];
+    CHECK(kept == V - 101, "candidates %d", kept);
+    CHECK_NEAR(total, 1.0, 1e-5, "candidate probabilities sum");
     attn_sampler_free(s);
 }
 
@@ -567,6 +607,7 @@ int main(void) {
     test_greedy_with_penalty();
     test_seed_determinism();
     test_frequencies();
+    test_frequencies_across_runs();
     test_top_k_frequencies();
     test_top_k_one_is_greedy();
     test_top_k_ties();

@@ -14,6 +14,8 @@
 #include <math.h>
 #include <string.h>
 
+enum { RUN = 256 }; /* candidates per partial sum of the draw */
+
 struct attn_sampler {
     attn_sampler_params p;
     int vocab;
@@ -29,6 +31,8 @@ struct attn_sampler {
     int32_t *ids; /* [vocab] */
     float *vals;  /* [vocab] */
     int cand_off, cand_n;
+    double mass;  /* the draw's total weight while vals still holds weights, else 0 */
+    double *runs; /* [vocab / RUN + 1] the draw's partial sums */
     float last_prob;
 };
 
@@ -114,7 +118,8 @@ attn_sampler *attn_sampler_new(const attn_sampler_params *p, int vocab_size) {
     s->ring = attn_alloc((size_t)s->ring_cap * sizeof(int32_t));
     s->ids = attn_alloc(v * sizeof(int32_t));
     s->vals = attn_alloc(v * sizeof(float));
-    if (!s->counts || !s->pos || !s->distinct || !s->ring || !s->ids || !s->vals) {
+    s->runs = attn_alloc((v / RUN + 1) * sizeof(double));
+    if (!s->counts || !s->pos || !s->distinct || !s->ring || !s->ids || !s->vals || !s->runs) {
         attn_sampler_free(s);
         return NULL;
     }
@@ -130,6 +135,7 @@ void attn_sampler_free(attn_sampler *s) {
     attn_free(s->ring);
     attn_free(s->ids);
     attn_free(s->vals);
+    attn_free(s->runs);
     attn_free(s);
 }
 
@@ -138,6 +144,7 @@ void attn_sampler_reset(attn_sampler *s) {
     s->n_distinct = 0;
     s->ring_len = s->ring_head = 0;
     s->cand_off = s->cand_n = 0;
+    s->mass = 0;
     s->last_prob = 0;
     attn_rng_seed(&s->rng, s->p.seed);
 }
@@ -209,17 +216,19 @@ static int32_t sample_greedy(attn_sampler *s, const float *logits) {
     s->vals[0] = s->last_prob;
     s->cand_off = 0;
     s->cand_n = 1;
+    s->mass = 0;
     return best;
 }
 
+/* Branch-free: a dropped token's slot is overwritten by the next one (one pass over a
+ * vocabulary-sized row per sequence and step). */
 static int gather(attn_sampler *s, const float *logits) {
     int n = 0;
     for (int i = 0; i < s->vocab; i++) {
         float l = logits[i];
-        if (!(l > -INFINITY)) continue; /* -inf and NaN */
         s->ids[n] = i;
         s->vals[n] = l > FLT_MAX ? FLT_MAX : l;
-        n++;
+        n += l > -INFINITY; /* -inf and NaN are dropped */
     }
     return n;
 }
@@ -291,7 +300,8 @@ static double softmax_weights(attn_sampler *s, int n, float temperature) {
     const attn_kernels *k = attn_kernels_get();
     float max = k->max(s->vals, n);
     if (temperature != 1.0f) {
-        for (int i = 0; i < n; i++) s->vals[i] = (s->vals[i] - max) / temperature;
+        const float inv = 1.0f / temperature; /* a multiply: a divide per token cost more than the exp */
+        for (int i = 0; i < n; i++) s->vals[i] = (s->vals[i] - max) * inv;
         max = 0.0f;
     }
     return k->exp_sum(s->vals, max, n);
@@ -320,24 +330,42 @@ static int top_p_heap(attn_sampler *s, int n, double target) {
     return heap;
 }
 
-/* Draws from candidates [off, off + n) in proportion to their weights, then turns the
- * weights into probabilities. */
+/* Sum of w[0..n) in double, in four interleaved lanes added in a fixed order (one dependent
+ * chain of additions would cost four cycles a token over a whole vocabulary). */
+static double run_sum(const float *w, int n) {
+    double a[4] = {0, 0, 0, 0};
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int u = 0; u < 4; u++) a[u] += w[i + u];
+    for (; i < n; i++) a[0] += w[i];
+    return (a[0] + a[1]) + (a[2] + a[3]);
+}
+
+/* Draws from candidates [off, off + n) in proportion to their weights: the run of RUN
+ * candidates holding the draw is found from the runs' sums, then the token inside it. The
+ * weights become probabilities when someone asks for them (attn_sampler_last_candidates). */
 static int32_t draw(attn_sampler *s, int off, int n) {
-    float *w = s->vals + off;
+    const float *w = s->vals + off;
     double mass = 0;
-    for (int i = 0; i < n; i++) mass += w[i];
-    double r = (double)attn_rng_uniform(&s->rng) * mass, acc = 0;
+    for (int r = 0; r * RUN < n; r++) mass += s->runs[r] = run_sum(w + r * RUN, ATTN_MIN(RUN, n - r * RUN));
+    double target = (double)attn_rng_uniform(&s->rng) * mass, acc = 0;
     int pick = -1;
-    for (int i = 0; i < n && pick < 0; i++) {
-        acc += w[i];
-        if (r < acc) pick = i;
+    for (int r = 0; r * RUN < n && pick < 0; r++) {
+        if (acc + s->runs[r] <= target && (r + 1) * RUN < n) { /* not in this run (the last one takes any rounding) */
+            acc += s->runs[r];
+            continue;
+        }
+        for (int i = r * RUN; i < ATTN_MIN((r + 1) * RUN, n) && pick < 0; i++) {
+            acc += w[i];
+            if (target < acc) pick = i;
+        }
     }
-    if (pick < 0) /* rounding left r at the very end: take the last token with weight */
+    if (pick < 0) /* rounding left the draw at the very end: take the last token with weight */
         for (pick = n - 1; pick > 0 && w[pick] <= 0; pick--) {}
-    for (int i = 0; i < n; i++) w[i] = (float)(w[i] / mass);
     s->cand_off = off;
     s->cand_n = n;
-    s->last_prob = w[pick];
+    s->mass = mass;
+    s->last_prob = (float)(w[pick] / mass);
     return s->ids[off + pick];
 }
 
@@ -349,6 +377,7 @@ int32_t attn_sampler_sample(attn_sampler *s, float *logits) {
     int n = k > 0 && k < s->vocab ? gather_top_k(s, logits, k) : gather(s, logits);
     if (n == 0) {
         s->cand_off = s->cand_n = 0;
+        s->mass = 0;
         s->last_prob = 0;
         return 0;
     }
@@ -364,7 +393,11 @@ int32_t attn_sampler_sample(attn_sampler *s, float *logits) {
 
 float attn_sampler_last_prob(const attn_sampler *s) { return s->last_prob; }
 
-int attn_sampler_last_candidates(const attn_sampler *s, const int32_t **ids, const float **probs) {
+int attn_sampler_last_candidates(attn_sampler *s, const int32_t **ids, const float **probs) {
+    if (s->mass > 0) { /* weights to probabilities, once */
+        for (int i = 0; i < s->cand_n; i++) s->vals[s->cand_off + i] = (float)(s->vals[s->cand_off + i] / s->mass);
+        s->mass = 0;
+    }
     if (ids) *ids = s->ids + s->cand_off;
     if (probs) *probs = s->vals + s->cand_off;
     return s->cand_n;

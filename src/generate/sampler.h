@@ -64,8 +64,9 @@ int32_t attn_sampler_sample(attn_sampler *s, float *logits);
 float attn_sampler_last_prob(const attn_sampler *s);
 /* The tokens that survived the chain in the last sample() and their renormalized
  * probabilities (sum 1), in no particular order; valid until the next sample(). Greedy
- * reports one candidate, the chosen token with last_prob. Returns the count. */
-int attn_sampler_last_candidates(const attn_sampler *s, const int32_t **ids, const float **probs);
+ * reports one candidate, the chosen token with last_prob. Returns the count. Not const: the
+ * draw leaves weights, made probabilities here on the first call (most callers never ask). */
+int attn_sampler_last_candidates(attn_sampler *s, const int32_t **ids, const float **probs);
 
 /* RNG: xoshiro256** (Blackman & Vigna), its state seeded with four splitmix64 outputs.
  * Pure 64-bit integer arithmetic: the same seed gives the same sequence on every platform. */
