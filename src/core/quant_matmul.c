@@ -10,6 +10,7 @@
 #include "common.h"
 #include "kernels.h"
 #include "tensor.h"
+#include "threadpool.h"
 
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
@@ -251,23 +252,40 @@ static void quad_planes(attn_qx *qx, int64_t r) {
     }
 }
 
-void attn_qx_quantize_isa(attn_isa isa, attn_qx *qx, const float *x, int64_t ldx) {
+typedef struct {
+    attn_isa isa;
+    attn_qx *qx;
+    const float *x;
+    int64_t ldx;
+} quantize_job;
+
+static void quantize_rows(void *ctx, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    const quantize_job *j = ctx;
+    attn_qx *qx = j->qx;
     int64_t K = qx->K, nb = K / qx->block;
-    for (int64_t r = 0; r < qx->rows; r++) {
+    for (int64_t r = r0; r < r1; r++) {
         float *d = qx->d + r * qx->nb_pad;
         int8_t *hi = qx->hi + r * K, *lo = qx->lo ? qx->lo + r * K : NULL;
-        switch (isa) {
+        switch (j->isa) {
 #if defined(__x86_64__)
-        case ATTN_ISA_AVX512: attn_qx_quantize_row_avx512(x + r * ldx, K, qx->block, d, hi, lo); break;
-        case ATTN_ISA_AVX2: attn_qx_quantize_row_avx2(x + r * ldx, K, qx->block, d, hi, lo); break;
+        case ATTN_ISA_AVX512: attn_qx_quantize_row_avx512(j->x + r * j->ldx, K, qx->block, d, hi, lo); break;
+        case ATTN_ISA_AVX2: attn_qx_quantize_row_avx2(j->x + r * j->ldx, K, qx->block, d, hi, lo); break;
 #endif
-        default: quantize_row_ref(x + r * ldx, K, qx->block, d, hi, lo); break;
+        default: quantize_row_ref(j->x + r * j->ldx, K, qx->block, d, hi, lo); break;
         }
         for (int64_t b = nb; b < qx->nb_pad; b++) d[b] = 0.0f;
         memset(qx->sum + r * qx->nb_pad + nb, 0, (size_t)(qx->nb_pad - nb) * sizeof(float));
         row_sums(qx, r);
         if (qx->quads) quad_planes(qx, r);
     }
+}
+
+/* Rows spread over the threads: with several sequences decoding, the rows of every matrix
+ * product are quantized while the other threads would otherwise wait for them. */
+void attn_qx_quantize_isa(attn_isa isa, attn_qx *qx, const float *x, int64_t ldx) {
+    quantize_job j = {.isa = isa, .qx = qx, .x = x, .ldx = ldx};
+    attn_parallel_for(qx->rows, 1, quantize_rows, &j);
 }
 
 /* The scalar reference writes every block as integers and scales:

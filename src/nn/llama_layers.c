@@ -18,8 +18,10 @@ static void rmsnorm_rows(void *ctx, int64_t r0, int64_t r1, int thread) {
     for (int64_t r = r0; r < r1; r++) {
         const float *xr = j->x + r * j->dim;
         float *o = j->out + r * j->dim;
-        double sq = 0; /* a double sum: the mean of squares is then exact to f32 for any width */
-        for (int64_t i = 0; i < j->dim; i++) sq += (double)xr[i] * xr[i];
+        /* a double sum (the mean of squares is then exact to f32 for any width), in the
+         * kernels' eight lanes: the same bits on every ISA, and no chain of dependent adds
+         * for the thread pool to wait on while decoding */
+        double sq = attn_kernels_get()->sum_squares(xr, j->dim);
         float inv = (float)(1.0 / sqrt(sq / (double)j->dim + j->eps));
         for (int64_t i = 0; i < j->dim; i++) o[i] = j->w[i] * (xr[i] * inv);
     }
