@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -42,6 +43,35 @@ void *attn_calloc(size_t bytes) {
 }
 
 void attn_free(void *p) { free(p); }
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static size_t stream_span(size_t bytes) { return (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE; }
+
+void *attn_alloc_stream(size_t bytes) {
+    size_t span = stream_span(bytes ? bytes : 1);
+    if (span < bytes) {
+        attn_error("allocation of %zu bytes overflows", bytes);
+        return NULL;
+    }
+    /* map a huge page more than needed, then trim both ends to a 2 MB boundary */
+    uint8_t *raw = mmap(NULL, span + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) {
+        attn_error("out of memory allocating %zu bytes: %s", bytes, strerror(errno));
+        return NULL;
+    }
+    uint8_t *p = (uint8_t *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (p > raw) munmap(raw, (size_t)(p - raw));
+    if (raw + span + HUGE_PAGE > p + span) munmap(p + span, (size_t)(raw + span + HUGE_PAGE - (p + span)));
+#if defined(MADV_HUGEPAGE)
+    madvise(p, span, MADV_HUGEPAGE); /* advice: without transparent huge pages it is ignored */
+#endif
+    return p;
+}
+
+void attn_free_stream(void *p, size_t bytes) {
+    if (p) munmap(p, stream_span(bytes ? bytes : 1));
+}
 
 char *attn_read_file(const char *path, size_t *size_out) {
     FILE *f = fopen(path, "rb");

@@ -29,6 +29,12 @@ void *attn_alloc(size_t bytes);
 void *attn_calloc(size_t bytes);
 void attn_free(void *p);
 
+/* A large buffer that is read start to end again and again (repacked weights): anonymous
+ * memory aligned to 2 MB and offered transparent huge pages, so a stream through it takes a
+ * TLB entry per 2 MB instead of per 4 KB. Free it with attn_free_stream and the same size. */
+void *attn_alloc_stream(size_t bytes);
+void attn_free_stream(void *p, size_t bytes);
+
 /* Reads a whole file into memory (NUL-terminated for convenience). */
 char *attn_read_file(const char *path, size_t *size_out);
 

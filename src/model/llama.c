@@ -50,8 +50,8 @@ typedef struct {
     int64_t chunk;
     int64_t n_params;
     size_t weight_bytes;
-    void **panels; /* the repacked matrices (repack_weights), n_panels of them */
-    int n_panels;
+    uint8_t *panel_mem; /* the repacked matrices (repack_weights), panel_bytes in all */
+    size_t panel_bytes;
 } llama;
 
 /* ---- binding ---------------------------------------------------------------------- */
@@ -171,7 +171,7 @@ static int plan(llama *m) {
 }
 
 /* Where the CPU runs AVX-512, decoding's integer kernels read quantized matrices as 16-row
- * panels (core/qpanel.h): each is repacked once here into memory of its own (as many bytes
+ * panels (core/qpanel.h): each is repacked once here into memory of attn's own (as many bytes
  * as it takes in the file; Q4_K/Q5_K 2-3% more), and the file's pages are handed back chunk
  * by chunk as they are copied, so the resident size stays about the file's (a tied embedding
  * table reads its rows from the panels too, see forward_pass). ATTN_PANELS=0 keeps the rows. */
@@ -191,34 +191,53 @@ static void repack_task(void *ctx, int64_t p0, int64_t p1, int thread) {
     if (j->src->release) j->src->release(j->src, src, (size_t)rows * j->row_bytes);
 }
 
-static int repack(llama *m, attn_weight *w) {
+/* Bytes of w's panels, whole cache lines (0: it keeps its rows). */
+static size_t panel_span(const attn_weight *w) {
     const attn_qtype t = (attn_qtype)w->qtype;
     if (!t || !attn_qpanel_ok(t, w->n_in, w->n_out)) return 0;
-    repack_job j = {.src = m->src, .w = w, .row_bytes = attn_quant_row_bytes(t, w->n_in),
+    return (attn_qpanel_bytes(t, w->n_in, w->n_out) + 63) / 64 * 64;
+}
+
+static void repack(llama *m, attn_weight *w, uint8_t *dst) {
+    const attn_qtype t = (attn_qtype)w->qtype;
+    repack_job j = {.src = m->src, .w = w, .dst = dst, .row_bytes = attn_quant_row_bytes(t, w->n_in),
                     .panel_bytes = attn_qpanel_bytes(t, w->n_in, ATTN_QPANEL_ROWS)};
-    size_t bytes = attn_qpanel_bytes(t, w->n_in, w->n_out);
-    if (!(j.dst = attn_alloc(bytes)))
-        return attn_error("out of memory repacking a %zu-byte matrix of %s", bytes, m->src->path);
     int64_t panels = w->n_out / ATTN_QPANEL_ROWS, per_mb = (1 << 20) / (int64_t)j.panel_bytes;
     attn_parallel_for_dynamic(panels, ATTN_MAX(per_mb, 1), repack_task, &j);
     if (m->src->release) /* whole, again: a chunk's reads also map in pages around it (the
                           * kernel's fault-around) that a neighbouring chunk had given back */
         m->src->release(m->src, w->data, j.row_bytes * (size_t)w->n_out);
-    w->panels = m->panels[m->n_panels++] = j.dst;
-    return 0;
+    w->panels = dst;
 }
 
+/* Matrix i of the repackable ones: 7 a layer, then the LM head. */
+static attn_weight *matrix_at(llama *m, int64_t i) {
+    if (i == m->c.n_layer * 7) return &m->lm_head;
+    llama_layer *L = &m->layers[i / 7];
+    attn_weight *ws[] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down};
+    return ws[i % 7];
+}
+
+/* All panels share one mapping with huge pages (attn_alloc_stream): decoding streams them
+ * through the TLB at one entry per 2 MB (the 1.1B Q8_0 model decoded 20-21 tok/s on 4 KB
+ * pages, 23-28 on huge ones), and one mapping rounds up once, not once a matrix. */
 static int repack_weights(llama *m) {
     const char *env = getenv("ATTN_PANELS");
     if (!attn_qpanel_wanted(attn_isa_current()) || (env && strcmp(env, "0") == 0)) return 0;
-    if (!(m->panels = calloc((size_t)m->c.n_layer * 7 + 1, sizeof *m->panels))) return attn_error("out of memory");
-    for (int l = 0; l < m->c.n_layer; l++) {
-        llama_layer *L = &m->layers[l];
-        attn_weight *ws[] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down};
-        for (int i = 0; i < 7; i++)
-            if (repack(m, ws[i])) return -1;
+    const int64_t n = m->c.n_layer * 7 + 1;
+    size_t total = 0;
+    for (int64_t i = 0; i < n; i++) total += panel_span(matrix_at(m, i));
+    if (total == 0) return 0;
+    if (!(m->panel_mem = attn_alloc_stream(total)))
+        return attn_error("out of memory repacking the %zu bytes of quantized matrices of %s", total, m->src->path);
+    m->panel_bytes = total;
+    uint8_t *at = m->panel_mem;
+    for (int64_t i = 0; i < n; i++) {
+        attn_weight *w = matrix_at(m, i);
+        size_t span = panel_span(w);
+        if (span) repack(m, w, at), at += span;
     }
-    return repack(m, &m->lm_head);
+    return 0;
 }
 
 static int alloc_state(llama *m) {
@@ -325,8 +344,7 @@ static int llama_set_sequences(attn_model *model, int n_seq, int64_t n_ctx) {
 static void llama_free(attn_model *model) {
     llama *m = model->impl;
     attn_llama_source_close(m->src);
-    for (int i = 0; i < m->n_panels; i++) attn_free(m->panels[i]);
-    free(m->panels);
+    attn_free_stream(m->panel_mem, m->panel_bytes);
     free(m->layers);
     attn_kv_cache_free(&m->cache);
     attn_arena_free(&m->arena);
