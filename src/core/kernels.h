@@ -46,6 +46,11 @@ typedef struct {
      * 1 <= cols <= nr) are read and written, and only those rows are computed. */
     void (*gemm_tile_edge)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int rows, int cols,
                            const float *init);
+    /* C[m][n] (row stride ldc) = a_m . W[n] (+ bias[n]) for m < M, n in [n0, n1): W stored
+     * [N][K] (nn.Linear) in dt, a_m = a + m * lda. Dot products, no packing (a prompt's
+     * product with a model's f32/f16/bf16 matrix); NULL where the ISA has none. */
+    void (*gemm_nk_dot)(float *c, int64_t ldc, const float *a, int64_t lda, int64_t M, const void *w, attn_dtype dt,
+                        int64_t K, int64_t n0, int64_t n1, const float *bias);
     float (*dot)(const float *a, const float *b, int64_t n);
     void (*axpy)(float *y, float a, const float *x, int64_t n); /* y += a*x */
     void (*scale)(float *y, float a, int64_t n);                 /* y *= a */

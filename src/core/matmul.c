@@ -1,5 +1,6 @@
-/* matmul.c - chooses GEMV (one row; up to QGEMV_MAX_ROWS rows of quantized weights), split
- * by output columns among threads, or the packed GEMM of gemm.c. */
+/* matmul.c - chooses GEMV (one row; up to QGEMV_MAX_ROWS rows of quantized weights), dot
+ * products of a few hundred rows with plain [N][K] matrices, split by output columns among
+ * threads, or the packed GEMM of gemm.c. */
 #include "matmul.h"
 
 #include <string.h>
@@ -17,6 +18,7 @@
  * (twice the integer kernels' speed from a few dozen rows on). So a row's logits can move by
  * the activations' rounding with the number of rows it is batched with. */
 #define QGEMV_MAX_ROWS 16
+#define DOT_MAX_ROWS 512 /* a prompt chunk */
 #define MAX_THREADS 512
 #define SCRATCH_SLOTS 5
 
@@ -67,6 +69,23 @@ static void gemv_task(void *ctx, int64_t n0, int64_t n1, int thread) {
     }
 }
 
+static void dot_task(void *ctx, int64_t n0, int64_t n1, int thread) {
+    (void)thread;
+    const matmul_job *j = ctx;
+    const attn_weight *w = j->w;
+    j->kern->gemm_nk_dot(j->y, w->n_out, j->x, w->n_in, j->M, w->data, w->dtype, w->n_in, n0, n1, j->bias);
+}
+
+/* Several rows against an f32/f16/bf16 matrix stored [N][K], in exact f32: dot products read
+ * both where they lie (kernels.h's gemm_nk_dot) where the packed GEMM would transpose the
+ * weights into panels for a few hundred rows at most. Larger products (training's) keep
+ * the GEMM, whose packing pays for itself there. */
+static bool dot_form(const matmul_job *j) {
+    const attn_weight *w = j->w;
+    return j->kern->gemm_nk_dot && !w->qtype && !w->in_major && j->M >= 2 && j->M <= DOT_MAX_ROWS &&
+           attn_gemm_precision() != ATTN_MATMUL_BF16;
+}
+
 static void qgemv_rows_task(void *ctx, int64_t n0, int64_t n1, int thread) {
     (void)thread;
     const matmul_job *j = ctx;
@@ -105,6 +124,10 @@ int attn_matmul(float *y, const float *x, int64_t M, const attn_weight *w, const
     }
     if (w->qtype && M > 1 && M <= QGEMV_MAX_ROWS) {
         split_rows(w->n_out, 16, qgemv_rows_task, &j);
+        return 0;
+    }
+    if (dot_form(&j)) {
+        split_rows(w->n_out, 16, dot_task, &j);
         return 0;
     }
     if (M < GEMM_MIN_ROWS) {

@@ -510,9 +510,15 @@ static void SFX(gelu_tanh_backward)(float *dx, const float *x, const float *dout
     if (i < n) attn_kernels_ref.gelu_tanh_backward(dx + i, x + i, dout + i, n - i);
 }
 
+#if defined(ATTN_SIMD_AVX512)
+void attn_gemm_nk_dot_avx512(float *c, int64_t ldc, const float *a, int64_t lda, int64_t M, const void *w,
+                             attn_dtype dt, int64_t K, int64_t n0, int64_t n1, const float *bias);
+#endif
+
 const attn_kernels SFX(attn_kernels) = {
 #if defined(ATTN_SIMD_AVX512)
     .name = "avx512",
+    .gemm_nk_dot = attn_gemm_nk_dot_avx512,
 #else
     .name = "avx2",
 #endif
