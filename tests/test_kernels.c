@@ -169,11 +169,14 @@ int main(void) {
         for (int threads = 1; threads <= 2; threads++) {
             attn_threads_init(threads);
             for (int dt = 0; dt < ATTN_DTYPE_COUNT; dt++)
-                for (int lay = 0; lay < 2; lay++)
+                for (int lay = 0; lay < 3; lay++) /* [K][N]; [N][K] as dot products; [N][K] on the GEMM */
                     for (size_t a = 0; a < sizeof ms / sizeof *ms; a++)
                         for (size_t b = 0; b < sizeof ks / sizeof *ks; b++)
-                            for (size_t c = 0; c < sizeof ns / sizeof *ns; c++)
-                                check_matmul(name, ms[a], ks[b], ns[c], (attn_dtype)dt, lay);
+                            for (size_t c = 0; c < sizeof ns / sizeof *ns; c++) {
+                                attn_matmul_set_dot(lay != 2);
+                                check_matmul(name, ms[a], ks[b], ns[c], (attn_dtype)dt, lay == 0);
+                            }
+            attn_matmul_set_dot(true);
             /* large shapes: several kc slices, many tiles, odd edges */
             check_matmul(name, 65, 4097, 33, ATTN_F32, true);
             check_matmul(name, 1, 4097, 4097, ATTN_F16, false);

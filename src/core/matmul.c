@@ -3,6 +3,8 @@
  * threads, or the packed GEMM of gemm.c. */
 #include "matmul.h"
 
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include "gemm.h"
 #include "kernels.h"
@@ -80,9 +82,18 @@ static void dot_task(void *ctx, int64_t n0, int64_t n1, int thread) {
  * both where they lie (kernels.h's gemm_nk_dot) where the packed GEMM would transpose the
  * weights into panels for a few hundred rows at most. Larger products (training's) keep
  * the GEMM, whose packing pays for itself there. */
+static _Atomic int dot_on = -1; /* -1: not yet read from ATTN_DOT */
+
+void attn_matmul_set_dot(bool on) { atomic_store_explicit(&dot_on, on, memory_order_relaxed); }
+
 static bool dot_form(const matmul_job *j) {
+    int on = atomic_load_explicit(&dot_on, memory_order_relaxed);
+    if (on < 0) {
+        on = !(getenv("ATTN_DOT") && strcmp(getenv("ATTN_DOT"), "0") == 0);
+        atomic_store_explicit(&dot_on, on, memory_order_relaxed);
+    }
     const attn_weight *w = j->w;
-    return j->kern->gemm_nk_dot && !w->qtype && !w->in_major && j->M >= 2 && j->M <= DOT_MAX_ROWS &&
+    return on && j->kern->gemm_nk_dot && !w->qtype && !w->in_major && j->M >= 2 && j->M <= DOT_MAX_ROWS &&
            attn_gemm_precision() != ATTN_MATMUL_BF16;
 }
 

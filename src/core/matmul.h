@@ -1,6 +1,7 @@
 /* matmul.h - y = x · W + b for every weight layout and dtype the models use. One call
- * picks the path: GEMV (streams W once per row; decoding) or packed GEMM (prompts,
- * training), split across the thread pool. */
+ * picks the path: GEMV (streams W once per row; decoding), dot products (a prompt's rows
+ * with a plain [N][K] matrix) or packed GEMM (the rest of prompts, training), split across
+ * the thread pool. */
 #ifndef ATTN_MATMUL_H
 #define ATTN_MATMUL_H
 
@@ -22,6 +23,11 @@ typedef struct {
 /* y[M][n_out] = x[M][n_in] · W + bias (bias may be NULL). x and y do not overlap.
  * Returns -1 only when its packing buffers cannot be allocated. */
 int attn_matmul(float *y, const float *x, int64_t M, const attn_weight *w, const float *bias);
+
+/* Products of 2-512 rows with f32/f16/bf16 matrices stored [N][K] run as dot products where
+ * the ISA has them (kernels.h's gemm_nk_dot; ATTN_DOT=0 turns that off for a run); false
+ * sends them to the packed GEMM. Both are exact f32. */
+void attn_matmul_set_dot(bool on);
 
 /* ys[i] = x · ws[i] + biases[i] for n <= 4 weights with the same n_in (the query, key and
  * value projections; gate and up): what n attn_matmul calls give, but while decoding with
