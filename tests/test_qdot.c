@@ -18,6 +18,7 @@
  * same for weights repacked into 16-row panels (qpanel.h), which must unpack to the original
  * bytes and whose GEMM decoder must give attn_qpack_b's values. */
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <time.h>
@@ -434,12 +435,31 @@ static void check_matrix_end(attn_qtype t, int64_t K) {
     munmap(map, span + page);
 }
 
+/* The panels' memory (attn_alloc_stream): 2 MB-aligned, all of it writable, and a size that
+ * cannot be mapped is an error, not a wrapped-around small mapping. */
+static void check_stream_alloc(void) {
+    const size_t bytes = (3u << 20) + 5;
+    uint8_t *p = attn_alloc_stream(bytes);
+    CHECK(p && (uintptr_t)p % (2u << 20) == 0, "stream buffer %p not 2 MB-aligned", (void *)p);
+    if (p) {
+        memset(p, 0x5a, bytes);
+        CHECK(p[0] == 0x5a && p[bytes - 1] == 0x5a, "stream buffer not writable to its end");
+        attn_free_stream(p, bytes);
+    }
+    CHECK(attn_alloc_stream(SIZE_MAX - 10) == NULL && strstr(attn_last_error(), "overflows"),
+          "a size past SIZE_MAX: '%s'", attn_last_error());
+    /* rounds to a whole number of huge pages, but the huge page of slack mapped to align it would wrap */
+    CHECK(attn_alloc_stream(SIZE_MAX - (3u << 20) + 1) == NULL && strstr(attn_last_error(), "overflows"),
+          "a size just under SIZE_MAX: '%s'", attn_last_error());
+}
+
 int main(void) {
     if (getenv("ATTN_QBENCH")) {
         for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) bench(types[i]);
         return 0;
     }
     attn_threads_init(2);
+    check_stream_alloc();
     attn_gemm_set_precision(ATTN_MATMUL_F32); /* many-row products exact: test_gemm_bf16 covers bf16 */
     check_conventions();
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {

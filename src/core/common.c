@@ -50,7 +50,7 @@ static size_t stream_span(size_t bytes) { return (bytes + HUGE_PAGE - 1) / HUGE_
 
 void *attn_alloc_stream(size_t bytes) {
     size_t span = stream_span(bytes ? bytes : 1);
-    if (span < bytes) {
+    if (span < bytes || span > SIZE_MAX - HUGE_PAGE) {
         attn_error("allocation of %zu bytes overflows", bytes);
         return NULL;
     }
