@@ -40,10 +40,13 @@ INLINE __m512 load_w(const void *w, const attn_dtype dt, int64_t at, __mmask16 m
     return _mm512_maskz_loadu_ps(m, (const float *)w + at);
 }
 
-/* acc[4i + j] += a_i[k..k+16) * w_j[k..k+16) lane by lane. */
+/* acc[4i + j] += a_i[k..k+16) * w_j[k..k+16) lane by lane; with pf, the same columns of the
+ * next tile's weight rows are asked for. */
 INLINE void step(__m512 acc[16], const float *const a[TM], const void *w, const attn_dtype dt, const int64_t wrow[TN],
-                 int64_t k, __mmask16 m) {
+                 int64_t k, __mmask16 m, const int64_t *pf) {
     __m512 b[TN];
+    const int es = dt == ATTN_F32 ? 4 : 2;
+    for (int j = 0; pf && j < TN; j++) _mm_prefetch((const char *)w + (pf[j] + k) * es, _MM_HINT_T0);
     for (int j = 0; j < TN; j++) b[j] = load_w(w, dt, wrow[j] + k, m);
     for (int i = 0; i < TM; i++) {
         const __m512 x = _mm512_maskz_loadu_ps(m, a[i] + k);
@@ -54,12 +57,12 @@ INLINE void step(__m512 acc[16], const float *const a[TM], const void *w, const 
 /* One tile: rows of a (the last repeated past `rows`) against weight rows wrow (the last
  * repeated past `cols`); only rows x cols sums are stored, plus the bias. */
 INLINE void tile(const float *const a[TM], const void *w, const attn_dtype dt, const int64_t wrow[TN], int64_t K,
-                 float *c, int64_t ldc, int rows, int cols, const float *bias) {
+                 float *c, int64_t ldc, int rows, int cols, const float *bias, const int64_t *pf) {
     __m512 acc[16];
     for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
     int64_t k = 0;
-    for (; k + 16 <= K; k += 16) step(acc, a, w, dt, wrow, k, (__mmask16)0xFFFF);
-    if (k < K) step(acc, a, w, dt, wrow, k, (__mmask16)((1u << (K - k)) - 1));
+    for (; k + 16 <= K; k += 16) step(acc, a, w, dt, wrow, k, (__mmask16)0xFFFF, pf);
+    if (k < K) step(acc, a, w, dt, wrow, k, (__mmask16)((1u << (K - k)) - 1), pf);
     _Alignas(64) float s[16];
     _mm512_store_ps(s, sum16(acc));
     for (int i = 0; i < rows; i++)
@@ -77,13 +80,19 @@ INLINE void gemm_dt(float *c, int64_t ldc, const float *a, int64_t lda, int64_t 
         const int64_t m1 = ATTN_MIN(M, m0 + mc);
         for (int64_t n = n0; n < n1; n += TN) {
             const int cols = (int)ATTN_MIN((int64_t)TN, n1 - n);
-            int64_t wrow[TN];
-            for (int j = 0; j < TN; j++) wrow[j] = (n + ATTN_MIN(j, cols - 1)) * K;
+            int64_t wrow[TN], next[TN];
+            for (int j = 0; j < TN; j++) {
+                wrow[j] = (n + ATTN_MIN(j, cols - 1)) * K;
+                next[j] = ATTN_MIN(n + TN + j, n1 - 1) * K;
+            }
             for (int64_t m = m0; m < m1; m += TM) {
                 const int rows = (int)ATTN_MIN((int64_t)TM, m1 - m);
                 const float *ar[TM];
                 for (int i = 0; i < TM; i++) ar[i] = a + (m + ATTN_MIN(i, rows - 1)) * lda;
-                tile(ar, w, dt, wrow, K, c + m * ldc + n, ldc, rows, cols, bias ? bias + n : NULL);
+                /* the last row tile asks for the next weight tile: rows of a few KB each, from
+                 * memory, too short for the hardware prefetchers to follow */
+                tile(ar, w, dt, wrow, K, c + m * ldc + n, ldc, rows, cols, bias ? bias + n : NULL,
+                     m + TM >= m1 && n + TN < n1 ? next : NULL);
             }
         }
     }
