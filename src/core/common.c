@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +114,22 @@ double attn_time_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+double attn_cpu_time_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+bool attn_switch_on(_Atomic int *flag, const char *name) {
+    int on = atomic_load_explicit(flag, memory_order_relaxed);
+    if (on < 0) {
+        const char *env = getenv(name);
+        on = !(env && strcmp(env, "0") == 0);
+        atomic_store_explicit(flag, on, memory_order_relaxed);
+    }
+    return on;
 }
 
 static int cmp_double(const void *a, const void *b) {

@@ -40,6 +40,13 @@ char *attn_read_file(const char *path, size_t *size_out);
 
 /* Monotonic wall clock in seconds. */
 double attn_time_s(void);
+/* CPU time of the whole process (all threads) in seconds. */
+double attn_cpu_time_s(void);
+
+/* A feature that is on unless the environment variable `name` is "0" (ATTN_DOT, ATTN_AMX,
+ * ATTN_PANELS): *flag starts at -1 and caches the answer on first use; storing 0 or 1 in it
+ * overrides the environment (tests). */
+bool attn_switch_on(_Atomic int *flag, const char *name);
 
 /* Median of n timings (the mean of the middle two for even n; 0 for none); sorts v. */
 double attn_median(double *v, int64_t n);

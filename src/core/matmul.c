@@ -4,8 +4,8 @@
 #include "matmul.h"
 
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <string.h>
+#include "common.h"
 #include "gemm.h"
 #include "kernels.h"
 #include "qpanel.h"
@@ -84,18 +84,13 @@ static void dot_task(void *ctx, int64_t n0, int64_t n1, int thread) {
  * larger batches) keep the GEMM, whose packing pays for itself there; so does dX = dY W^T
  * (attn_matmul_acc): with f32 weights and K in the thousands a tile's 4 weight rows leave L1
  * and the dot products were no faster (60-96 GFLOP/s on one core at 256x768x2304). */
-static _Atomic int dot_on = -1; /* -1: not yet read from ATTN_DOT */
+static _Atomic int dot_on = -1; /* ATTN_DOT, see attn_switch_on */
 
 void attn_matmul_set_dot(bool on) { atomic_store_explicit(&dot_on, on, memory_order_relaxed); }
 
 static bool dot_form(const matmul_job *j) {
-    int on = atomic_load_explicit(&dot_on, memory_order_relaxed);
-    if (on < 0) {
-        on = !(getenv("ATTN_DOT") && strcmp(getenv("ATTN_DOT"), "0") == 0);
-        atomic_store_explicit(&dot_on, on, memory_order_relaxed);
-    }
     const attn_weight *w = j->w;
-    return on && j->kern->gemm_nk_dot && !w->qtype && !w->in_major && j->M >= 2 && j->M <= DOT_MAX_ROWS &&
+    return attn_switch_on(&dot_on, "ATTN_DOT") && j->kern->gemm_nk_dot && !w->qtype && !w->in_major && j->M >= 2 && j->M <= DOT_MAX_ROWS &&
            attn_gemm_precision() != ATTN_MATMUL_BF16;
 }
 

@@ -6,6 +6,7 @@
  * weights and biases are widened to f32 copies. Tensors are bound by logical name through
  * an attn_llama_source (llama_source.h), so the file format is the source's business. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,8 +223,8 @@ static attn_weight *matrix_at(llama *m, int64_t i) {
  * through the TLB at one entry per 2 MB (the 1.1B Q8_0 model decoded 20-21 tok/s on 4 KB
  * pages, 23-28 on huge ones), and one mapping rounds up once, not once a matrix. */
 static int repack_weights(llama *m) {
-    const char *env = getenv("ATTN_PANELS");
-    if (!attn_qpanel_wanted(attn_isa_current()) || (env && strcmp(env, "0") == 0)) return 0;
+    static _Atomic int panels_on = -1; /* ATTN_PANELS */
+    if (!attn_qpanel_wanted(attn_isa_current()) || !attn_switch_on(&panels_on, "ATTN_PANELS")) return 0;
     const int64_t n = m->c.n_layer * 7 + 1;
     size_t total = 0;
     for (int64_t i = 0; i < n; i++) total += panel_span(matrix_at(m, i));

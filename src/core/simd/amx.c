@@ -4,26 +4,25 @@
 #pragma GCC target("amx-tile,amx-bf16")
 #include "core/amx.h"
 
-#include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include "core/common.h"
 #include "simd.h"
 
 #define ARCH_REQ_XCOMP_PERM 0x1023
 #define XFEATURE_XTILEDATA 18
 #define CHUNK (ATTN_AMX_MR * ATTN_AMX_K) /* bf16 per packed 32-deep chunk */
 
-static bool amx_off; /* attn_amx_set_enabled(false) or ATTN_AMX=0: AVX512-BF16 instead */
+static _Atomic int amx_on = -1; /* ATTN_AMX (see attn_switch_on); off: AVX512-BF16 instead */
 
-void attn_amx_set_enabled(bool on) { amx_off = !on; }
+void attn_amx_set_enabled(bool on) { atomic_store_explicit(&amx_on, on, memory_order_relaxed); }
 
 bool attn_amx_usable(void) {
     static int state = -1;
-    if (amx_off) return false;
+    if (!attn_switch_on(&amx_on, "ATTN_AMX")) return false;
     if (state < 0) {
-        const char *env = getenv("ATTN_AMX");
-        if (env && strcmp(env, "0") == 0) return amx_off = true, false;
         unsigned a, b, c, d;
         __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
         bool cpu = (d >> 22 & 1) && (d >> 24 & 1); /* AMX-BF16, AMX-TILE */
