@@ -22,12 +22,6 @@ static int64_t arg(int argc, char **argv, const char *name, const char *alias, i
 }
 
 /* CPU seconds of the whole process (all threads): what other processes cannot stretch. */
-static double process_cpu_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Deterministic ids past pad, bos and eos (0, 1, 2); bench_encdec.py uses the same formula. */
 static int32_t *fill_ids(int64_t n, int64_t vocab) {
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)n);
@@ -83,10 +77,10 @@ int main(int argc, char **argv) {
     double sum[3] = {0}, t[3];
     float loss = 0;
     for (int64_t s = 0; s <= steps; s++) { /* step 0 warms up (first-touch page faults) */
-        double w0 = attn_time_s(), c0 = process_cpu_s();
+        double w0 = attn_time_s(), c0 = attn_cpu_time_s();
         if (step(m, opt, &b, s + 1, &loss, t)) return fprintf(stderr, "bench_encdec: %s\n", attn_last_error()), 1;
         if (s == 0) continue;
-        wall[s - 1] = attn_time_s() - w0, cpu[s - 1] = process_cpu_s() - c0;
+        wall[s - 1] = attn_time_s() - w0, cpu[s - 1] = attn_cpu_time_s() - c0;
         for (int k = 0; k < 3; k++) sum[k] += t[k];
         fprintf(stderr, "step %lld loss %.4f %.3f s\n", (long long)s, loss, wall[s - 1]);
     }

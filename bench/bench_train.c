@@ -21,12 +21,6 @@ static int64_t arg(int argc, char **argv, const char *name, int64_t def) {
 
 /* CPU seconds of the whole process: with one thread, a timing that other processes on the
  * machine cannot stretch (they take turns on the core; this counts only our turns). */
-static double process_cpu_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 int main(int argc, char **argv) {
     attn_gpt2_config c;
     attn_gpt2_config_defaults(&c);
@@ -58,13 +52,13 @@ int main(int argc, char **argv) {
     if (!step_s) return 1;
     for (int64_t s = 0; s <= steps; s++) { /* step 0 warms up (first-touch page faults) */
         float loss;
-        double t0 = attn_time_s(), c0 = process_cpu_s();
+        double t0 = attn_time_s(), c0 = attn_cpu_time_s();
         if (attn_gpt2_train_forward(m, tok, tok + B * T, B, T, &loss)) break;
         double t1 = attn_time_s();
         attn_gpt2_train_backward(m, 1.0f);
         double t2 = attn_time_s();
         attn_adamw_step(opt, params, n, 1e-4f, attn_clip_scale(attn_grad_norm(params, n), 1.0f));
-        double t3 = attn_time_s(), c3 = process_cpu_s();
+        double t3 = attn_time_s(), c3 = attn_cpu_time_s();
         if (s == 0) continue;
         fwd += t1 - t0, bwd += t2 - t1, upd += t3 - t2, cpu += c3 - c0;
         if (c3 - c0 < best_cpu) best_cpu = c3 - c0;
