@@ -182,9 +182,10 @@ int main(void) {
             check_matmul(name, 1, 4097, 4097, ATTN_F16, false);
             check_matmul(name, 37, 768, 2304, ATTN_BF16, true);
             check_matmul(name, 2, 768, 1000, ATTN_F32, false);
-            /* [N][K] dot products: activation rows in several L2 chunks (64 rows at K=4097),
-             * a last chunk of 2 rows; and past the dot form's rows, the packed GEMM again */
-            check_matmul(name, 130, 4097, 9, ATTN_F32, false);
+            /* [N][K] dot products: activation rows in chunks of 60 at K=4097 (1 MB / 16 KB a
+             * row, rounded to the 4-row tile), the last of 2 rows; and past the dot form's
+             * rows, the packed GEMM again */
+            check_matmul(name, 122, 4097, 9, ATTN_F32, false);
             check_matmul(name, 513, 40, 37, ATTN_BF16, false);
             /* the shared packed operand in slabs of one slice: C = bias first, then adds up */
             attn_gemm_set_shared_limit(1);

