@@ -330,24 +330,14 @@ static int top_p_heap(attn_sampler *s, int n, double target) {
     return heap;
 }
 
-/* Sum of w[0..n) in double, in four interleaved lanes added in a fixed order (one dependent
- * chain of additions would cost four cycles a token over a whole vocabulary). */
-static double run_sum(const float *w, int n) {
-    double a[4] = {0, 0, 0, 0};
-    int i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int u = 0; u < 4; u++) a[u] += w[i + u];
-    for (; i < n; i++) a[0] += w[i];
-    return (a[0] + a[1]) + (a[2] + a[3]);
-}
-
 /* Draws from candidates [off, off + n) in proportion to their weights: the run of RUN
  * candidates holding the draw is found from the runs' sums, then the token inside it. The
  * weights become probabilities when someone asks for them (attn_sampler_last_candidates). */
 static int32_t draw(attn_sampler *s, int off, int n) {
     const float *w = s->vals + off;
+    const attn_kernels *k = attn_kernels_get(); /* double sums in fixed lanes: the same draw on every ISA */
     double mass = 0;
-    for (int r = 0; r * RUN < n; r++) mass += s->runs[r] = run_sum(w + r * RUN, ATTN_MIN(RUN, n - r * RUN));
+    for (int r = 0; r * RUN < n; r++) mass += s->runs[r] = k->sum(w + r * RUN, ATTN_MIN(RUN, n - r * RUN));
     double target = (double)attn_rng_uniform(&s->rng) * mass, acc = 0;
     int pick = -1;
     for (int r = 0; r * RUN < n && pick < 0; r++) {
