@@ -8,7 +8,7 @@
 #include <jansson.h>
 #include <unistd.h>
 #include "test.h"
-#include "chat/template.h"
+#include <attn/chat.h>
 #include "core/common.h"
 #include "format/fileio.h"
 #include "format/gguf.h"

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "format/fileio.h"
-#include "generate/generate.h"
+#include <attn/generate.h>
 #include "model/gpt2_init.h"
 #include "model/model.h"
 #include "test.h"

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "generate/batch.h"
-#include "generate/generate.h"
+#include <attn/generate.h>
 #include "model/gpt2_init.h"
 #include "tokenizer/chars.h"
 #include "test.h"

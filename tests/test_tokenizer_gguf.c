@@ -19,7 +19,7 @@
 
 #include <jansson.h>
 
-#include "chat/template.h"
+#include <attn/chat.h>
 #include "core/common.h"
 #include "format/gguf.h"
 #include "test.h"

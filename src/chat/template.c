@@ -1,7 +1,7 @@
-/* template.c - the chat templates of template.h, each a C transcription of its model's Jinja
+/* template.c - the chat templates of <attn/chat.h>, each a C transcription of its model's Jinja
  * source. Comments quote the Jinja where its semantics are easy to miss (what .strip() removes,
  * which roles are skipped silently and which raise). */
-#include "chat/template.h"
+#include <attn/chat.h>
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* cmd_chat.c - `attn chat`: a terminal assistant. Every turn renders the whole conversation
- * with the model's chat template (src/chat/template.h), then feeds the model only the tokens
+ * with the model's chat template (<attn/chat.h>), then feeds the model only the tokens
  * after the longest prefix its KV cache already holds, so earlier turns are not processed again;
  * the answer streams to stdout. Lines come through libedit (editing, history) on a terminal and
  * plainly from a pipe, which is how the tests talk to it. */
@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <utf8proc.h>
 #include "args.h"
-#include "chat/template.h"
+#include <attn/chat.h>
 #include "commands.h"
 #include "core/common.h"
 #include "format/fileio.h"

@@ -6,7 +6,7 @@
 #include "args.h"
 #include "commands.h"
 #include "core/common.h"
-#include "generate/generate.h"
+#include <attn/generate.h>
 
 typedef struct {
     const char *model, *prompt, *file, *ids, *tokenizer, *isa, *matmul;

@@ -6,7 +6,7 @@
 
 #include <stdbool.h>
 #include "args.h"
-#include "generate/generate.h"
+#include <attn/generate.h>
 #include "model/model.h"
 #include "tokenizer/bpe.h"
 

@@ -85,30 +85,13 @@ int cli_sampling_options(opt_spec *opts, attn_generate_params *gen, str_list *st
 }
 
 attn_tokenizer *cli_load_tokenizer(const char *cmd, const char *explicit_path, const char *model_path, bool required) {
+    char found[4096];
     const char *path = explicit_path;
-    char dir[4096], llama2c_tok[4200];
-    size_t mlen = model_path ? strlen(model_path) : 0;
-    if (!path && mlen > 5 && strcmp(model_path + mlen - 5, ".gguf") == 0) path = model_path; /* it carries one */
-    if (!path && model_path) {
-        struct stat st;
-        snprintf(dir, sizeof dir, "%s", model_path);
-        if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
-            char *slash = strrchr(dir, '/');
-            if (slash) *slash = 0;
-            else snprintf(dir, sizeof dir, ".");
-        }
-        char probe[4200], probe2[4200];
-        snprintf(probe, sizeof probe, "%s/tokenizer.json", dir);
-        snprintf(probe2, sizeof probe2, "%s/vocab.json", dir);
-        if (exists(probe) || exists(probe2)) path = dir;
-        /* a llama2.c model.bin pairs with llama2.c's tokenizer.bin beside it */
-        snprintf(llama2c_tok, sizeof llama2c_tok, "%s/tokenizer.bin", dir);
-        if (!path && mlen > 4 && strcmp(model_path + mlen - 4, ".bin") == 0 && exists(llama2c_tok)) path = llama2c_tok;
-    }
+    if (!path && model_path && attn_tokenizer_find_for_model(model_path, found, sizeof found) == 0) path = found;
     if (!path) {
         if (required)
-            fprintf(stderr, "attn %s: no tokenizer found beside the model: give --tokenizer PATH (tokenizer.json, "
-                            "a folder with vocab.json and merges.txt, or llama2.c's tokenizer.bin)\n", cmd);
+            fprintf(stderr, "attn %s: %s: give --tokenizer PATH (tokenizer.json, a folder with vocab.json and "
+                            "merges.txt, or llama2.c's tokenizer.bin)\n", cmd, model_path ? attn_last_error() : "no model");
         return NULL;
     }
     attn_tokenizer *tok = attn_tokenizer_load(path);

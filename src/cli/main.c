@@ -2,6 +2,7 @@
  * each command parses options, calls libattn and prints. */
 #include <stdio.h>
 #include <string.h>
+#include <attn/core.h>
 #include "commands.h"
 
 typedef struct {
@@ -45,7 +46,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("attn 0.1.0\n");
+        printf("attn %s\n", attn_version());
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)

@@ -21,6 +21,8 @@ int attn_error(const char *fmt, ...) {
     return -1;
 }
 
+const char *attn_version(void) { return ATTN_VERSION_STRING; }
+
 const char *attn_last_error(void) { return last_error[0] ? last_error : "unknown error"; }
 
 void attn_clear_error(void) { last_error[0] = 0; }

@@ -1,13 +1,14 @@
 /* common.h - shared basics for every libattn file: error reporting, allocation helpers,
  * small utilities. The library never calls exit(): functions return 0 / non-NULL on
  * success and -1 / NULL on failure, after recording a one-line message that
- * attn_last_error() returns (thread-local, like errno). */
+ * attn_last_error() returns (thread-local, like errno; declared in <attn/core.h>). */
 #ifndef ATTN_COMMON_H
 #define ATTN_COMMON_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <attn/core.h> /* attn_last_error, attn_clear_error */
 
 #define ATTN_ALIGN 64
 
@@ -20,8 +21,6 @@
 /* Records a formatted error message for the current thread and returns -1, so callers can
  * write `return attn_error("...")`. */
 int attn_error(const char *fmt, ...) ATTN_PRINTF(1, 2);
-const char *attn_last_error(void);
-void attn_clear_error(void);
 
 /* 64-byte aligned allocations (cache line / AVX-512 width). Return NULL and set the error
  * message on failure. */

@@ -6,9 +6,7 @@
 
 #include <stdint.h>
 #include <string.h>
-#include "common.h"
-
-typedef enum { ATTN_F32 = 0, ATTN_F16 = 1, ATTN_BF16 = 2, ATTN_DTYPE_COUNT } attn_dtype;
+#include "common.h" /* and attn_dtype, from <attn/core.h> */
 
 #define ATTN_MAX_DIMS 4
 

@@ -5,13 +5,11 @@
 #define ATTN_THREADPOOL_H
 
 #include <stdint.h>
+#include <attn/core.h> /* attn_threads_init, attn_threads_count */
 
 /* fn handles items [begin, end) on thread `thread` (0 = the caller). */
 typedef void (*attn_task_fn)(void *ctx, int64_t begin, int64_t end, int thread);
 
-/* Sets the thread count (0 = all online cores). Safe to call again to resize. */
-int attn_threads_init(int n);
-int attn_threads_count(void);
 /* The calling thread's index while it runs a share of a job, else -1. */
 int attn_thread_current(void);
 

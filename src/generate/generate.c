@@ -1,6 +1,6 @@
 /* generate.c - prefill, then the sample -> decode -> stream -> forward loop. All buffers
  * are made before the loop, so generating a token allocates nothing. */
-#include "generate.h"
+#include <attn/generate.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -108,4 +108,10 @@ int attn_generate(attn_model *m, const attn_tokenizer *tok, const int32_t *promp
 out:
     state_free(&s);
     return rc;
+}
+
+void attn_generate_result_free(attn_generate_result *r) {
+    if (!r) return;
+    free(r->tokens), free(r->text);
+    r->tokens = NULL, r->text = NULL, r->text_len = 0;
 }

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "chat/template.h"
+#include <attn/chat.h>
 #include "server/sched.h"
 #include "tokenizer/bpe.h"
 

@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "chat/template.h"
+#include <attn/chat.h>
 #include "model/model.h"
 #include "tokenizer/bpe.h"
 

@@ -1,15 +1,19 @@
-/* generate.h - the text generation loop: prefill the prompt, then sample one token at a
+/* attn/generate.h - the text generation loop: prefill the prompt, then sample one token at a
  * time, stream decoded text through stop-string and UTF-8 handling, and report timings.
- * Shared by `attn generate`, `attn bench` and (later) chat and the server. */
-#ifndef ATTN_GENERATE_H
-#define ATTN_GENERATE_H
+ * Shared by `attn generate`, `attn bench` and `attn chat` (the server batches its own loop). */
+#ifndef ATTN_PUBLIC_GENERATE_H
+#define ATTN_PUBLIC_GENERATE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "generate/sampler.h"
-#include "model/model.h"
-#include "tokenizer/bpe.h"
+#include <attn/model.h>
+#include <attn/sampler.h>
+#include <attn/tokenizer.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct {
     int max_tokens;                 /* tokens to generate at most */
@@ -31,8 +35,8 @@ typedef struct {
     int n_prompt, n_generated;
     double prompt_s, gen_s;         /* prefill time; time of the sampled tokens after the first */
     const char *finish_reason;      /* "length", "stop" (stop string or end-of-text), "cancelled", "error" (out of memory) */
-    int32_t *tokens;                /* generated ids (malloc'd, caller frees) */
-    char *text;                     /* final text (malloc'd, caller frees) */
+    int32_t *tokens;                /* generated ids (malloc'd: attn_generate_result_free) */
+    char *text;                     /* final text (malloc'd: attn_generate_result_free) */
     size_t text_len;
 } attn_generate_result;
 
@@ -42,5 +46,11 @@ void attn_generate_defaults(attn_generate_params *p);
  * NULL (then no text, only token ids). Returns 0, or -1 with an error (context overflow, bad ids...). */
 int attn_generate(attn_model *m, const attn_tokenizer *tok, const int32_t *prompt, int n_prompt,
                   const attn_generate_params *p, attn_generate_result *r);
+/* Frees what attn_generate allocated in r (tokens, text) and clears them; r itself is the caller's. */
+void attn_generate_result_free(attn_generate_result *r);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,4 +1,4 @@
-/* template.h - chat templates: a conversation (system, user and assistant messages) turned into
+/* attn/chat.h - chat templates: a conversation (system, user and assistant messages) turned into
  * the one text a chat model was trained on, exactly as the model's own Jinja template renders
  * it through Hugging Face's apply_chat_template(tokenize=False): the same system prompt
  * handling, BOS/EOS text, spacing and newlines (checked case by case against transformers by
@@ -13,10 +13,14 @@
  *   alpaca  Stanford Alpaca's prompt as text-generation-webui's multi-turn template writes it
  * BOS and EOS appear as text ("<s>", "<|begin_of_text|>"): encode the result with
  * parse_special so they become their tokens. */
-#ifndef ATTN_CHAT_TEMPLATE_H
-#define ATTN_CHAT_TEMPLATE_H
+#ifndef ATTN_PUBLIC_CHAT_H
+#define ATTN_PUBLIC_CHAT_H
 
 #include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct {
     const char *role;    /* "system", "user" or "assistant" */
@@ -51,5 +55,9 @@ const char *const *attn_chat_template_stops(const attn_chat_template *t, int *n)
  * literal holding this template's whole system turn; malloc'd, or NULL when there is none. A
  * caller that wants the model's own rendering starts the conversation with it. */
 char *attn_chat_template_default_system(const attn_chat_template *t, const char *jinja);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
