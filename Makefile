@@ -33,9 +33,13 @@ endif
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+EXAMPLES:= $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+# Programs on the public API (include/attn/) see include/ and not src/, so a private header
+# cannot slip into them: the examples and tests/test_api.c.
+PUBLIC_CFLAGS := $(filter-out -Isrc,$(CFLAGS))
 
 .PHONY: all lib test clean run check fuzz bench
-all: $(BUILD)/attn $(TESTS) $(BENCHES)
+all: $(BUILD)/attn $(TESTS) $(BENCHES) $(EXAMPLES)
 
 lib: $(BUILD)/libattn.a
 
@@ -65,6 +69,14 @@ $(BUILD)/simd/avx512/%.o: src/core/simd/%.c
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libattn.a tests/test.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libattn.a $(LDLIBS)
+
+$(BUILD)/tests/test_api: tests/test_api.c $(BUILD)/libattn.a tests/test.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PUBLIC_CFLAGS) -Itests -o $@ $< $(BUILD)/libattn.a $(LDLIBS)
+
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libattn.a
+	@mkdir -p $(dir $@)
+	$(CC) $(PUBLIC_CFLAGS) -o $@ $< $(BUILD)/libattn.a $(LDLIBS)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libattn.a
 	@mkdir -p $(dir $@)
