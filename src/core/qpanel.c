@@ -153,6 +153,8 @@ void attn_qpanel_dot_isa(attn_isa isa, float *y, int64_t ldy, const attn_qx *qx,
         attn_qpanel_dot_avx512(y, ldy, qx, panels, t, n0, n1);
         return;
     }
+#else
+    (void)isa; /* panels have kernels only in the x86-64 AVX-512 build */
 #endif
     for (int64_t n = n0; n < n1; n++)
         for (int64_t r = 0; r < qx->rows; r++)
@@ -171,6 +173,8 @@ void attn_qpanel_pack_b_isa(attn_isa isa, float *dst, int nr, const void *panels
         attn_qpanel_pack_b_avx512(dst, nr, panels, t, K, N, k0, kc, n0);
         return;
     }
+#else
+    (void)isa;
 #endif
     const int B = attn_qtype_get(t)->block;
     for (int64_t c = 0; c < nr; c++) {
