@@ -3,7 +3,13 @@
  *
  * Errors: the library never calls exit() or prints. A function that fails returns -1 (or NULL)
  * after recording a one-line message that names the file, field or argument at fault;
- * attn_last_error() returns it. The message is per thread, like errno. */
+ * attn_last_error() returns it. The message is per thread, like errno.
+ *
+ * Threads: the kernels run on one pool of threads for the whole process, with scratch memory
+ * per pool thread. So calls that compute (model forward, generate, sampling) must not overlap
+ * in time, even on different models: make them from one thread, or take turns (attn serve
+ * runs every model call on its one scheduler thread). Tokenizers and chat templates are
+ * read-only and safe from any number of threads. */
 #ifndef ATTN_PUBLIC_CORE_H
 #define ATTN_PUBLIC_CORE_H
 

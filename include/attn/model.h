@@ -1,8 +1,8 @@
 /* attn/model.h - one interface for every decoder model attn runs (GPT-2, LLaMA, Mistral,
  * Qwen2, from safetensors, GGUF or llama2.c files): load from a checkpoint, then feed tokens
  * and read logits. A model keeps its own KV cache; forward appends at the current position,
- * so prefill and decode are the same call. A model is not thread-safe: one thread at a time
- * uses it (the kernels inside a call run on the library's threads, <attn/core.h>). */
+ * so prefill and decode are the same call. One call at a time, in the whole process: the
+ * kernels inside a call run on the library's one pool of threads (<attn/core.h>). */
 #ifndef ATTN_PUBLIC_MODEL_H
 #define ATTN_PUBLIC_MODEL_H
 
