@@ -3,6 +3,7 @@
  * the AVX-512 build has them: panels are made only where that set runs (the AVX2 build's
  * 256-bit lanes would hold 8 rows; its row kernels stay). */
 #include <string.h>
+#include "core/common.h"
 #include "core/qpanel.h"
 #include "core/quant.h"
 #include "core/quant_matmul.h"
@@ -19,10 +20,18 @@
 #define INLINE static inline __attribute__((always_inline))
 /* to L2: on Zen 4 (1 thread, SmolLM2 q8_0) prefetching into L1 decoded 63-71 tok/s, into L2 83-91 */
 #define PF_HINT _MM_HINT_T1
-#define PF_AHEAD 4096 /* bytes of the panel stream asked for ahead of the kernel */
-/* K-quant panels: further ahead (a super-block is 2-3 KB), a group's lines at a time (32
- * prefetches in a burst stalled on the line-fill buffers: a third of a profile). */
-#define PF_AHEAD_K 16384
+/* How far ahead the kernel asks for the panel stream (its scales: an eighth of that): an
+ * eighth of the rows this call runs, at least 4 KB (16 KB for K-quants, whose super-blocks
+ * are 2-3 KB) and at most 64 KB. Far ahead pays on long streams: one Zen 4 thread reads a
+ * 16384x4096 matrix's Q4_0/Q4_1/Q5_0 panels at 19-22 GB/s with 64 KB against 17-18 with 4 KB,
+ * Q4_K/Q6_K at 18-19 against 15-17 with 16 KB, and the 1.1B model decodes Q4_0 +13%, Q4_K_M
+ * +7%; but SmolLM2's Q8_0 decoding, whose calls run ~60 KB each, lost 8% to a fixed 64 KB
+ * (the prefetches then only fetch what other threads read). K-quant panels ask for a group's
+ * lines at a time (32 prefetches in a burst stalled on the line-fill buffers: a third of a
+ * profile). */
+#define PF_MIN 4096
+#define PF_MIN_K 16384
+#define PF_MAX 65536
 
 /* 4 activation bytes at p in every 32-bit lane (vpdpbusd folds the load as a broadcast). */
 INLINE __m512i bcast4(const int8_t *p) {
@@ -90,7 +99,7 @@ INLINE __m512i group_ints(const __m512i *wv, const int n, const int8_t *hi, cons
  * one multiply and two FMAs for 16 weight rows; the constant terms (offset or minimum
  * times sum(x~)) go to a second accumulator, multiplied by the offset at the end. */
 INLINE void panel_rows(const attn_qtype t, const int R, const int two, const uint8_t *panel, const attn_qx *qx,
-                       int64_t r0, float *y, int64_t ldy, __mmask16 cols, int prefetch) {
+                       int64_t r0, float *y, int64_t ldy, __mmask16 cols, int prefetch) { /* bytes ahead; 0: none */
     const int64_t K = qx->K, nb = K / 32;
     const int q5 = t == ATTN_QT_Q5_0 || t == ATTN_QT_Q5_1, minimum = t == ATTN_QT_Q4_1 || t == ATTN_QT_Q5_1;
     const int vb = t == ATTN_QT_Q8_0 ? 512 : q5 ? 320 : 256, sb = minimum ? 64 : 32;
@@ -107,8 +116,8 @@ INLINE void panel_rows(const attn_qtype t, const int R, const int two, const uin
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *v = panel + b * vb, *s = scales + b * sb;
         if (prefetch) {
-            for (int o = 0; o < vb; o += 64) _mm_prefetch((const char *)v + PF_AHEAD + o, PF_HINT);
-            _mm_prefetch((const char *)s + PF_AHEAD / 8, PF_HINT);
+            for (int o = 0; o < vb; o += 64) _mm_prefetch((const char *)v + prefetch + o, PF_HINT);
+            _mm_prefetch((const char *)s + prefetch / 8, PF_HINT);
         }
         __m512i wv[8];
         block_values(t, v, wv);
@@ -169,7 +178,7 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int two, const ui
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *v = panel + b * vb, *s = scales + b * sb;
         if (prefetch)
-            for (int o = 0; o < sb; o += 64) _mm_prefetch((const char *)s + PF_AHEAD_K / 8 + o, PF_HINT);
+            for (int o = 0; o < sb; o += 64) _mm_prefetch((const char *)s + prefetch / 8 + o, PF_HINT);
         const __m512 d = vload_f16(s);
         _Alignas(64) float runs[8][16];
         __m512 part[8];
@@ -178,7 +187,7 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int two, const ui
             const __m512 dmin = vload_f16(s + 32);
             for (int g = 0; g < 8; g++) {
                 for (int o = 0; prefetch && o < vb / 8; o += 64)
-                    _mm_prefetch((const char *)v + vb / 8 * g + PF_AHEAD_K + o, PF_HINT);
+                    _mm_prefetch((const char *)v + vb / 8 * g + prefetch + o, PF_HINT);
                 const __m512 sc = bytes16(s + 64 + 16 * g, 0, d), mn = bytes16(s + 192 + 16 * g, 0, dmin);
                 __m512i wv[8];
                 for (int c = 0; c < 8; c++) {
@@ -198,7 +207,7 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int two, const ui
         } else {
             for (int j16 = 0; j16 < 16; j16++) { /* values 128h + 32j + 16u + l */
                 for (int o = 0; prefetch && o < 192; o += 64)
-                    _mm_prefetch((const char *)v + 192 * j16 + PF_AHEAD_K + o, PF_HINT);
+                    _mm_prefetch((const char *)v + 192 * j16 + prefetch + o, PF_HINT);
                 const int h = j16 / 8, j = j16 % 8 / 2, u = j16 % 2;
                 const __m512 sc = bytes16(s + 32 + 16 * j16, 1, d), sc32 = _mm512_mul_ps(sc, _mm512_set1_ps(32.0f));
                 __m512i wv[4];
@@ -258,13 +267,16 @@ void SFX(attn_qpanel_dot)(float *y, int64_t ldy, const attn_qx *qx, const void *
                  : t == ATTN_QT_Q5_1 ? 4 : t == ATTN_QT_Q4_K ? 5 : t == ATTN_QT_Q5_K ? 6 : 7;
     const int two = qx->lo != NULL;
     const size_t pb = attn_qpanel_bytes(t, qx->K, ATTN_QPANEL_ROWS);
+    const int64_t stream = (n1 - n0 + ATTN_QPANEL_ROWS - 1) / ATTN_QPANEL_ROWS * (int64_t)pb;
+    const int ahead = (int)ATTN_MIN(PF_MAX, ATTN_MAX(ti >= 5 ? PF_MIN_K : PF_MIN, stream / 8));
     for (int64_t n = n0; n < n1; n += ATTN_QPANEL_ROWS) {
         const uint8_t *panel = (const uint8_t *)panels + (size_t)(n / ATTN_QPANEL_ROWS) * pb;
         const __mmask16 cols = n1 - n < 16 ? (__mmask16)((1u << (n1 - n)) - 1) : (__mmask16)0xFFFF;
         for (int64_t r0 = 0, step; r0 < qx->rows; r0 += step) { /* the first group streams the panel */
             const int64_t left = qx->rows - r0;
             step = left >= 8 ? 8 : left >= 4 ? 4 : left;
-            panel_fns[ti][two][step == 8 ? 4 : step - 1](panel, qx, r0, y + r0 * ldy + n, ldy, cols, r0 == 0);
+            panel_fns[ti][two][step == 8 ? 4 : step - 1](panel, qx, r0, y + r0 * ldy + n, ldy, cols,
+                                                          r0 == 0 ? ahead : 0);
         }
     }
 }
