@@ -317,31 +317,34 @@ static bool has_suffix(const char *s, const char *suffix) {
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-int attn_tokenizer_find_for_model(const char *model_path, char *out, size_t cap) {
-    if (!model_path) return attn_error("no model path to find a tokenizer beside");
-    if (strlen(model_path) >= PATH_CAP) return attn_error("%.64s...: path too long", model_path);
-    if (has_suffix(model_path, ".gguf")) { /* a GGUF carries its tokenizer */
-        snprintf(out, cap, "%s", model_path);
-        return 0;
-    }
-    char dir[PATH_CAP], a[PATH_CAP], b[PATH_CAP];
+/* The folder holding tokenizer.json or vocab.json (in dir), or llama2.c's tokenizer.bin (in
+ * file), beside a model that is not a GGUF; NULL with an error saying where it looked. */
+static const char *beside_model(const char *model_path, char dir[PATH_CAP], char file[PATH_CAP]) {
+    char other[PATH_CAP];
     struct stat st;
-    snprintf(dir, sizeof dir, "%s", model_path);
+    snprintf(dir, PATH_CAP, "%s", model_path);
     if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) { /* a weights file: look in its folder */
         char *slash = strrchr(dir, '/');
         if (slash) *slash = 0;
-        else snprintf(dir, sizeof dir, ".");
+        else snprintf(dir, PATH_CAP, ".");
     }
-    if (join_path(a, dir, "tokenizer.json") || join_path(b, dir, "vocab.json")) return -1;
-    const char *found = is_file(a) || is_file(b) ? dir : NULL;
+    if (join_path(file, dir, "tokenizer.json") || join_path(other, dir, "vocab.json")) return NULL;
+    if (is_file(file) || is_file(other)) return dir;
     /* a llama2.c model.bin pairs with llama2.c's tokenizer.bin beside it */
-    if (!found && has_suffix(model_path, ".bin")) {
-        if (join_path(a, dir, "tokenizer.bin")) return -1;
-        if (is_file(a)) found = a;
-    }
-    if (!found)
-        return attn_error("no tokenizer found for %s (looked for tokenizer.json, vocab.json + merges.txt%s in %s)",
-                          model_path, has_suffix(model_path, ".bin") ? " and tokenizer.bin" : "", dir);
+    bool bin = has_suffix(model_path, ".bin");
+    if (bin && join_path(file, dir, "tokenizer.bin") == 0 && is_file(file)) return file;
+    attn_error("no tokenizer found for %s (looked for tokenizer.json, vocab.json + merges.txt%s in %s)", model_path,
+               bin ? " and tokenizer.bin" : "", dir);
+    return NULL;
+}
+
+int attn_tokenizer_find_for_model(const char *model_path, char *out, size_t cap) {
+    if (!model_path) return attn_error("no model path to find a tokenizer beside");
+    if (strlen(model_path) >= PATH_CAP) return attn_error("%.64s...: path too long", model_path);
+    char dir[PATH_CAP], file[PATH_CAP];
+    const char *found = has_suffix(model_path, ".gguf") ? model_path /* a GGUF carries its tokenizer */
+                                                        : beside_model(model_path, dir, file);
+    if (!found) return -1;
     if (strlen(found) >= cap) return attn_error("%.64s...: path too long", found);
     snprintf(out, cap, "%s", found);
     return 0;
