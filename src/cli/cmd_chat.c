@@ -253,7 +253,8 @@ static int answer(chat *c) {
         conv_remove(&c->conv, c->conv.n - 1, c->conv.n);
         attn_model_truncate(c->model, 0), c->cache_n = 0; /* what the cache holds is unknown now */
     }
-    free(ids), free(r.tokens), free(r.text);
+    free(ids);
+    attn_generate_result_free(&r);
     return rc;
 }
 

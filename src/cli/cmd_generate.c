@@ -96,7 +96,8 @@ static int run(gen_opts *o) {
     else print_timings(&r);
     rc = 0;
 out:
-    free(r.tokens), free(r.text), free(ids), free(text);
+    attn_generate_result_free(&r);
+    free(ids), free(text);
     attn_tokenizer_free(tok);
     attn_model_free(m);
     return rc;
