@@ -35,7 +35,7 @@ endif
 # vectorizing the tests' max-of-|difference| loops; the tests need no vectorizing.
 TEST_FLAGS := $(if $(filter aarch64,$(ARCH)),-fno-tree-vectorize)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
-TESTS   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TESTS   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(BUILD)/tests/test_api_cxx
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 EXAMPLES:= $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 # Programs on the public API (include/attn/) see include/ and not src/, so a private header
@@ -77,6 +77,12 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libattn.a tests/test.h
 $(BUILD)/tests/test_api: tests/test_api.c $(BUILD)/libattn.a tests/test.h
 	@mkdir -p $(dir $@)
 	$(CC) $(PUBLIC_CFLAGS) $(TEST_FLAGS) -Itests -o $@ $< $(BUILD)/libattn.a $(LDLIBS)
+
+# The public headers from C++ (g++ from build-essential): they must compile and link there too.
+CXX ?= g++
+$(BUILD)/tests/test_api_cxx: tests/test_api_cxx.cpp $(BUILD)/libattn.a
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++11 -Wall -Wextra -Werror -Iinclude $(OPT) -o $@ $< $(BUILD)/libattn.a $(LDLIBS)
 
 $(BUILD)/examples/%: examples/%.c $(BUILD)/libattn.a
 	@mkdir -p $(dir $@)
