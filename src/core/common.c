@@ -23,6 +23,11 @@ int attn_error(const char *fmt, ...) {
 
 const char *attn_version(void) { return ATTN_VERSION_STRING; }
 
+bool attn_ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
 const char *attn_last_error(void) { return last_error[0] ? last_error : "unknown error"; }
 
 void attn_clear_error(void) { last_error[0] = 0; }

@@ -34,6 +34,9 @@ void attn_free(void *p);
 void *attn_alloc_stream(size_t bytes);
 void attn_free_stream(void *p, size_t bytes);
 
+/* Whether s ends with suffix (file extensions, tensor names). */
+bool attn_ends_with(const char *s, const char *suffix);
+
 /* Reads a whole file into memory (NUL-terminated for convenience). */
 char *attn_read_file(const char *path, size_t *size_out);
 

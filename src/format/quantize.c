@@ -54,16 +54,11 @@ static bool is_block_type(attn_qtype t) { return attn_qtype_get((int)t)->block >
 
 /* ---- which tensors, which type ----------------------------------------------------- */
 
-static bool ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
 /* llama-quantize converts 2-D+ "...weight" tensors except these. */
 static bool convertible(const qsrc_tensor *t) {
     static const char *const kept[] = {"_norm.weight", "ffn_gate_inp.weight", "ssm_conv1d.weight",
                                        "time_mix_first.weight", "attn_rel_b.weight"};
-    if (!ends_with(t->name, "weight") || t->n_dims < 2) return false;
+    if (!attn_ends_with(t->name, "weight") || t->n_dims < 2) return false;
     if (strcmp(t->name, "position_embd.weight") == 0 || strcmp(t->name, "token_types.weight") == 0) return false;
     for (size_t i = 0; i < sizeof kept / sizeof *kept; i++)
         if (strstr(t->name, kept[i])) return false;

@@ -19,11 +19,6 @@ struct attn_st_set {
     int n_files;
 };
 
-static bool ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
 void attn_st_set_close(attn_st_set *s) {
     if (!s) return;
     for (int i = 0; i < s->n_files; i++) attn_safetensors_close(s->files[i]);
@@ -88,7 +83,7 @@ attn_st_set *attn_st_set_open(const char *path) {
         attn_error("out of memory");
         return NULL;
     }
-    int rc = ends_with(path, ".json") ? open_index(s) : add_file(s, path);
+    int rc = attn_ends_with(path, ".json") ? open_index(s) : add_file(s, path);
     if (rc != 0) {
         attn_st_set_close(s);
         return NULL;

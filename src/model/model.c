@@ -60,9 +60,8 @@ attn_model *attn_model_load(const char *path) {
         attn_error("%s: %s", path, strerror(errno));
         return NULL;
     }
-    size_t len = strlen(path);
-    if (!is_dir(path) && len > 5 && strcmp(path + len - 5, ".gguf") == 0) return gguf_load(path);
-    if (!is_dir(path) && len > 4 && strcmp(path + len - 4, ".bin") == 0) return attn_llama_load_llama2c(path);
+    if (!is_dir(path) && attn_ends_with(path, ".gguf")) return gguf_load(path);
+    if (!is_dir(path) && attn_ends_with(path, ".bin")) return attn_llama_load_llama2c(path);
     if (is_dir(path)) {
         snprintf(dir, sizeof dir, "%s", path);
         snprintf(weights, sizeof weights, "%s/model.safetensors", path);

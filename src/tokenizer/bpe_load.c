@@ -280,11 +280,8 @@ attn_tokenizer *attn_tokenizer_load(const char *path) {
     }
     char dir[PATH_CAP], a[PATH_CAP], b[PATH_CAP];
     attn_tokenizer *t;
-    size_t plen = strlen(path);
-    if (!S_ISDIR(st.st_mode) && plen >= 5 && strcmp(path + plen - 5, ".gguf") == 0)
-        return bpe_gguf_load(path);
-    if (!S_ISDIR(st.st_mode) && plen >= 4 && strcmp(path + plen - 4, ".bin") == 0)
-        return bpe_llama2c_load(path);
+    if (!S_ISDIR(st.st_mode) && attn_ends_with(path, ".gguf")) return bpe_gguf_load(path);
+    if (!S_ISDIR(st.st_mode) && attn_ends_with(path, ".bin")) return bpe_llama2c_load(path);
     if (strlen(path) >= PATH_CAP) {
         attn_error("%.64s...: path too long", path);
         return NULL;
@@ -312,11 +309,6 @@ attn_tokenizer *attn_tokenizer_load(const char *path) {
     return t;
 }
 
-static bool has_suffix(const char *s, const char *suffix) {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 /* The folder holding tokenizer.json or vocab.json (in dir), or llama2.c's tokenizer.bin (in
  * file), beside a model that is not a GGUF; NULL with an error saying where it looked. */
 static const char *beside_model(const char *model_path, char dir[PATH_CAP], char file[PATH_CAP]) {
@@ -331,7 +323,7 @@ static const char *beside_model(const char *model_path, char dir[PATH_CAP], char
     if (join_path(file, dir, "tokenizer.json") || join_path(other, dir, "vocab.json")) return NULL;
     if (is_file(file) || is_file(other)) return dir;
     /* a llama2.c model.bin pairs with llama2.c's tokenizer.bin beside it */
-    bool bin = has_suffix(model_path, ".bin");
+    bool bin = attn_ends_with(model_path, ".bin");
     if (bin && join_path(file, dir, "tokenizer.bin") == 0 && is_file(file)) return file;
     attn_error("no tokenizer found for %s (looked for tokenizer.json, vocab.json + merges.txt%s in %s)", model_path,
                bin ? " and tokenizer.bin" : "", dir);
@@ -342,7 +334,7 @@ int attn_tokenizer_find_for_model(const char *model_path, char *out, size_t cap)
     if (!model_path) return attn_error("no model path to find a tokenizer beside");
     if (strlen(model_path) >= PATH_CAP) return attn_error("%.64s...: path too long", model_path);
     char dir[PATH_CAP], file[PATH_CAP];
-    const char *found = has_suffix(model_path, ".gguf") ? model_path /* a GGUF carries its tokenizer */
+    const char *found = attn_ends_with(model_path, ".gguf") ? model_path /* a GGUF carries its tokenizer */
                                                         : beside_model(model_path, dir, file);
     if (!found) return -1;
     if (strlen(found) >= cap) return attn_error("%.64s...: path too long", found);

@@ -111,11 +111,6 @@ void attn_gpt2_train_free(attn_gpt2_train *m) {
 
 /* ---- Random initialisation (HF's GPT2PreTrainedModel._init_weights) ---- */
 
-static bool ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 attn_gpt2_train *attn_gpt2_train_new(const attn_gpt2_config *c, uint64_t seed, int64_t B, int64_t T) {
     attn_gpt2_train *m = attn_gpt2_train_create(c, B, T);
     if (!m) return NULL;
@@ -125,8 +120,8 @@ attn_gpt2_train *attn_gpt2_train_new(const attn_gpt2_config *c, uint64_t seed, i
     float proj_std = 0.02f / sqrtf(2.0f * (float)m->c.n_layer);
     for (int i = 0; i < m->n_params; i++) {
         attn_param *p = &m->params[i];
-        bool is_ln_weight = strstr(p->name, ".ln_") && ends_with(p->name, ".weight");
-        float std = ends_with(p->name, "c_proj.weight") ? proj_std : 0.02f;
+        bool is_ln_weight = strstr(p->name, ".ln_") && attn_ends_with(p->name, ".weight");
+        float std = attn_ends_with(p->name, "c_proj.weight") ? proj_std : 0.02f;
         for (int64_t k = 0; k < p->numel; k++)
             p->data[k] = p->ndim == 2 ? std * attn_rng_normal(&rng) : is_ln_weight ? 1.0f : 0.0f;
     }
