@@ -21,14 +21,14 @@
 /* to L2: on Zen 4 (1 thread, SmolLM2 q8_0) prefetching into L1 decoded 63-71 tok/s, into L2 83-91 */
 #define PF_HINT _MM_HINT_T1
 /* How far ahead the kernel asks for the panel stream (its scales: an eighth of that): an
- * eighth of the rows this call runs, at least 4 KB (16 KB for K-quants, whose super-blocks
- * are 2-3 KB) and at most 64 KB. Far ahead pays on long streams: one Zen 4 thread reads a
- * 16384x4096 matrix's Q4_0/Q4_1/Q5_0 panels at 19-22 GB/s with 64 KB against 17-18 with 4 KB,
- * Q4_K/Q6_K at 18-19 against 15-17 with 16 KB, and the 1.1B model decodes Q4_0 +13%, Q4_K_M
- * +7%; but SmolLM2's Q8_0 decoding, whose calls run ~60 KB each, lost 8% to a fixed 64 KB
- * (the prefetches then only fetch what other threads read). K-quant panels ask for a group's
- * lines at a time (32 prefetches in a burst stalled on the line-fill buffers: a third of a
- * profile). */
+ * eighth of the bytes this call streams, at least 4 KB (16 KB for K-quants, whose
+ * super-blocks are 2-3 KB) and at most 64 KB. Far ahead pays on long streams: one Zen 4
+ * thread reads a 16384x4096 matrix's Q4_0/Q4_1/Q5_0 panels at 19-22 GB/s with 64 KB against
+ * 17-18 with 4 KB, Q4_K/Q6_K at 18-20 against 15-18 with 16 KB; 2 threads decode the 1.1B
+ * Q4_K_M ~7% faster, Q4_0 ~5%. A fixed 64 KB was 8% slower on SmolLM2 Q8_0 in one of two
+ * alternated runs: its calls stream ~60 KB each, so those prefetches fetch what the other
+ * thread reads. K-quant panels ask for a group's lines at a time (32 prefetches in a burst
+ * stalled on the line-fill buffers: a third of a profile). */
 #define PF_MIN 4096
 #define PF_MIN_K 16384
 #define PF_MAX 65536
