@@ -57,7 +57,7 @@ expect "bench past context" 2 "$attn" bench -m "$m" -p 100
 expect "bench --matmul f32" 0 "$attn" bench -m "$m" -p 16 -n 2 -r 1 --json --matmul f32
 contains "matmul reported" "$tmp/out" "\"matmul\": \"f32\""
 expect "unknown --matmul" 2 "$attn" generate -m "$m" -p "hi" -n 2 --matmul fp8
-contains "--matmul choices named" "$tmp/err" "f32, bf16 or auto"
+contains "--matmul choices named" "$tmp/err" "f32, bf16, int8 or auto"
 # bf16 products run on the AVX-512 kernels only: with others chosen, a refusal, not f32 in silence
 expect "--matmul bf16 with --isa scalar" 2 "$attn" bench -m "$m" -p 16 -n 2 -r 1 --isa scalar --matmul bf16
 contains "bf16 refusal names BF16" "$tmp/err" "AVX-512 kernels with BF16"

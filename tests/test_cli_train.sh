@@ -43,7 +43,9 @@ done
 # bf16 matrix products (--matmul bf16): where the CPU has AVX512-BF16 (AMX or not), the same
 # run's losses stay within 2% of the f32 ones; elsewhere a clear refusal naming BF16
 expect "bad precision" 2 "$attn" train --data "$tmp/data" --out "$tmp/p" "${model[@]}" --steps 2 --matmul fp8
-contains "precision choices named" "$tmp/err" "f32, bf16 or auto"
+contains "precision choices named" "$tmp/err" "f32, bf16, int8 or auto"
+expect "int8 refused for training" 2 "$attn" train --data "$tmp/data" --out "$tmp/p" "${model[@]}" --steps 2 --matmul int8
+contains "int8 refusal says why" "$tmp/err" "training takes f32 or bf16"
 "$attn" train --data "$tmp/data" --out "$tmp/bf" "${model[@]}" --steps 20 --log "$tmp/bf.jsonl" --matmul bf16 \
     >"$tmp/out" 2>"$tmp/err"
 rc=$?

@@ -122,7 +122,9 @@ static void check_threads(int64_t M, int64_t K, int64_t N) {
 
 /* The default precision (AUTO): f32 weights give exactly the f32 path's bits; quantized
  * weights (rows or 16-row panels) go through the tiles: the bf16-rounded product of x and
- * the dequantized weights. */
+ * the dequantized weights; or, for K-quant panels where gemm.h says so, the integer kernels:
+ * within the rounding of x to one byte in 32-blocks (|error| <= d/2 = amax/254 a value)
+ * times the weights (test_qdot checks those kernels bit for bit). */
 static void check_auto(attn_qtype t, bool panels) {
     int64_t M = 40, K = 512, N = 48;
     unsigned seed = 7 + t;
@@ -140,6 +142,7 @@ static void check_auto(attn_qtype t, bool panels) {
     if (panels) attn_qpanel_pack(p, q, t, K, N), w.panels = p;
     attn_weight f = {.data = wd, .dtype = ATTN_F32, .n_in = K, .n_out = N};
     attn_gemm_set_precision(ATTN_MATMUL_AUTO);
+    const bool int8 = attn_gemm_int8_prompts(panels && attn_qtype_get(t)->block == 256);
     CHECK(attn_matmul(c, x, M, &w, NULL) == 0 && attn_matmul(c32, x, M, &f, NULL) == 0, "%s", attn_last_error());
     double worst = 0, moved = 0;
     for (int64_t m = 0; m < M; m++)
@@ -149,10 +152,22 @@ static void check_auto(attn_qtype t, bool panels) {
                 ref += (double)to_bf16(x[m * K + k]) * to_bf16(wd[n * K + k]);
                 mag += fabs((double)x[m * K + k] * wd[n * K + k]);
             }
-            worst = fmax(worst, fabs(c[m * N + n] - ref) / (mag * 4e-6 + 1e-7));
+            if (int8) {
+                double exact = 0, bound = 0;
+                for (int64_t k = 0; k < K; k++) {
+                    float amax = 0;
+                    for (int64_t j = k / 32 * 32; j < k / 32 * 32 + 32; j++) amax = fmaxf(amax, fabsf(x[m * K + j]));
+                    exact += (double)x[m * K + k] * wd[n * K + k];
+                    bound += fabs((double)wd[n * K + k]) * amax / 254.0;
+                }
+                worst = fmax(worst, fabs(c[m * N + n] - exact) / (bound * 1.0001 + mag * 4e-6 + 1e-7));
+            } else {
+                worst = fmax(worst, fabs(c[m * N + n] - ref) / (mag * 4e-6 + 1e-7));
+            }
             moved = fmax(moved, fabs(c[m * N + n] - c32[m * N + n]));
         }
-    CHECK(worst <= 1.0, "auto %s%s: error %.3g of tolerance", attn_qtype_get(t)->name, panels ? " panels" : "", worst);
+    CHECK(worst <= 1.0, "auto %s%s%s: error %.3g of tolerance", attn_qtype_get(t)->name, panels ? " panels" : "",
+          int8 ? " (int8)" : "", worst);
     CHECK(moved > 1e-4, "auto %s: same as the f32 product", attn_qtype_get(t)->name);
     float *again = malloc(M * N * sizeof *again);
     attn_gemm_set_precision(ATTN_MATMUL_F32);

@@ -47,12 +47,12 @@ static void fill_x(float *x, int64_t n) {
 
 
 
-static attn_qx *new_qx(attn_qtype t, int64_t K, int64_t rows, bool two, void **mem) {
+static attn_qx *new_qx(attn_qtype t, int64_t K, int64_t rows, attn_qdot_mode mode, void **mem) {
     static attn_qx qx[4];
     static int next;
-    *mem = attn_alloc(attn_qx_bytes(t, K, rows, two));
+    *mem = attn_alloc(attn_qx_bytes(t, K, rows, mode));
     attn_qx *q = &qx[next++ % 4];
-    attn_qx_init(q, *mem, t, K, rows, two);
+    attn_qx_init(q, *mem, t, K, rows, mode);
     return q;
 }
 
@@ -90,21 +90,21 @@ static void check_bounds(const attn_qx *q, const float *x, int64_t ldx, const ch
     CHECK(bad_sums == 0, "%s: %d wrong sums", what, bad_sums);
 }
 
-static void check_quantizer(attn_qtype t, int64_t K, int64_t rows, bool two) {
+static void check_quantizer(attn_qtype t, int64_t K, int64_t rows, attn_qdot_mode mode) {
     char what[96];
     snprintf(what, sizeof what, "quantize for %s K=%lld rows=%lld %s", attn_qtype_name(t), (long long)K,
-             (long long)rows, two ? "q8x2" : "q8");
+             (long long)rows, attn_qdot_mode_name(mode));
     int64_t ldx = K + 5;
     float *x = malloc((size_t)(rows * ldx) * sizeof(float));
     fill_x(x, rows * ldx);
     void *m_ref, *m_isa;
-    attn_qx *ref = new_qx(t, K, rows, two, &m_ref), *q = new_qx(t, K, rows, two, &m_isa);
+    attn_qx *ref = new_qx(t, K, rows, mode, &m_ref), *q = new_qx(t, K, rows, mode, &m_isa);
     attn_qx_quantize_isa(ATTN_ISA_SCALAR, ref, x, ldx);
     check_bounds(ref, x, ldx, what);
     for (int isa = 1; isa < ATTN_ISA_COUNT; isa++) {
         if (!attn_isa_supported((attn_isa)isa)) continue;
-        memset(m_isa, 0x5A, attn_qx_bytes(t, K, rows, two));
-        attn_qx_init(q, m_isa, t, K, rows, two);
+        memset(m_isa, 0x5A, attn_qx_bytes(t, K, rows, mode));
+        attn_qx_init(q, m_isa, t, K, rows, mode);
         attn_qx_quantize_isa((attn_isa)isa, q, x, ldx);
         CHECK(same_qx(ref, q), "%s: %s differs from the reference", what, attn_isa_name((attn_isa)isa));
     }
@@ -123,12 +123,12 @@ static void check_conventions(void) {
     void *mem;
     for (int isa = 0; isa < ATTN_ISA_COUNT; isa++) {
         if (!attn_isa_supported((attn_isa)isa)) continue;
-        attn_qx *q = new_qx(ATTN_QT_Q4_K, 256, 1, false, &mem);
+        attn_qx *q = new_qx(ATTN_QT_Q4_K, 256, 1, ATTN_QDOT_Q8, &mem);
         attn_qx_quantize_isa((attn_isa)isa, q, x, 256);
         CHECK(q->hi[77] == -127 && q->hi[200] == 127 && fabsf(q->d[0] + 3.0f / 127) < 1e-7f,
               "%s Q8_K: max -> %d, d %g", attn_isa_name((attn_isa)isa), q->hi[77], (double)q->d[0]);
         attn_free(mem);
-        q = new_qx(ATTN_QT_Q8_0, 64, 1, true, &mem);
+        q = new_qx(ATTN_QT_Q8_0, 64, 1, ATTN_QDOT_Q8X2, &mem);
         float z[64] = {0};
         z[33] = -2.0f, z[40] = 1.0f;
         attn_qx_quantize_isa((attn_isa)isa, q, z, 64);
@@ -190,7 +190,7 @@ static void judge(const char *what, attn_isa isa, attn_qtype t, const uint8_t *w
             worst_ref = fmax(worst_ref, exact ? d : d / (o.round_bound / 8));
         }
     }
-    const char *name = attn_isa_name(isa), *mode = q->lo ? "q8x2" : "q8";
+    const char *name = attn_isa_name(isa), *mode = q->lo ? "q8x2" : q->block < attn_qtype_get(t)->block ? "q8_32" : "q8";
     CHECK(outside == 0, "%s %s %s: %d values written outside the range", what, attn_qtype_name(t), name, outside);
     CHECK(worst <= 1.0, "%s %s %s %s M=%lld N=%lld K=%lld: error %.3g x bound", what, attn_qtype_name(t), name, mode,
           (long long)M, (long long)N, (long long)K, worst);
@@ -200,14 +200,14 @@ static void judge(const char *what, attn_isa isa, attn_qtype t, const uint8_t *w
 }
 
 /* M rows, columns [n0, N) into y with row stride N+2, for every ISA. */
-static void check_kernel(attn_qtype t, bool two, int64_t M, int64_t N, int64_t K) {
+static void check_kernel(attn_qtype t, attn_qdot_mode mode, int64_t M, int64_t N, int64_t K) {
     int64_t ldx = K + 3, ldy = N + 2, n0 = N > 2 ? 1 : 0;
     uint8_t *w = random_matrix(t, N, K);
     float *x = malloc((size_t)(M * ldx) * sizeof(float)), *y = malloc((size_t)(M * ldy) * sizeof(float));
     float *yref = malloc((size_t)(M * ldy) * sizeof(float));
     fill_x(x, M * ldx);
     void *mem;
-    attn_qx *q = new_qx(t, K, M, two, &mem);
+    attn_qx *q = new_qx(t, K, M, mode, &mem);
     attn_qx_quantize_isa(ATTN_ISA_SCALAR, q, x, ldx);
     attn_qdot_rows_nk_isa(ATTN_ISA_SCALAR, yref, ldy, q, w, t, n0, N);
     for (int isa = 0; isa < ATTN_ISA_COUNT; isa++) {
@@ -224,7 +224,7 @@ static void check_kernel(attn_qtype t, bool two, int64_t M, int64_t N, int64_t K
  * its original bytes; every ISA's panel kernel passes check_kernel's checks for columns
  * [n0, N), n0 each multiple of 16 (the scalar path, the row reference on unpacked blocks,
  * gives yref exactly); the panels decoded for the GEMM are attn_qpack_b's values bit for bit. */
-static void check_panels(attn_qtype t, bool two, int64_t M, int64_t N, int64_t K) {
+static void check_panels(attn_qtype t, attn_qdot_mode mode, int64_t M, int64_t N, int64_t K) {
     const int64_t ldx = K + 3, ldy = N + 2, B = attn_qtype_get(t)->block, bytes = attn_qtype_get(t)->bytes;
     uint8_t *w = random_matrix(t, N, K), *panels = attn_alloc(attn_qpanel_bytes(t, K, N));
     float *x = malloc((size_t)(M * ldx) * sizeof(float)), *y = malloc((size_t)(M * ldy) * sizeof(float));
@@ -240,7 +240,7 @@ static void check_panels(attn_qtype t, bool two, int64_t M, int64_t N, int64_t K
         }
     CHECK(differ == 0, "panels %s: %d blocks do not unpack to their bytes", attn_qtype_name(t), differ);
     void *mem;
-    attn_qx *q = new_qx(t, K, M, two, &mem);
+    attn_qx *q = new_qx(t, K, M, mode, &mem);
     attn_qx_quantize_isa(ATTN_ISA_SCALAR, q, x, ldx);
     for (int64_t n0 = 0; n0 < N; n0 += 16) {
         attn_qdot_rows_nk_isa(ATTN_ISA_SCALAR, yref, ldy, q, w, t, n0, N);
@@ -279,7 +279,7 @@ static void check_two_bytes_help(attn_qtype t) {
     double err[2] = {0, 0};
     for (int two = 0; two < 2; two++) {
         void *mem;
-        attn_qx *q = new_qx(t, K, 1, two, &mem);
+        attn_qx *q = new_qx(t, K, 1, two ? ATTN_QDOT_Q8X2 : ATTN_QDOT_Q8, &mem);
         attn_qx_quantize_isa(attn_isa_best(), q, x, K);
         attn_qdot_rows_nk_isa(attn_isa_best(), y, N, q, w, t, 0, N);
         for (int64_t n = 0; n < N; n++) {
@@ -305,20 +305,33 @@ static void check_matmul(attn_qtype t, attn_qdot_mode mode, int64_t M, int64_t N
     attn_qdot_set_mode(mode);
     attn_weight wt = {.data = w, .dtype = ATTN_F32, .n_in = K, .n_out = N, .qtype = t, .panels = pw};
     CHECK(attn_matmul(y, x, M, &wt, bias) == 0, "matmul");
+    /* prompts (over 16 rows) in INT8 precision: one byte, in 32-blocks from panels */
+    const bool int8 = M > 16 && attn_gemm_int8_prompts(pw && attn_qtype_get(t)->block == 256);
+    const attn_qdot_mode used = M <= 16 ? mode : !int8 ? ATTN_QDOT_F32 : pw ? ATTN_QDOT_Q8_32 : ATTN_QDOT_Q8;
     void *mem;
-    attn_qx *q = new_qx(t, K, M, mode == ATTN_QDOT_Q8X2, &mem);
+    attn_qx *q = new_qx(t, K, M, used == ATTN_QDOT_Q8X2 || used == ATTN_QDOT_Q8_32 ? used : ATTN_QDOT_Q8, &mem);
     attn_qx_quantize_isa(ATTN_ISA_SCALAR, q, x, K);
+    if (int8) { /* the kernel on those rows, bit for bit: the path was taken */
+        float *yk = malloc((size_t)(M * N) * sizeof(float));
+        if (pw) attn_qpanel_dot(yk, N, q, pw, t, 0, N);
+        else attn_qdot_rows_nk(yk, N, q, w, t, 0, N);
+        int64_t differ = 0;
+        for (int64_t i = 0; i < M * N; i++) differ += yk[i] + bias[i % N] != y[i];
+        CHECK(differ == 0, "matmul %s int8%s M=%lld: %lld values not the integer kernel's", attn_qtype_name(t),
+              pw ? " panels" : "", (long long)M, (long long)differ);
+        free(yk);
+    }
     double worst = 0;
     for (int64_t n = 0; n < N; n++) {
         weights_row(t, w, K, n, row, gmax);
         for (int64_t m = 0; m < M; m++) {
             ref_dot o = reference(row, gmax, x + m * K, q, m);
-            double bound = (mode == ATTN_QDOT_F32 || M > 16 ? 0 : o.quant_bound) + o.round_bound + 1e-6 * fabs(bias[n]);
+            double bound = (used == ATTN_QDOT_F32 ? 0 : o.quant_bound) + o.round_bound + 1e-6 * fabs(bias[n]);
             worst = fmax(worst, fabs(y[m * N + n] - (o.exact + bias[n])) / bound);
         }
     }
     CHECK(worst <= 1.0, "matmul %s %s%s M=%lld N=%lld K=%lld: error %.3g x bound", attn_qtype_name(t),
-          attn_qdot_mode_name(mode), pw ? " panels" : "", (long long)M, (long long)N, (long long)K, worst);
+          attn_qdot_mode_name(used), pw ? " panels" : "", (long long)M, (long long)N, (long long)K, worst);
     attn_free(mem), attn_free(pw);
     free(w), free(x), free(y), free(bias), free(row), free(gmax);
 }
@@ -383,7 +396,7 @@ static void bench(attn_qtype t) {
                 attn_qgemv_rows_nk(y, N, x, K, M, w, t, K, 0, N);
             } else {
                 attn_qdot_set_mode((attn_qdot_mode)mode);
-                attn_qdot_rows_nk(y, N, attn_qx_rows(x, K, M, K, t, true), w, t, 0, N);
+                attn_qdot_rows_nk(y, N, attn_qx_rows(x, K, M, K, t, true, attn_qdot_get_mode()), w, t, 0, N);
             }
             best = fmin(best, now() - t0);
         }
@@ -394,7 +407,7 @@ static void bench(attn_qtype t) {
         attn_qpanel_pack(pw, w, t, K, N);
         double best[2] = {1e9, 1e9};
         for (int rep = 0; rep < 60; rep++) {
-            const attn_qx *q = attn_qx_rows(x, K, M, K, t, true);
+            const attn_qx *q = attn_qx_rows(x, K, M, K, t, true, attn_qdot_get_mode());
             double t0 = now();
             if (rep % 2) attn_qpanel_dot(y, N, q, pw, t, 0, N);
             else attn_qdot_rows_nk(y, N, q, w, t, 0, N);
@@ -465,26 +478,29 @@ int main(void) {
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         attn_qtype t = types[i];
         int64_t B = attn_qtype_get(t)->block;
-        for (int two = 0; two < 2; two++) {
+        for (int m = ATTN_QDOT_Q8; m <= ATTN_QDOT_Q8_32; m++) {
+            const attn_qdot_mode mode = (attn_qdot_mode)m;
             if (B == 32 || t == ATTN_QT_Q2_K) { /* one quantizer per block size */
-                check_quantizer(t, B, 1, two);
-                check_quantizer(t, 9 * B, 3, two);
+                check_quantizer(t, B, 1, mode);
+                check_quantizer(t, 9 * B, 3, mode);
             }
-            check_kernel(t, two, 1, 1, B);
-            check_kernel(t, two, 1, 5, 3 * B);
-            check_kernel(t, two, 2, 9, 9 * B);
-            check_kernel(t, two, 1, 3, B == 32 ? 576 : 1536);
-            check_kernel(t, two, 5, 37, B == 32 ? 17 * B : 2 * B);
-            check_kernel(t, two, 3, 7, B == 32 ? 129 * B : 9 * B); /* the AVX-512 kernel's passes of 64 blocks, odd tail */
-            for (int64_t M = 1; M <= 17; M++) check_kernel(t, two, M, 6, 2 * B);
+            if (mode == ATTN_QDOT_Q8_32) continue; /* panels only */
+            check_kernel(t, mode, 1, 1, B);
+            check_kernel(t, mode, 1, 5, 3 * B);
+            check_kernel(t, mode, 2, 9, 9 * B);
+            check_kernel(t, mode, 1, 3, B == 32 ? 576 : 1536);
+            check_kernel(t, mode, 5, 37, B == 32 ? 17 * B : 2 * B);
+            check_kernel(t, mode, 3, 7, B == 32 ? 129 * B : 9 * B); /* the AVX-512 kernel's passes of 64 blocks, odd tail */
+            for (int64_t M = 1; M <= 17; M++) check_kernel(t, mode, M, 6, 2 * B);
         }
         check_two_bytes_help(t);
         if (attn_qpanel_ok(t, B, 16))
-            for (int two = 0; two < 2; two++) {
-                check_panels(t, two, 1, 16, B);
-                check_panels(t, two, 3, 48, B == 32 ? 576 : 1536);
-                check_panels(t, two, 17, 32, 9 * B);
-                for (int64_t M = 1; M <= 9; M++) check_panels(t, two, M, 32, 3 * B);
+            for (int m = ATTN_QDOT_Q8; m <= ATTN_QDOT_Q8_32; m++) {
+                const attn_qdot_mode mode = (attn_qdot_mode)m;
+                check_panels(t, mode, 1, 16, B);
+                check_panels(t, mode, 3, 48, B == 32 ? 576 : 1536);
+                check_panels(t, mode, 17, 32, 9 * B);
+                for (int64_t M = 1; M <= 9; M++) check_panels(t, mode, M, 32, 3 * B);
             }
         if (B == 32) check_matrix_end(t, 17 * B), check_matrix_end(t, 18 * B), check_matrix_end(t, 24 * B);
         for (int mode = ATTN_QDOT_F32; mode <= ATTN_QDOT_Q8X2; mode++)
@@ -492,13 +508,26 @@ int main(void) {
                 check_matmul(t, (attn_qdot_mode)mode, M, 35, 3 * B, false);
                 if (attn_qpanel_ok(t, 3 * B, 48)) check_matmul(t, (attn_qdot_mode)mode, M, 48, 3 * B, true);
             }
-    }
-    for (int panels = 0; panels < 2; panels++)
-        for (int64_t M = 1; M <= 17; M += 8) {
-            check_matmul_many(ATTN_QT_Q4_0, ATTN_QT_Q4_0, M, panels);
-            check_matmul_many(ATTN_QT_Q4_K, ATTN_QT_Q6_K, M, panels);
-            check_matmul_many(ATTN_QT_Q4_K, ATTN_QT_Q8_0, M, panels); /* two block sizes */
+        attn_gemm_set_precision(ATTN_MATMUL_INT8); /* prompts with one-byte activations */
+        for (int64_t M = 17; M <= 41; M += 24) {
+            check_matmul(t, ATTN_QDOT_Q8X2, M, 35, 3 * B, false);
+            if (attn_qpanel_ok(t, 3 * B, 48)) check_matmul(t, ATTN_QDOT_Q8X2, M, 48, 3 * B, true);
         }
+        attn_gemm_set_precision(ATTN_MATMUL_F32);
+    }
+    for (int int8 = 0; int8 < 2; int8++) {
+        attn_gemm_set_precision(int8 ? ATTN_MATMUL_INT8 : ATTN_MATMUL_F32);
+        for (int panels = 0; panels < 2; panels++)
+            for (int64_t M = 1; M <= 33; M += 8) {
+                check_matmul_many(ATTN_QT_Q4_0, ATTN_QT_Q4_0, M, panels);
+                check_matmul_many(ATTN_QT_Q4_K, ATTN_QT_Q6_K, M, panels);
+                check_matmul_many(ATTN_QT_Q4_K, ATTN_QT_Q8_0, M, panels); /* two block sizes */
+            }
+    }
+    attn_matmul_precision p = ATTN_MATMUL_F32;
+    CHECK(attn_matmul_precision_parse("int8", &p) == 0 && p == ATTN_MATMUL_INT8 &&
+              attn_gemm_int8_prompts(false) && attn_matmul_precision_parse("int4", &p) != 0,
+          "int8 precision");
     attn_qdot_set_mode(ATTN_QDOT_Q8X2);
     CHECK(strcmp(attn_qdot_mode_name(ATTN_QDOT_Q8), "q8") == 0 && attn_qdot_get_mode() == ATTN_QDOT_Q8X2, "mode names");
     return test_finish("test_qdot");

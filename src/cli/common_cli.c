@@ -25,6 +25,10 @@ int cli_setup_runtime(const char *cmd, int threads, const char *isa, const char 
             fprintf(stderr, "attn %s: %s\n", cmd, attn_last_error());
             return -1;
         }
+        if (p == ATTN_MATMUL_INT8 && strcmp(cmd, "train") == 0) { /* it rounds only prompts on quantized weights */
+            fprintf(stderr, "attn train: --matmul int8 is for prompts on quantized weights; training takes f32 or bf16\n");
+            return -1;
+        }
     }
     if (attn_threads_init(threads) != 0) {
         fprintf(stderr, "attn %s: %s\n", cmd, attn_last_error());

@@ -54,19 +54,19 @@ int attn_gemm_set_precision(attn_matmul_precision p) {
     return 0;
 }
 
-static const char *precision_names[] = {"f32", "bf16", "auto"};
+static const char *precision_names[] = {"f32", "bf16", "auto", "int8"};
 
 const char *attn_matmul_precision_name(attn_matmul_precision p) {
-    return (unsigned)p <= ATTN_MATMUL_AUTO ? precision_names[p] : "?";
+    return (unsigned)p <= ATTN_MATMUL_INT8 ? precision_names[p] : "?";
 }
 
 int attn_matmul_precision_parse(const char *name, attn_matmul_precision *out) {
-    for (int i = 0; i <= ATTN_MATMUL_AUTO; i++)
+    for (int i = 0; i <= ATTN_MATMUL_INT8; i++)
         if (strcmp(name, precision_names[i]) == 0) {
             *out = (attn_matmul_precision)i;
             return 0;
         }
-    return attn_error("unknown matmul precision '%s' (expected f32, bf16 or auto)", name);
+    return attn_error("unknown matmul precision '%s' (expected f32, bf16, int8 or auto)", name);
 }
 
 attn_matmul_precision attn_gemm_precision(void) {
@@ -79,6 +79,15 @@ attn_matmul_precision attn_gemm_precision(void) {
         precision = (int)p;
     }
     return (attn_matmul_precision)precision;
+}
+
+bool attn_gemm_int8_prompts(bool kquant_panels) {
+    switch (attn_gemm_precision()) {
+    case ATTN_MATMUL_INT8: return true;
+    case ATTN_MATMUL_AUTO: /* AMX: 16x the products of vpdpbusd a cycle */
+        return kquant_panels && attn_gemm_bf16_available() && !attn_amx_usable();
+    default: return false;
+    }
 }
 
 static bool use_bf16(const attn_gemm *g) {

@@ -43,20 +43,29 @@ size_t attn_gemm_serial_scratch(int64_t M);
 
 /* How products are computed. F32: IEEE f32 multiply-adds. BF16: operands rounded to bf16,
  * products summed in f32 (PyTorch's bf16 autocast), on AMX tiles where the OS grants them,
- * else with AVX512-BF16 dot products (Zen 4: twice the f32 FMA rate). AUTO (the default):
- * BF16 for prompt products on quantized weights (their values carry 4-8 bits; bf16 keeps 8,
- * for the activations too, where llama.cpp rounds them to 8-bit blocks), F32 for the rest,
- * so f32/f16 models and training stay exact. ATTN_MATMUL=f32|bf16|auto sets the starting
- * value; the setting is process-wide. Setting BF16 fails (-1, with error) on CPUs without
- * the AVX-512 kernels (which need AVX512-BF16). */
-typedef enum { ATTN_MATMUL_F32, ATTN_MATMUL_BF16, ATTN_MATMUL_AUTO } attn_matmul_precision;
+ * else with AVX512-BF16 dot products (Zen 4: twice the f32 FMA rate). INT8: prompt products
+ * on quantized weights multiply the weights' integers by activations rounded to one byte in
+ * blocks of 32 (VNNI vpdpbusd does twice vdpbf16ps's products a cycle), as llama.cpp does for
+ * every product (whose K-quants' blocks are 256); other products are F32. AUTO (the
+ * default): prompts on quantized weights in BF16 on AMX tiles; else, where the AVX-512
+ * kernels run, INT8 for K-quant weights (in panels) and BF16 for the others (for those 32-value
+ * blocks, one byte is llama.cpp's own rounding, and bf16 is 2-3x closer to exact); without
+ * them F32. All other products are F32, so f32/f16 models and training stay exact. On
+ * llama.cpp's reference files either way stays closer to the float64 logits than llama.cpp
+ * (test_llama_gguf). ATTN_MATMUL=f32|bf16|int8|auto sets the starting value; the setting is
+ * process-wide. Setting BF16 fails (-1, with error) on CPUs without the AVX-512 kernels
+ * (which need AVX512-BF16). */
+typedef enum { ATTN_MATMUL_F32, ATTN_MATMUL_BF16, ATTN_MATMUL_AUTO, ATTN_MATMUL_INT8 } attn_matmul_precision;
 int attn_gemm_set_precision(attn_matmul_precision p);
-/* "f32", "bf16" or "auto" -> the setting; -1 (with error naming the choices) otherwise. */
+/* "f32", "bf16", "int8" or "auto" -> the setting; -1 (with error naming the choices) otherwise. */
 int attn_matmul_precision_parse(const char *name, attn_matmul_precision *out);
 const char *attn_matmul_precision_name(attn_matmul_precision p);
 attn_matmul_precision attn_gemm_precision(void);
 bool attn_gemm_bf16_available(void); /* bf16 products possible here (AUTO uses them) */
 const char *attn_gemm_bf16_engine(void); /* "AMX tiles", "AVX512-BF16" or NULL (none) */
+/* Whether prompt products on quantized weights take the integer kernels: always in INT8; in
+ * AUTO for K-quant weights in panels (`kquant_panels`) where bf16 would not run on AMX. */
+bool attn_gemm_int8_prompts(bool kquant_panels);
 
 /* Tests: the most bytes of packed operand shared by all threads at once (larger ones are
  * done in slabs of the reduction); 0 restores the default. */

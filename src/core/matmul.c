@@ -15,10 +15,11 @@
 #define GEMM_MIN_ROWS 4
 /* Quantized weights up to this many rows (decoding): integer dot products with quantized
  * activations (attn_qdot_rows_nk), or with ATTN_QDOT=f32 each block decoded once for all
- * rows (attn_qgemv_rows_nk). Prompts take the packed GEMM: it dequantizes whole panels and
- * runs them in bf16 where the CPU has AMX or AVX512-BF16 (gemm.h's precision), else in f32
- * (twice the integer kernels' speed from a few dozen rows on). So a row's logits can move by
- * the activations' rounding with the number of rows it is batched with. */
+ * rows (attn_qgemv_rows_nk). Prompts take what gemm.h's precision gives them: the same
+ * integer kernels with one byte per activation (INT8; the 1.1B Q4_K_M's pp128 on Zen 4 ~1.4x
+ * bf16's), or the packed GEMM, which dequantizes whole panels and runs them in bf16 or f32.
+ * So a row's logits can move by the activations' rounding with the number of rows it is
+ * batched with. */
 #define QGEMV_MAX_ROWS 16
 #define DOT_MAX_ROWS 512 /* a prompt chunk */
 #define MAX_THREADS 512
@@ -121,12 +122,30 @@ static void split_rows(int64_t n, int64_t unit, attn_task_fn fn, const void *ctx
     attn_parallel_for_dynamic(n, ATTN_MAX(unit, (per + unit - 1) / unit * unit), fn, (void *)ctx);
 }
 
+/* x's rows quantized for integer products with the n weights ws (one type's block size):
+ * decoding rows in ATTN_QDOT's mode, prompt rows with one byte where gemm.h's precision says
+ * so (in 32-blocks where every weight is in panels, see ATTN_QDOT_Q8_32); NULL where the
+ * products take another path (plain weights, ATTN_QDOT=f32, other precisions for prompts,
+ * memory short). */
+static const attn_qx *integer_rows(const float *x, int64_t M, const attn_weight *const *ws, int n, bool quads) {
+    const attn_weight *w = ws[0];
+    if (!w->qtype) return NULL;
+    attn_qdot_mode mode = attn_qdot_get_mode();
+    if (M > QGEMV_MAX_ROWS) {
+        bool panels = true, kquants = true;
+        for (int i = 0; i < n; i++)
+            panels = panels && ws[i]->panels, kquants = kquants && attn_qtype_get(ws[i]->qtype)->block == 256;
+        mode = !attn_gemm_int8_prompts(panels && kquants) ? ATTN_QDOT_F32 : panels ? ATTN_QDOT_Q8_32 : ATTN_QDOT_Q8;
+    }
+    return attn_qx_rows(x, w->n_in, M, w->n_in, (attn_qtype)w->qtype, quads, mode);
+}
+
 int attn_matmul(float *y, const float *x, int64_t M, const attn_weight *w, const float *bias) {
     matmul_job j = {.y = y, .x = x, .M = M, .w = w, .bias = bias, .kern = attn_kernels_get()};
     if (M <= 0 || w->n_out <= 0) return 0;
-    /* Decoding rows: integer products with the activations quantized once here, unless
-     * ATTN_QDOT=f32 (or memory is short: then the exact path below). */
-    if (w->qtype && M <= QGEMV_MAX_ROWS && (j.qx = attn_qx_rows(x, w->n_in, M, w->n_in, (attn_qtype)w->qtype, !w->panels))) {
+    /* Integer products with the activations quantized once here (else the exact or GEMM
+     * paths below). */
+    if ((j.qx = integer_rows(x, M, &w, 1, !w->panels))) {
         split_rows(w->n_out, 16, qdot_task, &j);
         return 0;
     }
@@ -181,8 +200,7 @@ int attn_matmul_many(int n, float *const *ys, const float *x, int64_t M, const a
     const attn_qx *qx = NULL;
     bool quads = false; /* the row kernels' quad planes, if some weight has no panels */
     for (int i = 0; i < n && i < MANY_MAX; i++) quads = quads || !ws[i]->panels;
-    if (n < 1 || n > MANY_MAX || M > QGEMV_MAX_ROWS || !same_quant_block(ws, n) ||
-        !(qx = attn_qx_rows(x, ws[0]->n_in, M, ws[0]->n_in, (attn_qtype)ws[0]->qtype, quads))) {
+    if (n < 1 || n > MANY_MAX || !same_quant_block(ws, n) || !(qx = integer_rows(x, M, ws, n, quads))) {
         for (int i = 0; i < n; i++) /* prompts, exact activations, plain dtypes: one by one */
             if (attn_matmul(ys[i], x, M, ws[i], biases[i])) return -1;
         return 0;

@@ -139,7 +139,7 @@ void attn_qpanel_unpack_block(void *blk, const void *panels, attn_qtype t, int64
 static float panel_dot_ref(const attn_qx *qx, int64_t r, const void *panels, attn_qtype t, int64_t n) {
     uint8_t blk[ATTN_QPANEL_MAX_BLOCK];
     float y = 0;
-    for (int64_t b = 0; b < qx->K / qx->block; b++) {
+    for (int64_t b = 0; b < qx->K / attn_qtype_get(t)->block; b++) {
         attn_qpanel_unpack_block(blk, panels, t, qx->K, n, b);
         y += attn_qdot_ref_block(qx, r, b, blk, t);
     }

@@ -143,26 +143,30 @@ attn_qdot_mode attn_qdot_get_mode(void) {
 void attn_qdot_set_mode(attn_qdot_mode mode) { qdot_mode = (int)mode; }
 
 const char *attn_qdot_mode_name(attn_qdot_mode mode) {
-    static const char *names[] = {"f32", "q8", "q8x2"};
-    return (unsigned)mode <= ATTN_QDOT_Q8X2 ? names[mode] : "?";
+    static const char *names[] = {"f32", "q8", "q8x2", "q8_32"};
+    return (unsigned)mode <= ATTN_QDOT_Q8_32 ? names[mode] : "?";
 }
 
-static int act_block(attn_qtype t) { return attn_qtype_get(t)->block == 32 ? 32 : 256; }
+static bool legacy(attn_qtype t) { return attn_qtype_get(t)->block == 32; }
+static int act_block(attn_qtype t, attn_qdot_mode mode) { return legacy(t) || mode == ATTN_QDOT_Q8_32 ? 32 : 256; }
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
-static int64_t act_quads(attn_qtype t, int64_t K) { return act_block(t) == 32 ? (K / 32 + 3) / 4 : 0; }
+/* Only the row kernels of the 32-block types read quads. */
+static int64_t act_quads(attn_qtype t, int64_t K) { return legacy(t) ? (K / 32 + 3) / 4 : 0; }
 
-size_t attn_qx_bytes(attn_qtype t, int64_t K, int64_t rows, bool two) {
-    size_t nb_pad = (size_t)((K / act_block(t) + 7) / 8 * 8), r = (size_t)rows, quads = (size_t)act_quads(t, K);
+size_t attn_qx_bytes(attn_qtype t, int64_t K, int64_t rows, attn_qdot_mode mode) {
+    const bool two = mode == ATTN_QDOT_Q8X2;
+    size_t nb_pad = (size_t)((K / act_block(t, mode) + 7) / 8 * 8), r = (size_t)rows, quads = (size_t)act_quads(t, K);
     return (align64(r * (size_t)K) + align64(r * quads * 128)) * (two ? 2 : 1) +
            2 * align64(r * nb_pad * sizeof(float)) + 2 * align64(r * quads * 16 * sizeof(float)) +
            align64(r * (size_t)(K / 16) * sizeof(int16_t)) * (two ? 2 : 1);
 }
 
-void attn_qx_init(attn_qx *qx, void *mem, attn_qtype t, int64_t K, int64_t rows, bool two) {
+void attn_qx_init(attn_qx *qx, void *mem, attn_qtype t, int64_t K, int64_t rows, attn_qdot_mode mode) {
+    const bool two = mode == ATTN_QDOT_Q8X2;
     uint8_t *p = mem;
     size_t r = (size_t)rows;
-    *qx = (attn_qx){.K = K, .rows = rows, .block = act_block(t)};
+    *qx = (attn_qx){.K = K, .rows = rows, .block = act_block(t, mode)};
     qx->nb_pad = (K / qx->block + 7) / 8 * 8;
     qx->hi = (int8_t *)p, p += align64(r * (size_t)K);
     if (two) qx->lo = (int8_t *)p, p += align64(r * (size_t)K);
@@ -356,19 +360,36 @@ static void kquant_ints(attn_qtype t, const uint8_t *b, int q[256], int sc[16], 
     }
 }
 
+/* A K-quant block against one-byte activations in 32-blocks: per group of 16, its integer
+ * sums times its activation block's dx. */
+static float kquant_ref_32(const attn_qx *qx, int64_t r, int64_t k0, const int q[256], const int sc[16],
+                           const int mn[16], float d, float c) {
+    const int8_t *hi = qx->hi + r * qx->K;
+    const int16_t *b1 = qx->bsum_hi + r * (qx->K / 16);
+    float y = 0;
+    for (int g = 0; g < 16; g++) {
+        int32_t p = 0;
+        for (int j = 16 * g; j < 16 * g + 16; j++) p += q[j] * hi[k0 + j];
+        const float dx = qx->d[r * qx->nb_pad + (k0 + 16 * g) / 32];
+        y += (float)(sc[g] * p) * (d * dx) + (float)(mn[g] * b1[k0 / 16 + g]) * (c * dx);
+    }
+    return y;
+}
+
 float attn_qdot_ref_block(const attn_qx *qx, int64_t r, int64_t b, const void *block, attn_qtype t) {
-    const int64_t K = qx->K, k0 = b * qx->block;
+    const int64_t K = qx->K, k0 = b * attn_qtype_get(t)->block;
     const int8_t *hi = qx->hi + r * K, *lo = qx->lo ? qx->lo + r * K : NULL;
-    const float dx = qx->d[r * qx->nb_pad + b];
+    const float dx = qx->d[r * qx->nb_pad + k0 / qx->block];
     int q[256], sc[16], mn[16];
     float d, c;
-    if (qx->block == 32) {
+    if (legacy(t)) {
         legacy_ints(t, block, q, &d, &c);
         int32_t s = 0;
         for (int j = 0; j < 32; j++) s += q[j] * (lo ? 256 * hi[k0 + j] + lo[k0 + j] : hi[k0 + j]);
         return (float)s * (d * dx * (lo ? 1.0f / 256 : 1.0f)) + c * qx->sum[r * qx->nb_pad + b];
     }
     kquant_ints(t, block, q, sc, mn, &d, &c);
+    if (qx->block == 32) return kquant_ref_32(qx, r, k0, q, sc, mn, d, c);
     const int16_t *b1 = qx->bsum_hi + r * (K / 16), *b2 = lo ? qx->bsum_lo + r * (K / 16) : NULL;
     int64_t s1 = 0, s2 = 0, m1 = 0, m2 = 0;
     for (int g = 0; g < 16; g++) {
@@ -386,7 +407,7 @@ float attn_qdot_ref_block(const attn_qx *qx, int64_t r, int64_t b, const void *b
 static float qdot_ref(const attn_qx *qx, int64_t r, const uint8_t *w, attn_qtype t) {
     const int64_t bytes = attn_qtype_get(t)->bytes;
     float y = 0;
-    for (int64_t b = 0; b < qx->K / qx->block; b++, w += bytes) y += attn_qdot_ref_block(qx, r, b, w, t);
+    for (int64_t b = 0; b < qx->K / attn_qtype_get(t)->block; b++, w += bytes) y += attn_qdot_ref_block(qx, r, b, w, t);
     return y;
 }
 
@@ -423,10 +444,10 @@ static pthread_once_t qx_key_once = PTHREAD_ONCE_INIT;
 static void qx_free(void *p) { attn_free(p); }
 static void qx_make_key(void) { pthread_key_create(&qx_key, qx_free); }
 
-const attn_qx *attn_qx_rows(const float *x, int64_t ldx, int64_t M, int64_t K, attn_qtype t, bool quads) {
-    attn_qdot_mode mode = attn_qdot_get_mode();
+const attn_qx *attn_qx_rows(const float *x, int64_t ldx, int64_t M, int64_t K, attn_qtype t, bool quads,
+                            attn_qdot_mode mode) {
     if (mode == ATTN_QDOT_F32) return NULL;
-    size_t need = attn_qx_bytes(t, K, M, mode == ATTN_QDOT_Q8X2);
+    size_t need = attn_qx_bytes(t, K, M, mode);
     if (need > qx_cap) {
         attn_free(qx_mem);
         qx_mem = attn_alloc(need);
@@ -435,7 +456,7 @@ const attn_qx *attn_qx_rows(const float *x, int64_t ldx, int64_t M, int64_t K, a
         pthread_setspecific(qx_key, qx_mem);
         if (!qx_mem) return NULL;
     }
-    attn_qx_init(&qx_rows, qx_mem, t, K, M, mode == ATTN_QDOT_Q8X2);
+    attn_qx_init(&qx_rows, qx_mem, t, K, M, mode);
     if (!quads) qx_rows.quads = 0; /* nothing will read them: skip building them */
     attn_qx_quantize_isa(attn_isa_current(), &qx_rows, x, ldx);
     return &qx_rows;

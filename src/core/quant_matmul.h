@@ -49,8 +49,11 @@ void attn_qgemv_rows_nk(float *y, int64_t ldy, const float *x, int64_t ldx, int6
  *   lo = clamp(round((x - d*hi) * 256/d), -127, 127),  x ~ d*(hi + lo/256),
  * so each value is off by at most |d|/256 (|d|/2 with one byte): a 15-bit activation for one
  * more integer product per weight. ATTN_QDOT_F32 keeps the exact dequantize-and-FMA path.
- * The mode comes from $ATTN_QDOT (f32, q8 or q8x2) or attn_qdot_set_mode. */
-typedef enum { ATTN_QDOT_F32 = 0, ATTN_QDOT_Q8 = 1, ATTN_QDOT_Q8X2 = 2 } attn_qdot_mode;
+ * The mode comes from $ATTN_QDOT (f32, q8 or q8x2) or attn_qdot_set_mode. ATTN_QDOT_Q8_32
+ * (prompts in INT8 precision, gemm.h) is one byte in 32-blocks for the K-quants too: eight
+ * scales where llama.cpp's Q8_K has one, so a block's largest value coarsens 32 values, not
+ * 256 (only the panel kernels take K-quant rows so cut). */
+typedef enum { ATTN_QDOT_F32 = 0, ATTN_QDOT_Q8 = 1, ATTN_QDOT_Q8X2 = 2, ATTN_QDOT_Q8_32 = 3 } attn_qdot_mode;
 
 attn_qdot_mode attn_qdot_get_mode(void);
 void attn_qdot_set_mode(attn_qdot_mode mode);
@@ -79,10 +82,11 @@ typedef struct {
     float *dq, *sq;            /* [rows][quads*16] */
 } attn_qx;
 
-/* Bytes attn_qx_init needs for `rows` rows of K values meant for weights of type t. */
-size_t attn_qx_bytes(attn_qtype t, int64_t K, int64_t rows, bool two);
+/* Bytes attn_qx_init needs for `rows` rows of K values meant for weights of type t,
+ * quantized in `mode` (not ATTN_QDOT_F32). */
+size_t attn_qx_bytes(attn_qtype t, int64_t K, int64_t rows, attn_qdot_mode mode);
 /* Lays the planes out in mem (64-byte aligned, attn_qx_bytes long). */
-void attn_qx_init(attn_qx *qx, void *mem, attn_qtype t, int64_t K, int64_t rows, bool two);
+void attn_qx_init(attn_qx *qx, void *mem, attn_qtype t, int64_t K, int64_t rows, attn_qdot_mode mode);
 /* Quantizes qx->rows rows of x (row stride ldx) into qx with the routines of `isa` (every
  * ISA gives the same bytes). */
 void attn_qx_quantize_isa(attn_isa isa, attn_qx *qx, const float *x, int64_t ldx);
@@ -95,15 +99,17 @@ void attn_qdot_rows_nk_isa(attn_isa isa, float *y, int64_t ldy, const attn_qx *q
 void attn_qdot_rows_nk(float *y, int64_t ldy, const attn_qx *qx, const void *w, attn_qtype t, int64_t n0,
                        int64_t n1);
 
-/* The scalar reference's term of block b (its bytes at `block`, as GGUF stores them) in row
- * r's dot product; core/qpanel.c's reference feeds it blocks unpacked from panels. */
+/* The scalar reference's term of weight block b (its bytes at `block`, as GGUF stores them)
+ * in row r's dot product; core/qpanel.c's reference feeds it blocks unpacked from panels. */
 float attn_qdot_ref_block(const attn_qx *qx, int64_t r, int64_t b, const void *block, attn_qtype t);
 
-/* M rows of x (row stride ldx) quantized for weights of type t with the current mode, in a
- * buffer of the calling thread that stays valid until its next call; `quads`: also the quad
- * planes the AVX-512 row kernels read (weights in panels, core/qpanel.h, need none). NULL
- * when the mode is ATTN_QDOT_F32 or memory is short (the caller then takes the exact path). */
-const attn_qx *attn_qx_rows(const float *x, int64_t ldx, int64_t M, int64_t K, attn_qtype t, bool quads);
+/* M rows of x (row stride ldx) quantized for weights of type t in `mode` (decoding takes
+ * attn_qdot_get_mode(), prompts in INT8 precision ATTN_QDOT_Q8), in a buffer of the calling
+ * thread that stays valid until its next call; `quads`: also the quad planes the AVX-512 row
+ * kernels read (weights in panels, core/qpanel.h, need none). NULL when the mode is
+ * ATTN_QDOT_F32 or memory is short (the caller then takes the exact path). */
+const attn_qx *attn_qx_rows(const float *x, int64_t ldx, int64_t M, int64_t K, attn_qtype t, bool quads,
+                            attn_qdot_mode mode);
 
 /* Whole blocks of a row to f32: attn_dequantize_row's values bit for bit, through the vector
  * block decoders of `isa` (the packer of the dequantizing GEMM uses the current one). */

@@ -165,9 +165,13 @@ INLINE __m512i fifth_of_group(const uint8_t *v, int c, int g) {
 /* K-quant panels (Q4_K, Q5_K, Q6_K), rows r0 .. r0+R-1: per super-block and row, each group's
  * integer sums are converted and multiplied by its 16 rows' scales (d*sc), its minimum
  * (Q4_K: dmin*m) or offset (Q6_K: 32*d*sc) times the activations' run sums is taken off,
- * and the super-block's total is scaled by the activations' d. */
-INLINE void kpanel_rows(const attn_qtype t, const int R, const int two, const uint8_t *panel, const attn_qx *qx,
+ * and the super-block's total is scaled by the activations' d. `act`: ACT_ONE or ACT_TWO
+ * bytes in 256-blocks, or ACT_FINE, one byte in 32-blocks: then the group's scales take
+ * its block's d (one multiply more per row and group) and the minimum its block's sum(x~). */
+enum { ACT_ONE, ACT_TWO, ACT_FINE };
+INLINE void kpanel_rows(const attn_qtype t, const int R, const int act, const uint8_t *panel, const attn_qx *qx,
                         int64_t r0, float *y, int64_t ldy, __mmask16 cols, int prefetch) {
+    const int two = act == ACT_TWO, fine = act == ACT_FINE;
     const int64_t K = qx->K, nb = K / 256;
     const int x1 = t == ATTN_QT_Q4_K || t == ATTN_QT_Q5_K; /* w = d*sc*q - dmin*m */
     const int vb = t == ATTN_QT_Q4_K ? 2048 : t == ATTN_QT_Q5_K ? 2560 : 3072, sb = x1 ? 320 : 288;
@@ -182,7 +186,10 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int two, const ui
         const __m512 d = vload_f16(s);
         _Alignas(64) float runs[8][16];
         __m512 part[8];
-        for (int r = 0; r < R; r++) run_sums(qx, r0 + r, b, runs[r]), part[r] = _mm512_setzero_ps();
+        for (int r = 0; r < R; r++) {
+            if (!(fine && x1)) run_sums(qx, r0 + r, b, runs[r]);
+            part[r] = _mm512_setzero_ps();
+        }
         if (x1) {
             const __m512 dmin = vload_f16(s + 32);
             for (int g = 0; g < 8; g++) {
@@ -198,10 +205,12 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int two, const ui
                 }
 #pragma GCC unroll 8
                 for (int r = 0; r < R; r++) {
-                    const int64_t k = (r0 + r) * K + 256 * b + 32 * g;
+                    const int64_t k = (r0 + r) * K + 256 * b + 32 * g, xb = (r0 + r) * qx->nb_pad + 8 * b + g;
                     const __m512i a = group_ints(wv, 8, qx->hi + k, two ? qx->lo + k : NULL, in_order, two);
-                    part[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), sc, part[r]);
-                    part[r] = _mm512_fnmadd_ps(mn, _mm512_set1_ps(runs[r][2 * g] + runs[r][2 * g + 1]), part[r]);
+                    const __m512 scx = fine ? _mm512_mul_ps(sc, _mm512_set1_ps(qx->d[xb])) : sc;
+                    part[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), scx, part[r]);
+                    part[r] = _mm512_fnmadd_ps(
+                        mn, _mm512_set1_ps(fine ? qx->sum[xb] : runs[r][2 * g] + runs[r][2 * g + 1]), part[r]);
                 }
             }
         } else {
@@ -209,7 +218,7 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int two, const ui
                 for (int o = 0; prefetch && o < 192; o += 64)
                     _mm_prefetch((const char *)v + 192 * j16 + prefetch + o, PF_HINT);
                 const int h = j16 / 8, j = j16 % 8 / 2, u = j16 % 2;
-                const __m512 sc = bytes16(s + 32 + 16 * j16, 1, d), sc32 = _mm512_mul_ps(sc, _mm512_set1_ps(32.0f));
+                const __m512 sc = bytes16(s + 32 + 16 * j16, 1, d);
                 __m512i wv[4];
                 for (int c = 0; c < 4; c++) {
                     const __m512i ql = _mm512_loadu_si512(v + 64 * (24 * h + 8 * (j % 2) + 4 * u + c));
@@ -223,14 +232,17 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int two, const ui
                 for (int r = 0; r < R; r++) {
                     const int64_t k = (r0 + r) * K + 256 * b + 128 * h + 32 * j + 16 * u;
                     const __m512i a = group_ints(wv, 4, qx->hi + k, two ? qx->lo + k : NULL, in_order, two);
-                    part[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), sc, part[r]);
-                    part[r] = _mm512_fnmadd_ps(sc32, _mm512_set1_ps(runs[r][j16]), part[r]);
+                    const __m512 scx = fine ? _mm512_mul_ps(sc, _mm512_set1_ps(qx->d[(r0 + r) * qx->nb_pad + 8 * b + 4 * h + j]))
+                                            : sc;
+                    part[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), scx, part[r]);
+                    part[r] = _mm512_fnmadd_ps(scx, _mm512_set1_ps(32.0f * runs[r][j16]), part[r]);
                 }
             }
         }
         for (int r = 0; r < R; r++)
-            acc[r] = _mm512_fmadd_ps(part[r], _mm512_set1_ps(qx->d[(r0 + r) * qx->nb_pad + b] * (two ? 1.0f / 256 : 1.0f)),
-                                     acc[r]);
+            acc[r] = fine ? _mm512_add_ps(acc[r], part[r])
+                          : _mm512_fmadd_ps(part[r], _mm512_set1_ps(qx->d[(r0 + r) * qx->nb_pad + b] * (two ? 1.0f / 256 : 1.0f)),
+                                            acc[r]);
     }
     for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(y + r * ldy, cols, acc[r]);
 }
@@ -245,27 +257,29 @@ typedef void (*panel_fn)(const uint8_t *panel, const attn_qx *qx, int64_t r0, fl
     }
 #define PANEL_FNS(T, kernel, TWO)                                                                         \
     PANEL_FN(T, kernel, 1, TWO) PANEL_FN(T, kernel, 2, TWO) PANEL_FN(T, kernel, 3, TWO) PANEL_FN(T, kernel, 4, TWO)
-#define PANEL_TABLE(T) \
-    {{panel_##T##_1_0, panel_##T##_2_0, panel_##T##_3_0, panel_##T##_4_0, panel_##T##_8_0}, \
-     {panel_##T##_1_1, panel_##T##_2_1, panel_##T##_3_1, panel_##T##_4_1, panel_##T##_8_1}}
+#define PANEL_ROW(T, A) {panel_##T##_1_##A, panel_##T##_2_##A, panel_##T##_3_##A, panel_##T##_4_##A, panel_##T##_8_##A}
+/* The 32-block types' one byte is already in 32-blocks: ACT_FINE takes the ACT_ONE kernels. */
+#define PANEL_TABLE(T) {PANEL_ROW(T, 0), PANEL_ROW(T, 1), PANEL_ROW(T, 0)}
+#define K_PANEL_TABLE(T) {PANEL_ROW(T, 0), PANEL_ROW(T, 1), PANEL_ROW(T, 2)}
 
 #define LEGACY_PANEL_FNS(T, TWO) PANEL_FNS(T, panel_rows, TWO) PANEL_FN(T, panel_rows, 8, TWO)
 LEGACY_PANEL_FNS(Q8_0, 0) LEGACY_PANEL_FNS(Q8_0, 1) LEGACY_PANEL_FNS(Q4_0, 0) LEGACY_PANEL_FNS(Q4_0, 1)
 LEGACY_PANEL_FNS(Q4_1, 0) LEGACY_PANEL_FNS(Q4_1, 1) LEGACY_PANEL_FNS(Q5_0, 0) LEGACY_PANEL_FNS(Q5_0, 1)
 LEGACY_PANEL_FNS(Q5_1, 0) LEGACY_PANEL_FNS(Q5_1, 1)
-#define K_PANEL_FNS(T, TWO) PANEL_FNS(T, kpanel_rows, TWO) PANEL_FN(T, kpanel_rows, 8, TWO)
-K_PANEL_FNS(Q4_K, 0) K_PANEL_FNS(Q4_K, 1) K_PANEL_FNS(Q5_K, 0) K_PANEL_FNS(Q5_K, 1) K_PANEL_FNS(Q6_K, 0)
-K_PANEL_FNS(Q6_K, 1)
+#define K_PANEL_FNS(T) \
+    PANEL_FNS(T, kpanel_rows, 0) PANEL_FN(T, kpanel_rows, 8, 0) PANEL_FNS(T, kpanel_rows, 1) \
+    PANEL_FN(T, kpanel_rows, 8, 1) PANEL_FNS(T, kpanel_rows, 2) PANEL_FN(T, kpanel_rows, 8, 2)
+K_PANEL_FNS(Q4_K) K_PANEL_FNS(Q5_K) K_PANEL_FNS(Q6_K)
 
-/* [type][two][1, 2, 3, 4 or 8 rows]. */
-static const panel_fn panel_fns[8][2][5] = {PANEL_TABLE(Q8_0), PANEL_TABLE(Q4_0), PANEL_TABLE(Q4_1), PANEL_TABLE(Q5_0),
-                                            PANEL_TABLE(Q5_1), PANEL_TABLE(Q4_K), PANEL_TABLE(Q5_K), PANEL_TABLE(Q6_K)};
+/* [type][ACT_ONE, ACT_TWO or ACT_FINE][1, 2, 3, 4 or 8 rows]. */
+static const panel_fn panel_fns[8][3][5] = {PANEL_TABLE(Q8_0), PANEL_TABLE(Q4_0), PANEL_TABLE(Q4_1), PANEL_TABLE(Q5_0),
+                                            PANEL_TABLE(Q5_1), K_PANEL_TABLE(Q4_K), K_PANEL_TABLE(Q5_K), K_PANEL_TABLE(Q6_K)};
 
 void SFX(attn_qpanel_dot)(float *y, int64_t ldy, const attn_qx *qx, const void *panels, attn_qtype t, int64_t n0,
                           int64_t n1) {
     const int ti = t == ATTN_QT_Q8_0 ? 0 : t == ATTN_QT_Q4_0 ? 1 : t == ATTN_QT_Q4_1 ? 2 : t == ATTN_QT_Q5_0 ? 3
                  : t == ATTN_QT_Q5_1 ? 4 : t == ATTN_QT_Q4_K ? 5 : t == ATTN_QT_Q5_K ? 6 : 7;
-    const int two = qx->lo != NULL;
+    const int act = qx->lo ? ACT_TWO : qx->block == 32 ? ACT_FINE : ACT_ONE;
     const size_t pb = attn_qpanel_bytes(t, qx->K, ATTN_QPANEL_ROWS);
     const int64_t stream = (n1 - n0 + ATTN_QPANEL_ROWS - 1) / ATTN_QPANEL_ROWS * (int64_t)pb;
     const int ahead = (int)ATTN_MIN(PF_MAX, ATTN_MAX(ti >= 5 ? PF_MIN_K : PF_MIN, stream / 8));
@@ -275,7 +289,7 @@ void SFX(attn_qpanel_dot)(float *y, int64_t ldy, const attn_qx *qx, const void *
         for (int64_t r0 = 0, step; r0 < qx->rows; r0 += step) { /* the first group streams the panel */
             const int64_t left = qx->rows - r0;
             step = left >= 8 ? 8 : left >= 4 ? 4 : left;
-            panel_fns[ti][two][step == 8 ? 4 : step - 1](panel, qx, r0, y + r0 * ldy + n, ldy, cols,
+            panel_fns[ti][act][step == 8 ? 4 : step - 1](panel, qx, r0, y + r0 * ldy + n, ldy, cols,
                                                           r0 == 0 ? ahead : 0);
         }
     }
