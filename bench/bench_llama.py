@@ -18,7 +18,10 @@ random-weight LLaMA of TinyLlama-1.1B's shape (22 layers, width 2048, GQA 32/4 h
 FFN 5632, vocab 32000; tools/make_random_llama_gguf.py) in f16, f32, q8_0, q4_0 and q4_k_m. Speed does not
 depend on the weights' values. Files are made once under ~/.cache/attn/bench-gguf.
 
-Prints a Markdown table (tokens/s, ratio attn / llama.cpp, peak RSS of each process).
+Prints a Markdown table (tokens/s, ratio attn / llama.cpp, generation as a share of the memory
+bound, peak RSS of each process). The bound is `attn bench --bandwidth`'s, measured after
+attn's run in every round: the read bandwidth of the same threads over the bytes of weights a
+token reads.
 Usage: python3 bench/bench_llama.py --attn build/attn [--threads 2] [--prompt 128] [--gen 64]
                                     [--rounds 1] [--gguf A.gguf --gguf B.gguf ...] [--no-1b]
 """
@@ -92,6 +95,10 @@ def measure(args, gguf):
            str(args.threads), "--json"]
     r, rss, _ = common.run_child(cmd, env)
     row["attn"] = dict(pp=r["pp_tok_s"], tg=r["tg_tok_s"], rss=rss, type=r.get("dtype", "?"))
+    # the bound in a run of its own: its 1 GiB buffer would count in the peak RSS above
+    r, _, _ = common.run_child(cmd[:4] + ["-p", "0", "-n", "1", "-r", "1", "-t", str(args.threads), "--json",
+                                          "--bandwidth"], env)
+    row["attn"].update(bound=r.get("tg_bound_tok_s", 0), gbps=r.get("bandwidth_gb_s", 0))
     cmd = [sys.executable, os.path.abspath(__file__), "--llamacpp-child", gguf, "--prompt", str(args.prompt),
            "--gen", str(args.gen), "--threads", str(args.threads)]
     r, rss, _ = common.run_child(cmd, env)
@@ -103,7 +110,9 @@ def median_rows(rounds):
     out = {}
     for eng in rounds[0]:
         out[eng] = dict(rounds[0][eng])
-        for k in ("pp", "tg", "rss"):
+        for k in ("pp", "tg", "rss", "bound", "gbps"):
+            if k not in rounds[0][eng]:
+                continue
             out[eng][k] = statistics.median(r[eng][k] for r in rounds)
     return out
 
@@ -131,19 +140,24 @@ def main():
     print(f"{common.cpu_name()}, {a.threads} threads, prompt {a.prompt} tokens, generation {a.gen} tokens, "
           f"median of {a.rounds} round(s)\n")
     print("| model | type | attn pp tok/s | llama.cpp pp tok/s | pp ratio | attn tg tok/s | llama.cpp tg tok/s "
-          "| tg ratio | attn RSS MB | llama.cpp RSS MB |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    ver = "?"
+          "| tg ratio | tg % of bound attn / llama.cpp | attn RSS MB | llama.cpp RSS MB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    ver, gbps = "?", []
     for gguf in files:
         print(f"measuring {gguf} ...", file=sys.stderr, flush=True)
         rows = median_rows([measure(a, gguf) for _ in range(a.rounds)])
         at, lc = rows["attn"], rows["llama.cpp"]
         ver = lc["ver"]
         name = os.path.basename(gguf).split(".")[0]
+        bound = f"{100 * at['tg'] / at['bound']:.0f}% / {100 * lc['tg'] / at['bound']:.0f}%" if at["bound"] else "-"
+        gbps += [at["gbps"]] if at["gbps"] else []
         print(f"| {name} | {at['type']} | {at['pp']:.1f} | {lc['pp']:.1f} | {at['pp'] / lc['pp']:.2f}x "
-              f"| {at['tg']:.1f} | {lc['tg']:.1f} | {at['tg'] / lc['tg']:.2f}x | {at['rss']:.0f} | {lc['rss']:.0f} |",
-              flush=True)
+              f"| {at['tg']:.1f} | {lc['tg']:.1f} | {at['tg'] / lc['tg']:.2f}x | {bound} | {at['rss']:.0f} "
+              f"| {lc['rss']:.0f} |", flush=True)
     print(f"\nllama.cpp: llama-cpp-python {ver} (compiled from source here); attn: {a.attn}")
+    if gbps:
+        print(f"bound: weight bytes over the read bandwidth of {a.threads} threads (`attn bench --bandwidth`, "
+              f"medians {min(gbps):.1f}-{max(gbps):.1f} GB/s over the rows)")
 
 
 if __name__ == "__main__":
