@@ -167,7 +167,9 @@ INLINE __m512i fifth_of_group(const uint8_t *v, int c, int g) {
  * (Q4_K: dmin*m) or offset (Q6_K: 32*d*sc) times the activations' run sums is taken off,
  * and the super-block's total is scaled by the activations' d. `act`: ACT_ONE or ACT_TWO
  * bytes in 256-blocks, or ACT_FINE, one byte in 32-blocks: then the group's scales take
- * its block's d (one multiply more per row and group) and the minimum its block's sum(x~). */
+ * its block's d (one multiply more per row and group), the minimum its block's sum(x~), and
+ * Q6_K's offset 32 comes off the integer sums (a float operation fewer: vpdpbusd and the
+ * float work share the FMA pipes, so every float operation a group costs ~1/8 of its time). */
 enum { ACT_ONE, ACT_TWO, ACT_FINE };
 INLINE void kpanel_rows(const attn_qtype t, const int R, const int act, const uint8_t *panel, const attn_qx *qx,
                         int64_t r0, float *y, int64_t ldy, __mmask16 cols, int prefetch) {
@@ -187,7 +189,7 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int act, const ui
         _Alignas(64) float runs[8][16];
         __m512 part[8];
         for (int r = 0; r < R; r++) {
-            if (!(fine && x1)) run_sums(qx, r0 + r, b, runs[r]);
+            if (!fine) run_sums(qx, r0 + r, b, runs[r]);
             part[r] = _mm512_setzero_ps();
         }
         if (x1) {
@@ -231,11 +233,15 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int act, const ui
 #pragma GCC unroll 8
                 for (int r = 0; r < R; r++) {
                     const int64_t k = (r0 + r) * K + 256 * b + 128 * h + 32 * j + 16 * u;
-                    const __m512i a = group_ints(wv, 4, qx->hi + k, two ? qx->lo + k : NULL, in_order, two);
-                    const __m512 scx = fine ? _mm512_mul_ps(sc, _mm512_set1_ps(qx->d[(r0 + r) * qx->nb_pad + 8 * b + 4 * h + j]))
-                                            : sc;
-                    part[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), scx, part[r]);
-                    part[r] = _mm512_fnmadd_ps(scx, _mm512_set1_ps(32.0f * runs[r][j16]), part[r]);
+                    __m512i a = group_ints(wv, 4, qx->hi + k, two ? qx->lo + k : NULL, in_order, two);
+                    if (fine) { /* q - 32 in integers: one float operation fewer */
+                        a = _mm512_sub_epi32(a, _mm512_set1_epi32(32 * qx->bsum_hi[(r0 + r) * (K / 16) + 16 * b + j16]));
+                        const __m512 scx = _mm512_mul_ps(sc, _mm512_set1_ps(qx->d[(r0 + r) * qx->nb_pad + 8 * b + 4 * h + j]));
+                        part[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), scx, part[r]);
+                    } else {
+                        part[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), sc, part[r]);
+                        part[r] = _mm512_fnmadd_ps(sc, _mm512_set1_ps(32.0f * runs[r][j16]), part[r]);
+                    }
                 }
             }
         }
