@@ -122,11 +122,12 @@ static void check_threads(int64_t M, int64_t K, int64_t N) {
 
 /* The default precision (AUTO): f32 weights give exactly the f32 path's bits; quantized
  * weights (rows or 16-row panels) go through the tiles: the bf16-rounded product of x and
- * the dequantized weights; or, for K-quant panels where gemm.h says so, the integer kernels:
- * within the rounding of x to one byte in 32-blocks (|error| <= d/2 = amax/254 a value)
- * times the weights (test_qdot checks those kernels bit for bit). */
-static void check_auto(attn_qtype t, bool panels) {
-    int64_t M = 40, K = 512, N = 48;
+ * the dequantized weights; or, where gemm.h says so, the integer kernels (test_qdot checks
+ * them bit for bit): K-quant panels with x rounded to one byte in 32-blocks (|error| <= d/2 =
+ * amax/254 a value), other panels up to 64 rows with two bytes (d/256), each bound times
+ * the weights. M = 40 and 100 rows: both sides of the 64. */
+static void check_auto(attn_qtype t, bool panels, int64_t M) {
+    int64_t K = 512, N = 48;
     unsigned seed = 7 + t;
     float *x = malloc(M * K * sizeof *x), *wf = malloc(K * N * sizeof *wf), *wd = malloc(K * N * sizeof *wd);
     float *c = malloc(M * N * sizeof *c), *c32 = malloc(M * N * sizeof *c32);
@@ -143,32 +144,30 @@ static void check_auto(attn_qtype t, bool panels) {
     attn_weight f = {.data = wd, .dtype = ATTN_F32, .n_in = K, .n_out = N};
     attn_gemm_set_precision(ATTN_MATMUL_AUTO);
     const bool int8 = attn_gemm_int8_prompts(panels && attn_qtype_get(t)->block == 256);
+    const bool two = !int8 && panels && M <= 64 && attn_gemm_integer_short_prompts();
+    const double per_amax = int8 ? 1.0 / 254 : (1.0 / 256 + 1e-4) / 127; /* a value's rounding bound / block amax */
     CHECK(attn_matmul(c, x, M, &w, NULL) == 0 && attn_matmul(c32, x, M, &f, NULL) == 0, "%s", attn_last_error());
     double worst = 0, moved = 0;
     for (int64_t m = 0; m < M; m++)
         for (int64_t n = 0; n < N; n++) {
-            double ref = 0, mag = 0;
+            double ref = 0, mag = 0, exact = 0, bound = 0;
             for (int64_t k = 0; k < K; k++) {
+                float amax = 0;
+                for (int64_t j = k / 32 * 32; j < k / 32 * 32 + 32; j++) amax = fmaxf(amax, fabsf(x[m * K + j]));
                 ref += (double)to_bf16(x[m * K + k]) * to_bf16(wd[n * K + k]);
                 mag += fabs((double)x[m * K + k] * wd[n * K + k]);
+                exact += (double)x[m * K + k] * wd[n * K + k];
+                bound += fabs((double)wd[n * K + k]) * amax * per_amax;
             }
-            if (int8) {
-                double exact = 0, bound = 0;
-                for (int64_t k = 0; k < K; k++) {
-                    float amax = 0;
-                    for (int64_t j = k / 32 * 32; j < k / 32 * 32 + 32; j++) amax = fmaxf(amax, fabsf(x[m * K + j]));
-                    exact += (double)x[m * K + k] * wd[n * K + k];
-                    bound += fabs((double)wd[n * K + k]) * amax / 254.0;
-                }
-                worst = fmax(worst, fabs(c[m * N + n] - exact) / (bound * 1.0001 + mag * 4e-6 + 1e-7));
-            } else {
-                worst = fmax(worst, fabs(c[m * N + n] - ref) / (mag * 4e-6 + 1e-7));
-            }
+            worst = fmax(worst, int8 || two ? fabs(c[m * N + n] - exact) / (bound * 1.0001 + mag * 4e-6 + 1e-7)
+                                            : fabs(c[m * N + n] - ref) / (mag * 4e-6 + 1e-7));
             moved = fmax(moved, fabs(c[m * N + n] - c32[m * N + n]));
         }
-    CHECK(worst <= 1.0, "auto %s%s%s: error %.3g of tolerance", attn_qtype_get(t)->name, panels ? " panels" : "",
-          int8 ? " (int8)" : "", worst);
-    CHECK(moved > 1e-4, "auto %s: same as the f32 product", attn_qtype_get(t)->name);
+    const char *path = int8 ? " (int8)" : two ? " (two bytes)" : "";
+    CHECK(worst <= 1.0, "auto %s%s M=%lld%s: error %.3g of tolerance", attn_qtype_get(t)->name,
+          panels ? " panels" : "", (long long)M, path, worst);
+    CHECK(moved > (two ? 0 : 1e-4), "auto %s M=%lld%s: same as the f32 product", attn_qtype_get(t)->name,
+          (long long)M, path);
     float *again = malloc(M * N * sizeof *again);
     attn_gemm_set_precision(ATTN_MATMUL_F32);
     CHECK(attn_matmul(again, x, M, &f, NULL) == 0, "%s", attn_last_error());
@@ -211,7 +210,7 @@ static void check_engine(void) {
                                         ATTN_QT_Q6_K, ATTN_QT_Q3_K};
     for (size_t i = 0; i < sizeof qtypes / sizeof *qtypes; i++)
         for (int panels = 0; panels <= 1; panels++)
-            if (!panels || attn_qpanel_ok(qtypes[i], 512, 48)) check_auto(qtypes[i], panels);
+            if (!panels || attn_qpanel_ok(qtypes[i], 512, 48)) check_auto(qtypes[i], panels, 40), check_auto(qtypes[i], panels, 100);
     attn_gemm_set_precision(ATTN_MATMUL_BF16);
     /* slabs of one slice of the shared operand: C = bias first, then adds slab by slab */
     attn_gemm_set_shared_limit(1);

@@ -144,8 +144,9 @@ int main(void) {
     CHECK(f64 != NULL, "%s: %s", path, err.text);
     if (!f64) return test_finish("test_llama_gguf");
     json_t *f64files = json_object_get(f64, "files");
-    /* The default prompts (bf16 products for quantized weights where the CPU has them, see
-     * gemm.h) must stay at least as close to the float64 reference as llama.cpp; exact
+    /* The default prompts (gemm.h's AUTO: bf16 on AMX; else one-byte integers on K-quant
+     * panels, and on the other panels these prompts' 19-34 rows keep the decoding's two-byte
+     * integers) must stay at least as close to the float64 reference as llama.cpp; exact
      * products (ATTN_MATMUL=f32) within 1e-3 of it. */
     attn_matmul_precision dflt = attn_gemm_precision();
     printf("%-11s %12s %12s %14s %14s  greedy agreement with llama.cpp (of %d, 3 prompts)\n", "file",

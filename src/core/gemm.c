@@ -81,13 +81,12 @@ attn_matmul_precision attn_gemm_precision(void) {
     return (attn_matmul_precision)precision;
 }
 
+bool attn_gemm_integer_short_prompts(void) { /* AMX: 16x the products of vpdpbusd a cycle */
+    return attn_gemm_precision() == ATTN_MATMUL_AUTO && attn_gemm_bf16_available() && !attn_amx_usable();
+}
+
 bool attn_gemm_int8_prompts(bool kquant_panels) {
-    switch (attn_gemm_precision()) {
-    case ATTN_MATMUL_INT8: return true;
-    case ATTN_MATMUL_AUTO: /* AMX: 16x the products of vpdpbusd a cycle */
-        return kquant_panels && attn_gemm_bf16_available() && !attn_amx_usable();
-    default: return false;
-    }
+    return attn_gemm_precision() == ATTN_MATMUL_INT8 || (kquant_panels && attn_gemm_integer_short_prompts());
 }
 
 static bool use_bf16(const attn_gemm *g) {

@@ -49,8 +49,9 @@ size_t attn_gemm_serial_scratch(int64_t M);
  * every product (whose K-quants' blocks are 256); other products are F32. AUTO (the
  * default): prompts on quantized weights in BF16 on AMX tiles; else, where the AVX-512
  * kernels run, INT8 for K-quant weights (in panels) and BF16 for the others (for those 32-value
- * blocks, one byte is llama.cpp's own rounding, and bf16 is 2-3x closer to exact); without
- * them F32. All other products are F32, so f32/f16 models and training stay exact. On
+ * blocks, one byte is llama.cpp's own rounding, and bf16 is 2-3x closer to exact), except
+ * that prompts of at most 64 rows on those stay in the decoding kernels' two-byte integers
+ * (faster than the bf16 GEMM's packing there, and closer to exact); without them F32. All other products are F32, so f32/f16 models and training stay exact. On
  * llama.cpp's reference files either way stays closer to the float64 logits than llama.cpp
  * (test_llama_gguf). ATTN_MATMUL=f32|bf16|int8|auto sets the starting value; the setting is
  * process-wide. Setting BF16 fails (-1, with error) on CPUs without the AVX-512 kernels
@@ -66,6 +67,9 @@ const char *attn_gemm_bf16_engine(void); /* "AMX tiles", "AVX512-BF16" or NULL (
 /* Whether prompt products on quantized weights take the integer kernels: always in INT8; in
  * AUTO for K-quant weights in panels (`kquant_panels`) where bf16 would not run on AMX. */
 bool attn_gemm_int8_prompts(bool kquant_panels);
+/* Whether short prompts (matmul.c's SHORT_PROMPT_ROWS) on quantized weights in panels take
+ * the decoding kernels (ATTN_QDOT's mode): in AUTO where bf16 would not run on AMX. */
+bool attn_gemm_integer_short_prompts(void);
 
 /* Tests: the most bytes of packed operand shared by all threads at once (larger ones are
  * done in slabs of the reduction); 0 restores the default. */

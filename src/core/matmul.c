@@ -21,6 +21,11 @@
  * So a row's logits can move by the activations' rounding with the number of rows it is
  * batched with. */
 #define QGEMV_MAX_ROWS 16
+/* Prompts up to this many rows on quantized weights in panels stay in the decoding kernels
+ * where gemm.h says so (attn_gemm_integer_short_prompts): on Zen 4 SmolLM2 Q4_1's pp24 ran
+ * 920-994 -> 1266-1269 tok/s, pp64 +4%, the 1.1B Q4_0's pp32 +25%; at 96 rows bf16 won by
+ * 6-10%. (With AVX2's row kernels the f32 GEMM already won at 64 rows.) */
+#define SHORT_PROMPT_ROWS 64
 #define DOT_MAX_ROWS 512 /* a prompt chunk */
 #define MAX_THREADS 512
 #define SCRATCH_SLOTS 5
@@ -135,7 +140,9 @@ static const attn_qx *integer_rows(const float *x, int64_t M, const attn_weight 
         bool panels = true, kquants = true;
         for (int i = 0; i < n; i++)
             panels = panels && ws[i]->panels, kquants = kquants && attn_qtype_get(ws[i]->qtype)->block == 256;
-        mode = !attn_gemm_int8_prompts(panels && kquants) ? ATTN_QDOT_F32 : panels ? ATTN_QDOT_Q8_32 : ATTN_QDOT_Q8;
+        mode = attn_gemm_int8_prompts(panels && kquants) ? (panels ? ATTN_QDOT_Q8_32 : ATTN_QDOT_Q8)
+             : M <= SHORT_PROMPT_ROWS && panels && attn_gemm_integer_short_prompts() ? mode
+             : ATTN_QDOT_F32;
     }
     return attn_qx_rows(x, w->n_in, M, w->n_in, (attn_qtype)w->qtype, quads, mode);
 }
