@@ -360,46 +360,35 @@ static void kquant_ints(attn_qtype t, const uint8_t *b, int q[256], int sc[16], 
     }
 }
 
-/* A K-quant block against one-byte activations in 32-blocks: per group of 16, its integer
- * sums times its activation block's dx. */
-static float kquant_ref_32(const attn_qx *qx, int64_t r, int64_t k0, const int q[256], const int sc[16],
-                           const int mn[16], float d, float c) {
-    const int8_t *hi = qx->hi + r * qx->K;
-    const int16_t *b1 = qx->bsum_hi + r * (qx->K / 16);
-    float y = 0;
-    for (int g = 0; g < 16; g++) {
-        int32_t p = 0;
-        for (int j = 16 * g; j < 16 * g + 16; j++) p += q[j] * hi[k0 + j];
-        const float dx = qx->d[r * qx->nb_pad + (k0 + 16 * g) / 32];
-        y += (float)(sc[g] * p) * (d * dx) + (float)(mn[g] * b1[k0 / 16 + g]) * (c * dx);
-    }
-    return y;
-}
-
 float attn_qdot_ref_block(const attn_qx *qx, int64_t r, int64_t b, const void *block, attn_qtype t) {
     const int64_t K = qx->K, k0 = b * attn_qtype_get(t)->block;
     const int8_t *hi = qx->hi + r * K, *lo = qx->lo ? qx->lo + r * K : NULL;
-    const float dx = qx->d[r * qx->nb_pad + k0 / qx->block];
     int q[256], sc[16], mn[16];
     float d, c;
     if (legacy(t)) {
         legacy_ints(t, block, q, &d, &c);
         int32_t s = 0;
         for (int j = 0; j < 32; j++) s += q[j] * (lo ? 256 * hi[k0 + j] + lo[k0 + j] : hi[k0 + j]);
+        const float dx = qx->d[r * qx->nb_pad + b];
         return (float)s * (d * dx * (lo ? 1.0f / 256 : 1.0f)) + c * qx->sum[r * qx->nb_pad + b];
     }
+    /* K-quants: integer sums over each activation block (the whole super-block, or 32 values
+     * with ATTN_QDOT_Q8_32), scaled by its dx when it ends */
     kquant_ints(t, block, q, sc, mn, &d, &c);
-    if (qx->block == 32) return kquant_ref_32(qx, r, k0, q, sc, mn, d, c);
     const int16_t *b1 = qx->bsum_hi + r * (K / 16), *b2 = lo ? qx->bsum_lo + r * (K / 16) : NULL;
     int64_t s1 = 0, s2 = 0, m1 = 0, m2 = 0;
+    float y = 0;
     for (int g = 0; g < 16; g++) {
         int64_t p1 = 0, p2 = 0;
         for (int j = 16 * g; j < 16 * g + 16; j++) p1 += q[j] * hi[k0 + j], p2 += lo ? q[j] * lo[k0 + j] : 0;
         s1 += sc[g] * p1, s2 += sc[g] * p2;
         m1 += mn[g] * b1[k0 / 16 + g], m2 += b2 ? mn[g] * b2[k0 / 16 + g] : 0;
+        if (16 * (g + 1) % qx->block) continue;
+        const float dx = qx->d[r * qx->nb_pad + (k0 + 16 * g) / qx->block];
+        y += (float)s1 * (d * dx) + (float)m1 * (c * dx);
+        if (lo) y += (float)s2 * (d * dx * (1.0f / 256)) + (float)m2 * (c * dx * (1.0f / 256));
+        s1 = s2 = m1 = m2 = 0;
     }
-    float y = (float)s1 * (d * dx) + (float)m1 * (c * dx);
-    if (lo) y += (float)s2 * (d * dx * (1.0f / 256)) + (float)m2 * (c * dx * (1.0f / 256));
     return y;
 }
 
