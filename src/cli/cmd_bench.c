@@ -67,10 +67,11 @@ out:
  * take, and on which units). */
 static const char *matmul_desc(void) {
     attn_matmul_precision p = attn_gemm_precision();
-    static char desc[128];
+    static char desc[160];
     const char *engine = attn_gemm_bf16_engine();
     if (p == ATTN_MATMUL_AUTO && attn_gemm_int8_prompts(true))
-        snprintf(desc, sizeof desc, "auto (prompts on K-quants in int8, on other quantized weights in bf16, %s)", engine);
+        snprintf(desc, sizeof desc, "auto (prompts on K-quants in int8; on other quantized weights in two-byte "
+                 "integers up to 64 rows, then bf16 on %s)", engine);
     else if (p == ATTN_MATMUL_AUTO && engine)
         snprintf(desc, sizeof desc, "auto (bf16 prompts on quantized weights, %s)", engine);
     else if (p == ATTN_MATMUL_BF16) snprintf(desc, sizeof desc, "bf16 (%s)", engine ? engine : "none: f32");

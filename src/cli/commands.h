@@ -43,8 +43,9 @@ void cli_train_progress_free(void *progress);
 int cli_setup_runtime(const char *cmd, int threads, const char *isa, const char *matmul);
 #define CLI_MATMUL_HELP                                                                            \
     "matrix products: auto (default: prompts on quantized weights in bf16 on AMX; with AVX-512 "  \
-    "int8 for K-quants and bf16 for the rest; else exact f32), f32 (always exact), bf16, or "     \
-    "int8 (prompts on all quantized weights with activations rounded to 8 bits)"
+    "int8 for K-quants, and for the rest two-byte integers up to 64 rows, then bf16; else exact "  \
+    "f32), f32 (always exact), bf16, or int8 (prompts on all quantized weights with activations " \
+    "rounded to 8 bits)"
 /* The model when -m is not given: $ATTN_MODEL, else SmolLM2-135M-Instruct where
  * scripts/fetch-smollm2.sh caches it. NULL with a printed error saying how to get one. */
 const char *cli_default_model(const char *cmd);

@@ -48,14 +48,14 @@ size_t attn_gemm_serial_scratch(int64_t M);
  * blocks of 32 (VNNI vpdpbusd does twice vdpbf16ps's products a cycle), as llama.cpp does for
  * every product (whose K-quants' blocks are 256); other products are F32. AUTO (the
  * default): prompts on quantized weights in BF16 on AMX tiles; else, where the AVX-512
- * kernels run, INT8 for K-quant weights (in panels) and BF16 for the others (for those 32-value
- * blocks, one byte is llama.cpp's own rounding, and bf16 is 2-3x closer to exact), except
- * that prompts of at most 64 rows on those stay in the decoding kernels' two-byte integers
- * (faster than the bf16 GEMM's packing there, and closer to exact); without them F32. All other products are F32, so f32/f16 models and training stay exact. On
- * llama.cpp's reference files either way stays closer to the float64 logits than llama.cpp
- * (test_llama_gguf). ATTN_MATMUL=f32|bf16|int8|auto sets the starting value; the setting is
- * process-wide. Setting BF16 fails (-1, with error) on CPUs without the AVX-512 kernels
- * (which need AVX512-BF16). */
+ * kernels run, INT8 for K-quant weights in panels, and for the others the decoding kernels'
+ * two-byte integers up to 64 rows (faster than the bf16 GEMM's packing there, and closer to
+ * exact), then BF16 (for their 32-value blocks one byte is llama.cpp's own rounding, and bf16
+ * is 2-3x closer to exact); without those kernels F32. All other products are F32, so
+ * f32/f16 models and training stay exact. On llama.cpp's reference files every one of these
+ * stays closer to the float64 logits than llama.cpp (test_llama_gguf). ATTN_MATMUL=
+ * f32|bf16|int8|auto sets the starting value; the setting is process-wide. Setting BF16
+ * fails (-1, with error) on CPUs without the AVX-512 kernels (which need AVX512-BF16). */
 typedef enum { ATTN_MATMUL_F32, ATTN_MATMUL_BF16, ATTN_MATMUL_AUTO, ATTN_MATMUL_INT8 } attn_matmul_precision;
 int attn_gemm_set_precision(attn_matmul_precision p);
 /* "f32", "bf16", "int8" or "auto" -> the setting; -1 (with error naming the choices) otherwise. */
