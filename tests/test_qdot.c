@@ -370,7 +370,8 @@ static void check_matmul_many(attn_qtype t0, attn_qtype t1, int64_t M, bool pane
 /* ATTN_QBENCH=1: one thread, best of 30, M rows of an N x K matrix (ATTN_QBENCH_N/K/M,
  * default SmolLM2's 1536 x 576, one row): the exact f32 path against the integer one in each
  * mode, weight bytes per second, activation quantization included; with M > 1 also the
- * panels with INT8 prompts' one-byte rows, in integer multiply-adds a second (x2). */
+ * panels with one-byte rows (the type's blocks, and INT8 prompts' 32-blocks), in integer
+ * multiply-adds a second (x2). */
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts); /* the machine may be shared */
@@ -416,15 +417,15 @@ static void bench(attn_qtype t) {
         }
         printf("  | %s rows %6.2f panels %6.2f GB/s (%.2fx)", attn_qdot_mode_name(attn_qdot_get_mode()),
                gb / best[0], gb / best[1], best[0] / best[1]);
-        if (M > 1) { /* prompts: one byte per value in 32-blocks (INT8), integer multiply-adds a second */
-            double b32 = 1e9;
+        for (int m = ATTN_QDOT_Q8; M > 1 && m <= ATTN_QDOT_Q8_32; m += ATTN_QDOT_Q8_32 - ATTN_QDOT_Q8) {
+            double b = 1e9; /* prompts: one byte (INT8's 32-blocks, or the type's), integer multiply-adds */
             for (int rep = 0; rep < 30; rep++) {
-                const attn_qx *q = attn_qx_rows(x, K, M, K, t, false, ATTN_QDOT_Q8_32);
+                const attn_qx *q = attn_qx_rows(x, K, M, K, t, false, (attn_qdot_mode)m);
                 double t0 = now();
                 attn_qpanel_dot(y, N, q, pw, t, 0, N);
-                b32 = fmin(b32, now() - t0);
+                b = fmin(b, now() - t0);
             }
-            printf("  | q8_32 panels %.0f GOP/s", 2.0 * (double)(M * N * K) / b32 / 1e9);
+            printf("  | %s panels %.0f GOP/s", attn_qdot_mode_name((attn_qdot_mode)m), 2.0 * (double)(M * N * K) / b / 1e9);
         }
         attn_free(pw);
     }
