@@ -118,6 +118,32 @@ static void test_batch(attn_model *m, const attn_tokenizer *tok) {
     CHECK(attn_model_set_sequences(m, 1, 0) == 0, "back to one sequence");
 }
 
+/* An f16 KV cache: the f32 model starts exact; switching keeps the sequences, forgets the
+ * positions, and moves the logits by f16's rounding of keys and values only; other types are
+ * refused with nothing changed. */
+static void test_kv_type(attn_model *m, const attn_tokenizer *tok) {
+    const char *text = "ROMEO:\nBut soft, what light through yonder window breaks";
+    int64_t vocab = attn_model_get_info(m)->vocab_size;
+    int32_t *ids;
+    int n;
+    CHECK(attn_tokenizer_encode(tok, text, strlen(text), false, &ids, &n) == 0, "encode");
+    float *f32 = malloc(sizeof(float) * (size_t)vocab), *f16 = malloc(sizeof(float) * (size_t)vocab);
+    CHECK(attn_model_kv_type(m) == ATTN_F32, "an f32 model starts with an f32 cache");
+    CHECK(attn_model_set_sequences(m, 3, 0) == 0, "three sequences");
+    CHECK(attn_model_forward(m, ids, n, f32, false) == 0, "forward f32");
+    CHECK(attn_model_set_kv_type(m, ATTN_BF16) == -1 && strstr(attn_last_error(), "f16") &&
+              attn_model_kv_type(m) == ATTN_F32 && attn_model_seq_n_past(m, 0) == n,
+          "a bf16 cache was accepted or changed the model");
+    CHECK(attn_model_set_kv_type(m, ATTN_F16) == 0 && attn_model_kv_type(m) == ATTN_F16, "f16: %s", attn_last_error());
+    CHECK(attn_model_n_sequences(m) == 3 && attn_model_seq_n_past(m, 0) == 0, "f16 kept 3 sequences, 0 positions");
+    CHECK(attn_model_forward(m, ids, n, f16, false) == 0, "forward f16");
+    double worst = 0, mag = 0;
+    for (int64_t v = 0; v < vocab; v++) worst = fmax(worst, fabs(f32[v] - f16[v])), mag = fmax(mag, fabs(f32[v]));
+    CHECK(worst > 0 && worst <= 1e-2 * mag, "f16 cache moved the logits by %g (largest %g)", worst, mag);
+    CHECK(attn_model_set_kv_type(m, ATTN_F32) == 0 && attn_model_set_sequences(m, 1, 0) == 0, "back to f32");
+    free(ids), free(f32), free(f16);
+}
+
 static void test_chat(void) {
     const attn_chat_template *t = attn_chat_template_by_name("chatml");
     CHECK(t && strcmp(attn_chat_template_name(t), "chatml") == 0, "chatml missing");
@@ -148,6 +174,7 @@ int main(void) {
               attn_tokenizer_vocab_size(tok));
         test_generate(m, tok);
         test_batch(m, tok);
+        test_kv_type(m, tok);
     }
     attn_tokenizer_free(tok);
     attn_model_free(m);

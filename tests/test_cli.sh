@@ -56,6 +56,16 @@ contains "bench fields" "$tmp/out" "\"tg_tok_s\""
 expect "bench past context" 2 "$attn" bench -m "$m" -p 100
 expect "bench --matmul f32" 0 "$attn" bench -m "$m" -p 16 -n 2 -r 1 --json --matmul f32
 contains "matmul reported" "$tmp/out" "\"matmul\": \"f32\""
+# the KV cache: f32 by default for an f32 model, f16 on request (generation timed 20 positions in)
+expect "bench default cache" 0 "$attn" bench -m "$m" -p 16 -n 4 -r 1 --json
+contains "f32 model, f32 cache" "$tmp/out" "\"kv_type\": \"F32\""
+expect "bench --kv-type f16 -d 20" 0 "$attn" bench -m "$m" -p 16 -n 4 -d 20 -r 1 --json --kv-type f16
+contains "f16 cache reported" "$tmp/out" "\"kv_type\": \"F16\""
+contains "depth reported" "$tmp/out" "\"depth\": 20"
+expect "depth past context" 2 "$attn" bench -m "$m" -p 16 -n 8 -d 60
+expect "generate --kv-type f16" 0 "$attn" generate -m "$m" -p "Hello" -n 6 --seed 5 --kv-type f16
+expect "unknown --kv-type" 2 "$attn" generate -m "$m" -p "hi" -n 2 --kv-type f8
+contains "--kv-type choices named" "$tmp/err" "auto, f32 or f16"
 expect "unknown --matmul" 2 "$attn" generate -m "$m" -p "hi" -n 2 --matmul fp8
 contains "--matmul choices named" "$tmp/err" "f32, bf16, int8 or auto"
 # bf16 products run on the AVX-512 kernels only: with others chosen, a refusal, not f32 in silence

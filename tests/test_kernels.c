@@ -123,7 +123,9 @@ static void check_vector_ops(const attn_kernels *k, const char *isa) {
     for (int i = 0; i < 17; i++) CHECK_NEAR(big[i], big2[i], 1e-5 * (1 + fabsf(big2[i])), "swiglu extreme");
 }
 
-/* Scores from the blocked transposed key cache and the weighted value sums, 1..4 queries. */
+/* Scores from the blocked transposed key cache and the weighted value sums, 1..4 queries,
+ * over f32 and f16 caches: each kernel against the reference on the same cache, and the f16
+ * cache's results against the f32 ones within f16's rounding (2^-11 of each element). */
 static void check_attention_ops(const attn_kernels *k, const char *isa) {
     unsigned seed = 5;
     int hds[] = {8, 12, 64, 80};
@@ -133,24 +135,60 @@ static void check_attention_ops(const attn_kernels *k, const char *isa) {
             for (int nq = 1; nq <= ATTN_MAX_NQ; nq++) {
                 int hd = hds[a];
                 int64_t n = ns[b], blocks = (n + ATTN_KV_BLOCK - 1) / ATTN_KV_BLOCK, stride = hd + 3;
-                int64_t ls = blocks * ATTN_KV_BLOCK, lq = hd + 5, lo = hd + 1;
-                float *q = malloc(nq * lq * sizeof(float)), *kb = malloc(blocks * hd * ATTN_KV_BLOCK * sizeof(float));
+                int64_t ls = blocks * ATTN_KV_BLOCK, lq = hd + 5, lo = hd + 1, nk = blocks * hd * ATTN_KV_BLOCK;
+                float *q = malloc(nq * lq * sizeof(float)), *kb = malloc(nk * sizeof(float));
                 float *s1 = malloc(nq * ls * sizeof(float)), *s2 = malloc(nq * ls * sizeof(float));
-                float *v = malloc(n * stride * sizeof(float));
+                float *s3 = malloc(nq * ls * sizeof(float)), *v = malloc(n * stride * sizeof(float));
                 float *o1 = malloc(nq * lo * sizeof(float)), *o2 = malloc(nq * lo * sizeof(float));
+                float *o3 = malloc(nq * lo * sizeof(float));
+                uint16_t *kh = malloc(nk * sizeof(uint16_t)), *vh = malloc(n * stride * sizeof(uint16_t));
                 for (int64_t i = 0; i < nq * lq; i++) q[i] = frand(&seed);
-                for (int64_t i = 0; i < blocks * hd * ATTN_KV_BLOCK; i++) kb[i] = frand(&seed);
-                for (int64_t i = 0; i < n * stride; i++) v[i] = frand(&seed);
-                k->attn_scores(s1, ls, q, lq, nq, kb, hd, n, 0.125f);
-                attn_kernels_ref.attn_scores(s2, ls, q, lq, nq, kb, hd, n, 0.125f);
-                for (int r = 0; r < nq; r++)
-                    for (int64_t p = 0; p < n; p++) CHECK_NEAR(s1[r * ls + p], s2[r * ls + p], 1e-5 * hd, isa);
-                k->attn_values(o1, lo, s2, ls, nq, v, stride, hd, n);
-                attn_kernels_ref.attn_values(o2, lo, s2, ls, nq, v, stride, hd, n);
-                for (int r = 0; r < nq; r++)
-                    for (int d = 0; d < hd; d++) CHECK_NEAR(o1[r * lo + d], o2[r * lo + d], 1e-5 * n, isa);
-                free(q), free(kb), free(s1), free(s2), free(v), free(o1), free(o2);
+                for (int64_t i = 0; i < nk; i++) kb[i] = frand(&seed), kh[i] = attn_f32_to_f16(kb[i]);
+                for (int64_t i = 0; i < n * stride; i++) v[i] = frand(&seed), vh[i] = attn_f32_to_f16(v[i]);
+                for (int f16 = 0; f16 <= 1; f16++) {
+                    attn_dtype t = f16 ? ATTN_F16 : ATTN_F32;
+                    const void *kc = f16 ? (const void *)kh : kb, *vc = f16 ? (const void *)vh : v;
+                    float *sk = f16 ? s3 : s1; /* f32: s1; f16: s3 (s1 keeps the f32 result) */
+                    k->attn_scores(sk, ls, q, lq, nq, kc, t, hd, n, 0.125f);
+                    attn_kernels_ref.attn_scores(s2, ls, q, lq, nq, kc, t, hd, n, 0.125f);
+                    for (int r = 0; r < nq; r++)
+                        for (int64_t p = 0; p < n; p++) CHECK_NEAR(sk[r * ls + p], s2[r * ls + p], 1e-5 * hd, isa);
+                    float *ok = f16 ? o3 : o1;
+                    k->attn_values(ok, lo, s1, ls, nq, vc, t, stride, hd, n);
+                    attn_kernels_ref.attn_values(o2, lo, s1, ls, nq, vc, t, stride, hd, n);
+                    for (int r = 0; r < nq; r++)
+                        for (int d = 0; d < hd; d++) CHECK_NEAR(ok[r * lo + d], o2[r * lo + d], 1e-5 * n, isa);
+                }
+                /* |q|, |k|, |v| <= 1 and f16 rounds each to 2^-11 of itself */
+                for (int r = 0; r < nq; r++) {
+                    double wsum = 0;
+                    for (int64_t p = 0; p < n; p++) {
+                        CHECK_NEAR(s3[r * ls + p], s1[r * ls + p], 0.125 * hd * 0x1p-11 + 1e-5 * hd, "f16 keys");
+                        wsum += fabs(s1[r * ls + p]);
+                    }
+                    for (int d = 0; d < hd; d++)
+                        CHECK_NEAR(o3[r * lo + d], o1[r * lo + d], wsum * 0x1p-11 + 1e-5 * n, "f16 values");
+                }
+                free(q), free(kb), free(s1), free(s2), free(s3), free(v), free(o1), free(o2), free(o3), free(kh), free(vh);
             }
+}
+
+/* f16 rounding of KV cache rows equals attn_f32_to_f16 bit for bit, ties, subnormals,
+ * overflow and infinities included, contiguous and strided. */
+static void check_to_f16(const attn_kernels *k, const char *isa) {
+    float x[53];
+    unsigned seed = 9;
+    for (int i = 0; i < 53; i++) x[i] = frand(&seed) * 70000.0f;
+    const float special[] = {0.0f, -0.0f, 1.0f + 0x1p-11f, 1.0f + 3 * 0x1p-11f, 0x1p-20f, -0x1p-24f, 0x1p-25f,
+                             65504.0f, 65520.0f, 1e30f, INFINITY, -INFINITY, 6.1e-5f, 3.0e-8f};
+    memcpy(x, special, sizeof special);
+    for (int stride = 1; stride <= 64; stride += 63) {
+        uint16_t got[53 * 64], want[53 * 64];
+        memset(got, 0, sizeof got), memset(want, 0, sizeof want);
+        k->to_f16(got, stride, x, 53);
+        for (int i = 0; i < 53; i++) want[i * stride] = attn_f32_to_f16(x[i]);
+        CHECK(memcmp(got, want, sizeof got) == 0, "%s to_f16 stride %d", isa, stride);
+    }
 }
 
 int main(void) {
@@ -166,6 +204,7 @@ int main(void) {
         const char *name = attn_isa_name((attn_isa)isa);
         check_vector_ops(attn_kernels_get(), name);
         check_attention_ops(attn_kernels_get(), name);
+        check_to_f16(attn_kernels_get(), name);
         for (int threads = 1; threads <= 2; threads++) {
             attn_threads_init(threads);
             for (int dt = 0; dt < ATTN_DTYPE_COUNT; dt++)

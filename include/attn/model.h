@@ -64,6 +64,14 @@ int attn_model_set_sequences(attn_model *m, int n_seq, int64_t n_ctx);
 int attn_model_n_sequences(const attn_model *m);
 int64_t attn_model_seq_n_past(const attn_model *m, int seq); /* 0 for a sequence that does not exist */
 int attn_model_seq_truncate(attn_model *m, int seq, int64_t n_past); /* 0 frees the sequence */
+/* The KV cache's element type: ATTN_F32, or ATTN_F16 (half the memory, and decoding streams
+ * half the bytes per cached position: at a few thousand positions the cache outweighs a small
+ * model; llama.cpp's default). A model starts in f16 when its large matrices are
+ * block-quantized (their rounding is far larger than f16's), else in f32 (exact). Setting it
+ * keeps the sequences and their room but forgets every cached position; other types are
+ * refused (-1). */
+int attn_model_set_kv_type(attn_model *m, attn_dtype type);
+attn_dtype attn_model_kv_type(const attn_model *m);
 /* Runs every item (validated first: sequence numbers, ids, context room; an error changes
  * nothing). Results equal running each item alone with attn_model_forward, to float rounding:
  * stacked rows are summed in another order (a single item takes the very same path); with

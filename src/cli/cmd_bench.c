@@ -40,8 +40,10 @@ static double read_bandwidth(void) {
     return n * sizeof(float) / best / 1e9;
 }
 
-static int time_runs(attn_model *m, const int32_t *ids, int pp, int tg, int reps, double *pp_s, double *tg_s,
-                     float *logits) {
+/* Each rep: a prompt of pp tokens, then (in a fresh cache holding `depth` positions, not
+ * timed) tg single tokens. */
+static int time_runs(attn_model *m, const int32_t *ids, int pp, int tg, int depth, int reps, double *pp_s,
+                     double *tg_s, float *logits) {
     double *a = malloc(sizeof(double) * reps), *b = malloc(sizeof(double) * reps);
     int rc = -1;
     if (!a || !b) goto out;
@@ -51,9 +53,10 @@ static int time_runs(attn_model *m, const int32_t *ids, int pp, int tg, int reps
         if (pp > 0 && attn_model_forward(m, ids, pp, logits, false)) goto out;
         a[r] = attn_time_s() - t0;
         attn_model_reset(m);
+        if (depth > 0 && tg > 0 && attn_model_forward(m, ids, depth, NULL, false)) goto out;
         t0 = attn_time_s();
         for (int i = 0; i < tg; i++)
-            if (attn_model_forward(m, ids + i, 1, logits, false)) goto out;
+            if (attn_model_forward(m, ids + depth + i, 1, logits, false)) goto out;
         b[r] = attn_time_s() - t0;
     }
     *pp_s = attn_median(a, reps), *tg_s = attn_median(b, reps);
@@ -80,69 +83,76 @@ static const char *matmul_desc(void) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    const char *model = NULL, *isa = NULL, *matmul = NULL;
-    int pp = 512, tg = 128, reps = 3, threads = 0;
+    const char *model = NULL, *isa = NULL, *matmul = NULL, *kv_type = NULL;
+    int pp = 512, tg = 128, depth = 0, reps = 3, threads = 0;
     bool json = false, bandwidth = false;
     const opt_spec opts[] = {
         {"model", 'm', OPT_STR, &model, "model folder or .safetensors file", 0, 0},
         {"prompt", 'p', OPT_INT, &pp, "prompt tokens processed in one forward", 0, 1 << 20},
         {"gen", 'n', OPT_INT, &tg, "tokens generated one at a time", 0, 1 << 20},
+        {"depth", 'd', OPT_INT, &depth, "positions already in the cache when generation is timed (long contexts)", 0,
+         1 << 20},
         {"reps", 'r', OPT_INT, &reps, "repetitions (the median is reported)", 1, 1000},
         {"threads", 't', OPT_INT, &threads, "threads; 0 = all cores", 0, 512},
         {"isa", 0, OPT_STR, &isa, "force kernels: scalar, avx2 or avx512", 0, 0},
         {"matmul", 0, OPT_STR, &matmul, CLI_MATMUL_HELP, 0, 0},
+        {"kv-type", 0, OPT_STR, &kv_type, CLI_KV_HELP, 0, 0},
         {"bandwidth", 0, OPT_FLAG, &bandwidth, "also measure memory bandwidth and the decoding bound", 0, 0},
         {"json", 0, OPT_FLAG, &json, "print one JSON object", 0, 0},
     };
-    cmd_spec spec = {"bench", "attn bench -m MODEL [-p 512] [-n 128] [-t N] [--json]",
+    cmd_spec spec = {"bench", "attn bench -m MODEL [-p 512] [-n 128] [-d 0] [-t N] [--json]",
                      "Measures prompt processing and generation speed (tokens/s, median of --reps),\n"
                      "load time and peak resident memory.", opts, (int)(sizeof opts / sizeof *opts)};
     int pr = args_parse(&spec, argc, argv);
     if (pr) return pr > 0 ? 0 : 2;
-    if (cli_setup_runtime("bench", threads, isa, matmul)) return 2;
+    if (cli_setup_runtime("bench", threads, isa, matmul, kv_type)) return 2;
     double t0 = attn_time_s();
     attn_model *m = cli_load_model("bench", model);
     if (!m) return 1;
     double load_s = attn_time_s() - t0;
     const attn_model_info *info = attn_model_get_info(m);
-    if (pp > info->n_ctx || tg > info->n_ctx) {
-        fprintf(stderr, "attn bench: -p %d / -n %d exceed the model's context of %lld\n", pp, tg, (long long)info->n_ctx);
+    if (pp > info->n_ctx || (int64_t)tg + depth > info->n_ctx) {
+        fprintf(stderr, "attn bench: -p %d / -d %d + -n %d exceed the model's context of %lld\n", pp, depth, tg,
+                (long long)info->n_ctx);
         attn_model_free(m);
         return 2;
     }
-    int n_ids = pp > tg ? pp : tg;
+    int n_ids = pp > tg + depth ? pp : tg + depth;
     int32_t *ids = malloc(sizeof(int32_t) * (n_ids + 1));
     float *logits = malloc(sizeof(float) * info->vocab_size);
     double pp_s = 0, tg_s = 0;
     for (int i = 0; ids && i <= n_ids; i++) ids[i] = (int32_t)((i * 7919u + 13) % (uint32_t)info->vocab_size);
-    if (!ids || !logits || time_runs(m, ids, pp, tg, reps, &pp_s, &tg_s, logits) != 0) {
+    if (!ids || !logits || time_runs(m, ids, pp, tg, depth, reps, &pp_s, &tg_s, logits) != 0) {
         fprintf(stderr, "attn bench: %s\n", attn_last_error());
         free(ids), free(logits), attn_model_free(m);
         return 1;
     }
     double rss_mb = attn_peak_rss_bytes() / 1048576.0, weight_mb = info->weight_bytes / 1048576.0;
     double pp_tps = pp && pp_s > 0 ? pp / pp_s : 0, tg_tps = tg && tg_s > 0 ? tg / tg_s : 0;
+    const char *kv = attn_dtype_name(attn_model_kv_type(m));
     double bw = bandwidth ? read_bandwidth() : 0, bound = bw > 0 ? bw * 1e9 / info->weight_bytes : 0;
     if (json) {
         printf("{\"model\": ");
         cli_print_json_string(model, strlen(model));
         printf(", \"family\": \"%s\", \"dtype\": \"%s\", \"n_params\": %lld, \"weight_mb\": %.1f, \"threads\": %d, "
-               "\"isa\": \"%s\", \"matmul\": \"%s\", \"pp\": %d, \"tg\": %d, \"pp_tok_s\": %.2f, \"tg_tok_s\": %.2f, \"load_s\": %.4f, "
-               "\"peak_rss_mb\": %.1f",
+               "\"isa\": \"%s\", \"matmul\": \"%s\", \"kv_type\": \"%s\", \"pp\": %d, \"tg\": %d, \"depth\": %d, "
+               "\"pp_tok_s\": %.2f, \"tg_tok_s\": %.2f, \"load_s\": %.4f, \"peak_rss_mb\": %.1f",
                info->family, info->weight_type ? info->weight_type : attn_dtype_name(info->dtype), (long long)info->n_params, weight_mb, attn_threads_count(),
-               attn_isa_name(attn_isa_current()), matmul_desc(), pp, tg, pp_tps, tg_tps, load_s, rss_mb);
+               attn_isa_name(attn_isa_current()), matmul_desc(), kv, pp, tg, depth, pp_tps, tg_tps, load_s, rss_mb);
         if (bw > 0) printf(", \"bandwidth_gb_s\": %.1f, \"tg_bound_tok_s\": %.1f, \"tg_pct_of_bound\": %.1f", bw, bound, 100 * tg_tps / bound);
         printf("}\n");
     } else {
-        printf("model %s: %s %s, %.1fM params, %.1f MB of weights | %d threads, %s kernels, matmul %s\n", model,
-               info->family, info->weight_type ? info->weight_type : attn_dtype_name(info->dtype), info->n_params / 1e6,
-               weight_mb, attn_threads_count(), attn_isa_name(attn_isa_current()), matmul_desc());
+        printf("model %s: %s %s, %.1fM params, %.1f MB of weights | %d threads, %s kernels, matmul %s, KV cache %s\n",
+               model, info->family, info->weight_type ? info->weight_type : attn_dtype_name(info->dtype),
+               info->n_params / 1e6, weight_mb, attn_threads_count(), attn_isa_name(attn_isa_current()), matmul_desc(), kv);
         printf("load        %8.3f s\n", load_s);
         if (pp) printf("pp%-5d     %8.1f tok/s\n", pp, pp_tps);
-        if (tg) printf("tg%-5d     %8.1f tok/s\n", tg, tg_tps);
+        if (tg && depth) printf("tg%d @ d%d %8.1f tok/s\n", tg, depth, tg_tps);
+        else if (tg) printf("tg%-5d     %8.1f tok/s\n", tg, tg_tps);
         printf("peak RSS    %8.1f MB (weights %.1f MB)\n", rss_mb, weight_mb);
         if (bw > 0)
-            printf("bandwidth   %8.1f GB/s -> decoding bound %.1f tok/s; tg is %.0f%% of it\n", bw, bound, 100 * tg_tps / bound);
+            printf("bandwidth   %8.1f GB/s -> decoding bound %.1f tok/s; tg is %.0f%% of it%s\n", bw, bound,
+                   100 * tg_tps / bound, depth ? " (the bound counts the weights, not the cache)" : "");
     }
     free(ids), free(logits);
     attn_model_free(m);

@@ -18,7 +18,7 @@
 #include "format/fileio.h"
 
 typedef struct {
-    const char *model, *system, *template_name, *tokenizer, *isa, *matmul;
+    const char *model, *system, *template_name, *tokenizer, *isa, *matmul, *kv_type;
     int threads;
     bool verbose, ignore_eos;
     str_list stops;
@@ -373,7 +373,7 @@ static int start(chat *c, const char *model_path) {
 static int run(const chat_opts *o) {
     const char *model_path = o->model ? o->model : cli_default_model("chat");
     if (!model_path) return 1;
-    if (cli_setup_runtime("chat", o->threads, o->isa, o->matmul)) return 2;
+    if (cli_setup_runtime("chat", o->threads, o->isa, o->matmul, o->kv_type)) return 2;
     chat c = {.o = o};
     int rc = 1;
     if (!(c.model = cli_load_model("chat", model_path))) return 1;
@@ -410,6 +410,7 @@ int cmd_chat(int argc, char **argv) {
         {"threads", 't', OPT_INT, &o.threads, "threads; 0 = all cores", 0, 512},
         {"isa", 0, OPT_STR, &o.isa, "force kernels: scalar, avx2 or avx512 (default: best available)", 0, 0},
         {"matmul", 0, OPT_STR, &o.matmul, CLI_MATMUL_HELP, 0, 0},
+        {"kv-type", 0, OPT_STR, &o.kv_type, CLI_KV_HELP, 0, 0},
     };
     memcpy(opts + n, more, sizeof more);
     n += (int)(sizeof more / sizeof *more);

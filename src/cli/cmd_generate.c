@@ -9,7 +9,7 @@
 #include <attn/generate.h>
 
 typedef struct {
-    const char *model, *prompt, *file, *ids, *tokenizer, *isa, *matmul;
+    const char *model, *prompt, *file, *ids, *tokenizer, *isa, *matmul, *kv_type;
     int threads;
     bool json, ignore_eos, no_echo, special;
     str_list stops;
@@ -69,7 +69,7 @@ static int run(gen_opts *o) {
         fprintf(stderr, "attn generate: give exactly one of -p PROMPT, -f FILE or --ids \"1 2 3\"\n");
         return 2;
     }
-    if (cli_setup_runtime("generate", o->threads, o->isa, o->matmul)) return 2;
+    if (cli_setup_runtime("generate", o->threads, o->isa, o->matmul, o->kv_type)) return 2;
     attn_model *m = cli_load_model("generate", o->model);
     if (!m) return 1;
     attn_tokenizer *tok = cli_load_tokenizer("generate", o->tokenizer, o->model, o->ids == NULL);
@@ -121,6 +121,7 @@ int cmd_generate(int argc, char **argv) {
         {"threads", 't', OPT_INT, &o.threads, "threads; 0 = all cores", 0, 512},
         {"isa", 0, OPT_STR, &o.isa, "force kernels: scalar, avx2 or avx512 (default: best available)", 0, 0},
         {"matmul", 0, OPT_STR, &o.matmul, CLI_MATMUL_HELP, 0, 0},
+        {"kv-type", 0, OPT_STR, &o.kv_type, CLI_KV_HELP, 0, 0},
     };
     memcpy(opts + n, more, sizeof more);
     n += (int)(sizeof more / sizeof *more);

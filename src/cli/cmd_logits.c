@@ -17,7 +17,7 @@ static int write_all(const char *path, const float *data, size_t n) {
 }
 
 int cmd_logits(int argc, char **argv) {
-    const char *model = NULL, *ids_s = NULL, *out = NULL, *isa = NULL, *matmul = NULL;
+    const char *model = NULL, *ids_s = NULL, *out = NULL, *isa = NULL, *matmul = NULL, *kv_type = NULL;
     bool all = false, incremental = false;
     int threads = 0;
     const opt_spec opts[] = {
@@ -29,6 +29,7 @@ int cmd_logits(int argc, char **argv) {
         {"threads", 't', OPT_INT, &threads, "threads; 0 = all cores", 0, 512},
         {"isa", 0, OPT_STR, &isa, "force kernels: scalar, avx2 or avx512", 0, 0},
         {"matmul", 0, OPT_STR, &matmul, CLI_MATMUL_HELP, 0, 0},
+        {"kv-type", 0, OPT_STR, &kv_type, CLI_KV_HELP, 0, 0},
     };
     cmd_spec spec = {"logits", "attn logits -m MODEL --ids \"1 2 3\" -o OUT.f32 [--all] [--incremental]",
                      "Runs the ids through the model and writes the raw logits.", opts, (int)(sizeof opts / sizeof *opts)};
@@ -46,7 +47,7 @@ int cmd_logits(int argc, char **argv) {
         free(ids);
         return 2;
     }
-    if (cli_setup_runtime("logits", threads, isa, matmul)) return 2;
+    if (cli_setup_runtime("logits", threads, isa, matmul, kv_type)) return 2;
     attn_model *m = cli_load_model("logits", model);
     if (!m) {
         free(ids);

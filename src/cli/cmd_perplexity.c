@@ -18,7 +18,7 @@ static void show_progress(void *user, int64_t chunk, int64_t n_chunks, const att
 }
 
 int cmd_perplexity(int argc, char **argv) {
-    const char *model = NULL, *file = NULL, *isa = NULL, *matmul = NULL;
+    const char *model = NULL, *file = NULL, *isa = NULL, *matmul = NULL, *kv_type = NULL;
     int ctx = 0, threads = 0, max_chunks = 0;
     bool json = false;
     const opt_spec opts[] = {
@@ -29,6 +29,7 @@ int cmd_perplexity(int argc, char **argv) {
         {"threads", 't', OPT_INT, &threads, "threads; 0 = all cores", 0, 512},
         {"isa", 0, OPT_STR, &isa, "force kernels: scalar, avx2 or avx512", 0, 0},
         {"matmul", 0, OPT_STR, &matmul, CLI_MATMUL_HELP, 0, 0},
+        {"kv-type", 0, OPT_STR, &kv_type, CLI_KV_HELP, 0, 0},
         {"json", 0, OPT_FLAG, &json, "print one JSON object", 0, 0},
     };
     cmd_spec spec = {"perplexity", "attn perplexity -m MODEL -f TEXT [--ctx N] [--chunks N]",
@@ -41,7 +42,7 @@ int cmd_perplexity(int argc, char **argv) {
         fprintf(stderr, "attn perplexity: -f TEXT is required\n");
         return 2;
     }
-    if (cli_setup_runtime("perplexity", threads, isa, matmul)) return 2;
+    if (cli_setup_runtime("perplexity", threads, isa, matmul, kv_type)) return 2;
     attn_model *m = cli_load_model("perplexity", model);
     if (!m) return 1;
     attn_tokenizer *tok = cli_load_tokenizer("perplexity", NULL, model, true);

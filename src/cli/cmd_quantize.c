@@ -50,7 +50,7 @@ int cmd_quantize(int argc, char **argv) {
         fprintf(stderr, "attn quantize: unknown type '%s' (known: %s)\n", type, attn_quant_ftype_names());
         return 2;
     }
-    if (cli_setup_runtime("quantize", threads, isa, NULL)) return 2;
+    if (cli_setup_runtime("quantize", threads, isa, NULL, NULL)) return 2;
     attn_quant_params p = {.ftype = ft, .pure = pure, .vocab = vocab, .progress = show_tensor};
     attn_quant_stats st;
     double t0 = attn_time_s();

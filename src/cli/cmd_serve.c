@@ -11,7 +11,7 @@
 #include "server/server.h"
 
 typedef struct {
-    const char *model, *tokenizer, *host, *api_key, *chat_template, *alias, *isa, *matmul;
+    const char *model, *tokenizer, *host, *api_key, *chat_template, *alias, *isa, *matmul, *kv_type;
     int port, parallel, queue, threads, ctx_size;
 } serve_opts;
 
@@ -59,7 +59,7 @@ static void wait_for_signal(const sigset_t *set) {
 
 static int serve(serve_opts *o) {
     if (!o->model && !(o->model = cli_default_model("serve"))) return 2;
-    if (cli_setup_runtime("serve", o->threads, o->isa, o->matmul)) return 2;
+    if (cli_setup_runtime("serve", o->threads, o->isa, o->matmul, o->kv_type)) return 2;
     if (!o->api_key) o->api_key = getenv("ATTN_API_KEY");
     if (!is_loopback(o->host) && !(o->api_key && *o->api_key))
         fprintf(stderr, "attn serve: warning: listening on %s without --api-key: anyone who can reach this machine "
@@ -92,9 +92,10 @@ static int serve(serve_opts *o) {
         goto out;
     }
     const char *url_host = strchr(o->host, ':') ? "[::1]" : o->host;
-    fprintf(stderr, "attn serve: %s (%s, %s), %d slots of %lld positions, chat template %s\n", cfg.model_id,
-            info->family, info->weight_type ? info->weight_type : "", o->parallel,
-            (long long)(o->ctx_size ? o->ctx_size : info->n_ctx), attn_chat_template_name(chat));
+    fprintf(stderr, "attn serve: %s (%s, %s), %d slots of %lld positions (KV cache %s), chat template %s\n",
+            cfg.model_id, info->family, info->weight_type ? info->weight_type : "", o->parallel,
+            (long long)(o->ctx_size ? o->ctx_size : info->n_ctx), attn_dtype_name(attn_model_kv_type(m)),
+            attn_chat_template_name(chat));
     fprintf(stderr, "attn serve: listening on http://%s:%d (Ctrl-C stops)\n", url_host, attn_server_port(srv));
     wait_for_signal(&set);
     attn_server_stop(srv);
@@ -122,6 +123,7 @@ int cmd_serve(int argc, char **argv) {
         {"threads", 't', OPT_INT, &o.threads, "threads; 0 = all cores", 0, 512},
         {"isa", 0, OPT_STR, &o.isa, "force kernels: scalar, avx2 or avx512 (default: best available)", 0, 0},
         {"matmul", 0, OPT_STR, &o.matmul, CLI_MATMUL_HELP, 0, 0},
+        {"kv-type", 0, OPT_STR, &o.kv_type, CLI_KV_HELP, 0, 0},
     };
     cmd_spec spec = {"serve", "attn serve [-m MODEL] [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--parallel N]",
                      "An OpenAI-compatible server (/v1/completions, /v1/chat/completions, /v1/models, /tokenize,\n"

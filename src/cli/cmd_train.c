@@ -167,7 +167,7 @@ static int run(train_cli *c) {
         fprintf(stderr, "attn train: give --data DIR (from 'attn data prepare') and --out CKPT_DIR\n");
         return 2;
     }
-    if (cli_setup_runtime("train", c->threads, NULL, c->matmul)) return 2;
+    if (cli_setup_runtime("train", c->threads, NULL, c->matmul, NULL)) return 2;
     t->n_layer = c->layers, t->n_head = c->heads, t->n_embd = c->embd, t->n_ctx = c->ctx;
     t->hp.steps = c->steps, t->hp.warmup = c->warmup, t->stop_at = c->stop_at;
     progress p = {.tty = isatty(2) != 0};

@@ -19,7 +19,7 @@ static int run(encdec_cli *c) {
         fprintf(stderr, "attn train-encdec: give --src FILE --tgt FILE --tokenizer tokenizer.json --out DIR\n");
         return 2;
     }
-    if (cli_setup_runtime("train-encdec", c->threads, NULL, NULL)) return 2;
+    if (cli_setup_runtime("train-encdec", c->threads, NULL, NULL, NULL)) return 2;
     t->shape.n_encoder_layers = t->shape.n_decoder_layers = c->layers;
     t->shape.d_model = c->d_model, t->shape.n_heads = c->heads, t->shape.d_ff = c->d_ff;
     t->shape.max_len = c->max_len, t->shape.pre_ln = c->pre_ln;

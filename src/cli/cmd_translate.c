@@ -137,7 +137,7 @@ static attn_encdec *load_model(const char *dir) {
 }
 
 static int run(const translate_cli *c) {
-    if (cli_setup_runtime("translate", c->threads, NULL, NULL)) return 2;
+    if (cli_setup_runtime("translate", c->threads, NULL, NULL, NULL)) return 2;
     size_t len = 0;
     char *text = c->input ? attn_read_file(c->input, &len) : read_stdin(&len), **lines = NULL;
     attn_encdec *m = NULL;

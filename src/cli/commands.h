@@ -38,9 +38,9 @@ void *cli_train_progress_new(int64_t steps);
 void cli_train_progress_event(void *progress, const attn_train_event *e);
 void cli_train_progress_free(void *progress);
 
-/* Applies -t/--threads, --isa and --matmul (NULL: leave as is); prints an error and returns
- * -1 on bad values. */
-int cli_setup_runtime(const char *cmd, int threads, const char *isa, const char *matmul);
+/* Applies -t/--threads, --isa and --matmul, and keeps --kv-type ("auto", "f32", "f16") for
+ * cli_load_model (NULL: leave as is); prints an error and returns -1 on bad values. */
+int cli_setup_runtime(const char *cmd, int threads, const char *isa, const char *matmul, const char *kv_type);
 #define CLI_MATMUL_HELP                                                                            \
     "matrix products: auto (default: prompts on quantized weights in bf16 on AMX; with AVX-512 "  \
     "int8 for K-quants, and for the rest two-byte integers up to 64 rows, then bf16; else exact "  \
@@ -56,8 +56,12 @@ const char *cli_default_model(const char *cmd);
 #define CLI_SAMPLING_OPTS 12
 int cli_sampling_options(opt_spec *opts, attn_generate_params *gen, str_list *stops, bool *ignore_eos,
                          char seed_short);
-/* Loads a model, printing "attn CMD: <error>" on failure. */
+/* Loads a model, printing "attn CMD: <error>" on failure; its KV cache takes the type
+ * cli_setup_runtime was given. */
 attn_model *cli_load_model(const char *cmd, const char *path);
+#define CLI_KV_HELP                                                                                 \
+    "KV cache type: auto (default: f16 for quantized models, as llama.cpp, else f32), f32 (exact) " \
+    "or f16 (half the memory; faster decoding at long contexts)"
 /* Loads the tokenizer from `explicit_path`, else from the model directory. When `required`
  * is false a missing tokenizer is not an error (NULL, nothing printed). */
 attn_tokenizer *cli_load_tokenizer(const char *cmd, const char *explicit_path, const char *model_path, bool required);

@@ -11,7 +11,16 @@
 #include "core/gemm.h"
 #include "core/threadpool.h"
 
-int cli_setup_runtime(const char *cmd, int threads, const char *isa, const char *matmul) {
+static int kv_choice = -1; /* --kv-type: an attn_dtype, or -1 for the model's default */
+
+int cli_setup_runtime(const char *cmd, int threads, const char *isa, const char *matmul, const char *kv_type) {
+    if (kv_type) {
+        if (strcmp(kv_type, "f32") != 0 && strcmp(kv_type, "f16") != 0 && strcmp(kv_type, "auto") != 0) {
+            fprintf(stderr, "attn %s: --kv-type %s: choose auto, f32 or f16\n", cmd, kv_type);
+            return -1;
+        }
+        kv_choice = strcmp(kv_type, "f32") == 0 ? ATTN_F32 : strcmp(kv_type, "f16") == 0 ? ATTN_F16 : -1;
+    }
     if (isa) { /* first: whether bf16 products exist depends on the kernels chosen */
         attn_isa want;
         if (attn_isa_parse(isa, &want) != 0 || attn_isa_set(want) != 0) {
@@ -43,6 +52,10 @@ attn_model *cli_load_model(const char *cmd, const char *path) {
         return NULL;
     }
     attn_model *m = attn_model_load(path);
+    if (m && kv_choice >= 0 && attn_model_set_kv_type(m, (attn_dtype)kv_choice) != 0) {
+        attn_model_free(m);
+        m = NULL;
+    }
     if (!m) fprintf(stderr, "attn %s: %s\n", cmd, attn_last_error());
     return m;
 }

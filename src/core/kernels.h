@@ -61,19 +61,21 @@ typedef struct {
      * transposed in blocks of ATTN_KV_BLOCK positions, kb = [blocks][hd][ATTN_KV_BLOCK]:
      * s[r * ls + p] = scale * q_r . k_p for p < n (q_r = q + r * lq). Rows must have room for
      * n rounded up to ATTN_KV_BLOCK (the tail of the last block is scratch). Several queries
-     * share every load of the key block. */
-    void (*attn_scores)(float *s, int64_t ls, const float *q, int64_t lq, int nq, const float *kb, int hd, int64_t n,
-                        float scale);
+     * share every load of the key block. The cache's elements are kt: ATTN_F32 or ATTN_F16. */
+    void (*attn_scores)(float *s, int64_t ls, const float *q, int64_t lq, int nq, const void *kb, attn_dtype kt,
+                        int hd, int64_t n, float scale);
     /* o_r[0:hd] = sum_{p<n} w_r[p] * v[p * v_stride + 0:hd] for r < nq (o_r = o + r * lo,
-     * w_r = w + r * lw). */
-    void (*attn_values)(float *o, int64_t lo, const float *w, int64_t lw, int nq, const float *v, int64_t v_stride,
-                        int hd, int64_t n);
+     * w_r = w + r * lw); v's elements are vt: ATTN_F32 or ATTN_F16. */
+    void (*attn_values)(float *o, int64_t lo, const float *w, int64_t lw, int nq, const void *v, attn_dtype vt,
+                        int64_t v_stride, int hd, int64_t n);
     /* AdamW over n values: g' = g*scale; p *= decay_keep; m += (1-b1)(g' - m);
      * v = v*b2 + (1-b2)g'^2; p -= step_size * m / (sqrt(v)*inv_bc2_sqrt + eps); g = 0 when
      * zero_grad. No FMA contraction, so every instruction set gives the same bits. */
     void (*adamw)(float *p, float *g, float *m, float *v, int64_t n, const attn_adamw_coef *c);
     /* Σ x[i]² accumulated in double (a gradient norm's part). */
     double (*sum_squares)(const float *x, int64_t n);
+    /* dst[i * stride] = x[i] rounded to f16 (nearest even), i < n: f16 KV cache rows. */
+    void (*to_f16)(uint16_t *dst, int64_t stride, const float *x, int64_t n);
     /* Σ x[i] accumulated in double, in the same lanes and order (a label-smoothed loss). */
     double (*sum)(const float *x, int64_t n);
     /* dx[i] += gelu_tanh'(x[i]) * dout[i]. */

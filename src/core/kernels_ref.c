@@ -109,23 +109,28 @@ static void ref_gelu_tanh(float *x, int64_t n) {
     }
 }
 
-static void ref_attn_scores(float *s, int64_t ls, const float *q, int64_t lq, int nq, const float *kb, int hd,
-                            int64_t n, float scale) {
+/* Element i of a cache (f32 or f16) as a float. */
+static float kv_at(const void *c, attn_dtype t, int64_t i) {
+    return t == ATTN_F16 ? attn_f16_to_f32(((const uint16_t *)c)[i]) : ((const float *)c)[i];
+}
+
+static void ref_attn_scores(float *s, int64_t ls, const float *q, int64_t lq, int nq, const void *kb, attn_dtype kt,
+                            int hd, int64_t n, float scale) {
     for (int r = 0; r < nq; r++)
         for (int64_t p = 0; p < n; p++) {
-            const float *blk = kb + (p / ATTN_KV_BLOCK) * hd * ATTN_KV_BLOCK + p % ATTN_KV_BLOCK;
+            int64_t blk = (p / ATTN_KV_BLOCK) * hd * ATTN_KV_BLOCK + p % ATTN_KV_BLOCK;
             float acc = 0;
-            for (int d = 0; d < hd; d++) acc += q[r * lq + d] * blk[d * ATTN_KV_BLOCK];
+            for (int d = 0; d < hd; d++) acc += q[r * lq + d] * kv_at(kb, kt, blk + d * ATTN_KV_BLOCK);
             s[r * ls + p] = acc * scale;
         }
 }
 
-static void ref_attn_values(float *o, int64_t lo, const float *w, int64_t lw, int nq, const float *v,
+static void ref_attn_values(float *o, int64_t lo, const float *w, int64_t lw, int nq, const void *v, attn_dtype vt,
                             int64_t v_stride, int hd, int64_t n) {
     for (int r = 0; r < nq; r++) {
         for (int d = 0; d < hd; d++) o[r * lo + d] = 0;
         for (int64_t p = 0; p < n; p++)
-            for (int d = 0; d < hd; d++) o[r * lo + d] += w[r * lw + p] * v[p * v_stride + d];
+            for (int d = 0; d < hd; d++) o[r * lo + d] += w[r * lw + p] * kv_at(v, vt, p * v_stride + d);
     }
 }
 
@@ -154,6 +159,10 @@ static double ref_sum8(const float *x, int64_t n, int squares) {
 }
 
 static double ref_sum_squares(const float *x, int64_t n) { return ref_sum8(x, n, 1); }
+
+static void ref_to_f16(uint16_t *dst, int64_t stride, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i * stride] = attn_f32_to_f16(x[i]);
+}
 static double ref_sum(const float *x, int64_t n) { return ref_sum8(x, n, 0); }
 
 /* d/dx 0.5x(1 + tanh u), u = c(x + 0.044715x^3): 0.5(1 + t) + 0.5x(1 - t^2) c (1 + 3*0.044715x^2) */
@@ -188,6 +197,7 @@ const attn_kernels attn_kernels_ref = {
     .attn_values = ref_attn_values,
     .adamw = ref_adamw,
     .sum_squares = ref_sum_squares,
+    .to_f16 = ref_to_f16,
     .sum = ref_sum,
     .gelu_tanh_backward = ref_gelu_tanh_backward,
 };

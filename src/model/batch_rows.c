@@ -62,11 +62,11 @@ void attn_batch_attend(const attn_batch_pass *p, const attn_kv_cache *cache, int
         int n = ATTN_MIN(ATTN_ATTENTION_MAX_SEQS, p->n_segs - i0);
         for (int i = 0; i < n; i++) {
             const attn_batch_segment *g = &p->segs[i0 + i];
-            float *kc = attn_kv_keys(cache, layer, g->seq), *vc = attn_kv_values(cache, layer, g->seq);
+            void *kc = attn_kv_keys(cache, layer, g->seq), *vc = attn_kv_values(cache, layer, g->seq);
             seqs[i] = (attn_attention_seq){.out = att + g->row * att_ld, .q = q + g->row * q_ld, .q_stride = q_ld,
                                            .k_cache = kc, .v_cache = vc, .k_new = k + g->row * kv_ld,
                                            .v_new = v + g->row * kv_ld, .new_stride = kv_ld, .pos0 = g->pos, .T = g->n};
         }
-        attn_attention_causal_many(seqs, n, max_pos, shape);
+        attn_attention_causal_many(seqs, n, max_pos, cache->type, shape);
     }
 }

@@ -240,7 +240,7 @@ static int gpt2_set_sequences(attn_model *m, int n_seq, int64_t n_ctx) {
     gpt2 *g = m->impl;
     const attn_gpt2_config *c = &g->c;
     attn_kv_cache fresh;
-    if (attn_kv_cache_init(&fresh, (int)c->n_layer, n_seq, n_ctx, (int)c->n_head, (int)(c->n_embd / c->n_head)))
+    if (attn_kv_cache_init(&fresh, m->kv_type, (int)c->n_layer, n_seq, n_ctx, (int)c->n_head, (int)(c->n_embd / c->n_head)))
         return -1;
     attn_kv_cache_free(&g->cache);
     g->cache = fresh;
@@ -296,6 +296,7 @@ static attn_model *finish_load(attn_model *m, gpt2 *g) {
         return NULL;
     }
     fill_info(m, g);
+    attn_model_default_kv(m, g->layers[0].qkv.qtype != 0);
     if (attn_model_set_sequences(m, 1, 0) != 0) {
         attn_model_free(m);
         return NULL;

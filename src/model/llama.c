@@ -334,7 +334,8 @@ static int llama_set_sequences(attn_model *model, int n_seq, int64_t n_ctx) {
     llama *m = model->impl;
     const attn_llama_config *c = &m->c;
     attn_kv_cache fresh;
-    if (attn_kv_cache_init(&fresh, (int)c->n_layer, n_seq, n_ctx, (int)c->n_kv_head, (int)c->head_dim) != 0) return -1;
+    if (attn_kv_cache_init(&fresh, model->kv_type, (int)c->n_layer, n_seq, n_ctx, (int)c->n_kv_head, (int)c->head_dim))
+        return -1;
     attn_kv_cache_free(&m->cache);
     m->cache = fresh;
     return 0;
@@ -395,6 +396,7 @@ static attn_model *llama_build(attn_llama_source *src, const attn_llama_config *
     }
     fill_info(model, m);
     model->info.chat_template = src->chat_template, src->chat_template = NULL; /* the model frees it */
+    attn_model_default_kv(model, m->layers[0].q.qtype != 0);
     if (attn_model_set_sequences(model, 1, 0) != 0) {
         attn_model_free(model);
         return NULL;

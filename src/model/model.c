@@ -134,6 +134,23 @@ int attn_model_set_sequences(attn_model *m, int n_seq, int64_t n_ctx) {
 
 int attn_model_n_sequences(const attn_model *m) { return m->n_seq; }
 
+void attn_model_default_kv(attn_model *m, bool quantized) { m->kv_type = quantized ? ATTN_F16 : ATTN_F32; }
+
+attn_dtype attn_model_kv_type(const attn_model *m) { return m->kv_type; }
+
+int attn_model_set_kv_type(attn_model *m, attn_dtype type) {
+    if (type != ATTN_F32 && type != ATTN_F16)
+        return attn_error("the KV cache holds f32 or f16, not %s", attn_dtype_name(type));
+    attn_dtype old = m->kv_type;
+    m->kv_type = type;
+    if (m->ops->set_sequences(m, m->n_seq, m->seq_ctx) != 0) {
+        m->kv_type = old;
+        return -1;
+    }
+    memset(m->n_past, 0, (size_t)m->n_seq * sizeof *m->n_past);
+    return 0;
+}
+
 int64_t attn_model_seq_n_past(const attn_model *m, int seq) {
     return seq >= 0 && seq < m->n_seq ? m->n_past[seq] : 0;
 }

@@ -27,6 +27,7 @@ struct attn_model {
     attn_model_info info;
     int n_seq;        /* sequences the caches hold */
     int64_t seq_ctx;  /* positions each sequence can hold */
+    attn_dtype kv_type; /* of the caches (attn_model_set_kv_type); families pass it to attn_kv_cache_init */
     int64_t *n_past;  /* [n_seq]: positions each sequence holds; sequence 0 is attn_model_forward's */
     struct attn_batch_segment *segs; /* [n_seq]: room for one pass's segments (batch_rows.h) */
     const attn_model_ops *ops;
@@ -34,8 +35,12 @@ struct attn_model {
 };
 
 /* A family's model shell (NULL with an error when out of memory). Once info is filled the
- * family calls attn_model_set_sequences(m, 1, 0); attn_model_free(m) releases it at any point. */
+ * family calls attn_model_default_kv(m, quantized), then attn_model_set_sequences(m, 1, 0);
+ * attn_model_free(m) releases it at any point. */
 attn_model *attn_model_new(const attn_model_ops *ops, void *impl);
+/* The starting cache type (see attn_model_set_kv_type): f16 where the large matrices are
+ * block-quantized. */
+void attn_model_default_kv(attn_model *m, bool quantized);
 
 attn_model *attn_gpt2_load(const char *dir, const char *weights_path);
 /* LLaMA-family (model_type llama, mistral, qwen2); weights_path may be missing when

@@ -1,7 +1,8 @@
 /* attention.c - the KV cache's mapping, and causal attention, parallel over (head, query)
  * pairs. Each pair computes its scores block by block from the transposed key cache into a
  * per-thread buffer, takes a max-subtracted softmax and the weighted sum of values; memory is
- * O(positions) per thread. */
+ * O(positions) per thread. f16 caches are rounded as rows are stored and widened in the kernels'
+ * loads. */
 #include "attention.h"
 
 #include <errno.h>
@@ -20,18 +21,20 @@ int64_t attn_kcache_floats(int64_t max_pos, int n_kv_heads, int head_dim) {
     return (int64_t)n_kv_heads * blocks_of(max_pos) * head_dim * ATTN_KV_BLOCK;
 }
 
-int attn_kv_cache_init(attn_kv_cache *c, int n_layers, int n_seqs, int64_t max_pos, int n_kv_heads, int head_dim) {
+int attn_kv_cache_init(attn_kv_cache *c, attn_dtype type, int n_layers, int n_seqs, int64_t max_pos, int n_kv_heads,
+                       int head_dim) {
+    if (type != ATTN_F32 && type != ATTN_F16) return attn_error("a KV cache holds f32 or f16, not %s", attn_dtype_name(type));
     int64_t k = attn_kcache_floats(max_pos, n_kv_heads, head_dim), v = max_pos * n_kv_heads * head_dim;
-    int64_t regions = (int64_t)n_layers * n_seqs;
-    if (regions <= 0 || k + v <= 0 || (k + v) > INT64_MAX / (int64_t)sizeof(float) / regions)
+    int64_t regions = (int64_t)n_layers * n_seqs, es = (int64_t)attn_dtype_size(type);
+    if (regions <= 0 || k + v <= 0 || (k + v) > INT64_MAX / es / regions)
         return attn_error("a KV cache of %d sequences x %lld positions is too large", n_seqs, (long long)max_pos);
-    size_t bytes = (size_t)(regions * (k + v)) * sizeof(float);
+    size_t bytes = (size_t)(regions * (k + v) * es);
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         return attn_error("cannot reserve %zu MB for the KV cache of %d sequences x %lld positions: %s", bytes >> 20,
                           n_seqs, (long long)max_pos, strerror(errno));
-    *c = (attn_kv_cache){.base = p, .bytes = bytes, .n_layers = n_layers, .n_seqs = n_seqs, .max_pos = max_pos,
-                         .k_floats = k, .v_floats = v};
+    *c = (attn_kv_cache){.base = p, .bytes = bytes, .type = type, .n_layers = n_layers, .n_seqs = n_seqs,
+                         .max_pos = max_pos, .k_elems = k, .v_elems = v};
     return 0;
 }
 
@@ -41,24 +44,33 @@ void attn_kv_cache_free(attn_kv_cache *c) {
 }
 
 typedef struct {
-    float *k_cache, *v_cache;
+    void *k_cache, *v_cache;
+    attn_dtype type;
     const float *k, *v;
     int64_t max_pos, src_stride, pos0;
     const attn_attention_shape *s;
 } kv_job;
+
+/* n values x[i] into the cache's elements at + i * stride. */
+static void put(void *cache, attn_dtype type, int64_t at, int64_t stride, const float *x, int n) {
+    if (type == ATTN_F16) {
+        attn_kernels_get()->to_f16((uint16_t *)cache + at, stride, x, n);
+        return;
+    }
+    float *f = (float *)cache + at;
+    for (int i = 0; i < n; i++) f[i * stride] = x[i];
+}
 
 /* Row t of the new keys and values into the cache at position pos0 + t, key-value heads
  * h0..h1-1 (keys transposed into their block). */
 static void store_row(const kv_job *j, int64_t t, int h0, int h1) {
     int hd = j->s->head_dim;
     int64_t pos = j->pos0 + t, kv_dim = (int64_t)j->s->n_kv_heads * hd;
-    int64_t head_floats = blocks_of(j->max_pos) * hd * ATTN_KV_BLOCK;
+    int64_t head_elems = blocks_of(j->max_pos) * hd * ATTN_KV_BLOCK;
     for (int h = h0; h < h1; h++) {
-        const float *k = j->k + t * j->src_stride + (int64_t)h * hd;
-        float *blk = j->k_cache + h * head_floats + (pos / ATTN_KV_BLOCK) * hd * ATTN_KV_BLOCK + pos % ATTN_KV_BLOCK;
-        for (int d = 0; d < hd; d++) blk[d * ATTN_KV_BLOCK] = k[d];
-        memcpy(j->v_cache + pos * kv_dim + (int64_t)h * hd, j->v + t * j->src_stride + (int64_t)h * hd,
-               (size_t)hd * sizeof(float));
+        int64_t blk = h * head_elems + (pos / ATTN_KV_BLOCK) * hd * ATTN_KV_BLOCK + pos % ATTN_KV_BLOCK;
+        put(j->k_cache, j->type, blk, ATTN_KV_BLOCK, j->k + t * j->src_stride + (int64_t)h * hd, hd);
+        put(j->v_cache, j->type, pos * kv_dim + (int64_t)h * hd, 1, j->v + t * j->src_stride + (int64_t)h * hd, hd);
     }
 }
 
@@ -76,12 +88,18 @@ int attn_attention_reserve(int64_t max_pos) {
 
 typedef struct {
     float *out;
-    const float *q, *k, *v;
+    const float *q;
+    const void *k, *v; /* the cache, of store.type */
     int64_t q_stride, pos0, T, max_pos, groups;
     const attn_attention_shape *s;
     const attn_kernels *kern;
     kv_job store; /* the new rows: stored by the items (one row) or before them */
 } attn_job;
+
+/* Element `at` of a cache of type t. */
+static const void *cache_at(const void *c, attn_dtype t, int64_t at) {
+    return (const char *)c + at * (int64_t)attn_dtype_size(t);
+}
 
 /* Queries t0..t0+nq-1 of head h: they share each load of keys and values. Causality: query
  * r sees n_r = pos0 + t0 + r + 1 positions; the scores past n_r become zero weights. */
@@ -92,8 +110,9 @@ static void attend_group(const attn_job *j, int64_t t0, int nq, int h, float *sc
     int64_t kv_dim = (int64_t)s->n_kv_heads * hd, ls = padded(j->max_pos), n = j->pos0 + t0 + nq;
     int64_t out_stride = (int64_t)s->n_heads * hd;
     const float *q = j->q + t0 * j->q_stride + (int64_t)h * hd;
-    const float *kb = j->k + kvh * blocks_of(j->max_pos) * hd * ATTN_KV_BLOCK;
-    K->attn_scores(scores, ls, q, j->q_stride, nq, kb, hd, n, s->scale);
+    attn_dtype t = j->store.type;
+    const void *kb = cache_at(j->k, t, kvh * blocks_of(j->max_pos) * hd * ATTN_KV_BLOCK);
+    K->attn_scores(scores, ls, q, j->q_stride, nq, kb, t, hd, n, s->scale);
     for (int r = 0; r < nq; r++) {
         float *row = scores + r * ls;
         int64_t nr = n - nq + 1 + r;
@@ -102,7 +121,7 @@ static void attend_group(const attn_job *j, int64_t t0, int nq, int h, float *sc
         for (int64_t p = nr; p < n; p++) row[p] = 0.0f;
     }
     float *o = j->out + t0 * out_stride + (int64_t)h * hd;
-    K->attn_values(o, out_stride, scores, ls, nq, j->v + (int64_t)kvh * hd, kv_dim, hd, n);
+    K->attn_values(o, out_stride, scores, ls, nq, cache_at(j->v, t, (int64_t)kvh * hd), t, kv_dim, hd, n);
 }
 
 /* Query heads h0..h0+nh-1 of a one-row job (a decoding step), all of one key-value head:
@@ -113,13 +132,15 @@ static void attend_heads(const attn_job *j, int h0, int nh, float *scores) {
     const attn_kernels *K = j->kern;
     int hd = s->head_dim, kvh = h0 / (s->n_heads / s->n_kv_heads);
     int64_t kv_dim = (int64_t)s->n_kv_heads * hd, ls = padded(j->max_pos), n = j->pos0 + 1;
-    const float *kb = j->k + kvh * blocks_of(j->max_pos) * hd * ATTN_KV_BLOCK;
-    K->attn_scores(scores, ls, j->q + (int64_t)h0 * hd, hd, nh, kb, hd, n, s->scale);
+    attn_dtype t = j->store.type;
+    const void *kb = cache_at(j->k, t, kvh * blocks_of(j->max_pos) * hd * ATTN_KV_BLOCK);
+    K->attn_scores(scores, ls, j->q + (int64_t)h0 * hd, hd, nh, kb, t, hd, n, s->scale);
     for (int r = 0; r < nh; r++) {
         float *row = scores + r * ls;
         K->scale(row, 1.0f / K->exp_sum(row, K->max(row, n), n), n);
     }
-    K->attn_values(j->out + (int64_t)h0 * hd, hd, scores, ls, nh, j->v + (int64_t)kvh * hd, kv_dim, hd, n);
+    K->attn_values(j->out + (int64_t)h0 * hd, hd, scores, ls, nh, cache_at(j->v, t, (int64_t)kvh * hd), t, kv_dim, hd,
+                   n);
 }
 
 /* Items are numbered sequence by sequence (first[i] is sequence i's first): a one-row job's
@@ -154,14 +175,14 @@ static void attn_task(void *ctx, int64_t b, int64_t e, int thread) {
     }
 }
 
-void attn_attention_causal_many(const attn_attention_seq *seqs, int n, int64_t max_pos,
+void attn_attention_causal_many(const attn_attention_seq *seqs, int n, int64_t max_pos, attn_dtype kv_type,
                                 const attn_attention_shape *shape) {
     attn_job jobs[ATTN_ATTENTION_MAX_SEQS];
     int64_t first[ATTN_ATTENTION_MAX_SEQS + 1] = {0};
     n = ATTN_MIN(n, ATTN_ATTENTION_MAX_SEQS);
     for (int i = 0; i < n; i++) {
         const attn_attention_seq *q = &seqs[i];
-        kv_job store = {.k_cache = q->k_cache, .v_cache = q->v_cache,
+        kv_job store = {.k_cache = q->k_cache, .v_cache = q->v_cache, .type = kv_type,
                         .k = q->k_new, .v = q->v_new, .max_pos = max_pos, .src_stride = q->new_stride,
                         .pos0 = q->pos0, .s = shape};
         jobs[i] = (attn_job){.out = q->out, .q = q->q, .k = q->k_cache, .v = q->v_cache, .q_stride = q->q_stride,

@@ -3,39 +3,44 @@
  * [max_pos][n_kv_heads * head_dim]; keys are stored transposed in blocks of ATTN_KV_BLOCK
  * positions, [n_kv_heads][blocks][head_dim][ATTN_KV_BLOCK], so scores for a block come out
  * of plain vector FMAs and only the blocks in use are ever touched (RSS grows with the
- * context actually used). The attention call stores a pass's new rows, then attends. */
+ * context actually used). The attention call stores a pass's new rows, then attends. A cache
+ * holds f32 or f16 (half the memory and half the bytes each decoding step streams). */
 #ifndef ATTN_NN_ATTENTION_H
 #define ATTN_NN_ATTENTION_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "core/tensor.h"
 
 typedef struct {
     int n_heads, n_kv_heads, head_dim;
     float scale; /* usually 1/sqrt(head_dim) */
 } attn_attention_shape;
 
-/* Floats of one layer's key cache (the value cache is max_pos * n_kv_heads * head_dim). */
+/* Elements of one layer's key cache (the value cache is max_pos * n_kv_heads * head_dim). */
 int64_t attn_kcache_floats(int64_t max_pos, int n_kv_heads, int head_dim);
 
 /* A model's whole cache: keys and values of max_pos positions for each (layer, sequence).
  * One anonymous mapping, so pages are touched only as positions fill: reserving many
  * sequences costs address space, not memory. */
 typedef struct {
-    float *base;
+    char *base;
     size_t bytes;
+    attn_dtype type; /* ATTN_F32 or ATTN_F16 */
     int n_layers, n_seqs;
-    int64_t max_pos, k_floats, v_floats; /* per (layer, sequence) */
+    int64_t max_pos, k_elems, v_elems; /* per (layer, sequence) */
 } attn_kv_cache;
 
-/* Maps a zeroed cache; -1 with an error (and *c untouched) when it cannot. */
-int attn_kv_cache_init(attn_kv_cache *c, int n_layers, int n_seqs, int64_t max_pos, int n_kv_heads, int head_dim);
+/* Maps a zeroed cache of `type` (ATTN_F32 or ATTN_F16); -1 with an error (and *c untouched)
+ * when it cannot. */
+int attn_kv_cache_init(attn_kv_cache *c, attn_dtype type, int n_layers, int n_seqs, int64_t max_pos, int n_kv_heads,
+                       int head_dim);
 void attn_kv_cache_free(attn_kv_cache *c);
-static inline float *attn_kv_keys(const attn_kv_cache *c, int layer, int seq) {
-    return c->base + ((int64_t)layer * c->n_seqs + seq) * (c->k_floats + c->v_floats);
+static inline void *attn_kv_keys(const attn_kv_cache *c, int layer, int seq) {
+    return c->base + ((int64_t)layer * c->n_seqs + seq) * (c->k_elems + c->v_elems) * (int64_t)attn_dtype_size(c->type);
 }
-static inline float *attn_kv_values(const attn_kv_cache *c, int layer, int seq) {
-    return attn_kv_keys(c, layer, seq) + c->k_floats;
+static inline void *attn_kv_values(const attn_kv_cache *c, int layer, int seq) {
+    return (char *)attn_kv_keys(c, layer, seq) + c->k_elems * (int64_t)attn_dtype_size(c->type);
 }
 
 /* One sequence's part of a batched pass: its T new rows of keys and values (row stride
@@ -45,7 +50,7 @@ typedef struct {
     float *out;
     const float *q;
     int64_t q_stride;
-    float *k_cache, *v_cache;
+    void *k_cache, *v_cache; /* of the type given to attn_attention_causal_many */
     const float *k_new, *v_new;
     int64_t new_stride;
     int64_t pos0, T;
@@ -56,7 +61,7 @@ typedef struct {
 /* out[t][h*hd..] = softmax(scale * q_t · K[0..pos0+t]) · V (causal) for every query of n <=
  * ATTN_ATTENTION_MAX_SEQS sequences, as one parallel job: a batch of single decoding rows
  * does not wait for the threads once per row. */
-void attn_attention_causal_many(const attn_attention_seq *seqs, int n, int64_t max_pos,
+void attn_attention_causal_many(const attn_attention_seq *seqs, int n, int64_t max_pos, attn_dtype kv_type,
                                 const attn_attention_shape *shape);
 
 /* Per-thread score buffer length the caller must allow for: positions attended at most. */

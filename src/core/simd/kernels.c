@@ -354,11 +354,16 @@ static void SFX(swiglu)(float *gate, const float *up, int64_t n) {
  * block of positions at once, so no horizontal reductions are needed. ---- */
 #define KVV (ATTN_KV_BLOCK / VL)
 
-/* R is a compile-time constant at every call site below, so acc[][] lives in registers. */
+/* A cache vector: f16 caches (half the bytes to stream) widen as they load. */
+#define KV_LOAD(p, i, F16) ((F16) ? vload_f16((const uint16_t *)(p) + (i)) : vload((const float *)(p) + (i)))
+
+/* R and F16 are compile-time constants at every call site below, so acc[][] lives in
+ * registers and the load has no branch. */
 static inline __attribute__((always_inline)) void scores_r(float *s, int64_t ls, const float *q, int64_t lq,
-                                                           const int R, const float *kb, int hd, int64_t n, float scale) {
+                                                           const int R, const void *kb, const int F16, int hd,
+                                                           int64_t n, float scale) {
     for (int64_t p0 = 0; p0 < n; p0 += ATTN_KV_BLOCK) {
-        const float *blk = kb + (p0 / ATTN_KV_BLOCK) * hd * ATTN_KV_BLOCK;
+        const int64_t blk = (p0 / ATTN_KV_BLOCK) * hd * ATTN_KV_BLOCK;
         vf acc[ATTN_MAX_NQ][KVV];
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
@@ -367,7 +372,7 @@ static inline __attribute__((always_inline)) void scores_r(float *s, int64_t ls,
         for (int d = 0; d < hd; d++) {
             vf k[KVV];
 #pragma GCC unroll 8
-            for (int i = 0; i < KVV; i++) k[i] = vload(blk + d * ATTN_KV_BLOCK + i * VL);
+            for (int i = 0; i < KVV; i++) k[i] = KV_LOAD(kb, blk + d * ATTN_KV_BLOCK + i * VL, F16);
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
                 vf qd = vset1(q[r * lq + d]);
@@ -382,20 +387,27 @@ static inline __attribute__((always_inline)) void scores_r(float *s, int64_t ls,
     }
 }
 
-static void SFX(attn_scores)(float *s, int64_t ls, const float *q, int64_t lq, int nq, const float *kb, int hd,
-                             int64_t n, float scale) {
+static inline __attribute__((always_inline)) void scores_t(float *s, int64_t ls, const float *q, int64_t lq, int nq,
+                                                           const void *kb, const int F16, int hd, int64_t n,
+                                                           float scale) {
     switch (nq) {
-    case 4: scores_r(s, ls, q, lq, 4, kb, hd, n, scale); break;
-    case 3: scores_r(s, ls, q, lq, 3, kb, hd, n, scale); break;
-    case 2: scores_r(s, ls, q, lq, 2, kb, hd, n, scale); break;
-    default: scores_r(s, ls, q, lq, 1, kb, hd, n, scale); break;
+    case 4: scores_r(s, ls, q, lq, 4, kb, F16, hd, n, scale); break;
+    case 3: scores_r(s, ls, q, lq, 3, kb, F16, hd, n, scale); break;
+    case 2: scores_r(s, ls, q, lq, 2, kb, F16, hd, n, scale); break;
+    default: scores_r(s, ls, q, lq, 1, kb, F16, hd, n, scale); break;
     }
+}
+
+static void SFX(attn_scores)(float *s, int64_t ls, const float *q, int64_t lq, int nq, const void *kb, attn_dtype kt,
+                             int hd, int64_t n, float scale) {
+    if (kt == ATTN_F16) scores_t(s, ls, q, lq, nq, kb, 1, hd, n, scale);
+    else scores_t(s, ls, q, lq, nq, kb, 0, hd, n, scale);
 }
 
 /* Values, 64 dims at a time for every query; a remainder of hd falls to narrower loops. */
 static inline __attribute__((always_inline)) void values_r(float *o, int64_t lo, const float *w, int64_t lw,
-                                                           const int R, const float *v, int64_t v_stride, int hd,
-                                                           int64_t n) {
+                                                           const int R, const void *v, const int F16,
+                                                           int64_t v_stride, int hd, int64_t n) {
     int d0 = 0;
     for (; d0 + KVV * VL <= hd; d0 += KVV * VL) {
         vf acc[ATTN_MAX_NQ][KVV];
@@ -406,7 +418,7 @@ static inline __attribute__((always_inline)) void values_r(float *o, int64_t lo,
         for (int64_t p = 0; p < n; p++) {
             vf x[KVV];
 #pragma GCC unroll 8
-            for (int i = 0; i < KVV; i++) x[i] = vload(v + p * v_stride + d0 + i * VL);
+            for (int i = 0; i < KVV; i++) x[i] = KV_LOAD(v, p * v_stride + d0 + i * VL, F16);
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
                 vf wr = vset1(w[r * lw + p]);
@@ -423,25 +435,34 @@ static inline __attribute__((always_inline)) void values_r(float *o, int64_t lo,
         int d = d0;
         for (; d + VL <= hd; d += VL) {
             vf a0 = vzero();
-            for (int64_t p = 0; p < n; p++) a0 = vfma(vset1(w[r * lw + p]), vload(v + p * v_stride + d), a0);
+            for (int64_t p = 0; p < n; p++) a0 = vfma(vset1(w[r * lw + p]), KV_LOAD(v, p * v_stride + d, F16), a0);
             vstore(o + r * lo + d, a0);
         }
         for (; d < hd; d++) {
             float a = 0;
-            for (int64_t p = 0; p < n; p++) a += w[r * lw + p] * v[p * v_stride + d];
+            for (int64_t p = 0; p < n; p++)
+                a += w[r * lw + p] * (F16 ? f16_scalar(((const uint16_t *)v)[p * v_stride + d])
+                                          : ((const float *)v)[p * v_stride + d]);
             o[r * lo + d] = a;
         }
     }
 }
 
-static void SFX(attn_values)(float *o, int64_t lo, const float *w, int64_t lw, int nq, const float *v,
-                             int64_t v_stride, int hd, int64_t n) {
+static inline __attribute__((always_inline)) void values_t(float *o, int64_t lo, const float *w, int64_t lw, int nq,
+                                                           const void *v, const int F16, int64_t v_stride, int hd,
+                                                           int64_t n) {
     switch (nq) {
-    case 4: values_r(o, lo, w, lw, 4, v, v_stride, hd, n); break;
-    case 3: values_r(o, lo, w, lw, 3, v, v_stride, hd, n); break;
-    case 2: values_r(o, lo, w, lw, 2, v, v_stride, hd, n); break;
-    default: values_r(o, lo, w, lw, 1, v, v_stride, hd, n); break;
+    case 4: values_r(o, lo, w, lw, 4, v, F16, v_stride, hd, n); break;
+    case 3: values_r(o, lo, w, lw, 3, v, F16, v_stride, hd, n); break;
+    case 2: values_r(o, lo, w, lw, 2, v, F16, v_stride, hd, n); break;
+    default: values_r(o, lo, w, lw, 1, v, F16, v_stride, hd, n); break;
     }
+}
+
+static void SFX(attn_values)(float *o, int64_t lo, const float *w, int64_t lw, int nq, const void *v, attn_dtype vt,
+                             int64_t v_stride, int hd, int64_t n) {
+    if (vt == ATTN_F16) values_t(o, lo, w, lw, nq, v, 1, v_stride, hd, n);
+    else values_t(o, lo, w, lw, nq, v, 0, v_stride, hd, n);
 }
 
 /* Same operations in the same order as the reference (mul, then add: no FMA), so the
@@ -491,6 +512,21 @@ static inline __attribute__((always_inline)) double sum8(const float *x, int64_t
 }
 
 static double SFX(sum_squares)(const float *x, int64_t n) { return sum8(x, n, 1); }
+
+/* F16C rounds to nearest even, as attn_f32_to_f16 does; strided rows go through a buffer. */
+static void SFX(to_f16)(uint16_t *dst, int64_t stride, const float *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) {
+        if (stride == 1) {
+            vstore_f16(dst + i, vload(x + i));
+            continue;
+        }
+        _Alignas(64) uint16_t h[VL];
+        vstore_f16(h, vload(x + i));
+        for (int j = 0; j < VL; j++) dst[(i + j) * stride] = h[j];
+    }
+    if (i < n) attn_kernels_ref.to_f16(dst + i * stride, stride, x + i, n - i);
+}
 static double SFX(sum)(const float *x, int64_t n) { return sum8(x, n, 0); }
 
 /* tanh(u) = 1 - 2 / (1 + exp(2u)); u is clamped where tanh is +-1 in float anyway. */
@@ -542,6 +578,7 @@ const attn_kernels SFX(attn_kernels) = {
     .attn_values = SFX(attn_values),
     .adamw = SFX(adamw),
     .sum_squares = SFX(sum_squares),
+    .to_f16 = SFX(to_f16),
     .sum = SFX(sum),
     .gelu_tanh_backward = SFX(gelu_tanh_backward),
 };
