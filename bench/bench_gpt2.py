@@ -99,12 +99,13 @@ def generate_measure(model, prompt_len, gen, threads):
     return {"e2e_tok_s": gen / e2e_s, "e2e_s": e2e_s}
 
 
-def llamacpp_measure(gguf_path, prompt_len, gen, threads, reps=3, n_batch=512):
+def llamacpp_measure(gguf_path, prompt_len, gen, threads, reps=3, n_batch=512, depth=0):
     """llama.cpp through llama-cpp-python's low-level bindings (no Llama object, no sampler):
     the method of llama-bench's pp/tg tests. One warm-up prompt and one warm-up token, then
     reps times: clear the KV cache, decode the P-token prompt (in n_batch pieces: one call at
-    P <= 512), synchronize; and reps times: clear the KV cache, decode gen single tokens from
-    position 0, synchronizing after each. Median of reps for both."""
+    P <= 512), synchronize; and reps times: clear the KV cache, decode `depth` tokens untimed
+    (llama-bench's -d), then gen single tokens, synchronizing after each. Median of reps for
+    both."""
     import ctypes
     import random
     import resource
@@ -124,7 +125,7 @@ def llamacpp_measure(gguf_path, prompt_len, gen, threads, reps=3, n_batch=512):
     if not model:
         raise RuntimeError(f"llama.cpp could not load {gguf_path}")
     cparams = L.llama_context_default_params()  # llama-bench's defaults but for these:
-    cparams.n_ctx, cparams.n_batch, cparams.n_ubatch = 1024, n_batch, n_batch
+    cparams.n_ctx, cparams.n_batch, cparams.n_ubatch = max(1024, depth + gen + 1), n_batch, n_batch
     cparams.n_threads, cparams.n_threads_batch = threads, threads
     ctx = L.llama_init_from_model(model, cparams)
     if not ctx:
@@ -151,6 +152,10 @@ def llamacpp_measure(gguf_path, prompt_len, gen, threads, reps=3, n_batch=512):
 
     def run_gen(n):
         L.llama_memory_clear(mem, False)
+        ids = [rng.randrange(n_vocab) for _ in range(depth)]
+        for i in range(0, depth, n_batch):
+            decode(ids[i:i + n_batch])
+        L.llama_synchronize(ctx)
         tok = rng.randrange(n_vocab)
         t = time.perf_counter()
         for _ in range(n):

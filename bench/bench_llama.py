@@ -22,8 +22,11 @@ Prints a Markdown table (tokens/s, ratio attn / llama.cpp, generation as a share
 bound, peak RSS of each process). The bound is `attn bench --bandwidth`'s, measured after
 attn's run in every round: the read bandwidth of the same threads over the bytes of weights a
 token reads.
+With --depth D, generation is timed after D positions are already in the cache (both
+engines; llama-bench's -d): long-context decoding, where the KV cache's reads add to the
+weights' (the bound column still counts the weights alone).
 Usage: python3 bench/bench_llama.py --attn build/attn [--threads 2] [--prompt 128] [--gen 64]
-                                    [--rounds 1] [--gguf A.gguf --gguf B.gguf ...] [--no-1b]
+                                    [--depth 0] [--rounds 1] [--gguf A.gguf ...] [--no-1b]
 """
 
 import argparse
@@ -43,7 +46,7 @@ TINYLLAMA_SHAPE = ["--layers", "22", "--embd", "2048", "--ffn", "5632", "--heads
                    "--vocab", "32000"]
 
 
-def llamacpp_child(gguf, prompt, gen, threads):
+def llamacpp_child(gguf, prompt, gen, threads, depth):
     import llama_cpp.llama_cpp as lowlevel
     default_params = lowlevel.llama_model_default_params
 
@@ -54,7 +57,7 @@ def llamacpp_child(gguf, prompt, gen, threads):
     lowlevel.llama_model_default_params = no_extra_bufts
     import llama_cpp
     llama_cpp.llama_model_default_params = no_extra_bufts
-    print(json.dumps(common.llamacpp_measure(gguf, prompt, gen, threads)))
+    print(json.dumps(common.llamacpp_measure(gguf, prompt, gen, threads, depth=depth)))
 
 
 def make_quantized(attn, src, qtype):
@@ -91,8 +94,8 @@ def default_set(attn, with_1b):
 def measure(args, gguf):
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     row = {}
-    cmd = [args.attn, "bench", "-m", gguf, "-p", str(args.prompt), "-n", str(args.gen), "-t",
-           str(args.threads), "--json"]
+    cmd = [args.attn, "bench", "-m", gguf, "-p", str(args.prompt), "-n", str(args.gen), "-d", str(args.depth),
+           "-t", str(args.threads), "--json"]
     r, rss, _ = common.run_child(cmd, env)
     row["attn"] = dict(pp=r["pp_tok_s"], tg=r["tg_tok_s"], rss=rss, type=r.get("dtype", "?"))
     # the bound in a run of its own: its 1 GiB buffer would count in the peak RSS above
@@ -100,7 +103,7 @@ def measure(args, gguf):
                                           "--bandwidth"], env)
     row["attn"].update(bound=r.get("tg_bound_tok_s", 0), gbps=r.get("bandwidth_gb_s", 0))
     cmd = [sys.executable, os.path.abspath(__file__), "--llamacpp-child", gguf, "--prompt", str(args.prompt),
-           "--gen", str(args.gen), "--threads", str(args.threads)]
+           "--gen", str(args.gen), "--threads", str(args.threads), "--depth", str(args.depth)]
     r, rss, _ = common.run_child(cmd, env)
     row["llama.cpp"] = dict(pp=r["pp_tok_s"], tg=r["tg_tok_s"], rss=rss, ver=r["llama_cpp_python"])
     return row
@@ -123,13 +126,15 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--prompt", type=int, default=128)
     ap.add_argument("--gen", type=int, default=64)
+    ap.add_argument("--depth", type=int, default=0,
+                    help="positions in the KV cache before generation is timed (llama-bench's -d)")
     ap.add_argument("--rounds", type=int, default=1, help="alternate the engines R times; medians")
     ap.add_argument("--gguf", action="append", help="a GGUF to measure (repeatable); default: the set above")
     ap.add_argument("--no-1b", action="store_true", help="leave out the random 1.1B model")
     ap.add_argument("--llamacpp-child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.llamacpp_child:
-        return llamacpp_child(a.llamacpp_child, a.prompt, a.gen, a.threads)
+        return llamacpp_child(a.llamacpp_child, a.prompt, a.gen, a.threads, a.depth)
     if not common.llamacpp_installed():
         sys.exit(common.LLAMACPP_NOTE)
     busy = common.busy_compilers()
@@ -137,8 +142,8 @@ def main():
         print(f"warning: {len(busy)} compiler processes are running: timings will be low and noisy",
               file=sys.stderr)
     files = a.gguf or default_set(a.attn, not a.no_1b)
-    print(f"{common.cpu_name()}, {a.threads} threads, prompt {a.prompt} tokens, generation {a.gen} tokens, "
-          f"median of {a.rounds} round(s)\n")
+    print(f"{common.cpu_name()}, {a.threads} threads, prompt {a.prompt} tokens, generation {a.gen} tokens"
+          f"{f' after {a.depth} cached positions' if a.depth else ''}, median of {a.rounds} round(s)\n")
     print("| model | type | attn pp tok/s | llama.cpp pp tok/s | pp ratio | attn tg tok/s | llama.cpp tg tok/s "
           "| tg ratio | tg % of bound attn / llama.cpp | attn RSS MB | llama.cpp RSS MB |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
