@@ -65,12 +65,12 @@ static void put(void *cache, attn_dtype type, int64_t at, int64_t stride, const 
  * h0..h1-1 (keys transposed into their block). */
 static void store_row(const kv_job *j, int64_t t, int h0, int h1) {
     int hd = j->s->head_dim;
-    int64_t pos = j->pos0 + t, kv_dim = (int64_t)j->s->n_kv_heads * hd;
+    int64_t pos = j->pos0 + t;
     int64_t head_elems = blocks_of(j->max_pos) * hd * ATTN_KV_BLOCK;
     for (int h = h0; h < h1; h++) {
         int64_t blk = h * head_elems + (pos / ATTN_KV_BLOCK) * hd * ATTN_KV_BLOCK + pos % ATTN_KV_BLOCK;
         put(j->k_cache, j->type, blk, ATTN_KV_BLOCK, j->k + t * j->src_stride + (int64_t)h * hd, hd);
-        put(j->v_cache, j->type, pos * kv_dim + (int64_t)h * hd, 1, j->v + t * j->src_stride + (int64_t)h * hd, hd);
+        put(j->v_cache, j->type, (h * j->max_pos + pos) * hd, 1, j->v + t * j->src_stride + (int64_t)h * hd, hd);
     }
 }
 
@@ -107,7 +107,7 @@ static void attend_group(const attn_job *j, int64_t t0, int nq, int h, float *sc
     const attn_attention_shape *s = j->s;
     const attn_kernels *K = j->kern;
     int hd = s->head_dim, kvh = h / (s->n_heads / s->n_kv_heads);
-    int64_t kv_dim = (int64_t)s->n_kv_heads * hd, ls = padded(j->max_pos), n = j->pos0 + t0 + nq;
+    int64_t ls = padded(j->max_pos), n = j->pos0 + t0 + nq;
     int64_t out_stride = (int64_t)s->n_heads * hd;
     const float *q = j->q + t0 * j->q_stride + (int64_t)h * hd;
     attn_dtype t = j->store.type;
@@ -121,7 +121,7 @@ static void attend_group(const attn_job *j, int64_t t0, int nq, int h, float *sc
         for (int64_t p = nr; p < n; p++) row[p] = 0.0f;
     }
     float *o = j->out + t0 * out_stride + (int64_t)h * hd;
-    K->attn_values(o, out_stride, scores, ls, nq, cache_at(j->v, t, (int64_t)kvh * hd), t, kv_dim, hd, n);
+    K->attn_values(o, out_stride, scores, ls, nq, cache_at(j->v, t, kvh * j->max_pos * hd), t, hd, hd, n);
 }
 
 /* Query heads h0..h0+nh-1 of a one-row job (a decoding step), all of one key-value head:
@@ -131,7 +131,7 @@ static void attend_heads(const attn_job *j, int h0, int nh, float *scores) {
     const attn_attention_shape *s = j->s;
     const attn_kernels *K = j->kern;
     int hd = s->head_dim, kvh = h0 / (s->n_heads / s->n_kv_heads);
-    int64_t kv_dim = (int64_t)s->n_kv_heads * hd, ls = padded(j->max_pos), n = j->pos0 + 1;
+    int64_t ls = padded(j->max_pos), n = j->pos0 + 1;
     attn_dtype t = j->store.type;
     const void *kb = cache_at(j->k, t, kvh * blocks_of(j->max_pos) * hd * ATTN_KV_BLOCK);
     K->attn_scores(scores, ls, j->q + (int64_t)h0 * hd, hd, nh, kb, t, hd, n, s->scale);
@@ -139,7 +139,7 @@ static void attend_heads(const attn_job *j, int h0, int nh, float *scores) {
         float *row = scores + r * ls;
         K->scale(row, 1.0f / K->exp_sum(row, K->max(row, n), n), n);
     }
-    K->attn_values(j->out + (int64_t)h0 * hd, hd, scores, ls, nh, cache_at(j->v, t, (int64_t)kvh * hd), t, kv_dim, hd,
+    K->attn_values(j->out + (int64_t)h0 * hd, hd, scores, ls, nh, cache_at(j->v, t, kvh * j->max_pos * hd), t, hd, hd,
                    n);
 }
 

@@ -1,9 +1,9 @@
 /* attention.h - scaled dot-product attention over a KV cache: causal (decoder
  * self-attention), with multi-head and grouped-query layouts. Per layer, values are rows
- * [max_pos][n_kv_heads * head_dim]; keys are stored transposed in blocks of ATTN_KV_BLOCK
- * positions, [n_kv_heads][blocks][head_dim][ATTN_KV_BLOCK], so scores for a block come out
- * of plain vector FMAs and only the blocks in use are ever touched (RSS grows with the
- * context actually used). The attention call stores a pass's new rows, then attends. A cache
+ * [n_kv_heads][max_pos][head_dim] (a head's values one contiguous stream); keys are stored
+ * transposed in blocks of ATTN_KV_BLOCK positions, [n_kv_heads][blocks][head_dim][ATTN_KV_BLOCK],
+ * so scores for a block come out of plain vector FMAs; only the positions in use are ever
+ * touched (RSS grows with the context actually used). The attention call stores a pass's new rows, then attends. A cache
  * holds f32 or f16 (half the memory and half the bytes each decoding step streams). */
 #ifndef ATTN_NN_ATTENTION_H
 #define ATTN_NN_ATTENTION_H
