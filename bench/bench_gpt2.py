@@ -125,7 +125,7 @@ def llamacpp_measure(gguf_path, prompt_len, gen, threads, reps=3, n_batch=512, d
     if not model:
         raise RuntimeError(f"llama.cpp could not load {gguf_path}")
     cparams = L.llama_context_default_params()  # llama-bench's defaults but for these:
-    cparams.n_ctx, cparams.n_batch, cparams.n_ubatch = max(1024, depth + gen + 1), n_batch, n_batch
+    cparams.n_ctx, cparams.n_batch, cparams.n_ubatch = max(1024, prompt_len, depth + gen + 1), n_batch, n_batch
     cparams.n_threads, cparams.n_threads_batch = threads, threads
     ctx = L.llama_init_from_model(model, cparams)
     if not ctx:
