@@ -396,14 +396,11 @@ int cmd_chat(int argc, char **argv) {
     char template_help[160];
     snprintf(template_help, sizeof template_help, "%s (default: recognised from the model)",
              attn_chat_template_names());
-    opt_spec opts[8 + CLI_SAMPLING_OPTS] = {
+    const opt_spec first[] = {
         {"model", 'm', OPT_STR, &o.model, "model (default: $ATTN_MODEL, else SmolLM2-135M-Instruct if fetched)", 0, 0},
         {"system", 's', OPT_STR, &o.system, "system prompt (default: the model's own, if its template has one)", 0, 0},
         {"chat-template", 0, OPT_STR, &o.template_name, template_help, 0, 0},
     };
-    int n = 3;
-    n += cli_sampling_options(opts + n, &o.gen, &o.stops, &o.ignore_eos, 0);
-    o.gen.max_tokens = 512;
     const opt_spec more[] = {
         {"verbose", 'v', OPT_FLAG, &o.verbose, "print tokens processed and speed after each answer (stderr)", 0, 0},
         {"tokenizer", 0, OPT_STR, &o.tokenizer, "tokenizer.json or vocab.json+merges.txt folder (default: model's)", 0, 0},
@@ -412,6 +409,12 @@ int cmd_chat(int argc, char **argv) {
         {"matmul", 0, OPT_STR, &o.matmul, CLI_MATMUL_HELP, 0, 0},
         {"kv-type", 0, OPT_STR, &o.kv_type, CLI_KV_HELP, 0, 0},
     };
+    /* sized from its parts: an option added to either list cannot overflow it */
+    opt_spec opts[sizeof first / sizeof *first + CLI_SAMPLING_OPTS + sizeof more / sizeof *more];
+    memcpy(opts, first, sizeof first);
+    int n = (int)(sizeof first / sizeof *first);
+    n += cli_sampling_options(opts + n, &o.gen, &o.stops, &o.ignore_eos, 0);
+    o.gen.max_tokens = 512;
     memcpy(opts + n, more, sizeof more);
     n += (int)(sizeof more / sizeof *more);
     cmd_spec spec = {"chat", "attn chat [-m MODEL] [-s SYSTEM] [options]",

@@ -105,14 +105,12 @@ out:
 
 int cmd_generate(int argc, char **argv) {
     gen_opts o = {.threads = 0};
-    opt_spec opts[16 + CLI_SAMPLING_OPTS] = {
+    const opt_spec first[] = {
         {"model", 'm', OPT_STR, &o.model, "model folder (config.json + model.safetensors) or .safetensors file", 0, 0},
         {"prompt", 'p', OPT_STR, &o.prompt, "prompt text", 0, 0},
         {"file", 'f', OPT_STR, &o.file, "read the prompt from a file", 0, 0},
         {"ids", 0, OPT_STR, &o.ids, "prompt as token ids, e.g. \"464 3290\", used as given (no BOS added)", 0, 0},
     };
-    int n = 4;
-    n += cli_sampling_options(opts + n, &o.gen, &o.stops, &o.ignore_eos, 's');
     const opt_spec more[] = {
         {"special", 0, OPT_FLAG, &o.special, "parse special tokens like <|endoftext|> in the prompt", 0, 0},
         {"no-echo", 0, OPT_FLAG, &o.no_echo, "do not print the prompt before the continuation", 0, 0},
@@ -123,6 +121,11 @@ int cmd_generate(int argc, char **argv) {
         {"matmul", 0, OPT_STR, &o.matmul, CLI_MATMUL_HELP, 0, 0},
         {"kv-type", 0, OPT_STR, &o.kv_type, CLI_KV_HELP, 0, 0},
     };
+    /* sized from its parts: an option added to either list cannot overflow it */
+    opt_spec opts[sizeof first / sizeof *first + CLI_SAMPLING_OPTS + sizeof more / sizeof *more];
+    memcpy(opts, first, sizeof first);
+    int n = (int)(sizeof first / sizeof *first);
+    n += cli_sampling_options(opts + n, &o.gen, &o.stops, &o.ignore_eos, 's');
     memcpy(opts + n, more, sizeof more);
     n += (int)(sizeof more / sizeof *more);
     cmd_spec spec = {"generate", "attn generate -m MODEL -p PROMPT [options]",

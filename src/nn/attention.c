@@ -17,14 +17,15 @@
 
 static int64_t blocks_of(int64_t max_pos) { return (max_pos + ATTN_KV_BLOCK - 1) / ATTN_KV_BLOCK; }
 
-int64_t attn_kcache_floats(int64_t max_pos, int n_kv_heads, int head_dim) {
+/* Elements of one layer's key cache (the value cache is max_pos * n_kv_heads * head_dim). */
+static int64_t kcache_elems(int64_t max_pos, int n_kv_heads, int head_dim) {
     return (int64_t)n_kv_heads * blocks_of(max_pos) * head_dim * ATTN_KV_BLOCK;
 }
 
 int attn_kv_cache_init(attn_kv_cache *c, attn_dtype type, int n_layers, int n_seqs, int64_t max_pos, int n_kv_heads,
                        int head_dim) {
     if (type != ATTN_F32 && type != ATTN_F16) return attn_error("a KV cache holds f32 or f16, not %s", attn_dtype_name(type));
-    int64_t k = attn_kcache_floats(max_pos, n_kv_heads, head_dim), v = max_pos * n_kv_heads * head_dim;
+    int64_t k = kcache_elems(max_pos, n_kv_heads, head_dim), v = max_pos * n_kv_heads * head_dim;
     int64_t regions = (int64_t)n_layers * n_seqs, es = (int64_t)attn_dtype_size(type);
     if (regions <= 0 || k + v <= 0 || (k + v) > INT64_MAX / es / regions)
         return attn_error("a KV cache of %d sequences x %lld positions is too large", n_seqs, (long long)max_pos);

@@ -17,9 +17,6 @@ typedef struct {
     float scale; /* usually 1/sqrt(head_dim) */
 } attn_attention_shape;
 
-/* Elements of one layer's key cache (the value cache is max_pos * n_kv_heads * head_dim). */
-int64_t attn_kcache_floats(int64_t max_pos, int n_kv_heads, int head_dim);
-
 /* A model's whole cache: keys and values of max_pos positions for each (layer, sequence).
  * One anonymous mapping, so pages are touched only as positions fill: reserving many
  * sequences costs address space, not memory. */
