@@ -160,10 +160,13 @@ static double ref_sum8(const float *x, int64_t n, int squares) {
 
 static double ref_sum_squares(const float *x, int64_t n) { return ref_sum8(x, n, 1); }
 
+static double ref_sum(const float *x, int64_t n) { return ref_sum8(x, n, 0); }
+
+/* The one f16 rounding loop: attn_from_f32 and the KV cache's rows come here (or to the SIMD
+ * kernels, bit-equal to it). */
 static void ref_to_f16(uint16_t *dst, int64_t stride, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) dst[i * stride] = attn_f32_to_f16(x[i]);
 }
-static double ref_sum(const float *x, int64_t n) { return ref_sum8(x, n, 0); }
 
 /* d/dx 0.5x(1 + tanh u), u = c(x + 0.044715x^3): 0.5(1 + t) + 0.5x(1 - t^2) c (1 + 3*0.044715x^2) */
 static void ref_gelu_tanh_backward(float *dx, const float *x, const float *dout, int64_t n) {

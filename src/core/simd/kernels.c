@@ -356,9 +356,27 @@ static void SFX(swiglu)(float *gate, const float *up, int64_t n) {
 
 /* A cache vector: f16 caches (half the bytes to stream) widen as they load. */
 #define KV_LOAD(p, i, F16) ((F16) ? vload_f16((const uint16_t *)(p) + (i)) : vload((const float *)(p) + (i)))
+/* `call` with R = nq (1..ATTN_MAX_NQ queries) and F16 = whether the cache is f16, both
+ * compile-time constants, so each instantiation keeps its accumulators in registers and its
+ * loads branch-free. */
+#define WITH_KV_TYPE(t, call)               \
+    do {                                    \
+        if ((t) == ATTN_F16) {              \
+            enum { F16 = 1 };               \
+            call;                           \
+        } else {                            \
+            enum { F16 = 0 };               \
+            call;                           \
+        }                                   \
+    } while (0)
+#define BY_NQ_AND_TYPE(nq, t, call)                                  \
+    switch (nq) {                                                    \
+    case 4: { enum { R = 4 }; WITH_KV_TYPE(t, call); } break;        \
+    case 3: { enum { R = 3 }; WITH_KV_TYPE(t, call); } break;        \
+    case 2: { enum { R = 2 }; WITH_KV_TYPE(t, call); } break;        \
+    default: { enum { R = 1 }; WITH_KV_TYPE(t, call); } break;       \
+    }
 
-/* R and F16 are compile-time constants at every call site below, so acc[][] lives in
- * registers and the load has no branch. */
 static inline __attribute__((always_inline)) void scores_r(float *s, int64_t ls, const float *q, int64_t lq,
                                                            const int R, const void *kb, const int F16, int hd,
                                                            int64_t n, float scale) {
@@ -387,21 +405,9 @@ static inline __attribute__((always_inline)) void scores_r(float *s, int64_t ls,
     }
 }
 
-static inline __attribute__((always_inline)) void scores_t(float *s, int64_t ls, const float *q, int64_t lq, int nq,
-                                                           const void *kb, const int F16, int hd, int64_t n,
-                                                           float scale) {
-    switch (nq) {
-    case 4: scores_r(s, ls, q, lq, 4, kb, F16, hd, n, scale); break;
-    case 3: scores_r(s, ls, q, lq, 3, kb, F16, hd, n, scale); break;
-    case 2: scores_r(s, ls, q, lq, 2, kb, F16, hd, n, scale); break;
-    default: scores_r(s, ls, q, lq, 1, kb, F16, hd, n, scale); break;
-    }
-}
-
 static void SFX(attn_scores)(float *s, int64_t ls, const float *q, int64_t lq, int nq, const void *kb, attn_dtype kt,
                              int hd, int64_t n, float scale) {
-    if (kt == ATTN_F16) scores_t(s, ls, q, lq, nq, kb, 1, hd, n, scale);
-    else scores_t(s, ls, q, lq, nq, kb, 0, hd, n, scale);
+    BY_NQ_AND_TYPE(nq, kt, scores_r(s, ls, q, lq, R, kb, F16, hd, n, scale));
 }
 
 /* Values, 64 dims at a time for every query; a remainder of hd falls to narrower loops. */
@@ -448,21 +454,9 @@ static inline __attribute__((always_inline)) void values_r(float *o, int64_t lo,
     }
 }
 
-static inline __attribute__((always_inline)) void values_t(float *o, int64_t lo, const float *w, int64_t lw, int nq,
-                                                           const void *v, const int F16, int64_t v_stride, int hd,
-                                                           int64_t n) {
-    switch (nq) {
-    case 4: values_r(o, lo, w, lw, 4, v, F16, v_stride, hd, n); break;
-    case 3: values_r(o, lo, w, lw, 3, v, F16, v_stride, hd, n); break;
-    case 2: values_r(o, lo, w, lw, 2, v, F16, v_stride, hd, n); break;
-    default: values_r(o, lo, w, lw, 1, v, F16, v_stride, hd, n); break;
-    }
-}
-
 static void SFX(attn_values)(float *o, int64_t lo, const float *w, int64_t lw, int nq, const void *v, attn_dtype vt,
                              int64_t v_stride, int hd, int64_t n) {
-    if (vt == ATTN_F16) values_t(o, lo, w, lw, nq, v, 1, v_stride, hd, n);
-    else values_t(o, lo, w, lw, nq, v, 0, v_stride, hd, n);
+    BY_NQ_AND_TYPE(nq, vt, values_r(o, lo, w, lw, R, v, F16, v_stride, hd, n));
 }
 
 /* Same operations in the same order as the reference (mul, then add: no FMA), so the
@@ -516,17 +510,16 @@ static double SFX(sum_squares)(const float *x, int64_t n) { return sum8(x, n, 1)
 /* F16C rounds to nearest even, as attn_f32_to_f16 does; strided rows go through a buffer. */
 static void SFX(to_f16)(uint16_t *dst, int64_t stride, const float *x, int64_t n) {
     int64_t i = 0;
+    if (stride == 1)
+        for (; i + VL <= n; i += VL) vstore_f16(dst + i, vload(x + i));
     for (; i + VL <= n; i += VL) {
-        if (stride == 1) {
-            vstore_f16(dst + i, vload(x + i));
-            continue;
-        }
         _Alignas(64) uint16_t h[VL];
         vstore_f16(h, vload(x + i));
         for (int j = 0; j < VL; j++) dst[(i + j) * stride] = h[j];
     }
     if (i < n) attn_kernels_ref.to_f16(dst + i * stride, stride, x + i, n - i);
 }
+
 static double SFX(sum)(const float *x, int64_t n) { return sum8(x, n, 0); }
 
 /* tanh(u) = 1 - 2 / (1 + exp(2u)); u is clamped where tanh is +-1 in float anyway. */
