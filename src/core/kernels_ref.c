@@ -162,8 +162,8 @@ static double ref_sum_squares(const float *x, int64_t n) { return ref_sum8(x, n,
 
 static double ref_sum(const float *x, int64_t n) { return ref_sum8(x, n, 0); }
 
-/* The one f16 rounding loop: attn_from_f32 and the KV cache's rows come here (or to the SIMD
- * kernels, bit-equal to it). */
+/* KV cache rows (strided for the transposed keys). tensor.c's attn_from_f32 keeps its own
+ * contiguous loop: core's lowest layer links without the kernels (the fuzz targets do). */
 static void ref_to_f16(uint16_t *dst, int64_t stride, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) dst[i * stride] = attn_f32_to_f16(x[i]);
 }

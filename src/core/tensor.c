@@ -1,8 +1,6 @@
 /* tensor.c - dtype helpers and bulk conversions. */
 #include "tensor.h"
 
-#include "kernels.h"
-
 size_t attn_dtype_size(attn_dtype t) {
     switch (t) {
     case ATTN_F32: return 4;
@@ -45,7 +43,7 @@ void attn_from_f32(void *dst, const float *src, attn_dtype t, int64_t n) {
     uint16_t *h = dst;
     switch (t) {
     case ATTN_F32: memcpy(dst, src, (size_t)n * 4); break;
-    case ATTN_F16: attn_kernels_get()->to_f16(h, 1, src, n); break;
+    case ATTN_F16: for (int64_t i = 0; i < n; i++) h[i] = attn_f32_to_f16(src[i]); break;
     case ATTN_BF16: for (int64_t i = 0; i < n; i++) h[i] = attn_f32_to_bf16(src[i]); break;
     default: break;
     }
