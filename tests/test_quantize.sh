@@ -57,6 +57,30 @@ expect "tokenize via HF" 0 "$attn" tokenize -m "$sc" -p "$text"
 cp "$tmp/out" "$tmp/hf-ids"
 expect "tokenize via GGUF" 0 "$attn" tokenize -m "$tmp/sc-f32.gguf" -p "$text"
 if cmp -s "$tmp/out" "$tmp/hf-ids"; then ok; else bad "GGUF vocabulary tokenizes differently: $(cat "$tmp/out") vs $(cat "$tmp/hf-ids")"; fi
+# decoding's activations follow --matmul: f32 exact and int8 one byte (what ATTN_QDOT=f32 and
+# q8 choose), auto two bytes; ATTN_QDOT, when set, wins
+decode() { # NAME [ARGS...]: logits of 12 characters fed one at a time
+    local name=$1
+    shift
+    "$attn" logits -m "$tmp/sc-q8_0.gguf" --ids "20 43 50 50 53 1 61 53 56 50 42 2" --all --incremental \
+        -o "$tmp/dec-$name.f32" -t 2 "$@" 2>"$tmp/err" || bad "logits $name: $(cat "$tmp/err")"
+}
+decode f32 --matmul f32
+decode int8 --matmul int8
+decode auto
+ATTN_QDOT=f32 decode env-f32
+ATTN_QDOT=q8 decode env-q8
+ATTN_QDOT=q8x2 decode env-q8x2
+ATTN_QDOT=q8x2 decode env-wins --matmul f32
+same() { if cmp -s "$tmp/dec-$1.f32" "$tmp/dec-$2.f32"; then ok; else bad "decoding: $1 differs from $2"; fi; }
+differ() { if cmp -s "$tmp/dec-$1.f32" "$tmp/dec-$2.f32"; then bad "decoding: $1 equals $2"; else ok; fi; }
+same f32 env-f32
+same int8 env-q8
+same auto env-q8x2
+same env-wins env-q8x2
+differ f32 auto
+differ int8 auto
+
 # a tokenizer_config.json that asks for a BOS ("\n" here) before prompts: the GGUF keeps asking
 mkdir "$tmp/sc-bos"
 for f in config.json model.safetensors tokenizer.json; do ln -s "$(realpath "$sc/$f")" "$tmp/sc-bos/$f"; done

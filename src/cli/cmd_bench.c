@@ -78,6 +78,8 @@ static const char *matmul_desc(void) {
     else if (p == ATTN_MATMUL_AUTO && engine)
         snprintf(desc, sizeof desc, "auto (bf16 prompts on quantized weights, %s)", engine);
     else if (p == ATTN_MATMUL_BF16) snprintf(desc, sizeof desc, "bf16 (%s)", engine ? engine : "none: f32");
+    else if (p == ATTN_MATMUL_INT8)
+        snprintf(desc, sizeof desc, "int8 (one-byte activations on quantized weights, prompts and decoding)");
     else snprintf(desc, sizeof desc, "%s", p == ATTN_MATMUL_AUTO ? "auto (f32)" : attn_matmul_precision_name(p));
     return desc;
 }

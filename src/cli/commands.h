@@ -41,11 +41,11 @@ void cli_train_progress_free(void *progress);
 /* Applies -t/--threads, --isa and --matmul, and keeps --kv-type ("auto", "f32", "f16") for
  * cli_load_model (NULL: leave as is); prints an error and returns -1 on bad values. */
 int cli_setup_runtime(const char *cmd, int threads, const char *isa, const char *matmul, const char *kv_type);
-#define CLI_MATMUL_HELP                                                                            \
-    "matrix products: auto (default: prompts on quantized weights in bf16 on AMX; with AVX-512 "  \
-    "int8 for K-quants, and for the rest two-byte integers up to 64 rows, then bf16; else exact "  \
-    "f32), f32 (always exact), bf16, or int8 (prompts on all quantized weights with activations " \
-    "rounded to 8 bits)"
+#define CLI_MATMUL_HELP                                                                             \
+    "matrix products: auto (default: decoding on quantized weights with two-byte integer "         \
+    "activations; prompts on them in bf16 on AMX, with AVX-512 int8 for K-quants and two-byte "    \
+    "integers up to 64 rows, then bf16; else exact f32), f32 (always exact), bf16, or int8 "       \
+    "(activations on quantized weights rounded to 8 bits in prompts and decoding, as llama.cpp)"
 /* The model when -m is not given: $ATTN_MODEL, else SmolLM2-135M-Instruct where
  * scripts/fetch-smollm2.sh caches it. NULL with a printed error saying how to get one. */
 const char *cli_default_model(const char *cmd);

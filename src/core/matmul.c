@@ -127,15 +127,27 @@ static void split_rows(int64_t n, int64_t unit, attn_task_fn fn, const void *ctx
     attn_parallel_for_dynamic(n, ATTN_MAX(unit, (per + unit - 1) / unit * unit), fn, (void *)ctx);
 }
 
+/* Decoding's activations on quantized weights: a mode chosen through ATTN_QDOT, else --matmul
+ * f32 keeps them exact, int8 rounds them to one byte as llama.cpp does, and auto and bf16
+ * take two bytes (more exact than bf16's rounding). */
+static attn_qdot_mode decode_mode(void) {
+    if (attn_qdot_mode_chosen()) return attn_qdot_get_mode();
+    switch (attn_gemm_precision()) {
+    case ATTN_MATMUL_F32: return ATTN_QDOT_F32;
+    case ATTN_MATMUL_INT8: return ATTN_QDOT_Q8;
+    default: return attn_qdot_get_mode();
+    }
+}
+
 /* x's rows quantized for integer products with the n weights ws (one type's block size):
- * decoding rows in ATTN_QDOT's mode, prompt rows with one byte where gemm.h's precision says
+ * decoding rows in decode_mode(), prompt rows with one byte where gemm.h's precision says
  * so (in 32-blocks where every weight is in panels, see ATTN_QDOT_Q8_32); NULL where the
- * products take another path (plain weights, ATTN_QDOT=f32, other precisions for prompts,
+ * products take another path (plain weights, exact decoding, other precisions for prompts,
  * memory short). */
 static const attn_qx *integer_rows(const float *x, int64_t M, const attn_weight *const *ws, int n, bool quads) {
     const attn_weight *w = ws[0];
     if (!w->qtype) return NULL;
-    attn_qdot_mode mode = attn_qdot_get_mode();
+    attn_qdot_mode mode = decode_mode();
     if (M > QGEMV_MAX_ROWS) {
         bool panels = true, kquants = true;
         for (int i = 0; i < n; i++)

@@ -129,18 +129,21 @@ void attn_qpack_b(float *dst, const void *w, attn_qtype t, int64_t K, int64_t N,
 /* ---- integer dot products: the mode, the activation quantizer, the scalar reference ---- */
 
 static int qdot_mode = -1;
+static bool qdot_chosen; /* by $ATTN_QDOT or attn_qdot_set_mode, not the default */
 
 attn_qdot_mode attn_qdot_get_mode(void) {
     if (qdot_mode < 0) {
         const char *env = getenv("ATTN_QDOT");
         qdot_mode = ATTN_QDOT_Q8X2;
         for (int m = 0; env && m <= ATTN_QDOT_Q8X2; m++)
-            if (strcmp(env, attn_qdot_mode_name((attn_qdot_mode)m)) == 0) qdot_mode = m;
+            if (strcmp(env, attn_qdot_mode_name((attn_qdot_mode)m)) == 0) qdot_mode = m, qdot_chosen = true;
     }
     return (attn_qdot_mode)qdot_mode;
 }
 
-void attn_qdot_set_mode(attn_qdot_mode mode) { qdot_mode = (int)mode; }
+bool attn_qdot_mode_chosen(void) { return attn_qdot_get_mode(), qdot_chosen; }
+
+void attn_qdot_set_mode(attn_qdot_mode mode) { qdot_mode = (int)mode, qdot_chosen = true; }
 
 const char *attn_qdot_mode_name(attn_qdot_mode mode) {
     static const char *names[] = {"f32", "q8", "q8x2", "q8_32"};

@@ -57,6 +57,9 @@ typedef enum { ATTN_QDOT_F32 = 0, ATTN_QDOT_Q8 = 1, ATTN_QDOT_Q8X2 = 2, ATTN_QDO
 
 attn_qdot_mode attn_qdot_get_mode(void);
 void attn_qdot_set_mode(attn_qdot_mode mode);
+/* Whether $ATTN_QDOT or attn_qdot_set_mode chose the mode (matmul.c lets that win over the
+ * decoding that --matmul f32 and int8 imply). */
+bool attn_qdot_mode_chosen(void);
 const char *attn_qdot_mode_name(attn_qdot_mode mode);
 
 /* Quantized activation rows, each plane [rows][per row]. lo is NULL with one byte. The
