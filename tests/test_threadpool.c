@@ -1,5 +1,6 @@
 /* test_threadpool.c - the pool's contract: every item is handled exactly once for any thread
- * count and grain, resizing works, and a parallel_for issued from inside a job runs inline
+ * count and grain (static, dynamic and guided splits, whose chunks start and end on whole
+ * grains), resizing works, and a parallel_for issued from inside a job runs inline
  * with the calling thread's index (so per-thread scratch is never shared between threads). */
 #include <stdatomic.h>
 #include "core/common.h"
@@ -7,10 +8,16 @@
 #include "test.h"
 
 static _Atomic int hits[10007];
-static _Atomic int wrong_index;
+static _Atomic int wrong_index, off_grain;
+
+typedef struct {
+    int64_t n, grain;
+} split;
 
 static void count_task(void *ctx, int64_t b, int64_t e, int thread) {
-    (void)ctx, (void)thread;
+    (void)thread;
+    const split *sp = ctx;
+    if (b % sp->grain || (e != sp->n && e % sp->grain)) atomic_fetch_add(&off_grain, 1);
     for (int64_t i = b; i < e; i++) atomic_fetch_add(&hits[i], 1);
 }
 
@@ -34,14 +41,20 @@ int main(void) {
         CHECK(attn_threads_count() == threads, "count %d", attn_threads_count());
         for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
             for (int64_t grain = 1; grain <= 64; grain *= 8) {
-                for (int dynamic = 0; dynamic <= 1; dynamic++) {
+                for (int how = 0; how <= 2; how++) { /* static, dynamic, guided */
+                    static const char *names[] = {"", " (dynamic)", " (guided)"};
+                    split sp = {sizes[s], grain};
                     for (int64_t i = 0; i < sizes[s]; i++) hits[i] = 0;
-                    if (dynamic) attn_parallel_for_dynamic(sizes[s], grain, count_task, NULL);
-                    else attn_parallel_for(sizes[s], grain, count_task, NULL);
+                    off_grain = 0;
+                    if (how == 1) attn_parallel_for_dynamic(sizes[s], grain, count_task, &sp);
+                    else if (how == 2) attn_parallel_for_guided(sizes[s], grain, count_task, &sp);
+                    else attn_parallel_for(sizes[s], grain, count_task, &sp);
                     int bad = 0;
                     for (int64_t i = 0; i < sizes[s]; i++) bad += hits[i] != 1;
                     CHECK(bad == 0, "%d threads, n=%lld grain=%lld%s: %d items not handled once", threads,
-                          (long long)sizes[s], (long long)grain, dynamic ? " (dynamic)" : "", bad);
+                          (long long)sizes[s], (long long)grain, names[how], bad);
+                    CHECK(off_grain == 0, "%d threads, n=%lld grain=%lld%s: %d chunks not on whole grains",
+                          threads, (long long)sizes[s], (long long)grain, names[how], (int)off_grain);
                 }
             }
         wrong_index = 0;

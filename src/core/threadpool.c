@@ -39,6 +39,7 @@ typedef struct {
     void *ctx;
     int64_t n_items, grain;
     bool dynamic;             /* chunks handed out from next_chunk instead of split up front */
+    bool guided;              /* dynamic, in shrinking chunks: next_chunk counts items then */
     _Atomic int64_t next_chunk;
     uint64_t start_generation; /* workers started by a resize wait for jobs after this one */
     pthread_mutex_t mu;
@@ -53,6 +54,22 @@ static void run_share(int tid) {
     inside_task = true;
     current_tid = tid;
     int64_t n = pool.n_items, g = pool.grain, chunks = (n + g - 1) / g;
+    if (pool.guided) {
+        const int64_t parts = 2 * pool.n_threads;
+        int64_t at = atomic_load_explicit(&pool.next_chunk, memory_order_relaxed), len = 0;
+        for (;;) {
+            do { /* half of an even share of what is left, in whole grains */
+                int64_t left = n - at;
+                len = left <= 0 ? 0 : ATTN_MIN(left, ((left + parts - 1) / parts + g - 1) / g * g);
+            } while (len > 0 && !atomic_compare_exchange_weak_explicit(&pool.next_chunk, &at, at + len,
+                                                                       memory_order_relaxed, memory_order_relaxed));
+            if (len <= 0) break;
+            pool.fn(pool.ctx, at, at + len, tid);
+            at = atomic_load_explicit(&pool.next_chunk, memory_order_relaxed);
+        }
+        inside_task = false;
+        return;
+    }
     if (pool.dynamic) {
         int64_t c;
         while ((c = atomic_fetch_add_explicit(&pool.next_chunk, 1, memory_order_relaxed)) < chunks)
@@ -147,7 +164,7 @@ static void dispatch(void) {
     while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) wait_step(&spins);
 }
 
-static void parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx, bool dynamic) {
+static void parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx, bool dynamic, bool guided) {
     if (n <= 0) return;
     if (grain < 1) grain = 1;
     int threads = attn_threads_count();
@@ -164,12 +181,19 @@ static void parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx, b
     pool.n_items = n;
     pool.grain = grain;
     pool.dynamic = dynamic;
+    pool.guided = guided;
     atomic_store_explicit(&pool.next_chunk, 0, memory_order_relaxed);
     dispatch();
 }
 
-void attn_parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx) { parallel_for(n, grain, fn, ctx, false); }
+void attn_parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx) {
+    parallel_for(n, grain, fn, ctx, false, false);
+}
 
 void attn_parallel_for_dynamic(int64_t n, int64_t grain, attn_task_fn fn, void *ctx) {
-    parallel_for(n, grain, fn, ctx, true);
+    parallel_for(n, grain, fn, ctx, true, false);
+}
+
+void attn_parallel_for_guided(int64_t n, int64_t grain, attn_task_fn fn, void *ctx) {
+    parallel_for(n, grain, fn, ctx, true, true);
 }

@@ -22,5 +22,9 @@ void attn_parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx);
  * fn may be called several times per thread, and a thread the host stalls holds up only
  * its current chunk. For work whose result does not depend on which thread does it. */
 void attn_parallel_for_dynamic(int64_t n, int64_t grain, attn_task_fn fn, void *ctx);
+/* Dynamic too, in chunks that shrink as the items run out (half of an even share of what is
+ * left, whole grains): long runs first, for work that streams memory, and small ones last,
+ * so no thread waits long for another at the end. */
+void attn_parallel_for_guided(int64_t n, int64_t grain, attn_task_fn fn, void *ctx);
 
 #endif
