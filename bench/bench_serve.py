@@ -13,6 +13,7 @@ server is started here (--parallel = the largest client count) unless
 
   python3 bench/bench_serve.py                      # SmolLM2 ($ATTN_SMOLLM2_GGUF or the cache)
   python3 bench/bench_serve.py --clients 1,4,8 --requests 4 --max-tokens 128 --threads 2
+  python3 bench/bench_serve.py --server-args "--matmul int8"   # llama.cpp's one-byte activations
 Standard library only."""
 import argparse
 import http.client
@@ -101,7 +102,7 @@ def rss_mb(pid):
 
 def start_server(a, parallel):
     cmd = [a.attn, "serve", "-m", a.model, "--port", "0", "--parallel", str(parallel), "--ctx-size", str(a.ctx),
-           "-t", str(a.threads)]
+           "-t", str(a.threads)] + a.server_args.split()
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:
         sys.stderr.write(line)
@@ -122,6 +123,7 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--ctx", type=int, default=1024, help="--ctx-size of the server it starts")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--server-args", default="", help="more options for the server it starts, e.g. '--matmul int8'")
     ap.add_argument("--json", action="store_true", help="print the results as JSON lines too")
     a = ap.parse_args()
     levels = [int(c) for c in a.clients.split(",")]

@@ -28,7 +28,7 @@ typedef struct {
     int n_prompt, n_reused, n_generated;
     attn_sampler *sampler;
     attn_stream *stream;
-    float *logits;            /* [vocab] */
+    float *logits;            /* [vocab], row i of the batch's logit rows */
     float *raw;               /* [vocab] the logits before penalties, when logprobs are asked */
     attn_batch_token drawn;   /* the token sampled this step, with its logprobs */
     int32_t top_ids[ATTN_BATCH_MAX_TOP_LOGPROBS];
@@ -45,6 +45,8 @@ struct attn_batch {
     attn_batch_item *items;   /* [n_slots] */
     int *item_slot;           /* [n_slots] which slot each item feeds */
     int *ready;               /* [n_slots] slots with fresh logits this step */
+    float *logit_rows;        /* [n_slots][vocab]: slots decoding in order get their logits
+                               * from the head in place (attn_batch_logits), no copy */
     int n_ready;
 };
 
@@ -64,10 +66,12 @@ attn_batch *attn_batch_new(attn_model *m, const attn_tokenizer *tok, int n_slots
     b->items = calloc((size_t)n_slots, sizeof *b->items);
     b->item_slot = calloc((size_t)n_slots, sizeof *b->item_slot);
     b->ready = calloc((size_t)n_slots, sizeof *b->ready);
-    if (!b->slots || !b->items || !b->item_slot || !b->ready) goto oom;
+    b->logit_rows = malloc((size_t)n_slots * (size_t)b->vocab * sizeof(float)); /* pages touched when used */
+    if (!b->slots || !b->items || !b->item_slot || !b->ready || !b->logit_rows) goto oom;
     for (int i = 0; i < n_slots; i++) {
         b->slots[i].tokens = malloc((size_t)(b->n_ctx + 1) * sizeof(int32_t)); /* pages touched as they fill */
         if (!b->slots[i].tokens) goto oom;
+        b->slots[i].logits = b->logit_rows + (size_t)i * (size_t)b->vocab;
     }
     return b;
 oom:
@@ -90,9 +94,8 @@ int attn_batch_n_active(const attn_batch *b) {
 static void slot_release(slot *s) {
     attn_sampler_free(s->sampler);
     attn_stream_free(s->stream);
-    free(s->logits);
     free(s->raw);
-    s->sampler = NULL, s->stream = NULL, s->logits = s->raw = NULL;
+    s->sampler = NULL, s->stream = NULL, s->raw = NULL;
     s->active = false;
 }
 
@@ -151,9 +154,8 @@ int attn_batch_add(attn_batch *b, const int32_t *prompt, int n_prompt, const att
     slot *s = &b->slots[i];
     s->sampler = attn_sampler_new(&p->sampling, b->vocab);
     s->stream = attn_stream_new(p->stops, p->n_stops);
-    s->logits = malloc((size_t)b->vocab * sizeof(float));
     s->raw = p->top_logprobs >= 0 ? malloc((size_t)b->vocab * sizeof(float)) : NULL;
-    if (!s->sampler || !s->stream || !s->logits || (p->top_logprobs >= 0 && !s->raw)) {
+    if (!s->sampler || !s->stream || (p->top_logprobs >= 0 && !s->raw)) {
         slot_release(s);
         return attn_error("out of memory starting a generation");
     }
@@ -189,6 +191,7 @@ void attn_batch_free(attn_batch *b) {
     free(b->items);
     free(b->item_slot);
     free(b->ready);
+    free(b->logit_rows);
     free(b);
 }
 

@@ -22,9 +22,12 @@ bool attn_batch_next_pass(attn_batch_pass *p, const attn_model *m, const attn_ba
     return p->n_segs > 0;
 }
 
-/* Multiplies k normed rows by the head into their places. */
+/* Multiplies k normed rows by the head into their places: straight there when they follow
+ * one another in memory (a batch's slots decoding in order), else through buf. */
 static int flush(float *const *dst, int k, const float *h, const attn_weight *head, float *buf) {
-    if (k == 1) return attn_matmul(dst[0], h, 1, head, NULL);
+    bool in_order = true;
+    for (int i = 1; i < k; i++) in_order = in_order && dst[i] == dst[0] + i * head->n_out;
+    if (in_order) return attn_matmul(dst[0], h, k, head, NULL);
     if (attn_matmul(buf, h, k, head, NULL) != 0) return -1;
     for (int i = 0; i < k; i++) memcpy(dst[i], buf + i * head->n_out, (size_t)head->n_out * sizeof(float));
     return 0;
