@@ -33,6 +33,19 @@
 #define PF_MIN_K 16384
 #define PF_MAX 65536
 
+/* The panel stream's lines at [from, from + len) plus `ahead` bytes (none when ahead is 0).
+ * A panel keeps its blocks' values, then their scales, and panels follow one another, so a
+ * call's rows are one run of bytes: block b of a panel whose blocks take `span` bytes each
+ * (values and scales) asks for [b * span, (b + 1) * span) of that run, ahead. Asking for the
+ * values and the scales apart, each `ahead` past its own part, left lines of every panel
+ * unasked for (the scales' part ran into the next panel's values): the 1.1B Q4_0 decoded
+ * ~10% slower. */
+INLINE void prefetch_span(const uint8_t *panel, int64_t from, int64_t len, int ahead) {
+    if (!ahead) return;
+    const char *p = (const char *)panel + ahead;
+    for (int64_t o = from & ~(int64_t)63; o < from + len; o += 64) _mm_prefetch(p + o, PF_HINT);
+}
+
 /* 4 activation bytes at p in every 32-bit lane (vpdpbusd folds the load as a broadcast). */
 INLINE __m512i bcast4(const int8_t *p) {
     int32_t v;
@@ -115,10 +128,7 @@ INLINE void panel_rows(const attn_qtype t, const int R, const int two, const uin
     }
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *v = panel + b * vb, *s = scales + b * sb;
-        if (prefetch) {
-            for (int o = 0; o < vb; o += 64) _mm_prefetch((const char *)v + prefetch + o, PF_HINT);
-            _mm_prefetch((const char *)s + prefetch / 8, PF_HINT);
-        }
+        prefetch_span(panel, b * (vb + sb), vb + sb, prefetch);
         __m512i wv[8];
         block_values(t, v, wv);
         const __m512 dw = vload_f16(s), c = minimum ? vload_f16(s + 32) : dw;
@@ -183,8 +193,6 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int act, const ui
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *v = panel + b * vb, *s = scales + b * sb;
-        if (prefetch)
-            for (int o = 0; o < sb; o += 64) _mm_prefetch((const char *)s + prefetch / 8 + o, PF_HINT);
         const __m512 d = vload_f16(s);
         _Alignas(64) float runs[8][16];
         __m512 part[8];
@@ -195,8 +203,7 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int act, const ui
         if (x1) {
             const __m512 dmin = vload_f16(s + 32);
             for (int g = 0; g < 8; g++) {
-                for (int o = 0; prefetch && o < vb / 8; o += 64)
-                    _mm_prefetch((const char *)v + vb / 8 * g + prefetch + o, PF_HINT);
+                prefetch_span(panel, b * (vb + sb) + (vb + sb) * g / 8, (vb + sb) / 8, prefetch);
                 const __m512 sc = bytes16(s + 64 + 16 * g, 0, d), mn = bytes16(s + 192 + 16 * g, 0, dmin);
                 __m512i wv[8];
                 for (int c = 0; c < 8; c++) {
@@ -217,8 +224,7 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int act, const ui
             }
         } else {
             for (int j16 = 0; j16 < 16; j16++) { /* values 128h + 32j + 16u + l */
-                for (int o = 0; prefetch && o < 192; o += 64)
-                    _mm_prefetch((const char *)v + 192 * j16 + prefetch + o, PF_HINT);
+                prefetch_span(panel, b * (vb + sb) + (vb + sb) * j16 / 16, (vb + sb) / 16, prefetch);
                 const int h = j16 / 8, j = j16 % 8 / 2, u = j16 % 2;
                 const __m512 sc = bytes16(s + 32 + 16 * j16, 1, d);
                 __m512i wv[4];
