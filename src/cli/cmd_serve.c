@@ -5,9 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "args.h"
 #include "commands.h"
 #include "core/common.h"
+#include "core/gemm.h"
+#include "core/matmul.h"
 #include "server/server.h"
 
 typedef struct {
@@ -96,6 +99,11 @@ static int serve(serve_opts *o) {
             cfg.model_id, info->family, info->weight_type ? info->weight_type : "", o->parallel,
             (long long)(o->ctx_size ? o->ctx_size : info->n_ctx), attn_dtype_name(attn_model_kv_type(m)),
             attn_chat_template_name(chat));
+    if (info->weight_type && strcasecmp(info->weight_type, "f32") && strcasecmp(info->weight_type, "f16") &&
+        strcasecmp(info->weight_type, "bf16")) /* block-quantized */
+        fprintf(stderr, "attn serve: decoding on quantized weights with %s%s\n", attn_matmul_decoding_desc(),
+                attn_gemm_precision() == ATTN_MATMUL_AUTO ? " (--matmul int8: one byte, as llama.cpp, faster under load)"
+                                                          : "");
     fprintf(stderr, "attn serve: listening on http://%s:%d (Ctrl-C stops)\n", url_host, attn_server_port(srv));
     wait_for_signal(&set);
     attn_server_stop(srv);

@@ -146,6 +146,14 @@ static attn_qdot_mode decode_mode(void) {
     }
 }
 
+const char *attn_matmul_decoding_desc(void) {
+    switch (decode_mode()) {
+    case ATTN_QDOT_F32: return "exact f32";
+    case ATTN_QDOT_Q8: return "one-byte integer activations";
+    default: return "two-byte integer activations";
+    }
+}
+
 /* x's rows quantized for integer products with the n weights ws (one type's block size):
  * decoding rows in decode_mode(), prompt rows with one byte where gemm.h's precision says
  * so (in 32-blocks where every weight is in panels, see ATTN_QDOT_Q8_32); NULL where the

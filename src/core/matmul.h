@@ -24,6 +24,10 @@ typedef struct {
  * Returns -1 only when its packing buffers cannot be allocated. */
 int attn_matmul(float *y, const float *x, int64_t M, const attn_weight *w, const float *bias);
 
+/* How decoding multiplies quantized weights, for the logs: "exact f32", "one-byte integer
+ * activations" or "two-byte integer activations" (--matmul and ATTN_QDOT decide). */
+const char *attn_matmul_decoding_desc(void);
+
 /* Products of 2-512 rows with f32/f16/bf16 matrices stored [N][K] run as dot products where
  * the ISA has them (kernels.h's gemm_nk_dot; ATTN_DOT=0 turns that off for a run); false
  * sends them to the packed GEMM. Both are exact f32. */
