@@ -10,6 +10,7 @@
 #include "core/common.h"
 #include "core/cpu.h"
 #include "core/gemm.h"
+#include "core/matmul.h"
 #include "core/kernels.h"
 #include "core/threadpool.h"
 
@@ -70,14 +71,16 @@ out:
  * take, and on which units). */
 static const char *matmul_desc(void) {
     attn_matmul_precision p = attn_gemm_precision();
-    static char desc[160];
+    static char desc[256];
     const char *engine = attn_gemm_bf16_engine();
+    const char *dec = attn_matmul_decoding_desc();
     if (p == ATTN_MATMUL_AUTO && attn_gemm_int8_prompts(true))
         snprintf(desc, sizeof desc, "auto (prompts on K-quants in int8; on other quantized weights in two-byte "
-                 "integers up to 64 rows, then bf16 on %s)", engine);
+                 "integers up to 64 rows, then bf16 on %s; quantized decoding with %s)", engine, dec);
     else if (p == ATTN_MATMUL_AUTO && engine)
-        snprintf(desc, sizeof desc, "auto (bf16 prompts on quantized weights, %s)", engine);
-    else if (p == ATTN_MATMUL_BF16) snprintf(desc, sizeof desc, "bf16 (%s)", engine ? engine : "none: f32");
+        snprintf(desc, sizeof desc, "auto (bf16 prompts on quantized weights, %s; quantized decoding with %s)", engine, dec);
+    else if (p == ATTN_MATMUL_BF16)
+        snprintf(desc, sizeof desc, "bf16 (%s; quantized decoding with %s)", engine ? engine : "none: f32", dec);
     else if (p == ATTN_MATMUL_INT8)
         snprintf(desc, sizeof desc, "int8 (one-byte activations on quantized weights, prompts and decoding)");
     else snprintf(desc, sizeof desc, "%s", p == ATTN_MATMUL_AUTO ? "auto (f32)" : attn_matmul_precision_name(p));
