@@ -194,7 +194,14 @@ static void index_and_info_cases(void) {
         CHECK(strcmp(info->family, "mistral") == 0, "family %s", info->family);
         CHECK(info->n_params == 24800, "n_params %lld (the index says 24800)", (long long)info->n_params);
         CHECK(info->weight_bytes == 99200, "weight_bytes %zu (the index says 99200)", info->weight_bytes);
+        size_t table = (size_t)(info->vocab_size * info->n_embd) * sizeof(float); /* untied: read a row a step */
+        CHECK(info->decode_bytes == info->weight_bytes - table, "decode_bytes %zu, not %zu less the embedding table",
+              info->decode_bytes, info->weight_bytes);
         CHECK(info->n_ctx == 48, "n_ctx %lld: the cache stops at the sliding window (48)", (long long)info->n_ctx);
+        attn_model *tied = attn_model_load(FIX "llama-gqa-tied-f32");
+        CHECK(tied && attn_model_get_info(tied)->decode_bytes == attn_model_get_info(tied)->weight_bytes,
+              "a tied table is read whole each step (it is the head)");
+        attn_model_free(tied);
         json_t *exp = load_expected("mistral-sharded-f32");
         if (exp) check_all_prompts(m, exp, "mistral through its index");
         json_decref(exp);

@@ -21,7 +21,9 @@ typedef struct {
     const char *family; /* "gpt2", "llama", "mistral", "qwen2" */
     int64_t n_ctx, vocab_size, n_layer, n_embd, n_head;
     int64_t n_params;
-    size_t weight_bytes; /* bytes of the weights as stored (what decoding reads) */
+    size_t weight_bytes; /* bytes of the weights as stored */
+    size_t decode_bytes; /* of those, the bytes a decoding step reads: all but an untied embedding
+                            table (and GPT-2's position table), of which it reads a row */
     attn_dtype dtype;    /* dtype of the large matrices (when not block-quantized) */
     const char *weight_type; /* how the large matrices are stored, for people: "F32", "Q4_1"... */
     const char *origin;  /* a note from the checkpoint's metadata (e.g. "random weights"), or NULL */

@@ -135,7 +135,7 @@ int cmd_bench(int argc, char **argv) {
     double rss_mb = attn_peak_rss_bytes() / 1048576.0, weight_mb = info->weight_bytes / 1048576.0;
     double pp_tps = pp && pp_s > 0 ? pp / pp_s : 0, tg_tps = tg && tg_s > 0 ? tg / tg_s : 0;
     const char *kv = attn_dtype_name(attn_model_kv_type(m));
-    double bw = bandwidth ? read_bandwidth() : 0, bound = bw > 0 ? bw * 1e9 / info->weight_bytes : 0;
+    double bw = bandwidth ? read_bandwidth() : 0, bound = bw > 0 ? bw * 1e9 / info->decode_bytes : 0;
     if (json) {
         printf("{\"model\": ");
         cli_print_json_string(model, strlen(model));
@@ -144,7 +144,9 @@ int cmd_bench(int argc, char **argv) {
                "\"pp_tok_s\": %.2f, \"tg_tok_s\": %.2f, \"load_s\": %.4f, \"peak_rss_mb\": %.1f",
                info->family, info->weight_type ? info->weight_type : attn_dtype_name(info->dtype), (long long)info->n_params, weight_mb, attn_threads_count(),
                attn_isa_name(attn_isa_current()), matmul_desc(), kv, pp, tg, depth, pp_tps, tg_tps, load_s, rss_mb);
-        if (bw > 0) printf(", \"bandwidth_gb_s\": %.1f, \"tg_bound_tok_s\": %.1f, \"tg_pct_of_bound\": %.1f", bw, bound, 100 * tg_tps / bound);
+        if (bw > 0)
+            printf(", \"bandwidth_gb_s\": %.1f, \"decode_mb\": %.1f, \"tg_bound_tok_s\": %.1f, \"tg_pct_of_bound\": %.1f",
+                   bw, info->decode_bytes / 1048576.0, bound, 100 * tg_tps / bound);
         printf("}\n");
     } else {
         printf("model %s: %s %s, %.1fM params, %.1f MB of weights | %d threads, %s kernels, matmul %s, KV cache %s\n",

@@ -277,6 +277,7 @@ static void fill_info(attn_model *m, const gpt2 *g) {
         m->info.weight_bytes += t->nbytes;
         m->info.n_params += (int64_t)(t->nbytes / attn_dtype_size(t->dtype));
     }
+    m->info.decode_bytes = m->info.weight_bytes - ATTN_MIN(g->wpe.nbytes, m->info.weight_bytes);
 }
 
 static attn_model *new_model(gpt2 **g) {

@@ -361,6 +361,7 @@ static void fill_info(attn_model *model, const llama *m) {
     model->info = (attn_model_info){.family = c->arch, .n_ctx = c->n_ctx, .vocab_size = c->vocab,
                                     .n_layer = c->n_layer, .n_embd = c->n_embd, .n_head = c->n_head,
                                     .n_params = m->n_params, .weight_bytes = m->weight_bytes,
+                                    .decode_bytes = m->weight_bytes - (c->tie_embeddings ? 0 : m->embed.nbytes),
                                     .dtype = m->layers[0].q.dtype, .origin = m->src->origin};
     const attn_weight *q = &m->layers[0].q;
     model->info.weight_type = q->qtype ? attn_qtype_name(q->qtype) : attn_dtype_name(q->dtype);
