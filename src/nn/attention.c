@@ -17,15 +17,15 @@
 
 static int64_t blocks_of(int64_t max_pos) { return (max_pos + ATTN_KV_BLOCK - 1) / ATTN_KV_BLOCK; }
 
-/* Elements of one layer's key cache (the value cache is max_pos * n_kv_heads * head_dim). */
-static int64_t kcache_elems(int64_t max_pos, int n_kv_heads, int head_dim) {
-    return (int64_t)n_kv_heads * blocks_of(max_pos) * head_dim * ATTN_KV_BLOCK;
-}
+/* Where key-value head h starts in one layer's key cache (its blocks of transposed keys) and
+ * value cache ([positions][head_dim]), in elements. */
+static int64_t head_keys(int64_t max_pos, int hd, int h) { return h * blocks_of(max_pos) * hd * ATTN_KV_BLOCK; }
+static int64_t head_values(int64_t max_pos, int hd, int h) { return h * max_pos * hd; }
 
 int attn_kv_cache_init(attn_kv_cache *c, attn_dtype type, int n_layers, int n_seqs, int64_t max_pos, int n_kv_heads,
                        int head_dim) {
     if (type != ATTN_F32 && type != ATTN_F16) return attn_error("a KV cache holds f32 or f16, not %s", attn_dtype_name(type));
-    int64_t k = kcache_elems(max_pos, n_kv_heads, head_dim), v = max_pos * n_kv_heads * head_dim;
+    int64_t k = head_keys(max_pos, head_dim, n_kv_heads), v = head_values(max_pos, head_dim, n_kv_heads); /* a layer's */
     int64_t regions = (int64_t)n_layers * n_seqs, es = (int64_t)attn_dtype_size(type);
     if (regions <= 0 || k + v <= 0 || (k + v) > INT64_MAX / es / regions)
         return attn_error("a KV cache of %d sequences x %lld positions is too large", n_seqs, (long long)max_pos);
@@ -66,12 +66,12 @@ static void put(void *cache, attn_dtype type, int64_t at, int64_t stride, const 
  * h0..h1-1 (keys transposed into their block). */
 static void store_row(const kv_job *j, int64_t t, int h0, int h1) {
     int hd = j->s->head_dim;
-    int64_t pos = j->pos0 + t;
-    int64_t head_elems = blocks_of(j->max_pos) * hd * ATTN_KV_BLOCK;
+    int64_t pos = j->pos0 + t, in_block = (pos / ATTN_KV_BLOCK) * hd * ATTN_KV_BLOCK + pos % ATTN_KV_BLOCK;
     for (int h = h0; h < h1; h++) {
-        int64_t blk = h * head_elems + (pos / ATTN_KV_BLOCK) * hd * ATTN_KV_BLOCK + pos % ATTN_KV_BLOCK;
-        put(j->k_cache, j->type, blk, ATTN_KV_BLOCK, j->k + t * j->src_stride + (int64_t)h * hd, hd);
-        put(j->v_cache, j->type, (h * j->max_pos + pos) * hd, 1, j->v + t * j->src_stride + (int64_t)h * hd, hd);
+        put(j->k_cache, j->type, head_keys(j->max_pos, hd, h) + in_block, ATTN_KV_BLOCK,
+            j->k + t * j->src_stride + (int64_t)h * hd, hd);
+        put(j->v_cache, j->type, head_values(j->max_pos, hd, h) + pos * hd, 1,
+            j->v + t * j->src_stride + (int64_t)h * hd, hd);
     }
 }
 
@@ -112,8 +112,8 @@ static void attend_group(const attn_job *j, int64_t t0, int nq, int h, float *sc
     int64_t out_stride = (int64_t)s->n_heads * hd;
     const float *q = j->q + t0 * j->q_stride + (int64_t)h * hd;
     attn_dtype t = j->store.type;
-    const void *kb = cache_at(j->k, t, kvh * blocks_of(j->max_pos) * hd * ATTN_KV_BLOCK);
-    K->attn_scores(scores, ls, q, j->q_stride, nq, kb, t, hd, n, s->scale);
+    K->attn_scores(scores, ls, q, j->q_stride, nq, cache_at(j->k, t, head_keys(j->max_pos, hd, kvh)), t, hd, n,
+                   s->scale);
     for (int r = 0; r < nq; r++) {
         float *row = scores + r * ls;
         int64_t nr = n - nq + 1 + r;
@@ -122,7 +122,7 @@ static void attend_group(const attn_job *j, int64_t t0, int nq, int h, float *sc
         for (int64_t p = nr; p < n; p++) row[p] = 0.0f;
     }
     float *o = j->out + t0 * out_stride + (int64_t)h * hd;
-    K->attn_values(o, out_stride, scores, ls, nq, cache_at(j->v, t, kvh * j->max_pos * hd), t, hd, hd, n);
+    K->attn_values(o, out_stride, scores, ls, nq, cache_at(j->v, t, head_values(j->max_pos, hd, kvh)), t, hd, hd, n);
 }
 
 /* Query heads h0..h0+nh-1 of a one-row job (a decoding step), all of one key-value head:
@@ -134,14 +134,14 @@ static void attend_heads(const attn_job *j, int h0, int nh, float *scores) {
     int hd = s->head_dim, kvh = h0 / (s->n_heads / s->n_kv_heads);
     int64_t ls = padded(j->max_pos), n = j->pos0 + 1;
     attn_dtype t = j->store.type;
-    const void *kb = cache_at(j->k, t, kvh * blocks_of(j->max_pos) * hd * ATTN_KV_BLOCK);
-    K->attn_scores(scores, ls, j->q + (int64_t)h0 * hd, hd, nh, kb, t, hd, n, s->scale);
+    K->attn_scores(scores, ls, j->q + (int64_t)h0 * hd, hd, nh, cache_at(j->k, t, head_keys(j->max_pos, hd, kvh)), t,
+                   hd, n, s->scale);
     for (int r = 0; r < nh; r++) {
         float *row = scores + r * ls;
         K->scale(row, 1.0f / K->exp_sum(row, K->max(row, n), n), n);
     }
-    K->attn_values(j->out + (int64_t)h0 * hd, hd, scores, ls, nh, cache_at(j->v, t, kvh * j->max_pos * hd), t, hd, hd,
-                   n);
+    K->attn_values(j->out + (int64_t)h0 * hd, hd, scores, ls, nh, cache_at(j->v, t, head_values(j->max_pos, hd, kvh)), t,
+                   hd, hd, n);
 }
 
 /* Items are numbered sequence by sequence (first[i] is sequence i's first): a one-row job's
