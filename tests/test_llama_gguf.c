@@ -85,6 +85,7 @@ static int run_file(const char *dir, const char *type, json_t *f64files, bool ex
     int V = (int)attn_model_get_info(m)->vocab_size;
     CHECK(V == 512, "%s: vocab %d", name, V);
     bool plain = strcmp(type, "f32") == 0 || strcmp(type, "f16") == 0;
+    CHECK(attn_model_get_info(m)->quantized == !plain, "%s: quantized %d", name, attn_model_get_info(m)->quantized);
     CHECK(attn_model_kv_type(m) == (plain ? ATTN_F32 : ATTN_F16), "%s: default KV cache %s", name,
           attn_dtype_name(attn_model_kv_type(m)));
     if (exact) CHECK(attn_model_set_kv_type(m, ATTN_F32) == 0, "%s: %s", name, attn_last_error());

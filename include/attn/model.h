@@ -24,6 +24,7 @@ typedef struct {
     size_t weight_bytes; /* bytes of the weights as stored */
     size_t decode_bytes; /* of those, the bytes a decoding step reads: all but an untied embedding
                             table (and GPT-2's position table), of which it reads a row */
+    bool quantized;      /* the large matrices are block-quantized (weight_type names the type) */
     attn_dtype dtype;    /* dtype of the large matrices (when not block-quantized) */
     const char *weight_type; /* how the large matrices are stored, for people: "F32", "Q4_1"... */
     const char *origin;  /* a note from the checkpoint's metadata (e.g. "random weights"), or NULL */

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include "args.h"
 #include "commands.h"
 #include "core/common.h"
@@ -99,8 +98,7 @@ static int serve(serve_opts *o) {
             cfg.model_id, info->family, info->weight_type ? info->weight_type : "", o->parallel,
             (long long)(o->ctx_size ? o->ctx_size : info->n_ctx), attn_dtype_name(attn_model_kv_type(m)),
             attn_chat_template_name(chat));
-    if (info->weight_type && strcasecmp(info->weight_type, "f32") && strcasecmp(info->weight_type, "f16") &&
-        strcasecmp(info->weight_type, "bf16")) /* block-quantized */
+    if (info->quantized)
         fprintf(stderr, "attn serve: decoding on quantized weights with %s%s\n", attn_matmul_decoding_desc(),
                 attn_gemm_precision() == ATTN_MATMUL_AUTO ? " (--matmul int8: one byte, as llama.cpp, faster under load)"
                                                           : "");

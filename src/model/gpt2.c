@@ -264,7 +264,8 @@ static void fill_info(attn_model *m, const gpt2 *g) {
     const attn_gpt2_config *c = &g->c;
     const attn_weight *qkv = &g->layers[0].qkv;
     m->info = (attn_model_info){.family = "gpt2", .n_ctx = c->n_ctx, .vocab_size = c->vocab, .n_layer = c->n_layer,
-                                .n_embd = c->n_embd, .n_head = c->n_head, .dtype = g->wte.dtype,
+                                .n_embd = c->n_embd, .n_head = c->n_head, .quantized = qkv->qtype != 0,
+                                .dtype = g->wte.dtype,
                                 .origin = g->st ? attn_safetensors_meta(g->st, "attn.origin") : NULL,
                                 .weight_type = qkv->qtype ? attn_qtype_name(qkv->qtype) : attn_dtype_name(qkv->dtype)};
     for (int i = 0; g->gguf && i < attn_gguf_tensor_count(g->gguf); i++) {
@@ -297,7 +298,7 @@ static attn_model *finish_load(attn_model *m, gpt2 *g) {
         return NULL;
     }
     fill_info(m, g);
-    attn_model_default_kv(m, g->layers[0].qkv.qtype != 0);
+    attn_model_default_kv(m);
     if (attn_model_set_sequences(m, 1, 0) != 0) {
         attn_model_free(m);
         return NULL;

@@ -364,6 +364,7 @@ static void fill_info(attn_model *model, const llama *m) {
                                     .decode_bytes = m->weight_bytes - (c->tie_embeddings ? 0 : m->embed.nbytes),
                                     .dtype = m->layers[0].q.dtype, .origin = m->src->origin};
     const attn_weight *q = &m->layers[0].q;
+    model->info.quantized = q->qtype != 0;
     model->info.weight_type = q->qtype ? attn_qtype_name(q->qtype) : attn_dtype_name(q->dtype);
 }
 
@@ -397,7 +398,7 @@ static attn_model *llama_build(attn_llama_source *src, const attn_llama_config *
     }
     fill_info(model, m);
     model->info.chat_template = src->chat_template, src->chat_template = NULL; /* the model frees it */
-    attn_model_default_kv(model, m->layers[0].q.qtype != 0);
+    attn_model_default_kv(model);
     if (attn_model_set_sequences(model, 1, 0) != 0) {
         attn_model_free(model);
         return NULL;

@@ -134,7 +134,7 @@ int attn_model_set_sequences(attn_model *m, int n_seq, int64_t n_ctx) {
 
 int attn_model_n_sequences(const attn_model *m) { return m->n_seq; }
 
-void attn_model_default_kv(attn_model *m, bool quantized) { m->kv_type = quantized ? ATTN_F16 : ATTN_F32; }
+void attn_model_default_kv(attn_model *m) { m->kv_type = m->info.quantized ? ATTN_F16 : ATTN_F32; }
 
 attn_dtype attn_model_kv_type(const attn_model *m) { return m->kv_type; }
 

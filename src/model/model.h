@@ -35,12 +35,11 @@ struct attn_model {
 };
 
 /* A family's model shell (NULL with an error when out of memory). Once info is filled the
- * family calls attn_model_default_kv(m, quantized), then attn_model_set_sequences(m, 1, 0);
+ * family calls attn_model_default_kv(m), then attn_model_set_sequences(m, 1, 0);
  * attn_model_free(m) releases it at any point. */
 attn_model *attn_model_new(const attn_model_ops *ops, void *impl);
-/* The starting cache type (see attn_model_set_kv_type): f16 where the large matrices are
- * block-quantized. */
-void attn_model_default_kv(attn_model *m, bool quantized);
+/* The starting cache type (see attn_model_set_kv_type): f16 where info.quantized. */
+void attn_model_default_kv(attn_model *m);
 
 attn_model *attn_gpt2_load(const char *dir, const char *weights_path);
 /* LLaMA-family (model_type llama, mistral, qwen2); weights_path may be missing when
