@@ -28,6 +28,10 @@ static inline void wait_step(int *spins) {
     else sched_yield();
 }
 
+/* STATIC: one contiguous range per thread; DYNAMIC: grain-sized chunks handed out one at a
+ * time; GUIDED: handed out too, each half of an even share of what is left. */
+typedef enum { STATIC, DYNAMIC, GUIDED } split;
+
 typedef struct {
     int n_threads;
     pthread_t *threads;
@@ -38,9 +42,8 @@ typedef struct {
     attn_task_fn fn;
     void *ctx;
     int64_t n_items, grain;
-    bool dynamic;             /* chunks handed out from next_chunk instead of split up front */
-    bool guided;              /* dynamic, in shrinking chunks: next_chunk counts items then */
-    _Atomic int64_t next_chunk;
+    split how;
+    _Atomic int64_t next_chunk; /* DYNAMIC: the next chunk to hand out; GUIDED: the next item */
     uint64_t start_generation; /* workers started by a resize wait for jobs after this one */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -54,7 +57,7 @@ static void run_share(int tid) {
     inside_task = true;
     current_tid = tid;
     int64_t n = pool.n_items, g = pool.grain, chunks = (n + g - 1) / g;
-    if (pool.guided) {
+    if (pool.how == GUIDED) {
         const int64_t parts = 2 * pool.n_threads;
         int64_t at = atomic_load_explicit(&pool.next_chunk, memory_order_relaxed), len = 0;
         for (;;) {
@@ -70,7 +73,7 @@ static void run_share(int tid) {
         inside_task = false;
         return;
     }
-    if (pool.dynamic) {
+    if (pool.how == DYNAMIC) {
         int64_t c;
         while ((c = atomic_fetch_add_explicit(&pool.next_chunk, 1, memory_order_relaxed)) < chunks)
             pool.fn(pool.ctx, c * g, ATTN_MIN((c + 1) * g, n), tid);
@@ -164,7 +167,7 @@ static void dispatch(void) {
     while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) wait_step(&spins);
 }
 
-static void parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx, bool dynamic, bool guided) {
+static void parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx, split how) {
     if (n <= 0) return;
     if (grain < 1) grain = 1;
     int threads = attn_threads_count();
@@ -180,20 +183,19 @@ static void parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx, b
     pool.ctx = ctx;
     pool.n_items = n;
     pool.grain = grain;
-    pool.dynamic = dynamic;
-    pool.guided = guided;
+    pool.how = how;
     atomic_store_explicit(&pool.next_chunk, 0, memory_order_relaxed);
     dispatch();
 }
 
 void attn_parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx) {
-    parallel_for(n, grain, fn, ctx, false, false);
+    parallel_for(n, grain, fn, ctx, STATIC);
 }
 
 void attn_parallel_for_dynamic(int64_t n, int64_t grain, attn_task_fn fn, void *ctx) {
-    parallel_for(n, grain, fn, ctx, true, false);
+    parallel_for(n, grain, fn, ctx, DYNAMIC);
 }
 
 void attn_parallel_for_guided(int64_t n, int64_t grain, attn_task_fn fn, void *ctx) {
-    parallel_for(n, grain, fn, ctx, true, true);
+    parallel_for(n, grain, fn, ctx, GUIDED);
 }
