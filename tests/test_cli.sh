@@ -56,6 +56,11 @@ contains "bench fields" "$tmp/out" "\"tg_tok_s\""
 expect "bench past context" 2 "$attn" bench -m "$m" -p 100
 expect "bench --matmul f32" 0 "$attn" bench -m "$m" -p 16 -n 2 -r 1 --json --matmul f32
 contains "matmul reported" "$tmp/out" "\"matmul\": \"f32\""
+expect "bench --matmul int8" 0 "$attn" bench -m "$m" -p 16 -n 2 -r 1 --matmul int8
+contains "int8 reaches decoding" "$tmp/out" "prompts and decoding"
+expect "bench default matmul" 0 "$attn" bench -m "$m" -p 16 -n 2 -r 1
+contains "auto names decoding" "$tmp/out" "quantized decoding with two-byte integer activations"
+
 # the KV cache: f32 by default for an f32 model, f16 on request (generation timed 20 positions in)
 expect "bench default cache" 0 "$attn" bench -m "$m" -p 16 -n 4 -r 1 --json
 contains "f32 model, f32 cache" "$tmp/out" "\"kv_type\": \"F32\""

@@ -71,19 +71,18 @@ out:
  * take, and on which units). */
 static const char *matmul_desc(void) {
     attn_matmul_precision p = attn_gemm_precision();
-    static char desc[256];
+    if (p == ATTN_MATMUL_F32) return "f32";
+    if (p == ATTN_MATMUL_INT8) return "int8 (one-byte activations on quantized weights, prompts and decoding)";
     const char *engine = attn_gemm_bf16_engine();
-    const char *dec = attn_matmul_decoding_desc();
-    if (p == ATTN_MATMUL_AUTO && attn_gemm_int8_prompts(true))
-        snprintf(desc, sizeof desc, "auto (prompts on K-quants in int8; on other quantized weights in two-byte "
-                 "integers up to 64 rows, then bf16 on %s; quantized decoding with %s)", engine, dec);
-    else if (p == ATTN_MATMUL_AUTO && engine)
-        snprintf(desc, sizeof desc, "auto (bf16 prompts on quantized weights, %s; quantized decoding with %s)", engine, dec);
-    else if (p == ATTN_MATMUL_BF16)
-        snprintf(desc, sizeof desc, "bf16 (%s; quantized decoding with %s)", engine ? engine : "none: f32", dec);
-    else if (p == ATTN_MATMUL_INT8)
-        snprintf(desc, sizeof desc, "int8 (one-byte activations on quantized weights, prompts and decoding)");
-    else snprintf(desc, sizeof desc, "%s", p == ATTN_MATMUL_AUTO ? "auto (f32)" : attn_matmul_precision_name(p));
+    char prompts[160];
+    if (p == ATTN_MATMUL_BF16) snprintf(prompts, sizeof prompts, "bf16 (%s", engine ? engine : "none: f32");
+    else if (attn_gemm_int8_prompts(true))
+        snprintf(prompts, sizeof prompts, "auto (prompts on K-quants in int8; on other quantized weights in two-byte "
+                 "integers up to 64 rows, then bf16 on %s", engine);
+    else if (engine) snprintf(prompts, sizeof prompts, "auto (bf16 prompts on quantized weights, %s", engine);
+    else snprintf(prompts, sizeof prompts, "auto (f32 prompts");
+    static char desc[256];
+    snprintf(desc, sizeof desc, "%s; quantized decoding with %s)", prompts, attn_matmul_decoding_desc());
     return desc;
 }
 

@@ -123,8 +123,9 @@ static void qdot_task(void *ctx, int64_t n0, int64_t n1, int thread) {
  * products per token, a static split would leave one thread waiting for the other after each
  * whenever the host slows one vCPU. Decoding's M rows (up to 16) stream the weights from
  * memory: shrinking chunks keep each thread's stream (and its prefetches) running where
- * chunks of an eighth of a thread's share restarted it every few KB (SmolLM2 Q8_0 decoded 3%
- * faster, 8 Q4_1 sequences together 5.5%); prompts, bound by the products, keep those. */
+ * chunks of an eighth of a thread's share restarted it every few KB (SmolLM2 Q4_1, medians of
+ * alternated runs: 8 sequences together 5.7% faster, one 4.9%; Q8_0 within noise); prompts,
+ * bound by the products, keep those. */
 static void split_rows(int64_t n, int64_t M, int64_t unit, attn_task_fn fn, const void *ctx) {
     if (M <= QGEMV_MAX_ROWS) {
         attn_parallel_for_guided(n, unit, fn, (void *)ctx);
