@@ -141,7 +141,10 @@ attn_qdot_mode attn_qdot_get_mode(void) {
     return (attn_qdot_mode)qdot_mode;
 }
 
-bool attn_qdot_mode_chosen(void) { return attn_qdot_get_mode(), qdot_chosen; }
+bool attn_qdot_mode_chosen(void) {
+    attn_qdot_get_mode(); /* reads $ATTN_QDOT once */
+    return qdot_chosen;
+}
 
 void attn_qdot_set_mode(attn_qdot_mode mode) { qdot_mode = (int)mode, qdot_chosen = true; }
 
