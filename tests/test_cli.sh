@@ -56,6 +56,8 @@ contains "bench fields" "$tmp/out" "\"tg_tok_s\""
 expect "bench past context" 2 "$attn" bench -m "$m" -p 100
 expect "bench --matmul f32" 0 "$attn" bench -m "$m" -p 16 -n 2 -r 1 --json --matmul f32
 contains "matmul reported" "$tmp/out" "\"matmul\": \"f32\""
+expect "bench --matmul f32, ATTN_QDOT=q8" 0 env ATTN_QDOT=q8 "$attn" bench -m "$m" -p 16 -n 2 -r 1 --matmul f32
+contains "ATTN_QDOT named beside f32" "$tmp/out" "f32; ATTN_QDOT: quantized decoding with one-byte integer activations"
 expect "bench --matmul int8" 0 "$attn" bench -m "$m" -p 16 -n 2 -r 1 --matmul int8
 contains "int8 reaches decoding" "$tmp/out" "prompts and decoding"
 expect "bench default matmul" 0 "$attn" bench -m "$m" -p 16 -n 2 -r 1

@@ -11,6 +11,7 @@
 #include "core/cpu.h"
 #include "core/gemm.h"
 #include "core/matmul.h"
+#include "core/quant_matmul.h"
 #include "core/kernels.h"
 #include "core/threadpool.h"
 
@@ -71,8 +72,13 @@ out:
  * take, and on which units). */
 static const char *matmul_desc(void) {
     attn_matmul_precision p = attn_gemm_precision();
-    if (p == ATTN_MATMUL_F32) return "f32";
-    if (p == ATTN_MATMUL_INT8) return "int8 (one-byte activations on quantized weights, prompts and decoding)";
+    static char desc[256];
+    if (p == ATTN_MATMUL_F32 || p == ATTN_MATMUL_INT8) { /* ATTN_QDOT, when set, still picks decoding's */
+        const char *base = p == ATTN_MATMUL_F32 ? "f32" : "int8 (one-byte activations on quantized weights, prompts and decoding)";
+        if (!attn_qdot_mode_chosen()) return base;
+        snprintf(desc, sizeof desc, "%s; ATTN_QDOT: quantized decoding with %s", base, attn_matmul_decoding_desc());
+        return desc;
+    }
     const char *engine = attn_gemm_bf16_engine();
     char prompts[160];
     if (p == ATTN_MATMUL_BF16) snprintf(prompts, sizeof prompts, "bf16 (%s", engine ? engine : "none: f32");
@@ -81,7 +87,6 @@ static const char *matmul_desc(void) {
                  "integers up to 64 rows, then bf16 on %s", engine);
     else if (engine) snprintf(prompts, sizeof prompts, "auto (bf16 prompts on quantized weights, %s", engine);
     else snprintf(prompts, sizeof prompts, "auto (f32 prompts");
-    static char desc[256];
     snprintf(desc, sizeof desc, "%s; quantized decoding with %s)", prompts, attn_matmul_decoding_desc());
     return desc;
 }
