@@ -47,15 +47,17 @@ void attn_kv_cache_free(attn_kv_cache *c) {
 typedef struct {
     void *k_cache, *v_cache;
     attn_dtype type;
+    const attn_kernels *kern;
     const float *k, *v;
     int64_t max_pos, src_stride, pos0;
     const attn_attention_shape *s;
 } kv_job;
 
 /* n values x[i] into the cache's elements at + i * stride. */
-static void put(void *cache, attn_dtype type, int64_t at, int64_t stride, const float *x, int n) {
+static void put(const kv_job *j, void *cache, int64_t at, int64_t stride, const float *x, int n) {
+    const attn_dtype type = j->type;
     if (type == ATTN_F16) {
-        attn_kernels_get()->to_f16((uint16_t *)cache + at, stride, x, n);
+        j->kern->to_f16((uint16_t *)cache + at, stride, x, n);
         return;
     }
     float *f = (float *)cache + at;
@@ -68,9 +70,9 @@ static void store_row(const kv_job *j, int64_t t, int h0, int h1) {
     int hd = j->s->head_dim;
     int64_t pos = j->pos0 + t, in_block = (pos / ATTN_KV_BLOCK) * hd * ATTN_KV_BLOCK + pos % ATTN_KV_BLOCK;
     for (int h = h0; h < h1; h++) {
-        put(j->k_cache, j->type, head_keys(j->max_pos, hd, h) + in_block, ATTN_KV_BLOCK,
+        put(j, j->k_cache, head_keys(j->max_pos, hd, h) + in_block, ATTN_KV_BLOCK,
             j->k + t * j->src_stride + (int64_t)h * hd, hd);
-        put(j->v_cache, j->type, head_values(j->max_pos, hd, h) + pos * hd, 1,
+        put(j, j->v_cache, head_values(j->max_pos, hd, h) + pos * hd, 1,
             j->v + t * j->src_stride + (int64_t)h * hd, hd);
     }
 }
@@ -102,6 +104,18 @@ static const void *cache_at(const void *c, attn_dtype t, int64_t at) {
     return (const char *)c + at * (int64_t)attn_dtype_size(t);
 }
 
+/* Softmax of nq score rows (stride ls) over n positions. With `causal`, row r is the r-th of
+ * the last nq queries: it sees n - nq + 1 + r positions, and the scores past them become zero
+ * weights; else every row sees all n. */
+static void softmax_rows(const attn_kernels *K, float *scores, int64_t ls, int nq, int64_t n, bool causal) {
+    for (int r = 0; r < nq; r++) {
+        float *row = scores + r * ls;
+        int64_t nr = causal ? n - nq + 1 + r : n;
+        K->scale(row, 1.0f / K->exp_sum(row, K->max(row, nr), nr), nr);
+        for (int64_t p = nr; p < n; p++) row[p] = 0.0f;
+    }
+}
+
 /* Queries t0..t0+nq-1 of head h: they share each load of keys and values. Causality: query
  * r sees n_r = pos0 + t0 + r + 1 positions; the scores past n_r become zero weights. */
 static void attend_group(const attn_job *j, int64_t t0, int nq, int h, float *scores) {
@@ -114,13 +128,7 @@ static void attend_group(const attn_job *j, int64_t t0, int nq, int h, float *sc
     attn_dtype t = j->store.type;
     K->attn_scores(scores, ls, q, j->q_stride, nq, cache_at(j->k, t, head_keys(j->max_pos, hd, kvh)), t, hd, n,
                    s->scale);
-    for (int r = 0; r < nq; r++) {
-        float *row = scores + r * ls;
-        int64_t nr = n - nq + 1 + r;
-        float sum = K->exp_sum(row, K->max(row, nr), nr);
-        K->scale(row, 1.0f / sum, nr);
-        for (int64_t p = nr; p < n; p++) row[p] = 0.0f;
-    }
+    softmax_rows(K, scores, ls, nq, n, true);
     float *o = j->out + t0 * out_stride + (int64_t)h * hd;
     K->attn_values(o, out_stride, scores, ls, nq, cache_at(j->v, t, head_values(j->max_pos, hd, kvh)), t, hd, hd, n);
 }
@@ -136,10 +144,7 @@ static void attend_heads(const attn_job *j, int h0, int nh, float *scores) {
     attn_dtype t = j->store.type;
     K->attn_scores(scores, ls, j->q + (int64_t)h0 * hd, hd, nh, cache_at(j->k, t, head_keys(j->max_pos, hd, kvh)), t,
                    hd, n, s->scale);
-    for (int r = 0; r < nh; r++) {
-        float *row = scores + r * ls;
-        K->scale(row, 1.0f / K->exp_sum(row, K->max(row, n), n), n);
-    }
+    softmax_rows(K, scores, ls, nh, n, false);
     K->attn_values(j->out + (int64_t)h0 * hd, hd, scores, ls, nh, cache_at(j->v, t, head_values(j->max_pos, hd, kvh)), t,
                    hd, hd, n);
 }
@@ -183,7 +188,7 @@ void attn_attention_causal_many(const attn_attention_seq *seqs, int n, int64_t m
     n = ATTN_MIN(n, ATTN_ATTENTION_MAX_SEQS);
     for (int i = 0; i < n; i++) {
         const attn_attention_seq *q = &seqs[i];
-        kv_job store = {.k_cache = q->k_cache, .v_cache = q->v_cache, .type = kv_type,
+        kv_job store = {.k_cache = q->k_cache, .v_cache = q->v_cache, .type = kv_type, .kern = attn_kernels_get(),
                         .k = q->k_new, .v = q->v_new, .max_pos = max_pos, .src_stride = q->new_stride,
                         .pos0 = q->pos0, .s = shape};
         jobs[i] = (attn_job){.out = q->out, .q = q->q, .k = q->k_cache, .v = q->v_cache, .q_stride = q->q_stride,
