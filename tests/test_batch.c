@@ -318,6 +318,48 @@ static void run_model(const scenario *sc) {
     attn_model_free(m), attn_model_free(ref);
 }
 
+/* Decoding lanes (llama.c: each thread runs whole passes for its share of the sequences)
+ * against the step split product by product: the same bits, for every lane split of
+ * 6-8 single-row items at 2 threads, logits wanted or not. */
+static void check_lanes_exact(const char *path) {
+    attn_model *m = attn_model_load(path);
+    CHECK(m != NULL, "load %s: %s", path, attn_last_error());
+    if (!m) return;
+    attn_threads_init(2);
+    int64_t V = vocab(m);
+    float *a = malloc((size_t)(MAX_SEQ * V) * sizeof(float)), *b = malloc((size_t)(MAX_SEQ * V) * sizeof(float));
+    CHECK(attn_model_set_sequences(m, MAX_SEQ, 0) == 0, "%s", attn_last_error());
+    int32_t toks[MAX_SEQ][8];
+    for (int s = 0; s < MAX_SEQ; s++) {
+        for (int t = 0; t < 8; t++) toks[s][t] = (int32_t)below(V);
+        attn_batch_item it = {s, toks[s], 3 + s % 4, NULL}; /* prompts of 3-6 tokens */
+        CHECK(attn_model_forward_batch(m, &it, 1) == 0, "%s: %s", path, attn_last_error());
+    }
+    for (int n = 6; n <= MAX_SEQ; n++) {
+        attn_batch_item items[MAX_SEQ];
+        for (int k = 0; k < 2; k++) {
+            float *out = k ? b : a;
+            memset(out, 0, (size_t)(MAX_SEQ * V) * sizeof(float));
+            attn_llama_set_lanes(k == 1);
+            for (int i = 0; i < n; i++) { /* sequences in reverse, the second without logits */
+                int s = MAX_SEQ - 1 - i;
+                items[i] = (attn_batch_item){s, &toks[s][7], 1, i == 1 ? NULL : out + (int64_t)i * V};
+            }
+            CHECK(attn_model_forward_batch(m, items, n) == 0, "%s: %s", path, attn_last_error());
+            for (int i = 0; i < n; i++) {
+                int s = MAX_SEQ - 1 - i;
+                CHECK(attn_model_seq_n_past(m, s) == 3 + s % 4 + 1, "%s: position of sequence %d", path, s);
+                attn_model_seq_truncate(m, s, 3 + s % 4);
+            }
+        }
+        CHECK(memcmp(a, b, (size_t)(n * V) * sizeof(float)) == 0, "%s: %d items in lanes differ from the split step",
+              path, n);
+    }
+    attn_llama_set_lanes(true);
+    free(a), free(b);
+    attn_model_free(m);
+}
+
 /* A quantized model twice: the exact f32 dot products (batching alone may move a logit by
  * 1e-4), then the default integer ones. */
 /* Exact products first (the batching logic to 1e-4), then the defaults: rows decoded with
@@ -363,6 +405,7 @@ int main(void) {
         snprintf(path, sizeof path, "%.4000s/llamacpp-ref/tiny-llama-%s.gguf", data, qtypes[i]);
         scenario sc = {path, 5, {40, 5, 17, 1, 23}, {48, 12, 30, 9, 30}, false};
         run_quantized(&sc);
+        check_lanes_exact(path);
     }
 
     const char *smol = getenv("ATTN_SMOLLM2_GGUF");
@@ -370,6 +413,7 @@ int main(void) {
     else {
         scenario sc = {smol, 4, {11, 3, 17, 1}, {16, 9, 21, 7}, false};
         run_quantized(&sc);
+        check_lanes_exact(smol);
     }
     return test_finish("test_batch");
 }

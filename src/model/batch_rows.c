@@ -7,7 +7,8 @@
 
 bool attn_batch_next_pass(attn_batch_pass *p, const attn_model *m, const attn_batch_item *items, int n_items,
                           int64_t max_rows, bool all) {
-    p->segs = m->segs, p->n_segs = 0, p->rows = 0;
+    if (!p->segs) p->segs = m->segs;
+    p->n_segs = 0, p->rows = 0;
     while (p->item < n_items && p->rows < max_rows) {
         const attn_batch_item *it = &items[p->item];
         int64_t n = ATTN_MIN(it->n - p->done, max_rows - p->rows);

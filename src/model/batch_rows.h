@@ -31,7 +31,8 @@ typedef struct {
 } attn_batch_pass;
 
 /* Fills p (zeroed before the first call) with the next pass; false once every row has run.
- * all: logits for every row (attn_model_forward's, one item). */
+ * all: logits for every row (attn_model_forward's, one item). The segments go to the model's
+ * array unless p->segs was set before the first call (to room for n_items segments). */
 bool attn_batch_next_pass(attn_batch_pass *p, const attn_model *m, const attn_batch_item *items, int n_items,
                           int64_t max_rows, bool all);
 

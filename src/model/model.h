@@ -45,6 +45,9 @@ attn_model *attn_gpt2_load(const char *dir, const char *weights_path);
 /* LLaMA-family (model_type llama, mistral, qwen2); weights_path may be missing when
  * dir/model.safetensors.index.json names the shards. */
 attn_model *attn_llama_load(const char *dir, const char *weights_path);
+/* Decoding lanes of LLaMA-family models (llama.c; on unless ATTN_LANES=0): tests compare
+ * the two ways. */
+void attn_llama_set_lanes(bool on);
 /* A llama.cpp GGUF file of the "llama" architecture (any supported tensor types). */
 attn_model *attn_llama_load_gguf(const char *path);
 /* A llama.cpp GGUF file of the "gpt2" architecture (gpt2_gguf.h). */
