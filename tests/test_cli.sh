@@ -47,6 +47,10 @@ expect "two prompt sources" 2 "$attn" generate -m "$m" -p a --ids 1
 expect "greedy reference" 0 "$attn" generate -m "$m" -p "Hi" -n 20 --temp 0 --json --ignore-eos
 text=$(sed -E 's/.*"text": "([^"]*)".*/\1/' "$tmp/out")
 expect "logits" 0 "$attn" logits -m "$m" --ids "1 2 3" -o "$tmp/l.f32" --all
+if [ -w /dev/full ]; then # a full disk: an error, once (ASan saw the file closed twice)
+    expect "logits to a full disk" 1 "$attn" logits -m "$m" --ids "1 2 3" -o /dev/full
+    contains "full disk named" "$tmp/err" "cannot write /dev/full"
+fi
 size=$(stat -c %s "$tmp/l.f32")
 if [ "$size" -eq $((3 * 257 * 4)) ]; then ok; else bad "logits file is $size bytes, wanted $((3 * 257 * 4))"; fi
 expect "tokenize" 0 "$attn" tokenize -m "$m" -p "abc"
@@ -84,6 +88,8 @@ for i in $(seq 1 20); do echo "the cat sat on the mat $i"; done >"$tmp/ppl.txt"
 expect "perplexity" 0 "$attn" perplexity -m "$m" -f "$tmp/ppl.txt" --ctx 64 --json
 contains "perplexity json" "$tmp/out" "\"chunks\": "
 expect "perplexity needs -f" 2 "$attn" perplexity -m "$m"
+expect "a context of 2 scores nothing" 1 "$attn" perplexity -m "$m" -f "$tmp/ppl.txt" --ctx 2
+contains "context 2 named" "$tmp/err" "between 3 and"
 echo "short" >"$tmp/short.txt"
 expect "text shorter than a chunk" 1 "$attn" perplexity -m "$m" -f "$tmp/short.txt" --ctx 64
 contains "short text message" "$tmp/err" "fewer than one chunk"

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "core/common.h"
 #include "format/fileio.h"
 #include <attn/generate.h>
 #include "model/gpt2_init.h"
@@ -110,7 +111,17 @@ static void request_cases(void) {
     attn_model_free(m);
 }
 
+/* A message that prefixes the one before it (attn_error("%s: %s", file, attn_last_error()))
+ * reads its argument before overwriting it. */
+static void error_prefix_case(void) {
+    attn_error("the vocabulary has no token for byte 0x%02X", 0x46);
+    attn_error("%s: %s", "corpus.txt", attn_last_error());
+    CHECK(strcmp(attn_last_error(), "corpus.txt: the vocabulary has no token for byte 0x46") == 0, "got '%s'",
+          attn_last_error());
+}
+
 int main(void) {
+    error_prefix_case();
     snprintf(dir, sizeof dir, "/tmp/attn-test-model-%d", (int)getpid());
     make_model();
     config_cases();

@@ -497,6 +497,18 @@ static void test_bad_input(void) {
     attn_gguf_writer_write(w, tmp_path("iq.gguf"));
     attn_gguf_writer_free(w);
     FAIL(tmp_path("iq.gguf"), out, "q8_0", NULL, "iq2_xs");
+    /* an empty tensor (a damaged shape): rows of no values divided by zero */
+    static float one_row[256 * 4];
+    for (int z = 0; z < 2; z++) {
+        const int64_t empty[2] = {z ? 0 : 256, z ? 256 : 0};
+        w = attn_gguf_writer_new();
+        attn_gguf_set_str(w, "general.architecture", "llama");
+        attn_gguf_add_tensor(w, "blk.0.attn_q.weight", ATTN_QT_F32, 2, ne, one_row);
+        attn_gguf_add_tensor(w, "blk.0.attn_k.weight", ATTN_QT_F32, 2, empty, one_row);
+        CHECK(attn_gguf_writer_write(w, tmp_path("empty.gguf")) == 0, "%s", attn_last_error());
+        attn_gguf_writer_free(w);
+        FAIL(tmp_path("empty.gguf"), out, "q8_0", NULL, "empty shape");
+    }
     /* Hugging Face folders: no config, an unsupported model_type */
     const char *hf = tmp_path("hf");
     mkdir(hf, 0755);

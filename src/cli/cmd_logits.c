@@ -1,5 +1,6 @@
 /* cmd_logits.c - `attn logits`: raw float32 logits for given token ids, for comparing with
  * reference implementations (tools/check_gpt2_reference.py). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include "args.h"
@@ -8,12 +9,10 @@
 
 static int write_all(const char *path, const float *data, size_t n) {
     FILE *f = fopen(path, "wb");
-    if (!f || fwrite(data, sizeof(float), n, f) != n || fclose(f) != 0) {
-        fprintf(stderr, "attn logits: cannot write %s\n", path);
-        if (f) fclose(f);
-        return -1;
-    }
-    return 0;
+    bool ok = f && fwrite(data, sizeof(float), n, f) == n;
+    if (f && fclose(f) != 0) ok = false; /* closed once, whatever failed */
+    if (!ok) fprintf(stderr, "attn logits: cannot write %s\n", path);
+    return ok ? 0 : -1;
 }
 
 int cmd_logits(int argc, char **argv) {

@@ -14,10 +14,12 @@
 static _Thread_local char last_error[512];
 
 int attn_error(const char *fmt, ...) {
+    char msg[sizeof last_error]; /* callers may pass attn_last_error() to prefix it */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(last_error, msg, sizeof msg);
     return -1;
 }
 

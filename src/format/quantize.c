@@ -343,6 +343,9 @@ static int add_one(run_state *r, policy *pol, int k, const attn_quant_params *p,
     const qsrc *s = r->src;
     const int i = r->order[k];
     const qsrc_tensor *t = &s->t[i];
+    if (t->ne[0] <= 0 || t->n_elements <= 0) /* its rows would have no values: a damaged file */
+        return attn_error("%s: tensor '%s' has an empty shape [%lld, %lld, %lld, %lld]", s->path, t->name,
+                          (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3]);
     char note[200];
     const attn_qtype to = target_type(pol, t, p, note, sizeof note);
     const void *data = t->raw;

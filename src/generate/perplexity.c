@@ -18,8 +18,8 @@ int attn_perplexity(attn_model *m, const int32_t *tokens, int64_t n, int64_t n_c
                     attn_perplexity_progress progress, void *user, attn_perplexity_result *out) {
     const attn_model_info *info = attn_model_get_info(m);
     *out = (attn_perplexity_result){0};
-    if (n_ctx < 2 || n_ctx > info->n_ctx)
-        return attn_error("perplexity context %lld must be between 2 and the model's %lld", (long long)n_ctx,
+    if (n_ctx < 3 || n_ctx > info->n_ctx) /* 2 would score nothing: the second half predicts from position 1 on */
+        return attn_error("perplexity context %lld must be between 3 and the model's %lld", (long long)n_ctx,
                           (long long)info->n_ctx);
     int64_t n_chunks = n / n_ctx, V = info->vocab_size, first = n_ctx / 2;
     if (n_chunks < 1)

@@ -389,6 +389,7 @@ typedef struct {
     const attn_batch_item *items;
     int n_items, n_lanes;
     _Atomic int failed;
+    char error[512]; /* the first failing lane's message (attn_error's text is per thread) */
 } lanes_job;
 
 /* Lane g: its share of the items through a copy of the model whose activations are the lane's. */
@@ -403,7 +404,8 @@ static void lane_task(void *ctx, int64_t g0, int64_t g1, int thread) {
         v.rope_cos = L->rope_cos, v.rope_sin = L->rope_sin, v.logit_rows = L->logit_rows, v.chunk = LANE_ROWS;
         attn_batch_pass p = {.segs = L->segs};
         while (attn_batch_next_pass(&p, j->model, j->items + a, b - a, LANE_ROWS, false))
-            if (forward_pass(&v, &p, false)) atomic_store(&j->failed, 1);
+            if (forward_pass(&v, &p, false) && !atomic_exchange(&j->failed, 1))
+                snprintf(j->error, sizeof j->error, "%s", attn_last_error());
     }
 }
 
@@ -412,7 +414,7 @@ static int forward_lanes(llama *m, const attn_model *model, const attn_batch_ite
     if (ensure_lanes(m, lanes) != 0) return -1;
     lanes_job j = {.m = m, .model = model, .items = items, .n_items = n_items, .n_lanes = lanes};
     attn_parallel_for(lanes, 1, lane_task, &j); /* one lane a thread */
-    return atomic_load(&j.failed) ? -1 : 0;
+    return atomic_load(&j.failed) ? attn_error("%s", j.error) : 0;
 }
 
 static int llama_forward(attn_model *model, const attn_batch_item *items, int n_items, bool all) {
