@@ -189,6 +189,20 @@ static void test_lenient(void) {
         attn_safetensors_release(st, x); /* no-op for parsed buffers */
     }
     attn_safetensors_close(st);
+    /* the same as a file: opened, it is copied so every tensor is aligned, bytes unchanged,
+     * and releasing a tensor's pages (which would zero a copy) leaves them */
+    FILE *f = fopen(tmp_path("misaligned.safetensors"), "wb");
+    if (f) fwrite(b, 1, size, f), fclose(f);
+    st = attn_safetensors_open(tmp_path("misaligned.safetensors"));
+    CHECK(st != NULL, "misaligned file rejected: %s", attn_last_error());
+    for (int i = 0; st && i < attn_safetensors_count(st); i++) {
+        const attn_st_tensor *t = attn_safetensors_at(st, i);
+        CHECK((uintptr_t)t->data % attn_dtype_size(t->dtype) == 0, "opened %s aligned to its element", t->name);
+    }
+    const attn_st_tensor *x = st ? attn_safetensors_find(st, "x") : NULL;
+    if (x) attn_safetensors_release(st, x);
+    CHECK(x && memcmp(x->data, (const uint8_t[]){2, 3, 4, 5}, 4) == 0, "opened x holds bytes 2..5");
+    attn_safetensors_close(st);
     free(b);
     b = make_buf("{}", 0, &size);
     st = attn_safetensors_parse(b, size, "empty");

@@ -20,6 +20,7 @@ struct attn_safetensors {
     char *path;
     void *map; /* NULL for parsed buffers: nothing to unmap or release */
     size_t map_len;
+    bool copied; /* map is realign's anonymous copy: dropped pages would read back as zeros */
     int n;
     attn_st_tensor *tensors;         /* file order */
     const attn_st_tensor **by_name;  /* sorted by name, for binary search */
@@ -363,6 +364,33 @@ attn_safetensors *attn_safetensors_parse(const void *buf, size_t size, const cha
     return st;
 }
 
+/* Tensor data off its element alignment (a header of unpadded length, or offsets that are no
+ * multiple of the size: legal, though HF's writer never makes them) would break the models'
+ * loads, which assume it: such a file's tensors are copied once into memory of their own, each
+ * 64-aligned, and the mapping goes. */
+static int realign(attn_safetensors *st) {
+    bool aligned = true;
+    size_t len = 0;
+    for (int i = 0; i < st->n; i++) {
+        const attn_st_tensor *t = &st->tensors[i];
+        if (t->loadable && t->nbytes) aligned = aligned && (uintptr_t)t->data % attn_dtype_size(t->dtype) == 0;
+        len += (t->nbytes + 63) / 64 * 64;
+    }
+    if (aligned) return 0;
+    uint8_t *copy = mmap(NULL, ATTN_MAX(len, 1), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (copy == MAP_FAILED) return attn_error("%s: out of memory copying its misaligned tensors", st->path);
+    size_t at = 0;
+    for (int i = 0; i < st->n; i++) {
+        attn_st_tensor *t = &st->tensors[i];
+        memcpy(copy + at, t->data, t->nbytes);
+        t->data = copy + at;
+        at += (t->nbytes + 63) / 64 * 64;
+    }
+    munmap(st->map, st->map_len);
+    st->map = copy, st->map_len = ATTN_MAX(len, 1), st->copied = true;
+    return 0;
+}
+
 attn_safetensors *attn_safetensors_open(const char *path) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return st_fail(path, "cannot open: %s", strerror(errno));
@@ -387,7 +415,7 @@ attn_safetensors *attn_safetensors_open(const char *path) {
     }
     st->map = map;
     st->map_len = size;
-    return st;
+    return realign(st) == 0 ? st : (attn_safetensors_close(st), NULL);
 }
 
 void attn_safetensors_close(attn_safetensors *st) {
@@ -446,7 +474,7 @@ int attn_safetensors_meta_at(const attn_safetensors *st, int i, const char **key
 const char *attn_safetensors_path(const attn_safetensors *st) { return st ? st->path : NULL; }
 
 void attn_safetensors_release(const attn_safetensors *st, const attn_st_tensor *t) {
-    if (!st || !t || t < st->tensors || t >= st->tensors + st->n) return;
+    if (!st || !t || t < st->tensors || t >= st->tensors + st->n || st->copied) return;
     attn_mapped_release(st->map, st->map_len, t->data, t->nbytes);
 }
 

@@ -10,8 +10,9 @@
  * lose nothing by them:
  *   - gaps between tensors and bytes after the last one are allowed (HF rejects them);
  *   - a tensor whose data is not aligned to its element size (HF's writer never makes
- *     one, but hand-made files can) is accepted: `data` may then be misaligned, so
- *     consumers read it with memcpy or the attn_to_f32 converters, never by casting;
+ *     one, but a header of unpadded length does) is accepted: attn_safetensors_open then
+ *     copies the file into memory where every tensor is aligned (attn_safetensors_parse
+ *     leaves such data where it lies: its consumers read it with memcpy);
  *   - unknown keys inside a tensor entry are ignored.
  * Only F32, F16 and BF16 load; tensors of the other safetensors dtypes (F64, I64, U8,
  * BOOL, F8_E4M3, ...) are validated like the rest but marked !loadable and hidden from
