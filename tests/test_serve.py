@@ -301,13 +301,21 @@ def test_errors(s, model_id, n_ctx):
              ({"prompt": "x", "stop": 5}, "stop"), ({"prompt": "x", "n": 0}, "n"), ({"prompt": "x", "stream": "yes"},
              "stream"), ({"prompt": "x", "seed": "s"}, "seed"), ({}, "prompt"), ({"prompt": {"a": 1}}, "prompt"),
              ({"prompt": [1, -5]}, "prompt"), ({"prompt": "x", "logprobs": 99}, "logprobs"),
-             ({"prompt": "x", "presence_penalty": 9}, "presence_penalty"), ({"prompt": ""}, "prompt")]
+             ({"prompt": "x", "presence_penalty": 9}, "presence_penalty"), ({"prompt": ""}, "prompt"),
+             ({"prompt": "x", "logit_bias": {"50": 100}}, "logit_bias"), ({"prompt": "x", "best_of": 3}, "best_of")]
     for body, param in wrong:
         st, r, _ = s.post("/v1/completions", body)
         check(is_error(st, r, 400, param=param), f"wrong {param}: {st} {r}")
+    neutral = {"prompt": "x", "max_tokens": 1, "logit_bias": {}, "best_of": 1, "tools": None,
+               "response_format": {"type": "text"}}
+    st, r, _ = s.post("/v1/completions", neutral)
+    check(st == 200, f"neutral values of unsupported parameters are accepted: {st} {r}")
     chat_wrong = [{"messages": "hi"}, {"messages": []}, {"messages": [{"content": "no role"}]},
                   {"messages": [{"role": "wizard", "content": "x"}]}, {"messages": [{"role": "user", "content": 7}]},
-                  {"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2}]
+                  {"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2}, {"messages": [{"role": "user"}]},
+                  {"messages": [{"role": "user", "content": None}]},
+                  {"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]},
+                  {"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}}]
     for body in chat_wrong:
         st, r, _ = s.post("/v1/chat/completions", body)
         check(is_error(st, r, 400), f"bad chat request {body}: {st} {r}")

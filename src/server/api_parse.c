@@ -305,7 +305,12 @@ static int parse_messages(json_t *o, const api_model *m, prompt_set *ps, api_err
             goto out;
         }
         const char *role = message_role(msg, i, e);
-        if (!role || message_text(json_object_get(msg, "content"), i, &texts[i], e) != 0) goto out;
+        json_t *content = json_object_get(msg, "content");
+        if (role && (!content || json_is_null(content)) && strcmp(role, "assistant") != 0) {
+            BAD_REQUEST(e, "messages", "messages[%zu] needs its 'content' (only an assistant's may be null)", i);
+            goto out;
+        }
+        if (!role || message_text(content, i, &texts[i], e) != 0) goto out;
         cm[k++] = (attn_chat_message){role, texts[i]};
     }
     char *prompt = attn_chat_render(m->chat, cm, k, true);
@@ -356,12 +361,32 @@ static int make_jobs(api_call *c, prompt_set *ps, long long n, uint64_t seed, ap
     return 0;
 }
 
+/* OpenAI parameters that would change the answer and that attn does not implement: a 400
+ * naming them rather than an answer that silently ignores them. Their neutral values (null,
+ * an empty map or list, best_of 1, text responses) pass, as SDKs may send them. */
+static int check_unsupported(json_t *o, api_error *e) {
+    static const char *const maps[] = {"logit_bias", "tools", "functions"};
+    for (size_t i = 0; i < sizeof maps / sizeof *maps; i++) {
+        json_t *v = json_object_get(o, maps[i]);
+        if (v && !json_is_null(v) && !(json_is_object(v) && json_object_size(v) == 0) &&
+            !(json_is_array(v) && json_array_size(v) == 0))
+            return BAD_REQUEST(e, maps[i], "'%s' is not supported by this server", maps[i]);
+    }
+    json_t *best = json_object_get(o, "best_of");
+    if (best && !json_is_null(best) && !(json_is_integer(best) && json_integer_value(best) == 1))
+        return BAD_REQUEST(e, "best_of", "'best_of' other than 1 is not supported by this server");
+    json_t *rf = json_object_get(o, "response_format"), *type = json_object_get(rf, "type");
+    if (rf && !json_is_null(rf) && !(json_is_string(type) && strcmp(json_string_value(type), "text") == 0))
+        return BAD_REQUEST(e, "response_format", "only the 'text' response_format is supported by this server");
+    return 0;
+}
+
 static int parse_call(api_kind kind, json_t *o, const api_model *m, api_call *c, prompt_set *ps, api_error *e) {
     long long n = 1, max_tokens = -1;
     int top_lp = -1;
     attn_sampler_params sp;
     uint64_t seed;
-    if (check_model(o, m, e) || parse_shape(o, kind, c, &n, &max_tokens, &top_lp, e) ||
+    if (check_model(o, m, e) || check_unsupported(o, e) || parse_shape(o, kind, c, &n, &max_tokens, &top_lp, e) ||
         parse_sampling(o, &sp, &seed, e))
         return -1;
     if (kind == API_CHAT ? parse_messages(o, m, ps, e) : parse_prompts(o, m, ps, e)) return -1;
