@@ -50,6 +50,9 @@ expect "logits" 0 "$attn" logits -m "$m" --ids "1 2 3" -o "$tmp/l.f32" --all
 if [ -w /dev/full ]; then # a full disk: an error, once (ASan saw the file closed twice)
     expect "logits to a full disk" 1 "$attn" logits -m "$m" --ids "1 2 3" -o /dev/full
     contains "full disk named" "$tmp/err" "cannot write /dev/full"
+    "$attn" tokenize -m "$m" -p "abc" >/dev/full 2>"$tmp/err"; rc=$?
+    if [ "$rc" -eq 1 ]; then ok; else bad "tokenize into a full stdout: exit $rc, wanted 1"; fi
+    contains "full stdout named" "$tmp/err" "cannot write the output"
 fi
 size=$(stat -c %s "$tmp/l.f32")
 if [ "$size" -eq $((3 * 257 * 4)) ]; then ok; else bad "logits file is $size bytes, wanted $((3 * 257 * 4))"; fi

@@ -1,5 +1,6 @@
 /* main.c - the `attn` command: dispatches to a subcommand. No model logic lives in the CLI;
  * each command parses options, calls libattn and prints. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <attn/core.h>
@@ -40,6 +41,14 @@ static void usage(FILE *f) {
                "example: attn generate -m path/to/gpt2 -p \"Once upon a time\" -n 64\n");
 }
 
+/* Output a command printed but the system could not take (a full disk, a closed file) is
+ * lost: the run failed, whatever the command returned. */
+static int checked_output(int rc) {
+    if (fflush(stdout) == 0 && !ferror(stdout)) return rc;
+    fprintf(stderr, "attn: cannot write the output: %s\n", strerror(errno));
+    return rc ? rc : 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);
@@ -50,7 +59,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 2, argv + 2);
+        if (strcmp(argv[1], commands[i].name) == 0) return checked_output(commands[i].run(argc - 2, argv + 2));
     fprintf(stderr, "attn: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;
