@@ -563,6 +563,12 @@ static void test_atomic_basic(void) {
     CHECK(count_temp_files() == 0, "no temp after commit");
     attn_atomic_abort(NULL);
     CHECK(attn_atomic_commit(NULL) != 0, "commit NULL");
+    /* a device or a folder at the path is refused, not renamed over */
+    CHECK(attn_write_file_atomic(tmpdir, "x", 1) != 0 && msg_has("not a regular file"), "a folder: %s", attn_last_error());
+    struct stat dev;
+    if (stat("/dev/null", &dev) == 0 && S_ISCHR(dev.st_mode))
+        CHECK(attn_atomic_open("/dev/null") == NULL && msg_has("/dev/null") && stat("/dev/null", &dev) == 0 &&
+                  S_ISCHR(dev.st_mode), "/dev/null left as it is: %s", attn_last_error());
 }
 
 /* A write that fails midway (here: over the file size limit, errno EFBIG, standing in for
