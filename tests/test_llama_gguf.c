@@ -134,6 +134,18 @@ static void check_bad_files(void) {
     p = write_meta_only("llama", true);
     CHECK(attn_model_load(p) == NULL && strstr(attn_last_error(), "llama.embedding_length"), "missing key: %s",
           attn_last_error());
+    /* a block count the tensors do not bear out is refused before anything is sized by it */
+    attn_gguf_writer *w = attn_gguf_writer_new();
+    attn_gguf_set_str(w, "general.architecture", "llama");
+    attn_gguf_set_u32(w, "llama.block_count", 2147483647u);
+    attn_gguf_set_u32(w, "llama.embedding_length", 64);
+    attn_gguf_set_u32(w, "llama.feed_forward_length", 128);
+    attn_gguf_set_u32(w, "llama.attention.head_count", 4);
+    attn_gguf_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    CHECK(attn_gguf_writer_write(w, p) == 0, "%s", attn_last_error());
+    attn_gguf_writer_free(w);
+    CHECK(attn_model_load(p) == NULL && strstr(attn_last_error(), "blk.2147483646.attn_norm.weight"),
+          "block_count past the tensors: %s", attn_last_error());
     unlink(p);
 }
 

@@ -159,6 +159,9 @@ int attn_llama_config_check(const attn_llama_config *c, const char *what) {
     if (c->n_layer < 1 || c->n_embd < 1 || c->n_ff < 1 || c->vocab < 1 || c->n_head < 1 || c->n_kv_head < 1 ||
         c->head_dim < 1 || c->n_ctx < 1)
         return attn_error("%s: layers, widths, heads, vocabulary and context must be positive", what);
+    if (c->n_layer > 4096 || c->n_ctx > (1 << 24)) /* the Hugging Face config reader's bounds, for every source */
+        return attn_error("%s: %lld layers or a context of %lld positions is beyond attn's bounds (4096, 2^24)", what,
+                          (long long)c->n_layer, (long long)c->n_ctx);
     if (c->n_head % c->n_kv_head)
         return attn_error("%s: num_attention_heads %lld is not a multiple of num_key_value_heads %lld", what,
                           (long long)c->n_head, (long long)c->n_kv_head);

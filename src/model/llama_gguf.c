@@ -171,6 +171,11 @@ static int read_config(const attn_gguf *g, attn_llama_config *c) {
         arch_float(g, arch, "attention.layer_norm_rms_epsilon", 1e-5, true, &eps))
         return -1;
     c->rms_eps = (float)eps;
+    char last[64]; /* before anything is sized by block_count: its last block must be there */
+    snprintf(last, sizeof last, "blk.%lld.attn_norm.weight", (long long)c->n_layer - 1);
+    if (c->n_layer >= 1 && !attn_gguf_find_tensor(g, last))
+        return attn_error("%s: llama.block_count is %lld but the file has no tensor '%s'", attn_gguf_path(g),
+                          (long long)c->n_layer, last);
     if (c->n_head < 1 || c->n_embd % c->n_head)
         return attn_error("%s: embedding_length %lld is not a multiple of head_count %lld", attn_gguf_path(g),
                           (long long)c->n_embd, (long long)c->n_head);
