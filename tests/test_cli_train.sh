@@ -64,6 +64,7 @@ expect "fresh run into a checkpoint" 1 "$attn" train --data "$tmp/data" --out "$
 contains "refusal names --resume" "$tmp/err" "--resume"
 
 expect "trailing slash on --out" 0 "$attn" train --data "$tmp/data" --out "$tmp/a/" --resume -t 1 --steps 20
+contains "a finished run says so" "$tmp/err" "nothing to train: the checkpoint in $tmp/a/ is already at step 20"
 if [ -d "$tmp/a" ] && ! ls -d "$tmp"/a/.tmp-* "$tmp"/a/.old >/dev/null 2>&1; then ok; else bad "trailing slash misplaced the checkpoint"; fi
 
 # 10 steps, then --resume for 10 more: the same losses as strings

@@ -184,6 +184,9 @@ static int run(train_cli *c) {
     if (r.interrupted)
         fprintf(stderr, "attn train: stopped by a signal after step %lld; checkpoint saved in %s (continue with "
                 "--resume)\n", (long long)r.steps_done, t->out_dir);
+    else if (r.steps_run == 0) /* a resumed run already at its --steps: checkpoint rewritten, nothing trained */
+        fprintf(stderr, "attn train: nothing to train: the checkpoint in %s is already at step %lld (raise --steps to "
+                "continue)\n", t->out_dir, (long long)r.steps_done);
     else fprintf(stderr, "attn train: done, %lld steps, final loss %.4f; checkpoint in %s\n", (long long)r.steps_done,
                  r.last_loss, t->out_dir);
     return 0;

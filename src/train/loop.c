@@ -375,7 +375,7 @@ static int loop(run *r, attn_train_result *res) {
         double now = attn_time_s();
         e.step = r->step, e.tokens_per_s = tokens / fmax(now - t, 1e-9), e.elapsed_s = now - r->t0;
         e.eta_s = e.elapsed_s / (double)(r->step - r->first_step) * (double)(r->hp.steps - r->step);
-        res->steps_done = r->step, res->last_loss = e.loss;
+        res->steps_done = r->step, res->steps_run = r->step - r->first_step, res->last_loss = e.loss;
         log_step(r, &e);
         emit(r, e);
         if (after_step(r, &res->last_val_loss)) return -1;

@@ -50,7 +50,7 @@ typedef struct {
 } attn_train_opts;
 
 typedef struct {
-    int64_t steps_done;
+    int64_t steps_done, steps_run; /* the step reached; the steps this run took (0: resumed at or past --steps) */
     float last_loss, last_val_loss; /* val: NAN when never evaluated */
     bool interrupted;
 } attn_train_result;
