@@ -480,6 +480,7 @@ static void test_bad_input(void) {
     FAIL("/nonexistent/model.gguf", out, "q8_0", NULL, "/nonexistent/model.gguf");
     FAIL(in, "/nonexistent-dir/out.gguf", "q8_0", NULL, "/nonexistent-dir");
     FAIL(in, out, "q8_0", in, "--vocab");
+    FAIL(in, tmpdir, "q8_0", NULL, "not a regular file"); /* refused before converting */
     /* truncated: the reader names the file */
     size_t n;
     uint8_t *p = slurp(in, &n);

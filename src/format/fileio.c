@@ -55,16 +55,19 @@ static void free_handle(attn_atomic_file *f) {
     free(f);
 }
 
+int attn_output_path_check(const char *path) {
+    struct stat st; /* renaming over a device, pipe or folder would replace it, not write to it */
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return attn_error("%s exists and is not a regular file: attn writes its output files whole, as new files", path);
+    return 0;
+}
+
 attn_atomic_file *attn_atomic_open(const char *path) {
     if (!path || !*path) {
         attn_error("atomic write: empty output path");
         return NULL;
     }
-    struct stat st; /* renaming over a device, pipe or folder would replace it, not write to it */
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        attn_error("%s exists and is not a regular file: attn writes its output files whole, as new files", path);
-        return NULL;
-    }
+    if (attn_output_path_check(path)) return NULL;
     attn_atomic_file *f = calloc(1, sizeof *f);
     size_t len = strlen(path);
     if (f) f->path = strdup(path);
