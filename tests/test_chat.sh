@@ -34,6 +34,14 @@ contains "overflow said on stderr" "$tmp/err" "dropped the oldest turn"
 contains "answered turn 5" "$tmp/err" "turn 5:"
 contains "system prompt kept" "$tmp/full.json" "Stay."
 if grep -q '"one"' "$tmp/full.json"; then bad "the oldest turn was kept"; else ok; fi
+# a loaded session far past the context: its oldest turns go in a few steps, not one by one
+{ printf '{"messages": ['; for i in $(seq 1 300); do
+    printf '{"role": "user", "content": "question %d"}, {"role": "assistant", "content": "answer %d"}, ' "$i" "$i"; done
+  printf '{"role": "user", "content": "last"}]}\n'; } >"$tmp/long.json"
+printf '/load %s\nnow\n' "$tmp/long.json" >"$tmp/in"
+expect "a long loaded session" 0 "$attn" chat -m "$m" --chat-template chatml --temp 0 -n 4 -v -t 1 <"$tmp/in"
+drops=$(grep -c "outgrew the context" "$tmp/err")
+if [ "$drops" -ge 1 ] && [ "$drops" -le 4 ]; then ok; else bad "301 turns past the context took $drops drop steps"; fi
 
 # the default model comes from $ATTN_MODEL; without one, the error says how to get one
 printf 'hi\n' >"$tmp/in"

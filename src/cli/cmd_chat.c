@@ -188,15 +188,25 @@ static int render_fitting(chat *c, int32_t **ids, int *n) {
         if (*n + room <= n_ctx) return 0;
         free(*ids);
         *ids = NULL;
-        int first = starts_with_system(&c->conv), end = first + 1;
-        while (end < c->conv.n && strcmp(c->conv.msgs[end].role, "user") != 0) end++;
-        if (end >= c->conv.n)
+        int first = starts_with_system(&c->conv), exchanges = 0; /* each starts with a user message */
+        for (int i = first + 1; i < c->conv.n; i++) exchanges += strcmp(c->conv.msgs[i].role, "user") == 0;
+        if (exchanges == 0)
             return attn_error("the message is too long: %d tokens with the system prompt, and the context of %lld "
                               "keeps %lld for the answer",
                               *n, (long long)n_ctx, (long long)room);
+        /* as many exchanges as the excess takes at their mean size, so a long loaded session
+         * is rendered a few times, not once per exchange dropped */
+        int64_t excess = *n + room - n_ctx, mean = ATTN_MAX(*n / (exchanges + 1), 1);
+        int drop = (int)ATTN_MIN((excess + mean - 1) / mean, exchanges), end = first + 1;
+        for (int k = 0; end < c->conv.n; end++)
+            if (strcmp(c->conv.msgs[end].role, "user") == 0 && ++k == drop) break;
         conv_remove(&c->conv, first, end);
-        fprintf(stderr, "attn chat: the conversation outgrew the context of %lld tokens: dropped the oldest turn\n",
-                (long long)n_ctx);
+        if (drop == 1)
+            fprintf(stderr, "attn chat: the conversation outgrew the context of %lld tokens: dropped the oldest turn\n",
+                    (long long)n_ctx);
+        else
+            fprintf(stderr, "attn chat: the conversation outgrew the context of %lld tokens: dropped the oldest %d "
+                            "turns\n", (long long)n_ctx, drop);
     }
 }
 
