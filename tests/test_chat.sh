@@ -42,6 +42,13 @@ printf '/load %s\nnow\n' "$tmp/long.json" >"$tmp/in"
 expect "a long loaded session" 0 "$attn" chat -m "$m" --chat-template chatml --temp 0 -n 4 -v -t 1 <"$tmp/in"
 drops=$(grep -c "outgrew the context" "$tmp/err")
 if [ "$drops" -ge 1 ] && [ "$drops" -le 4 ]; then ok; else bad "301 turns past the context took $drops drop steps"; fi
+# a turn that fails (a message past the whole context) is reported, the chat goes on, and the
+# exit status says an answer is missing
+{ printf '%0600d\n' 0 | tr 0 'x y '; printf 'short\n'; } >"$tmp/in"
+expect "a failed turn fails the run" 1 "$attn" chat -m "$m" --chat-template chatml --temp 0 -n 4 -v -t 1 <"$tmp/in"
+contains "too long named" "$tmp/err" "the message is too long"
+contains "next turn answered" "$tmp/err" "turn 1:"
+contains "failures counted" "$tmp/err" "1 turn failed"
 
 # the default model comes from $ATTN_MODEL; without one, the error says how to get one
 printf 'hi\n' >"$tmp/in"
@@ -115,6 +122,10 @@ else
     if [ -n "${fed:-}" ] && [ "$reused" -gt 0 ]; then ok; else bad "after /reset the system prompt was not reused"; fi
     if cmp -s "$tmp/s1.json" "$tmp/s2.json"; then ok; else bad "SmolLM2: /save, /load, /save changed the file"; fi
     contains "the model's own system prompt" "$tmp/s1.json" "named SmolLM, trained by Hugging Face"
+    # a system prompt its vocabulary cannot spell (no byte tokens) is refused at the start
+    printf 'hi\n' >"$tmp/in"
+    expect "untokenizable system prompt" 1 "$attn" chat -m "$gguf" -s $'sys\xff' --temp 0 -n 4 <"$tmp/in"
+    contains "system prompt named" "$tmp/err" "the system prompt cannot be used"
 
     # Ctrl-C during an answer stops that answer only; the next line is answered
     mkfifo "$tmp/fifo"

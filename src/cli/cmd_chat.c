@@ -322,7 +322,9 @@ static char *read_line(bool tty) {
     return line;
 }
 
-static void chat_loop(chat *c) {
+/* The number of turns that failed (each reported as it happened). */
+static int chat_loop(chat *c) {
+    int failed = 0;
     bool tty = isatty(STDIN_FILENO);
     if (tty) {
         rl_inhibit_completion = 1;
@@ -338,9 +340,14 @@ static void chat_loop(chat *c) {
             }
             continue;
         }
-        if (conv_add(&c->conv, "user", line, strlen(line)) != 0) fprintf(stderr, "attn chat: %s\n", attn_last_error());
-        else answer(c);
+        if (conv_add(&c->conv, "user", line, strlen(line)) != 0) {
+            fprintf(stderr, "attn chat: %s\n", attn_last_error());
+            failed++;
+        } else {
+            failed += answer(c) != 0;
+        }
     }
+    return failed;
 }
 
 /* ---- setup ------------------------------------------------------------------------------ */
@@ -372,6 +379,14 @@ static int start(chat *c, const char *model_path) {
     char *system = o->system ? NULL : attn_chat_template_default_system(c->tmpl, jinja);
     const char *sys = o->system ? o->system : system;
     int rc = sys ? conv_add(&c->conv, "system", sys, strlen(sys)) : 0;
+    int32_t *ids = NULL;
+    int n_ids = 0;
+    if (rc == 0 && sys && attn_tokenizer_encode_prompt(c->tok, sys, strlen(sys), false, &ids, &n_ids) != 0) {
+        char why[600]; /* else every turn would fail on it */
+        snprintf(why, sizeof why, "%s", attn_last_error());
+        rc = attn_error("the system prompt cannot be used: %s", why);
+    }
+    free(ids);
     if (rc == 0 && o->verbose)
         fprintf(stderr, "attn chat: %s, template %s%s%s\n", model_path, attn_chat_template_name(c->tmpl),
                 sys ? ", system prompt: " : "", sys ? sys : "");
@@ -389,8 +404,9 @@ static int run(const chat_opts *o) {
     if (!(c.model = cli_load_model("chat", model_path))) return 1;
     c.tok = cli_load_tokenizer("chat", o->tokenizer, model_path, true);
     if (c.tok && start(&c, model_path) == 0) {
-        chat_loop(&c);
-        rc = 0;
+        int failed = chat_loop(&c); /* a script feeding chat learns that some answers are missing */
+        if (failed) fprintf(stderr, "attn chat: %d turn%s failed\n", failed, failed == 1 ? "" : "s");
+        rc = failed ? 1 : 0;
     } else if (c.tok && !c.tmpl) {
         rc = 2;
     }
