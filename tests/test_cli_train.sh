@@ -180,6 +180,18 @@ fi
 : >"$tmp/empty.jsonl"
 expect "plot of an empty log" 1 "$attn" plot "$tmp/empty.jsonl" -o "$tmp/e.svg"
 expect "plot without a log" 2 "$attn" plot -o "$tmp/e.svg"
+# lines that cannot be drawn are skipped and counted; a title of any bytes stays well-formed XML
+printf '{"step": 1, "loss": 3.5}\n{"step": 2, "loss": 1e308}\n{"step": 3, "loss": NaN}\n{"step": 4, "lo\n{"step": 5, "loss": 2.5}\n' \
+    >"$tmp/odd.jsonl"
+expect "plot of an odd log" 0 "$attn" plot "$tmp/odd.jsonl" -o "$tmp/odd.svg" --title $'ti\xfftle <&>\x01'
+contains "skipped lines counted" "$tmp/err" "skipped 3 lines"
+contains "two points drawn" "$tmp/err" "2 train points"
+if grep -q -e nan -e inf "$tmp/odd.svg"; then bad "non-finite coordinates in the SVG"; else ok; fi
+if LC_ALL=C grep -q $'\xff\|\x01' "$tmp/odd.svg"; then bad "raw invalid bytes in the SVG title"; else ok; fi
+contains "title escaped" "$tmp/odd.svg" "tle &lt;&amp;&gt;"
+if command -v rsvg-convert >/dev/null; then
+    expect "odd svg renders" 0 rsvg-convert "$tmp/odd.svg" -o "$tmp/odd.png"
+fi
 
 echo "test_cli_train: $checks checks, $failed failed"
 [ "$failed" -eq 0 ]

@@ -33,11 +33,14 @@ int cmd_plot(int argc, char **argv) {
         fprintf(stderr, "attn plot: give the log file (from 'attn train --log FILE')\n");
         return 2;
     }
-    int nt = 0, nv = 0;
-    if (attn_plot_losses(log, out, title, &nt, &nv)) {
+    int nt = 0, nv = 0, skipped = 0;
+    if (attn_plot_losses(log, out, title, &nt, &nv, &skipped)) {
         fprintf(stderr, "attn plot: %s\n", attn_last_error());
         return 1;
     }
+    if (skipped)
+        fprintf(stderr, "attn plot: skipped %d line%s of %s: not JSON, or a loss that is no finite number up to 1e6\n",
+                skipped, skipped == 1 ? "" : "s", log);
     fprintf(stderr, "wrote %s (%d train points, %d val points)\n", out, nt, nv);
     return 0;
 }

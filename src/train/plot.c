@@ -3,6 +3,8 @@
 #include "train/plot.h"
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <utf8proc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -64,22 +66,39 @@ static int add_point(series *s, double x, double y) {
     return 0;
 }
 
-static int read_log(const char *path, series *train, series *val) {
+/* A point the plot can place: a finite step and a loss within any sane range (a loss of
+ * 1e308 would stretch the axis past what a float can map). */
+static bool plottable(const json_t *step, const json_t *loss) {
+    double x = json_number_value(step), y = json_number_value(loss);
+    return json_is_number(step) && json_is_number(loss) && fabs(x) <= 1e15 && fabs(y) <= 1e6;
+}
+
+/* A log line's points; true when it had a loss of either kind that could not be drawn (or was
+ * no JSON object at all, a line cut short by a crash). */
+static bool read_line_points(const char *line, series *train, series *val, int *rc) {
+    json_t *j = json_loads(line, 0, NULL);
+    json_t *step = json_object_get(j, "step"), *loss = json_object_get(j, "loss"), *vl = json_object_get(j, "val_loss");
+    bool bad = !json_is_object(j);
+    if (loss) {
+        if (plottable(step, loss)) *rc = add_point(train, json_number_value(step), json_number_value(loss));
+        else bad = true;
+    }
+    if (vl && *rc == 0) {
+        if (plottable(step, vl)) *rc = add_point(val, json_number_value(step), json_number_value(vl));
+        else bad = true;
+    }
+    json_decref(j);
+    return bad;
+}
+
+static int read_log(const char *path, series *train, series *val, int *skipped) {
     FILE *f = fopen(path, "r");
     if (!f) return attn_error("%s: cannot open the log", path);
     char *line = NULL;
     size_t cap = 0;
     int rc = 0;
-    while (rc == 0 && getline(&line, &cap, f) > 0) {
-        json_t *j = json_loads(line, 0, NULL);
-        json_t *step = json_object_get(j, "step"), *loss = json_object_get(j, "loss"),
-               *vl = json_object_get(j, "val_loss");
-        if (json_is_number(step) && json_is_number(loss) && isfinite(json_number_value(loss)))
-            rc = add_point(train, json_number_value(step), json_number_value(loss));
-        if (rc == 0 && json_is_number(step) && json_is_number(vl) && isfinite(json_number_value(vl)))
-            rc = add_point(val, json_number_value(step), json_number_value(vl));
-        json_decref(j);
-    }
+    while (rc == 0 && getline(&line, &cap, f) > 0)
+        if (line[strspn(line, " \t\r\n")]) *skipped += read_line_points(line, train, val, &rc);
     free(line);
     fclose(f);
     if (rc == 0 && train->n + val->n == 0) rc = attn_error("%s: no \"loss\" or \"val_loss\" entries to plot", path);
@@ -161,19 +180,27 @@ static void draw_legend(sbuf *b, const series *train, const series *val) {
     }
 }
 
+/* Text for an XML element: markup escaped, and what XML cannot hold (bytes that are no UTF-8,
+ * control characters) as U+FFFD, so the file stays well-formed whatever the title holds. */
 static void put_escaped(sbuf *b, const char *s) {
-    for (; *s; s++) {
-        if (*s == '<') put(b, "&lt;");
-        else if (*s == '>') put(b, "&gt;");
-        else if (*s == '&') put(b, "&amp;");
-        else put(b, "%c", *s);
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+    while (*p) {
+        utf8proc_int32_t c;
+        utf8proc_ssize_t n = utf8proc_iterate(p, -1, &c);
+        if (n < 1 || (c < 0x20 && c != '\t')) put(b, "\xEF\xBF\xBD"), n = n < 1 ? 1 : n;
+        else if (c == '<') put(b, "&lt;");
+        else if (c == '>') put(b, "&gt;");
+        else if (c == '&') put(b, "&amp;");
+        else put(b, "%.*s", (int)n, (const char *)p);
+        p += n;
     }
 }
 
-int attn_plot_losses(const char *log_path, const char *svg_path, const char *title, int *n_train, int *n_val) {
+int attn_plot_losses(const char *log_path, const char *svg_path, const char *title, int *n_train, int *n_val,
+                     int *n_skipped) {
     series train = {0}, val = {0};
     sbuf b = {0};
-    int rc = read_log(log_path, &train, &val);
+    int skipped = 0, rc = read_log(log_path, &train, &val, &skipped);
     if (rc == 0) {
         range r;
         find_range(&train, &val, &r);
@@ -191,6 +218,7 @@ int attn_plot_losses(const char *log_path, const char *svg_path, const char *tit
         put(&b, "</svg>\n");
         rc = b.oom ? attn_error("out of memory drawing the plot") : attn_write_file_atomic(svg_path, b.s, b.n);
     }
+    if (n_skipped) *n_skipped = skipped;
     if (n_train) *n_train = train.n;
     if (n_val) *n_val = val.n;
     free(b.s), free(train.x), free(train.y), free(val.x), free(val.y);
