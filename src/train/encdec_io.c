@@ -83,6 +83,11 @@ static int read_config(const char *path, attn_encdec_config *c, attn_encdec_opts
     if (rc == 0) rc = attn_cfg_float(j, path, "layer_norm_eps", 1e-5, 1e-30, 1, &eps);
     if (rc == 0) rc = attn_cfg_float(j, path, "dropout", 0.1, 0, 0.99, &dropout);
     if (rc == 0) rc = attn_cfg_float(j, path, "label_smoothing", 0.1, 0, 1, &smoothing);
+    const char *act = rc == 0 ? attn_cfg_str(j, path, "activation", "relu") : NULL; /* written, so also read */
+    if (rc == 0 && (!act || strcmp(act, "relu") != 0))
+        rc = act ? attn_error("%s: activation '%s' is not supported: the encoder-decoder uses relu, as the 2017 "
+                              "Transformer does", path, act)
+                 : -1;
     json_decref(j);
     if (rc) return -1;
     *c = (attn_encdec_config){.vocab = v[0], .d_model = v[1], .n_heads = v[2], .d_ff = v[3],
