@@ -115,6 +115,8 @@ expect "gpt-2 init" 0 "$attn" init -o "$tmp/gpt2" --layers 1 --heads 1 --embd 8 
 expect "a GPT-2 model to translate" 1 sh -c 'echo red | "$0" translate -m "$1"' "$attn" "$tmp/gpt2"
 contains "model kind named" "$tmp/err" "is not an attn encoder-decoder"
 expect "no model" 2 "$attn" translate -i "$tmp/test.src"
+expect "a missing model folder" 1 "$attn" translate -m "$tmp/nowhere" -i "$tmp/test.src"
+contains "missing config named" "$tmp/err" "nowhere/config.json: cannot read"
 mkdir -p "$tmp/gelu" && cp "$tmp"/ck/* "$tmp/gelu/" && sed -i 's/"relu"/"gelu"/' "$tmp/gelu/config.json"
 expect "an activation the model does not run" 1 "$attn" translate -m "$tmp/gelu" -i "$tmp/test.src"
 contains "activation named" "$tmp/err" "activation 'gelu' is not supported"

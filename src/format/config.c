@@ -6,6 +6,10 @@
 json_t *attn_json_load_object(const char *path) {
     json_error_t err;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+    if (!root && err.line < 0) { /* jansson could not read the file at all */
+        attn_error("%s: cannot read: %s", path, err.text);
+        return NULL;
+    }
     if (!root) {
         attn_error("%s: invalid JSON at line %d column %d: %s", path, err.line, err.column, err.text);
         return NULL;
