@@ -453,6 +453,8 @@ def test_auth(url, key):
     check(st == 401, f"models need the key: {st}")
     st, r, _ = Server(url, key).post("/v1/completions", {"prompt": "x", "max_tokens": 2})
     check(st == 200 and json.dumps(r), f"the right key: {st} {r}")
+    st, r, _ = anon.post("/v1/completions", {"prompt": "x", "max_tokens": 1}, headers={"Authorization": "bearer " + key})
+    check(st == 200, f"the scheme in lower case: {st} {r}")
     check(anon.request("GET", "/health")[0] == 200 and anon.request("GET", "/")[0] == 200,
           "the page and /health need no key")
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include "core/common.h"
 #include "server/api.h"
@@ -229,7 +230,7 @@ static enum MHD_Result handle_tokens(request_ctx *cx, bool tokenize) {
 static bool authorized(const attn_server *s, struct MHD_Connection *conn) {
     if (!s->api_key) return true;
     const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    if (!h || strncmp(h, "Bearer ", 7) != 0) return false;
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) return false; /* the scheme's case is free (RFC 9110) */
     const char *given = h + 7;
     size_t n = strlen(given);
     unsigned diff = n != s->key_len;
