@@ -468,6 +468,12 @@ def test_any_bytes(s):
                                                "ignore_eos": True})
     check(done and "".join(e["choices"][0]["text"] for e in events if e["choices"]) == r["choices"][0]["text"],
           "streamed bytes equal the whole answer")
+    # a character split over byte tokens: each piece as its byte values, so none is lost
+    st, r, _ = s.post("/tokenize", {"content": "\u00e9", "with_pieces": True})
+    pieces = [t["piece"] for t in r.get("tokens", [])] if st == 200 else []
+    joined = b"".join(bytes(p) if isinstance(p, list) else p.encode() for p in pieces)
+    check(joined == "\u00e9".encode() and any(isinstance(p, list) for p in pieces),
+          f"partial UTF-8 pieces keep their bytes: {st} {r}")
 
 
 # ---- sdk -------------------------------------------------------------------------------------

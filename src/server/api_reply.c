@@ -56,6 +56,15 @@ static json_t *token_bytes(const api_model *m, int32_t id) {
     return a;
 }
 
+/* /tokenize's piece, as llama.cpp's server gives it: the text where the token's bytes are
+ * UTF-8, else the bytes as numbers (part of a character; U+FFFD would lose them). */
+static json_t *token_piece(const api_model *m, int32_t id) {
+    size_t n = 0;
+    const char *b = attn_tokenizer_token_bytes(m->tok, id, &n);
+    json_t *text = b ? json_stringn(b, n) : json_string("");
+    return text ? text : token_bytes(m, id);
+}
+
 /* Chat's form: {"content": [{"token", "logprob", "bytes", "top_logprobs": [...]}, ...]}. */
 static json_t *chat_logprobs(const api_model *m, const srv_logprob *lp, int n) {
     json_t *content = json_array();
@@ -264,7 +273,7 @@ json_t *api_tokenize(const char *body, size_t len, const api_model *m, api_error
         json_t *tokens = json_array();
         for (int i = 0; i < n; i++)
             json_array_append_new(tokens, json_is_true(pieces)
-                                              ? json_pack("{s:i, s:o}", "id", ids[i], "piece", token_text(m, ids[i]))
+                                              ? json_pack("{s:i, s:o}", "id", ids[i], "piece", token_piece(m, ids[i]))
                                               : json_integer(ids[i]));
         res = json_pack("{s:o}", "tokens", tokens);
     }
