@@ -146,6 +146,16 @@ expect "resume on other data" 1 "$attn" train --data "$tmp/data2" --out "$tmp/b"
 contains "tokenizer mismatch named" "$tmp/err" "another tokenizer"
 expect "resume with another shape" 1 "$attn" train --data "$tmp/data" --out "$tmp/b" --resume --layers 3
 contains "shape mismatch named" "$tmp/err" "model shape"
+# a val split of another tokenizer is refused before training, not at the first evaluation
+mkdir -p "$tmp/mixed" && cp "$tmp/data/train.bin" "$tmp/data/tokenizer.json" "$tmp/mixed/" 2>/dev/null
+cp "$tmp/data2/val.bin" "$tmp/mixed/val.bin"
+expect "val of another tokenizer" 1 "$attn" train --data "$tmp/mixed" --out "$tmp/mx" "${model[@]}" --steps 2
+contains "val file named" "$tmp/err" "mixed/val.bin"
+if [ -e "$tmp/mx" ]; then bad "a refused run left a checkpoint folder"; else ok; fi
+expect "min-lr above lr" 1 "$attn" train --data "$tmp/data" --out "$tmp/x" "${model[@]}" --steps 2 --lr 1e-3 --min-lr 1e-2
+contains "min-lr named" "$tmp/err" "--min-lr 0.01 is above --lr 0.001"
+expect "beta2 of 1" 1 "$attn" train --data "$tmp/data" --out "$tmp/x" "${model[@]}" --steps 2 --beta2 1
+contains "betas named" "$tmp/err" "must be in [0, 1)"
 expect "fine-tune a model with a smaller vocabulary" 1 "$attn" train --data "$tmp/data2" --out "$tmp/x" --init "$tmp/a" \
     --batch 4 --seq 32 --steps 2
 contains "vocabulary named" "$tmp/err" "vocabulary"

@@ -195,6 +195,7 @@ static int run(train_cli *c) {
 int cmd_train(int argc, char **argv) {
     train_cli c = {.steps = -1};
     attn_train_defaults(&c.t);
+    c.t.hp.min_lr = -1; /* unless given: 1e-4, or a tenth of a peak below that (the decay must not rise) */
     c.warmup = (int)c.t.hp.warmup;
     attn_train_opts *t = &c.t;
     attn_train_hparams *h = &t->hp;
@@ -211,7 +212,7 @@ int cmd_train(int argc, char **argv) {
         {"accum", 0, OPT_INT, &h->accum, "micro-batches per optimizer step (gradient accumulation)", 1, 1 << 16},
         {"steps", 'n', OPT_INT, &c.steps, "optimizer steps in all (-1: 100, or the checkpoint's on --resume)", -1, 1 << 30},
         {"lr", 0, OPT_FLOAT, &h->lr, "peak learning rate", 0, 10},
-        {"min-lr", 0, OPT_FLOAT, &h->min_lr, "learning rate at the end of the cosine decay", 0, 10},
+        {"min-lr", 0, OPT_FLOAT, &h->min_lr, "learning rate at the end of the cosine decay (default 1e-4, or --lr / 10 below that)", 0, 10},
         {"warmup", 0, OPT_INT, &c.warmup, "linear warmup steps", 0, 1 << 30},
         {"weight-decay", 0, OPT_FLOAT, &h->weight_decay, "AdamW decoupled weight decay (matrices and embeddings)", 0, 10},
         {"clip", 0, OPT_FLOAT, &h->clip, "clip the global gradient norm to this; 0 = off", 0, 1e9},
@@ -243,6 +244,7 @@ int cmd_train(int argc, char **argv) {
     if (config && config_to_args(config, &cfg)) pr = -1;
     if (pr == 0 && cfg.n) pr = args_parse(&spec, cfg.n, cfg.items);
     if (pr == 0) pr = args_parse(&spec, argc, argv);
+    if (c.t.hp.min_lr < 0) c.t.hp.min_lr = c.t.hp.lr >= 1e-4f ? 1e-4f : c.t.hp.lr / 10;
     int rc = pr ? (pr > 0 ? 0 : 2) : run(&c);
     for (int i = 0; i < cfg.n; i++) free(cfg.items[i]);
     return rc;

@@ -117,9 +117,18 @@ static int check_data(run *r) {
                           "lower --batch/--seq", attn_shard_path(r->train), (unsigned long long)h->n_tokens, r->hp.B,
                           r->hp.T, (unsigned long long)need);
     int64_t V = attn_gpt2_train_config(r->m)->vocab;
-    if ((int64_t)h->vocab_size > V)
-        return attn_error("%s: token ids go up to %u but the model's vocabulary has %lld: prepare the data with the "
-                          "model's tokenizer", attn_shard_path(r->train), h->vocab_size - 1, (long long)V);
+    const attn_shard *shards[] = {r->train, r->val}; /* val too: found only at the first evaluation, it lost the run */
+    for (int i = 0; i < 2; i++) {
+        const attn_shard_header *s = shards[i] ? attn_shard_info(shards[i]) : NULL;
+        if (s && (int64_t)s->vocab_size > V)
+            return attn_error("%s: token ids go up to %u but the model's vocabulary has %lld: prepare the data with "
+                              "the model's tokenizer", attn_shard_path(shards[i]), s->vocab_size - 1, (long long)V);
+        if (s && (s->tokenizer_id != h->tokenizer_id || s->vocab_size != h->vocab_size))
+            return attn_error("%s was made with another tokenizer than %s (id %016llx against %016llx): prepare both "
+                              "from the same text with one tokenizer", attn_shard_path(shards[i]),
+                              attn_shard_path(r->train), (unsigned long long)s->tokenizer_id,
+                              (unsigned long long)h->tokenizer_id);
+    }
     return 0;
 }
 
@@ -196,6 +205,11 @@ static int check_hparams(const attn_train_hparams *hp) {
     if (hp->B < 1 || hp->T < 1 || hp->accum < 1) return attn_error("--batch, --seq and --accum must be at least 1");
     if (!(hp->dropout >= 0 && hp->dropout < 1)) return attn_error("--dropout must be in [0, 1)");
     if (!(hp->lr > 0) || !(hp->min_lr >= 0)) return attn_error("--lr must be positive and --min-lr not negative");
+    if (hp->min_lr > hp->lr) /* the cosine "decay" would raise the rate */
+        return attn_error("--min-lr %g is above --lr %g: give a --min-lr at most the peak (nanoGPT uses lr/10)",
+                          (double)hp->min_lr, (double)hp->lr);
+    if (!(hp->beta1 >= 0 && hp->beta1 < 1) || !(hp->beta2 >= 0 && hp->beta2 < 1)) /* 1 - beta^t would be 0 */
+        return attn_error("AdamW's betas must be in [0, 1) (beta1 %g, --beta2 %g)", (double)hp->beta1, (double)hp->beta2);
     return 0;
 }
 
