@@ -36,6 +36,13 @@ typedef struct {
     float *q_b, *k_b, *v_b, *o_b, *gate_b, *up_b, *down_b; /* NULL where the model has none */
 } llama_layer;
 
+/* A pass's activations for up to T rows (push_pass): the model's own for prompts and single
+ * steps, and one set per decoding lane. */
+typedef struct {
+    float *x, *h, *q, *k, *v, *att, *gate, *up, *rope_cos, *rope_sin;
+    float *logit_rows; /* [ATTN_BATCH_LOGIT_ROWS][vocab] */
+} pass_bufs;
+
 typedef struct {
     attn_llama_config c;
     const char *cfg_name; /* where the config came from, for shape messages */
@@ -46,8 +53,7 @@ typedef struct {
     llama_layer *layers;
     attn_arena arena; /* f32 copies of norms and biases, activations */
     attn_kv_cache cache;
-    float *x, *h, *q, *k, *v, *att, *gate, *up, *rope_cos, *rope_sin; /* one pass (prefill chunk) */
-    float *logit_rows; /* [ATTN_BATCH_LOGIT_ROWS][vocab] */
+    pass_bufs a;   /* one pass's activations (chunk rows) */
     int64_t chunk;
     int64_t n_params;
     size_t weight_bytes;
@@ -156,21 +162,26 @@ static int bind_weights(llama *m) {
 
 /* ---- memory plan ------------------------------------------------------------------ */
 
-static float *push_floats(llama *m, int64_t n) { return attn_arena_push(&m->arena, (size_t)n * sizeof(float)); }
+static float *push_floats(attn_arena *a, int64_t n) { return attn_arena_push(a, (size_t)n * sizeof(float)); }
 
-/* The whole memory plan but the KV cache (llama_set_sequences); runs once measuring and
- * once for real (see core/arena.h). */
+/* A pass's activations for T rows (nothing is taken while the arena measures). */
+static void push_pass(attn_arena *a, const attn_llama_config *c, int64_t T, pass_bufs *b) {
+    const int64_t C = c->n_embd, hd = c->head_dim, qd = c->n_head * hd, kvd = c->n_kv_head * hd;
+    b->x = push_floats(a, T * C), b->h = push_floats(a, T * C);
+    b->q = push_floats(a, T * qd), b->att = push_floats(a, T * qd);
+    b->k = push_floats(a, T * kvd), b->v = push_floats(a, T * kvd);
+    b->gate = push_floats(a, T * c->n_ff), b->up = push_floats(a, T * c->n_ff);
+    b->rope_cos = push_floats(a, T * hd / 2), b->rope_sin = push_floats(a, T * hd / 2);
+    b->logit_rows = push_floats(a, ATTN_BATCH_LOGIT_ROWS * c->vocab);
+}
+
+/* The whole memory plan but the KV cache (llama_set_sequences) and the decoding lanes; runs
+ * once measuring and once for real (see core/arena.h). */
 static int plan(llama *m) {
     const attn_llama_config *c = &m->c;
-    int64_t T = m->chunk = ATTN_MIN(c->n_ctx, PREFILL_CHUNK), C = c->n_embd, hd = c->head_dim;
-    int64_t qd = c->n_head * hd, kvd = c->n_kv_head * hd;
-    m->x = push_floats(m, T * C), m->h = push_floats(m, T * C);
-    m->q = push_floats(m, T * qd), m->att = push_floats(m, T * qd);
-    m->k = push_floats(m, T * kvd), m->v = push_floats(m, T * kvd);
-    m->gate = push_floats(m, T * c->n_ff), m->up = push_floats(m, T * c->n_ff);
-    m->rope_cos = push_floats(m, T * hd / 2), m->rope_sin = push_floats(m, T * hd / 2);
-    m->inv_freq = push_floats(m, hd / 2);
-    m->logit_rows = push_floats(m, ATTN_BATCH_LOGIT_ROWS * c->vocab);
+    m->chunk = ATTN_MIN(c->n_ctx, PREFILL_CHUNK);
+    push_pass(&m->arena, c, m->chunk, &m->a);
+    m->inv_freq = push_floats(&m->arena, c->head_dim / 2);
     return bind_weights(m);
 }
 
@@ -259,43 +270,45 @@ static attn_attention_shape attention_shape(const attn_llama_config *c) {
                                   .head_dim = (int)c->head_dim, .scale = (float)(1.0 / sqrt((double)c->head_dim))};
 }
 
-/* Self-attention of the pass's rows of m->h, each segment against its sequence's cache; the
- * projection lands in m->h. */
+/* Self-attention of the pass's rows of a->h, each segment against its sequence's cache; the
+ * projection lands in a->h. */
 static int attention(llama *m, llama_layer *L, int l, const attn_batch_pass *p) {
     const attn_llama_config *c = &m->c;
+    const pass_bufs *a = &m->a;
     attn_attention_shape s = attention_shape(c);
     int64_t T = p->rows, hd = c->head_dim, qd = c->n_head * hd, kvd = c->n_kv_head * hd;
-    float *const ys[] = {m->q, m->k, m->v};
+    float *const ys[] = {a->q, a->k, a->v};
     const attn_weight *const ws[] = {&L->q, &L->k, &L->v};
     const float *const bs[] = {L->q_b, L->k_b, L->v_b};
-    if (attn_matmul_many(3, ys, m->h, T, ws, bs)) return -1;
-    attn_rope_apply(m->q, qd, T, s.n_heads, s.head_dim, m->rope_cos, m->rope_sin, c->rope.dim, c->rope.layout);
-    attn_rope_apply(m->k, kvd, T, s.n_kv_heads, s.head_dim, m->rope_cos, m->rope_sin, c->rope.dim, c->rope.layout);
-    attn_batch_attend(p, &m->cache, l, m->att, qd, m->q, qd, m->k, m->v, kvd, &s);
-    return attn_matmul(m->h, m->att, T, &L->o, L->o_b);
+    if (attn_matmul_many(3, ys, a->h, T, ws, bs)) return -1;
+    attn_rope_apply(a->q, qd, T, s.n_heads, s.head_dim, a->rope_cos, a->rope_sin, c->rope.dim, c->rope.layout);
+    attn_rope_apply(a->k, kvd, T, s.n_kv_heads, s.head_dim, a->rope_cos, a->rope_sin, c->rope.dim, c->rope.layout);
+    attn_batch_attend(p, &m->cache, l, a->att, qd, a->q, qd, a->k, a->v, kvd, &s);
+    return attn_matmul(a->h, a->att, T, &L->o, L->o_b);
 }
 
-/* down(silu(gate(h)) * up(h)) of T rows of m->h, into m->h. */
+/* down(silu(gate(h)) * up(h)) of T rows of a->h, into a->h. */
 static int mlp(llama *m, llama_layer *L, int64_t T) {
-    float *const ys[] = {m->gate, m->up};
+    const pass_bufs *a = &m->a;
+    float *const ys[] = {a->gate, a->up};
     const attn_weight *const ws[] = {&L->gate, &L->up};
     const float *const bs[] = {L->gate_b, L->up_b};
-    if (attn_matmul_many(2, ys, m->h, T, ws, bs)) return -1;
-    attn_swiglu(m->gate, m->up, T * m->c.n_ff);
-    return attn_matmul(m->h, m->gate, T, &L->down, L->down_b);
+    if (attn_matmul_many(2, ys, a->h, T, ws, bs)) return -1;
+    attn_swiglu(a->gate, a->up, T * m->c.n_ff);
+    return attn_matmul(a->h, a->gate, T, &L->down, L->down_b);
 }
 
-/* One pre-norm block over the pass's rows of m->x. */
+/* One pre-norm block over the pass's rows of m->a.x. */
 static int block(llama *m, int l, const attn_batch_pass *p) {
     const attn_llama_config *c = &m->c;
     llama_layer *L = &m->layers[l];
     int64_t T = p->rows;
-    attn_rmsnorm(m->h, m->x, L->attn_norm, T, c->n_embd, c->rms_eps);
+    attn_rmsnorm(m->a.h, m->a.x, L->attn_norm, T, c->n_embd, c->rms_eps);
     if (attention(m, L, l, p)) return -1;
-    attn_add(m->x, m->h, T * c->n_embd);
-    attn_rmsnorm(m->h, m->x, L->ffn_norm, T, c->n_embd, c->rms_eps);
+    attn_add(m->a.x, m->a.h, T * c->n_embd);
+    attn_rmsnorm(m->a.h, m->a.x, L->ffn_norm, T, c->n_embd, c->rms_eps);
     if (mlp(m, L, T)) return -1;
-    attn_add(m->x, m->h, T * c->n_embd);
+    attn_add(m->a.x, m->a.h, T * c->n_embd);
     return 0;
 }
 
@@ -310,17 +323,18 @@ static int forward_pass(llama *m, const attn_batch_pass *p, bool all) {
     int64_t C = c->n_embd, half = c->rope.dim / 2;
     for (int i = 0; i < p->n_segs; i++) {
         const attn_batch_segment *g = &p->segs[i];
-        float *x = m->x + g->row * C;
+        float *x = m->a.x + g->row * C;
         if (c->tie_embeddings && m->lm_head.panels) /* the file's pages of the table were handed back */
             for (int64_t j = 0; j < g->n; j++)
                 attn_qpanel_row(x + j * C, m->lm_head.panels, (attn_qtype)m->lm_head.qtype, C, g->tokens[j]);
         else if (m->embed.qtype) attn_embed_q(x, m->embed.data, m->embed.qtype, g->tokens, g->n, C);
         else attn_embed(x, m->embed.data, m->embed.dtype, g->tokens, g->n, C, NULL, ATTN_F32, 0);
-        attn_rope_table(m->rope_cos + g->row * half, m->rope_sin + g->row * half, m->inv_freq, c->rope.dim, g->pos, g->n);
+        attn_rope_table(m->a.rope_cos + g->row * half, m->a.rope_sin + g->row * half, m->inv_freq, c->rope.dim, g->pos,
+                        g->n);
     }
     for (int l = 0; l < c->n_layer; l++)
         if (block(m, l, p)) return -1;
-    return attn_batch_logits(p, all, m->x, C, m->h, &m->lm_head, final_norm, m, m->logit_rows);
+    return attn_batch_logits(p, all, m->a.x, C, m->a.h, &m->lm_head, final_norm, m, m->a.logit_rows);
 }
 
 /* ---- decoding lanes ------------------------------------------------------------------ */
@@ -329,8 +343,9 @@ static int forward_pass(llama *m, const attn_batch_pass *p, bool all) {
  * not by memory, and a step split product by product meets the threads ~10 times a layer,
  * each a wait on the slower one. Lanes split the sequences instead: each thread runs whole
  * passes for its share, with its own activations, and the threads meet once a step. Every
- * lane reads all the weights (twice the bytes of one pass with 2 threads, well inside the
- * memory's rate at these sizes). A row's arithmetic is the same in any lane or batch, so the
+ * lane reads all the weights: with 2 threads on SmolLM2 Q4_1 at 8 rows, 2 x 92 MB a ~8.8 ms
+ * step, ~21 GB/s by arithmetic, below the 32-57 GB/s `attn bench --bandwidth` read on this
+ * VM. A row's arithmetic is the same in any lane or batch, so the
  * logits are those of the split step, bit for bit. Lanes hold up to LANE_ROWS rows and take
  * at least LANE_MIN each: smaller shares are bound by memory, where reading twice loses.
  * SmolLM2 Q4_1, 8 sequences a step, 2 threads (attn_model_forward_batch, medians of 6
@@ -339,7 +354,7 @@ static int forward_pass(llama *m, const attn_batch_pass *p, bool all) {
 #define LANE_MIN 3
 
 struct lane {
-    float *x, *h, *q, *k, *v, *att, *gate, *up, *rope_cos, *rope_sin, *logit_rows;
+    pass_bufs a;
     attn_batch_segment segs[LANE_ROWS];
 };
 
@@ -356,29 +371,18 @@ static bool use_lanes(const llama *m, const attn_batch_item *items, int n_items,
     return attn_switch_on(&lanes_on, "ATTN_LANES");
 }
 
-/* One lane's activations for LANE_ROWS rows (nothing is taken while the arena measures). */
-static void push_lane(attn_arena *a, const attn_llama_config *c, struct lane *L) {
-    const int64_t T = LANE_ROWS, C = c->n_embd, qd = c->n_head * c->head_dim, kvd = c->n_kv_head * c->head_dim;
-    float **bufs[] = {&L->x, &L->h, &L->q, &L->att, &L->k, &L->v, &L->gate, &L->up, &L->rope_cos, &L->rope_sin,
-                      &L->logit_rows};
-    const int64_t sizes[] = {T * C, T * C, T * qd, T * qd, T * kvd, T * kvd, T * c->n_ff, T * c->n_ff,
-                             T * c->head_dim / 2, T * c->head_dim / 2, ATTN_BATCH_LOGIT_ROWS * c->vocab};
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-        *bufs[i] = attn_arena_push(a, (size_t)sizes[i] * sizeof(float));
-}
-
 static int ensure_lanes(llama *m, int n) {
     if (m->n_lanes >= n) return 0;
     attn_arena_free(&m->lane_arena);
     free(m->lanes), m->lanes = NULL, m->n_lanes = 0;
-    struct lane probe;
+    pass_bufs probe;
     attn_arena a = attn_arena_measure();
-    for (int i = 0; i < n; i++) push_lane(&a, &m->c, &probe);
+    for (int i = 0; i < n; i++) push_pass(&a, &m->c, LANE_ROWS, &probe);
     if (!(m->lanes = calloc((size_t)n, sizeof *m->lanes)) || attn_arena_init(&m->lane_arena, a.used) != 0) {
         free(m->lanes), m->lanes = NULL;
         return attn_error("out of memory for %d decoding lanes", n);
     }
-    for (int i = 0; i < n; i++) push_lane(&m->lane_arena, &m->c, &m->lanes[i]);
+    for (int i = 0; i < n; i++) push_pass(&m->lane_arena, &m->c, LANE_ROWS, &m->lanes[i].a);
     m->n_lanes = n;
     return 0;
 }
@@ -400,8 +404,7 @@ static void lane_task(void *ctx, int64_t g0, int64_t g1, int thread) {
         const int a = (int)(g * j->n_items / j->n_lanes), b = (int)((g + 1) * j->n_items / j->n_lanes);
         struct lane *L = &j->m->lanes[g];
         llama v = *j->m;
-        v.x = L->x, v.h = L->h, v.q = L->q, v.k = L->k, v.v = L->v, v.att = L->att, v.gate = L->gate, v.up = L->up;
-        v.rope_cos = L->rope_cos, v.rope_sin = L->rope_sin, v.logit_rows = L->logit_rows, v.chunk = LANE_ROWS;
+        v.a = L->a, v.chunk = LANE_ROWS;
         attn_batch_pass p = {.segs = L->segs};
         while (attn_batch_next_pass(&p, j->model, j->items + a, b - a, LANE_ROWS, false))
             if (forward_pass(&v, &p, false) && !atomic_exchange(&j->failed, 1))
