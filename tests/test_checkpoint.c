@@ -261,16 +261,6 @@ static void test_bad_data(void) {
     CHECK(attn_train_run(&o, &r) != 0 && strstr(attn_last_error(), "attn data prepare"), "%s", attn_last_error());
 }
 
-static int write_one(const char *tmp, void *ctx) {
-    (void)ctx;
-    char p[600];
-    snprintf(p, sizeof p, "%s/model.safetensors", tmp);
-    FILE *f = fopen(p, "w");
-    if (!f) return attn_error("%s: cannot create", p);
-    fputs("new", f);
-    return fclose(f) == 0 ? 0 : -1;
-}
-
 static void put_file(const char *dir, const char *name, const char *text) {
     char p[600];
     snprintf(p, sizeof p, "%s/%s", dir, name);
@@ -278,27 +268,36 @@ static void put_file(const char *dir, const char *name, const char *text) {
     if (f) fputs(text, f), fclose(f);
 }
 
+static int write_one(const char *tmp, void *ctx) {
+    (void)ctx;
+    put_file(tmp, "model.safetensors", "new");
+    return 0;
+}
+
+/* A file of the user's named `name` in `holder` (dir or its .old) makes a save into dir
+ * refuse, naming it and leaving it; then the file goes. */
+static void expect_kept(const char *dir, const char *holder, const char *name) {
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s", holder, name);
+    put_file(holder, name, "the user's");
+    CHECK(attn_checkpoint_save_with(dir, write_one, NULL) != 0 && strstr(attn_last_error(), name),
+          "%s in %s: %s", name, holder, attn_last_error());
+    CHECK(exists(p), "%s survives", p);
+    unlink(p);
+}
+
 /* The folder swap replaces a folder only when that loses nothing but old versions of the new
  * files: a file of the user's (in the folder or in its .old) makes it refuse, touching nothing. */
 static void test_foreign_folder(void) {
-    char dir[512], old[530], p[600];
+    char dir[512], old[530];
     path(dir, sizeof dir, "mine");
     snprintf(old, sizeof old, "%s.old", dir);
     mkdir(dir, 0755);
-    put_file(dir, "notes.txt", "important");
-    CHECK(attn_checkpoint_save_with(dir, write_one, NULL) != 0 && strstr(attn_last_error(), "notes.txt"),
-          "a folder with a user's file: %s", attn_last_error());
-    snprintf(p, sizeof p, "%s/notes.txt", dir);
-    CHECK(exists(p), "the user's file survives");
-    snprintf(p, sizeof p, "%s/notes.txt", dir), unlink(p);
+    expect_kept(dir, dir, "notes.txt");
     put_file(dir, "model.safetensors", "old");
     CHECK(attn_checkpoint_save_with(dir, write_one, NULL) == 0, "an earlier save replaced: %s", attn_last_error());
     mkdir(old, 0755);
-    put_file(old, "keep.txt", "keep");
-    CHECK(attn_checkpoint_save_with(dir, write_one, NULL) != 0 && strstr(attn_last_error(), "keep.txt"),
-          "a .old folder with a user's file: %s", attn_last_error());
-    snprintf(p, sizeof p, "%s/keep.txt", old);
-    CHECK(exists(p), "the .old folder's file survives");
+    expect_kept(dir, old, "keep.txt");
 }
 
 int main(void) {
