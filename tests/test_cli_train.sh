@@ -154,6 +154,9 @@ contains "val file named" "$tmp/err" "mixed/val.bin"
 if [ -e "$tmp/mx" ]; then bad "a refused run left a checkpoint folder"; else ok; fi
 expect "min-lr above lr" 1 "$attn" train --data "$tmp/data" --out "$tmp/x" "${model[@]}" --steps 2 --lr 1e-3 --min-lr 1e-2
 contains "min-lr named" "$tmp/err" "--min-lr 0.01 is above --lr 0.001"
+expect "a peak below the default floor" 0 "$attn" train --data "$tmp/data" --out "$tmp/lowlr" "${model[@]}" --steps 2 \
+    --lr 5e-5 --eval-every 0
+contains "the floor follows the peak" "$tmp/lowlr/train_state.json" '"min_lr": 4.99999987e-6'
 expect "beta2 of 1" 1 "$attn" train --data "$tmp/data" --out "$tmp/x" "${model[@]}" --steps 2 --beta2 1
 contains "betas named" "$tmp/err" "must be in [0, 1)"
 expect "fine-tune a model with a smaller vocabulary" 1 "$attn" train --data "$tmp/data2" --out "$tmp/x" --init "$tmp/a" \

@@ -195,7 +195,6 @@ static int run(train_cli *c) {
 int cmd_train(int argc, char **argv) {
     train_cli c = {.steps = -1};
     attn_train_defaults(&c.t);
-    c.t.hp.min_lr = -1; /* unless given: 1e-4, or a tenth of a peak below that (the decay must not rise) */
     c.warmup = (int)c.t.hp.warmup;
     attn_train_opts *t = &c.t;
     attn_train_hparams *h = &t->hp;
@@ -244,7 +243,6 @@ int cmd_train(int argc, char **argv) {
     if (config && config_to_args(config, &cfg)) pr = -1;
     if (pr == 0 && cfg.n) pr = args_parse(&spec, cfg.n, cfg.items);
     if (pr == 0) pr = args_parse(&spec, argc, argv);
-    if (c.t.hp.min_lr < 0) c.t.hp.min_lr = c.t.hp.lr >= 1e-4f ? 1e-4f : c.t.hp.lr / 10;
     int rc = pr ? (pr > 0 ? 0 : 2) : run(&c);
     for (int i = 0; i < cfg.n; i++) free(cfg.items[i]);
     return rc;

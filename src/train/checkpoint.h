@@ -26,7 +26,7 @@
 typedef struct {
     int B, T, accum;
     int64_t steps;                 /* total optimizer steps (the cosine schedule's length) */
-    float lr, min_lr, weight_decay, clip, dropout, beta1, beta2, eps;
+    float lr, min_lr, weight_decay, clip, dropout, beta1, beta2, eps; /* min_lr < 0: 1e-4, or lr/10 below it */
     int64_t warmup;
     uint64_t seed;                 /* data order and dropout */
 } attn_train_hparams;

@@ -37,7 +37,7 @@ typedef struct {
 
 void attn_train_defaults(attn_train_opts *o) {
     memset(o, 0, sizeof *o);
-    o->hp = (attn_train_hparams){.B = 8, .T = 64, .accum = 1, .steps = -1, .lr = 1e-3f, .min_lr = 1e-4f,
+    o->hp = (attn_train_hparams){.B = 8, .T = 64, .accum = 1, .steps = -1, .lr = 1e-3f, .min_lr = -1,
                                  .weight_decay = 0.1f, .clip = 1.0f, .dropout = 0.0f, .beta1 = 0.9f,
                                  .beta2 = 0.95f, .eps = 1e-8f, .warmup = 10, .seed = 1337};
     o->eval_every = 50, o->eval_batches = 8, o->save_every = 100, o->sample_every = 0, o->sample_len = 64;
@@ -182,6 +182,7 @@ static int fresh(run *r) {
                           o->out_dir);
     r->hp = o->hp;
     if (r->hp.steps <= 0) r->hp.steps = 100;
+    if (r->hp.min_lr < 0) r->hp.min_lr = r->hp.lr >= 1e-4f ? 1e-4f : r->hp.lr / 10; /* the decay must not rise */
     if (o->init && strcmp(o->init, "random") != 0) {
         r->m = attn_gpt2_train_load(o->init, r->hp.B, r->hp.T);
     } else {
@@ -204,7 +205,7 @@ static int fresh(run *r) {
 static int check_hparams(const attn_train_hparams *hp) {
     if (hp->B < 1 || hp->T < 1 || hp->accum < 1) return attn_error("--batch, --seq and --accum must be at least 1");
     if (!(hp->dropout >= 0 && hp->dropout < 1)) return attn_error("--dropout must be in [0, 1)");
-    if (!(hp->lr > 0) || !(hp->min_lr >= 0)) return attn_error("--lr must be positive and --min-lr not negative");
+    if (!(hp->lr > 0) || isnan(hp->min_lr)) return attn_error("--lr must be positive and --min-lr a number");
     if (hp->min_lr > hp->lr) /* the cosine "decay" would raise the rate */
         return attn_error("--min-lr %g is above --lr %g: give a --min-lr at most the peak (nanoGPT uses lr/10)",
                           (double)hp->min_lr, (double)hp->lr);
