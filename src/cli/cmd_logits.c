@@ -1,19 +1,11 @@
 /* cmd_logits.c - `attn logits`: raw float32 logits for given token ids, for comparing with
  * reference implementations (tools/check_gpt2_reference.py). */
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include "args.h"
 #include "commands.h"
 #include "core/common.h"
-
-static int write_all(const char *path, const float *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    bool ok = f && fwrite(data, sizeof(float), n, f) == n;
-    if (f && fclose(f) != 0) ok = false; /* closed once, whatever failed */
-    if (!ok) fprintf(stderr, "attn logits: cannot write %s\n", path);
-    return ok ? 0 : -1;
-}
+#include "format/fileio.h"
 
 int cmd_logits(int argc, char **argv) {
     const char *model = NULL, *ids_s = NULL, *out = NULL, *isa = NULL, *matmul = NULL, *kv_type = NULL;
@@ -64,7 +56,8 @@ int cmd_logits(int argc, char **argv) {
     } else if (attn_model_forward(m, ids, n, logits, all) != 0) {
         goto fail;
     }
-    rc = write_all(out, logits, (size_t)(rows * V)) ? 1 : 0;
+    rc = attn_write_file_atomic(out, logits, (size_t)(rows * V) * sizeof(float)) ? 1 : 0;
+    if (rc) fprintf(stderr, "attn logits: %s\n", attn_last_error());
     goto out;
 fail:
     fprintf(stderr, "attn logits: %s\n", attn_last_error());
