@@ -201,12 +201,10 @@ static int render_fitting(chat *c, int32_t **ids, int *n) {
         for (int k = 0; end < c->conv.n; end++)
             if (strcmp(c->conv.msgs[end].role, "user") == 0 && ++k == drop) break;
         conv_remove(&c->conv, first, end);
-        if (drop == 1)
-            fprintf(stderr, "attn chat: the conversation outgrew the context of %lld tokens: dropped the oldest turn\n",
-                    (long long)n_ctx);
-        else
-            fprintf(stderr, "attn chat: the conversation outgrew the context of %lld tokens: dropped the oldest %d "
-                            "turns\n", (long long)n_ctx, drop);
+        char count[24] = "";
+        if (drop > 1) snprintf(count, sizeof count, "%d ", drop);
+        fprintf(stderr, "attn chat: the conversation outgrew the context of %lld tokens: dropped the oldest %sturn%s\n",
+                (long long)n_ctx, count, drop > 1 ? "s" : "");
     }
 }
 
