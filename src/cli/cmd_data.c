@@ -80,11 +80,8 @@ static int data_info(int argc, char **argv) {
         }
     }
     for (int i = 0; i < argc; i++, files++) {
-        attn_shard *s = attn_shard_open(argv[i]);
+        attn_shard *s = attn_shard_open(argv[i]); /* which checks every token id */
         const attn_shard_header *h = s ? attn_shard_info(s) : NULL;
-        int32_t buf[4096];
-        for (uint64_t pos = 0; h && pos < h->n_tokens; pos += 4096)
-            if (attn_shard_read(s, pos, (size_t)ATTN_MIN(4096, h->n_tokens - pos), buf)) h = NULL;
         if (!h) {
             fprintf(stderr, "attn data info: %s\n", attn_last_error());
             rc = 1;

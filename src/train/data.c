@@ -142,6 +142,48 @@ static int map_file(const char *path, uint8_t **map, size_t *len) {
     return rc;
 }
 
+/* The largest id among n tokens of w bytes (little-endian). */
+static uint32_t max_token(const uint8_t *t, uint64_t n, uint32_t w) {
+    uint32_t max = 0;
+    if (w == 2) {
+        uint16_t m = 0;
+        for (uint64_t i = 0; i < n; i++) {
+            uint16_t v = (uint16_t)(t[2 * i] | t[2 * i + 1] << 8);
+            m = v > m ? v : m;
+        }
+        return m;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t v = (uint32_t)t[4 * i] | (uint32_t)t[4 * i + 1] << 8 | (uint32_t)t[4 * i + 2] << 16 |
+                     (uint32_t)t[4 * i + 3] << 24;
+        max = v > max ? v : max;
+    }
+    return max;
+}
+
+/* Every token id below the vocabulary size, checked once at open: a bad id found by the batch
+ * that happens to draw it would end a run hours in. The file is read in page-aligned chunks
+ * whose pages are dropped after (a read-only file mapping: they stay in the page cache), so
+ * the scan does not raise peak RSS by the shard's size. */
+static int check_tokens(const attn_shard *s) {
+    const uint64_t chunk = 64u << 20, end = ATTN_SHARD_HEADER_BYTES + s->h.n_tokens * s->h.token_bytes;
+    const uint32_t w = s->h.token_bytes;
+    for (uint64_t at = 0; at < end; at += chunk) { /* (chunk - header) % w == 0: no token straddles two chunks */
+        uint64_t from = at ? at : ATTN_SHARD_HEADER_BYTES, to = ATTN_MIN(at + chunk, end);
+        uint32_t max = max_token(s->map + from, (to - from) / w, w);
+        (void)madvise(s->map + at, (size_t)(to - at), MADV_DONTNEED);
+        if (max < s->h.vocab_size) continue;
+        for (uint64_t i = (from - ATTN_SHARD_HEADER_BYTES) / w;; i++) { /* rare: name the first one */
+            uint32_t id = (uint32_t)get_le(s->tokens + i * w, (int)w);
+            if (id >= s->h.vocab_size)
+                return attn_error("%s: token id %u at position %llu is not below the vocabulary size %u (corrupt "
+                                  "shard, or prepared with another tokenizer)", s->path, id, (unsigned long long)i,
+                                  s->h.vocab_size);
+        }
+    }
+    return 0;
+}
+
 attn_shard *attn_shard_open(const char *path) {
     attn_shard *s = calloc(1, sizeof *s);
     if (!s || !(s->path = strdup(path))) {
@@ -154,6 +196,10 @@ attn_shard *attn_shard_open(const char *path) {
         return NULL;
     }
     s->tokens = s->map + ATTN_SHARD_HEADER_BYTES;
+    if (check_tokens(s)) {
+        attn_shard_close(s);
+        return NULL;
+    }
     if (s->h.n_tokens * s->h.token_bytes >= (1u << 20)) /* batches jump around: no read-ahead */
         (void)madvise(s->map, s->map_len, MADV_RANDOM);
     return s;
