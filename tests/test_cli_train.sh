@@ -164,6 +164,27 @@ expect "fine-tune a model with a smaller vocabulary" 1 "$attn" train --data "$tm
 contains "vocabulary named" "$tmp/err" "vocabulary"
 expect "fine-tune from a checkpoint folder" 0 "$attn" train --data "$tmp/data" --out "$tmp/ft" --init "$tmp/a" \
     --batch 4 --seq 32 --steps 3 -t 1 --eval-every 0
+expect "zero steps" 1 "$attn" train --data "$tmp/data" --out "$tmp/x" "${model[@]}" --steps 0
+contains "zero steps refused, not run as 100" "$tmp/err" "--steps must be at least 1"
+expect "init from a missing folder" 1 "$attn" train --data "$tmp/data" --out "$tmp/x" --init "$tmp/nothere" --steps 2
+contains "the missing folder named" "$tmp/err" "nothere: no such folder or file"
+# a model of a larger vocabulary fine-tuned on data of another tokenizer: no token id is out of
+# range, but its tokenizer.json says the data is not its own
+expect "model of the other tokenizer" 0 "$attn" train --data "$tmp/data2" --out "$tmp/m2" "${model[@]}" --steps 2 \
+    --eval-every 0
+expect "fine-tune on data of another tokenizer" 1 "$attn" train --data "$tmp/data" --out "$tmp/x" --init "$tmp/m2" \
+    --batch 4 --seq 32 --steps 2
+contains "other tokenizer named" "$tmp/err" "made with another tokenizer than the model in"
+cp -r "$tmp/b" "$tmp/bd"
+sed -i 's/"batch": "0x0*14"/"batch": "0x0000000000000007"/' "$tmp/bd/train_state.json"
+expect "edited data cursor" 1 "$attn" train --data "$tmp/data" --out "$tmp/bd" --resume --steps 21
+contains "cursor named" "$tmp/err" "data batch 7 does not follow from step 20"
+printf '{"data": "%s", "out": "%s", "lr": null}' "$tmp/data" "$tmp/x" >"$tmp/nullcfg.json"
+expect "null config value" 2 "$attn" train --config "$tmp/nullcfg.json"
+contains "null key named" "$tmp/err" "key 'lr' is null"
+printf '{"data": "%s", "out": "%s", "steps": 2, "steps": 3}' "$tmp/data" "$tmp/x" >"$tmp/dupcfg.json"
+expect "duplicate config key" 2 "$attn" train --config "$tmp/dupcfg.json"
+contains "duplicate named" "$tmp/err" "duplicate"
 cp -r "$tmp/b" "$tmp/bc"
 truncate -s 1000 "$tmp/bc/model.safetensors"
 expect "truncated checkpoint" 1 "$attn" train --data "$tmp/data" --out "$tmp/bc" --resume

@@ -117,7 +117,7 @@ static int add_arg(owned_args *a, const char *s) {
 
 static int config_to_args(const char *path, owned_args *a) {
     json_error_t err;
-    json_t *j = json_load_file(path, 0, &err);
+    json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
     if (!json_is_object(j)) {
         fprintf(stderr, "attn train: %s: not a JSON object: %s (line %d)\n", path, j ? "" : err.text, err.line);
         json_decref(j);
@@ -128,7 +128,13 @@ static int config_to_args(const char *path, owned_args *a) {
     char buf[512];
     int rc = 0;
     json_object_foreach(j, key, v) {
-        if (json_is_false(v) || json_is_null(v)) continue;
+        if (json_is_null(v)) { /* a key left as null reads as "default" to some and "off" to others: say which */
+            fprintf(stderr, "attn train: %s: key '%s' is null: give a value, or leave the key out for the default\n",
+                    path, key);
+            rc = -1;
+            continue;
+        }
+        if (json_is_false(v)) continue;
         snprintf(buf, sizeof buf, "--%s", key);
         rc |= add_arg(a, buf);
         if (json_is_true(v)) continue;

@@ -219,7 +219,7 @@ int attn_checkpoint_read_state(const char *dir, attn_train_state *s) {
     char p[PATH_CAP];
     snprintf(p, sizeof p, "%s/train_state.json", dir);
     json_error_t err;
-    json_t *j = json_load_file(p, 0, &err);
+    json_t *j = json_load_file(p, JSON_REJECT_DUPLICATES, &err);
     if (!j) return attn_error("%s: unreadable or corrupt: %s (line %d)", p, err.text, err.line);
     memset(s, 0, sizeof *s);
     int rc = parse_state(j, s, p);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "core/common.h"
 #include "format/config.h"
 #include "format/fileio.h"
@@ -77,6 +78,10 @@ static bool is_dir(const char *p) {
 attn_gpt2_train *attn_gpt2_train_load(const char *path, int64_t B, int64_t T) {
     char dir[4096], weights[4200], cfg_path[4200];
     snprintf(dir, sizeof dir, "%s", path);
+    if (access(path, F_OK) != 0) { /* else the message would name a config.json beside a missing file */
+        attn_error("%s: no such folder or file (give a Hugging Face GPT-2 folder or its model.safetensors)", path);
+        return NULL;
+    }
     if (is_dir(path)) {
         snprintf(weights, sizeof weights, "%s/model.safetensors", path);
     } else {

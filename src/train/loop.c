@@ -142,6 +142,27 @@ static int check_shape(const attn_gpt2_config *c, const attn_train_opts *o) {
     return 0;
 }
 
+/* Fine-tuning on data of another tokenizer runs, and learns nothing the model can use. Same
+ * tokenizer files hash alike; a copy re-saved by another tool may not, so a differing hash
+ * only fails when the vocabulary sizes differ too. */
+static int check_init_tokenizer(run *r) {
+    const char *init = r->o->init;
+    char p[PATH_CAP];
+    uint64_t id;
+    if (r->o->resume || !init || !strcmp(init, "random")) return 0;
+    snprintf(p, sizeof p, "%s/tokenizer.json", init);
+    const attn_shard_header *h = attn_shard_info(r->train);
+    if (!is_file(p) || (attn_data_tokenizer_id(p, &id) == 0 && id == h->tokenizer_id)) return 0;
+    attn_tokenizer *t = attn_tokenizer_load(p);
+    int n = t ? attn_tokenizer_vocab_size(t) : -1;
+    attn_tokenizer_free(t);
+    attn_clear_error();
+    if (n < 0 || (uint32_t)n == h->vocab_size) return 0;
+    return attn_error("%s was made with another tokenizer than the model in %s (vocabulary %u against %d): prepare "
+                      "the data with 'attn data prepare --tokenizer %s'", attn_shard_path(r->train), init,
+                      h->vocab_size, n, p);
+}
+
 static attn_adamw_config adamw_config(const attn_train_hparams *hp) {
     return (attn_adamw_config){.lr = hp->lr, .beta1 = hp->beta1, .beta2 = hp->beta2, .eps = hp->eps,
                                .weight_decay = hp->weight_decay};
@@ -158,6 +179,10 @@ static int resume(run *r) {
         return attn_error("%s: the checkpoint was trained on data of another tokenizer (id %016llx, vocabulary %u) "
                           "than %s (id %016llx, vocabulary %u)", o->out_dir, (unsigned long long)s.tokenizer_id,
                           s.vocab_size, attn_shard_path(r->train), (unsigned long long)h->tokenizer_id, h->vocab_size);
+    if (s.data_batch != (uint64_t)s.step * (uint64_t)s.hp.accum) /* each step reads accum micro-batches */
+        return attn_error("%s/train_state.json: data batch %llu does not follow from step %lld with %d micro-batches a "
+                          "step: a damaged or edited checkpoint", o->out_dir, (unsigned long long)s.data_batch,
+                          (long long)s.step, s.hp.accum);
     int64_t steps = o->hp.steps > 0 ? o->hp.steps : s.hp.steps;
     r->hp = s.hp, r->hp.steps = steps;
     attn_adamw_config ac = adamw_config(&r->hp);
@@ -204,6 +229,8 @@ static int fresh(run *r) {
 
 static int check_hparams(const attn_train_hparams *hp) {
     if (hp->B < 1 || hp->T < 1 || hp->accum < 1) return attn_error("--batch, --seq and --accum must be at least 1");
+    if (hp->steps == 0 || hp->steps < -1) /* -1: the default (100, or the checkpoint's) */
+        return attn_error("--steps must be at least 1 (got %lld)", (long long)hp->steps);
     if (!(hp->dropout >= 0 && hp->dropout < 1)) return attn_error("--dropout must be in [0, 1)");
     if (!(hp->lr > 0) || isnan(hp->min_lr)) return attn_error("--lr must be positive and --min-lr a number");
     if (hp->min_lr > hp->lr) /* the cosine "decay" would raise the rate */
@@ -221,7 +248,7 @@ static int setup(run *r) {
     if (o->resume ? resume(r) : fresh(r)) return -1;
     attn_adamw_zero_grads_after_step(r->opt, true); /* so every step starts with zero gradients */
     attn_gpt2_train_zero_grad(r->m);
-    if (check_data(r)) return -1;
+    if (check_data(r) || check_init_tokenizer(r)) return -1;
     find_tokenizer(r);
     if (o->resume && attn_train_log_trim(o->log_path, r->step)) return -1;
     attn_gpt2_train_opts *mo = attn_gpt2_train_options(r->m);
