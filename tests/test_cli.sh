@@ -21,6 +21,15 @@ contains "missing model named" "$tmp/err" "$tmp/nope"
 
 m=$tmp/model
 expect "init" 0 "$attn" init -o "$m" --layers 2 --heads 2 --embd 32 --ctx 64 --seed 7
+# init swaps a complete folder in: a folder of other files is refused and left as it was, and
+# a size limit hit mid-write (like a full disk) is an error that leaves nothing behind
+mkdir -p "$tmp/mine" && echo keep >"$tmp/mine/notes.txt"
+expect "init over a folder of other files" 1 "$attn" init -o "$tmp/mine" --layers 1 --heads 1 --embd 8
+contains "the foreign file named" "$tmp/err" "holds 'notes.txt'"
+if [ "$(ls "$tmp/mine")" = notes.txt ]; then ok; else bad "init changed a folder it refused: $(ls "$tmp/mine")"; fi
+expect "init past ulimit -f" 1 bash -c "ulimit -f 64; exec \"$attn\" init -o \"$tmp/big\" --layers 2 --embd 256"
+contains "size limit reported" "$tmp/err" "File too large"
+if ls -d "$tmp"/big* >/dev/null 2>&1; then bad "a failed init left $(ls -d "$tmp"/big*)"; else ok; fi
 expect "seeded run 1" 0 "$attn" generate -m "$m" -p "Hello" -n 12 --seed 5 --json
 cp "$tmp/out" "$tmp/run1"
 expect "seeded run 2" 0 "$attn" generate -m "$m" -p "Hello" -n 12 --seed 5 --json

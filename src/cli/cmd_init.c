@@ -1,16 +1,15 @@
 /* cmd_init.c - `attn init`: write a randomly initialised GPT-2 checkpoint (HF layout) with
  * a tokenizer, ready for `attn generate`. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include "args.h"
 #include "commands.h"
 #include "core/common.h"
 #include "format/fileio.h"
 #include "model/gpt2_init.h"
 #include "tokenizer/bytelevel_vocab.h"
+#include "train/checkpoint.h"
 
 static int copy_tokenizer(const char *src, const char *dir, int64_t *vocab, int64_t *eos) {
     attn_tokenizer *tok = attn_tokenizer_load(src);
@@ -25,6 +24,23 @@ static int copy_tokenizer(const char *src, const char *dir, int64_t *vocab, int6
     int rc = attn_write_file_atomic(path, text, len);
     free(text);
     return rc;
+}
+
+typedef struct {
+    const char *tokenizer;
+    attn_gpt2_config *c;
+    uint64_t seed;
+} init_job;
+
+/* Fills the temporary folder that attn_checkpoint_save_with then swaps in whole: a full disk
+ * leaves no half-written model behind, and a folder of other files is refused, not mixed. */
+static int write_init(const char *dir, void *ctx) {
+    init_job *j = ctx;
+    char tok_path[4200];
+    snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", dir);
+    int rc = j->tokenizer ? copy_tokenizer(j->tokenizer, dir, &j->c->vocab, &j->c->eos_id)
+                          : attn_tokenizer_write_bytelevel(tok_path);
+    return rc ? rc : attn_gpt2_write_random(dir, j->c, j->seed);
 }
 
 int cmd_init(int argc, char **argv) {
@@ -61,17 +77,9 @@ int cmd_init(int argc, char **argv) {
         fprintf(stderr, "attn init: --dtype must be f32, f16 or bf16\n");
         return 2;
     }
-    char tok_path[4200];
-    snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", out);
-    if (mkdir(out, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "attn init: %s: cannot create: %s\n", out, strerror(errno));
-        return 1;
-    }
-    int rc;
-    if (tokenizer) rc = copy_tokenizer(tokenizer, out, &c.vocab, &c.eos_id);
-    else c.vocab = ATTN_BYTELEVEL_VOCAB, c.eos_id = ATTN_BYTELEVEL_VOCAB - 1, rc = attn_tokenizer_write_bytelevel(tok_path);
-    if (rc == 0) rc = attn_gpt2_write_random(out, &c, seed);
-    if (rc != 0) {
+    if (!tokenizer) c.vocab = ATTN_BYTELEVEL_VOCAB, c.eos_id = ATTN_BYTELEVEL_VOCAB - 1;
+    init_job job = {tokenizer, &c, seed};
+    if (attn_checkpoint_save_with(out, write_init, &job)) {
         fprintf(stderr, "attn init: %s\n", attn_last_error());
         return 1;
     }

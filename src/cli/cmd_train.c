@@ -27,8 +27,6 @@ static void install_signals(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    /* a file size limit (ulimit -f) then fails the write with EFBIG: an error, not a kill */
-    signal(SIGXFSZ, SIG_IGN);
 }
 
 /* ---- progress ---- */

@@ -1,6 +1,7 @@
 /* main.c - the `attn` command: dispatches to a subcommand. No model logic lives in the CLI;
  * each command parses options, calls libattn and prints. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <attn/core.h>
@@ -58,6 +59,9 @@ int main(int argc, char **argv) {
         printf("attn %s\n", attn_version());
         return 0;
     }
+    /* a file size limit (ulimit -f) then fails a write with EFBIG, which every writer reports and
+     * cleans up after, instead of killing the process mid-file */
+    signal(SIGXFSZ, SIG_IGN);
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return checked_output(commands[i].run(argc - 2, argv + 2));
     fprintf(stderr, "attn: unknown command '%s'\n\n", argv[1]);
