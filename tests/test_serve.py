@@ -331,6 +331,9 @@ def test_errors(s, model_id, n_ctx):
     check(st == 200, f"the served model's own name: {st}")
     st, r, _ = s.request("GET", "/v1/nowhere")
     check(is_error(st, r, 404, code="not_found"), f"unknown path: {st} {r}")
+    for path in ("/health%00x", "/health%00", "/v1/models%00x", "/health/x", "/healthx"):  # a decoded NUL ends no path
+        st, r, _ = s.request("GET", path)
+        check(is_error(st, r, 404, code="not_found"), f"junk after a path ({path}): {st} {r}")
     st, r, _ = s.request("GET", "/v1/completions")
     check(is_error(st, r, 405), f"wrong method: {st} {r}")
     st, r, _ = s.post("/v1/completions", {"prompt": "word " * n_ctx})

@@ -333,6 +333,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return route(cx, url, method);
 }
 
+/* libmicrohttpd decodes %HH in the path in place and hands on_request a C string, so
+ * "/health%00x" would arrive as "/health" and answer. A path whose decoding holds a NUL byte
+ * (its decoded length beyond its strlen) is kept as sent instead, and so matches no route. */
+static size_t unescape_path(void *cls, struct MHD_Connection *conn, char *path) {
+    (void)cls, (void)conn;
+    size_t sent_len = strlen(path);
+    if (!memchr(path, '%', sent_len)) return sent_len; /* nothing to decode */
+    char *sent = strdup(path);
+    size_t decoded_len = MHD_http_unescape(path);
+    if (decoded_len == strlen(path)) {
+        free(sent);
+        return decoded_len;
+    }
+    if (sent) memcpy(path, sent, sent_len + 1);
+    else path[0] = '\0'; /* out of memory: a path no route has */
+    free(sent);
+    return strlen(path);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode t) {
     (void)conn, (void)t;
     attn_server *s = cls;
@@ -390,6 +409,7 @@ attn_server *attn_server_start(const attn_server_config *cfg) {
     s->daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, s,
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                 MHD_OPTION_UNESCAPE_CALLBACK, unescape_path, NULL,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
                                  MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)MAX_CONNECTIONS,
