@@ -46,6 +46,22 @@ expect "two prompt sources" 2 "$attn" generate -m "$m" -p a --ids 1
 # stop strings: the byte-level tokenizer makes every byte one token, so the text is known
 expect "greedy reference" 0 "$attn" generate -m "$m" -p "Hi" -n 20 --temp 0 --json --ignore-eos
 text=$(sed -E 's/.*"text": "([^"]*)".*/\1/' "$tmp/out")
+# --json's tokens are those of its text: a stop string cuts both (a character-level model: one
+# token a character, so the text's length is its number of tokens)
+python3 -c 'print("".join(map(chr, range(32, 127))))' >"$tmp/chars.txt"
+expect "char tokenizer" 0 "$attn" tokenizer train --chars -i "$tmp/chars.txt" -o "$tmp/chars.json"
+expect "char model" 0 "$attn" init -o "$tmp/cm" --layers 2 --heads 2 --embd 32 --ctx 64 --tokenizer "$tmp/chars.json" --seed 7
+expect "greedy chars" 0 "$attn" generate -m "$tmp/cm" -p "Hi" -n 20 --temp 0 --json --ignore-eos
+cp "$tmp/out" "$tmp/ref.json"
+stop=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["text"][4:6])' "$tmp/ref.json")
+expect "stop string" 0 "$attn" generate -m "$tmp/cm" -p "Hi" -n 20 --temp 0 --json --ignore-eos --stop "$stop"
+if python3 - "$tmp/ref.json" "$tmp/out" "$stop" <<'PY'; then ok; else bad "stop '$stop' cut the tokens unlike the text: $(cat "$tmp/out")"; fi
+import json, sys
+ref, got, stop = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+cut = ref["text"][:ref["text"].index(stop)]
+assert "<unk>" not in cut, "the greedy text has a five-character token"
+sys.exit(not (got["text"] == cut and got["tokens"] == ref["tokens"][:len(cut)] and got["finish_reason"] == "stop"))
+PY
 expect "logits" 0 "$attn" logits -m "$m" --ids "1 2 3" -o "$tmp/l.f32" --all
 if [ -w /dev/full ]; then # a device is no output file; a full disk behind stdout fails the run
     expect "logits to a device" 1 "$attn" logits -m "$m" --ids "1 2 3" -o /dev/full
