@@ -35,7 +35,8 @@ expect "empty prompt" 1 "$attn" generate -m "$m" -p ""
 contains "empty prompt message" "$tmp/err" "empty"
 head -c 200 /dev/zero | tr '\0' 'a' >"$tmp/long.txt"
 expect "prompt longer than context" 1 "$attn" generate -m "$m" -f "$tmp/long.txt"
-contains "overflow message" "$tmp/err" "context"
+contains "overflow message" "$tmp/err" "the prompt has 200 tokens but the model's context is 64"
+if [ -s "$tmp/out" ]; then bad "a prompt over the context was echoed: $(head -c 80 "$tmp/out")"; else ok; fi
 expect "prompt + max tokens past context stops cleanly" 0 "$attn" generate -m "$m" --ids "1 2 3" -n 500 --ignore-eos --json
 contains "stopped at context" "$tmp/out" "\"n_generated\": 62"
 expect "ids out of vocabulary" 1 "$attn" generate -m "$m" --ids "1 99999"

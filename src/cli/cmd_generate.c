@@ -101,6 +101,12 @@ static int run(gen_opts *o) {
     o->gen.stops = o->stops.items;
     o->gen.n_stops = o->stops.n;
     o->gen.ignore_eos = o->ignore_eos;
+    int64_t n_ctx = attn_model_get_info(m)->n_ctx;
+    if (n > n_ctx) { /* refused before the prompt is echoed: a failed run prints nothing to stdout */
+        fprintf(stderr, "attn generate: the prompt has %d tokens but the model's context is %lld: shorten it\n", n,
+                (long long)n_ctx);
+        goto out;
+    }
     if (!o->json) {
         o->gen.on_text = print_stream;
         if (text && !o->no_echo) print_stream(NULL, text, len);
