@@ -122,6 +122,14 @@ if cmp -s "$tmp/l.f32" "$tmp/l16.f32"; then bad "f16 logits are bit-identical to
 size16=$(stat -c %s "$tmp/m16/model.safetensors"); size32=$(stat -c %s "$m/model.safetensors")
 if [ $((size16 * 2)) -le $((size32 + 4096)) ]; then ok; else bad "f16 file $size16 bytes is not half of $size32"; fi
 expect "convert bad dtype" 2 "$attn" convert -m "$m" -o "$tmp/mx" --dtype q4
+# the output folder may not be the input, by its own path or another (a link, ./): refused, untouched
+cp -r "$m" "$tmp/keep" && ln -s keep "$tmp/keep-link"
+for same in "$tmp/keep" "$tmp/keep/." "$tmp/keep-link"; do
+    expect "convert onto its input ($same)" 1 "$attn" convert -m "$tmp/keep" -o "$same"
+    contains "same folder named" "$tmp/err" "is the input $tmp/keep itself"
+    if cmp -s "$m/model.safetensors" "$tmp/keep/model.safetensors" && cmp -s "$m/config.json" "$tmp/keep/config.json"
+    then ok; else bad "convert -o $same changed its input"; fi
+done
 
 echo "test_cli: $checks checks, $failed failed"
 [ "$failed" -eq 0 ]
