@@ -44,7 +44,8 @@ expect "empty prompt" 1 "$attn" generate -m "$m" -p ""
 contains "empty prompt message" "$tmp/err" "empty"
 head -c 200 /dev/zero | tr '\0' 'a' >"$tmp/long.txt"
 expect "prompt longer than context" 1 "$attn" generate -m "$m" -f "$tmp/long.txt"
-contains "overflow message" "$tmp/err" "context"
+contains "overflow message" "$tmp/err" "the prompt has 200 tokens but the model's context is 64"
+if [ -s "$tmp/out" ]; then bad "a prompt over the context was echoed: $(head -c 80 "$tmp/out")"; else ok; fi
 expect "prompt + max tokens past context stops cleanly" 0 "$attn" generate -m "$m" --ids "1 2 3" -n 500 --ignore-eos --json
 contains "stopped at context" "$tmp/out" "\"n_generated\": 62"
 expect "ids out of vocabulary" 1 "$attn" generate -m "$m" --ids "1 99999"
@@ -55,6 +56,22 @@ expect "two prompt sources" 2 "$attn" generate -m "$m" -p a --ids 1
 # stop strings: the byte-level tokenizer makes every byte one token, so the text is known
 expect "greedy reference" 0 "$attn" generate -m "$m" -p "Hi" -n 20 --temp 0 --json --ignore-eos
 text=$(sed -E 's/.*"text": "([^"]*)".*/\1/' "$tmp/out")
+# --json's tokens are those of its text: a stop string cuts both (a character-level model: one
+# token a character, so the text's length is its number of tokens)
+python3 -c 'print("".join(map(chr, range(32, 127))))' >"$tmp/chars.txt"
+expect "char tokenizer" 0 "$attn" tokenizer train --chars -i "$tmp/chars.txt" -o "$tmp/chars.json"
+expect "char model" 0 "$attn" init -o "$tmp/cm" --layers 2 --heads 2 --embd 32 --ctx 64 --tokenizer "$tmp/chars.json" --seed 7
+expect "greedy chars" 0 "$attn" generate -m "$tmp/cm" -p "Hi" -n 20 --temp 0 --json --ignore-eos
+cp "$tmp/out" "$tmp/ref.json"
+stop=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["text"][4:6])' "$tmp/ref.json")
+expect "stop string" 0 "$attn" generate -m "$tmp/cm" -p "Hi" -n 20 --temp 0 --json --ignore-eos --stop "$stop"
+if python3 - "$tmp/ref.json" "$tmp/out" "$stop" <<'PY'; then ok; else bad "stop '$stop' cut the tokens unlike the text: $(cat "$tmp/out")"; fi
+import json, sys
+ref, got, stop = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+cut = ref["text"][:ref["text"].index(stop)]
+assert "<unk>" not in cut, "the greedy text has a five-character token"
+sys.exit(not (got["text"] == cut and got["tokens"] == ref["tokens"][:len(cut)] and got["finish_reason"] == "stop"))
+PY
 expect "logits" 0 "$attn" logits -m "$m" --ids "1 2 3" -o "$tmp/l.f32" --all
 if [ -w /dev/full ]; then # a device is no output file; a full disk behind stdout fails the run
     expect "logits to a device" 1 "$attn" logits -m "$m" --ids "1 2 3" -o /dev/full
@@ -114,6 +131,14 @@ if cmp -s "$tmp/l.f32" "$tmp/l16.f32"; then bad "f16 logits are bit-identical to
 size16=$(stat -c %s "$tmp/m16/model.safetensors"); size32=$(stat -c %s "$m/model.safetensors")
 if [ $((size16 * 2)) -le $((size32 + 4096)) ]; then ok; else bad "f16 file $size16 bytes is not half of $size32"; fi
 expect "convert bad dtype" 2 "$attn" convert -m "$m" -o "$tmp/mx" --dtype q4
+# the output folder may not be the input, by its own path or another (a link, ./): refused, untouched
+cp -r "$m" "$tmp/keep" && ln -s keep "$tmp/keep-link"
+for same in "$tmp/keep" "$tmp/keep/." "$tmp/keep-link"; do
+    expect "convert onto its input ($same)" 1 "$attn" convert -m "$tmp/keep" -o "$same"
+    contains "same folder named" "$tmp/err" "is the input $tmp/keep itself"
+    if cmp -s "$m/model.safetensors" "$tmp/keep/model.safetensors" && cmp -s "$m/config.json" "$tmp/keep/config.json"
+    then ok; else bad "convert -o $same changed its input"; fi
+done
 
 echo "test_cli: $checks checks, $failed failed"
 [ "$failed" -eq 0 ]

@@ -46,6 +46,11 @@ n_unk=$("$attn" tokenize --tokenizer "$tmp/chars.json" -p "Z" 2>/dev/null)
 n_ids=$(grep -c . <(tr ' ' '\n' <"$tmp/out"))
 if [ "$n_ids" -eq 4 ]; then ok; else bad "chars: 'Lily' gave $n_ids ids"; fi
 if [ -n "$n_unk" ]; then ok; else bad "chars: an unseen character did not encode (to <unk>)"; fi
+# a NUL byte would be written as "\u0000", which attn's JSON reader cannot load back: refused
+printf 'ab\0cd\n' >"$tmp/nul.txt"
+expect "chars with a NUL byte" 1 "$attn" tokenizer train -i "$tmp/nul.txt" --chars -o "$tmp/nul.json"
+contains "NUL named with its file" "$tmp/err" "$tmp/nul.txt: characters: the text has a NUL byte (at byte 2)"
+if [ -e "$tmp/nul.json" ]; then bad "a tokenizer.json was written for a text with a NUL byte"; else ok; fi
 
 # data prepare and info
 expect "prepare" 0 "$attn" data prepare -i "$tmp/a.txt" "$tmp/b.txt" -o "$tmp/d" --tokenizer "$tmp/bpe.json"

@@ -36,6 +36,13 @@ expect "qwen2 refused" 1 "$attn" quantize "$fix/qwen2-bias-f32" "$tmp/x.gguf" --
 contains "names qwen2" "$tmp/err" "model_type qwen2 is not supported"
 expect "llama3 rope refused" 1 "$attn" quantize "$fix/llama3-rope-mqa-f16" "$tmp/x.gguf" --type q8_0
 contains "names rope_freqs" "$tmp/err" "rope_freqs"
+# OUT may not be IN, by its own path or another: refused before anything is written
+cp "$tmp/q4km.gguf" "$tmp/in.gguf"
+for same in "$tmp/in.gguf" "$tmp/./in.gguf"; do
+    expect "quantize onto its input ($same)" 1 "$attn" quantize "$tmp/in.gguf" "$same" --type q8_0
+    contains "same file named" "$tmp/err" "is the input $tmp/in.gguf itself"
+    if cmp -s "$tmp/q4km.gguf" "$tmp/in.gguf"; then ok; else bad "quantize onto $same changed its input"; fi
+done
 expect "unknown type" 2 "$attn" quantize "$fix/llama-gqa-tied-f32" "$tmp/x.gguf" --type q7_k
 contains "lists the types" "$tmp/err" "unknown type 'q7_k' (known: f32, f16"
 expect "no type" 2 "$attn" quantize "$fix/llama-gqa-tied-f32" "$tmp/x.gguf"

@@ -331,6 +331,9 @@ def test_errors(s, model_id, n_ctx):
     check(st == 200, f"the served model's own name: {st}")
     st, r, _ = s.request("GET", "/v1/nowhere")
     check(is_error(st, r, 404, code="not_found"), f"unknown path: {st} {r}")
+    for path in ("/health%00x", "/health%00", "/v1/models%00x", "/health/x", "/healthx"):  # a decoded NUL ends no path
+        st, r, _ = s.request("GET", path)
+        check(is_error(st, r, 404, code="not_found"), f"junk after a path ({path}): {st} {r}")
     st, r, _ = s.request("GET", "/v1/completions")
     check(is_error(st, r, 405), f"wrong method: {st} {r}")
     st, r, _ = s.post("/v1/completions", {"prompt": "word " * n_ctx})
@@ -457,6 +460,26 @@ def test_auth(url, key):
     check(st == 200, f"the scheme in lower case: {st} {r}")
     check(anon.request("GET", "/health")[0] == 200 and anon.request("GET", "/")[0] == 200,
           "the page and /health need no key")
+    for pair in ((key, "wrong"), ("wrong", key), (key, key)):  # http.client would merge a dict's two
+        st, r = raw_request(url, b"GET /v1/models HTTP/1.1\r\nHost: x\r\n" +
+                            b"".join(b"Authorization: Bearer " + k.encode() + b"\r\n" for k in pair))
+        check(is_error(st, r, 401, code="invalid_api_key"), f"two Authorization headers {pair}: {st} {r}")
+
+
+def raw_request(url, head):
+    """(status, parsed JSON body) of a request written byte for byte: HEAD's lines, then the end."""
+    host, port = url.split("//", 1)[1].rstrip("/").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head + b"Connection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    status_line, _, rest = data.partition(b"\r\n")
+    body = rest.partition(b"\r\n\r\n")[2]
+    try:
+        return int(status_line.split()[1]), json.loads(body)
+    except ValueError:
+        return int(status_line.split()[1]), body
 
 
 def test_any_bytes(s):

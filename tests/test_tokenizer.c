@@ -502,18 +502,25 @@ static void test_added_and_ignore_merges(const char *dir) {
     check_json_tokenizer(dir, json, "abc", false, whole, 1, "ignore_merges");
 }
 
-/* Each bad file must give NULL and an error naming the file, never a crash. */
-static void expect_error(const char *dir, const char *file, const char *content, const char *what) {
+/* Each bad file must give NULL and an error naming the file (and `field`, unless NULL), never
+ * a crash. */
+static void expect_error_naming(const char *dir, const char *file, const char *content, const char *what,
+                                const char *field) {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, file);
     CHECK(write_file(path, content) == 0, "write %s", path);
     attn_clear_error();
     attn_tokenizer *t = attn_tokenizer_load(dir);
     const char *err = attn_last_error();
-    CHECK(t == NULL && strstr(err, file) != NULL, "%s: loaded=%d, error '%s'", what, t != NULL, err);
+    CHECK(t == NULL && strstr(err, file) != NULL && (!field || strstr(err, field)), "%s: loaded=%d, error '%s'", what,
+          t != NULL, err);
     if (getenv("ATTN_TEST_VERBOSE")) printf("  %s -> %s\n", what, err);
     attn_tokenizer_free(t);
     unlink(path);
+}
+
+static void expect_error(const char *dir, const char *file, const char *content, const char *what) {
+    expect_error_naming(dir, file, content, what, NULL);
 }
 
 static void test_bad_files(const char *dir) {
@@ -540,6 +547,14 @@ static void test_bad_files(const char *dir) {
                  "added token without content");
     expect_error(dir, "tokenizer.json", "{\"pre_tokenizer\": {\"type\": \"Whitespace\"}, \"model\": {\"vocab\": {\"a\": 0}}}",
                  "another pre-tokenizer");
+    expect_error_naming(dir, "tokenizer.json", "{\"decoder\": {\"type\": \"Frobnicate\"}, \"model\": {\"vocab\": {\"a\": 0}}}",
+                        "an unknown decoder", "decoder type 'Frobnicate'");
+    expect_error_naming(dir, "tokenizer.json", "{\"decoder\": {\"type\": \"WordPiece\"}, \"model\": {\"vocab\": {\"a\": 0}}}",
+                        "a decoder attn does not apply", "decoder type 'WordPiece'");
+    expect_error_naming(dir, "tokenizer.json", "{\"model\": {\"vocab\": {\"a\": 0, \"b\": 1, \"c\": 1}}}",
+                        "two vocab tokens with one id", "the vocab gives id 1 to two tokens");
+    expect_error_naming(dir, "tokenizer.json", "{\"decoder\": {\"type\": \"Fuse\"}, \"model\": {\"vocab\": "
+                        "{\"a\": 0, \"b\": 0}}}", "a character tokenizer's two tokens with one id", "the vocab gives id 0");
     char path[4200];
     snprintf(path, sizeof path, "%s/vocab.json", dir);
     CHECK(write_file(path, V) == 0, "write vocab.json");
@@ -554,8 +569,10 @@ static void test_bad_files(const char *dir) {
     CHECK(t && attn_tokenizer_encode(t, "xy", 2, false, &ids, &n) == -1 && !ids,
           "encode with no byte tokens fails cleanly");
     attn_tokenizer_free(t);
+    /* with merges.txt there, so the error is vocab.json's own */
+    expect_error_naming(dir, "vocab.json", "{\"a\": 0, \"b\": 0}", "vocab.json with one id twice", "the vocab gives id 0");
+    expect_error_naming(dir, "vocab.json", "{\"a\": 0,,}", "malformed vocab.json", "malformed JSON");
     unlink(path);
-    expect_error(dir, "vocab.json", "{\"a\": 0,,}", "malformed vocab.json");
 }
 
 int main(void) {

@@ -44,6 +44,10 @@ int cmd_convert(int argc, char **argv) {
         fprintf(stderr, "attn convert: give -m MODEL, -o OUT and --dtype f32, f16 or bf16\n");
         return 2;
     }
+    if (attn_output_not_input(out, in) != 0) { /* the folder itself: its files would be replaced as read */
+        fprintf(stderr, "attn convert: %s\n", attn_last_error());
+        return 1;
+    }
     if (mkdir(out, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "attn convert: %s: cannot create: %s\n", out, strerror(errno));
         return 1;

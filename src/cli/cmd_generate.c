@@ -41,7 +41,24 @@ static int encode_prompt(const gen_opts *o, const attn_tokenizer *tok, int32_t *
     return 0;
 }
 
-static void print_json(const gen_opts *o, const attn_generate_result *r, const char *prompt, size_t prompt_len) {
+/* How many of the generated tokens the text holds. A stop string cuts the text, not the
+ * tokens: the tokens kept are those up to the one that brings the text's last byte, so a token
+ * the stop string splits stays and those wholly inside or after it go. n_generated still
+ * counts every token made (the speed is theirs). */
+static int tokens_in_text(const attn_tokenizer *tok, const attn_generate_result *r) {
+    if (!tok || strcmp(r->finish_reason, "stop") != 0) return r->n_generated;
+    size_t covered = 0;
+    int n = 0;
+    while (n < r->n_generated && covered < r->text_len) {
+        size_t len = 0;
+        attn_tokenizer_token_bytes(tok, r->tokens[n++], &len);
+        covered += len;
+    }
+    return n;
+}
+
+static void print_json(const gen_opts *o, const attn_tokenizer *tok, const attn_generate_result *r,
+                       const char *prompt, size_t prompt_len) {
     printf("{\"model\": ");
     cli_print_json_string(o->model, strlen(o->model));
     printf(", \"prompt\": ");
@@ -49,7 +66,7 @@ static void print_json(const gen_opts *o, const attn_generate_result *r, const c
     printf(", \"text\": ");
     cli_print_json_string(r->text ? r->text : "", r->text_len);
     printf(", \"tokens\": [");
-    for (int i = 0; i < r->n_generated; i++) printf("%s%d", i ? ", " : "", r->tokens[i]);
+    for (int i = 0, n = tokens_in_text(tok, r); i < n; i++) printf("%s%d", i ? ", " : "", r->tokens[i]);
     double gen_tps = r->n_generated > 1 && r->gen_s > 0 ? (r->n_generated - 1) / r->gen_s : 0;
     printf("], \"n_prompt\": %d, \"n_generated\": %d, \"finish_reason\": \"%s\", \"seed\": %llu, "
            "\"prompt_ms\": %.3f, \"gen_ms\": %.3f, \"prompt_tok_s\": %.2f, \"gen_tok_s\": %.2f}\n",
@@ -84,6 +101,12 @@ static int run(gen_opts *o) {
     o->gen.stops = o->stops.items;
     o->gen.n_stops = o->stops.n;
     o->gen.ignore_eos = o->ignore_eos;
+    int64_t n_ctx = attn_model_get_info(m)->n_ctx;
+    if (n > n_ctx) { /* refused before the prompt is echoed: a failed run prints nothing to stdout */
+        fprintf(stderr, "attn generate: the prompt has %d tokens but the model's context is %lld: shorten it\n", n,
+                (long long)n_ctx);
+        goto out;
+    }
     if (!o->json) {
         o->gen.on_text = print_stream;
         if (text && !o->no_echo) print_stream(NULL, text, len);
@@ -92,7 +115,7 @@ static int run(gen_opts *o) {
         fprintf(stderr, "attn generate: %s\n", attn_last_error());
         goto out;
     }
-    if (o->json) print_json(o, &r, text, len);
+    if (o->json) print_json(o, tok, &r, text, len);
     else print_timings(&r);
     rc = 0;
 out:

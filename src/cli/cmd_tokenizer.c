@@ -20,7 +20,8 @@ static int train_chars(const str_list *inputs, const char *out, double t0) {
         rc = text ? attn_char_set_add(cs, text, len) : 1;
         bytes += len;
         free(text);
-        if (rc > 0) goto done;
+        if (rc < 0) fprintf(stderr, "attn tokenizer train: %s: %s\n", inputs->items[i], attn_last_error());
+        if (rc) goto done;
     }
     if (rc == 0) rc = attn_char_set_save(cs, out);
     if (rc) {

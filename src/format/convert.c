@@ -3,9 +3,11 @@
 
 #include <stdlib.h>
 #include "core/common.h"
+#include "fileio.h"
 #include "safetensors.h"
 
 int attn_safetensors_convert(const char *in, const char *out, attn_dtype to) {
+    if (attn_output_not_input(out, in)) return -1;
     attn_safetensors *st = attn_safetensors_open(in);
     if (!st) return -1;
     int n = attn_safetensors_count(st), n_meta = attn_safetensors_meta_count(st), rc = -1;

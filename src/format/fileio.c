@@ -62,6 +62,14 @@ int attn_output_path_check(const char *path) {
     return 0;
 }
 
+int attn_output_not_input(const char *out, const char *in) {
+    struct stat o, i;
+    if (stat(out, &o) == 0 && stat(in, &i) == 0 && o.st_dev == i.st_dev && o.st_ino == i.st_ino)
+        return attn_error("%s is the input %s itself: writing it would overwrite the input; choose another output", out,
+                          in);
+    return 0;
+}
+
 attn_atomic_file *attn_atomic_open(const char *path) {
     if (!path || !*path) {
         attn_error("atomic write: empty output path");

@@ -22,6 +22,9 @@ attn_atomic_file *attn_atomic_open(const char *path);
 /* -1 with an error when path exists and is not a regular file (a device, a folder): what
  * attn_atomic_open refuses, for writers that want to know before hours of work. */
 int attn_output_path_check(const char *path);
+/* -1 with an error when out names the same file or folder as in, by any path (compared by
+ * device and inode): writing it would replace the input while it is read. */
+int attn_output_not_input(const char *out, const char *in);
 int attn_atomic_write(attn_atomic_file *f, const void *data, size_t n);
 int attn_atomic_commit(attn_atomic_file *f); /* frees f, also on failure */
 void attn_atomic_abort(attn_atomic_file *f); /* frees f; NULL is a no-op */

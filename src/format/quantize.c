@@ -382,7 +382,7 @@ int attn_quantize_model(const char *in, const char *out, const attn_quant_params
     if (!in || !out || !p || !p->ftype) return attn_error("quantize: missing input, output or type");
     struct stat sb;
     if (stat(in, &sb) != 0) return attn_error("%s: cannot read: no such file or directory", in);
-    if (attn_output_path_check(out)) return -1; /* before converting anything */
+    if (attn_output_path_check(out) || attn_output_not_input(out, in)) return -1; /* before converting anything */
     if (p->vocab && !is_dir(in))
         return attn_error("%s: --vocab is for Hugging Face checkpoint folders; a GGUF keeps its own tokenizer", in);
     run_state r = {.src = is_dir(in) ? qsrc_open_hf(in, p->vocab) : qsrc_open_gguf(in)};

@@ -226,9 +226,20 @@ static enum MHD_Result handle_tokens(request_ctx *cx, bool tokenize) {
     return o ? send_json(cx->conn, MHD_HTTP_OK, o) : send_error(cx->conn, &e);
 }
 
-/* The key compared in time that depends only on its length, not on where a guess differs. */
+static enum MHD_Result count_authorization(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    (void)kind, (void)value;
+    if (strcasecmp(key, "Authorization") == 0) ++*(unsigned *)cls;
+    return MHD_YES;
+}
+
+/* The key compared in time that depends only on its length, not on where a guess differs.
+ * Exactly one Authorization header: with two, which one counts would depend on the proxy or
+ * library that reads them, so a request carrying more is refused. */
 static bool authorized(const attn_server *s, struct MHD_Connection *conn) {
     if (!s->api_key) return true;
+    unsigned n_authorization = 0;
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_authorization, &n_authorization);
+    if (n_authorization != 1) return false;
     const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
     if (!h || strncasecmp(h, "Bearer ", 7) != 0) return false; /* the scheme's case is free (RFC 9110) */
     const char *given = h + 7;
@@ -259,7 +270,8 @@ static enum MHD_Result route(request_ctx *cx, const char *url, const char *metho
     if (!authorized(cx->srv, conn)) {
         api_error e;
         api_fail(&e, 401, "invalid_request_error", NULL, "invalid_api_key",
-                 "Missing or incorrect API key: send the server's --api-key as 'Authorization: Bearer KEY'");
+                 "Missing, repeated or incorrect API key: send the server's --api-key as one header "
+                 "'Authorization: Bearer KEY'");
         struct MHD_Response *r = json_response(api_error_body(&e));
         if (r) MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
         return send_response(conn, MHD_HTTP_UNAUTHORIZED, r, "application/json");
@@ -321,6 +333,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return route(cx, url, method);
 }
 
+/* libmicrohttpd decodes %HH in the path in place and hands on_request a C string, so
+ * "/health%00x" would arrive as "/health" and answer. A path whose decoding holds a NUL byte
+ * (its decoded length beyond its strlen) is kept as sent instead, and so matches no route. */
+static size_t unescape_path(void *cls, struct MHD_Connection *conn, char *path) {
+    (void)cls, (void)conn;
+    size_t sent_len = strlen(path);
+    if (!memchr(path, '%', sent_len)) return sent_len; /* nothing to decode */
+    char *sent = strdup(path);
+    size_t decoded_len = MHD_http_unescape(path);
+    if (decoded_len == strlen(path)) {
+        free(sent);
+        return decoded_len;
+    }
+    if (sent) memcpy(path, sent, sent_len + 1);
+    else path[0] = '\0'; /* out of memory: a path no route has */
+    free(sent);
+    return strlen(path);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode t) {
     (void)conn, (void)t;
     attn_server *s = cls;
@@ -378,6 +409,7 @@ attn_server *attn_server_start(const attn_server_config *cfg) {
     s->daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, s,
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                 MHD_OPTION_UNESCAPE_CALLBACK, unescape_path, NULL,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
                                  MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)MAX_CONNECTIONS,

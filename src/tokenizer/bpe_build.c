@@ -90,13 +90,22 @@ static int alloc_tables(attn_tokenizer *t, const bpe_spec *spec) {
 }
 
 /* Copies every string into the pool and fills the per-id tables. Vocab entries go first so
- * that an added token sharing an id with a vocab token decides how that id decodes. */
-static void fill_tables(attn_tokenizer *t, const bpe_spec *spec, uint32_t *str_at) {
+ * that an added token sharing an id with a vocab token decides how that id decodes (HF lists
+ * GPT-2's <|endoftext|> in both); two vocab tokens with one id are refused, as one of them
+ * could never be decoded. */
+static int fill_tables(attn_tokenizer *t, const bpe_spec *spec, uint32_t *str_at) {
     uint32_t used = 0;
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < spec->n_entries; i++) {
             const bpe_entry *e = &spec->entries[i];
             if ((e->kind != BPE_ENTRY_VOCAB) != pass) continue;
+            if (pass == 0 && t->raw_len[e->id] != UINT32_MAX) {
+                const bpe_entry *first = &spec->entries[t->raw_len[e->id]];
+                return attn_error("%s: the vocab gives id %d to two tokens, '%.*s' and '%.*s'",
+                                  spec->vocab_source ? spec->vocab_source : spec->source,
+                                  (int)e->id, (int)ATTN_MIN(first->len, 64), first->str, (int)ATTN_MIN(e->len, 64),
+                                  e->str);
+            }
             str_at[i] = used;
             memcpy(t->pool + used, e->str, e->len);
             t->pool[used + e->len] = 0;
@@ -119,6 +128,7 @@ static void fill_tables(attn_tokenizer *t, const bpe_spec *spec, uint32_t *str_a
         }
         used += t->raw_len[id];
     }
+    return 0;
 }
 
 static int build_merges(attn_tokenizer *t, const bpe_spec *spec) {
@@ -205,10 +215,8 @@ attn_tokenizer *bpe_build(const bpe_spec *spec) {
     t->chars = spec->chars;
     t->unk = -1;
     int rc = alloc_tables(t, spec);
-    if (rc == 0) {
-        fill_tables(t, spec, str_at);
-        rc = build_merges(t, spec);
-    }
+    if (rc == 0) rc = fill_tables(t, spec, str_at);
+    if (rc == 0) rc = build_merges(t, spec);
     if (rc == 0) rc = build_added(t, spec, str_at);
     if (rc == 0 && t->ignore_merges) rc = build_raw_map(t);
     free(str_at);

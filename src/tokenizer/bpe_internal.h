@@ -118,6 +118,7 @@ typedef struct {
 
 typedef struct {
     const char *source; /* file name for error messages */
+    const char *vocab_source; /* the vocab's own file when it is not source (vocab.json), or NULL */
     bpe_entry *entries;
     size_t n_entries, cap_entries;
     bpe_merge *merges;

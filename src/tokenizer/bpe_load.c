@@ -123,6 +123,20 @@ static int check_pre_tokenizer(bpe_spec *s, json_t *pt) {
     return 0;
 }
 
+/* Tokens decode as byte-level text; a decoder that would join or map them otherwise (WordPiece,
+ * Metaspace...) is refused, as is a type attn does not know. None means ByteLevel here too. */
+static int check_decoder(bpe_spec *s, json_t *decoder) {
+    if (is_null_or_absent(decoder)) return 0;
+    const char *type = json_string_value(json_object_get(decoder, "type"));
+    json_t *list = json_object_get(decoder, "decoders");
+    if (type && strcmp(type, "Sequence") == 0 && json_array_size(list) == 1)
+        return check_decoder(s, json_array_get(list, 0));
+    if (!type || strcmp(type, "ByteLevel") != 0)
+        return attn_error("%s: decoder type '%s' is not supported (only GPT-2's ByteLevel)", s->source,
+                          type ? type : "?");
+    return 0;
+}
+
 static int check_model(bpe_spec *s, json_t *model) {
     if (!json_is_object(model)) return attn_error("%s: no \"model\" object", s->source);
     const char *type = json_string_value(json_object_get(model, "type"));
@@ -145,7 +159,8 @@ static int parse_tokenizer_json(bpe_spec *s, json_t *root) {
     if (!is_null_or_absent(json_object_get(root, "normalizer")))
         return attn_error("%s: a normalizer is not supported (GPT-2 has none)", s->source);
     json_t *model = json_object_get(root, "model");
-    if (check_model(s, model) || check_pre_tokenizer(s, json_object_get(root, "pre_tokenizer")))
+    if (check_model(s, model) || check_pre_tokenizer(s, json_object_get(root, "pre_tokenizer")) ||
+        check_decoder(s, json_object_get(root, "decoder")))
         return -1;
     if (!json_object_get(model, "vocab")) return attn_error("%s: no model.vocab", s->source);
     if (parse_vocab(s, json_object_get(model, "vocab"))) return -1;
@@ -218,7 +233,7 @@ static attn_tokenizer *load_vocab_merges(const char *vocab_path, const char *mer
     if (!root) return NULL;
     size_t n;
     char *merges = attn_read_file(merges_path, &n);
-    bpe_spec spec = {.source = vocab_path, .use_regex = true};
+    bpe_spec spec = {.source = vocab_path, .vocab_source = vocab_path, .use_regex = true};
     attn_tokenizer *t = NULL;
     if (merges && parse_vocab(&spec, root) == 0) {
         spec.source = merges_path;

@@ -41,6 +41,10 @@ static void add_plain(attn_char_set *cs, const uint8_t *s, size_t n) {
 
 int attn_char_set_add(attn_char_set *cs, const char *text, size_t len) {
     if (!text && len) return attn_error("characters: NULL text");
+    const char *nul = len ? memchr(text, 0, len) : NULL; /* jansson reads no NUL in an object key */
+    if (nul)
+        return attn_error("characters: the text has a NUL byte (at byte %zu), which a tokenizer.json vocab "
+                          "cannot hold for attn to load it again: remove it from the text", (size_t)(nul - text));
     const size_t el = strlen(ENDOFTEXT);
     const uint8_t *s = (const uint8_t *)text;
     while (len > 0) {

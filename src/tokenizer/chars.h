@@ -25,7 +25,9 @@ attn_char_set *attn_char_set_new(void);
 void attn_char_set_free(attn_char_set *cs);
 
 /* Records the characters of len bytes of text. "<|endoftext|>" written in the text is
- * skipped (it is a token of its own); invalid UTF-8 bytes are counted and skipped. */
+ * skipped (it is a token of its own); invalid UTF-8 bytes are counted and skipped. A NUL
+ * byte is an error, nothing recorded: jansson, which loads tokenizer.json, refuses "\u0000"
+ * as an object key, so a vocab holding it could be written but never read back. */
 int attn_char_set_add(attn_char_set *cs, const char *text, size_t len);
 
 /* Writes the tokenizer.json atomically; an error when no character was seen. */
