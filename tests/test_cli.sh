@@ -139,6 +139,15 @@ for same in "$tmp/keep" "$tmp/keep/." "$tmp/keep-link"; do
     if cmp -s "$m/model.safetensors" "$tmp/keep/model.safetensors" && cmp -s "$m/config.json" "$tmp/keep/config.json"
     then ok; else bad "convert -o $same changed its input"; fi
 done
+# convert swaps a complete folder in too: converting again replaces its own output, a size
+# limit hit mid-write leaves the previous output as it was and no temporary folder
+expect "convert again over its output" 0 "$attn" convert -m "$m" -o "$tmp/m16" --dtype bf16
+contains "the output was replaced" "$tmp/m16/config.json" "bfloat16"
+cp "$tmp/m16/model.safetensors" "$tmp/m16.before"
+expect "convert past ulimit -f" 1 bash -c "ulimit -f 16; exec \"$attn\" convert -m \"$m\" -o \"$tmp/m16\" --dtype f32"
+contains "previous output intact" "$tmp/err" "is intact"
+if cmp -s "$tmp/m16.before" "$tmp/m16/model.safetensors" && ! ls -d "$tmp"/m16.tmp-* >/dev/null 2>&1; then ok
+else bad "a failed convert changed its previous output or left a temporary folder"; fi
 
 echo "test_cli: $checks checks, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,7 +1,6 @@
 /* cmd_convert.c - `attn convert`: copy a model folder with its weights in another dtype
  * (config.json, tokenizer files and the rest are copied as they are; the config's
  * torch_dtype is updated for GPT-2 folders). */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include "format/convert.h"
 #include "format/fileio.h"
 #include "model/gpt2_config.h"
+#include "train/checkpoint.h"
 
 static int copy_file(const char *from_dir, const char *to_dir, const char *name) {
     char src[4200], dst[4200];
@@ -24,6 +24,30 @@ static int copy_file(const char *from_dir, const char *to_dir, const char *name)
     int rc = data ? attn_write_file_atomic(dst, data, len) : -1;
     free(data);
     return rc;
+}
+
+typedef struct {
+    const char *in;
+    attn_dtype to;
+} convert_job;
+
+/* Fills the temporary folder that attn_checkpoint_save_with swaps in whole: a full disk
+ * leaves no half-written model, and a folder of other files is refused, not mixed. */
+static int write_converted(const char *out, void *ctx) {
+    const convert_job *j = ctx;
+    char src[4200], dst[4200];
+    snprintf(src, sizeof src, "%s/model.safetensors", j->in);
+    snprintf(dst, sizeof dst, "%s/model.safetensors", out);
+    const char *extra[] = {"tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json",
+                           "special_tokens_map.json", "generation_config.json"};
+    int rc = attn_safetensors_convert(src, dst, j->to);
+    for (size_t i = 0; rc == 0 && i < sizeof extra / sizeof *extra; i++) rc = copy_file(j->in, out, extra[i]);
+    snprintf(src, sizeof src, "%s/config.json", j->in);
+    attn_gpt2_config c;
+    if (rc != 0) return rc;
+    if (attn_gpt2_config_read(src, &c) != 0) return copy_file(j->in, out, "config.json");
+    c.dtype = j->to;
+    return attn_gpt2_config_write(out, &c);
 }
 
 int cmd_convert(int argc, char **argv) {
@@ -48,25 +72,8 @@ int cmd_convert(int argc, char **argv) {
         fprintf(stderr, "attn convert: %s\n", attn_last_error());
         return 1;
     }
-    if (mkdir(out, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "attn convert: %s: cannot create: %s\n", out, strerror(errno));
-        return 1;
-    }
-    char src[4200], dst[4200];
-    snprintf(src, sizeof src, "%s/model.safetensors", in);
-    snprintf(dst, sizeof dst, "%s/model.safetensors", out);
-    const char *extra[] = {"tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json",
-                           "special_tokens_map.json", "generation_config.json"};
-    int rc = attn_safetensors_convert(src, dst, to);
-    for (size_t i = 0; rc == 0 && i < sizeof extra / sizeof *extra; i++) rc = copy_file(in, out, extra[i]);
-    snprintf(src, sizeof src, "%s/config.json", in);
-    attn_gpt2_config c;
-    if (rc == 0 && attn_gpt2_config_read(src, &c) == 0) {
-        c.dtype = to;
-        rc = attn_gpt2_config_write(out, &c);
-    } else if (rc == 0) {
-        rc = copy_file(in, out, "config.json");
-    }
+    convert_job job = {in, to};
+    int rc = attn_checkpoint_save_with(out, write_converted, &job);
     if (rc != 0) {
         fprintf(stderr, "attn convert: %s\n", attn_last_error());
         return 1;
