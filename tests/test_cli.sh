@@ -148,6 +148,21 @@ expect "convert past ulimit -f" 1 bash -c "ulimit -f 16; exec \"$attn\" convert 
 contains "previous output intact" "$tmp/err" "is intact"
 if cmp -s "$tmp/m16.before" "$tmp/m16/model.safetensors" && ! ls -d "$tmp"/m16.tmp-* >/dev/null 2>&1; then ok
 else bad "a failed convert changed its previous output or left a temporary folder"; fi
+# a character held back as a possible stop string is text when EOS ends the answer: find a seed
+# whose sampled answer ends by EOS, then stop on its last character and a tab (never made)
+python3 -c 'print("".join(map(chr, range(32, 127))))' >"$tmp/chars.txt" 2>/dev/null || echo 'abcdefgh' >"$tmp/chars.txt"
+expect "char tokenizer" 0 "$attn" tokenizer train --chars -i "$tmp/chars.txt" -o "$tmp/chars.json"
+expect "char model" 0 "$attn" init -o "$tmp/cm" --layers 1 --heads 2 --embd 32 --ctx 256 --tokenizer "$tmp/chars.json"
+eos_seed=
+for seed in $(seq 1 40); do
+    "$attn" generate -m "$tmp/cm" -p a -n 100 --temp 1 --seed "$seed" >"$tmp/eos.txt" 2>"$tmp/eos.err"
+    if grep -q "stop: stop" "$tmp/eos.err" && [ "$(wc -c <"$tmp/eos.txt")" -gt 1 ]; then eos_seed=$seed; break; fi
+done
+if [ -n "$eos_seed" ]; then
+    last=$(tail -c 1 "$tmp/eos.txt")
+    expect "stop string held at EOS" 0 "$attn" generate -m "$tmp/cm" -p a -n 100 --temp 1 --seed "$eos_seed" --stop "$last"$'\t'
+    if cmp -s "$tmp/eos.txt" "$tmp/out"; then ok; else bad "held-back text lost at EOS: '$(cat "$tmp/out")', want '$(cat "$tmp/eos.txt")'"; fi
+else echo "note: no answer ended by EOS in 40 seeds: held-back text at EOS not checked"; fi
 
 echo "test_cli: $checks checks, $failed failed"
 [ "$failed" -eq 0 ]

@@ -101,10 +101,10 @@ static void slot_release(slot *s) {
 
 /* Tells the caller and frees the slot's per-request state; its cache and tokens stay. */
 static void slot_finish(slot *s, const char *reason, const char *error) {
-    if (strcmp(reason, "stop") != 0 && strcmp(reason, "error") != 0) {
+    if (strcmp(reason, "error") != 0) { /* EOS is a "stop" too: its held-back bytes are text */
         const char *ready;
         size_t n_ready;
-        attn_stream_flush(s->stream, &ready, &n_ready); /* held-back bytes are final now */
+        attn_stream_flush(s->stream, &ready, &n_ready); /* held-back bytes are final now (none after a stop string) */
         if (n_ready && s->p.on_text) s->p.on_text(s->p.user, ready, n_ready);
     }
     attn_batch_done d = {reason, error, s->n_prompt, s->n_reused, s->n_generated};

@@ -36,10 +36,8 @@ static int emit(const attn_generate_params *p, gen_state *s, const char *bytes, 
 static int finish_text(const attn_generate_params *p, gen_state *s, attn_generate_result *r) {
     const char *ready;
     size_t n_ready, len;
-    if (strcmp(r->finish_reason, "stop") != 0) {
-        attn_stream_flush(s->stream, &ready, &n_ready);
-        if (n_ready && p->on_text) p->on_text(p->user, ready, n_ready);
-    }
+    attn_stream_flush(s->stream, &ready, &n_ready); /* nothing after a stop string; after EOS the held bytes */
+    if (n_ready && p->on_text) p->on_text(p->user, ready, n_ready);
     const char *all = attn_stream_text(s->stream, &len);
     r->text = malloc(len + 1);
     if (!r->text) return attn_error("out of memory");
