@@ -196,6 +196,17 @@ def test_api(s, model_id):
         for stops in (stop, [stop, "never-appears"]):
             r = s.post("/v1/completions", dict(base, stop=stops))[1]["choices"][0]
             check(r["text"] == cut and r["finish_reason"] == "stop", f"stop {stops!r}: {r} (want {cut!r})")
+        # the logprobs of a cut answer are those of the tokens its text holds, streamed or not
+        for stream in (False, True):
+            body = dict(base, stop=stop, logprobs=1, stream=stream)
+            if stream:
+                toks = [t for e in s.stream("/v1/completions", body)[0] if e["choices"] and e["choices"][0]["logprobs"]
+                        for t in e["choices"][0]["logprobs"]["tokens"]]
+            else:
+                toks = s.post("/v1/completions", body)[1]["choices"][0]["logprobs"]["tokens"]
+            joined = "".join(toks)
+            check(joined.startswith(cut) and len("".join(toks[:-1])) < len(cut) if cut else toks == [],
+                  f"logprobs of an answer cut at {stop!r} (stream {stream}): {toks} for {cut!r}")
 
     # text held back as a possible stop string is still text when EOS ends the answer: find a
     # seed whose answer ends by EOS, then ask again with a stop string its last character starts

@@ -6,6 +6,7 @@
 #include "args.h"
 #include "commands.h"
 #include "core/common.h"
+#include "generate/stream.h"
 #include <attn/generate.h>
 
 typedef struct {
@@ -41,20 +42,11 @@ static int encode_prompt(const gen_opts *o, const attn_tokenizer *tok, int32_t *
     return 0;
 }
 
-/* How many of the generated tokens the text holds. A stop string cuts the text, not the
- * tokens: the tokens kept are those up to the one that brings the text's last byte, so a token
- * the stop string splits stays and those wholly inside or after it go. n_generated still
+/* The tokens the text holds (a stop string cuts the text, not the tokens); n_generated still
  * counts every token made (the speed is theirs). */
 static int tokens_in_text(const attn_tokenizer *tok, const attn_generate_result *r) {
     if (!tok || strcmp(r->finish_reason, "stop") != 0) return r->n_generated;
-    size_t covered = 0;
-    int n = 0;
-    while (n < r->n_generated && covered < r->text_len) {
-        size_t len = 0;
-        attn_tokenizer_token_bytes(tok, r->tokens[n++], &len);
-        covered += len;
-    }
-    return n;
+    return attn_tokens_in_text(tok, r->tokens, sizeof *r->tokens, r->n_generated, r->text_len);
 }
 
 static void print_json(const gen_opts *o, const attn_tokenizer *tok, const attn_generate_result *r,

@@ -166,3 +166,14 @@ const char *attn_stream_emit(attn_stream *s, const char *bytes, size_t n,
     if (n_ready && on_text && on_text(user, ready, n_ready)) return "cancelled";
     return stopped ? "stop" : NULL;
 }
+
+int attn_tokens_in_text(const attn_tokenizer *tok, const int32_t *first, size_t stride, int n, size_t text_len) {
+    size_t covered = 0;
+    int kept = 0;
+    while (kept < n && covered < text_len) {
+        size_t len = 0;
+        attn_tokenizer_token_bytes(tok, *(const int32_t *)((const char *)first + (size_t)kept++ * stride), &len);
+        covered += len;
+    }
+    return kept;
+}

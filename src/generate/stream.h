@@ -20,6 +20,8 @@
 #define ATTN_STREAM_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <attn/tokenizer.h>
 
 typedef struct attn_stream attn_stream;
 
@@ -45,5 +47,11 @@ void attn_stream_flush(attn_stream *s, const char **ready, size_t *n_ready);
 /* All bytes released so far, *len of them (excludes a stop string and the bytes still held
  * back). After a stop or a flush this is the final output, and NUL-terminated. */
 const char *attn_stream_text(const attn_stream *s, size_t *len);
+
+/* How many of n generated tokens a text of text_len bytes holds when a stop string cut it:
+ * those up to the one that brings its last byte (a token the stop string splits stays; those
+ * wholly inside or after it go). Token i is read at (const char *)first + i * stride, so ids
+ * inside records (the server's logprobs) serve as well as an array of ids. */
+int attn_tokens_in_text(const attn_tokenizer *tok, const int32_t *first, size_t stride, int n, size_t text_len);
 
 #endif

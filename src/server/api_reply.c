@@ -7,6 +7,7 @@
 #include <string.h>
 #include <utf8proc.h>
 #include "core/common.h"
+#include "generate/stream.h"
 #include "server/api.h"
 
 json_t *api_json_text(const char *s, size_t n) {
@@ -109,6 +110,13 @@ static json_t *completion_logprobs(const api_model *m, const srv_logprob *lp, in
                      "text_offset", offs);
 }
 
+/* Logprobs go out only for tokens whose text went out: those a stop string swallowed never do,
+ * and those behind held-back text wait for it, so an answer's logprobs spell its text. */
+static int logprobs_ready(const srv_job *j, const api_model *m) {
+    if (!j->n_logprobs || !m->tok || (j->finish && strcmp(j->finish, "stop") != 0)) return j->n_logprobs;
+    return attn_tokens_in_text(m->tok, &j->logprobs->token, sizeof *j->logprobs, j->n_logprobs, j->len);
+}
+
 static json_t *logprobs_json(const api_call *c, const api_model *m, int k, int from, int to) {
     const srv_job *j = &c->req->jobs[k];
     if (c->req->gen.top_logprobs < 0) return json_null();
@@ -134,7 +142,7 @@ json_t *api_reply(const api_call *c, const api_model *m, api_error *e) {
     json_t *choices = json_array();
     for (int k = 0; k < r->n_jobs; k++) {
         const srv_job *j = &r->jobs[k];
-        json_t *lp = logprobs_json(c, m, k, 0, j->n_logprobs), *choice;
+        json_t *lp = logprobs_json(c, m, k, 0, logprobs_ready(j, m)), *choice;
         if (c->kind == API_CHAT) {
             choice = json_pack("{s:i, s:{s:s, s:o}, s:o, s:s}", "index", k, "message", "role", "assistant", "content",
                                api_json_text(j->text, j->len), "logprobs", lp, "finish_reason", finish_reason(j));
@@ -202,10 +210,11 @@ static void job_events(api_call *c, const api_model *m, int k, api_buf *out) {
         const char *echo = c->echo_text[k];
         if (c->kind == API_CHAT || echo) send_chunk(out, c, m, k, echo, echo ? strlen(echo) : 0, 0, 0, true, NULL);
     }
-    if (j->len > p->text_sent || j->n_logprobs > p->logprobs_sent) {
-        send_chunk(out, c, m, k, j->text + p->text_sent, j->len - p->text_sent, p->logprobs_sent, j->n_logprobs,
-                   false, NULL);
-        p->text_sent = j->len, p->logprobs_sent = j->n_logprobs;
+    int lp_ready = logprobs_ready(j, m);
+    if (j->len > p->text_sent || lp_ready > p->logprobs_sent) {
+        send_chunk(out, c, m, k, j->text + p->text_sent, j->len - p->text_sent, p->logprobs_sent, lp_ready, false,
+                   NULL);
+        p->text_sent = j->len, p->logprobs_sent = lp_ready;
     }
     if (j->finish && !p->finished) {
         p->finished = true;
