@@ -83,8 +83,10 @@ int attn_generate(attn_model *m, const attn_tokenizer *tok, const int32_t *promp
     const attn_model_info *info = attn_model_get_info(m);
     if (n_prompt <= 0) return attn_error("the prompt is empty: give at least one token");
     int64_t cached = p->keep_cache ? attn_model_n_past(m) : 0;
+    if (cached + n_prompt > info->n_ctx && cached == 0)
+        return attn_error("the prompt has %d tokens but the model's context is %lld", n_prompt, (long long)info->n_ctx);
     if (cached + n_prompt > info->n_ctx)
-        return attn_error("the prompt has %d tokens (after %lld in the cache) but the model's context is %lld",
+        return attn_error("the prompt has %d tokens after %lld in the cache, but the model's context is %lld",
                           n_prompt, (long long)cached, (long long)info->n_ctx);
     gen_state s = {0};
     s.sampler = attn_sampler_new(&p->sampling, (int)info->vocab_size);
