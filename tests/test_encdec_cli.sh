@@ -111,6 +111,14 @@ contains "invalid UTF-8 line named" "$tmp/err" "bad_utf8.txt:2: invalid UTF-8"
 cp "$tmp/train.src" "$tmp/bad.tgt" && printf 'cat \xc0\xaf\n' >>"$tmp/bad.tgt" && echo red >>"$tmp/train.src"
 expect "invalid UTF-8 to train" 1 "$attn" train-encdec --src "$tmp/train.src" --tgt "$tmp/bad.tgt" --tokenizer "$tmp/tok.json" --out "$tmp/bad" --steps 1
 contains "training line named" "$tmp/err" "bad.tgt:1501: invalid UTF-8"
+# a tokenizer that is no tokenizer.json (llama2.c's tokenizer.bin here; also a GGUF or vocab.json +
+# merges.txt) is refused before training: the checkpoint keeps a copy named tokenizer.json
+python3 -c 'import struct, sys; sys.stdout.buffer.write(struct.pack("<i", 7) + b"".join(struct.pack("<fi", 0, len(t)) + t
+    for t in [b"<unk>", b"\n<s>\n", b"\n</s>\n"] + [b"<0x%02X>" % i for i in range(256)]))' >"$tmp/tokenizer.bin"
+expect "a llama2.c tokenizer.bin to train" 1 "$attn" train-encdec --src "$tmp/valid.src" --tgt "$tmp/valid.tgt" \
+    --tokenizer "$tmp/tokenizer.bin" --out "$tmp/bad_tok" --steps 1
+contains "tokenizer.bin refused" "$tmp/err" "tokenizer.bin: a checkpoint keeps its tokenizer as a tokenizer.json"
+if [ ! -e "$tmp/bad_tok" ]; then ok; else bad "a refused tokenizer left $tmp/bad_tok behind"; fi
 expect "gpt-2 init" 0 "$attn" init -o "$tmp/gpt2" --layers 1 --heads 1 --embd 8 --ctx 16 --tokenizer "$tmp/tok.json"
 expect "a GPT-2 model to translate" 1 sh -c 'echo red | "$0" translate -m "$1"' "$attn" "$tmp/gpt2"
 contains "model kind named" "$tmp/err" "is not an attn encoder-decoder"

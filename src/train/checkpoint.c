@@ -296,6 +296,18 @@ int attn_checkpoint_copy_file(const char *src, const char *dst) {
     return rc;
 }
 
+int attn_checkpoint_tokenizer_json(const char *tokenizer, char *out, size_t cap) {
+    struct stat st;
+    if (stat(tokenizer, &st) != 0) return attn_error("%s: cannot read: %s", tokenizer, strerror(errno));
+    bool dir = S_ISDIR(st.st_mode);
+    if (dir) snprintf(out, cap, "%s/tokenizer.json", tokenizer);
+    else snprintf(out, cap, "%s", tokenizer);
+    if ((dir && !exists(out)) || (!dir && (attn_ends_with(tokenizer, ".bin") || attn_ends_with(tokenizer, ".gguf"))))
+        return attn_error("%s: a checkpoint keeps its tokenizer as a tokenizer.json, and this is none (llama2.c's "
+                          "tokenizer.bin, a GGUF or vocab.json + merges.txt): give a tokenizer.json", tokenizer);
+    return 0;
+}
+
 static int write_all(const char *tmp, const attn_gpt2_train *m, attn_adamw *o, const attn_train_state *s,
                      const char *tokenizer) {
     char p[JOIN_CAP];

@@ -170,6 +170,7 @@ typedef struct {
     int64_t adam_steps;   /* read from the checkpoint before the optimizer exists */
     uint64_t dropout_seed;
     attn_tokenizer *tok;
+    char tok_json[PATH_CAP]; /* the tokenizer.json that each checkpoint gets a copy of */
     attn_encdec *m;
     attn_adamw *opt;
     corpus train, valid;
@@ -263,7 +264,7 @@ static int write_model(const char *tmp, void *ctx) {
     char path[PATH_CAP];
     if (attn_encdec_save(r->m, tmp)) return -1;
     snprintf(path, sizeof path, "%s/tokenizer.json", tmp);
-    return attn_checkpoint_copy_file(r->o->tokenizer, path);
+    return attn_checkpoint_copy_file(r->tok_json, path);
 }
 
 static int write_checkpoint(const char *tmp, void *ctx) {
@@ -447,7 +448,9 @@ static int open_log(run *r) {
  * pairs fit, and the batch plan follows the recipe's max_tokens. */
 static int setup(run *r) {
     const attn_encdec_train_opts *o = r->o;
-    if (!(r->tok = attn_tokenizer_load(o->tokenizer)) || resume_state(r)) return -1;
+    if (!(r->tok = attn_tokenizer_load(o->tokenizer)) ||
+        attn_checkpoint_tokenizer_json(o->tokenizer, r->tok_json, sizeof r->tok_json) || resume_state(r))
+        return -1;
     r->max_sentences = (int)(o->max_tokens / 4 > 1 ? o->max_tokens / 4 : 1);
     int64_t S = (o->max_tokens + r->max_sentences - 1) / r->max_sentences;
     if (new_model(r, r->max_sentences, S)) return -1;
