@@ -39,6 +39,12 @@ if cmp -s "$tmp/ck/model.safetensors" "$tmp/ck800.safetensors"; then ok; else ba
 expect "resume with no steps left" 0 train --steps 800 --resume
 contains "nothing to do" "$tmp/err" "is at step 800 already"
 
+# a lying training state: a --max-tokens no command line could give is refused, not divided by
+cp -r "$tmp/ck" "$tmp/huge" && sed -i 's/"max_tokens": 512/"max_tokens": 1099511627776/' "$tmp/huge/encdec_state.json"
+expect "resume a state of 2^40 max_tokens" 1 "$attn" train-encdec --src "$tmp/train.src" --tgt "$tmp/train.tgt" \
+    --tokenizer "$tmp/tok.json" --out "$tmp/huge" --steps 801 --resume
+contains "max_tokens named" "$tmp/err" 'encdec_state.json: "max_tokens" = 1099511627776 is out of range [2, 16777216]'
+
 # --resume continues bit-identically, dropout on: 40 steps saving every 20, next to 20 steps,
 # 10 more (logged, then lost as in a crash: the step-20 checkpoint put back) and a --resume to 40
 # that repeats none of the recipe flags (the checkpoint's recipe and model win). Losses, learning

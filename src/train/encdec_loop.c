@@ -21,6 +21,7 @@
 
 #define PATH_CAP 4200
 #define STATE_FORMAT "attn-encdec-train-state"
+#define MAX_TOKENS (1 << 24) /* --max-tokens' limit: a batch plan of more sentences than an int counts overflows */
 
 void attn_encdec_train_defaults(attn_encdec_train_opts *o) {
     memset(o, 0, sizeof *o);
@@ -347,7 +348,7 @@ static int read_recipe(run *r, json_t *j, const char *path) {
     double lr_factor, clip, dropout, smoothing;
     const char *seed = attn_cfg_str(j, path, "seed", NULL);
     int rc = attn_cfg_int(j, path, "warmup", o->warmup, 1, INT64_MAX, &warmup);
-    if (rc == 0) rc = attn_cfg_int(j, path, "max_tokens", o->max_tokens, 2, INT64_MAX, &max_tokens);
+    if (rc == 0) rc = attn_cfg_int(j, path, "max_tokens", o->max_tokens, 2, MAX_TOKENS, &max_tokens);
     if (rc == 0) rc = attn_cfg_float(j, path, "lr_factor", o->lr_factor, 0, 1e30, &lr_factor);
     if (rc == 0) rc = attn_cfg_float(j, path, "clip", o->clip, 0, 1e30, &clip);
     if (rc == 0) rc = attn_cfg_float(j, path, "dropout", o->dropout, 0, 0.99, &dropout);
@@ -525,6 +526,8 @@ int attn_encdec_train_run(const attn_encdec_train_opts *o, attn_train_result *re
     *res = (attn_train_result){.last_loss = NAN, .last_val_loss = NAN};
     if (!o->src || !o->tgt || !o->tokenizer || !o->out_dir) return attn_error("give the source, target, tokenizer and output");
     if (!o->valid_src != !o->valid_tgt) return attn_error("give both validation sides or neither");
+    if (o->max_tokens < 2 || o->max_tokens > MAX_TOKENS)
+        return attn_error("max_tokens %lld is outside [2, %d]", (long long)o->max_tokens, MAX_TOKENS);
     run r = {.rec = *o};
     r.o = &r.rec;
     int rc = setup(&r);
