@@ -107,6 +107,16 @@ python3 -c 'print("red"); print(" ".join(["cat"] * 60))' >"$tmp/long.txt"
 expect "long line" 0 "$attn" translate -m "$tmp/ck" -i "$tmp/long.txt" --greedy
 contains "long line warned" "$tmp/err" "cut to fit (first: line 2)"
 
+# --out a folder of the user's files, or a file: refused before any training step (not at the first save)
+mkdir "$tmp/mine" && echo notes >"$tmp/mine/notes.txt"
+expect "--out a folder of other files" 1 "$attn" train-encdec --src "$tmp/valid.src" --tgt "$tmp/valid.tgt" \
+    --tokenizer "$tmp/tok.json" --out "$tmp/mine" --steps 1 --log "$tmp/mine.jsonl"
+contains "the other file named" "$tmp/err" "mine holds 'notes.txt', which the new checkpoint would not keep"
+if [ ! -e "$tmp/mine.jsonl" ] && [ "$(cat "$tmp/mine/notes.txt")" = notes ]; then ok; else bad "trained before refusing --out"; fi
+expect "--out a file" 1 "$attn" train-encdec --src "$tmp/valid.src" --tgt "$tmp/valid.tgt" \
+    --tokenizer "$tmp/tok.json" --out "$tmp/mine/notes.txt" --steps 1
+contains "not a folder" "$tmp/err" "notes.txt exists and is not a folder"
+
 # bad input
 head -n 10 "$tmp/train.tgt" >"$tmp/short.tgt"
 expect "line counts differ" 1 "$attn" train-encdec --src "$tmp/train.src" --tgt "$tmp/short.tgt" --tokenizer "$tmp/tok.json" --out "$tmp/bad" --steps 1

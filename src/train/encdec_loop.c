@@ -268,6 +268,10 @@ static int write_model(const char *tmp, void *ctx) {
     return attn_checkpoint_copy_file(r->tok_json, path);
 }
 
+/* What write_checkpoint puts in the folder. */
+static const char *const checkpoint_files[] = {"config.json", "model.safetensors", "tokenizer.json",
+                                               "encdec_state.safetensors", "encdec_state.json"};
+
 static int write_checkpoint(const char *tmp, void *ctx) {
     run *r = ctx;
     int64_t n = attn_adamw_size(r->opt);
@@ -450,7 +454,8 @@ static int open_log(run *r) {
 static int setup(run *r) {
     const attn_encdec_train_opts *o = r->o;
     if (!(r->tok = attn_tokenizer_load(o->tokenizer)) ||
-        attn_checkpoint_tokenizer_json(o->tokenizer, r->tok_json, sizeof r->tok_json) || resume_state(r))
+        attn_checkpoint_tokenizer_json(o->tokenizer, r->tok_json, sizeof r->tok_json) || resume_state(r) ||
+        attn_checkpoint_check_dir(o->out_dir, checkpoint_files, sizeof checkpoint_files / sizeof *checkpoint_files))
         return -1;
     r->max_sentences = (int)(o->max_tokens / 4 > 1 ? o->max_tokens / 4 : 1);
     int64_t S = (o->max_tokens + r->max_sentences - 1) / r->max_sentences;
