@@ -56,6 +56,7 @@ expect "two prompt sources" 2 "$attn" generate -m "$m" -p a --ids 1
 expect "greedy reference" 0 "$attn" generate -m "$m" -p "Hi" -n 20 --temp 0 --json --ignore-eos
 text=$(sed -E 's/.*"text": "([^"]*)".*/\1/' "$tmp/out")
 expect "logits" 0 "$attn" logits -m "$m" --ids "1 2 3" -o "$tmp/l.f32" --all
+expect "logits, unknown --kv-type" 2 "$attn" logits -m "$m" --ids "1 2 3" -o "$tmp/l.f32" --kv-type q9 # (ASan: no leak)
 if [ -w /dev/full ]; then # a device is no output file; a full disk behind stdout fails the run
     expect "logits to a device" 1 "$attn" logits -m "$m" --ids "1 2 3" -o /dev/full
     contains "device named" "$tmp/err" "/dev/full exists and is not a regular file"
