@@ -86,6 +86,12 @@ bleu_at_least() { # description, minimum, file with attn bleu --json output
     then ok; else bad "$1: BLEU not above $2: $(head -c 300 "$3")"; fi
 }
 bleu_at_least "copy task, beam 4" 90 "$tmp/out"
+# -o is written whole at the end: a failed run (here the file size limit) leaves the old file as it was
+echo precious >"$tmp/keep.txt"
+expect "translate past ulimit -f" 1 sh -c 'ulimit -f 1; exec "$0" translate -m "$1" -i "$2" -o "$3" --greedy' "$attn" \
+    "$tmp/ck" "$tmp/train.tgt" "$tmp/keep.txt"
+if [ "$(cat "$tmp/keep.txt")" = precious ] && [ -z "$(ls "$tmp" | grep 'keep.txt.tmp')" ]; then ok
+else bad "a failed translate changed its -o file: $(head -c 100 "$tmp/keep.txt")"; fi
 expect "translate from stdin, greedy" 0 sh -c '"$0" translate -m "$1" --greedy <"$2" >"$3"' "$attn" "$tmp/ck" "$tmp/test.src" "$tmp/hyp_greedy.txt"
 expect "bleu greedy" 0 "$attn" bleu "$tmp/hyp_greedy.txt" "$tmp/test.tgt" --json
 bleu_at_least "copy task, greedy" 90 "$tmp/out"
