@@ -155,7 +155,15 @@ expect "a config.json that lies about the vocabulary" 1 "$attn" translate -m "$t
 contains "checked against the weights before allocating" "$tmp/err" "tensor 'shared.weight' is not the [2000000000 x 64] that config.json implies"
 expect "a smaller tokenizer" 0 "$attn" tokenizer train -i "$tmp/train.src" -o "$tmp/tok2.json" --vocab-size 300
 expect "tokenizer of another model" 1 "$attn" translate -m "$tmp/ck" -i "$tmp/test.src" --tokenizer "$tmp/tok2.json"
-contains "tokenizer mismatch" "$tmp/err" "does not match the model"
+contains "tokenizer mismatch" "$tmp/err" "is not the tokenizer's 300 tokens + 2"
+# a config.json whose EOS is not the tokenizer's (the vocabulary still fits) is refused too
+mkdir -p "$tmp/eos" && cp "$tmp"/ck/* "$tmp/eos/" && sed -i 's/"eos_token_id": [0-9]*/"eos_token_id": 5/' "$tmp/eos/config.json"
+expect "a config.json with another EOS" 1 "$attn" translate -m "$tmp/eos" -i "$tmp/test.src"
+contains "ids named" "$tmp/err" "(EOS 5, BOS 301, PAD 302) is not the tokenizer's 301 tokens + 2 (EOS 0, BOS 301, PAD 302)"
+cp -r "$tmp/ck" "$tmp/eos_resume" && cp "$tmp/eos/config.json" "$tmp/eos_resume/"
+expect "resume a checkpoint with another EOS" 1 "$attn" train-encdec --src "$tmp/valid.src" --tgt "$tmp/valid.tgt" \
+    --tokenizer "$tmp/tok.json" --out "$tmp/eos_resume" --steps 801 --resume
+contains "resume: ids named" "$tmp/err" "eos_resume: the model's vocabulary 303 (EOS 5, BOS 301, PAD 302)"
 
 echo "test_encdec_cli: $checks checks, $failed failed"
 [ "$failed" -eq 0 ]

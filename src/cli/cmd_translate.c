@@ -113,12 +113,7 @@ static int translate_all(const translate_cli *c, attn_encdec *m, const attn_toke
 
 static attn_tokenizer *load_tokenizer(const translate_cli *c, const attn_encdec *m) {
     attn_tokenizer *tok = attn_tokenizer_load(c->tokenizer ? c->tokenizer : c->model);
-    attn_encdec_config want = *attn_encdec_get_config(m);
-    if (tok && (attn_encdec_ids_for(tok, &want) || want.vocab != attn_encdec_get_config(m)->vocab ||
-                want.bos_id != attn_encdec_get_config(m)->bos_id)) {
-        attn_error("the tokenizer (%d tokens) does not match the model (vocabulary %lld): give the one it was "
-                   "trained with (--tokenizer)", attn_tokenizer_vocab_size(tok),
-                   (long long)attn_encdec_get_config(m)->vocab);
+    if (tok && attn_encdec_check_ids(tok, attn_encdec_get_config(m), c->model)) {
         attn_tokenizer_free(tok);
         return NULL;
     }

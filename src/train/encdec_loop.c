@@ -40,6 +40,17 @@ int attn_encdec_ids_for(const attn_tokenizer *tok, attn_encdec_config *c) {
     return 0;
 }
 
+int attn_encdec_check_ids(const attn_tokenizer *tok, const attn_encdec_config *c, const char *model) {
+    attn_encdec_config want = *c;
+    if (attn_encdec_ids_for(tok, &want)) return -1;
+    if (want.vocab == c->vocab && want.eos_id == c->eos_id && want.bos_id == c->bos_id && want.pad_id == c->pad_id)
+        return 0;
+    return attn_error("%s: the model's vocabulary %lld (EOS %d, BOS %d, PAD %d) is not the tokenizer's %d tokens + 2 "
+                      "(EOS %d, BOS %d, PAD %d): give the tokenizer it was trained with (--tokenizer)", model,
+                      (long long)c->vocab, c->eos_id, c->bos_id, c->pad_id, attn_tokenizer_vocab_size(tok), want.eos_id,
+                      want.bos_id, want.pad_id);
+}
+
 /* ---- text ---- */
 
 /* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, surrogates or code
@@ -407,9 +418,7 @@ static int new_model(run *r, int64_t B, int64_t S) {
     if (attn_encdec_ids_for(r->tok, &c)) return -1;
     r->m = r->resumed ? attn_encdec_load(o->out_dir, B, S, S) : attn_encdec_new(&c, o->seed, B, S, S);
     if (!r->m) return -1;
-    if (attn_encdec_get_config(r->m)->vocab != c.vocab)
-        return attn_error("%s: the checkpoint's vocabulary (%lld) is not the tokenizer's + 1 (%lld)", o->out_dir,
-                          (long long)attn_encdec_get_config(r->m)->vocab, (long long)c.vocab);
+    if (attn_encdec_check_ids(r->tok, attn_encdec_get_config(r->m), o->out_dir)) return -1;
     attn_encdec_opts *mo = attn_encdec_options(r->m);
     mo->dropout = o->dropout, mo->label_smoothing = o->label_smoothing, mo->training = true;
     mo->seed = r->resumed ? r->dropout_seed : o->seed ^ 0x9E3779B97F4A7C15ull;
