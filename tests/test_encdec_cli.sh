@@ -123,6 +123,15 @@ expect "--out a file" 1 "$attn" train-encdec --src "$tmp/valid.src" --tgt "$tmp/
     --tokenizer "$tmp/tok.json" --out "$tmp/mine/notes.txt" --steps 1
 contains "not a folder" "$tmp/err" "notes.txt exists and is not a folder"
 
+# --out a symbolic link to a checkpoint: refused (the folder swap replaced the link and emptied its target)
+cp -r "$tmp/ck400" "$tmp/real" && ln -s real "$tmp/link"
+expect "resume through a symbolic link" 1 "$attn" train-encdec --src "$tmp/valid.src" --tgt "$tmp/valid.tgt" \
+    --tokenizer "$tmp/tok.json" --out "$tmp/link/" --steps 401 --resume
+contains "link named" "$tmp/err" "link is a symbolic link (to real)"
+expect "average into a symbolic link" 1 "$attn" average -o "$tmp/link" "$tmp/ck"
+if [ -L "$tmp/link" ] && cmp -s "$tmp/real/model.safetensors" "$tmp/ck400/model.safetensors"; then ok
+else bad "the link or its checkpoint changed"; fi
+
 # bad input
 head -n 10 "$tmp/train.tgt" >"$tmp/short.tgt"
 expect "line counts differ" 1 "$attn" train-encdec --src "$tmp/train.src" --tgt "$tmp/short.tgt" --tokenizer "$tmp/tok.json" --out "$tmp/bad" --steps 1

@@ -344,6 +344,18 @@ static int replaceable(const char *dir, const char *tmp, const char *const *name
     return rc;
 }
 
+/* The swap renames folders: on a symbolic link it would put the new checkpoint in place of
+ * the link and empty the folder it points to (then fail to remove the link as a folder). */
+static int not_a_link(const char *dir) {
+    struct stat st;
+    char target[PATH_CAP];
+    if (lstat(dir, &st) != 0 || !S_ISLNK(st.st_mode)) return 0;
+    ssize_t n = readlink(dir, target, sizeof target - 1);
+    target[n > 0 ? n : 0] = 0;
+    return attn_error("%s is a symbolic link (to %s): checkpoints are swapped in whole, so give the folder itself",
+                      dir, target);
+}
+
 int attn_checkpoint_check_dir(const char *dir_in, const char *const *names, int n) {
     char dir[PATH_CAP - 32], parent[PATH_CAP], old[PATH_CAP];
     struct stat st;
@@ -352,6 +364,7 @@ int attn_checkpoint_check_dir(const char *dir_in, const char *const *names, int 
     snprintf(old, sizeof old, "%s.old", dir);
     if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
         return attn_error("%s: cannot be created: %s is not a folder", dir, parent);
+    if (not_a_link(dir)) return -1;
     if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) return attn_error("%s exists and is not a folder", dir);
     return replaceable(dir, NULL, names, n) || replaceable(old, NULL, names, n) ? -1 : 0;
 }
@@ -377,7 +390,7 @@ static int publish(const char *tmp, const char *dir) {
 
 int attn_checkpoint_save_with(const char *dir_in, attn_checkpoint_writer write, void *ctx) {
     char tmp[PATH_CAP], dir[PATH_CAP - 32];
-    if (trim_dir(dir_in, dir, sizeof dir)) return -1;
+    if (trim_dir(dir_in, dir, sizeof dir) || not_a_link(dir)) return -1;
     snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", dir);
     if (!mkdtemp(tmp)) return attn_error("%s: cannot create a temporary folder beside it: %s", dir, strerror(errno));
     chmod(tmp, 0755);
