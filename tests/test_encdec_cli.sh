@@ -45,6 +45,20 @@ expect "resume a state of 2^40 max_tokens" 1 "$attn" train-encdec --src "$tmp/tr
     --tokenizer "$tmp/tok.json" --out "$tmp/huge" --steps 801 --resume
 contains "max_tokens named" "$tmp/err" 'encdec_state.json: "max_tokens" = 1099511627776 is out of range [2, 16777216]'
 
+# a state without its step (or with a seed that is no hex string) is refused: it resumed at step 0
+# on the trained weights and trimmed the run's log to nothing
+cp -r "$tmp/ck" "$tmp/nostep" && cp "$tmp/log.jsonl" "$tmp/nostep.jsonl"
+python3 -c 'import json,sys; p=sys.argv[1]; s=json.load(open(p)); del s["step"]; json.dump(s, open(p, "w"))' \
+    "$tmp/nostep/encdec_state.json"
+expect "resume a state without its step" 1 "$attn" train-encdec --src "$tmp/train.src" --tgt "$tmp/train.tgt" \
+    --tokenizer "$tmp/tok.json" --out "$tmp/nostep" --steps 801 --resume --log "$tmp/nostep.jsonl"
+contains "step named" "$tmp/err" 'nostep/encdec_state.json: "step" missing'
+if cmp -s "$tmp/log.jsonl" "$tmp/nostep.jsonl"; then ok; else bad "the refused resume changed its log"; fi
+cp -r "$tmp/ck" "$tmp/badseed" && sed -i 's/"dropout_seed": "[0-9a-f]*"/"dropout_seed": "zz"/' "$tmp/badseed/encdec_state.json"
+expect "resume a state whose dropout seed is no hex string" 1 "$attn" train-encdec --src "$tmp/train.src" \
+    --tgt "$tmp/train.tgt" --tokenizer "$tmp/tok.json" --out "$tmp/badseed" --steps 801 --resume
+contains "seed named" "$tmp/err" '"dropout_seed" missing or not a hex string'
+
 # --resume continues bit-identically, dropout on: 40 steps saving every 20, next to 20 steps,
 # 10 more (logged, then lost as in a crash: the step-20 checkpoint put back) and a --resume to 40
 # that repeats none of the recipe flags (the checkpoint's recipe and model win). Losses, learning

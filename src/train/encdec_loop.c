@@ -328,17 +328,26 @@ static int read_moments(run *r, const char *dir) {
     return rc;
 }
 
-/* The batch cursor, step counts and dropout seed of the checkpoint. */
+/* A seed as write_state writes it: a hex string (of 16 digits). */
+static int read_seed(json_t *j, const char *path, const char *key, uint64_t *out) {
+    const char *s = json_string_value(json_object_get(j, key));
+    char *end = NULL;
+    if (s) *out = strtoull(s, &end, 16);
+    return s && end != s && !*end ? 0 : attn_error("%s: \"%s\" missing or not a hex string", path, key);
+}
+
+/* The batch cursor, step counts and dropout seed of the checkpoint: all required (a default
+ * would restart the schedule at step 0 on trained weights, and trim the log to it). */
 static int read_cursor(run *r, json_t *j, const char *path) {
-    int64_t step, adam, epoch, batch;
-    const char *dseed = attn_cfg_str(j, path, "dropout_seed", "0");
-    int rc = attn_cfg_int(j, path, "step", 0, 0, INT64_MAX, &step);
-    if (rc == 0) rc = attn_cfg_int(j, path, "adam_steps", 0, 0, INT64_MAX, &adam);
-    if (rc == 0) rc = attn_cfg_int(j, path, "epoch", 0, 0, INT64_MAX, &epoch);
-    if (rc == 0) rc = attn_cfg_int(j, path, "batch", 0, 0, INT32_MAX, &batch);
-    if (rc) return -1;
-    r->step = step, r->epoch = epoch, r->batch = batch, r->adam_steps = adam;
-    r->dropout_seed = strtoull(dseed ? dseed : "0", NULL, 16);
+    int64_t v[4];
+    static const char *keys[] = {"step", "adam_steps", "epoch", "batch"};
+    for (int i = 0; i < 4; i++) {
+        json_t *x = json_object_get(j, keys[i]);
+        if (!x || json_is_null(x)) return attn_error("%s: \"%s\" missing", path, keys[i]);
+        if (attn_cfg_int(j, path, keys[i], 0, 0, i == 3 ? INT32_MAX : INT64_MAX, &v[i])) return -1;
+    }
+    if (read_seed(j, path, "dropout_seed", &r->dropout_seed)) return -1;
+    r->step = v[0], r->adam_steps = v[1], r->epoch = v[2], r->batch = v[3];
     return 0;
 }
 
@@ -361,15 +370,15 @@ static int read_recipe(run *r, json_t *j, const char *path) {
     attn_encdec_train_opts *o = &r->rec;
     int64_t warmup, max_tokens;
     double lr_factor, clip, dropout, smoothing;
-    const char *seed = attn_cfg_str(j, path, "seed", NULL);
-    int rc = attn_cfg_int(j, path, "warmup", o->warmup, 1, INT64_MAX, &warmup);
+    uint64_t s;
+    int rc = read_seed(j, path, "seed", &s);
+    if (rc == 0) rc = attn_cfg_int(j, path, "warmup", o->warmup, 1, INT64_MAX, &warmup);
     if (rc == 0) rc = attn_cfg_int(j, path, "max_tokens", o->max_tokens, 2, MAX_TOKENS, &max_tokens);
     if (rc == 0) rc = attn_cfg_float(j, path, "lr_factor", o->lr_factor, 0, 1e30, &lr_factor);
     if (rc == 0) rc = attn_cfg_float(j, path, "clip", o->clip, 0, 1e30, &clip);
     if (rc == 0) rc = attn_cfg_float(j, path, "dropout", o->dropout, 0, 0.99, &dropout);
     if (rc == 0) rc = attn_cfg_float(j, path, "label_smoothing", o->label_smoothing, 0, 1, &smoothing);
     if (rc) return -1;
-    uint64_t s = seed ? strtoull(seed, NULL, 16) : o->seed;
     if (s != o->seed) note(r, "--seed %llu from the checkpoint (not the command line's %llu)", (unsigned long long)s,
                            (unsigned long long)o->seed);
     o->seed = s;
