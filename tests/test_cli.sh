@@ -73,6 +73,7 @@ assert "<unk>" not in cut, "the greedy text has a five-character token"
 sys.exit(not (got["text"] == cut and got["tokens"] == ref["tokens"][:len(cut)] and got["finish_reason"] == "stop"))
 PY
 expect "logits" 0 "$attn" logits -m "$m" --ids "1 2 3" -o "$tmp/l.f32" --all
+expect "logits, unknown --kv-type" 2 "$attn" logits -m "$m" --ids "1 2 3" -o "$tmp/l.f32" --kv-type q9 # (ASan: no leak)
 if [ -w /dev/full ]; then # a device is no output file; a full disk behind stdout fails the run
     expect "logits to a device" 1 "$attn" logits -m "$m" --ids "1 2 3" -o /dev/full
     contains "device named" "$tmp/err" "/dev/full exists and is not a regular file"

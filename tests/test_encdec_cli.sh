@@ -39,6 +39,26 @@ if cmp -s "$tmp/ck/model.safetensors" "$tmp/ck800.safetensors"; then ok; else ba
 expect "resume with no steps left" 0 train --steps 800 --resume
 contains "nothing to do" "$tmp/err" "is at step 800 already"
 
+# a lying training state: a --max-tokens no command line could give is refused, not divided by
+cp -r "$tmp/ck" "$tmp/huge" && sed -i 's/"max_tokens": 512/"max_tokens": 1099511627776/' "$tmp/huge/encdec_state.json"
+expect "resume a state of 2^40 max_tokens" 1 "$attn" train-encdec --src "$tmp/train.src" --tgt "$tmp/train.tgt" \
+    --tokenizer "$tmp/tok.json" --out "$tmp/huge" --steps 801 --resume
+contains "max_tokens named" "$tmp/err" 'encdec_state.json: "max_tokens" = 1099511627776 is out of range [2, 16777216]'
+
+# a state without its step (or with a seed that is no hex string) is refused: it resumed at step 0
+# on the trained weights and trimmed the run's log to nothing
+cp -r "$tmp/ck" "$tmp/nostep" && cp "$tmp/log.jsonl" "$tmp/nostep.jsonl"
+python3 -c 'import json,sys; p=sys.argv[1]; s=json.load(open(p)); del s["step"]; json.dump(s, open(p, "w"))' \
+    "$tmp/nostep/encdec_state.json"
+expect "resume a state without its step" 1 "$attn" train-encdec --src "$tmp/train.src" --tgt "$tmp/train.tgt" \
+    --tokenizer "$tmp/tok.json" --out "$tmp/nostep" --steps 801 --resume --log "$tmp/nostep.jsonl"
+contains "step named" "$tmp/err" 'nostep/encdec_state.json: "step" missing'
+if cmp -s "$tmp/log.jsonl" "$tmp/nostep.jsonl"; then ok; else bad "the refused resume changed its log"; fi
+cp -r "$tmp/ck" "$tmp/badseed" && sed -i 's/"dropout_seed": "[0-9a-f]*"/"dropout_seed": "zz"/' "$tmp/badseed/encdec_state.json"
+expect "resume a state whose dropout seed is no hex string" 1 "$attn" train-encdec --src "$tmp/train.src" \
+    --tgt "$tmp/train.tgt" --tokenizer "$tmp/tok.json" --out "$tmp/badseed" --steps 801 --resume
+contains "seed named" "$tmp/err" '"dropout_seed" missing or not a hex string'
+
 # --resume continues bit-identically, dropout on: 40 steps saving every 20, next to 20 steps,
 # 10 more (logged, then lost as in a crash: the step-20 checkpoint put back) and a --resume to 40
 # that repeats none of the recipe flags (the checkpoint's recipe and model win). Losses, learning
@@ -80,6 +100,12 @@ bleu_at_least() { # description, minimum, file with attn bleu --json output
     then ok; else bad "$1: BLEU not above $2: $(head -c 300 "$3")"; fi
 }
 bleu_at_least "copy task, beam 4" 90 "$tmp/out"
+# -o is written whole at the end: a failed run (here the file size limit) leaves the old file as it was
+echo precious >"$tmp/keep.txt"
+expect "translate past ulimit -f" 1 sh -c 'ulimit -f 1; exec "$0" translate -m "$1" -i "$2" -o "$3" --greedy' "$attn" \
+    "$tmp/ck" "$tmp/train.tgt" "$tmp/keep.txt"
+if [ "$(cat "$tmp/keep.txt")" = precious ] && [ -z "$(ls "$tmp" | grep 'keep.txt.tmp')" ]; then ok
+else bad "a failed translate changed its -o file: $(head -c 100 "$tmp/keep.txt")"; fi
 expect "translate from stdin, greedy" 0 sh -c '"$0" translate -m "$1" --greedy <"$2" >"$3"' "$attn" "$tmp/ck" "$tmp/test.src" "$tmp/hyp_greedy.txt"
 expect "bleu greedy" 0 "$attn" bleu "$tmp/hyp_greedy.txt" "$tmp/test.tgt" --json
 bleu_at_least "copy task, greedy" 90 "$tmp/out"
@@ -101,6 +127,25 @@ python3 -c 'print("red"); print(" ".join(["cat"] * 60))' >"$tmp/long.txt"
 expect "long line" 0 "$attn" translate -m "$tmp/ck" -i "$tmp/long.txt" --greedy
 contains "long line warned" "$tmp/err" "cut to fit (first: line 2)"
 
+# --out a folder of the user's files, or a file: refused before any training step (not at the first save)
+mkdir "$tmp/mine" && echo notes >"$tmp/mine/notes.txt"
+expect "--out a folder of other files" 1 "$attn" train-encdec --src "$tmp/valid.src" --tgt "$tmp/valid.tgt" \
+    --tokenizer "$tmp/tok.json" --out "$tmp/mine" --steps 1 --log "$tmp/mine.jsonl"
+contains "the other file named" "$tmp/err" "mine holds 'notes.txt', which the new checkpoint would not keep"
+if [ ! -e "$tmp/mine.jsonl" ] && [ "$(cat "$tmp/mine/notes.txt")" = notes ]; then ok; else bad "trained before refusing --out"; fi
+expect "--out a file" 1 "$attn" train-encdec --src "$tmp/valid.src" --tgt "$tmp/valid.tgt" \
+    --tokenizer "$tmp/tok.json" --out "$tmp/mine/notes.txt" --steps 1
+contains "not a folder" "$tmp/err" "notes.txt exists and is not a folder"
+
+# --out a symbolic link to a checkpoint: refused (the folder swap replaced the link and emptied its target)
+cp -r "$tmp/ck400" "$tmp/real" && ln -s real "$tmp/link"
+expect "resume through a symbolic link" 1 "$attn" train-encdec --src "$tmp/valid.src" --tgt "$tmp/valid.tgt" \
+    --tokenizer "$tmp/tok.json" --out "$tmp/link/" --steps 401 --resume
+contains "link named" "$tmp/err" "link is a symbolic link (to real)"
+expect "average into a symbolic link" 1 "$attn" average -o "$tmp/link" "$tmp/ck"
+if [ -L "$tmp/link" ] && cmp -s "$tmp/real/model.safetensors" "$tmp/ck400/model.safetensors"; then ok
+else bad "the link or its checkpoint changed"; fi
+
 # bad input
 head -n 10 "$tmp/train.tgt" >"$tmp/short.tgt"
 expect "line counts differ" 1 "$attn" train-encdec --src "$tmp/train.src" --tgt "$tmp/short.tgt" --tokenizer "$tmp/tok.json" --out "$tmp/bad" --steps 1
@@ -111,6 +156,14 @@ contains "invalid UTF-8 line named" "$tmp/err" "bad_utf8.txt:2: invalid UTF-8"
 cp "$tmp/train.src" "$tmp/bad.tgt" && printf 'cat \xc0\xaf\n' >>"$tmp/bad.tgt" && echo red >>"$tmp/train.src"
 expect "invalid UTF-8 to train" 1 "$attn" train-encdec --src "$tmp/train.src" --tgt "$tmp/bad.tgt" --tokenizer "$tmp/tok.json" --out "$tmp/bad" --steps 1
 contains "training line named" "$tmp/err" "bad.tgt:1501: invalid UTF-8"
+# a tokenizer that is no tokenizer.json (llama2.c's tokenizer.bin here; also a GGUF or vocab.json +
+# merges.txt) is refused before training: the checkpoint keeps a copy named tokenizer.json
+python3 -c 'import struct, sys; sys.stdout.buffer.write(struct.pack("<i", 7) + b"".join(struct.pack("<fi", 0, len(t)) + t
+    for t in [b"<unk>", b"\n<s>\n", b"\n</s>\n"] + [b"<0x%02X>" % i for i in range(256)]))' >"$tmp/tokenizer.bin"
+expect "a llama2.c tokenizer.bin to train" 1 "$attn" train-encdec --src "$tmp/valid.src" --tgt "$tmp/valid.tgt" \
+    --tokenizer "$tmp/tokenizer.bin" --out "$tmp/bad_tok" --steps 1
+contains "tokenizer.bin refused" "$tmp/err" "tokenizer.bin: a checkpoint keeps its tokenizer as a tokenizer.json"
+if [ ! -e "$tmp/bad_tok" ]; then ok; else bad "a refused tokenizer left $tmp/bad_tok behind"; fi
 expect "gpt-2 init" 0 "$attn" init -o "$tmp/gpt2" --layers 1 --heads 1 --embd 8 --ctx 16 --tokenizer "$tmp/tok.json"
 expect "a GPT-2 model to translate" 1 sh -c 'echo red | "$0" translate -m "$1"' "$attn" "$tmp/gpt2"
 contains "model kind named" "$tmp/err" "is not an attn encoder-decoder"
@@ -120,9 +173,20 @@ contains "missing config named" "$tmp/err" "nowhere/config.json: cannot read"
 mkdir -p "$tmp/gelu" && cp "$tmp"/ck/* "$tmp/gelu/" && sed -i 's/"relu"/"gelu"/' "$tmp/gelu/config.json"
 expect "an activation the model does not run" 1 "$attn" translate -m "$tmp/gelu" -i "$tmp/test.src"
 contains "activation named" "$tmp/err" "activation 'gelu' is not supported"
+mkdir -p "$tmp/vocab2e9" && cp "$tmp"/ck/* "$tmp/vocab2e9/" && sed -i 's/"vocab_size": [0-9]*/"vocab_size": 2000000000/' "$tmp/vocab2e9/config.json"
+expect "a config.json that lies about the vocabulary" 1 "$attn" translate -m "$tmp/vocab2e9" -i "$tmp/test.src"
+contains "checked against the weights before allocating" "$tmp/err" "tensor 'shared.weight' is not the [2000000000 x 64] that config.json implies"
 expect "a smaller tokenizer" 0 "$attn" tokenizer train -i "$tmp/train.src" -o "$tmp/tok2.json" --vocab-size 300
 expect "tokenizer of another model" 1 "$attn" translate -m "$tmp/ck" -i "$tmp/test.src" --tokenizer "$tmp/tok2.json"
-contains "tokenizer mismatch" "$tmp/err" "does not match the model"
+contains "tokenizer mismatch" "$tmp/err" "is not the tokenizer's 300 tokens + 2"
+# a config.json whose EOS is not the tokenizer's (the vocabulary still fits) is refused too
+mkdir -p "$tmp/eos" && cp "$tmp"/ck/* "$tmp/eos/" && sed -i 's/"eos_token_id": [0-9]*/"eos_token_id": 5/' "$tmp/eos/config.json"
+expect "a config.json with another EOS" 1 "$attn" translate -m "$tmp/eos" -i "$tmp/test.src"
+contains "ids named" "$tmp/err" "(EOS 5, BOS 301, PAD 302) is not the tokenizer's 301 tokens + 2 (EOS 0, BOS 301, PAD 302)"
+cp -r "$tmp/ck" "$tmp/eos_resume" && cp "$tmp/eos/config.json" "$tmp/eos_resume/"
+expect "resume a checkpoint with another EOS" 1 "$attn" train-encdec --src "$tmp/valid.src" --tgt "$tmp/valid.tgt" \
+    --tokenizer "$tmp/tok.json" --out "$tmp/eos_resume" --steps 801 --resume
+contains "resume: ids named" "$tmp/err" "eos_resume: the model's vocabulary 303 (EOS 5, BOS 301, PAD 302)"
 
 echo "test_encdec_cli: $checks checks, $failed failed"
 [ "$failed" -eq 0 ]

@@ -25,6 +25,10 @@ expect "truncated .bin" 1 "$attn" generate -m "$tmp/truncated.bin" --ids "1 2"
 contains "says truncated" "$tmp/err" "truncated llama2.c checkpoint"
 if [ "$(wc -l <"$tmp/err")" -le 1 ]; then ok; else bad "error is more than one line: $(cat "$tmp/err")"; fi
 
+mkfifo "$tmp/pipe.bin"
+expect "a named pipe as the .bin" 1 timeout 20 "$attn" generate -m "$tmp/pipe.bin" --ids "1 2"
+contains "refused, not waited on" "$tmp/err" "pipe.bin: not a regular file"
+
 if [ -r "$data/llama2c/tokenizer.bin" ]; then
     # dim 8, hidden 16, 1 layer, 2 heads, 2 kv heads, vocab 32000 (shared), seq_len 16
     mkdir "$tmp/stories"

@@ -27,6 +27,12 @@ expect "logits through the shard index" 0 "$attn" logits -m "$fix/mistral-sharde
     --ids "$(field ids 0 mistral-sharded-f32)" -o "$tmp/logits.f32"
 if [ "$(stat -c %s "$tmp/logits.f32" 2>/dev/null)" = $((97 * 4)) ]; then ok; else bad "logits file size"; fi
 
+# a shard that is a named pipe is refused, not waited on
+mkdir "$tmp/piped" && cp "$fix/mistral-sharded-f32"/* "$tmp/piped/" && rm "$tmp/piped/model-00003-of-00003.safetensors"
+mkfifo "$tmp/piped/model-00003-of-00003.safetensors"
+expect "a shard that is a named pipe" 1 timeout 20 "$attn" logits -m "$tmp/piped" --ids "1 2" -o "$tmp/piped.f32"
+contains "pipe named" "$tmp/err" "model-00003-of-00003.safetensors: not a regular file"
+
 expect "no tokenizer, no ids" 1 "$attn" generate -m "$fix/llama-gqa-tied-f32" -p "Hello"
 contains "asks for a tokenizer" "$tmp/err" "--tokenizer"
 

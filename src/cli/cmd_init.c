@@ -18,8 +18,8 @@ static int copy_tokenizer(const char *src, const char *dir, int64_t *vocab, int6
     *eos = attn_tokenizer_eos(tok);
     attn_tokenizer_free(tok);
     size_t len;
-    char *text = attn_read_file(src, &len), path[4200];
-    if (!text) return -1;
+    char json[4200], path[4200], *text;
+    if (attn_checkpoint_tokenizer_json(src, json, sizeof json) || !(text = attn_read_file(json, &len))) return -1;
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     int rc = attn_write_file_atomic(path, text, len);
     free(text);

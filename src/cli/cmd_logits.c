@@ -30,6 +30,7 @@ int cmd_logits(int argc, char **argv) {
         fprintf(stderr, "attn logits: --ids and -o are required\n");
         return 2;
     }
+    if (cli_setup_runtime("logits", threads, isa, matmul, kv_type)) return 2;
     int32_t *ids = NULL;
     int n = 0;
     if (args_parse_ids(ids_s, &ids, &n) != 0) return 2;
@@ -38,7 +39,6 @@ int cmd_logits(int argc, char **argv) {
         free(ids);
         return 2;
     }
-    if (cli_setup_runtime("logits", threads, isa, matmul, kv_type)) return 2;
     attn_model *m = cli_load_model("logits", model);
     if (!m) {
         free(ids);

@@ -1,8 +1,10 @@
 /* cmd_translate.c - `attn translate -m MODEL`: one sentence per input line, one translation
  * per output line, in order. Policies: an empty line gives an empty line; a line longer
  * than the model's max_len is cut to fit, with a warning naming the first such line;
- * invalid UTF-8 is an error naming the line (nothing is written). Lines are translated
- * in chunks (batched inside the library), with a progress bar on a terminal for -i FILE. */
+ * invalid UTF-8 is an error naming the line (nothing is written); -o FILE is written whole
+ * (atomically) once every line is translated, so a failure leaves it as it was. Lines are
+ * translated in chunks (batched inside the library), with a progress bar on a terminal for
+ * -i FILE. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,12 +113,7 @@ static int translate_all(const translate_cli *c, attn_encdec *m, const attn_toke
 
 static attn_tokenizer *load_tokenizer(const translate_cli *c, const attn_encdec *m) {
     attn_tokenizer *tok = attn_tokenizer_load(c->tokenizer ? c->tokenizer : c->model);
-    attn_encdec_config want = *attn_encdec_get_config(m);
-    if (tok && (attn_encdec_ids_for(tok, &want) || want.vocab != attn_encdec_get_config(m)->vocab ||
-                want.bos_id != attn_encdec_get_config(m)->bos_id)) {
-        attn_error("the tokenizer (%d tokens) does not match the model (vocabulary %lld): give the one it was "
-                   "trained with (--tokenizer)", attn_tokenizer_vocab_size(tok),
-                   (long long)attn_encdec_get_config(m)->vocab);
+    if (tok && attn_encdec_check_ids(tok, attn_encdec_get_config(m), c->model)) {
         attn_tokenizer_free(tok);
         return NULL;
     }
@@ -148,9 +145,16 @@ static int run(const translate_cli *c) {
     if (rc == 0 && !(m = load_model(c->model)))
         rc = attn_error("%s: %s", c->model, attn_last_error());
     if (rc == 0 && !(tok = load_tokenizer(c, m))) rc = -1;
-    if (rc == 0 && !(f = c->output ? fopen(c->output, "w") : stdout)) rc = attn_error("%s: cannot write", c->output);
+    /* -o gets the translations whole, as a new file, once they are all done (a failure or
+     * Ctrl-C leaves the file as it was); until then they collect in memory */
+    char *out_text = NULL;
+    size_t out_len = 0;
+    if (rc == 0 && c->output) rc = attn_output_path_check(c->output);
+    if (rc == 0 && !(f = c->output ? open_memstream(&out_text, &out_len) : stdout)) rc = attn_error("out of memory");
     if (rc == 0) rc = translate_all(c, m, tok, lines, n, f);
-    if (f && f != stdout && fclose(f) != 0 && rc == 0) rc = attn_error("%s: cannot write", c->output);
+    if (f && f != stdout && fclose(f) != 0 && rc == 0) rc = attn_error("out of memory");
+    if (rc == 0 && c->output) rc = attn_write_file_atomic(c->output, out_text, out_len);
+    free(out_text);
     if (rc) fprintf(stderr, "attn translate: %s\n", attn_last_error());
     free(lines), free(text);
     attn_encdec_free(m), attn_tokenizer_free(tok);

@@ -494,7 +494,8 @@ attn_gguf *attn_gguf_parse(const void *buf, size_t size, const char *what) {
 }
 
 attn_gguf *attn_gguf_open(const char *path) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a named pipe is refused below (not a regular file), not waited on */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         attn_error("%s: cannot open: %s", path, strerror(errno));
         return NULL;

@@ -156,7 +156,8 @@ static void l2c_close(attn_llama_source *s) {
 }
 
 static int map_file(l2c_file *f) {
-    int fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a named pipe is refused below (not a regular file), not waited on */
+    int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return attn_error("%s: cannot open: %s", f->path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {

@@ -296,6 +296,18 @@ int attn_checkpoint_copy_file(const char *src, const char *dst) {
     return rc;
 }
 
+int attn_checkpoint_tokenizer_json(const char *tokenizer, char *out, size_t cap) {
+    struct stat st;
+    if (stat(tokenizer, &st) != 0) return attn_error("%s: cannot read: %s", tokenizer, strerror(errno));
+    bool dir = S_ISDIR(st.st_mode);
+    if (dir) snprintf(out, cap, "%s/tokenizer.json", tokenizer);
+    else snprintf(out, cap, "%s", tokenizer);
+    if ((dir && !exists(out)) || (!dir && (attn_ends_with(tokenizer, ".bin") || attn_ends_with(tokenizer, ".gguf"))))
+        return attn_error("%s: a checkpoint keeps its tokenizer as a tokenizer.json, and this is none (llama2.c's "
+                          "tokenizer.bin, a GGUF or vocab.json + merges.txt): give a tokenizer.json", tokenizer);
+    return 0;
+}
+
 static int write_all(const char *tmp, const attn_gpt2_train *m, attn_adamw *o, const attn_train_state *s,
                      const char *tokenizer) {
     char p[JOIN_CAP];
@@ -305,11 +317,12 @@ static int write_all(const char *tmp, const attn_gpt2_train *m, attn_adamw *o, c
     return write_state_json(tmp, s, tokenizer != NULL);
 }
 
-/* 0 when dir is missing or holds only files the new checkpoint in tmp also holds: replacing it
- * loses nothing but the old versions of those files. A folder of the user's (another file, a
- * subfolder), or a checkpoint with parts the new one lacks (a training run's optimizer state
- * under `attn average -o`), is refused before anything moves. */
-static int replaceable(const char *dir, const char *tmp) {
+/* 0 when dir is missing or holds only files the new checkpoint in tmp also holds (or, with
+ * names, files among those n): replacing it loses nothing but the old versions of those files.
+ * A folder of the user's (another file, a subfolder), or a checkpoint with parts the new one
+ * lacks (a training run's optimizer state under `attn average -o`), is refused before anything
+ * moves. */
+static int replaceable(const char *dir, const char *tmp, const char *const *names, int n) {
     DIR *d = opendir(dir);
     if (!d) return errno == ENOENT ? 0 : attn_error("%s: cannot open: %s", dir, strerror(errno));
     struct dirent *e;
@@ -318,14 +331,42 @@ static int replaceable(const char *dir, const char *tmp) {
     while (rc == 0 && (e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         struct stat st;
+        bool kept = false;
+        for (int i = 0; names && i < n; i++) kept = kept || !strcmp(e->d_name, names[i]);
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
         snprintf(q, sizeof q, "%s/%s", tmp, e->d_name);
-        if (lstat(p, &st) != 0 || !S_ISREG(st.st_mode) || access(q, F_OK) != 0)
+        if (!names) kept = access(q, F_OK) == 0;
+        if (lstat(p, &st) != 0 || !S_ISREG(st.st_mode) || !kept)
             rc = attn_error("%s holds '%s', which the new checkpoint would not keep: write to another folder, or "
                             "move it away first", dir, e->d_name);
     }
     closedir(d);
     return rc;
+}
+
+/* The swap renames folders: on a symbolic link it would put the new checkpoint in place of
+ * the link and empty the folder it points to (then fail to remove the link as a folder). */
+static int not_a_link(const char *dir) {
+    struct stat st;
+    char target[PATH_CAP];
+    if (lstat(dir, &st) != 0 || !S_ISLNK(st.st_mode)) return 0;
+    ssize_t n = readlink(dir, target, sizeof target - 1);
+    target[n > 0 ? n : 0] = 0;
+    return attn_error("%s is a symbolic link (to %s): checkpoints are swapped in whole, so give the folder itself",
+                      dir, target);
+}
+
+int attn_checkpoint_check_dir(const char *dir_in, const char *const *names, int n) {
+    char dir[PATH_CAP - 32], parent[PATH_CAP], old[PATH_CAP];
+    struct stat st;
+    if (trim_dir(dir_in, dir, sizeof dir)) return -1;
+    parent_of(dir, parent, sizeof parent);
+    snprintf(old, sizeof old, "%s.old", dir);
+    if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
+        return attn_error("%s: cannot be created: %s is not a folder", dir, parent);
+    if (not_a_link(dir)) return -1;
+    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) return attn_error("%s exists and is not a folder", dir);
+    return replaceable(dir, NULL, names, n) || replaceable(old, NULL, names, n) ? -1 : 0;
 }
 
 /* Swaps the complete folder tmp in for dir; the old one survives as dir.old until the new
@@ -334,7 +375,7 @@ static int publish(const char *tmp, const char *dir) {
     char old[PATH_CAP], parent[PATH_CAP];
     snprintf(old, sizeof old, "%s.old", dir);
     parent_of(dir, parent, sizeof parent);
-    if (replaceable(dir, tmp) || replaceable(old, tmp) || attn_checkpoint_remove_dir(old)) return -1;
+    if (replaceable(dir, tmp, NULL, 0) || replaceable(old, tmp, NULL, 0) || attn_checkpoint_remove_dir(old)) return -1;
     bool had = exists(dir);
     if (had && rename(dir, old) != 0) return attn_error("%s: cannot move aside to %s: %s", dir, old, strerror(errno));
     if (rename(tmp, dir) != 0) {
@@ -349,7 +390,7 @@ static int publish(const char *tmp, const char *dir) {
 
 int attn_checkpoint_save_with(const char *dir_in, attn_checkpoint_writer write, void *ctx) {
     char tmp[PATH_CAP], dir[PATH_CAP - 32];
-    if (trim_dir(dir_in, dir, sizeof dir)) return -1;
+    if (trim_dir(dir_in, dir, sizeof dir) || not_a_link(dir)) return -1;
     snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", dir);
     if (!mkdtemp(tmp)) return attn_error("%s: cannot create a temporary folder beside it: %s", dir, strerror(errno));
     chmod(tmp, 0755);

@@ -52,8 +52,19 @@ int attn_checkpoint_save(const char *dir, const attn_gpt2_train *m, attn_adamw *
 typedef int (*attn_checkpoint_writer)(const char *tmp_dir, void *ctx);
 int attn_checkpoint_save_with(const char *dir, attn_checkpoint_writer write, void *ctx);
 
+/* Before a run whose checkpoints hold the files names[0..n) and are saved as dir: the checks
+ * a save makes of dir (missing, in a folder that exists, or a folder of those files alone; the
+ * same for dir.old), so that a mistyped --out fails at the start, not at the first save. */
+int attn_checkpoint_check_dir(const char *dir, const char *const *names, int n);
+
 /* Copies a file (written atomically), e.g. a tokenizer.json into a checkpoint. */
 int attn_checkpoint_copy_file(const char *src, const char *dst);
+
+/* The tokenizer.json file that a tokenizer path (as attn_tokenizer_load takes it) names:
+ * the file itself, or DIR/tokenizer.json; into out. A checkpoint keeps its tokenizer as
+ * tokenizer.json, so llama2.c's tokenizer.bin, a GGUF and vocab.json + merges.txt are
+ * refused (naming the path) before a run starts, not copied under the wrong name. */
+int attn_checkpoint_tokenizer_json(const char *tokenizer, char *out, size_t cap);
 
 /* After a crash: DIR missing but DIR.old there -> DIR.old becomes DIR; both there ->
  * DIR.old is removed; DIR.tmp-* folders are removed. 0 when nothing needed doing too. */

@@ -98,9 +98,27 @@ static int read_config(const char *path, attn_encdec_config *c, attn_encdec_opts
     return 0;
 }
 
-static int read_weights(attn_encdec *m, const char *path) {
-    attn_safetensors *st = attn_safetensors_open(path);
-    if (!st) return -1;
+/* The tensors that fix the model's size (vocabulary, width, feed-forward width and layer
+ * counts) must have config.json's shapes before the model is allocated: a config.json that
+ * claims a vocabulary of 2e9 is an error, not a reservation of terabytes. */
+static int check_size(const attn_safetensors *st, const char *path, const attn_encdec_config *c) {
+    char name[ENCDEC_NAME_MAX];
+    const char *stack[] = {"encoder", "decoder"};
+    int64_t layers[] = {c->n_encoder_layers, c->n_decoder_layers};
+    for (int i = 0; i < 3; i++) {
+        if (i == 0) snprintf(name, sizeof name, "shared.weight");
+        else snprintf(name, sizeof name, "%s.layers.%lld.linear1.weight", stack[i - 1], (long long)layers[i - 1] - 1);
+        int64_t rows = i == 0 ? c->vocab : c->d_ff;
+        const attn_st_tensor *t = attn_safetensors_find_any(st, name);
+        if (!t) return attn_error("%s: missing tensor '%s'", path, name);
+        if (t->ndim != 2 || t->shape[0] != rows || t->shape[1] != c->d_model)
+            return attn_error("%s: tensor '%s' is not the [%lld x %lld] that config.json implies", path, name,
+                              (long long)rows, (long long)c->d_model);
+    }
+    return 0;
+}
+
+static int read_weights(attn_encdec *m, const attn_safetensors *st, const char *path) {
     int rc = 0;
     for (int i = 0; i < m->n_params && rc == 0; i++) {
         const attn_param *p = &m->params[i];
@@ -113,7 +131,6 @@ static int read_weights(attn_encdec *m, const char *path) {
         else
             attn_to_f32(p->data, t->data, t->dtype, p->numel);
     }
-    attn_safetensors_close(st);
     return rc;
 }
 
@@ -124,13 +141,14 @@ attn_encdec *attn_encdec_load(const char *dir, int64_t B, int64_t S, int64_t T) 
     attn_encdec_config c;
     attn_encdec_opts o;
     if (read_config(cfg, &c, &o)) return NULL;
-    attn_encdec *m = attn_encdec_create(&c, B, S, T);
-    if (!m) return NULL;
-    m->opts.dropout = o.dropout, m->opts.label_smoothing = o.label_smoothing;
-    if (read_weights(m, weights)) {
+    attn_safetensors *st = attn_encdec_config_check(&c) == 0 ? attn_safetensors_open(weights) : NULL;
+    attn_encdec *m = st && check_size(st, weights, &c) == 0 ? attn_encdec_create(&c, B, S, T) : NULL;
+    if (m) m->opts.dropout = o.dropout, m->opts.label_smoothing = o.label_smoothing;
+    if (m && read_weights(m, st, weights)) {
         attn_encdec_free(m);
-        return NULL;
+        m = NULL;
     }
+    attn_safetensors_close(st);
     return m;
 }
 

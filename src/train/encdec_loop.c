@@ -21,6 +21,7 @@
 
 #define PATH_CAP 4200
 #define STATE_FORMAT "attn-encdec-train-state"
+#define MAX_TOKENS (1 << 24) /* --max-tokens' limit: a batch plan of more sentences than an int counts overflows */
 
 void attn_encdec_train_defaults(attn_encdec_train_opts *o) {
     memset(o, 0, sizeof *o);
@@ -37,6 +38,17 @@ int attn_encdec_ids_for(const attn_tokenizer *tok, attn_encdec_config *c) {
     c->vocab = attn_tokenizer_vocab_size(tok) + 2;
     c->eos_id = eos, c->bos_id = (int32_t)c->vocab - 2, c->pad_id = (int32_t)c->vocab - 1;
     return 0;
+}
+
+int attn_encdec_check_ids(const attn_tokenizer *tok, const attn_encdec_config *c, const char *model) {
+    attn_encdec_config want = *c;
+    if (attn_encdec_ids_for(tok, &want)) return -1;
+    if (want.vocab == c->vocab && want.eos_id == c->eos_id && want.bos_id == c->bos_id && want.pad_id == c->pad_id)
+        return 0;
+    return attn_error("%s: the model's vocabulary %lld (EOS %d, BOS %d, PAD %d) is not the tokenizer's %d tokens + 2 "
+                      "(EOS %d, BOS %d, PAD %d): give the tokenizer it was trained with (--tokenizer)", model,
+                      (long long)c->vocab, c->eos_id, c->bos_id, c->pad_id, attn_tokenizer_vocab_size(tok), want.eos_id,
+                      want.bos_id, want.pad_id);
 }
 
 /* ---- text ---- */
@@ -170,6 +182,7 @@ typedef struct {
     int64_t adam_steps;   /* read from the checkpoint before the optimizer exists */
     uint64_t dropout_seed;
     attn_tokenizer *tok;
+    char tok_json[PATH_CAP]; /* the tokenizer.json that each checkpoint gets a copy of */
     attn_encdec *m;
     attn_adamw *opt;
     corpus train, valid;
@@ -263,8 +276,12 @@ static int write_model(const char *tmp, void *ctx) {
     char path[PATH_CAP];
     if (attn_encdec_save(r->m, tmp)) return -1;
     snprintf(path, sizeof path, "%s/tokenizer.json", tmp);
-    return attn_checkpoint_copy_file(r->o->tokenizer, path);
+    return attn_checkpoint_copy_file(r->tok_json, path);
 }
+
+/* What write_checkpoint puts in the folder. */
+static const char *const checkpoint_files[] = {"config.json", "model.safetensors", "tokenizer.json",
+                                               "encdec_state.safetensors", "encdec_state.json"};
 
 static int write_checkpoint(const char *tmp, void *ctx) {
     run *r = ctx;
@@ -311,17 +328,26 @@ static int read_moments(run *r, const char *dir) {
     return rc;
 }
 
-/* The batch cursor, step counts and dropout seed of the checkpoint. */
+/* A seed as write_state writes it: a hex string (of 16 digits). */
+static int read_seed(json_t *j, const char *path, const char *key, uint64_t *out) {
+    const char *s = json_string_value(json_object_get(j, key));
+    char *end = NULL;
+    if (s) *out = strtoull(s, &end, 16);
+    return s && end != s && !*end ? 0 : attn_error("%s: \"%s\" missing or not a hex string", path, key);
+}
+
+/* The batch cursor, step counts and dropout seed of the checkpoint: all required (a default
+ * would restart the schedule at step 0 on trained weights, and trim the log to it). */
 static int read_cursor(run *r, json_t *j, const char *path) {
-    int64_t step, adam, epoch, batch;
-    const char *dseed = attn_cfg_str(j, path, "dropout_seed", "0");
-    int rc = attn_cfg_int(j, path, "step", 0, 0, INT64_MAX, &step);
-    if (rc == 0) rc = attn_cfg_int(j, path, "adam_steps", 0, 0, INT64_MAX, &adam);
-    if (rc == 0) rc = attn_cfg_int(j, path, "epoch", 0, 0, INT64_MAX, &epoch);
-    if (rc == 0) rc = attn_cfg_int(j, path, "batch", 0, 0, INT32_MAX, &batch);
-    if (rc) return -1;
-    r->step = step, r->epoch = epoch, r->batch = batch, r->adam_steps = adam;
-    r->dropout_seed = strtoull(dseed ? dseed : "0", NULL, 16);
+    int64_t v[4];
+    static const char *keys[] = {"step", "adam_steps", "epoch", "batch"};
+    for (int i = 0; i < 4; i++) {
+        json_t *x = json_object_get(j, keys[i]);
+        if (!x || json_is_null(x)) return attn_error("%s: \"%s\" missing", path, keys[i]);
+        if (attn_cfg_int(j, path, keys[i], 0, 0, i == 3 ? INT32_MAX : INT64_MAX, &v[i])) return -1;
+    }
+    if (read_seed(j, path, "dropout_seed", &r->dropout_seed)) return -1;
+    r->step = v[0], r->adam_steps = v[1], r->epoch = v[2], r->batch = v[3];
     return 0;
 }
 
@@ -344,15 +370,15 @@ static int read_recipe(run *r, json_t *j, const char *path) {
     attn_encdec_train_opts *o = &r->rec;
     int64_t warmup, max_tokens;
     double lr_factor, clip, dropout, smoothing;
-    const char *seed = attn_cfg_str(j, path, "seed", NULL);
-    int rc = attn_cfg_int(j, path, "warmup", o->warmup, 1, INT64_MAX, &warmup);
-    if (rc == 0) rc = attn_cfg_int(j, path, "max_tokens", o->max_tokens, 2, INT64_MAX, &max_tokens);
+    uint64_t s;
+    int rc = read_seed(j, path, "seed", &s);
+    if (rc == 0) rc = attn_cfg_int(j, path, "warmup", o->warmup, 1, INT64_MAX, &warmup);
+    if (rc == 0) rc = attn_cfg_int(j, path, "max_tokens", o->max_tokens, 2, MAX_TOKENS, &max_tokens);
     if (rc == 0) rc = attn_cfg_float(j, path, "lr_factor", o->lr_factor, 0, 1e30, &lr_factor);
     if (rc == 0) rc = attn_cfg_float(j, path, "clip", o->clip, 0, 1e30, &clip);
     if (rc == 0) rc = attn_cfg_float(j, path, "dropout", o->dropout, 0, 0.99, &dropout);
     if (rc == 0) rc = attn_cfg_float(j, path, "label_smoothing", o->label_smoothing, 0, 1, &smoothing);
     if (rc) return -1;
-    uint64_t s = seed ? strtoull(seed, NULL, 16) : o->seed;
     if (s != o->seed) note(r, "--seed %llu from the checkpoint (not the command line's %llu)", (unsigned long long)s,
                            (unsigned long long)o->seed);
     o->seed = s;
@@ -401,9 +427,7 @@ static int new_model(run *r, int64_t B, int64_t S) {
     if (attn_encdec_ids_for(r->tok, &c)) return -1;
     r->m = r->resumed ? attn_encdec_load(o->out_dir, B, S, S) : attn_encdec_new(&c, o->seed, B, S, S);
     if (!r->m) return -1;
-    if (attn_encdec_get_config(r->m)->vocab != c.vocab)
-        return attn_error("%s: the checkpoint's vocabulary (%lld) is not the tokenizer's + 1 (%lld)", o->out_dir,
-                          (long long)attn_encdec_get_config(r->m)->vocab, (long long)c.vocab);
+    if (attn_encdec_check_ids(r->tok, attn_encdec_get_config(r->m), o->out_dir)) return -1;
     attn_encdec_opts *mo = attn_encdec_options(r->m);
     mo->dropout = o->dropout, mo->label_smoothing = o->label_smoothing, mo->training = true;
     mo->seed = r->resumed ? r->dropout_seed : o->seed ^ 0x9E3779B97F4A7C15ull;
@@ -447,7 +471,10 @@ static int open_log(run *r) {
  * pairs fit, and the batch plan follows the recipe's max_tokens. */
 static int setup(run *r) {
     const attn_encdec_train_opts *o = r->o;
-    if (!(r->tok = attn_tokenizer_load(o->tokenizer)) || resume_state(r)) return -1;
+    if (!(r->tok = attn_tokenizer_load(o->tokenizer)) ||
+        attn_checkpoint_tokenizer_json(o->tokenizer, r->tok_json, sizeof r->tok_json) || resume_state(r) ||
+        attn_checkpoint_check_dir(o->out_dir, checkpoint_files, sizeof checkpoint_files / sizeof *checkpoint_files))
+        return -1;
     r->max_sentences = (int)(o->max_tokens / 4 > 1 ? o->max_tokens / 4 : 1);
     int64_t S = (o->max_tokens + r->max_sentences - 1) / r->max_sentences;
     if (new_model(r, r->max_sentences, S)) return -1;
@@ -522,6 +549,8 @@ int attn_encdec_train_run(const attn_encdec_train_opts *o, attn_train_result *re
     *res = (attn_train_result){.last_loss = NAN, .last_val_loss = NAN};
     if (!o->src || !o->tgt || !o->tokenizer || !o->out_dir) return attn_error("give the source, target, tokenizer and output");
     if (!o->valid_src != !o->valid_tgt) return attn_error("give both validation sides or neither");
+    if (o->max_tokens < 2 || o->max_tokens > MAX_TOKENS)
+        return attn_error("max_tokens %lld is outside [2, %d]", (long long)o->max_tokens, MAX_TOKENS);
     run r = {.rec = *o};
     r.o = &r.rec;
     int rc = setup(&r);

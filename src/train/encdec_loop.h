@@ -54,6 +54,10 @@ int attn_encdec_train_run(const attn_encdec_train_opts *o, attn_train_result *r)
  * search fills ended hypotheses with it, so it must not be EOS. */
 int attn_encdec_ids_for(const attn_tokenizer *tok, attn_encdec_config *c);
 
+/* 0 when model config c has the vocabulary and the EOS, BOS and PAD ids that
+ * attn_encdec_ids_for gives for tok; else an error naming model (a folder) and both sets. */
+int attn_encdec_check_ids(const attn_tokenizer *tok, const attn_encdec_config *c, const char *model);
+
 /* Splits text (modified in place: newlines become NULs; a "\r\n" ending loses its "\r")
  * into lines. Every line must be valid UTF-8: else an error naming what:LINE. *lines is
  * malloc'd (pointers into text); a final line without a newline counts. */
