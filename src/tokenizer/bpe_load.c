@@ -105,36 +105,33 @@ static int parse_added(bpe_spec *s, json_t *added) {
 
 static bool is_null_or_absent(json_t *j) { return !j || json_is_null(j); }
 
+/* The ByteLevel object a pre_tokenizer or decoder is, itself or as a Sequence of one (its
+ * array under list_key); NULL with the error set for any other type. */
+static json_t *byte_level_part(bpe_spec *s, json_t *j, const char *list_key, const char *what) {
+    const char *type = json_string_value(json_object_get(j, "type"));
+    json_t *list = json_object_get(j, list_key);
+    if (type && strcmp(type, "Sequence") == 0 && json_array_size(list) == 1)
+        return byte_level_part(s, json_array_get(list, 0), list_key, what);
+    if (type && strcmp(type, "ByteLevel") == 0) return j;
+    attn_error("%s: %s '%s' is not supported (only GPT-2's ByteLevel)", s->source, what, type ? type : "?");
+    return NULL;
+}
+
 /* GPT-2's own setting is ByteLevel with add_prefix_space false; a missing pre-tokenizer
  * (hand-written files) means the same here. */
 static int check_pre_tokenizer(bpe_spec *s, json_t *pt) {
     if (is_null_or_absent(pt)) return 0;
-    const char *type = json_string_value(json_object_get(pt, "type"));
-    json_t *list = json_object_get(pt, "pretokenizers");
-    if (type && strcmp(type, "Sequence") == 0 && json_array_size(list) == 1)
-        return check_pre_tokenizer(s, json_array_get(list, 0));
-    if (!type || strcmp(type, "ByteLevel") != 0)
-        return attn_error("%s: pre_tokenizer '%s' is not supported (only GPT-2's ByteLevel)",
-                          s->source, type ? type : "?");
+    if (!(pt = byte_level_part(s, pt, "pretokenizers", "pre_tokenizer"))) return -1;
     if (json_is_true(json_object_get(pt, "add_prefix_space")))
         return attn_error("%s: ByteLevel add_prefix_space = true is not supported", s->source);
-    json_t *use_regex = json_object_get(pt, "use_regex");
-    s->use_regex = !json_is_false(use_regex);
+    s->use_regex = !json_is_false(json_object_get(pt, "use_regex"));
     return 0;
 }
 
 /* Tokens decode as byte-level text; a decoder that would join or map them otherwise (WordPiece,
  * Metaspace...) is refused, as is a type attn does not know. None means ByteLevel here too. */
 static int check_decoder(bpe_spec *s, json_t *decoder) {
-    if (is_null_or_absent(decoder)) return 0;
-    const char *type = json_string_value(json_object_get(decoder, "type"));
-    json_t *list = json_object_get(decoder, "decoders");
-    if (type && strcmp(type, "Sequence") == 0 && json_array_size(list) == 1)
-        return check_decoder(s, json_array_get(list, 0));
-    if (!type || strcmp(type, "ByteLevel") != 0)
-        return attn_error("%s: decoder type '%s' is not supported (only GPT-2's ByteLevel)", s->source,
-                          type ? type : "?");
-    return 0;
+    return is_null_or_absent(decoder) || byte_level_part(s, decoder, "decoders", "decoder type") ? 0 : -1;
 }
 
 static int check_model(bpe_spec *s, json_t *model) {
