@@ -166,6 +166,13 @@ expect "fine-tune from a checkpoint folder" 0 "$attn" train --data "$tmp/data" -
     --batch 4 --seq 32 --steps 3 -t 1 --eval-every 0
 expect "zero steps" 1 "$attn" train --data "$tmp/data" --out "$tmp/x" "${model[@]}" --steps 0
 contains "zero steps refused, not run as 100" "$tmp/err" "--steps must be at least 1"
+# an --out the run could never save to is refused before the first step, not after it
+mkdir -p "$tmp/mine" && echo "notes" >"$tmp/mine/notes.txt"
+expect "--out a folder of the user's files" 1 "$attn" train --data "$tmp/data" --out "$tmp/mine" "${model[@]}" --steps 2
+contains "the user's file named" "$tmp/err" "holds 'notes.txt'"
+if grep -q "step 1/" "$tmp/err"; then bad "trained before refusing --out"; else ok; fi
+expect "--out a file" 1 "$attn" train --data "$tmp/data" --out "$tmp/a.txt" "${model[@]}" --steps 2
+contains "--out a file named" "$tmp/err" "exists and is not a folder"
 expect "init from a missing folder" 1 "$attn" train --data "$tmp/data" --out "$tmp/x" --init "$tmp/nothere" --steps 2
 contains "the missing folder named" "$tmp/err" "nothere: no such folder or file"
 # a model of a larger vocabulary fine-tuned on data of another tokenizer: no token id is out of
@@ -189,9 +196,8 @@ cp -r "$tmp/b" "$tmp/bc"
 truncate -s 1000 "$tmp/bc/model.safetensors"
 expect "truncated checkpoint" 1 "$attn" train --data "$tmp/data" --out "$tmp/bc" --resume
 contains "truncated file named" "$tmp/err" "model.safetensors"
-echo '{"format": "attn-tr' >"$tmp/b/train_state.json.bad"
 cp -r "$tmp/b" "$tmp/bj"
-mv "$tmp/bj/train_state.json.bad" "$tmp/bj/train_state.json"
+echo '{"format": "attn-tr' >"$tmp/bj/train_state.json"
 expect "torn train_state.json" 1 "$attn" train --data "$tmp/data" --out "$tmp/bj" --resume
 contains "json named" "$tmp/err" "train_state.json"
 

@@ -369,6 +369,12 @@ int attn_checkpoint_check_dir(const char *dir_in, const char *const *names, int 
     return replaceable(dir, NULL, names, n) || replaceable(old, NULL, names, n) ? -1 : 0;
 }
 
+int attn_checkpoint_check_out(const char *dir) {
+    static const char *const files[] = {"config.json", "model.safetensors", "tokenizer.json", "train_state.json",
+                                        "train_state.safetensors"};
+    return attn_checkpoint_check_dir(dir, files, sizeof files / sizeof *files);
+}
+
 /* Swaps the complete folder tmp in for dir; the old one survives as dir.old until the new
  * one is in place, so a crash at any point leaves one complete checkpoint. */
 static int publish(const char *tmp, const char *dir) {

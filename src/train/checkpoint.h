@@ -45,6 +45,9 @@ typedef struct {
  * copy into it, or NULL. */
 int attn_checkpoint_save(const char *dir, const attn_gpt2_train *m, attn_adamw *o, const attn_train_state *s,
                          const char *tokenizer);
+/* attn_checkpoint_check_dir for the files attn_checkpoint_save writes: a run refuses an --out
+ * it could never save to before it trains, not at its first save. */
+int attn_checkpoint_check_out(const char *dir);
 
 /* The same atomic folder swap for any content: write fills the temporary folder it is
  * given (returning 0, or -1 with the error set); then it is synced and swapped in for dir.

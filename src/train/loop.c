@@ -244,7 +244,9 @@ static int check_hparams(const attn_train_hparams *hp) {
 static int setup(run *r) {
     const attn_train_opts *o = r->o;
     if (!o->data_dir || !o->out_dir) return attn_error("both the data folder and the output folder are needed");
-    if (check_hparams(&o->hp) || attn_checkpoint_recover(o->out_dir) || open_data(r)) return -1;
+    if (check_hparams(&o->hp) || attn_checkpoint_recover(o->out_dir) || attn_checkpoint_check_out(o->out_dir) ||
+        open_data(r))
+        return -1;
     if (o->resume ? resume(r) : fresh(r)) return -1;
     attn_adamw_zero_grads_after_step(r->opt, true); /* so every step starts with zero gradients */
     attn_gpt2_train_zero_grad(r->m);
