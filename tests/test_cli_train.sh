@@ -182,6 +182,9 @@ expect "model of the other tokenizer" 0 "$attn" train --data "$tmp/data2" --out 
 expect "fine-tune on data of another tokenizer" 1 "$attn" train --data "$tmp/data" --out "$tmp/x" --init "$tmp/m2" \
     --batch 4 --seq 32 --steps 2
 contains "other tokenizer named" "$tmp/err" "made with another tokenizer than the model in"
+expect "the same, --init naming the weights file" 1 "$attn" train --data "$tmp/data" --out "$tmp/x" \
+    --init "$tmp/m2/model.safetensors" --batch 4 --seq 32 --steps 2
+contains "other tokenizer named (file)" "$tmp/err" "made with another tokenizer than the model in"
 cp -r "$tmp/b" "$tmp/bd"
 sed -i 's/"batch": "0x0*14"/"batch": "0x0000000000000007"/' "$tmp/bd/train_state.json"
 expect "edited data cursor" 1 "$attn" train --data "$tmp/data" --out "$tmp/bd" --resume --steps 21

@@ -62,6 +62,16 @@ static bool is_file(const char *p) {
 
 /* ---- set-up ---- */
 
+/* The folder whose tokenizer.json goes with --init: the folder itself, or the one holding
+ * the model.safetensors it names. */
+static void init_folder(const char *init, char *out, size_t cap) {
+    struct stat st;
+    const char *slash = strrchr(init, '/');
+    if (stat(init, &st) == 0 && S_ISDIR(st.st_mode)) snprintf(out, cap, "%s", init);
+    else if (slash) snprintf(out, cap, "%.*s", (int)(slash - init), init);
+    else snprintf(out, cap, ".");
+}
+
 static int open_data(run *r) {
     char p[PATH_CAP];
     snprintf(p, sizeof p, "%s/train.bin", r->o->data_dir);
@@ -78,10 +88,12 @@ static int open_data(run *r) {
  * weights we start from (a resumed checkpoint, a fine-tuned HF folder) when it is the one
  * the data was made with. Only samples and `attn generate` need it: missing is no error. */
 static void find_tokenizer(run *r) {
-    const char *dirs[] = {r->o->data_dir, r->o->resume ? r->o->out_dir : r->o->init};
+    char init[PATH_CAP] = "";
+    if (!r->o->resume && r->o->init && strcmp(r->o->init, "random") != 0) init_folder(r->o->init, init, sizeof init);
+    const char *dirs[] = {r->o->data_dir, r->o->resume ? r->o->out_dir : init};
     for (int i = 0; i < 2 && !r->has_tokenizer; i++) {
         uint64_t id;
-        if (!dirs[i] || !strcmp(dirs[i], "random")) continue;
+        if (!dirs[i] || !dirs[i][0]) continue;
         snprintf(r->tokenizer, sizeof r->tokenizer, "%s/tokenizer.json", dirs[i]);
         r->has_tokenizer = is_file(r->tokenizer) && (i == 0 || (attn_data_tokenizer_id(r->tokenizer, &id) == 0 &&
                                                                id == attn_shard_info(r->train)->tokenizer_id));
@@ -147,10 +159,11 @@ static int check_shape(const attn_gpt2_config *c, const attn_train_opts *o) {
  * only fails when the vocabulary sizes differ too. */
 static int check_init_tokenizer(run *r) {
     const char *init = r->o->init;
-    char p[PATH_CAP];
+    char p[PATH_CAP], dir[PATH_CAP - 16];
     uint64_t id;
     if (r->o->resume || !init || !strcmp(init, "random")) return 0;
-    snprintf(p, sizeof p, "%s/tokenizer.json", init);
+    init_folder(init, dir, sizeof dir);
+    snprintf(p, sizeof p, "%s/tokenizer.json", dir);
     const attn_shard_header *h = attn_shard_info(r->train);
     if (!is_file(p) || (attn_data_tokenizer_id(p, &id) == 0 && id == h->tokenizer_id)) return 0;
     attn_tokenizer *t = attn_tokenizer_load(p);
