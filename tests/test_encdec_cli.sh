@@ -117,6 +117,14 @@ if [ "$(wc -l <"$tmp/hyp_avg.txt")" -eq 100 ] && [ -s "$tmp/hyp_avg.txt" ]; then
 expect "average of nothing" 2 "$attn" average -o "$tmp/avg2"
 expect "average of a missing folder" 1 "$attn" average -o "$tmp/avg2" "$tmp/ck" "$tmp/nothing"
 if [ ! -e "$tmp/avg2" ]; then ok; else bad "a failed average left $tmp/avg2 behind"; fi
+# checkpoints of one shape but another tokenizer, or another epsilon: their mean is no model
+cp -r "$tmp/ck" "$tmp/ck-tok" && printf ' ' >>"$tmp/ck-tok/tokenizer.json"
+expect "average across tokenizers" 1 "$attn" average -o "$tmp/avg2" "$tmp/ck" "$tmp/ck-tok"
+contains "tokenizers named" "$tmp/err" "averaging needs checkpoints of one tokenizer"
+cp -r "$tmp/ck" "$tmp/ck-eps" && sed -i 's/"layer_norm_eps": [0-9.e-]*/"layer_norm_eps": 0.001/' "$tmp/ck-eps/config.json"
+expect "average across epsilons" 1 "$attn" average -o "$tmp/avg2" "$tmp/ck" "$tmp/ck-eps"
+contains "epsilon named" "$tmp/err" "another LayerNorm (placement or epsilon)"
+if [ ! -e "$tmp/avg2" ]; then ok; else bad "a refused average left $tmp/avg2 behind"; fi
 
 # empty lines give empty lines; over-long lines are cut with a warning
 printf 'red cat\n\nblue\n' >"$tmp/empty.txt"

@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "args.h"
 #include "commands.h"
 #include "core/common.h"
 #include "train/checkpoint.h"
+#include "train/data.h"
 #include "train/encdec.h"
 
 #define MAX_CKPTS 64
@@ -18,9 +20,26 @@ typedef struct {
     int n;
 } average_job;
 
+/* The ids mean the same in every checkpoint only if they share one tokenizer (the same
+ * file, as a run's checkpoints carry), or none of them has one. */
+static int same_tokenizers(const average_job *j) {
+    uint64_t first = 0, id = 0;
+    char p[4200];
+    for (int i = 0; i < j->n; i++) {
+        snprintf(p, sizeof p, "%s/tokenizer.json", j->dirs[i]);
+        bool has = access(p, F_OK) == 0;
+        if (has && attn_data_tokenizer_id(p, &id)) return -1;
+        if (i == 0) first = has ? id : 0;
+        else if ((has ? id : 0) != first)
+            return attn_error("%s and %s/tokenizer.json differ (or one is missing): averaging needs checkpoints of "
+                              "one tokenizer", p, j->dirs[0]);
+    }
+    return 0;
+}
+
 static int write_average(const char *tmp, void *ctx) {
     const average_job *j = ctx;
-    if (attn_encdec_average(j->dirs, j->n, tmp)) return -1;
+    if (same_tokenizers(j) || attn_encdec_average(j->dirs, j->n, tmp)) return -1;
     char src[4200], dst[4200];
     struct stat st;
     snprintf(src, sizeof src, "%s/tokenizer.json", j->dirs[0]);

@@ -154,10 +154,16 @@ attn_encdec *attn_encdec_load(const char *dir, int64_t B, int64_t S, int64_t T) 
 
 /* ---- Checkpoint averaging ---- */
 
-static bool same_shape(const attn_encdec_config *a, const attn_encdec_config *b) {
-    return a->vocab == b->vocab && a->d_model == b->d_model && a->n_heads == b->n_heads && a->d_ff == b->d_ff &&
-           a->n_encoder_layers == b->n_encoder_layers && a->n_decoder_layers == b->n_decoder_layers &&
-           a->pre_ln == b->pre_ln;
+/* The first field in which two configs differ (NULL when none): averaging is only meaningful
+ * between checkpoints of one model, so its ids, positions and epsilon must agree too. */
+static const char *config_difference(const attn_encdec_config *a, const attn_encdec_config *b) {
+    if (a->vocab != b->vocab) return "vocabulary";
+    if (a->d_model != b->d_model || a->n_heads != b->n_heads || a->d_ff != b->d_ff) return "width";
+    if (a->n_encoder_layers != b->n_encoder_layers || a->n_decoder_layers != b->n_decoder_layers) return "depth";
+    if (a->pre_ln != b->pre_ln || a->eps != b->eps) return "LayerNorm (placement or epsilon)";
+    if (a->max_len != b->max_len) return "max_len";
+    if (a->pad_id != b->pad_id || a->bos_id != b->bos_id || a->eos_id != b->eos_id) return "PAD/BOS/EOS ids";
+    return NULL;
 }
 
 int attn_encdec_average(const char *const *dirs, int n, const char *out_dir) {
@@ -169,8 +175,9 @@ int attn_encdec_average(const char *const *dirs, int n, const char *out_dir) {
     for (int i = 0; i < n && rc == 0; i++) {
         attn_encdec *m = i == 0 ? first : attn_encdec_load(dirs[i], 1, 1, 1);
         if (!m) rc = -1;
-        else if (!same_shape(&m->c, &first->c))
-            rc = attn_error("average: %s has another shape than %s", dirs[i], dirs[0]);
+        else if (config_difference(&m->c, &first->c))
+            rc = attn_error("average: %s has another %s than %s", dirs[i], config_difference(&m->c, &first->c),
+                            dirs[0]);
         for (int64_t k = 0; rc == 0 && k < m->numel; k++) sum[k] += m->data[k];
         if (m != first) attn_encdec_free(m);
     }
