@@ -154,6 +154,15 @@ expect "average into a symbolic link" 1 "$attn" average -o "$tmp/link" "$tmp/ck"
 if [ -L "$tmp/link" ] && cmp -s "$tmp/real/model.safetensors" "$tmp/ck400/model.safetensors"; then ok
 else bad "the link or its checkpoint changed"; fi
 
+# a --max-len shorter than the batch plan's rows (--max-tokens 7 plans rows of 7): the plan
+# takes rows of --max-len; it was refused as "encoder-decoder batch 1 x (7, 7)"
+printf 'red\ncat\n' >"$tmp/one.src" && printf 'rot\nkatze\n' >"$tmp/one.tgt"
+expect "--max-len under the plan's rows" 0 "$attn" train-encdec --src "$tmp/one.src" --tgt "$tmp/one.tgt" \
+    --tokenizer "$tmp/tok.json" --out "$tmp/short-len" --steps 2 --max-len 6 --max-tokens 7
+expect "--max-len no pair fits" 1 "$attn" train-encdec --src "$tmp/one.src" --tgt "$tmp/one.tgt" \
+    --tokenizer "$tmp/tok.json" --out "$tmp/short-len2" --steps 2 --max-len 2
+contains "what fits said" "$tmp/err" "each side at most 1 tokens: --max-len less its EOS or BOS"
+
 # bad input
 head -n 10 "$tmp/train.tgt" >"$tmp/short.tgt"
 expect "line counts differ" 1 "$attn" train-encdec --src "$tmp/train.src" --tgt "$tmp/short.tgt" --tokenizer "$tmp/tok.json" --out "$tmp/bad" --steps 1

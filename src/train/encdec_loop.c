@@ -169,8 +169,9 @@ static int corpus_load(corpus *c, const char *src, const char *tgt, const attn_t
         kept++;
     }
     c->n = c->src_rows = c->tgt_rows = kept;
-    return kept ? 0 : attn_error("%s: no sentence pair fits (max_len %d tokens, --max-tokens %lld)", src, max_ids,
-                                 (long long)max_tokens);
+    return kept ? 0
+                : attn_error("%s: no sentence pair fits (each side at most %d tokens: --max-len less its EOS or BOS; "
+                             "--max-tokens %lld)", src, max_ids, (long long)max_tokens);
 }
 
 /* ---- the run ---- */
@@ -425,6 +426,7 @@ static int new_model(run *r, int64_t B, int64_t S) {
     const attn_encdec_train_opts *o = r->o;
     attn_encdec_config c = o->shape;
     if (attn_encdec_ids_for(r->tok, &c)) return -1;
+    if (!r->resumed && S > c.max_len) S = c.max_len; /* no row is longer: a short --max-len plans less */
     r->m = r->resumed ? attn_encdec_load(o->out_dir, B, S, S) : attn_encdec_new(&c, o->seed, B, S, S);
     if (!r->m) return -1;
     if (attn_encdec_check_ids(r->tok, attn_encdec_get_config(r->m), o->out_dir)) return -1;
