@@ -23,7 +23,7 @@ contains "subcommand named" "$tmp/err" "'frob'"
 expect "train without -o" 2 "$attn" tokenizer train -i "$tmp/a.txt" --vocab-size 300
 expect "train with neither size nor chars" 2 "$attn" tokenizer train -i "$tmp/a.txt" -o "$tmp/t.json"
 expect "vocab size too small" 2 "$attn" tokenizer train -i "$tmp/a.txt" --vocab-size 100 -o "$tmp/t.json"
-contains "range named" "$tmp/err" "--vocab-size"
+contains "range named" "$tmp/err" "--vocab-size (expected a number in [257, 16777216])"
 expect "missing input" 1 "$attn" tokenizer train -i "$tmp/nope.txt" --vocab-size 300 -o "$tmp/t.json"
 contains "missing input named" "$tmp/err" "nope.txt"
 

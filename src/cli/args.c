@@ -68,7 +68,7 @@ static int set_value(const cmd_spec *cmd, const opt_spec *o, const char *val) {
     }
 bad:
     if (o->lo != o->hi)
-        fprintf(stderr, "attn %s: invalid value '%s' for --%s (expected a number in [%g, %g])\n", cmd->command, val,
+        fprintf(stderr, "attn %s: invalid value '%s' for --%s (expected a number in [%.10g, %.10g])\n", cmd->command, val,
                 o->name, o->lo, o->hi);
     else fprintf(stderr, "attn %s: invalid value '%s' for --%s\n", cmd->command, val, o->name);
     return -1;
