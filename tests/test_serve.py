@@ -319,6 +319,9 @@ def test_errors(s, model_id, n_ctx):
     check(is_error(st, r, 400), f"not an object: {st} {r}")
     st, r, _ = s.request("POST", "/v1/completions", raw=b'\xff\xfe{"prompt": 1}')
     check(is_error(st, r, 400), f"invalid UTF-8 body: {st} {r}")
+    # jansson's message quotes the bytes near a syntax error: not UTF-8 here (the answer was lost)
+    st, r, _ = s.request("POST", "/v1/completions", raw=b'{"prompt": "a\\\xd5\x98b"}')
+    check(is_error(st, r, 400) and "not valid JSON" in r["error"]["message"], f"bad escape before bad UTF-8: {st} {r}")
     wrong = [({"prompt": "x", "temperature": "hot"}, "temperature"), ({"prompt": "x", "max_tokens": -1}, "max_tokens"),
              ({"prompt": "x", "max_tokens": 1.5}, "max_tokens"), ({"prompt": "x", "top_p": 3}, "top_p"),
              ({"prompt": "x", "stop": 5}, "stop"), ({"prompt": "x", "n": 0}, "n"), ({"prompt": "x", "stream": "yes"},

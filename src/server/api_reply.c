@@ -25,9 +25,12 @@ json_t *api_json_text(const char *s, size_t n) {
     return j;
 }
 
+/* The message may quote the client's bytes (a JSON syntax error's context) or end in a
+ * character cut by its buffer: as plain "s" either made the body NULL and the client got no
+ * answer at all. */
 json_t *api_error_body(const api_error *e) {
-    return json_pack("{s:{s:s, s:s, s:s?, s:s?}}", "error", "message", e->message, "type", e->type, "param", e->param,
-                     "code", e->code);
+    return json_pack("{s:{s:o, s:s, s:s?, s:s?}}", "error", "message", api_json_text(e->message, strlen(e->message)),
+                     "type", e->type, "param", e->param, "code", e->code);
 }
 
 static const char *finish_reason(const srv_job *j) {

@@ -15,32 +15,14 @@
 #include "core/common.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/bpe_internal.h"
+#include "tiny_tokenizer.h"
 
 static attn_tokenizer *gpt2, *tiny;
 static char tmp_json[64];
 
-static void write_or_die(const char *path, const void *buf, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(buf, 1, n, f) != n || fclose(f) != 0) abort();
-}
-
-static attn_tokenizer *load_tiny(void) {
-    char json[8192];
-    size_t o = (size_t)snprintf(json, sizeof json, "{\"model\": {\"vocab\": {");
-    for (int b = 0; b < 256; b++)
-        o += (size_t)snprintf(json + o, sizeof json - o, "%s\"\\u%04x\": %d", b ? ", " : "",
-                              (unsigned)bpe_byte_to_unicode((uint8_t)b), b);
-    o += (size_t)snprintf(json + o, sizeof json - o, "}, \"merges\": []}, \"added_tokens\": [{\"id\": "
-                          "256, \"content\": \"<|endoftext|>\", \"special\": true}]}");
-    write_or_die(tmp_json, json, o);
-    attn_tokenizer *t = attn_tokenizer_load(tmp_json);
-    if (!t) abort();
-    return t;
-}
-
 static void init(void) {
     snprintf(tmp_json, sizeof tmp_json, "/tmp/attn_fuzz_tokenizer_%d.json", (int)getpid());
-    tiny = load_tiny();
+    tiny = tiny_tokenizer(tmp_json);
     const char *data = getenv("ATTN_DATA");
     char path[4096];
     snprintf(path, sizeof path, "%s/gpt2", data && *data ? data : "../shared/data");

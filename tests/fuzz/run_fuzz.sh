@@ -3,8 +3,9 @@
 # ASan+UBSan into build-fuzz/, seeds build-fuzz/corpus-NAME from a fixture directory, runs
 # it for SECONDS and fails if it finds a crash or a target does not build.
 #
-# The library (src/core/*.c, src/format/*.c, src/tokenizer/*.c; no SIMD kernels) is built
-# once into an archive, so each target links only the objects it uses.
+# The library (src/core, src/format, src/tokenizer, src/chat and the server's request parsing;
+# no SIMD kernels, no models) is built once into an archive, so each target links only the
+# objects it uses.
 # Seeds: the first "tests/fixtures/..." directory named in the target's top comment
 # (e.g. "seed corpus: tests/fixtures/safetensors"), else tests/fixtures/NAME if present.
 # The last run's crash inputs stay in build-fuzz/fuzz_NAME-crash-* (or -timeout-, -oom-,
@@ -36,10 +37,20 @@ have_libfuzzer() {
 }
 
 # Compiles one library source to OUT/obj/...; prints the failure with its compiler output.
+# "src/core/simd/F.c@avx2" (or @avx512) compiles a kernel file for that instruction set, with
+# the Makefile's flags, as cpu.c expects one object of each.
 compile_one() {
-    local src=$1 obj=$OUT/obj/${1%.c}.o
+    local src=${1%@*} isa= flags=() obj
+    [ "$src" != "$1" ] && isa=${1#*@}
+    case $isa in
+    avx2) flags=(-mavx2 -mfma -mf16c -DATTN_SIMD_AVX2) ;;
+    avx512) flags=(-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx512vnni -mavx512vbmi -mfma -mf16c
+        -DATTN_SIMD_AVX512 -mamx-tile -mamx-bf16) ;; # clang 14 ignores amx.c's '#pragma GCC target'
+
+    esac
+    obj=$OUT/obj/${isa:+$isa/}${src%.c}.o
     mkdir -p "$(dirname "$obj")"
-    if ! "$CLANG" $CFLAGS_FUZZ -fsanitize=fuzzer-no-link,address,undefined -c -o "$obj" "$src" \
+    if ! "$CLANG" $CFLAGS_FUZZ "${flags[@]}" -fsanitize=fuzzer-no-link,address,undefined -c -o "$obj" "$src" \
         >"$obj.log" 2>&1; then
         echo "FAIL fuzz: library source $src does not compile:"
         sed 's/^/      /' "$obj.log" | head -n 30
@@ -50,8 +61,12 @@ export -f compile_one
 export CLANG OUT CFLAGS_FUZZ
 
 build_library() {
-    local srcs=(src/core/*.c src/format/*.c src/tokenizer/*.c) existing=()
+    local srcs=(src/core/*.c src/format/*.c src/tokenizer/*.c src/chat/*.c src/generate/sampler.c
+                src/generate/stream.c src/server/api_parse.c src/server/api_reply.c src/server/request.c) existing=()
     for s in "${srcs[@]}"; do [ -f "$s" ] && existing+=("$s"); done
+    if [ "$(uname -m)" = x86_64 ]; then
+        for s in src/core/simd/*.c; do existing+=("$s@avx2" "$s@avx512"); done
+    fi
     rm -rf "$OUT/obj" "$OUT/libattn-fuzz.a"
     printf '%s\n' "${existing[@]}" |
         xargs -P "${FUZZ_JOBS:-2}" -I{} bash -c 'compile_one "$1"' _ {} || return 1
