@@ -16,6 +16,9 @@ expect "unknown option" 2 "$attn" generate --frobnicate
 contains "unknown option named" "$tmp/err" "unknown option '--frobnicate'"
 expect "bad number" 2 "$attn" generate -m x -p hi --temp abc
 contains "bad number named" "$tmp/err" "--temp"
+# a seed is digits only: " -5" (strtoull skips the space and wraps the sign) is refused
+expect "seed with a hidden sign" 2 "$attn" generate -m x -p hi --seed " -5"
+contains "seed value named" "$tmp/err" "invalid value ' -5' for --seed"
 expect "missing model" 1 "$attn" generate -m "$tmp/nope" -p hi
 contains "missing model named" "$tmp/err" "$tmp/nope"
 

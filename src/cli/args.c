@@ -43,8 +43,8 @@ static int set_value(const cmd_spec *cmd, const opt_spec *o, const char *val) {
         return 0;
     }
     case OPT_U64: {
-        unsigned long long v = strtoull(val, &end, 10);
-        if (errno || !*val || *end || *val == '-') goto bad;
+        unsigned long long v = strtoull(val, &end, 10); /* it skips spaces and reads " -5" as 2^64 - 5 */
+        if (errno || *val < '0' || *val > '9' || *end) goto bad;
         *(uint64_t *)o->dest = v;
         return 0;
     }
