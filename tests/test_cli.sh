@@ -19,6 +19,9 @@ contains "bad number named" "$tmp/err" "--temp"
 # a seed is digits only: " -5" (strtoull skips the space and wraps the sign) is refused
 expect "seed with a hidden sign" 2 "$attn" generate -m x -p hi --seed " -5"
 contains "seed value named" "$tmp/err" "invalid value ' -5' for --seed"
+# a flag takes no value: --json=0 would turn it on
+expect "flag with a value" 2 "$attn" generate -m x -p hi --json=0
+contains "flag value refused" "$tmp/err" "option --json takes no value"
 expect "missing model" 1 "$attn" generate -m "$tmp/nope" -p hi
 contains "missing model named" "$tmp/err" "$tmp/nope"
 

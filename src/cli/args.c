@@ -99,6 +99,10 @@ int args_parse(const cmd_spec *cmd, int argc, char **argv) {
             fprintf(stderr, "attn %s: unknown option '%s' (see 'attn %s --help')\n", cmd->command, arg, cmd->command);
             return -1;
         }
+        if (o->kind == OPT_FLAG && eq) { /* --json=0 would turn it on */
+            fprintf(stderr, "attn %s: option --%s takes no value\n", cmd->command, o->name);
+            return -1;
+        }
         if (o->kind == OPT_FLAG) {
             *(bool *)o->dest = true;
             continue;
