@@ -19,6 +19,9 @@ contains "bad number named" "$tmp/err" "--temp"
 # a seed is digits only: " -5" (strtoull skips the space and wraps the sign) is refused
 expect "seed with a hidden sign" 2 "$attn" generate -m x -p hi --seed " -5"
 contains "seed value named" "$tmp/err" "invalid value ' -5' for --seed"
+# an option whose value is left out does not take the next option as its value
+expect "value left out" 2 "$attn" generate -m x -p hi --stop --json
+contains "left-out value named" "$tmp/err" "option --stop needs a value, not the option '--json'"
 # a flag takes no value: --json=0 would turn it on
 expect "flag with a value" 2 "$attn" generate -m x -p hi --json=0
 contains "flag value refused" "$tmp/err" "option --json takes no value"

@@ -82,6 +82,16 @@ static const opt_spec *find_opt(const cmd_spec *cmd, const char *arg) {
     return NULL;
 }
 
+/* Whether s is one of cmd's options (as --name, --name=value or -x): after an option that
+ * wants a value, such an argument means the value was left out. */
+static bool is_option(const cmd_spec *cmd, const char *s) {
+    char name[128];
+    size_t n = strcspn(s, "=");
+    if (s[0] != '-' || s[1] == 0 || n >= sizeof name) return false;
+    memcpy(name, s, n), name[n] = 0;
+    return strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || find_opt(cmd, name) != NULL;
+}
+
 int args_parse(const cmd_spec *cmd, int argc, char **argv) {
     for (int i = 0; i < argc; i++) {
         char *arg = argv[i], *eq = NULL;
@@ -107,7 +117,12 @@ int args_parse(const cmd_spec *cmd, int argc, char **argv) {
             *(bool *)o->dest = true;
             continue;
         }
-        const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        const char *val = eq ? eq + 1 : (i + 1 < argc && !is_option(cmd, argv[i + 1]) ? argv[++i] : NULL);
+        if (!val && i + 1 < argc) {
+            fprintf(stderr, "attn %s: option --%s needs a value, not the option '%s' (write --%s=%s for that value)\n",
+                    cmd->command, o->name, argv[i + 1], o->name, argv[i + 1]);
+            return -1;
+        }
         if (!val) {
             fprintf(stderr, "attn %s: option --%s needs a value\n", cmd->command, o->name);
             return -1;
