@@ -77,6 +77,13 @@ expect "bad /load" 0 "$attn" chat -m "$m" --chat-template chatml -t 1 <"$tmp/in"
 contains "bad role named" "$tmp/err" "message 1 needs a \"role\""
 contains "missing file named" "$tmp/err" "missing.json"
 contains "unknown command named" "$tmp/err" "unknown command '/frobnicate'"
+# /save replaces only a saved conversation: not the model's files, not other files
+cp "$m/config.json" "$tmp/config.keep" && echo notes >"$tmp/notes.txt"
+printf 'hi\n/save %s\n/save %s\n' "$m/config.json" "$tmp/notes.txt" >"$tmp/in"
+expect "/save over other files" 0 "$attn" chat -m "$m" --chat-template chatml --temp 0 -n 4 -t 1 <"$tmp/in"
+contains "other file refused" "$tmp/err" "config.json exists and is not a saved conversation"
+if cmp -s "$m/config.json" "$tmp/config.keep" && [ "$(cat "$tmp/notes.txt")" = notes ]; then ok; else
+    bad "/save replaced a file that was no saved conversation"; fi
 echo '{"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]}' >"$tmp/order.json"
 printf '/load %s\n' "$tmp/order.json" >"$tmp/in"
 expect "llama2 refuses the order" 0 "$attn" chat -m "$m" --chat-template llama2 -t 1 <"$tmp/in"

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <utf8proc.h>
 #include "args.h"
@@ -102,7 +103,20 @@ static char *valid_utf8(const char *s) {
     return out;
 }
 
+/* /save replaces only a conversation saved before (or an empty file): a typo must not put
+ * the chat in place of the model, its config.json or any other file. */
+static int save_target_ok(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return 0; /* the writer judges those */
+    json_t *old = json_load_file(path, 0, NULL);
+    bool saved = old && json_is_array(json_is_array(old) ? old : json_object_get(old, "messages"));
+    json_decref(old);
+    return saved ? 0 : attn_error("%s exists and is not a saved conversation: /save replaces only those, choose "
+                                  "another name", path);
+}
+
 static int conv_save(const conversation *c, const char *path) {
+    if (save_target_ok(path) != 0) return -1;
     json_t *msgs = json_array();
     for (int i = 0; i < c->n; i++) {
         char *content = valid_utf8(c->msgs[i].content);
