@@ -84,6 +84,12 @@ expect "/save over other files" 0 "$attn" chat -m "$m" --chat-template chatml --
 contains "other file refused" "$tmp/err" "config.json exists and is not a saved conversation"
 if cmp -s "$m/config.json" "$tmp/config.keep" && [ "$(cat "$tmp/notes.txt")" = notes ]; then ok; else
     bad "/save replaced a file that was no saved conversation"; fi
+# nor a symbolic link: the rename would put the file in place of the link and leave its target old
+cp "$tmp/c1.json" "$tmp/target.json" && ln -s target.json "$tmp/link.json"
+printf 'hi\n/save %s\n' "$tmp/link.json" >"$tmp/in"
+expect "/save onto a link" 0 "$attn" chat -m "$m" --chat-template chatml --temp 0 -n 4 -t 1 <"$tmp/in"
+contains "link refused" "$tmp/err" "link.json is a symbolic link (to target.json)"
+if [ -L "$tmp/link.json" ] && cmp -s "$tmp/c1.json" "$tmp/target.json"; then ok; else bad "/save replaced the link"; fi
 echo '{"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]}' >"$tmp/order.json"
 printf '/load %s\n' "$tmp/order.json" >"$tmp/in"
 expect "llama2 refuses the order" 0 "$attn" chat -m "$m" --chat-template llama2 -t 1 <"$tmp/in"

@@ -107,6 +107,13 @@ static char *valid_utf8(const char *s) {
  * the chat in place of the model, its config.json or any other file. */
 static int save_target_ok(const char *path) {
     struct stat st;
+    char to[512] = "?";
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) { /* the rename would replace the link, not its target */
+        ssize_t n = readlink(path, to, sizeof to - 1);
+        to[n > 0 ? n : 1] = 0;
+        return attn_error("%s is a symbolic link (to %s): /save writes whole new files, so give the file itself", path,
+                          to);
+    }
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return 0; /* the writer judges those */
     json_t *old = json_load_file(path, 0, NULL);
     bool saved = old && json_is_array(json_is_array(old) ? old : json_object_get(old, "messages"));
