@@ -50,6 +50,24 @@ contains "too long named" "$tmp/err" "the message is too long"
 contains "next turn answered" "$tmp/err" "turn 1:"
 contains "failures counted" "$tmp/err" "1 turn failed"
 
+# a NUL byte in an answer (random weights make any byte) does not cut the answer there: the
+# saved answer holds what was printed (find a seed whose answer has one)
+nul_seed=
+for seed in $(seq 1 20); do
+    printf 'hi\n/save %s\n' "$tmp/nul.json" >"$tmp/in"
+    "$attn" chat -m "$m" --chat-template chatml -t 1 -n 48 --temp 1 --seed "$seed" --ignore-eos <"$tmp/in" \
+        >"$tmp/nul.out" 2>"$tmp/err"
+    if grep -qaP '\x00' "$tmp/nul.out"; then nul_seed=$seed; break; fi
+done
+if [ -z "$nul_seed" ]; then echo "note: no answer held a NUL byte in 20 seeds: not checked"
+elif python3 - "$tmp/nul.out" "$tmp/nul.json" <<'PY'; then ok; else bad "an answer was cut at its NUL byte (seed $nul_seed)"; fi
+import json, sys
+out = open(sys.argv[1], "rb").read().rstrip(b"\n")
+saved = json.load(open(sys.argv[2]))["messages"][-1]["content"]
+# ASCII bytes are never part of a replaced sequence: both hold the same, in order
+sys.exit(bytes(b for b in out if 32 <= b < 127) != bytes(ord(c) for c in saved if 32 <= ord(c) < 127))
+PY
+
 # the default model comes from $ATTN_MODEL; without one, the error says how to get one
 printf 'hi\n' >"$tmp/in"
 ATTN_MODEL=$m expect "ATTN_MODEL" 0 "$attn" chat --chat-template chatml --temp 0 -n 4 -v -t 1 <"$tmp/in"

@@ -62,10 +62,16 @@ static int conv_add(conversation *c, const char *role, const char *content, size
         if (!grown) return attn_error("out of memory");
         c->msgs = grown, c->cap = cap;
     }
-    char *copy = malloc(len + 1);
+    /* contents are C strings: a NUL byte (a random model makes one) would cut the text there,
+     * in the next prompt and in /save, so it becomes U+FFFD as invalid UTF-8 does */
+    size_t nuls = 0, k = 0;
+    for (size_t i = 0; i < len; i++) nuls += content[i] == 0;
+    char *copy = malloc(len + 2 * nuls + 1);
     if (!copy) return attn_error("out of memory");
-    memcpy(copy, content, len);
-    copy[len] = 0;
+    for (size_t i = 0; i < len; i++)
+        if (content[i]) copy[k++] = content[i];
+        else memcpy(copy + k, "\xEF\xBF\xBD", 3), k += 3;
+    copy[k] = 0;
     c->msgs[c->n++] = (attn_chat_message){known_role(role), copy};
     return 0;
 }
