@@ -68,6 +68,13 @@ saved = json.load(open(sys.argv[2]))["messages"][-1]["content"]
 sys.exit(bytes(b for b in out if 32 <= b < 127) != bytes(ord(c) for c in saved if 32 <= ord(c) < 127))
 PY
 
+# a line with a NUL byte is refused whole (it lost all after the NUL, unseen); the chat goes on
+printf 'ab\0cd\nhi\n/save %s\n' "$tmp/nulin.json" >"$tmp/in"
+expect "a NUL in a line" 1 "$attn" chat -m "$m" --chat-template chatml --temp 0 -n 4 -v -t 1 <"$tmp/in"
+contains "NUL line named" "$tmp/err" "the line holds a NUL byte (after 2 bytes): not sent"
+if grep -q '"ab"' "$tmp/nulin.json"; then bad "a cut line was sent: $(cat "$tmp/nulin.json")"; else ok; fi
+contains "the next line answered" "$tmp/nulin.json" '"hi"'
+
 # the default model comes from $ATTN_MODEL; without one, the error says how to get one
 printf 'hi\n' >"$tmp/in"
 ATTN_MODEL=$m expect "ATTN_MODEL" 0 "$attn" chat --chat-template chatml --temp 0 -n 4 -v -t 1 <"$tmp/in"

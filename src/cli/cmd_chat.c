@@ -329,11 +329,12 @@ static int command(chat *c, const char *line) {
     return 0;
 }
 
-/* A line without its newline (malloc'd), or NULL at the end of input. */
-static char *read_line(bool tty) {
+/* A line without its newline (malloc'd) and its length in *len, or NULL at the end of input. */
+static char *read_line(bool tty, size_t *len) {
     if (tty) {
         char *line = readline("> ");
         if (line && *line) add_history(line);
+        *len = line ? strlen(line) : 0;
         return line;
     }
     char *line = NULL;
@@ -344,6 +345,7 @@ static char *read_line(bool tty) {
         return NULL;
     }
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+    *len = (size_t)n;
     return line;
 }
 
@@ -356,7 +358,13 @@ static int chat_loop(chat *c) {
         fprintf(stderr, "attn chat: template %s. /help for commands, Ctrl-D to quit.\n",
                 attn_chat_template_name(c->tmpl));
     }
-    for (char *line; (line = read_line(tty)) != NULL; free(line)) {
+    size_t len;
+    for (char *line; (line = read_line(tty, &len)) != NULL; free(line)) {
+        if (strlen(line) < len) { /* the rest would be lost unseen: not a line of text */
+            fprintf(stderr, "attn chat: the line holds a NUL byte (after %zu bytes): not sent\n", strlen(line));
+            failed++;
+            continue;
+        }
         if (!line[strspn(line, " \t")]) continue;
         if (line[0] == '/') {
             if (command(c, line)) {
