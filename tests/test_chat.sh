@@ -68,6 +68,13 @@ saved = json.load(open(sys.argv[2]))["messages"][-1]["content"]
 sys.exit(bytes(b for b in out if 32 <= b < 127) != bytes(ord(c) for c in saved if 32 <= ord(c) < 127))
 PY
 
+# a system prompt with no room left for a message and the answer is refused at the start (it
+# failed every turn, blaming the message)
+printf 'hi\n' >"$tmp/in"
+expect "system prompt past the context" 1 "$attn" chat -m "$m" --chat-template chatml -s "$(printf '%0300d' 0)" \
+    --temp 0 -n 4 -t 1 <"$tmp/in"
+contains "long system prompt named" "$tmp/err" "tokens with the template, and the context of 256 keeps 4"
+if grep -q "message is too long" "$tmp/err"; then bad "a turn ran on a system prompt past the context"; else ok; fi
 # a line with a NUL byte is refused whole (it lost all after the NUL, unseen); the chat goes on
 printf 'ab\0cd\nhi\n/save %s\n' "$tmp/nulin.json" >"$tmp/in"
 expect "a NUL in a line" 1 "$attn" chat -m "$m" --chat-template chatml --temp 0 -n 4 -v -t 1 <"$tmp/in"

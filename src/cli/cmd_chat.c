@@ -205,11 +205,15 @@ static int render_tokens(const chat *c, int32_t **ids, int *n) {
     return rc;
 }
 
+/* The tokens each turn keeps free for the answer. */
+static int64_t answer_room(const chat *c) {
+    return ATTN_MIN((int64_t)c->o->gen.max_tokens, attn_model_get_info(c->model)->n_ctx / 2);
+}
+
 /* The conversation's tokens; when they and room for an answer outgrow the context, the oldest
  * exchange after the system prompt goes first, with a note on stderr. */
 static int render_fitting(chat *c, int32_t **ids, int *n) {
-    int64_t n_ctx = attn_model_get_info(c->model)->n_ctx;
-    int64_t room = ATTN_MIN((int64_t)c->o->gen.max_tokens, n_ctx / 2);
+    int64_t n_ctx = attn_model_get_info(c->model)->n_ctx, room = answer_room(c);
     for (;;) {
         if (render_tokens(c, ids, n) != 0) return -1;
         if (*n + room <= n_ctx) return 0;
@@ -290,6 +294,22 @@ static int answer(chat *c) {
     }
     free(ids);
     attn_generate_result_free(&r);
+    return rc;
+}
+
+/* The conversation (the system prompt) leaves room for a message and the answer: else every
+ * turn would fail on it. Rendered with an empty user message, which every template shows. */
+static int system_fits(chat *c) {
+    int32_t *ids = NULL;
+    int n = 0, rc = conv_add(&c->conv, "user", "", 0);
+    if (rc == 0) rc = render_tokens(c, &ids, &n);
+    if (rc == 0) conv_remove(&c->conv, c->conv.n - 1, c->conv.n);
+    free(ids);
+    int64_t n_ctx = attn_model_get_info(c->model)->n_ctx, room = answer_room(c);
+    if (rc == 0 && n + room >= n_ctx)
+        rc = attn_error("the system prompt is too long: %d tokens with the template, and the context of %lld keeps "
+                        "%lld for the answer",
+                        n, (long long)n_ctx, (long long)room);
     return rc;
 }
 
@@ -420,6 +440,7 @@ static int start(chat *c, const char *model_path) {
         rc = attn_error("the system prompt cannot be used: %s", why);
     }
     free(ids);
+    if (rc == 0 && sys) rc = system_fits(c);
     if (rc == 0 && o->verbose)
         fprintf(stderr, "attn chat: %s, template %s%s%s\n", model_path, attn_chat_template_name(c->tmpl),
                 sys ? ", system prompt: " : "", sys ? sys : "");
