@@ -503,6 +503,10 @@ int cmd_chat(int argc, char **argv) {
                      opts, n};
     int pr = args_parse(&spec, argc, argv);
     if (pr) return pr > 0 ? 0 : 2;
+    if (o.gen.max_tokens < 1) { /* every answer would be empty, and kept as the assistant's */
+        fprintf(stderr, "attn chat: --max-tokens 0 leaves no room for an answer: give 1 or more\n");
+        return 2;
+    }
     o.gen.ignore_eos = o.ignore_eos;
     return run(&o);
 }
