@@ -52,6 +52,8 @@ contains "greedy finish" "$tmp/out" "\"finish_reason\": \"length\""
 expect "empty prompt" 1 "$attn" generate -m "$m" -p ""
 contains "empty prompt message" "$tmp/err" "empty"
 head -c 200 /dev/zero | tr '\0' 'a' >"$tmp/long.txt"
+expect "a folder as the prompt file" 1 "$attn" generate -m "$m" -f "$tmp"
+contains "folder named as such" "$tmp/err" "cannot read: Is a directory"
 expect "prompt longer than context" 1 "$attn" generate -m "$m" -f "$tmp/long.txt"
 contains "overflow message" "$tmp/err" "the prompt has 200 tokens but the model's context is 64"
 if [ -s "$tmp/out" ]; then bad "a prompt over the context was echoed: $(head -c 80 "$tmp/out")"; else ok; fi
