@@ -154,6 +154,8 @@ static int conv_save(const conversation *c, const char *path) {
 
 /* Reads a saved conversation into *out; the template must accept it. */
 static int conv_load(const char *path, const attn_chat_template *t, conversation *out) {
+    struct stat st; /* jansson reads a folder as an empty file: "expected near end of file" */
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return attn_error("%s is a folder, not a saved conversation", path);
     json_error_t err;
     json_t *root = json_load_file(path, 0, &err);
     if (!root && err.line > 0) return attn_error("%s: line %d: %s", path, err.line, err.text);
