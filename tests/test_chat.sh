@@ -75,6 +75,9 @@ expect "system prompt past the context" 1 "$attn" chat -m "$m" --chat-template c
     --temp 0 -n 4 -t 1 <"$tmp/in"
 contains "long system prompt named" "$tmp/err" "tokens with the template, and the context of 256 keeps 4"
 if grep -q "message is too long" "$tmp/err"; then bad "a turn ran on a system prompt past the context"; else ok; fi
+# input that cannot be read is an error, not the end of a chat
+expect "a folder as the input" 1 "$attn" chat -m "$m" --chat-template chatml -n 4 -t 1 <"$tmp"
+contains "unreadable input named" "$tmp/err" "cannot read the input: Is a directory"
 # -n 0 would make every answer empty: refused
 expect "chat -n 0" 2 "$attn" chat -m "$m" --chat-template chatml -n 0 -t 1 <"$tmp/in"
 contains "-n 0 named" "$tmp/err" "--max-tokens 0 leaves no room for an answer"

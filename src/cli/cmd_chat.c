@@ -5,6 +5,7 @@
  * plainly from a pipe, which is how the tests talk to it. */
 #include <stdio.h>
 #include <editline/readline.h>
+#include <errno.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -361,8 +362,10 @@ static char *read_line(bool tty, size_t *len) {
     }
     char *line = NULL;
     size_t cap = 0;
+    errno = 0;
     ssize_t n = getline(&line, &cap, stdin);
-    if (n < 0) {
+    if (n < 0) { /* the end of input, or no input at all (a closed stdin, a folder) */
+        if (ferror(stdin)) fprintf(stderr, "attn chat: cannot read the input: %s\n", strerror(errno ? errno : EIO));
         free(line);
         return NULL;
     }
@@ -462,7 +465,7 @@ static int run(const chat_opts *o) {
     if (c.tok && start(&c, model_path) == 0) {
         int failed = chat_loop(&c); /* a script feeding chat learns that some answers are missing */
         if (failed) fprintf(stderr, "attn chat: %d turn%s failed\n", failed, failed == 1 ? "" : "s");
-        rc = failed ? 1 : 0;
+        rc = failed || ferror(stdin) ? 1 : 0;
     } else if (c.tok && !c.tmpl) {
         rc = 2;
     }
