@@ -15,13 +15,14 @@ turn_counts() { sed -n "s/.*turn $1: \([0-9]*\) prompt tokens processed, \([0-9]
 # ---- a tiny random GPT-2: the whole command without a real model ----
 m=$tmp/tiny
 expect "init" 0 "$attn" init -o "$m" --layers 2 --heads 2 --embd 32 --ctx 256 --seed 7
-printf 'Hello there\nSecond turn\n/save %s\n/load %s\n/save %s\n/reset\n/save %s\n/exit\nnot read\n' \
+printf 'Hello there\nSecond turn\n/save %s \n/load %s\n/save %s\n/reset\n/save %s\n/exit\nnot read\n' \
     "$tmp/c1.json" "$tmp/c1.json" "$tmp/c2.json" "$tmp/c3.json" >"$tmp/in"
 expect "tiny chat" 0 "$attn" chat -m "$m" --chat-template chatml -s "Be brief." --temp 0 -n 8 -v -t 1 <"$tmp/in"
 read -r fed reused total <<<"$(turn_counts 2 "$tmp/err")"
 if [ -n "${fed:-}" ] && [ "$reused" -gt 0 ] && [ "$fed" -lt "$total" ]; then ok; else
     bad "tiny turn 2 re-processed the history: '$(turn_counts 2 "$tmp/err")'"; fi
 if cmp -s "$tmp/c1.json" "$tmp/c2.json"; then ok; else bad "/save, /load, /save changed the file"; fi
+if ls "$tmp"/c1.json?* >/dev/null 2>&1; then bad "/save kept a trailing space in the name"; else ok; fi
 contains "saved both turns" "$tmp/c1.json" "\"content\": \"Second turn\""
 contains "reset keeps the system prompt" "$tmp/c3.json" "Be brief."
 if grep -q "Hello there" "$tmp/c3.json"; then bad "/reset kept the user's messages"; else ok; fi

@@ -327,7 +327,9 @@ static const char help_text[] = "commands:\n"
                                 "Ctrl-C while the model answers stops the answer.\n";
 
 /* Runs a /command; returns 1 to quit. */
-static int command(chat *c, const char *line) {
+static int command(chat *c, char *line) {
+    size_t end = strlen(line); /* "/save a.json " would write "a.json ", a name no one sees */
+    while (end > 0 && (line[end - 1] == ' ' || line[end - 1] == '\t')) line[--end] = 0;
     const char *arg = line + strcspn(line, " ");
     arg += strspn(arg, " ");
     size_t len = strcspn(line, " ");
