@@ -15,13 +15,14 @@ turn_counts() { sed -n "s/.*turn $1: \([0-9]*\) prompt tokens processed, \([0-9]
 # ---- a tiny random GPT-2: the whole command without a real model ----
 m=$tmp/tiny
 expect "init" 0 "$attn" init -o "$m" --layers 2 --heads 2 --embd 32 --ctx 256 --seed 7
-printf 'Hello there\nSecond turn\n/save %s\n/load %s\n/save %s\n/reset\n/save %s\n/exit\nnot read\n' \
+printf 'Hello there\nSecond turn\n/save %s \n/load %s\n/save %s\n/reset\n/save %s\n/exit\nnot read\n' \
     "$tmp/c1.json" "$tmp/c1.json" "$tmp/c2.json" "$tmp/c3.json" >"$tmp/in"
 expect "tiny chat" 0 "$attn" chat -m "$m" --chat-template chatml -s "Be brief." --temp 0 -n 8 -v -t 1 <"$tmp/in"
 read -r fed reused total <<<"$(turn_counts 2 "$tmp/err")"
 if [ -n "${fed:-}" ] && [ "$reused" -gt 0 ] && [ "$fed" -lt "$total" ]; then ok; else
     bad "tiny turn 2 re-processed the history: '$(turn_counts 2 "$tmp/err")'"; fi
 if cmp -s "$tmp/c1.json" "$tmp/c2.json"; then ok; else bad "/save, /load, /save changed the file"; fi
+if ls "$tmp"/c1.json?* >/dev/null 2>&1; then bad "/save kept a trailing space in the name"; else ok; fi
 contains "saved both turns" "$tmp/c1.json" "\"content\": \"Second turn\""
 contains "reset keeps the system prompt" "$tmp/c3.json" "Be brief."
 if grep -q "Hello there" "$tmp/c3.json"; then bad "/reset kept the user's messages"; else ok; fi
@@ -50,6 +51,44 @@ contains "too long named" "$tmp/err" "the message is too long"
 contains "next turn answered" "$tmp/err" "turn 1:"
 contains "failures counted" "$tmp/err" "1 turn failed"
 
+# a NUL byte in an answer (random weights make any byte) does not cut the answer there: the
+# saved answer holds what was printed (find a seed whose answer has one)
+nul_seed=
+for seed in $(seq 1 20); do
+    printf 'hi\n/save %s\n' "$tmp/nul.json" >"$tmp/in"
+    "$attn" chat -m "$m" --chat-template chatml -t 1 -n 48 --temp 1 --seed "$seed" --ignore-eos <"$tmp/in" \
+        >"$tmp/nul.out" 2>"$tmp/err"
+    if grep -qaP '\x00' "$tmp/nul.out"; then nul_seed=$seed; break; fi
+done
+if [ -z "$nul_seed" ]; then echo "note: no answer held a NUL byte in 20 seeds: not checked"
+elif python3 - "$tmp/nul.out" "$tmp/nul.json" <<'PY'; then ok; else bad "an answer was cut at its NUL byte (seed $nul_seed)"; fi
+import json, sys
+out = open(sys.argv[1], "rb").read().rstrip(b"\n")
+saved = json.load(open(sys.argv[2]))["messages"][-1]["content"]
+# ASCII bytes are never part of a replaced sequence: both hold the same, in order
+sys.exit(bytes(b for b in out if 32 <= b < 127) != bytes(ord(c) for c in saved if 32 <= ord(c) < 127))
+PY
+
+# a system prompt with no room left for a message and the answer is refused at the start (it
+# failed every turn, blaming the message)
+printf 'hi\n' >"$tmp/in"
+expect "system prompt past the context" 1 "$attn" chat -m "$m" --chat-template chatml -s "$(printf '%0300d' 0)" \
+    --temp 0 -n 4 -t 1 <"$tmp/in"
+contains "long system prompt named" "$tmp/err" "tokens with the template, and the context of 256 keeps 4"
+if grep -q "message is too long" "$tmp/err"; then bad "a turn ran on a system prompt past the context"; else ok; fi
+# input that cannot be read is an error, not the end of a chat
+expect "a folder as the input" 1 "$attn" chat -m "$m" --chat-template chatml -n 4 -t 1 <"$tmp"
+contains "unreadable input named" "$tmp/err" "cannot read the input: Is a directory"
+# -n 0 would make every answer empty: refused
+expect "chat -n 0" 2 "$attn" chat -m "$m" --chat-template chatml -n 0 -t 1 <"$tmp/in"
+contains "-n 0 named" "$tmp/err" "--max-tokens 0 leaves no room for an answer"
+# a line with a NUL byte is refused whole (it lost all after the NUL, unseen); the chat goes on
+printf 'ab\0cd\nhi\n/save %s\n' "$tmp/nulin.json" >"$tmp/in"
+expect "a NUL in a line" 1 "$attn" chat -m "$m" --chat-template chatml --temp 0 -n 4 -v -t 1 <"$tmp/in"
+contains "NUL line named" "$tmp/err" "the line holds a NUL byte (after 2 bytes): not sent"
+if grep -q '"ab"' "$tmp/nulin.json"; then bad "a cut line was sent: $(cat "$tmp/nulin.json")"; else ok; fi
+contains "the next line answered" "$tmp/nulin.json" '"hi"'
+
 # the default model comes from $ATTN_MODEL; without one, the error says how to get one
 printf 'hi\n' >"$tmp/in"
 ATTN_MODEL=$m expect "ATTN_MODEL" 0 "$attn" chat --chat-template chatml --temp 0 -n 4 -v -t 1 <"$tmp/in"
@@ -72,11 +111,25 @@ contains "template names listed" "$tmp/err" "chatml, llama2"
 expect "model without a template" 2 "$attn" chat -m "$m" <"$tmp/in"
 contains "no template said" "$tmp/err" "has no chat template: give --chat-template"
 echo '{"messages": [{"role": "tool", "content": "x"}]}' >"$tmp/bad.json"
-printf '/load %s\n/load %s\n/frobnicate\n' "$tmp/bad.json" "$tmp/missing.json" >"$tmp/in"
+printf '/load %s\n/load %s\n/frobnicate\n/load %s\n' "$tmp/bad.json" "$tmp/missing.json" "$tmp" >"$tmp/in"
 expect "bad /load" 0 "$attn" chat -m "$m" --chat-template chatml -t 1 <"$tmp/in"
 contains "bad role named" "$tmp/err" "message 1 needs a \"role\""
 contains "missing file named" "$tmp/err" "missing.json"
 contains "unknown command named" "$tmp/err" "unknown command '/frobnicate'"
+contains "folder named" "$tmp/err" "$tmp is a folder, not a saved conversation"
+# /save replaces only a saved conversation: not the model's files, not other files
+cp "$m/config.json" "$tmp/config.keep" && echo notes >"$tmp/notes.txt"
+printf 'hi\n/save %s\n/save %s\n' "$m/config.json" "$tmp/notes.txt" >"$tmp/in"
+expect "/save over other files" 0 "$attn" chat -m "$m" --chat-template chatml --temp 0 -n 4 -t 1 <"$tmp/in"
+contains "other file refused" "$tmp/err" "config.json exists and is not a saved conversation"
+if cmp -s "$m/config.json" "$tmp/config.keep" && [ "$(cat "$tmp/notes.txt")" = notes ]; then ok; else
+    bad "/save replaced a file that was no saved conversation"; fi
+# nor a symbolic link: the rename would put the file in place of the link and leave its target old
+cp "$tmp/c1.json" "$tmp/target.json" && ln -s target.json "$tmp/link.json"
+printf 'hi\n/save %s\n' "$tmp/link.json" >"$tmp/in"
+expect "/save onto a link" 0 "$attn" chat -m "$m" --chat-template chatml --temp 0 -n 4 -t 1 <"$tmp/in"
+contains "link refused" "$tmp/err" "link.json is a symbolic link (to target.json)"
+if [ -L "$tmp/link.json" ] && cmp -s "$tmp/c1.json" "$tmp/target.json"; then ok; else bad "/save replaced the link"; fi
 echo '{"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]}' >"$tmp/order.json"
 printf '/load %s\n' "$tmp/order.json" >"$tmp/in"
 expect "llama2 refuses the order" 0 "$attn" chat -m "$m" --chat-template llama2 -t 1 <"$tmp/in"

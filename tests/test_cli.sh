@@ -16,6 +16,15 @@ expect "unknown option" 2 "$attn" generate --frobnicate
 contains "unknown option named" "$tmp/err" "unknown option '--frobnicate'"
 expect "bad number" 2 "$attn" generate -m x -p hi --temp abc
 contains "bad number named" "$tmp/err" "--temp"
+# a seed is digits only: " -5" (strtoull skips the space and wraps the sign) is refused
+expect "seed with a hidden sign" 2 "$attn" generate -m x -p hi --seed " -5"
+contains "seed value named" "$tmp/err" "invalid value ' -5' for --seed"
+# an option whose value is left out does not take the next option as its value
+expect "value left out" 2 "$attn" generate -m x -p hi --stop --json
+contains "left-out value named" "$tmp/err" "option --stop needs a value, not the option '--json'"
+# a flag takes no value: --json=0 would turn it on
+expect "flag with a value" 2 "$attn" generate -m x -p hi --json=0
+contains "flag value refused" "$tmp/err" "option --json takes no value"
 expect "missing model" 1 "$attn" generate -m "$tmp/nope" -p hi
 contains "missing model named" "$tmp/err" "$tmp/nope"
 
@@ -43,6 +52,8 @@ contains "greedy finish" "$tmp/out" "\"finish_reason\": \"length\""
 expect "empty prompt" 1 "$attn" generate -m "$m" -p ""
 contains "empty prompt message" "$tmp/err" "empty"
 head -c 200 /dev/zero | tr '\0' 'a' >"$tmp/long.txt"
+expect "a folder as the prompt file" 1 "$attn" generate -m "$m" -f "$tmp"
+contains "folder named as such" "$tmp/err" "cannot read: Is a directory"
 expect "prompt longer than context" 1 "$attn" generate -m "$m" -f "$tmp/long.txt"
 contains "overflow message" "$tmp/err" "the prompt has 200 tokens but the model's context is 64"
 if [ -s "$tmp/out" ]; then bad "a prompt over the context was echoed: $(head -c 80 "$tmp/out")"; else ok; fi

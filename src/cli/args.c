@@ -43,8 +43,8 @@ static int set_value(const cmd_spec *cmd, const opt_spec *o, const char *val) {
         return 0;
     }
     case OPT_U64: {
-        unsigned long long v = strtoull(val, &end, 10);
-        if (errno || !*val || *end || *val == '-') goto bad;
+        unsigned long long v = strtoull(val, &end, 10); /* it skips spaces and reads " -5" as 2^64 - 5 */
+        if (errno || *val < '0' || *val > '9' || *end) goto bad;
         *(uint64_t *)o->dest = v;
         return 0;
     }
@@ -82,6 +82,16 @@ static const opt_spec *find_opt(const cmd_spec *cmd, const char *arg) {
     return NULL;
 }
 
+/* Whether s is one of cmd's options (as --name, --name=value or -x): after an option that
+ * wants a value, such an argument means the value was left out. */
+static bool is_option(const cmd_spec *cmd, const char *s) {
+    char name[128];
+    size_t n = strcspn(s, "=");
+    if (s[0] != '-' || s[1] == 0 || n >= sizeof name) return false;
+    memcpy(name, s, n), name[n] = 0;
+    return strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || find_opt(cmd, name) != NULL;
+}
+
 int args_parse(const cmd_spec *cmd, int argc, char **argv) {
     for (int i = 0; i < argc; i++) {
         char *arg = argv[i], *eq = NULL;
@@ -99,11 +109,20 @@ int args_parse(const cmd_spec *cmd, int argc, char **argv) {
             fprintf(stderr, "attn %s: unknown option '%s' (see 'attn %s --help')\n", cmd->command, arg, cmd->command);
             return -1;
         }
+        if (o->kind == OPT_FLAG && eq) { /* --json=0 would turn it on */
+            fprintf(stderr, "attn %s: option --%s takes no value\n", cmd->command, o->name);
+            return -1;
+        }
         if (o->kind == OPT_FLAG) {
             *(bool *)o->dest = true;
             continue;
         }
-        const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        const char *val = eq ? eq + 1 : (i + 1 < argc && !is_option(cmd, argv[i + 1]) ? argv[++i] : NULL);
+        if (!val && i + 1 < argc) {
+            fprintf(stderr, "attn %s: option --%s needs a value, not the option '%s' (write --%s=%s for that value)\n",
+                    cmd->command, o->name, argv[i + 1], o->name, argv[i + 1]);
+            return -1;
+        }
         if (!val) {
             fprintf(stderr, "attn %s: option --%s needs a value\n", cmd->command, o->name);
             return -1;

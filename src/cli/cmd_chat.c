@@ -5,10 +5,12 @@
  * plainly from a pipe, which is how the tests talk to it. */
 #include <stdio.h>
 #include <editline/readline.h>
+#include <errno.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <utf8proc.h>
 #include "args.h"
@@ -61,10 +63,16 @@ static int conv_add(conversation *c, const char *role, const char *content, size
         if (!grown) return attn_error("out of memory");
         c->msgs = grown, c->cap = cap;
     }
-    char *copy = malloc(len + 1);
+    /* contents are C strings: a NUL byte (a random model makes one) would cut the text there,
+     * in the next prompt and in /save, so it becomes U+FFFD as invalid UTF-8 does */
+    size_t nuls = 0, k = 0;
+    for (size_t i = 0; i < len; i++) nuls += content[i] == 0;
+    char *copy = malloc(len + 2 * nuls + 1);
     if (!copy) return attn_error("out of memory");
-    memcpy(copy, content, len);
-    copy[len] = 0;
+    for (size_t i = 0; i < len; i++)
+        if (content[i]) copy[k++] = content[i];
+        else memcpy(copy + k, "\xEF\xBF\xBD", 3), k += 3;
+    copy[k] = 0;
     c->msgs[c->n++] = (attn_chat_message){known_role(role), copy};
     return 0;
 }
@@ -102,7 +110,27 @@ static char *valid_utf8(const char *s) {
     return out;
 }
 
+/* /save replaces only a conversation saved before (or an empty file): a typo must not put
+ * the chat in place of the model, its config.json or any other file. */
+static int save_target_ok(const char *path) {
+    struct stat st;
+    char to[512] = "?";
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) { /* the rename would replace the link, not its target */
+        ssize_t n = readlink(path, to, sizeof to - 1);
+        to[n > 0 ? n : 1] = 0;
+        return attn_error("%s is a symbolic link (to %s): /save writes whole new files, so give the file itself", path,
+                          to);
+    }
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return 0; /* the writer judges those */
+    json_t *old = json_load_file(path, 0, NULL);
+    bool saved = old && json_is_array(json_is_array(old) ? old : json_object_get(old, "messages"));
+    json_decref(old);
+    return saved ? 0 : attn_error("%s exists and is not a saved conversation: /save replaces only those, choose "
+                                  "another name", path);
+}
+
 static int conv_save(const conversation *c, const char *path) {
+    if (save_target_ok(path) != 0) return -1;
     json_t *msgs = json_array();
     for (int i = 0; i < c->n; i++) {
         char *content = valid_utf8(c->msgs[i].content);
@@ -127,6 +155,8 @@ static int conv_save(const conversation *c, const char *path) {
 
 /* Reads a saved conversation into *out; the template must accept it. */
 static int conv_load(const char *path, const attn_chat_template *t, conversation *out) {
+    struct stat st; /* jansson reads a folder as an empty file: "expected near end of file" */
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return attn_error("%s is a folder, not a saved conversation", path);
     json_error_t err;
     json_t *root = json_load_file(path, 0, &err);
     if (!root && err.line > 0) return attn_error("%s: line %d: %s", path, err.line, err.text);
@@ -178,11 +208,15 @@ static int render_tokens(const chat *c, int32_t **ids, int *n) {
     return rc;
 }
 
+/* The tokens each turn keeps free for the answer. */
+static int64_t answer_room(const chat *c) {
+    return ATTN_MIN((int64_t)c->o->gen.max_tokens, attn_model_get_info(c->model)->n_ctx / 2);
+}
+
 /* The conversation's tokens; when they and room for an answer outgrow the context, the oldest
  * exchange after the system prompt goes first, with a note on stderr. */
 static int render_fitting(chat *c, int32_t **ids, int *n) {
-    int64_t n_ctx = attn_model_get_info(c->model)->n_ctx;
-    int64_t room = ATTN_MIN((int64_t)c->o->gen.max_tokens, n_ctx / 2);
+    int64_t n_ctx = attn_model_get_info(c->model)->n_ctx, room = answer_room(c);
     for (;;) {
         if (render_tokens(c, ids, n) != 0) return -1;
         if (*n + room <= n_ctx) return 0;
@@ -266,6 +300,22 @@ static int answer(chat *c) {
     return rc;
 }
 
+/* The conversation (the system prompt) leaves room for a message and the answer: else every
+ * turn would fail on it. Rendered with an empty user message, which every template shows. */
+static int system_fits(chat *c) {
+    int32_t *ids = NULL;
+    int n = 0, rc = conv_add(&c->conv, "user", "", 0);
+    if (rc == 0) rc = render_tokens(c, &ids, &n);
+    if (rc == 0) conv_remove(&c->conv, c->conv.n - 1, c->conv.n);
+    free(ids);
+    int64_t n_ctx = attn_model_get_info(c->model)->n_ctx, room = answer_room(c);
+    if (rc == 0 && n + room >= n_ctx)
+        rc = attn_error("the system prompt is too long: %d tokens with the template, and the context of %lld keeps "
+                        "%lld for the answer",
+                        n, (long long)n_ctx, (long long)room);
+    return rc;
+}
+
 /* ---- the loop --------------------------------------------------------------------------- */
 
 static const char help_text[] = "commands:\n"
@@ -277,7 +327,9 @@ static const char help_text[] = "commands:\n"
                                 "Ctrl-C while the model answers stops the answer.\n";
 
 /* Runs a /command; returns 1 to quit. */
-static int command(chat *c, const char *line) {
+static int command(chat *c, char *line) {
+    size_t end = strlen(line); /* "/save a.json " would write "a.json ", a name no one sees */
+    while (end > 0 && (line[end - 1] == ' ' || line[end - 1] == '\t')) line[--end] = 0;
     const char *arg = line + strcspn(line, " ");
     arg += strspn(arg, " ");
     size_t len = strcspn(line, " ");
@@ -302,21 +354,25 @@ static int command(chat *c, const char *line) {
     return 0;
 }
 
-/* A line without its newline (malloc'd), or NULL at the end of input. */
-static char *read_line(bool tty) {
+/* A line without its newline (malloc'd) and its length in *len, or NULL at the end of input. */
+static char *read_line(bool tty, size_t *len) {
     if (tty) {
         char *line = readline("> ");
         if (line && *line) add_history(line);
+        *len = line ? strlen(line) : 0;
         return line;
     }
     char *line = NULL;
     size_t cap = 0;
+    errno = 0;
     ssize_t n = getline(&line, &cap, stdin);
-    if (n < 0) {
+    if (n < 0) { /* the end of input, or no input at all (a closed stdin, a folder) */
+        if (ferror(stdin)) fprintf(stderr, "attn chat: cannot read the input: %s\n", strerror(errno ? errno : EIO));
         free(line);
         return NULL;
     }
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+    *len = (size_t)n;
     return line;
 }
 
@@ -329,7 +385,13 @@ static int chat_loop(chat *c) {
         fprintf(stderr, "attn chat: template %s. /help for commands, Ctrl-D to quit.\n",
                 attn_chat_template_name(c->tmpl));
     }
-    for (char *line; (line = read_line(tty)) != NULL; free(line)) {
+    size_t len;
+    for (char *line; (line = read_line(tty, &len)) != NULL; free(line)) {
+        if (strlen(line) < len) { /* the rest would be lost unseen: not a line of text */
+            fprintf(stderr, "attn chat: the line holds a NUL byte (after %zu bytes): not sent\n", strlen(line));
+            failed++;
+            continue;
+        }
         if (!line[strspn(line, " \t")]) continue;
         if (line[0] == '/') {
             if (command(c, line)) {
@@ -385,6 +447,7 @@ static int start(chat *c, const char *model_path) {
         rc = attn_error("the system prompt cannot be used: %s", why);
     }
     free(ids);
+    if (rc == 0 && sys) rc = system_fits(c);
     if (rc == 0 && o->verbose)
         fprintf(stderr, "attn chat: %s, template %s%s%s\n", model_path, attn_chat_template_name(c->tmpl),
                 sys ? ", system prompt: " : "", sys ? sys : "");
@@ -404,7 +467,7 @@ static int run(const chat_opts *o) {
     if (c.tok && start(&c, model_path) == 0) {
         int failed = chat_loop(&c); /* a script feeding chat learns that some answers are missing */
         if (failed) fprintf(stderr, "attn chat: %d turn%s failed\n", failed, failed == 1 ? "" : "s");
-        rc = failed ? 1 : 0;
+        rc = failed || ferror(stdin) ? 1 : 0;
     } else if (c.tok && !c.tmpl) {
         rc = 2;
     }
@@ -447,6 +510,10 @@ int cmd_chat(int argc, char **argv) {
                      opts, n};
     int pr = args_parse(&spec, argc, argv);
     if (pr) return pr > 0 ? 0 : 2;
+    if (o.gen.max_tokens < 1) { /* every answer would be empty, and kept as the assistant's */
+        fprintf(stderr, "attn chat: --max-tokens 0 leaves no room for an answer: give 1 or more\n");
+        return 2;
+    }
     o.gen.ignore_eos = o.ignore_eos;
     return run(&o);
 }

@@ -107,11 +107,11 @@ char *attn_read_file(const char *path, size_t *size_out) {
         len += got;
         if (got == 0) break;
     }
-    int bad = ferror(f);
+    int bad = ferror(f) ? errno : 0; /* the reason, e.g. EISDIR: fopen opens a folder */
     fclose(f);
     if (bad) {
         free(buf);
-        attn_error("%s: read error", path);
+        attn_error("%s: cannot read: %s", path, strerror(bad));
         return NULL;
     }
     buf[len] = 0;
