@@ -520,7 +520,7 @@ static void test_average(void) {
     c.d_ff = 16; /* another shape is refused */
     attn_encdec *other = attn_encdec_new(&c, 3, 1, 4, 4);
     CHECK(other && attn_encdec_save(other, dirs[1]) == 0, "%s", attn_last_error());
-    CHECK(attn_encdec_average(ins, 2, dirs[2]) == -1 && strstr(attn_last_error(), "shape"),
+    CHECK(attn_encdec_average(ins, 2, dirs[2]) == -1 && strstr(attn_last_error(), "another width"),
           "averaging two shapes: %s", attn_last_error());
     attn_encdec_free(other), attn_encdec_free(a), attn_encdec_free(b);
     for (int i = 0; i < 3; i++) remove_model_dir(dirs[i]);
