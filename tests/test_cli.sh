@@ -98,6 +98,9 @@ expect "tokenize" 0 "$attn" tokenize -m "$m" -p "abc"
 contains "byte tokens" "$tmp/out" "97 98 99"
 expect "bench" 0 "$attn" bench -m "$m" -p 16 -n 8 -r 1 --json
 contains "bench fields" "$tmp/out" "\"tg_tok_s\""
+expect "bench --parallel" 0 "$attn" bench -m "$m" -p 0 -n 8 -r 1 --parallel 3 --json
+contains "bench --parallel's total" "$tmp/out" '"parallel": 3, "parallel_tok_s": '
+expect "bench --parallel too many" 2 "$attn" bench -m "$m" -p 0 -n 8 --parallel 300
 expect "bench past context" 2 "$attn" bench -m "$m" -p 100
 expect "bench --matmul f32" 0 "$attn" bench -m "$m" -p 16 -n 2 -r 1 --json --matmul f32
 contains "matmul reported" "$tmp/out" "\"matmul\": \"f32\""

@@ -68,6 +68,31 @@ out:
     return rc;
 }
 
+/* Generation of n_seq sequences together (continuous batching, as `attn serve --parallel`
+ * decodes): tg steps of one forward holding one new token of each; every sequence has its
+ * own cache and logits. Returns the median seconds of a rep's tg steps. */
+static int time_batched(attn_model *m, const int32_t *ids, int tg, int n_seq, int reps, double *tg_s) {
+    int64_t vocab = attn_model_get_info(m)->vocab_size;
+    attn_batch_item *items = calloc((size_t)n_seq, sizeof *items);
+    float *logits = malloc(sizeof(float) * (size_t)vocab * n_seq);
+    double *t = malloc(sizeof(double) * reps);
+    int rc = items && logits && t ? attn_model_set_sequences(m, n_seq, tg) : attn_error("out of memory");
+    for (int r = 0; rc == 0 && r < reps; r++) {
+        for (int s = 0; s < n_seq; s++) attn_model_seq_truncate(m, s, 0);
+        double t0 = attn_time_s();
+        for (int i = 0; rc == 0 && i < tg; i++) {
+            for (int s = 0; s < n_seq; s++)
+                items[s] = (attn_batch_item){.seq = s, .tokens = ids + (i + 7 * s) % tg, .n = 1,
+                                             .logits = logits + (size_t)vocab * s};
+            rc = attn_model_forward_batch(m, items, n_seq);
+        }
+        t[r] = attn_time_s() - t0;
+    }
+    if (rc == 0) *tg_s = attn_median(t, reps);
+    free(items), free(logits), free(t);
+    return rc;
+}
+
 /* The products' precision as it applies here ("auto" names what prompts on quantized weights
  * take, and on which units). */
 static const char *matmul_desc(void) {
@@ -93,7 +118,7 @@ static const char *matmul_desc(void) {
 
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *isa = NULL, *matmul = NULL, *kv_type = NULL;
-    int pp = 512, tg = 128, depth = 0, reps = 3, threads = 0;
+    int pp = 512, tg = 128, depth = 0, reps = 3, threads = 0, parallel = 0;
     bool json = false, bandwidth = false;
     const opt_spec opts[] = {
         {"model", 'm', OPT_STR, &model, "model folder or .safetensors file", 0, 0},
@@ -101,6 +126,9 @@ int cmd_bench(int argc, char **argv) {
         {"gen", 'n', OPT_INT, &tg, "tokens generated one at a time", 0, 1 << 20},
         {"depth", 'd', OPT_INT, &depth, "positions already in the cache when generation is timed (long contexts)", 0,
          1 << 20},
+        {"parallel", 0, OPT_INT, &parallel,
+         "also time -n steps of N sequences decoding together from empty caches (as `attn serve "
+         "--parallel N` does): total tok/s", 0, 256},
         {"reps", 'r', OPT_INT, &reps, "repetitions (the median is reported)", 1, 1000},
         {"threads", 't', OPT_INT, &threads, "threads; 0 = all cores", 0, 512},
         {"isa", 0, OPT_STR, &isa, "force kernels: scalar, avx2 or avx512", 0, 0},
@@ -109,7 +137,7 @@ int cmd_bench(int argc, char **argv) {
         {"bandwidth", 0, OPT_FLAG, &bandwidth, "also measure memory bandwidth and the decoding bound", 0, 0},
         {"json", 0, OPT_FLAG, &json, "print one JSON object", 0, 0},
     };
-    cmd_spec spec = {"bench", "attn bench -m MODEL [-p 512] [-n 128] [-d 0] [-t N] [--json]",
+    cmd_spec spec = {"bench", "attn bench -m MODEL [-p 512] [-n 128] [-d 0] [--parallel N] [-t N] [--json]",
                      "Measures prompt processing and generation speed (tokens/s, median of --reps),\n"
                      "load time and peak resident memory.", opts, (int)(sizeof opts / sizeof *opts)};
     int pr = args_parse(&spec, argc, argv);
@@ -129,15 +157,17 @@ int cmd_bench(int argc, char **argv) {
     int n_ids = pp > tg + depth ? pp : tg + depth;
     int32_t *ids = malloc(sizeof(int32_t) * (n_ids + 1));
     float *logits = malloc(sizeof(float) * info->vocab_size);
-    double pp_s = 0, tg_s = 0;
+    double pp_s = 0, tg_s = 0, par_s = 0;
     for (int i = 0; ids && i <= n_ids; i++) ids[i] = (int32_t)((i * 7919u + 13) % (uint32_t)info->vocab_size);
-    if (!ids || !logits || time_runs(m, ids, pp, tg, depth, reps, &pp_s, &tg_s, logits) != 0) {
+    if (!ids || !logits || time_runs(m, ids, pp, tg, depth, reps, &pp_s, &tg_s, logits) != 0 ||
+        (parallel && tg && time_batched(m, ids, tg, parallel, reps, &par_s) != 0)) {
         fprintf(stderr, "attn bench: %s\n", attn_last_error());
         free(ids), free(logits), attn_model_free(m);
         return 1;
     }
     double rss_mb = attn_peak_rss_bytes() / 1048576.0, weight_mb = info->weight_bytes / 1048576.0;
     double pp_tps = pp && pp_s > 0 ? pp / pp_s : 0, tg_tps = tg && tg_s > 0 ? tg / tg_s : 0;
+    double par_tps = par_s > 0 ? (double)tg * parallel / par_s : 0;
     const char *kv = attn_dtype_name(attn_model_kv_type(m));
     double bw = bandwidth ? read_bandwidth() : 0, bound = bw > 0 ? bw * 1e9 / info->decode_bytes : 0;
     if (json) {
@@ -148,6 +178,7 @@ int cmd_bench(int argc, char **argv) {
                "\"pp_tok_s\": %.2f, \"tg_tok_s\": %.2f, \"load_s\": %.4f, \"peak_rss_mb\": %.1f",
                info->family, info->weight_type ? info->weight_type : attn_dtype_name(info->dtype), (long long)info->n_params, weight_mb, attn_threads_count(),
                attn_isa_name(attn_isa_current()), matmul_desc(), kv, pp, tg, depth, pp_tps, tg_tps, load_s, rss_mb);
+        if (par_tps > 0) printf(", \"parallel\": %d, \"parallel_tok_s\": %.2f", parallel, par_tps);
         if (bw > 0)
             printf(", \"bandwidth_gb_s\": %.1f, \"decode_mb\": %.1f, \"tg_bound_tok_s\": %.1f, \"tg_pct_of_bound\": %.1f",
                    bw, info->decode_bytes / 1048576.0, bound, 100 * tg_tps / bound);
@@ -160,6 +191,9 @@ int cmd_bench(int argc, char **argv) {
         if (pp) printf("pp%-5d     %8.1f tok/s\n", pp, pp_tps);
         if (tg && depth) printf("tg%d @ d%d %8.1f tok/s\n", tg, depth, tg_tps);
         else if (tg) printf("tg%-5d     %8.1f tok/s\n", tg, tg_tps);
+        if (par_tps > 0)
+            printf("tg%d x %d   %8.1f tok/s in all (%d sequences decoding together; %.2fx one)\n", tg, parallel,
+                   par_tps, parallel, tg_tps > 0 ? par_tps / tg_tps : 0);
         printf("peak RSS    %8.1f MB (weights %.1f MB)\n", rss_mb, weight_mb);
         if (bw > 0)
             printf("bandwidth   %8.1f GB/s -> decoding bound %.1f tok/s; tg is %.0f%% of it%s\n", bw, bound,
