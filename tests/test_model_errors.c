@@ -1,11 +1,14 @@
 /* test_model_errors.c - a broken checkpoint or a bad request gives a clear error, never a
  * crash: each case writes a small random GPT-2 with attn's own writer, breaks one thing, and
  * checks that loading (or forwarding) fails with a message naming the problem. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "core/common.h"
 #include "format/fileio.h"
+#include "format/gguf.h"
+#include "format/quantize.h"
 #include <attn/generate.h>
 #include "model/gpt2_init.h"
 #include "model/model.h"
@@ -111,6 +114,68 @@ static void request_cases(void) {
     attn_model_free(m);
 }
 
+/* ---- GGUF metadata that parses but lies ------------------------------------------- */
+
+static char gguf_ok[300], gguf_bad[300];
+
+/* One metadata key set again (it keeps its place) or, with type 0, one extra tensor named
+ * `key`: a copy of the first one. */
+typedef struct {
+    const char *key;
+    attn_gguf_type type;
+    double v;
+} gguf_edit;
+
+/* gguf_bad: gguf_ok's metadata and tensors, then the edit. */
+static void rewrite(gguf_edit e) {
+    attn_gguf *g = attn_gguf_open(gguf_ok);
+    attn_gguf_writer *w = attn_gguf_writer_new();
+    CHECK(g != NULL, "%s", attn_last_error());
+    for (int i = 0; g && i < attn_gguf_kv_count(g); i++)
+        attn_gguf_set_value(w, attn_gguf_kv_key(g, i), attn_gguf_kv_value(g, i));
+    for (int i = 0; g && i < attn_gguf_tensor_count(g); i++) {
+        const attn_gguf_tensor *t = attn_gguf_tensor_at(g, i);
+        attn_gguf_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data);
+    }
+    const attn_gguf_tensor *t0 = g ? attn_gguf_tensor_at(g, 0) : NULL;
+    if (e.type == ATTN_GGUF_F32) attn_gguf_set_f32(w, e.key, (float)e.v);
+    else if (e.type == ATTN_GGUF_U32) attn_gguf_set_u32(w, e.key, (uint32_t)e.v);
+    else if (t0) attn_gguf_add_tensor(w, e.key, t0->type, t0->n_dims, t0->ne, t0->data);
+    CHECK(attn_gguf_writer_write(w, gguf_bad) == 0, "write %s: %s", gguf_bad, attn_last_error());
+    attn_gguf_writer_free(w);
+    attn_gguf_close(g);
+}
+
+static void expect_gguf_error(gguf_edit e, const char *words) {
+    rewrite(e);
+    attn_model *m = attn_model_load(gguf_bad);
+    CHECK(m == NULL, "%s = %g: loaded", e.key, e.v);
+    CHECK(m || strstr(attn_last_error(), words), "%s = %g: error '%s' lacks '%s'", e.key, e.v, attn_last_error(),
+          words);
+    attn_model_free(m);
+}
+
+/* gguf_ok: the checkpoint folder `src` as an f32 GGUF, which must load. */
+static bool make_gguf(const char *src) {
+    attn_quant_params p = {.ftype = attn_quant_ftype_find("f32"), .pure = true};
+    CHECK(attn_quantize_model(src, gguf_ok, &p, NULL) == 0, "%s: %s", src, attn_last_error());
+    attn_model *m = attn_model_load(gguf_ok);
+    CHECK(m != NULL, "%s: %s", gguf_ok, attn_last_error());
+    attn_model_free(m);
+    return m != NULL;
+}
+
+static void gguf_cases(void) {
+    snprintf(gguf_ok, sizeof gguf_ok, "%s/ok.gguf", dir);
+    snprintf(gguf_bad, sizeof gguf_bad, "%s/bad.gguf", dir);
+    make_model();
+    if (make_gguf(dir)) {
+        expect_gguf_error((gguf_edit){"gpt2.attention.layer_norm_epsilon", ATTN_GGUF_F32, NAN}, "layer_norm_epsilon");
+        expect_gguf_error((gguf_edit){"gpt2.attention.layer_norm_epsilon", ATTN_GGUF_F32, -1}, "layer_norm_epsilon");
+    }
+    unlink(gguf_ok), unlink(gguf_bad);
+}
+
 /* A message that prefixes the one before it (attn_error("%s: %s", file, attn_last_error()))
  * reads its argument before overwriting it. */
 static void error_prefix_case(void) {
@@ -128,6 +193,7 @@ int main(void) {
     make_model();
     weights_cases();
     request_cases();
+    gguf_cases();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     CHECK(system(cmd) == 0, "cleanup");

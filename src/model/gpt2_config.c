@@ -21,6 +21,9 @@ int attn_gpt2_config_check(attn_gpt2_config *c, const char *what) {
     if (c->n_embd % c->n_head)
         return attn_error("%s: n_embd %lld is not divisible by n_head %lld", what, (long long)c->n_embd,
                           (long long)c->n_head);
+    /* a GGUF's value is a float the file may hold as NaN or Inf: either poisons every norm */
+    if (!(c->eps >= 0 && c->eps <= 1))
+        return attn_error("%s: layer_norm_epsilon %g is outside [0, 1]", what, (double)c->eps);
     return 0;
 }
 
