@@ -172,6 +172,8 @@ static void gguf_cases(void) {
     if (make_gguf(dir)) {
         expect_gguf_error((gguf_edit){"gpt2.attention.layer_norm_epsilon", ATTN_GGUF_F32, NAN}, "layer_norm_epsilon");
         expect_gguf_error((gguf_edit){"gpt2.attention.layer_norm_epsilon", ATTN_GGUF_F32, -1}, "layer_norm_epsilon");
+        /* sized nothing by it: layers are allocated before their tensors are looked up */
+        expect_gguf_error((gguf_edit){"gpt2.block_count", ATTN_GGUF_U32, 4294967295.0}, "4294967295 layers");
     }
     unlink(gguf_ok), unlink(gguf_bad);
 }
