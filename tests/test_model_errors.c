@@ -175,6 +175,12 @@ static void gguf_cases(void) {
         /* sized nothing by it: layers are allocated before their tensors are looked up */
         expect_gguf_error((gguf_edit){"gpt2.block_count", ATTN_GGUF_U32, 4294967295.0}, "4294967295 layers");
     }
+    if (make_gguf("tests/fixtures/llama/llama-gqa-tied-f32")) {
+        const char *eps = "llama.attention.layer_norm_rms_epsilon";
+        expect_gguf_error((gguf_edit){eps, ATTN_GGUF_F32, INFINITY}, "rms_norm_eps");
+        expect_gguf_error((gguf_edit){eps, ATTN_GGUF_F32, 1e30}, "rms_norm_eps");
+        expect_gguf_error((gguf_edit){eps, ATTN_GGUF_F32, NAN}, "rms_norm_eps");
+    }
     unlink(gguf_ok), unlink(gguf_bad);
 }
 
