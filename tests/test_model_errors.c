@@ -180,6 +180,7 @@ static void gguf_cases(void) {
         expect_gguf_error((gguf_edit){eps, ATTN_GGUF_F32, INFINITY}, "rms_norm_eps");
         expect_gguf_error((gguf_edit){eps, ATTN_GGUF_F32, 1e30}, "rms_norm_eps");
         expect_gguf_error((gguf_edit){eps, ATTN_GGUF_F32, NAN}, "rms_norm_eps");
+        expect_gguf_error((gguf_edit){"llama.attention.value_length", ATTN_GGUF_U32, 16}, "value_length 16");
     }
     unlink(gguf_ok), unlink(gguf_bad);
 }

@@ -154,6 +154,19 @@ static int read_rope(const attn_gguf *g, const char *arch, attn_llama_config *c)
     return 0;
 }
 
+/* The head size: key_length (default width / heads); value_length, when given, must equal it
+ * (values as wide as keys is all attn's attention computes). */
+static int read_head_dim(const attn_gguf *g, const char *arch, attn_llama_config *c) {
+    int64_t v;
+    if (arch_int(g, arch, "attention.key_length", c->n_embd / c->n_head, &c->head_dim) ||
+        arch_int(g, arch, "attention.value_length", c->head_dim, &v))
+        return -1;
+    if (v != c->head_dim)
+        return attn_error("%s: %s.attention.value_length %lld differs from key_length %lld (not supported)",
+                          attn_gguf_path(g), arch, (long long)v, (long long)c->head_dim);
+    return 0;
+}
+
 static int read_config(const attn_gguf *g, attn_llama_config *c) {
     const char *arch;
     double eps;
@@ -179,8 +192,7 @@ static int read_config(const attn_gguf *g, attn_llama_config *c) {
     if (c->n_head < 1 || c->n_embd % c->n_head)
         return attn_error("%s: embedding_length %lld is not a multiple of head_count %lld", attn_gguf_path(g),
                           (long long)c->n_embd, (long long)c->n_head);
-    if (arch_int(g, arch, "attention.key_length", c->n_embd / c->n_head, &c->head_dim) || read_vocab(g, c) ||
-        read_rope(g, arch, c))
+    if (read_head_dim(g, arch, c) || read_vocab(g, c) || read_rope(g, arch, c))
         return -1;
     c->tie_embeddings = attn_gguf_find_tensor(g, "output.weight") == NULL;
     /* llama.cpp uses whichever biases the file holds (converted from attention_bias / mlp_bias) */
