@@ -181,6 +181,10 @@ static void gguf_cases(void) {
         expect_gguf_error((gguf_edit){eps, ATTN_GGUF_F32, 1e30}, "rms_norm_eps");
         expect_gguf_error((gguf_edit){eps, ATTN_GGUF_F32, NAN}, "rms_norm_eps");
         expect_gguf_error((gguf_edit){"llama.attention.value_length", ATTN_GGUF_U32, 16}, "value_length 16");
+        /* a layer past block_count (2) would be skipped: the count is wrong */
+        expect_gguf_error((gguf_edit){"blk.2.attn_norm.weight", 0, 0}, "'blk.2.attn_norm.weight' is not one");
+        expect_gguf_error((gguf_edit){"blk.1.attn_output.bias", 0, 0}, "'blk.1.attn_output.bias'");
+        expect_gguf_error((gguf_edit){"blk.0.surprise.weight", 0, 0}, "'blk.0.surprise.weight'");
     }
     unlink(gguf_ok), unlink(gguf_bad);
 }

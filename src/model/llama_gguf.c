@@ -167,6 +167,33 @@ static int read_head_dim(const attn_gguf *g, const char *arch, attn_llama_config
     return 0;
 }
 
+/* Whether llama.c's bind_weights asks for tensor `name` under config c. */
+static bool bound(const char *name, const attn_llama_config *c) {
+    int layer = -1, at = 0;
+    if (sscanf(name, "blk.%d.%n", &layer, &at) != 1 || at == 0) layer = -1;
+    char want[200];
+    for (int id = 0; id < ATTN_LT_COUNT && layer < c->n_layer; id++) {
+        bool bias = strstr(gguf_names[id], ".bias") != NULL;
+        bool on = !bias || (id == ATTN_LT_O_BIAS ? c->o_bias : id >= ATTN_LT_GATE_BIAS ? c->mlp_bias : c->qkv_bias);
+        if ((id >= ATTN_LT_ATTN_NORM) != (layer >= 0) || !on) continue;
+        snprintf(want, sizeof want, gguf_names[id], layer);
+        if (strcmp(want, name) == 0) return true;
+    }
+    return false;
+}
+
+/* Every tensor must be one the model uses, as llama.cpp's loader wants: a block past
+ * block_count means the count lies (attn would silently run fewer layers). */
+static int check_unused(const attn_gguf *g, const attn_llama_config *c) {
+    for (int i = 0; i < attn_gguf_tensor_count(g); i++) {
+        const char *name = attn_gguf_tensor_at(g, i)->name;
+        if (!bound(name, c))
+            return attn_error("%s: tensor '%s' is not one the model uses (llama.block_count is %lld)",
+                              attn_gguf_path(g), name, (long long)c->n_layer);
+    }
+    return 0;
+}
+
 static int read_config(const attn_gguf *g, attn_llama_config *c) {
     const char *arch;
     double eps;
@@ -199,7 +226,7 @@ static int read_config(const attn_gguf *g, attn_llama_config *c) {
     c->qkv_bias = attn_gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
     c->o_bias = attn_gguf_find_tensor(g, "blk.0.attn_output.bias") != NULL;
     c->mlp_bias = attn_gguf_find_tensor(g, "blk.0.ffn_up.bias") != NULL;
-    return attn_llama_config_check(c, attn_gguf_path(g));
+    return attn_llama_config_check(c, attn_gguf_path(g)) || check_unused(g, c) ? -1 : 0;
 }
 
 attn_llama_source *attn_llama_source_gguf(const char *path, attn_llama_config *c) {
