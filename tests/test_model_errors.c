@@ -174,6 +174,8 @@ static void gguf_cases(void) {
         expect_gguf_error((gguf_edit){"gpt2.attention.layer_norm_epsilon", ATTN_GGUF_F32, -1}, "layer_norm_epsilon");
         /* sized nothing by it: layers are allocated before their tensors are looked up */
         expect_gguf_error((gguf_edit){"gpt2.block_count", ATTN_GGUF_U32, 4294967295.0}, "4294967295 layers");
+        expect_gguf_error((gguf_edit){"blk.2.ffn_up.bias", 0, 0}, "'blk.2.ffn_up.bias' is not one"); /* 2 layers */
+        expect_gguf_error((gguf_edit){"blk.1.ffn_gate.weight", 0, 0}, "'blk.1.ffn_gate.weight'");
     }
     if (make_gguf("tests/fixtures/llama/llama-gqa-tied-f32")) {
         const char *eps = "llama.attention.layer_norm_rms_epsilon";
