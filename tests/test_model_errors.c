@@ -118,8 +118,8 @@ static void request_cases(void) {
 
 static char gguf_ok[300], gguf_bad[300];
 
-/* One metadata key set again (it keeps its place) or, with type 0, one extra tensor named
- * `key`: a copy of the first one. */
+/* One metadata key set again (it keeps its place) or, with type 0, the f32 tensor `key`
+ * filled with v, or where there is none such, an extra tensor `key`: a copy of the first. */
 typedef struct {
     const char *key;
     attn_gguf_type type;
@@ -133,15 +133,22 @@ static void rewrite(gguf_edit e) {
     CHECK(g != NULL, "%s", attn_last_error());
     for (int i = 0; g && i < attn_gguf_kv_count(g); i++)
         attn_gguf_set_value(w, attn_gguf_kv_key(g, i), attn_gguf_kv_value(g, i));
+    float *fill = NULL;
     for (int i = 0; g && i < attn_gguf_tensor_count(g); i++) {
         const attn_gguf_tensor *t = attn_gguf_tensor_at(g, i);
-        attn_gguf_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data);
+        const void *data = t->data;
+        if (e.type == 0 && !fill && !strcmp(t->name, e.key) && t->type == ATTN_QT_F32 && (fill = malloc(t->nbytes))) {
+            for (int64_t j = 0; j < t->n_elements; j++) fill[j] = (float)e.v;
+            data = fill;
+        }
+        attn_gguf_add_tensor(w, t->name, t->type, t->n_dims, t->ne, data);
     }
-    const attn_gguf_tensor *t0 = g ? attn_gguf_tensor_at(g, 0) : NULL;
+    const attn_gguf_tensor *t0 = g && !fill ? attn_gguf_tensor_at(g, 0) : NULL;
     if (e.type == ATTN_GGUF_F32) attn_gguf_set_f32(w, e.key, (float)e.v);
     else if (e.type == ATTN_GGUF_U32) attn_gguf_set_u32(w, e.key, (uint32_t)e.v);
     else if (t0) attn_gguf_add_tensor(w, e.key, t0->type, t0->n_dims, t0->ne, t0->data);
     CHECK(attn_gguf_writer_write(w, gguf_bad) == 0, "write %s: %s", gguf_bad, attn_last_error());
+    free(fill);
     attn_gguf_writer_free(w);
     attn_gguf_close(g);
 }
@@ -152,6 +159,21 @@ static void expect_gguf_error(gguf_edit e, const char *words) {
     CHECK(m == NULL, "%s = %g: loaded", e.key, e.v);
     CHECK(m || strstr(attn_last_error(), words), "%s = %g: error '%s' lacks '%s'", e.key, e.v, attn_last_error(),
           words);
+    attn_model_free(m);
+}
+
+/* A file that loads but whose logits would be NaN: the forward fails instead. */
+static void expect_forward_error(gguf_edit e) {
+    rewrite(e);
+    attn_model *m = attn_model_load(gguf_bad);
+    CHECK(m != NULL, "%s: %s", e.key, attn_last_error());
+    if (!m) return;
+    int32_t ids[2] = {1, 2};
+    float *logits = malloc((size_t)attn_model_get_info(m)->vocab_size * 2 * sizeof(float));
+    CHECK(attn_model_forward(m, ids, 2, logits, false) != 0, "%s filled with %g: forward succeeded", e.key, e.v);
+    CHECK(strstr(attn_last_error(), "logit of nan"), "%s: '%s'", e.key, attn_last_error());
+    CHECK(attn_model_forward(m, ids, 2, logits, true) != 0, "%s filled with %g: all logits: succeeded", e.key, e.v);
+    free(logits);
     attn_model_free(m);
 }
 
@@ -187,6 +209,7 @@ static void gguf_cases(void) {
         expect_gguf_error((gguf_edit){"blk.2.attn_norm.weight", 0, 0}, "'blk.2.attn_norm.weight' is not one");
         expect_gguf_error((gguf_edit){"blk.1.attn_output.bias", 0, 0}, "'blk.1.attn_output.bias'");
         expect_gguf_error((gguf_edit){"blk.0.surprise.weight", 0, 0}, "'blk.0.surprise.weight'");
+        expect_forward_error((gguf_edit){"blk.1.ffn_norm.weight", 0, NAN});
     }
     unlink(gguf_ok), unlink(gguf_bad);
 }
