@@ -124,11 +124,12 @@ typedef struct {
     const char *key;
     attn_gguf_type type;
     double v;
+    const char *str; /* for type STRING */
 } gguf_edit;
 
-/* gguf_bad: gguf_ok's metadata and tensors, then the edit. */
-static void rewrite(gguf_edit e) {
-    attn_gguf *g = attn_gguf_open(gguf_ok);
+/* gguf_bad: src's metadata and tensors, then the edit. */
+static void rewrite(const char *src, gguf_edit e) {
+    attn_gguf *g = attn_gguf_open(src);
     attn_gguf_writer *w = attn_gguf_writer_new();
     CHECK(g != NULL, "%s", attn_last_error());
     for (int i = 0; g && i < attn_gguf_kv_count(g); i++)
@@ -146,6 +147,7 @@ static void rewrite(gguf_edit e) {
     const attn_gguf_tensor *t0 = g && !fill ? attn_gguf_tensor_at(g, 0) : NULL;
     if (e.type == ATTN_GGUF_F32) attn_gguf_set_f32(w, e.key, (float)e.v);
     else if (e.type == ATTN_GGUF_U32) attn_gguf_set_u32(w, e.key, (uint32_t)e.v);
+    else if (e.type == ATTN_GGUF_STR) attn_gguf_set_str(w, e.key, e.str);
     else if (t0) attn_gguf_add_tensor(w, e.key, t0->type, t0->n_dims, t0->ne, t0->data);
     CHECK(attn_gguf_writer_write(w, gguf_bad) == 0, "write %s: %s", gguf_bad, attn_last_error());
     free(fill);
@@ -154,7 +156,7 @@ static void rewrite(gguf_edit e) {
 }
 
 static void expect_gguf_error(gguf_edit e, const char *words) {
-    rewrite(e);
+    rewrite(gguf_ok, e);
     attn_model *m = attn_model_load(gguf_bad);
     CHECK(m == NULL, "%s = %g: loaded", e.key, e.v);
     CHECK(m || strstr(attn_last_error(), words), "%s = %g: error '%s' lacks '%s'", e.key, e.v, attn_last_error(),
@@ -164,7 +166,7 @@ static void expect_gguf_error(gguf_edit e, const char *words) {
 
 /* A file that loads but whose logits would be NaN: the forward fails instead. */
 static void expect_forward_error(gguf_edit e) {
-    rewrite(e);
+    rewrite(gguf_ok, e);
     attn_model *m = attn_model_load(gguf_bad);
     CHECK(m != NULL, "%s: %s", e.key, attn_last_error());
     if (!m) return;
@@ -175,6 +177,37 @@ static void expect_forward_error(gguf_edit e) {
     CHECK(attn_model_forward(m, ids, 2, logits, true) != 0, "%s filled with %g: all logits: succeeded", e.key, e.v);
     free(logits);
     attn_model_free(m);
+}
+
+/* The last position's logits of ids 1 2 3 (vocab entries) from the GGUF at path. */
+static void last_logits(const char *path, float *out, int64_t vocab) {
+    attn_model *m = attn_model_load(path);
+    CHECK(m != NULL && attn_model_get_info(m)->vocab_size == vocab, "%s: %s", path, attn_last_error());
+    int32_t ids[3] = {1, 2, 3};
+    CHECK(m && attn_model_forward(m, ids, 3, out, false) == 0, "%s: %s", path, attn_last_error());
+    attn_model_free(m);
+}
+
+/* llama.cpp reads a rope scaling factor without a type, or the older rope.scale_linear, as
+ * linear scaling: both must give the logits of type "linear" with that factor. */
+static void rope_factor_case(void) {
+    enum { V = 97 }; /* the fixture's vocabulary */
+    float plain[V], want[V], got[V];
+    char typed[320];
+    snprintf(typed, sizeof typed, "%s/typed.gguf", dir);
+    rewrite(gguf_ok, (gguf_edit){"llama.rope.scaling.type", ATTN_GGUF_STR, 0, "linear"});
+    CHECK(rename(gguf_bad, typed) == 0, "rename");
+    rewrite(typed, (gguf_edit){"llama.rope.scaling.factor", ATTN_GGUF_F32, 4, NULL});
+    last_logits(gguf_bad, want, V);
+    last_logits(gguf_ok, plain, V);
+    CHECK(memcmp(plain, want, sizeof want) != 0, "linear rope scaling by 4 changed nothing");
+    const char *keys[] = {"llama.rope.scaling.factor", "llama.rope.scale_linear"};
+    for (int i = 0; i < 2; i++) {
+        rewrite(gguf_ok, (gguf_edit){keys[i], ATTN_GGUF_F32, 4, NULL});
+        last_logits(gguf_bad, got, V);
+        CHECK(memcmp(got, want, sizeof want) == 0, "%s = 4 without a type is not linear scaling", keys[i]);
+    }
+    unlink(typed);
 }
 
 /* gguf_ok: the checkpoint folder `src` as an f32 GGUF, which must load. */
@@ -192,24 +225,27 @@ static void gguf_cases(void) {
     snprintf(gguf_bad, sizeof gguf_bad, "%s/bad.gguf", dir);
     make_model();
     if (make_gguf(dir)) {
-        expect_gguf_error((gguf_edit){"gpt2.attention.layer_norm_epsilon", ATTN_GGUF_F32, NAN}, "layer_norm_epsilon");
-        expect_gguf_error((gguf_edit){"gpt2.attention.layer_norm_epsilon", ATTN_GGUF_F32, -1}, "layer_norm_epsilon");
+        const char *eps = "gpt2.attention.layer_norm_epsilon";
+        expect_gguf_error((gguf_edit){eps, ATTN_GGUF_F32, NAN, NULL}, "layer_norm_epsilon");
+        expect_gguf_error((gguf_edit){eps, ATTN_GGUF_F32, -1, NULL}, "layer_norm_epsilon");
         /* sized nothing by it: layers are allocated before their tensors are looked up */
-        expect_gguf_error((gguf_edit){"gpt2.block_count", ATTN_GGUF_U32, 4294967295.0}, "4294967295 layers");
-        expect_gguf_error((gguf_edit){"blk.2.ffn_up.bias", 0, 0}, "'blk.2.ffn_up.bias' is not one"); /* 2 layers */
-        expect_gguf_error((gguf_edit){"blk.1.ffn_gate.weight", 0, 0}, "'blk.1.ffn_gate.weight'");
+        expect_gguf_error((gguf_edit){"gpt2.block_count", ATTN_GGUF_U32, 4294967295.0, NULL}, "4294967295 layers");
+        /* a block past block_count (2) */
+        expect_gguf_error((gguf_edit){"blk.2.ffn_up.bias", 0, 0, NULL}, "'blk.2.ffn_up.bias' is not one");
+        expect_gguf_error((gguf_edit){"blk.1.ffn_gate.weight", 0, 0, NULL}, "'blk.1.ffn_gate.weight'");
     }
     if (make_gguf("tests/fixtures/llama/llama-gqa-tied-f32")) {
         const char *eps = "llama.attention.layer_norm_rms_epsilon";
-        expect_gguf_error((gguf_edit){eps, ATTN_GGUF_F32, INFINITY}, "rms_norm_eps");
-        expect_gguf_error((gguf_edit){eps, ATTN_GGUF_F32, 1e30}, "rms_norm_eps");
-        expect_gguf_error((gguf_edit){eps, ATTN_GGUF_F32, NAN}, "rms_norm_eps");
-        expect_gguf_error((gguf_edit){"llama.attention.value_length", ATTN_GGUF_U32, 16}, "value_length 16");
+        expect_gguf_error((gguf_edit){eps, ATTN_GGUF_F32, INFINITY, NULL}, "rms_norm_eps");
+        expect_gguf_error((gguf_edit){eps, ATTN_GGUF_F32, 1e30, NULL}, "rms_norm_eps");
+        expect_gguf_error((gguf_edit){eps, ATTN_GGUF_F32, NAN, NULL}, "rms_norm_eps");
+        expect_gguf_error((gguf_edit){"llama.attention.value_length", ATTN_GGUF_U32, 16, NULL}, "value_length 16");
         /* a layer past block_count (2) would be skipped: the count is wrong */
-        expect_gguf_error((gguf_edit){"blk.2.attn_norm.weight", 0, 0}, "'blk.2.attn_norm.weight' is not one");
-        expect_gguf_error((gguf_edit){"blk.1.attn_output.bias", 0, 0}, "'blk.1.attn_output.bias'");
-        expect_gguf_error((gguf_edit){"blk.0.surprise.weight", 0, 0}, "'blk.0.surprise.weight'");
-        expect_forward_error((gguf_edit){"blk.1.ffn_norm.weight", 0, NAN});
+        expect_gguf_error((gguf_edit){"blk.2.attn_norm.weight", 0, 0, NULL}, "'blk.2.attn_norm.weight' is not one");
+        expect_gguf_error((gguf_edit){"blk.1.attn_output.bias", 0, 0, NULL}, "'blk.1.attn_output.bias'");
+        expect_gguf_error((gguf_edit){"blk.0.surprise.weight", 0, 0, NULL}, "'blk.0.surprise.weight'");
+        expect_forward_error((gguf_edit){"blk.1.ffn_norm.weight", 0, NAN, NULL});
+        rope_factor_case();
     }
     unlink(gguf_ok), unlink(gguf_bad);
 }

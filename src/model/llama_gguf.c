@@ -130,11 +130,31 @@ static int read_vocab(const attn_gguf *g, attn_llama_config *c) {
     return 0;
 }
 
+/* Linear scaling as llama.cpp reads it: an absent type means "linear", the factor is
+ * rope.scaling.factor, else the older rope.scale_linear; no factor means none. */
+static int read_scaling(const attn_gguf *g, const char *arch, attn_llama_config *c) {
+    char key[128], fkey[128];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    const char *type = "linear";
+    if (attn_gguf_find(g, key) && attn_gguf_get_str(g, key, &type, NULL)) return -1;
+    if (strcmp(type, "none") == 0) return 0;
+    if (strcmp(type, "linear") != 0)
+        return attn_error("%s: metadata '%s' = \"%s\" is not supported (none, linear)", attn_gguf_path(g), key, type);
+    const char *name = "rope.scaling.factor";
+    snprintf(fkey, sizeof fkey, "%s.%s", arch, name);
+    if (!attn_gguf_find(g, fkey)) name = "rope.scale_linear", snprintf(fkey, sizeof fkey, "%s.%s", arch, name);
+    double factor;
+    if (!attn_gguf_find(g, fkey)) return 0;
+    if (arch_float(g, arch, name, 1, true, &factor)) return -1;
+    c->rope.scaling = ATTN_ROPE_SCALE_LINEAR, c->rope.factor = factor;
+    return 0;
+}
+
 /* Rope: base frequency, rotated dims, linear scaling. Llama 3's per-dimension factors live
  * in a rope_freqs tensor attn does not apply yet, so such files are refused. */
 static int read_rope(const attn_gguf *g, const char *arch, attn_llama_config *c) {
     int64_t dim;
-    double theta, factor;
+    double theta;
     if (arch_float(g, arch, "rope.freq_base", 10000.0, false, &theta) ||
         arch_int(g, arch, "rope.dimension_count", c->head_dim, &dim))
         return -1;
@@ -142,16 +162,7 @@ static int read_rope(const attn_gguf *g, const char *arch, attn_llama_config *c)
     c->rope = (attn_rope_params){.dim = (int)dim, .theta = theta, .layout = ATTN_ROPE_INTERLEAVED, .factor = 1};
     if (attn_gguf_find_tensor(g, "rope_freqs.weight"))
         return attn_error("%s: tensor 'rope_freqs.weight' (Llama 3 rope scaling) is not supported yet", attn_gguf_path(g));
-    char key[128];
-    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
-    const char *type = NULL;
-    if (attn_gguf_find(g, key) && attn_gguf_get_str(g, key, &type, NULL)) return -1;
-    if (!type || strcmp(type, "none") == 0) return 0;
-    if (strcmp(type, "linear") != 0)
-        return attn_error("%s: metadata '%s' = \"%s\" is not supported (none, linear)", attn_gguf_path(g), key, type);
-    if (arch_float(g, arch, "rope.scaling.factor", 1.0, true, &factor)) return -1;
-    c->rope.scaling = ATTN_ROPE_SCALE_LINEAR, c->rope.factor = factor;
-    return 0;
+    return read_scaling(g, arch, c);
 }
 
 /* The head size: key_length (default width / heads); value_length, when given, must equal it
