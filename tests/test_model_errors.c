@@ -147,6 +147,7 @@ static void rewrite(const char *src, gguf_edit e) {
     const attn_gguf_tensor *t0 = g && !fill ? attn_gguf_tensor_at(g, 0) : NULL;
     if (e.type == ATTN_GGUF_F32) attn_gguf_set_f32(w, e.key, (float)e.v);
     else if (e.type == ATTN_GGUF_U32) attn_gguf_set_u32(w, e.key, (uint32_t)e.v);
+    else if (e.type == ATTN_GGUF_U64) attn_gguf_set_u64(w, e.key, (uint64_t)e.v);
     else if (e.type == ATTN_GGUF_STR) attn_gguf_set_str(w, e.key, e.str);
     else if (t0) attn_gguf_add_tensor(w, e.key, t0->type, t0->n_dims, t0->ne, t0->data);
     CHECK(attn_gguf_writer_write(w, gguf_bad) == 0, "write %s: %s", gguf_bad, attn_last_error());
@@ -240,6 +241,9 @@ static void gguf_cases(void) {
         expect_gguf_error((gguf_edit){eps, ATTN_GGUF_F32, 1e30, NULL}, "rms_norm_eps");
         expect_gguf_error((gguf_edit){eps, ATTN_GGUF_F32, NAN, NULL}, "rms_norm_eps");
         expect_gguf_error((gguf_edit){"llama.attention.value_length", ATTN_GGUF_U32, 16, NULL}, "value_length 16");
+        /* head size 8; 2^32 + 8 is not 8 */
+        expect_gguf_error((gguf_edit){"llama.rope.dimension_count", ATTN_GGUF_U64, 4294967304.0, NULL},
+                          "dimension_count 4294967304");
         /* a layer past block_count (2) would be skipped: the count is wrong */
         expect_gguf_error((gguf_edit){"blk.2.attn_norm.weight", 0, 0, NULL}, "'blk.2.attn_norm.weight' is not one");
         expect_gguf_error((gguf_edit){"blk.1.attn_output.bias", 0, 0, NULL}, "'blk.1.attn_output.bias'");

@@ -158,6 +158,9 @@ static int read_rope(const attn_gguf *g, const char *arch, attn_llama_config *c)
     if (arch_float(g, arch, "rope.freq_base", 10000.0, false, &theta) ||
         arch_int(g, arch, "rope.dimension_count", c->head_dim, &dim))
         return -1;
+    if (dim != c->head_dim) /* compared before it is narrowed: 2^32 + 64 is not 64 */
+        return attn_error("%s: %s.rope.dimension_count %lld differs from the head size %lld (partial rotary is "
+                          "not supported)", attn_gguf_path(g), arch, (long long)dim, (long long)c->head_dim);
     /* llama.cpp's converter permuted q/k rows into adjacent pairs: rotate pairs (2i, 2i+1) */
     c->rope = (attn_rope_params){.dim = (int)dim, .theta = theta, .layout = ATTN_ROPE_INTERLEAVED, .factor = 1};
     if (attn_gguf_find_tensor(g, "rope_freqs.weight"))
