@@ -1,11 +1,14 @@
 /* test_model_errors.c - a broken checkpoint or a bad request gives a clear error, never a
  * crash: each case writes a small random GPT-2 with attn's own writer, breaks one thing, and
  * checks that loading (or forwarding) fails with a message naming the problem. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "core/common.h"
 #include "format/fileio.h"
+#include "format/gguf.h"
+#include "format/quantize.h"
 #include <attn/generate.h>
 #include "model/gpt2_init.h"
 #include "model/model.h"
@@ -111,6 +114,146 @@ static void request_cases(void) {
     attn_model_free(m);
 }
 
+/* ---- GGUF metadata that parses but lies ------------------------------------------- */
+
+static char gguf_ok[300], gguf_bad[300];
+
+/* One metadata key set again (it keeps its place) or, with type 0, the f32 tensor `key`
+ * filled with v, or where there is none such, an extra tensor `key`: a copy of the first. */
+typedef struct {
+    const char *key;
+    attn_gguf_type type;
+    double v;
+    const char *str; /* for type STRING */
+} gguf_edit;
+
+/* gguf_bad: src's metadata and tensors, then the edit. */
+static void rewrite(const char *src, gguf_edit e) {
+    attn_gguf *g = attn_gguf_open(src);
+    attn_gguf_writer *w = attn_gguf_writer_new();
+    CHECK(g != NULL, "%s", attn_last_error());
+    for (int i = 0; g && i < attn_gguf_kv_count(g); i++)
+        attn_gguf_set_value(w, attn_gguf_kv_key(g, i), attn_gguf_kv_value(g, i));
+    float *fill = NULL;
+    for (int i = 0; g && i < attn_gguf_tensor_count(g); i++) {
+        const attn_gguf_tensor *t = attn_gguf_tensor_at(g, i);
+        const void *data = t->data;
+        if (e.type == 0 && !fill && !strcmp(t->name, e.key) && t->type == ATTN_QT_F32 && (fill = malloc(t->nbytes))) {
+            for (int64_t j = 0; j < t->n_elements; j++) fill[j] = (float)e.v;
+            data = fill;
+        }
+        attn_gguf_add_tensor(w, t->name, t->type, t->n_dims, t->ne, data);
+    }
+    const attn_gguf_tensor *t0 = g && !fill ? attn_gguf_tensor_at(g, 0) : NULL;
+    if (e.type == ATTN_GGUF_F32) attn_gguf_set_f32(w, e.key, (float)e.v);
+    else if (e.type == ATTN_GGUF_U32) attn_gguf_set_u32(w, e.key, (uint32_t)e.v);
+    else if (e.type == ATTN_GGUF_U64) attn_gguf_set_u64(w, e.key, (uint64_t)e.v);
+    else if (e.type == ATTN_GGUF_STR) attn_gguf_set_str(w, e.key, e.str);
+    else if (t0) attn_gguf_add_tensor(w, e.key, t0->type, t0->n_dims, t0->ne, t0->data);
+    CHECK(attn_gguf_writer_write(w, gguf_bad) == 0, "write %s: %s", gguf_bad, attn_last_error());
+    free(fill);
+    attn_gguf_writer_free(w);
+    attn_gguf_close(g);
+}
+
+static void expect_gguf_error(gguf_edit e, const char *words) {
+    rewrite(gguf_ok, e);
+    attn_model *m = attn_model_load(gguf_bad);
+    CHECK(m == NULL, "%s = %g: loaded", e.key, e.v);
+    CHECK(m || strstr(attn_last_error(), words), "%s = %g: error '%s' lacks '%s'", e.key, e.v, attn_last_error(),
+          words);
+    attn_model_free(m);
+}
+
+/* A file that loads but whose logits would be NaN: the forward fails instead. */
+static void expect_forward_error(gguf_edit e) {
+    rewrite(gguf_ok, e);
+    attn_model *m = attn_model_load(gguf_bad);
+    CHECK(m != NULL, "%s: %s", e.key, attn_last_error());
+    if (!m) return;
+    int32_t ids[2] = {1, 2};
+    float *logits = malloc((size_t)attn_model_get_info(m)->vocab_size * 2 * sizeof(float));
+    CHECK(attn_model_forward(m, ids, 2, logits, false) != 0, "%s filled with %g: forward succeeded", e.key, e.v);
+    CHECK(strstr(attn_last_error(), "logit of nan"), "%s: '%s'", e.key, attn_last_error());
+    CHECK(attn_model_forward(m, ids, 2, logits, true) != 0, "%s filled with %g: all logits: succeeded", e.key, e.v);
+    free(logits);
+    attn_model_free(m);
+}
+
+/* The last position's logits of ids 1 2 3 (vocab entries) from the GGUF at path. */
+static void last_logits(const char *path, float *out, int64_t vocab) {
+    attn_model *m = attn_model_load(path);
+    CHECK(m != NULL && attn_model_get_info(m)->vocab_size == vocab, "%s: %s", path, attn_last_error());
+    int32_t ids[3] = {1, 2, 3};
+    CHECK(m && attn_model_forward(m, ids, 3, out, false) == 0, "%s: %s", path, attn_last_error());
+    attn_model_free(m);
+}
+
+/* llama.cpp reads a rope scaling factor without a type, or the older rope.scale_linear, as
+ * linear scaling: both must give the logits of type "linear" with that factor. */
+static void rope_factor_case(void) {
+    enum { V = 97 }; /* the fixture's vocabulary */
+    float plain[V], want[V], got[V];
+    char typed[320];
+    snprintf(typed, sizeof typed, "%s/typed.gguf", dir);
+    rewrite(gguf_ok, (gguf_edit){"llama.rope.scaling.type", ATTN_GGUF_STR, 0, "linear"});
+    CHECK(rename(gguf_bad, typed) == 0, "rename");
+    rewrite(typed, (gguf_edit){"llama.rope.scaling.factor", ATTN_GGUF_F32, 4, NULL});
+    last_logits(gguf_bad, want, V);
+    last_logits(gguf_ok, plain, V);
+    CHECK(memcmp(plain, want, sizeof want) != 0, "linear rope scaling by 4 changed nothing");
+    const char *keys[] = {"llama.rope.scaling.factor", "llama.rope.scale_linear"};
+    for (int i = 0; i < 2; i++) {
+        rewrite(gguf_ok, (gguf_edit){keys[i], ATTN_GGUF_F32, 4, NULL});
+        last_logits(gguf_bad, got, V);
+        CHECK(memcmp(got, want, sizeof want) == 0, "%s = 4 without a type is not linear scaling", keys[i]);
+    }
+    unlink(typed);
+}
+
+/* gguf_ok: the checkpoint folder `src` as an f32 GGUF, which must load. */
+static bool make_gguf(const char *src) {
+    attn_quant_params p = {.ftype = attn_quant_ftype_find("f32"), .pure = true};
+    CHECK(attn_quantize_model(src, gguf_ok, &p, NULL) == 0, "%s: %s", src, attn_last_error());
+    attn_model *m = attn_model_load(gguf_ok);
+    CHECK(m != NULL, "%s: %s", gguf_ok, attn_last_error());
+    attn_model_free(m);
+    return m != NULL;
+}
+
+static void gguf_cases(void) {
+    snprintf(gguf_ok, sizeof gguf_ok, "%s/ok.gguf", dir);
+    snprintf(gguf_bad, sizeof gguf_bad, "%s/bad.gguf", dir);
+    make_model();
+    if (make_gguf(dir)) {
+        const char *eps = "gpt2.attention.layer_norm_epsilon";
+        expect_gguf_error((gguf_edit){eps, ATTN_GGUF_F32, NAN, NULL}, "layer_norm_epsilon");
+        expect_gguf_error((gguf_edit){eps, ATTN_GGUF_F32, -1, NULL}, "layer_norm_epsilon");
+        /* sized nothing by it: layers are allocated before their tensors are looked up */
+        expect_gguf_error((gguf_edit){"gpt2.block_count", ATTN_GGUF_U32, 4294967295.0, NULL}, "4294967295 layers");
+        /* a block past block_count (2) */
+        expect_gguf_error((gguf_edit){"blk.2.ffn_up.bias", 0, 0, NULL}, "'blk.2.ffn_up.bias' is not one");
+        expect_gguf_error((gguf_edit){"blk.1.ffn_gate.weight", 0, 0, NULL}, "'blk.1.ffn_gate.weight'");
+    }
+    if (make_gguf("tests/fixtures/llama/llama-gqa-tied-f32")) {
+        const char *eps = "llama.attention.layer_norm_rms_epsilon";
+        expect_gguf_error((gguf_edit){eps, ATTN_GGUF_F32, INFINITY, NULL}, "rms_norm_eps");
+        expect_gguf_error((gguf_edit){eps, ATTN_GGUF_F32, 1e30, NULL}, "rms_norm_eps");
+        expect_gguf_error((gguf_edit){eps, ATTN_GGUF_F32, NAN, NULL}, "rms_norm_eps");
+        expect_gguf_error((gguf_edit){"llama.attention.value_length", ATTN_GGUF_U32, 16, NULL}, "value_length 16");
+        /* head size 8; 2^32 + 8 is not 8 */
+        expect_gguf_error((gguf_edit){"llama.rope.dimension_count", ATTN_GGUF_U64, 4294967304.0, NULL},
+                          "dimension_count 4294967304");
+        /* a layer past block_count (2) would be skipped: the count is wrong */
+        expect_gguf_error((gguf_edit){"blk.2.attn_norm.weight", 0, 0, NULL}, "'blk.2.attn_norm.weight' is not one");
+        expect_gguf_error((gguf_edit){"blk.1.attn_output.bias", 0, 0, NULL}, "'blk.1.attn_output.bias'");
+        expect_gguf_error((gguf_edit){"blk.0.surprise.weight", 0, 0, NULL}, "'blk.0.surprise.weight'");
+        expect_forward_error((gguf_edit){"blk.1.ffn_norm.weight", 0, NAN, NULL});
+        rope_factor_case();
+    }
+    unlink(gguf_ok), unlink(gguf_bad);
+}
+
 /* A message that prefixes the one before it (attn_error("%s: %s", file, attn_last_error()))
  * reads its argument before overwriting it. */
 static void error_prefix_case(void) {
@@ -128,6 +271,7 @@ int main(void) {
     make_model();
     weights_cases();
     request_cases();
+    gguf_cases();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     CHECK(system(cmd) == 0, "cleanup");

@@ -529,8 +529,9 @@ static void test_bad_metadata(void) {
                  "no pre-tokenizer");
     expect_error(tiny("t5", NULL, NULL, 4, true), "unsupported tokenizer model 't5'",
                  "an unknown model");
-    tiny_bos = 9; /* past the 4 tokens */
-    attn_tokenizer_free(tiny("gpt2", "gpt-2", "a b", 0, true));
+    tiny_bos = 9; /* past the 4 tokens: refused, not loaded without a BOS */
+    expect_error(tiny("llama", NULL, NULL, 4, true), "'tokenizer.ggml.bos_token_id' = 9 is not a token id",
+                 "a bos id past the vocabulary");
     tiny_bos = -2;
 }
 

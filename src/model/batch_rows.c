@@ -2,6 +2,8 @@
  * (see batch_rows.h). */
 #include "batch_rows.h"
 
+#include <math.h>
+#include <stdint.h>
 #include <string.h>
 #include "core/common.h"
 
@@ -23,13 +25,31 @@ bool attn_batch_next_pass(attn_batch_pass *p, const attn_model *m, const attn_ba
     return p->n_segs > 0;
 }
 
+/* NaN or Inf logits come from broken weights or hyperparameters (a NaN norm weight, say);
+ * passed on, they are sampled as token 0 or reported as "perplexity nan" with success. The
+ * exponent test is an OR over integers, which vectorizes. */
+static int check_finite(const float *logits, int64_t rows, int64_t vocab) {
+    const int64_t n = rows * vocab;
+    uint32_t bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &logits[i], sizeof u);
+        bad |= (u & 0x7f800000u) + 0x00800000u; /* carries into bit 31 only for exponent 0xff */
+    }
+    if (!(bad & 0x80000000u)) return 0;
+    int64_t i = 0;
+    while (isfinite(logits[i])) i++;
+    return attn_error("the model computed a logit of %g (token %lld): its weights or hyperparameters are broken",
+                      (double)logits[i], (long long)(i % vocab));
+}
+
 /* Multiplies k normed rows by the head into their places: straight there when they follow
  * one another in memory (a batch's slots decoding in order), else through buf. */
 static int flush(float *const *dst, int k, const float *h, const attn_weight *head, float *buf) {
     bool in_order = true;
     for (int i = 1; i < k; i++) in_order = in_order && dst[i] == dst[0] + i * head->n_out;
-    if (in_order) return attn_matmul(dst[0], h, k, head, NULL);
-    if (attn_matmul(buf, h, k, head, NULL) != 0) return -1;
+    if (in_order) return attn_matmul(dst[0], h, k, head, NULL) || check_finite(dst[0], k, head->n_out) ? -1 : 0;
+    if (attn_matmul(buf, h, k, head, NULL) != 0 || check_finite(buf, k, head->n_out) != 0) return -1;
     for (int i = 0; i < k; i++) memcpy(dst[i], buf + i * head->n_out, (size_t)head->n_out * sizeof(float));
     return 0;
 }
@@ -40,7 +60,7 @@ int attn_batch_logits(const attn_batch_pass *p, bool all, const float *x, int64_
         const attn_batch_segment *s = &p->segs[0];
         if (!s->logits) return 0;
         norm(family, h, x + s->row * dim, s->n);
-        return attn_matmul(s->logits, h, s->n, head, NULL);
+        return attn_matmul(s->logits, h, s->n, head, NULL) || check_finite(s->logits, s->n, head->n_out) ? -1 : 0;
     }
     float *dst[ATTN_BATCH_LOGIT_ROWS];
     int k = 0;

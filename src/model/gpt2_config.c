@@ -18,9 +18,15 @@ int attn_gpt2_config_check(attn_gpt2_config *c, const char *what) {
     if (c->n_inner == 0) c->n_inner = 4 * c->n_embd;
     if (c->n_layer < 1 || c->n_head < 1 || c->n_embd < 1 || c->n_inner < 1 || c->n_ctx < 1 || c->vocab < 1)
         return attn_error("%s: layers, heads, width, inner width, context and vocabulary must be positive", what);
+    if (c->n_layer > 1024 || c->n_ctx > (1 << 20)) /* config.json's bounds, for a GGUF's metadata too */
+        return attn_error("%s: %lld layers or a context of %lld positions is beyond attn's bounds (1024, 2^20)", what,
+                          (long long)c->n_layer, (long long)c->n_ctx);
     if (c->n_embd % c->n_head)
         return attn_error("%s: n_embd %lld is not divisible by n_head %lld", what, (long long)c->n_embd,
                           (long long)c->n_head);
+    /* a GGUF's value is a float the file may hold as NaN or Inf: either poisons every norm */
+    if (!(c->eps >= 0 && c->eps <= 1))
+        return attn_error("%s: layer_norm_epsilon %g is outside [0, 1]", what, (double)c->eps);
     return 0;
 }
 

@@ -65,6 +65,36 @@ static int read_vocab(const attn_gguf *g, int64_t *vocab) {
     return 0;
 }
 
+/* Whether gpt2.c binds tensor `name` of a model with n_layer blocks. */
+static bool bound(const char *name, int64_t n_layer) {
+    for (size_t i = 0; i < sizeof global_names / sizeof *global_names; i++)
+        if (strcmp(name, global_names[i].gguf) == 0) return true;
+    int layer, at = 0;
+    char canon[32];
+    if (sscanf(name, "blk.%d.%n", &layer, &at) != 1 || at == 0 || layer < 0 || layer >= n_layer) return false;
+    snprintf(canon, sizeof canon, "blk.%d.", layer);
+    if (strncmp(name, canon, (size_t)at) != 0) return false; /* "blk.01." */
+    const char *leaf = name + at;
+    for (size_t i = 0; i < sizeof layer_names / sizeof *layer_names; i++) {
+        size_t n = strlen(layer_names[i].gguf);
+        if (strncmp(leaf, layer_names[i].gguf, n) == 0 && (!strcmp(leaf + n, "weight") || !strcmp(leaf + n, "bias")))
+            return true;
+    }
+    return false;
+}
+
+/* Every tensor must be one the model uses, as llama.cpp's loader wants: a block past
+ * block_count means the count lies (attn would silently run fewer layers). */
+static int check_unused(const attn_gguf *g, int64_t n_layer) {
+    for (int i = 0; i < attn_gguf_tensor_count(g); i++) {
+        const char *name = attn_gguf_tensor_at(g, i)->name;
+        if (!bound(name, n_layer))
+            return attn_error("%s: tensor '%s' is not one the model uses (gpt2.block_count is %lld)",
+                              attn_gguf_path(g), name, (long long)n_layer);
+    }
+    return 0;
+}
+
 int attn_gpt2_gguf_config(const attn_gguf *g, attn_gpt2_config *c) {
     const char *arch;
     if (attn_gguf_get_str(g, "general.architecture", &arch, NULL)) return -1;
@@ -79,5 +109,5 @@ int attn_gpt2_gguf_config(const attn_gguf *g, attn_gpt2_config *c) {
         return -1;
     c->eps = eps;
     c->scale_attn_weights = true, c->scale_attn_by_inverse_layer_idx = false; /* all llama.cpp's graph does */
-    return attn_gpt2_config_check(c, attn_gguf_path(g));
+    return attn_gpt2_config_check(c, attn_gguf_path(g)) || check_unused(g, c->n_layer) ? -1 : 0;
 }

@@ -168,6 +168,8 @@ int attn_llama_config_check(const attn_llama_config *c, const char *what) {
     if (c->head_dim % 2) return attn_error("%s: head_dim %lld must be even for rotary embeddings", what, (long long)c->head_dim);
     if (c->rope.dim != c->head_dim)
         return attn_error("%s: rotary dimension %d differs from head_dim %lld", what, c->rope.dim, (long long)c->head_dim);
-    if (!(c->rms_eps >= 0)) return attn_error("%s: rms_norm_eps must be >= 0", what);
+    /* config.json's bounds; a GGUF's float can be anything (Inf or 1e30 zero every norm) */
+    if (!(c->rms_eps >= 0 && c->rms_eps <= 1))
+        return attn_error("%s: rms_norm_eps %g is outside [0, 1]", what, (double)c->rms_eps);
     return attn_rope_check(&c->rope, what);
 }

@@ -130,27 +130,81 @@ static int read_vocab(const attn_gguf *g, attn_llama_config *c) {
     return 0;
 }
 
+/* Linear scaling as llama.cpp reads it: an absent type means "linear", the factor is
+ * rope.scaling.factor, else the older rope.scale_linear; no factor means none. */
+static int read_scaling(const attn_gguf *g, const char *arch, attn_llama_config *c) {
+    char key[128], fkey[128];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    const char *type = "linear";
+    if (attn_gguf_find(g, key) && attn_gguf_get_str(g, key, &type, NULL)) return -1;
+    if (strcmp(type, "none") == 0) return 0;
+    if (strcmp(type, "linear") != 0)
+        return attn_error("%s: metadata '%s' = \"%s\" is not supported (none, linear)", attn_gguf_path(g), key, type);
+    const char *name = "rope.scaling.factor";
+    snprintf(fkey, sizeof fkey, "%s.%s", arch, name);
+    if (!attn_gguf_find(g, fkey)) name = "rope.scale_linear", snprintf(fkey, sizeof fkey, "%s.%s", arch, name);
+    double factor;
+    if (!attn_gguf_find(g, fkey)) return 0;
+    if (arch_float(g, arch, name, 1, true, &factor)) return -1;
+    c->rope.scaling = ATTN_ROPE_SCALE_LINEAR, c->rope.factor = factor;
+    return 0;
+}
+
 /* Rope: base frequency, rotated dims, linear scaling. Llama 3's per-dimension factors live
  * in a rope_freqs tensor attn does not apply yet, so such files are refused. */
 static int read_rope(const attn_gguf *g, const char *arch, attn_llama_config *c) {
     int64_t dim;
-    double theta, factor;
+    double theta;
     if (arch_float(g, arch, "rope.freq_base", 10000.0, false, &theta) ||
         arch_int(g, arch, "rope.dimension_count", c->head_dim, &dim))
         return -1;
+    if (dim != c->head_dim) /* compared before it is narrowed: 2^32 + 64 is not 64 */
+        return attn_error("%s: %s.rope.dimension_count %lld differs from the head size %lld (partial rotary is "
+                          "not supported)", attn_gguf_path(g), arch, (long long)dim, (long long)c->head_dim);
     /* llama.cpp's converter permuted q/k rows into adjacent pairs: rotate pairs (2i, 2i+1) */
     c->rope = (attn_rope_params){.dim = (int)dim, .theta = theta, .layout = ATTN_ROPE_INTERLEAVED, .factor = 1};
     if (attn_gguf_find_tensor(g, "rope_freqs.weight"))
         return attn_error("%s: tensor 'rope_freqs.weight' (Llama 3 rope scaling) is not supported yet", attn_gguf_path(g));
-    char key[128];
-    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
-    const char *type = NULL;
-    if (attn_gguf_find(g, key) && attn_gguf_get_str(g, key, &type, NULL)) return -1;
-    if (!type || strcmp(type, "none") == 0) return 0;
-    if (strcmp(type, "linear") != 0)
-        return attn_error("%s: metadata '%s' = \"%s\" is not supported (none, linear)", attn_gguf_path(g), key, type);
-    if (arch_float(g, arch, "rope.scaling.factor", 1.0, true, &factor)) return -1;
-    c->rope.scaling = ATTN_ROPE_SCALE_LINEAR, c->rope.factor = factor;
+    return read_scaling(g, arch, c);
+}
+
+/* The head size: key_length (default width / heads); value_length, when given, must equal it
+ * (values as wide as keys is all attn's attention computes). */
+static int read_head_dim(const attn_gguf *g, const char *arch, attn_llama_config *c) {
+    int64_t v;
+    if (arch_int(g, arch, "attention.key_length", c->n_embd / c->n_head, &c->head_dim) ||
+        arch_int(g, arch, "attention.value_length", c->head_dim, &v))
+        return -1;
+    if (v != c->head_dim)
+        return attn_error("%s: %s.attention.value_length %lld differs from key_length %lld (not supported)",
+                          attn_gguf_path(g), arch, (long long)v, (long long)c->head_dim);
+    return 0;
+}
+
+/* Whether llama.c's bind_weights asks for tensor `name` under config c. */
+static bool bound(const char *name, const attn_llama_config *c) {
+    int layer = -1, at = 0;
+    if (sscanf(name, "blk.%d.%n", &layer, &at) != 1 || at == 0) layer = -1;
+    char want[200];
+    for (int id = 0; id < ATTN_LT_COUNT && layer < c->n_layer; id++) {
+        bool bias = strstr(gguf_names[id], ".bias") != NULL;
+        bool on = !bias || (id == ATTN_LT_O_BIAS ? c->o_bias : id >= ATTN_LT_GATE_BIAS ? c->mlp_bias : c->qkv_bias);
+        if ((id >= ATTN_LT_ATTN_NORM) != (layer >= 0) || !on) continue;
+        snprintf(want, sizeof want, gguf_names[id], layer);
+        if (strcmp(want, name) == 0) return true;
+    }
+    return false;
+}
+
+/* Every tensor must be one the model uses, as llama.cpp's loader wants: a block past
+ * block_count means the count lies (attn would silently run fewer layers). */
+static int check_unused(const attn_gguf *g, const attn_llama_config *c) {
+    for (int i = 0; i < attn_gguf_tensor_count(g); i++) {
+        const char *name = attn_gguf_tensor_at(g, i)->name;
+        if (!bound(name, c))
+            return attn_error("%s: tensor '%s' is not one the model uses (llama.block_count is %lld)",
+                              attn_gguf_path(g), name, (long long)c->n_layer);
+    }
     return 0;
 }
 
@@ -179,15 +233,14 @@ static int read_config(const attn_gguf *g, attn_llama_config *c) {
     if (c->n_head < 1 || c->n_embd % c->n_head)
         return attn_error("%s: embedding_length %lld is not a multiple of head_count %lld", attn_gguf_path(g),
                           (long long)c->n_embd, (long long)c->n_head);
-    if (arch_int(g, arch, "attention.key_length", c->n_embd / c->n_head, &c->head_dim) || read_vocab(g, c) ||
-        read_rope(g, arch, c))
+    if (read_head_dim(g, arch, c) || read_vocab(g, c) || read_rope(g, arch, c))
         return -1;
     c->tie_embeddings = attn_gguf_find_tensor(g, "output.weight") == NULL;
     /* llama.cpp uses whichever biases the file holds (converted from attention_bias / mlp_bias) */
     c->qkv_bias = attn_gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
     c->o_bias = attn_gguf_find_tensor(g, "blk.0.attn_output.bias") != NULL;
     c->mlp_bias = attn_gguf_find_tensor(g, "blk.0.ffn_up.bias") != NULL;
-    return attn_llama_config_check(c, attn_gguf_path(g));
+    return attn_llama_config_check(c, attn_gguf_path(g)) || check_unused(g, c) ? -1 : 0;
 }
 
 attn_llama_source *attn_llama_source_gguf(const char *path, attn_llama_config *c) {

@@ -174,21 +174,15 @@ static attn_tokenizer *build_gpt2(const vocab_meta *m, bpe_spec *spec) {
     return t;
 }
 
-static void set_eos(attn_tokenizer *t, const attn_gguf *g) {
-    int64_t id;
-    if (attn_gguf_find(g, "tokenizer.ggml.eos_token_id") &&
-        attn_gguf_get_int(g, "tokenizer.ggml.eos_token_id", &id) == 0 && id >= 0 && id < t->n_ids)
-        t->eos = (int32_t)id;
-    attn_clear_error();
-}
-
-/* The BOS that prompts start with, by llama.cpp's policy (attn_tokenizer_gguf_specials). A
- * file whose special-token keys are unreadable loads without one rather than not at all. */
-static void set_bos(attn_tokenizer *t, const attn_gguf *g) {
+/* The EOS (when the file names one) and the BOS that prompts start with, by llama.cpp's
+ * policy (attn_tokenizer_gguf_specials). An id key that names no token is refused: loading
+ * without it would silently drop the BOS from every prompt. */
+static int set_specials(attn_tokenizer *t, const attn_gguf *g) {
     attn_tokenizer_specials sp;
-    if (attn_tokenizer_gguf_specials(g, &sp) == 0 && sp.add_bos && sp.bos >= 0 && sp.bos < t->n_ids)
-        t->bos_to_add = sp.bos;
-    attn_clear_error();
+    if (attn_tokenizer_gguf_specials(g, &sp) != 0) return -1;
+    if (attn_gguf_find(g, "tokenizer.ggml.eos_token_id") && sp.eos >= 0 && sp.eos < t->n_ids) t->eos = sp.eos;
+    if (sp.add_bos && sp.bos >= 0 && sp.bos < t->n_ids) t->bos_to_add = sp.bos;
+    return 0;
 }
 
 attn_tokenizer *attn_tokenizer_from_gguf(const attn_gguf *g) {
@@ -208,9 +202,9 @@ attn_tokenizer *attn_tokenizer_from_gguf(const attn_gguf *g) {
         else if (strcmp(model, "gpt2") == 0) t = build_gpt2(&m, &spec);
         else attn_error("%s: unsupported tokenizer model '%s' (tokenizer.ggml.model)", m.src, model);
     }
-    if (t) {
-        set_eos(t, g);
-        set_bos(t, g);
+    if (t && set_specials(t, g) != 0) {
+        attn_tokenizer_free(t);
+        t = NULL;
     }
     bpe_spec_free(&spec);
     free(m.types);
