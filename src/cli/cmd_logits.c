@@ -1,11 +1,26 @@
 /* cmd_logits.c - `attn logits`: raw float32 logits for given token ids, for comparing with
  * reference implementations (tools/check_gpt2_reference.py). */
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include "args.h"
 #include "commands.h"
 #include "core/common.h"
 #include "format/fileio.h"
+
+/* -o must not be the model file, nor a file inside a model folder (its weights or config):
+ * the logits would replace it whole. */
+static int output_apart(const char *out, const char *model) {
+    struct stat m, d;
+    if (stat(model, &m) != 0 || !S_ISDIR(m.st_mode)) return attn_output_not_input(out, model);
+    char dir[4096];
+    const char *slash = strrchr(out, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - out) : 1, slash ? (slash == out ? "/" : out) : ".");
+    if (stat(dir, &d) == 0 && d.st_dev == m.st_dev && d.st_ino == m.st_ino)
+        return attn_error("%s is inside the model folder %s: writing it could replace the model's files; choose "
+                          "another output", out, model);
+    return 0;
+}
 
 int cmd_logits(int argc, char **argv) {
     const char *model = NULL, *ids_s = NULL, *out = NULL, *isa = NULL, *matmul = NULL, *kv_type = NULL;
@@ -31,6 +46,10 @@ int cmd_logits(int argc, char **argv) {
         return 2;
     }
     if (cli_setup_runtime("logits", threads, isa, matmul, kv_type)) return 2;
+    if (model && output_apart(out, model) != 0) {
+        fprintf(stderr, "attn logits: %s\n", attn_last_error());
+        return 1;
+    }
     int32_t *ids = NULL;
     int n = 0;
     if (args_parse_ids(ids_s, &ids, &n) != 0) return 2;
