@@ -24,6 +24,9 @@ expect "train without -o" 2 "$attn" tokenizer train -i "$tmp/a.txt" --vocab-size
 expect "train with neither size nor chars" 2 "$attn" tokenizer train -i "$tmp/a.txt" -o "$tmp/t.json"
 expect "vocab size too small" 2 "$attn" tokenizer train -i "$tmp/a.txt" --vocab-size 100 -o "$tmp/t.json"
 contains "range named" "$tmp/err" "--vocab-size (expected a number in [257, 16777216])"
+cp "$tmp/a.txt" "$tmp/text.txt"
+expect "train -o its own input" 1 "$attn" tokenizer train -i "$tmp/text.txt" --vocab-size 300 -o "$tmp/text.txt"
+if cmp -s "$tmp/text.txt" "$tmp/a.txt"; then ok; else bad "tokenizer train replaced its training text"; fi
 expect "missing input" 1 "$attn" tokenizer train -i "$tmp/nope.txt" --vocab-size 300 -o "$tmp/t.json"
 contains "missing input named" "$tmp/err" "nope.txt"
 

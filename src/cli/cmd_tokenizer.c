@@ -6,6 +6,7 @@
 #include "args.h"
 #include "commands.h"
 #include "inputs.h"
+#include "format/fileio.h"
 #include "core/common.h"
 #include "tokenizer/bpe_train.h"
 #include "tokenizer/chars.h"
@@ -115,6 +116,11 @@ static int tokenizer_train(int argc, char **argv) {
         fprintf(stderr, "attn tokenizer train: give exactly one of --vocab-size N or --chars\n");
         return 2;
     }
+    for (int i = 0; i < inputs.n; i++) /* the text is read whole first, then replaced by the tokenizer */
+        if (attn_output_not_input(out, inputs.items[i]) != 0) {
+            fprintf(stderr, "attn tokenizer train: %s\n", attn_last_error());
+            return 1;
+        }
     double t0 = attn_time_s();
     return chars ? train_chars(&inputs, out, t0) : train_bpe(&inputs, out, vocab_size, min_freq, t0);
 }
