@@ -88,6 +88,8 @@ cp "$m/model.safetensors" "$tmp/weights.before"
 expect "logits -o into the model folder" 1 "$attn" logits -m "$m" --ids "1 2 3" -o "$m/model.safetensors"
 contains "model folder named" "$tmp/err" "is inside the model folder"
 if cmp -s "$m/model.safetensors" "$tmp/weights.before"; then ok; else bad "logits -o replaced the model's weights"; fi
+expect "logits -o a new file in the model folder" 0 "$attn" logits -m "$m" --ids "1 2 3" -o "$m/new-logits.f32"
+rm -f "$m/new-logits.f32"
 expect "logits, unknown --kv-type" 2 "$attn" logits -m "$m" --ids "1 2 3" -o "$tmp/l.f32" --kv-type q9 # (ASan: no leak)
 if [ -w /dev/full ]; then # a device is no output file; a full disk behind stdout fails the run
     expect "logits to a device" 1 "$attn" logits -m "$m" --ids "1 2 3" -o /dev/full

@@ -3,20 +3,20 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include "args.h"
 #include "commands.h"
 #include "core/common.h"
 #include "format/fileio.h"
 
-/* -o must not be the model file, nor a file inside a model folder (its weights or config):
- * the logits would replace it whole. */
+/* -o must not be the model file, nor a file already in a model folder (its weights, config or
+ * tokenizer): the logits would replace it whole. A new file there is harmless. */
 static int output_apart(const char *out, const char *model) {
     struct stat m, d;
     if (stat(model, &m) != 0 || !S_ISDIR(m.st_mode)) return attn_output_not_input(out, model);
     char dir[4096];
-    const char *slash = strrchr(out, '/');
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - out) : 1, slash ? (slash == out ? "/" : out) : ".");
-    if (stat(dir, &d) == 0 && d.st_dev == m.st_dev && d.st_ino == m.st_ino)
+    attn_path_dir(out, dir, sizeof dir);
+    if (access(out, F_OK) == 0 && stat(dir, &d) == 0 && d.st_dev == m.st_dev && d.st_ino == m.st_ino)
         return attn_error("%s is inside the model folder %s: writing it could replace the model's files; choose "
                           "another output", out, model);
     return 0;

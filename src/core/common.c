@@ -83,6 +83,13 @@ void attn_free_stream(void *p, size_t bytes) {
     if (p) munmap(p, stream_span(bytes ? bytes : 1));
 }
 
+void attn_path_dir(const char *path, char *out, size_t cap) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(out, cap, ".");
+    else if (slash == path) snprintf(out, cap, "/");
+    else snprintf(out, cap, "%.*s", (int)(slash - path), path);
+}
+
 char *attn_read_file(const char *path, size_t *size_out) {
     FILE *f = fopen(path, "rb");
     if (!f) {

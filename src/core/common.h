@@ -39,6 +39,8 @@ bool attn_ends_with(const char *s, const char *suffix);
 
 /* Reads a whole file into memory (NUL-terminated for convenience). */
 char *attn_read_file(const char *path, size_t *size_out);
+/* The folder holding `path` into out: "." for a bare name, "/" for a name at the root. */
+void attn_path_dir(const char *path, char *out, size_t cap);
 
 /* Monotonic wall clock in seconds. */
 double attn_time_s(void);

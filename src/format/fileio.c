@@ -24,10 +24,10 @@ struct attn_atomic_file {
 
 /* The directory holding `path` ("." for a bare name), as a new string. */
 static char *dir_of(const char *path) {
-    const char *slash = strrchr(path, '/');
-    if (!slash) return strdup(".");
-    if (slash == path) return strdup("/");
-    return strndup(path, (size_t)(slash - path));
+    size_t cap = strlen(path) + 2;
+    char *dir = malloc(cap);
+    if (dir) attn_path_dir(path, dir, cap);
+    return dir;
 }
 
 static const char *errno_hint(int err) {

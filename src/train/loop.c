@@ -66,10 +66,8 @@ static bool is_file(const char *p) {
  * the model.safetensors it names. */
 static void init_folder(const char *init, char *out, size_t cap) {
     struct stat st;
-    const char *slash = strrchr(init, '/');
     if (stat(init, &st) == 0 && S_ISDIR(st.st_mode)) snprintf(out, cap, "%s", init);
-    else if (slash) snprintf(out, cap, "%.*s", (int)(slash - init), init);
-    else snprintf(out, cap, ".");
+    else attn_path_dir(init, out, cap);
 }
 
 static int open_data(run *r) {
