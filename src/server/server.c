@@ -183,7 +183,7 @@ static enum MHD_Result send_stream(request_ctx *cx) {
     }
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
-    return send_response(cx->conn, MHD_HTTP_OK, r, "text/event-stream");
+    return send_response(cx->conn, MHD_HTTP_OK, r, "text/event-stream; charset=utf-8");
 }
 
 /* ---- endpoints ---------------------------------------------------------------------------- */
