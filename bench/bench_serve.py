@@ -4,12 +4,12 @@ latency and time to first token for 1, 4 and 8 clients (continuous batching shou
 clients far faster in total than 1), plus the server's idle memory.
 
 Each client sends streamed completions one after another (different prompts, a fixed number of
-tokens: ignore_eos), for --requests requests; a level's tokens/s is all tokens generated over
-the level's wall time. The clients start together, so their first requests prefill together;
-with 2 or more clients the last one starts a third of a request later, and the median TTFT of
-its requests (which arrive while the others decode) is the "arriving under load" column. The
-server is started here (--parallel = the largest client count) unless
---url points at a running one.
+tokens: ignore_eos), for --requests requests; the clients start together, and a level's tokens/s
+is all tokens generated over the level's wall time. Then, with 2 or more clients, three rounds
+in which all clients but one send a request and the last sends its own a third of a request
+later: the median TTFT of those late requests (which arrive while the others decode) is the
+"arriving under load" column. The server is started here (--parallel = the largest client
+count) unless --url points at a running one.
 
   python3 bench/bench_serve.py                      # SmolLM2 ($ATTN_SMOLLM2_GGUF or the cache)
   python3 bench/bench_serve.py --clients 1,4,8 --requests 4 --max-tokens 128 --threads 2
@@ -34,7 +34,9 @@ PROMPTS = ["The history of the printing press", "Once upon a time in a small vil
 
 
 def stream_completion(host, port, prompt, max_tokens):
-    """(seconds to the first text, seconds in all, completion tokens) of one streamed request."""
+    """(seconds to the first text, seconds in all, completion tokens) of one streamed request.
+    Only the first text event and the usage event are parsed: the clients share the server's two
+    cores, and a JSON parse per token would take the server's time."""
     t0 = time.perf_counter()
     conn = http.client.HTTPConnection(host, port, timeout=600)
     body = {"prompt": prompt, "max_tokens": max_tokens, "ignore_eos": True, "temperature": 0.8, "stream": True,
@@ -43,53 +45,62 @@ def stream_completion(host, port, prompt, max_tokens):
     r = conn.getresponse()
     if r.status != 200:
         raise RuntimeError(f"HTTP {r.status}: {r.read()[:200]!r}")
-    ttft, tokens, pending = None, 0, b""
+    ttft, last, pending = None, None, b""
     while True:
         chunk = r.read1(65536)
         if not chunk:
             break
         pending += chunk
-        while b"\n\n" in pending:
-            event, pending = pending.split(b"\n\n", 1)
+        *events, pending = pending.split(b"\n\n")
+        for event in events:
             data = event[len(b"data: "):]
             if data == b"[DONE]":
                 continue
-            j = json.loads(data)
-            if j.get("usage"):
-                tokens = j["usage"]["completion_tokens"]
-            elif ttft is None and j["choices"] and j["choices"][0]["text"]:
-                ttft = time.perf_counter() - t0
+            last = data
+            if ttft is None:
+                j = json.loads(data)
+                if j["choices"] and j["choices"][0]["text"]:
+                    ttft = time.perf_counter() - t0
     conn.close()
-    return ttft or 0.0, time.perf_counter() - t0, tokens
+    usage = json.loads(last).get("usage") if last else None
+    if not usage:
+        raise RuntimeError("the stream ended without its usage event")
+    return ttft or 0.0, time.perf_counter() - t0, usage["completion_tokens"]
 
 
-def run_level(host, port, clients, requests, max_tokens, offset_s):
-    """All clients start together, except that with 2 or more the last one starts offset_s later,
-    so its requests arrive while the others' are decoding: its TTFTs are the "arriving under
-    load" figure (the others' first requests all arrive at once and prefill together)."""
-    results, late, lock = [], [], threading.Lock()
+def run_clients(host, port, clients, requests, max_tokens, late_s=None):
+    """Results per client of `clients` clients sending `requests` requests each, one after another.
+    With late_s, the last client starts late_s after the others."""
+    results = [[] for _ in range(clients)]
 
     def client(c):
-        if clients > 1 and c == clients - 1:
-            time.sleep(offset_s)
+        if late_s is not None and c == clients - 1:
+            time.sleep(late_s)
         for i in range(requests):
-            res = stream_completion(host, port, PROMPTS[(c + i) % len(PROMPTS)] + f" ({c}.{i})", max_tokens)
-            with lock:
-                results.append(res)
-                if clients > 1 and c == clients - 1:
-                    late.append(res[0])
-    t0 = time.perf_counter()
+            results[c].append(stream_completion(host, port, PROMPTS[(c + i) % len(PROMPTS)] + f" ({c}.{i})", max_tokens))
     threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return results
+
+
+def run_level(host, port, clients, requests, max_tokens, late_s):
+    """Throughput: all clients start together and send their requests, so every slot decodes all
+    the way. Then, with 2 or more clients, the time to first token of a request arriving under
+    load, three times: clients - 1 clients send one request each and the last sends its own
+    late_s later, while the others decode."""
+    t0 = time.perf_counter()
+    results = [r for per_client in run_clients(host, port, clients, requests, max_tokens) for r in per_client]
     wall = time.perf_counter() - t0
+    late = [run_clients(host, port, clients, 1, max_tokens, late_s)[-1][0][0] for _ in range(3)] if clients > 1 else []
     ttfts = sorted(r[0] for r in results)
-    return {"clients": clients, "requests": len(results), "tokens": sum(r[2] for r in results), "wall_s": wall,
-            "tok_s": sum(r[2] for r in results) / wall, "latency_s": statistics.mean(r[1] for r in results),
+    tokens = sum(r[2] for r in results)
+    return {"clients": clients, "requests": len(results), "tokens": tokens, "wall_s": wall,
+            "tok_s": tokens / wall, "latency_s": statistics.mean(r[1] for r in results),
             "ttft_p50_s": statistics.median(ttfts), "ttft_max_s": ttfts[-1],
-            "ttft_arriving_p50_s": statistics.median(late) if late else statistics.median(ttfts)}
+            "ttft_arriving_p50_s": statistics.median(late or ttfts)}
 
 
 def rss_mb(pid):
@@ -139,10 +150,10 @@ def main():
     try:
         idle = rss_mb(proc.pid) if proc else 0.0
         stream_completion(host, port, "warm up", 8)
-        rows, offset = [], 0.3
+        rows, late = [], 0.3
         for c in levels:
-            rows.append(run_level(host, port, c, a.requests, a.max_tokens, offset))
-            offset = rows[0]["latency_s"] / 3  # a third into the others' requests: they are decoding
+            rows.append(run_level(host, port, c, a.requests, a.max_tokens, late))
+            late = rows[0]["latency_s"] / 3  # a third into the others' requests: they are decoding
         after = rss_mb(proc.pid) if proc else 0.0
     finally:
         if proc:
