@@ -441,6 +441,95 @@ static void test_no_nan(void) {
     attn_sampler_free(s);
 }
 
+/* ---- a vocabulary-sized row: the vector paths against plain loops ----------------------- */
+
+enum { BIG_V = 50000, BIG_K = 40 };
+
+/* Logits in steps of 1/4, so ties abound at the top-k boundary. */
+static void big_row(float *l, uint64_t seed) {
+    attn_rng r;
+    attn_rng_seed(&r, seed);
+    for (int i = 0; i < BIG_V; i++) l[i] = (float)(int)(attn_rng_uniform(&r) * 64 - 32) / 4;
+}
+
+static const float *sort_logits;
+static int by_logit_then_id(const void *a, const void *b) {
+    int i = *(const int *)a, j = *(const int *)b;
+    float x = sort_logits[i], y = sort_logits[j];
+    if (x != y) return x != x ? 1 : y != y ? -1 : x > y ? -1 : 1; /* NaN last */
+    return i < j ? -1 : 1;
+}
+
+/* Whether the sampler's candidates are exactly the k largest logits, ties to the lowest ids. */
+static bool top_k_exact(attn_sampler *s, const float *l) {
+    static int order[BIG_V];
+    static unsigned char in[BIG_V];
+    for (int i = 0; i < BIG_V; i++) order[i] = i;
+    sort_logits = l;
+    qsort(order, BIG_V, sizeof *order, by_logit_then_id);
+    const int32_t *ids;
+    int n = attn_sampler_last_candidates(s, &ids, NULL);
+    memset(in, 0, sizeof in);
+    for (int i = 0; i < n; i++) in[ids[i]] = 1;
+    int same = 0;
+    for (int i = 0; i < BIG_K; i++) same += in[order[i]];
+    return n == BIG_K && same == BIG_K;
+}
+
+static void test_big_vocabulary(void) {
+    static float l[BIG_V], row[BIG_V];
+    attn_sampler_params p = plain_params();
+    p.top_k = BIG_K;
+    attn_sampler *s = attn_sampler_new(&p, BIG_V);
+    int wrong = 0;
+    for (int t = 0; t < 20; t++) {
+        big_row(l, 100 + t);
+        memcpy(row, l, sizeof row);
+        attn_sampler_sample(s, row);
+        wrong += !top_k_exact(s, l);
+        if (t % 2) l[t * 997] = NAN; /* a NaN row takes the scalar pass: the same set */
+        memcpy(row, l, sizeof row);
+        attn_sampler_sample(s, row);
+        wrong += !top_k_exact(s, l);
+    }
+    CHECK(wrong == 0, "top-k over %d tokens missed the exact top %d in %d of 40 rows", BIG_V, BIG_K, wrong);
+    attn_sampler_free(s);
+
+    p = plain_params();
+    p.temperature = 0;
+    s = attn_sampler_new(&p, BIG_V);
+    big_row(l, 7);
+    int best = argmax_ref(l, BIG_V);
+    double sum = 0;
+    for (int i = 0; i < BIG_V; i++) sum += exp((double)l[i] - l[best]);
+    memcpy(row, l, sizeof row);
+    CHECK(attn_sampler_sample(s, row) == best, "greedy over %d tokens: the lowest id of the maximum", BIG_V);
+    CHECK(fabs(attn_sampler_last_prob(s) * sum - 1) < 1e-4, "greedy's probability %g, want %g",
+          attn_sampler_last_prob(s), 1 / sum);
+    attn_sampler_free(s);
+
+    /* all tokens are candidates: after a row whose -inf entries shifted the candidates, a
+     * full row must not draw through the shifted ids */
+    p = plain_params();
+    s = attn_sampler_new(&p, BIG_V);
+    big_row(l, 8);
+    attn_sampler_sample(s, l);
+    for (int i = 0; i < BIG_V; i++) l[i] = i < BIG_V / 2 ? -INFINITY : 0;
+    attn_sampler_sample(s, l);
+    for (int i = 0; i < BIG_V; i++) l[i] = i == 7 ? 0 : -1e30f;
+    CHECK(attn_sampler_sample(s, l) == 7, "a full row after a filtered one draws its own token");
+    attn_sampler_free(s);
+
+    /* 1 / T would carry the largest logit past the largest float */
+    p = plain_params();
+    p.temperature = 0.5f;
+    s = attn_sampler_new(&p, 3);
+    float huge[3] = {1, 3e38f, 2e38f};
+    CHECK(attn_sampler_sample(s, huge) == 1 && attn_sampler_last_prob(s) == 1, "T 0.5 with a logit of 3e38: p %g",
+          attn_sampler_last_prob(s));
+    attn_sampler_free(s);
+}
+
 static void test_bad_args(void) {
     CHECK(attn_sampler_new(NULL, 0) == NULL, "vocab 0 is refused");
     attn_sampler *s = attn_sampler_new(NULL, 3); /* NULL params = defaults */
@@ -616,6 +705,7 @@ int main(void) {
     test_repeat_penalty();
     test_presence_frequency();
     test_no_nan();
+    test_big_vocabulary();
     test_bad_args();
     test_stream_stop_split();
     test_stream_stop_at_start();

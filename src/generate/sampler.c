@@ -12,6 +12,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 enum { RUN = 256 }; /* candidates per partial sum of the draw */
@@ -30,6 +31,7 @@ struct attn_sampler {
     /* candidates */
     int32_t *ids; /* [vocab] */
     float *vals;  /* [vocab] */
+    bool ids_are_index; /* ids[i] == i for every i: a full-vocabulary row needs no refill */
     int cand_off, cand_n;
     double mass;  /* the draw's total weight while vals still holds weights, else 0 */
     double *runs; /* [vocab / RUN + 1] the draw's partial sums */
@@ -198,21 +200,49 @@ static float clean_logit(float l) {
     return l > FLT_MAX ? FLT_MAX : l;
 }
 
+/* True when no logit is NaN or infinite: a double sum of floats overflows only if one is. A
+ * finite row takes the vector paths; any other row the exact scalar ones. */
+static bool row_finite(const attn_sampler *s, const float *logits) {
+    return isfinite(attn_kernels_get()->sum(logits, s->vocab));
+}
+
+/* The lowest id holding max, in blocks the compiler can test whole. */
+static int32_t first_at(const float *x, int n, float max) {
+    enum { B = 64 };
+    int i = 0;
+    for (; i + B <= n; i += B) {
+        int hit = 0;
+        for (int j = 0; j < B; j++) hit |= x[i + j] == max;
+        if (hit) break;
+    }
+    while (i < n && x[i] != max) i++;
+    return i;
+}
+
 /* Exact argmax of the raw logits (NaN never wins; lowest id among equal maxima), then its
  * softmax probability at temperature 1. */
 static int32_t sample_greedy(attn_sampler *s, const float *logits) {
+    const attn_kernels *k = attn_kernels_get();
     int32_t best = 0;
     float max = -INFINITY;
-    for (int i = 0; i < s->vocab; i++)
-        if (logits[i] > max) max = logits[i], best = i;
-    float m = clean_logit(max);
     double sum = 0;
-    if (m > -INFINITY) { /* vals is scratch here */
-        for (int i = 0; i < s->vocab; i++) s->vals[i] = clean_logit(logits[i]);
-        sum = attn_kernels_get()->exp_sum(s->vals, m, s->vocab);
+    if (row_finite(s, logits)) {
+        max = k->max(logits, s->vocab);
+        best = first_at(logits, s->vocab, max);
+        memcpy(s->vals, logits, (size_t)s->vocab * sizeof(float)); /* vals is scratch here */
+        sum = k->exp_sum(s->vals, max, s->vocab);
+    } else {
+        for (int i = 0; i < s->vocab; i++)
+            if (logits[i] > max) max = logits[i], best = i;
+        float m = clean_logit(max);
+        if (m > -INFINITY) {
+            for (int i = 0; i < s->vocab; i++) s->vals[i] = clean_logit(logits[i]);
+            sum = k->exp_sum(s->vals, m, s->vocab);
+        }
     }
     s->last_prob = sum > 0 ? (float)(1.0 / sum) : 0.0f;
     s->ids[0] = best;
+    s->ids_are_index = false;
     s->vals[0] = s->last_prob;
     s->cand_off = 0;
     s->cand_n = 1;
@@ -223,6 +253,14 @@ static int32_t sample_greedy(attn_sampler *s, const float *logits) {
 /* Branch-free: a dropped token's slot is overwritten by the next one (one pass over a
  * vocabulary-sized row per sequence and step). */
 static int gather(attn_sampler *s, const float *logits) {
+    if (row_finite(s, logits)) { /* every token is a candidate: a copy, and ids stay the index */
+        memcpy(s->vals, logits, (size_t)s->vocab * sizeof(float));
+        if (!s->ids_are_index)
+            for (int i = 0; i < s->vocab; i++) s->ids[i] = i;
+        s->ids_are_index = true;
+        return s->vocab;
+    }
+    s->ids_are_index = false;
     int n = 0;
     for (int i = 0; i < s->vocab; i++) {
         float l = logits[i];
@@ -239,6 +277,7 @@ static int better(const attn_sampler *s, int i, int j) {
 }
 
 static void swap_cand(attn_sampler *s, int i, int j) {
+    s->ids_are_index = false;
     int32_t ti = s->ids[i];
     s->ids[i] = s->ids[j];
     s->ids[j] = ti;
@@ -273,36 +312,52 @@ static void sift_up(attn_sampler *s, int i, int worst_on_top) {
 
 /* gather() fused with top-k: keeps the k best in a heap whose root is the worst kept. One
  * pass over the vocabulary; a token enters only if it beats the root (in random order that
- * happens about k ln(vocab / k) times). Ties at the boundary keep the lower id, because later
- * ids never beat an equal root. */
+ * happens about k ln(vocab / k) times), so once the heap is full a block whose largest value
+ * does not beat the root is skipped whole. Ties at the boundary keep the lower id, because
+ * later ids never beat an equal root. */
 static int gather_top_k(attn_sampler *s, const float *logits, int k) {
+    enum { B = 32 };
+    const attn_kernels *kern = attn_kernels_get();
+    bool skip = row_finite(s, logits); /* a vector max is exact only without NaN */
+    s->ids_are_index = false;
     int n = 0;
-    for (int i = 0; i < s->vocab; i++) {
-        float l = logits[i];
-        if (!(l > -INFINITY)) continue; /* -inf and NaN */
-        if (l > FLT_MAX) l = FLT_MAX;
-        if (n < k) {
-            s->ids[n] = i;
-            s->vals[n] = l;
-            sift_up(s, n++, 1);
-        } else if (l > s->vals[0]) {
-            s->ids[0] = i;
-            s->vals[0] = l;
-            sift_down(s, 0, n, 1);
+    for (int b = 0; b < s->vocab; b += B) {
+        int end = ATTN_MIN(b + B, s->vocab);
+        if (skip && n == k && kern->max(logits + b, end - b) <= s->vals[0]) continue;
+        for (int i = b; i < end; i++) {
+            float l = logits[i];
+            if (!(l > -INFINITY)) continue; /* -inf and NaN */
+            if (l > FLT_MAX) l = FLT_MAX;
+            if (n < k) {
+                s->ids[n] = i;
+                s->vals[n] = l;
+                sift_up(s, n++, 1);
+            } else if (l > s->vals[0]) {
+                s->ids[0] = i;
+                s->vals[0] = l;
+                sift_down(s, 0, n, 1);
+            }
         }
     }
     return n;
 }
 
-/* vals: logits -> exp((l - max) / T) with the vector exp (a server step samples a
- * vocabulary-sized row per sequence); the largest weight is exactly 1. Returns the sum. */
+/* vals: logits -> exp(l / T - max / T) with the vector kernels (a server step samples a
+ * vocabulary-sized row per sequence); the largest weight is exactly 1, as max / T is the
+ * same product as its token's l / T. A max that 1 / T would carry past the largest float
+ * takes (l - max) / T instead. Returns the sum. */
 static double softmax_weights(attn_sampler *s, int n, float temperature) {
     const attn_kernels *k = attn_kernels_get();
     float max = k->max(s->vals, n);
     if (temperature != 1.0f) {
         const float inv = 1.0f / temperature; /* a multiply: divss was a fifth of the sampler's samples */
-        for (int i = 0; i < n; i++) s->vals[i] = (s->vals[i] - max) * inv;
-        max = 0.0f;
+        if (isinf(max * inv)) {
+            for (int i = 0; i < n; i++) s->vals[i] = (s->vals[i] - max) * inv;
+            max = 0.0f;
+        } else {
+            k->scale(s->vals, inv, n);
+            max *= inv;
+        }
     }
     return k->exp_sum(s->vals, max, n);
 }
