@@ -221,11 +221,15 @@ int main(void) {
             check_matmul(name, 1, 4097, 4097, ATTN_F16, false);
             check_matmul(name, 37, 768, 2304, ATTN_BF16, true);
             check_matmul(name, 2, 768, 1000, ATTN_F32, false);
-            /* [N][K] dot products: activation rows in chunks of 60 at K=4097 (1 MB / 16 KB a
-             * row, rounded to the 4-row tile), the last of 2 rows; and past the dot form's
+            /* [N][K] dot products: activation rows in chunks of 12 at K=20000 (1 MB / 80 KB a
+             * row, rounded to the 4-row tile), the last of 10 rows; and past the dot form's
              * rows, the packed GEMM again */
+            check_matmul(name, 46, 20000, 9, ATTN_F32, false);
             check_matmul(name, 122, 4097, 9, ATTN_F32, false);
             check_matmul(name, 513, 40, 37, ATTN_BF16, false);
+            /* the LM head's shape, smaller: C updated slice by slice in groups of column tiles
+             * (8 at 256 rows), 13 groups, the last one short */
+            check_matmul(name, 256, 600, 3300, ATTN_F32, false);
             /* the shared packed operand in slabs of one slice: C = bias first, then adds up */
             attn_gemm_set_shared_limit(1);
             check_matmul(name, 65, 4097, 33, ATTN_F32, true);

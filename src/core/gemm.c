@@ -30,6 +30,8 @@
 #define SHARED_LIMIT_DEFAULT ((size_t)32 << 20)
 /* A shared A is read again by every column tile: its slab is kept to what stays in L2. */
 #define SHARED_A_LIMIT ((size_t)1 << 20)
+/* The part of C a group of column tiles updates slice after slice (see columns_task). */
+#define C_GROUP_BYTES ((size_t)256 << 10)
 
 static size_t shared_limit = SHARED_LIMIT_DEFAULT;
 static int precision = -1; /* attn_matmul_precision once known */
@@ -277,22 +279,29 @@ static void pack_task(void *ctx, int64_t i0, int64_t i1, int thread) {
     }
 }
 
-/* Column tiles [t0, t1) against the shared A: slice by slice, so A's slice is reused from
- * cache by every tile of the chunk; each tile's B panel is packed here, once. */
+/* Column tiles [t0, t1) against the shared A, in groups whose part of C stays in L2: a group
+ * goes slice by slice, so A's slice is reused from cache by every tile of the group, and C is
+ * not sent to memory and back between slices (the tied LM head's C is 50 MB). Each tile's B
+ * panel is packed here, once. */
 static void columns_task(void *ctx, int64_t t0, int64_t t1, int thread) {
     const gemm_run *r = ctx;
     int mr = r->mr, nr = r->nr;
     float *bp = r->panel ? r->panel : attn_scratch(thread, 1, (size_t)r->b_panel);
-    for (int64_t s = r->s0; s < r->s1; s++) {
-        int64_t kc = slice_depth(r, s);
-        for (int64_t t = t0; t < t1; t++) {
-            pack_b_panel(r, bp, s * r->kc, kc, t * nr);
-            /* the panel after this one: the next tile, or the first tile of the next slice */
-            int64_t ns = t + 1 < t1 ? s : s + 1, nt = t + 1 < t1 ? t + 1 : t0;
-            panel_source next = source_of(r, ns * r->kc, ns < r->s1 ? slice_depth(r, ns) : 0, nt * nr);
-            for (int64_t blk = 0; blk < r->m_blocks; blk++) {
-                prefetch_part(&next, blk, r->m_blocks);
-                tile(r, shared_a(r, s, blk), bp, s * r->kc, kc, blk * mr, t * nr);
+    int64_t group = ATTN_MAX((int64_t)1, (int64_t)(C_GROUP_BYTES / ((size_t)r->g->M * nr * sizeof(float))));
+    for (int64_t g0 = t0; g0 < t1; g0 += group) {
+        int64_t g1 = ATTN_MIN(g0 + group, t1);
+        for (int64_t s = r->s0; s < r->s1; s++) {
+            int64_t kc = slice_depth(r, s);
+            for (int64_t t = g0; t < g1; t++) {
+                pack_b_panel(r, bp, s * r->kc, kc, t * nr);
+                /* the panel after this one: the next tile, the group's first of the next slice, or the next group's first */
+                int64_t ns = t + 1 < g1 ? s : s + 1, nt = t + 1 < g1 ? t + 1 : g0;
+                if (ns == r->s1 && g1 < t1) ns = r->s0, nt = g1;
+                panel_source next = source_of(r, ns * r->kc, ns < r->s1 ? slice_depth(r, ns) : 0, nt * nr);
+                for (int64_t blk = 0; blk < r->m_blocks; blk++) {
+                    prefetch_part(&next, blk, r->m_blocks);
+                    tile(r, shared_a(r, s, blk), bp, s * r->kc, kc, blk * mr, t * nr);
+                }
             }
         }
     }

@@ -26,7 +26,13 @@
  * 920-994 -> 1266-1269 tok/s, pp64 +4%, the 1.1B Q4_0's pp32 +25%; at 96 rows bf16 won by
  * 6-10%. (With AVX2's row kernels the f32 GEMM already won at 64 rows.) */
 #define SHORT_PROMPT_ROWS 64
-#define DOT_MAX_ROWS 512 /* a prompt chunk */
+/* Rows up to which [N][K] f32/f16/bf16 products take the dot products rather than the packed
+ * GEMM. On Zen 4 (one 512-bit FMA a cycle) the dot tiles ran at its peak up to 512 rows; on a
+ * core with two a cycle (271 GFLOP/s f32) they stop near 160, and the packed GEMM, 2 threads,
+ * wins from 64 rows (/tmp harness over attn_matmul: f32 50257x768 at 32/64/128/256 rows
+ * packed 210/297/369/426 against dot 221/268/304/307 GFLOP/s; f16 2048x2048 340/399/433/452
+ * against 370/379/365/355). */
+#define DOT_MAX_ROWS 48
 #define MAX_THREADS 512
 #define SCRATCH_SLOTS 5
 
