@@ -30,9 +30,14 @@
  * GEMM. On Zen 4 (one 512-bit FMA a cycle) the dot tiles ran at its peak up to 512 rows; on a
  * core with two a cycle (271 GFLOP/s f32) they stop near 160, and the packed GEMM, 2 threads,
  * wins from 64 rows (/tmp harness over attn_matmul: f32 50257x768 at 32/64/128/256 rows
- * packed 210/297/369/426 against dot 221/268/304/307 GFLOP/s; f16 2048x2048 340/399/433/452
- * against 370/379/365/355). */
+ * packed 210/297/369/426 against dot 221/268/304/307 GFLOP/s; f32 576x576 at 64/128 rows
+ * 371/419 against 321/328; f16 2048x2048 340/399/433/452 against 370/379/365/355). Half-
+ * precision matrices under 4M values (SmolLM2 f16's 576x576 to 1536x576) keep the dot
+ * products to a prompt chunk: packing converts them, and at 128-256 rows dot ran 345-382
+ * against 302-371. */
 #define DOT_MAX_ROWS 48
+#define DOT_MAX_ROWS_SMALL_HALF 512
+#define SMALL_HALF_VALUES ((int64_t)1 << 22)
 #define MAX_THREADS 512
 #define SCRATCH_SLOTS 5
 
@@ -102,8 +107,9 @@ void attn_matmul_set_dot(bool on) { atomic_store_explicit(&dot_on, on, memory_or
 
 static bool dot_form(const matmul_job *j) {
     const attn_weight *w = j->w;
-    return attn_switch_on(&dot_on, "ATTN_DOT") && j->kern->gemm_nk_dot && !w->qtype && !w->in_major && j->M >= 2 && j->M <= DOT_MAX_ROWS &&
-           attn_gemm_precision() != ATTN_MATMUL_BF16;
+    bool small_half = w->dtype != ATTN_F32 && w->n_in * w->n_out < SMALL_HALF_VALUES;
+    return attn_switch_on(&dot_on, "ATTN_DOT") && j->kern->gemm_nk_dot && !w->qtype && !w->in_major && j->M >= 2 &&
+           j->M <= (small_half ? DOT_MAX_ROWS_SMALL_HALF : DOT_MAX_ROWS) && attn_gemm_precision() != ATTN_MATMUL_BF16;
 }
 
 static void qgemv_rows_task(void *ctx, int64_t n0, int64_t n1, int thread) {
