@@ -108,7 +108,7 @@ gguf=${ATTN_SMOLLM2_GGUF:-}
 if [ -n "$gguf" ] && [ -f "$gguf" ]; then
     if start_server "$tmp/serve3.log" -m "$gguf" --parallel 2 --ctx-size 2048 --alias smollm2; then
         contains "SmolLM2's template found" "$tmp/serve3.log" "chat template chatml"
-        contains "decoding's activations named" "$tmp/serve3.log" "with two-byte integer activations (--matmul int8"
+        contains "decoding's activations named" "$tmp/serve3.log" "with one-byte integer activations (as llama.cpp"
         drive sdk,browser --model-id smollm2 --real-model
         stop_server "$tmp/serve3.log"
     fi
