@@ -13,7 +13,7 @@ count) unless --url points at a running one.
 
   python3 bench/bench_serve.py                      # SmolLM2 ($ATTN_SMOLLM2_GGUF or the cache)
   python3 bench/bench_serve.py --clients 1,4,8 --requests 4 --max-tokens 128 --threads 2
-  python3 bench/bench_serve.py --server-args "--matmul int8"   # llama.cpp's one-byte activations
+  python3 bench/bench_serve.py --server-args "--matmul auto"   # two-byte activations (serve defaults to int8)
 Standard library only."""
 import argparse
 import http.client
@@ -134,7 +134,7 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--ctx", type=int, default=1024, help="--ctx-size of the server it starts")
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--server-args", default="", help="more options for the server it starts, e.g. '--matmul int8'")
+    ap.add_argument("--server-args", default="", help="more options for the server it starts, e.g. '--matmul auto'")
     ap.add_argument("--json", action="store_true", help="print the results as JSON lines too")
     a = ap.parse_args()
     levels = [int(c) for c in a.clients.split(",")]

@@ -187,25 +187,26 @@ static const attn_qx *integer_rows(const float *x, int64_t M, const attn_weight 
     return attn_qx_rows(x, w->n_in, M, w->n_in, (attn_qtype)w->qtype, quads, mode);
 }
 
+/* The task that computes a range of j's output rows where they lie, and the unit its ranges
+ * come in; NULL where the packed GEMM takes the product. */
+static attn_task_fn rows_task_of(const matmul_job *j, int64_t *unit) {
+    const attn_weight *w = j->w;
+    *unit = 16;
+    if (j->qx) return qdot_task; /* integer products, x quantized once by the caller */
+    if (w->qtype && j->M > 1 && j->M <= QGEMV_MAX_ROWS) return qgemv_rows_task;
+    if (dot_form(j)) return dot_task;
+    *unit = 64;
+    return j->M < GEMM_MIN_ROWS ? gemv_task : NULL;
+}
+
 int attn_matmul(float *y, const float *x, int64_t M, const attn_weight *w, const float *bias) {
     matmul_job j = {.y = y, .x = x, .M = M, .w = w, .bias = bias, .kern = attn_kernels_get()};
     if (M <= 0 || w->n_out <= 0) return 0;
-    /* Integer products with the activations quantized once here (else the exact or GEMM
-     * paths below). */
-    if ((j.qx = integer_rows(x, M, &w, 1, !w->panels))) {
-        split_rows(w->n_out, M, 16, qdot_task, &j);
-        return 0;
-    }
-    if (w->qtype && M > 1 && M <= QGEMV_MAX_ROWS) {
-        split_rows(w->n_out, M, 16, qgemv_rows_task, &j);
-        return 0;
-    }
-    if (dot_form(&j)) {
-        split_rows(w->n_out, M, 16, dot_task, &j);
-        return 0;
-    }
-    if (M < GEMM_MIN_ROWS) {
-        split_rows(w->n_out, M, 64, gemv_task, &j);
+    j.qx = integer_rows(x, M, &w, 1, !w->panels);
+    int64_t unit;
+    attn_task_fn fn = rows_task_of(&j, &unit);
+    if (fn) {
+        split_rows(w->n_out, M, unit, fn, &j);
         return 0;
     }
     attn_gemm g = {.c = y, .M = M, .N = w->n_out, .K = w->n_in, .a = x, .lda = w->n_in, .b = w, .overwrite = true,
@@ -221,6 +222,7 @@ typedef struct {
     matmul_job jobs[MANY_MAX]; /* one per weight, sharing x and its quantized rows */
     int64_t start[MANY_MAX + 1]; /* weight i's rows are [start[i], start[i+1]) of the union */
     int n;
+    attn_task_fn fn; /* every job's rows task (rows_task_of) */
 } many_job;
 
 /* Rows [a, b) of the union: the part of each weight's rows that falls in it. */
@@ -228,7 +230,7 @@ static void many_task(void *ctx, int64_t a, int64_t b, int thread) {
     const many_job *mj = ctx;
     for (int i = 0; i < mj->n; i++) {
         int64_t lo = ATTN_MAX(a, mj->start[i]), hi = ATTN_MIN(b, mj->start[i + 1]);
-        if (lo < hi) qdot_task((void *)&mj->jobs[i], lo - mj->start[i], hi - mj->start[i], thread);
+        if (lo < hi) mj->fn((void *)&mj->jobs[i], lo - mj->start[i], hi - mj->start[i], thread);
     }
 }
 
@@ -241,21 +243,37 @@ static bool same_quant_block(const attn_weight *const *ws, int n) {
     return true;
 }
 
+/* One split of the products' output rows among the threads, so they meet once for all of
+ * them (decoding's Q, K and V, or gate and up), where every product takes the same rows task
+ * in whole units; else false. */
+static bool many_plan(many_job *mj, int n, float *const *ys, const float *x, int64_t M, const attn_weight *const *ws,
+                      const float *const *biases, const attn_qx *qx, int64_t *unit) {
+    for (int i = 0; i < n; i++) {
+        int64_t u;
+        mj->jobs[i] = (matmul_job){.y = ys[i], .x = x, .M = M, .w = ws[i], .bias = biases[i], .qx = qx,
+                                   .kern = attn_kernels_get()};
+        attn_task_fn fn = rows_task_of(&mj->jobs[i], &u);
+        if (!fn || (i > 0 && (fn != mj->fn || u != *unit)) || ws[i]->n_out % u || ws[i]->n_in != ws[0]->n_in)
+            return false;
+        mj->fn = fn, *unit = u;
+        mj->start[i + 1] = mj->start[i] + ws[i]->n_out;
+    }
+    return true;
+}
+
 int attn_matmul_many(int n, float *const *ys, const float *x, int64_t M, const attn_weight *const *ws,
                      const float *const *biases) {
     many_job mj = {.n = n};
     const attn_qx *qx = NULL;
     bool quads = false; /* the row kernels' quad planes, if some weight has no panels */
     for (int i = 0; i < n && i < MANY_MAX; i++) quads = quads || !ws[i]->panels;
-    if (n < 1 || n > MANY_MAX || !same_quant_block(ws, n) || !(qx = integer_rows(x, M, ws, n, quads))) {
-        for (int i = 0; i < n; i++) /* prompts, exact activations, plain dtypes: one by one */
+    if (n >= 1 && n <= MANY_MAX && same_quant_block(ws, n)) qx = integer_rows(x, M, ws, n, quads);
+    int64_t unit = 0;
+    if (n < 1 || n > MANY_MAX || (ws[0]->qtype && !qx) || !many_plan(&mj, n, ys, x, M, ws, biases, qx, &unit)) {
+        for (int i = 0; i < n; i++) /* prompts and mixed products: one by one */
             if (attn_matmul(ys[i], x, M, ws[i], biases[i])) return -1;
         return 0;
     }
-    for (int i = 0; i < n; i++) {
-        mj.jobs[i] = (matmul_job){.y = ys[i], .x = x, .M = M, .w = ws[i], .bias = biases[i], .qx = qx};
-        mj.start[i + 1] = mj.start[i] + ws[i]->n_out;
-    }
-    split_rows(mj.start[n], M, 16, many_task, &mj);
+    split_rows(mj.start[n], M, unit, many_task, &mj);
     return 0;
 }
