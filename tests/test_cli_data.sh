@@ -78,6 +78,24 @@ expect "missing text" 1 "$attn" data prepare -i "$tmp/none.txt" -o "$tmp/x" --to
 expect "bad val fraction" 2 "$attn" data prepare -i "$tmp/a.txt" -o "$tmp/x" --tokenizer "$tmp/bpe.json" --val-fraction 1.5
 expect "prepare without tokenizer" 2 "$attn" data prepare -i "$tmp/a.txt" -o "$tmp/x"
 if [ ! -e "$tmp/x/train.bin" ]; then ok; else bad "a failed prepare left a shard"; fi
+# an output that is, or would write over, one of the input texts is refused before any work
+mkdir -p "$tmp/o"
+cp "$tmp/a.txt" "$tmp/o/train.bin"
+cp "$tmp/a.txt" "$tmp/o/tokenizer.json"
+cp "$tmp/a.txt" "$tmp/keep.txt"
+expect "-o is an input file" 1 "$attn" data prepare -i "$tmp/keep.txt" -o "$tmp/keep.txt" --tokenizer "$tmp/bpe.json"
+contains "-o input named" "$tmp/err" "overwrite the input"
+expect "-o would write train.bin over an input" 1 "$attn" data prepare -i "$tmp/o/train.bin" -o "$tmp/o" --tokenizer "$tmp/bpe.json"
+contains "train.bin input named" "$tmp/err" "$tmp/o/train.bin"
+expect "-o would copy the tokenizer over an input" 1 "$attn" data prepare -i "$tmp/b.txt" "$tmp/o/tokenizer.json" -o "$tmp/o" --tokenizer "$tmp/bpe.json"
+contains "tokenizer.json input named" "$tmp/err" "overwrite the input"
+for f in keep.txt o/train.bin o/tokenizer.json; do
+    if cmp -s "$tmp/$f" "$tmp/a.txt"; then ok; else bad "prepare replaced its input $f"; fi
+done
+if [ ! -e "$tmp/o/val.bin" ]; then ok; else bad "a refused prepare wrote val.bin"; fi
+cp "$tmp/a.txt" "$tmp/o/a.txt"
+expect "an input inside the output folder (not written over) is fine" 0 "$attn" data prepare -i "$tmp/o/a.txt" -o "$tmp/o" --tokenizer "$tmp/bpe.json"
+if cmp -s "$tmp/o/a.txt" "$tmp/a.txt"; then ok; else bad "prepare changed an input in its output folder"; fi
 
 head -c 300 "$tmp/d/train.bin" >"$tmp/trunc.bin"
 expect "truncated shard" 1 "$attn" data info "$tmp/trunc.bin"

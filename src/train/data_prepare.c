@@ -166,13 +166,29 @@ static int write_shard(const char *dir, const char *name, const token_buf *b, co
     return attn_shard_write(path, &h, b->v);
 }
 
+/* The folder, and every file written into it, must not be one of the input texts: writing
+ * would destroy the user's text. Inputs elsewhere in the folder are left alone, so fine. */
+static int check_not_input(const attn_data_prepare_opts *o) {
+    static const char *const written[] = {"train.bin", "val.bin", "tokenizer.json", "vocab.json", "merges.txt"};
+    char path[ATTN_DATA_PATH_CAP + 64];
+    for (int i = 0; i < o->n_inputs; i++) {
+        if (attn_output_not_input(o->out_dir, o->inputs[i])) return -1;
+        for (size_t k = 0; k < sizeof written / sizeof *written; k++) {
+            if (snprintf(path, sizeof path, "%s/%s", o->out_dir, written[k]) >= (int)sizeof path)
+                return attn_error("%s: path too long", o->out_dir);
+            if (attn_output_not_input(path, o->inputs[i])) return -1;
+        }
+    }
+    return 0;
+}
+
 static int check_opts(const attn_data_prepare_opts *o) {
     if (!o->n_inputs) return attn_error("no input files");
     if (!o->out_dir || !*o->out_dir) return attn_error("no output folder");
     if (!o->tokenizer) return attn_error("no tokenizer");
     if (!(o->val_fraction >= 0 && o->val_fraction < 1))
         return attn_error("val fraction %g is outside [0, 1)", o->val_fraction);
-    return 0;
+    return check_not_input(o);
 }
 
 static uint64_t total_bytes(const attn_data_prepare_opts *o) {
