@@ -43,6 +43,17 @@ printf '/load %s\nnow\n' "$tmp/long.json" >"$tmp/in"
 expect "a long loaded session" 0 "$attn" chat -m "$m" --chat-template chatml --temp 0 -n 4 -v -t 1 <"$tmp/in"
 drops=$(grep -c "outgrew the context" "$tmp/err")
 if [ "$drops" -ge 1 ] && [ "$drops" -le 4 ]; then ok; else bad "301 turns past the context took $drops drop steps"; fi
+# a loaded conversation that ends with the user's message gets that message answered
+echo '{"messages": [{"role": "user", "content": "first"}, {"role": "assistant", "content": "reply"}, {"role": "user", "content": "waiting"}]}' >"$tmp/pending.json"
+printf '/load %s\n/save %s\n' "$tmp/pending.json" "$tmp/answered.json" >"$tmp/in"
+expect "/load ending with a user message" 0 "$attn" chat -m "$m" --chat-template chatml --temp 0 -n 4 -v -t 1 <"$tmp/in"
+contains "the loaded message answered" "$tmp/err" "turn 1:"
+if python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["messages"]; sys.exit(not (len(m) == 4 and m[2]["content"] == "waiting" and m[3]["role"] == "assistant"))' "$tmp/answered.json"; then ok; else
+    bad "the loaded user message was not answered: $(cat "$tmp/answered.json")"; fi
+# one ending with an answer waits for the user
+printf '/load %s\n' "$tmp/answered.json" >"$tmp/in"
+expect "/load ending with an answer" 0 "$attn" chat -m "$m" --chat-template chatml --temp 0 -n 4 -v -t 1 <"$tmp/in"
+if grep -q "turn 1:" "$tmp/err"; then bad "a loaded conversation ending with an answer was answered again"; else ok; fi
 # a turn that fails (a message past the whole context) is reported, the chat goes on, and the
 # exit status says an answer is missing
 { printf '%0600d\n' 0 | tr 0 'x y '; printf 'short\n'; } >"$tmp/in"

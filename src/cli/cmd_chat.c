@@ -321,13 +321,14 @@ static int system_fits(chat *c) {
 static const char help_text[] = "commands:\n"
                                 "  /reset       start over (keeps the system prompt)\n"
                                 "  /save FILE   write the conversation as JSON\n"
-                                "  /load FILE   continue a saved conversation\n"
+                                "  /load FILE   continue a saved conversation (one ending with your message gets its answer)\n"
                                 "  /help        this list\n"
                                 "  /exit        quit (also Ctrl-D, or Ctrl-C at the prompt)\n"
                                 "Ctrl-C while the model answers stops the answer.\n";
 
-/* Runs a /command; returns 1 to quit. */
-static int command(chat *c, char *line) {
+/* Runs a /command; returns 1 to quit. A turn it runs that fails (the answer to a loaded
+ * conversation's last message) counts in *failed. */
+static int command(chat *c, char *line, int *failed) {
     size_t end = strlen(line); /* "/save a.json " would write "a.json ", a name no one sees */
     while (end > 0 && (line[end - 1] == ' ' || line[end - 1] == '\t')) line[--end] = 0;
     const char *arg = line + strcspn(line, " ");
@@ -348,6 +349,10 @@ static int command(chat *c, char *line) {
         if (rc != 0) fprintf(stderr, "attn chat: %s\n", attn_last_error());
         else if (!save) conv_free(&c->conv), c->conv = loaded;
         if (rc == 0) fprintf(stderr, "attn chat: %s %s (messages: %d)\n", save ? "saved" : "loaded", arg, c->conv.n);
+        /* a conversation saved before its last message was answered: answer it now, else it
+         * would sit there and the next line would follow it as a second user message */
+        if (rc == 0 && !save && c->conv.n > 0 && strcmp(c->conv.msgs[c->conv.n - 1].role, "user") == 0)
+            *failed += answer(c) != 0;
     } else {
         fprintf(stderr, "attn chat: unknown command '%.*s' (/help lists them)\n", (int)len, line);
     }
@@ -394,7 +399,7 @@ static int chat_loop(chat *c) {
         }
         if (!line[strspn(line, " \t")]) continue;
         if (line[0] == '/') {
-            if (command(c, line)) {
+            if (command(c, line, &failed)) {
                 free(line);
                 break;
             }
