@@ -121,6 +121,15 @@ contains "unknown template named" "$tmp/err" "unknown chat template 'nope'"
 contains "template names listed" "$tmp/err" "chatml, llama2"
 expect "model without a template" 2 "$attn" chat -m "$m" <"$tmp/in"
 contains "no template said" "$tmp/err" "has no chat template: give --chat-template"
+# commands that take no words refuse extra ones rather than act (or quit) on them
+printf 'hi\n/reset now\n/help me\n/exit now\n/quit please\n/save %s\n' "$tmp/extra.json" >"$tmp/in"
+expect "commands with extra words" 0 "$attn" chat -m "$m" --chat-template chatml --temp 0 -n 4 -t 1 <"$tmp/in"
+contains "/reset with a word refused" "$tmp/err" "/reset takes no arguments (got 'now'): nothing done"
+contains "/help with a word refused" "$tmp/err" "/help takes no arguments (got 'me')"
+contains "/exit with a word refused" "$tmp/err" "/exit takes no arguments (got 'now')"
+contains "/quit with a word refused" "$tmp/err" "/quit takes no arguments (got 'please')"
+if grep -q "commands:" "$tmp/err"; then bad "/help me printed the help"; else ok; fi
+contains "not reset, not quit" "$tmp/extra.json" '"hi"'
 echo '{"messages": [{"role": "tool", "content": "x"}]}' >"$tmp/bad.json"
 printf '/load %s\n/load %s\n/frobnicate\n/load %s\n' "$tmp/bad.json" "$tmp/missing.json" "$tmp" >"$tmp/in"
 expect "bad /load" 0 "$attn" chat -m "$m" --chat-template chatml -t 1 <"$tmp/in"

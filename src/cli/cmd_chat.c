@@ -334,6 +334,13 @@ static int command(chat *c, char *line, int *failed) {
     const char *arg = line + strcspn(line, " ");
     arg += strspn(arg, " ");
     size_t len = strcspn(line, " ");
+    bool bare = (len == 5 && (strncmp(line, "/exit", 5) == 0 || strncmp(line, "/quit", 5) == 0 ||
+                              strncmp(line, "/help", 5) == 0)) ||
+                (len == 6 && strncmp(line, "/reset", 6) == 0);
+    if (bare && *arg) { /* "/reset now", "/exit later": a typo or a misunderstanding, not an order */
+        fprintf(stderr, "attn chat: %.*s takes no arguments (got '%s'): nothing done\n", (int)len, line, arg);
+        return 0;
+    }
     if ((len == 5 && strncmp(line, "/exit", 5) == 0) || (len == 5 && strncmp(line, "/quit", 5) == 0)) return 1;
     if (len == 6 && strncmp(line, "/reset", 6) == 0) {
         conv_remove(&c->conv, starts_with_system(&c->conv), c->conv.n);
