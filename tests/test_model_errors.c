@@ -234,6 +234,9 @@ static void gguf_cases(void) {
         /* a block past block_count (2) */
         expect_gguf_error((gguf_edit){"blk.2.ffn_up.bias", 0, 0, NULL}, "'blk.2.ffn_up.bias' is not one");
         expect_gguf_error((gguf_edit){"blk.1.ffn_gate.weight", 0, 0, NULL}, "'blk.1.ffn_gate.weight'");
+        /* an architecture attn has no loader for: the message lists those it has */
+        expect_gguf_error((gguf_edit){"general.architecture", ATTN_GGUF_STR, 0, "mamba"},
+                          "general.architecture \"mamba\" is not supported (gpt2, llama)");
     }
     if (make_gguf("tests/fixtures/llama/llama-gqa-tied-f32")) {
         const char *eps = "llama.attention.layer_norm_rms_epsilon";

@@ -41,16 +41,18 @@ static char *hf_chat_template(const char *dir) {
     return jinja;
 }
 
-/* A .gguf file by its general.architecture: gpt2, else the llama family (whose loader names
- * what it does not support). */
+/* A .gguf file by its general.architecture: gpt2 or llama; any other is refused with the
+ * list. A file without one (or not a string) goes to the llama loader, which names the key. */
 static attn_model *gguf_load(const char *path) {
     attn_gguf *g = attn_gguf_open(path);
     if (!g) return NULL;
     const char *arch = NULL;
-    bool gpt2 = attn_gguf_find(g, "general.architecture") &&
-                attn_gguf_get_str(g, "general.architecture", &arch, NULL) == 0 && strcmp(arch, "gpt2") == 0;
-    attn_gguf_close(g);
-    return gpt2 ? attn_gpt2_load_gguf(path) : attn_llama_load_gguf(path);
+    bool named = attn_gguf_find(g, "general.architecture") &&
+                 attn_gguf_get_str(g, "general.architecture", &arch, NULL) == 0;
+    bool gpt2 = named && strcmp(arch, "gpt2") == 0, other = named && !gpt2 && strcmp(arch, "llama") != 0;
+    if (other) attn_error("%s: general.architecture \"%s\" is not supported (gpt2, llama)", path, arch);
+    attn_gguf_close(g); /* arch points into g: not read after this */
+    return other ? NULL : gpt2 ? attn_gpt2_load_gguf(path) : attn_llama_load_gguf(path);
 }
 
 attn_model *attn_model_load(const char *path) {
