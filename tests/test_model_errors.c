@@ -119,7 +119,8 @@ static void request_cases(void) {
 static char gguf_ok[300], gguf_bad[300];
 
 /* One metadata key set again (it keeps its place) or, with type 0, the f32 tensor `key`
- * filled with v, or where there is none such, an extra tensor `key`: a copy of the first. */
+ * filled with v, or where there is none such, an extra tensor `key`: a copy of the first.
+ * Type ARR: a string array `key` of v made-up tokens. */
 typedef struct {
     const char *key;
     attn_gguf_type type;
@@ -149,7 +150,12 @@ static void rewrite(const char *src, gguf_edit e) {
     else if (e.type == ATTN_GGUF_U32) attn_gguf_set_u32(w, e.key, (uint32_t)e.v);
     else if (e.type == ATTN_GGUF_U64) attn_gguf_set_u64(w, e.key, (uint64_t)e.v);
     else if (e.type == ATTN_GGUF_STR) attn_gguf_set_str(w, e.key, e.str);
-    else if (t0) attn_gguf_add_tensor(w, e.key, t0->type, t0->n_dims, t0->ne, t0->data);
+    else if (e.type == ATTN_GGUF_ARR) {
+        static char text[256][16];
+        const char *tokens[256];
+        for (int i = 0; i < (int)e.v && i < 256; i++) snprintf(text[i], sizeof text[i], "t%d", i), tokens[i] = text[i];
+        attn_gguf_set_arr_str(w, e.key, tokens, (uint64_t)e.v);
+    } else if (t0) attn_gguf_add_tensor(w, e.key, t0->type, t0->n_dims, t0->ne, t0->data);
     CHECK(attn_gguf_writer_write(w, gguf_bad) == 0, "write %s: %s", gguf_bad, attn_last_error());
     free(fill);
     attn_gguf_writer_free(w);
@@ -251,6 +257,17 @@ static void gguf_cases(void) {
         expect_gguf_error((gguf_edit){"blk.2.attn_norm.weight", 0, 0, NULL}, "'blk.2.attn_norm.weight' is not one");
         expect_gguf_error((gguf_edit){"blk.1.attn_output.bias", 0, 0, NULL}, "'blk.1.attn_output.bias'");
         expect_gguf_error((gguf_edit){"blk.0.surprise.weight", 0, 0, NULL}, "'blk.0.surprise.weight'");
+        /* a vocab_size the embedding (97 rows) does not bear out; the matching one loads */
+        expect_gguf_error((gguf_edit){"llama.vocab_size", ATTN_GGUF_U32, 98, NULL},
+                          "metadata 'llama.vocab_size' is 98 but token_embd.weight has 97 rows");
+        expect_gguf_error((gguf_edit){"llama.vocab_size", ATTN_GGUF_STR, 0, "97"}, "'llama.vocab_size' is STRING");
+        /* the file's llama.vocab_size (97) against a tokenizer of 96 tokens */
+        expect_gguf_error((gguf_edit){"tokenizer.ggml.tokens", ATTN_GGUF_ARR, 96, NULL},
+                          "metadata 'llama.vocab_size' is 97 but tokenizer.ggml.tokens has 96 tokens");
+        rewrite(gguf_ok, (gguf_edit){"llama.vocab_size", ATTN_GGUF_U64, 97, NULL});
+        attn_model *m = attn_model_load(gguf_bad);
+        CHECK(m != NULL, "llama.vocab_size = 97 (u64): %s", attn_last_error());
+        attn_model_free(m);
         expect_forward_error((gguf_edit){"blk.1.ffn_norm.weight", 0, NAN, NULL});
         rope_factor_case();
     }

@@ -722,3 +722,29 @@ int attn_gguf_dequantize(const attn_gguf *g, const attn_gguf_tensor *t, float *d
     }
     return 0;
 }
+
+/* ---- model conventions -------------------------------------------------------------- */
+
+int attn_gguf_model_vocab(const attn_gguf *g, const char *arch, int64_t *vocab) {
+    const attn_gguf_value *arr;
+    uint64_t n_tokens = 0;
+    bool has_tokens = attn_gguf_find(g, "tokenizer.ggml.tokens") != NULL;
+    if (has_tokens && attn_gguf_get_arr(g, "tokenizer.ggml.tokens", ATTN_GGUF_STR, &arr, &n_tokens)) return -1;
+    const attn_gguf_tensor *t = attn_gguf_find_tensor(g, "token_embd.weight");
+    bool has_rows = t && t->n_dims == 2;
+    if (!has_tokens && !has_rows)
+        return attn_error("%s: no tokenizer.ggml.tokens and no 2-D token_embd.weight", g->path);
+    *vocab = has_tokens ? (int64_t)n_tokens : t->ne[1];
+    char key[128];
+    snprintf(key, sizeof key, "%s.vocab_size", arch);
+    int64_t v;
+    if (!attn_gguf_find(g, key)) return 0;
+    if (attn_gguf_get_int(g, key, &v)) return -1;
+    if (has_rows && v != t->ne[1])
+        return attn_error("%s: metadata '%s' is %lld but token_embd.weight has %lld rows", g->path, key, (long long)v,
+                          (long long)t->ne[1]);
+    if (has_tokens && (uint64_t)v != n_tokens)
+        return attn_error("%s: metadata '%s' is %lld but tokenizer.ggml.tokens has %llu tokens", g->path, key,
+                          (long long)v, (unsigned long long)n_tokens);
+    return 0;
+}

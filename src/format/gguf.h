@@ -167,6 +167,13 @@ const attn_gguf_tensor *attn_gguf_find_tensor(const attn_gguf *g, const char *na
  * when its type has no dequantizer. */
 int attn_gguf_dequantize(const attn_gguf *g, const attn_gguf_tensor *t, float *dst);
 
+/* ---- model conventions (llama.cpp's names, shared by the model loaders) ---------------- */
+
+/* The vocabulary of a model of architecture `arch` ("gpt2", "llama"): the tokenizer's token
+ * count (tokenizer.ggml.tokens), else token_embd.weight's rows. ARCH.vocab_size, where the
+ * file has it, must equal both that it has: -1 with an error naming the key otherwise. */
+int attn_gguf_model_vocab(const attn_gguf *g, const char *arch, int64_t *vocab);
+
 /* ---- writer ------------------------------------------------------------------------ */
 
 /* Collects metadata and tensors, then writes a GGUF v3 file atomically (fileio.h). Metadata

@@ -115,21 +115,6 @@ static int arch_float(const attn_gguf *g, const char *arch, const char *key, dou
     return 0;
 }
 
-/* The vocabulary size: the token list's length, else the embedding's row count. */
-static int read_vocab(const attn_gguf *g, attn_llama_config *c) {
-    const attn_gguf_value *arr;
-    uint64_t n;
-    if (attn_gguf_find(g, "tokenizer.ggml.tokens")) {
-        if (attn_gguf_get_arr(g, "tokenizer.ggml.tokens", ATTN_GGUF_STR, &arr, &n)) return -1;
-        c->vocab = (int64_t)n;
-        return 0;
-    }
-    const attn_gguf_tensor *t = attn_gguf_find_tensor(g, "token_embd.weight");
-    if (!t || t->n_dims != 2) return attn_error("%s: no tokenizer.ggml.tokens and no 2-D token_embd.weight", attn_gguf_path(g));
-    c->vocab = t->ne[1];
-    return 0;
-}
-
 /* Linear scaling as llama.cpp reads it: an absent type means "linear", the factor is
  * rope.scaling.factor, else the older rope.scale_linear; no factor means none. */
 static int read_scaling(const attn_gguf *g, const char *arch, attn_llama_config *c) {
@@ -233,7 +218,7 @@ static int read_config(const attn_gguf *g, attn_llama_config *c) {
     if (c->n_head < 1 || c->n_embd % c->n_head)
         return attn_error("%s: embedding_length %lld is not a multiple of head_count %lld", attn_gguf_path(g),
                           (long long)c->n_embd, (long long)c->n_head);
-    if (read_head_dim(g, arch, c) || read_vocab(g, c) || read_rope(g, arch, c))
+    if (read_head_dim(g, arch, c) || attn_gguf_model_vocab(g, arch, &c->vocab) || read_rope(g, arch, c))
         return -1;
     c->tie_embeddings = attn_gguf_find_tensor(g, "output.weight") == NULL;
     /* llama.cpp uses whichever biases the file holds (converted from attention_bias / mlp_bias) */
