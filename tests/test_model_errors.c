@@ -240,6 +240,13 @@ static void gguf_cases(void) {
         /* a block past block_count (2) */
         expect_gguf_error((gguf_edit){"blk.2.ffn_up.bias", 0, 0, NULL}, "'blk.2.ffn_up.bias' is not one");
         expect_gguf_error((gguf_edit){"blk.1.ffn_gate.weight", 0, 0, NULL}, "'blk.1.ffn_gate.weight'");
+        /* a vocab_size the embedding (50 rows) does not bear out; the matching one loads */
+        expect_gguf_error((gguf_edit){"gpt2.vocab_size", ATTN_GGUF_U32, 51, NULL},
+                          "metadata 'gpt2.vocab_size' is 51 but token_embd.weight has 50 rows");
+        rewrite(gguf_ok, (gguf_edit){"gpt2.vocab_size", ATTN_GGUF_U32, 50, NULL});
+        attn_model *m = attn_model_load(gguf_bad);
+        CHECK(m != NULL, "gpt2.vocab_size = 50: %s", attn_last_error());
+        attn_model_free(m);
         /* an architecture attn has no loader for: the message lists those it has */
         expect_gguf_error((gguf_edit){"general.architecture", ATTN_GGUF_STR, 0, "mamba"},
                           "general.architecture \"mamba\" is not supported (gpt2, llama)");

@@ -49,22 +49,6 @@ static int key_int(const attn_gguf *g, const char *key, int64_t def, int64_t *ou
     return attn_gguf_get_int(g, full, out);
 }
 
-/* The vocabulary: the token list's length, else token_embd's rows. */
-static int read_vocab(const attn_gguf *g, int64_t *vocab) {
-    const attn_gguf_value *arr;
-    uint64_t n;
-    if (attn_gguf_find(g, "tokenizer.ggml.tokens")) {
-        if (attn_gguf_get_arr(g, "tokenizer.ggml.tokens", ATTN_GGUF_STR, &arr, &n)) return -1;
-        *vocab = (int64_t)n;
-        return 0;
-    }
-    const attn_gguf_tensor *t = attn_gguf_find_tensor(g, "token_embd.weight");
-    if (!t || t->n_dims != 2)
-        return attn_error("%s: no tokenizer.ggml.tokens and no 2-D token_embd.weight", attn_gguf_path(g));
-    *vocab = t->ne[1];
-    return 0;
-}
-
 /* Whether gpt2.c binds tensor `name` of a model with n_layer blocks. */
 static bool bound(const char *name, int64_t n_layer) {
     for (size_t i = 0; i < sizeof global_names / sizeof *global_names; i++)
@@ -105,7 +89,7 @@ int attn_gpt2_gguf_config(const attn_gguf *g, attn_gpt2_config *c) {
     if (key_int(g, "block_count", -1, &c->n_layer) || key_int(g, "embedding_length", -1, &c->n_embd) ||
         key_int(g, "attention.head_count", -1, &c->n_head) || key_int(g, "context_length", -1, &c->n_ctx) ||
         key_int(g, "feed_forward_length", 4 * c->n_embd, &c->n_inner) ||
-        attn_gguf_get_f32(g, "gpt2.attention.layer_norm_epsilon", &eps) || read_vocab(g, &c->vocab))
+        attn_gguf_get_f32(g, "gpt2.attention.layer_norm_epsilon", &eps) || attn_gguf_model_vocab(g, "gpt2", &c->vocab))
         return -1;
     c->eps = eps;
     c->scale_attn_weights = true, c->scale_attn_by_inverse_layer_idx = false; /* all llama.cpp's graph does */
