@@ -223,6 +223,10 @@ fi
 : >"$tmp/empty.jsonl"
 expect "plot of an empty log" 1 "$attn" plot "$tmp/empty.jsonl" -o "$tmp/e.svg"
 expect "plot without a log" 2 "$attn" plot -o "$tmp/e.svg"
+# any number of arguments: the log after 70 options is still found (a fixed list of 64 lost it)
+titles=(); for i in $(seq 1 70); do titles+=(--title "t$i"); done
+expect "plot after 140 option words" 0 "$attn" plot -o "$tmp/many.svg" "${titles[@]}" "$tmp/a.jsonl"
+contains "the last title wins" "$tmp/many.svg" ">t70</text>"
 # lines that cannot be drawn are skipped and counted; a title of any bytes stays well-formed XML
 printf '{"step": 1, "loss": 3.5}\n{"step": 2, "loss": 1e308}\n{"step": 3, "loss": NaN}\n{"step": 4, "lo\n{"step": 5, "loss": 2.5}\n' \
     >"$tmp/odd.jsonl"

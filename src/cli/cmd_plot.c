@@ -1,5 +1,6 @@
 /* cmd_plot.c - `attn plot LOG.jsonl -o loss.svg`: loss curves of a training log as SVG. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "args.h"
 #include "commands.h"
@@ -8,16 +9,20 @@
 
 int cmd_plot(int argc, char **argv) {
     const char *out = "loss.svg", *title = NULL, *log = NULL;
-    /* the log is the one positional argument; the rest goes to the option parser */
-    char *rest[64];
+    /* the log is the one positional argument; the rest (any number) goes to the option parser */
+    char **rest = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *rest);
+    if (!rest) {
+        fprintf(stderr, "attn plot: out of memory\n");
+        return 1;
+    }
     int n = 0;
-    for (int i = 0; i < argc && n < 64; i++) {
+    for (int i = 0; i < argc; i++) {
         bool takes_value = strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0 ||
                            strcmp(argv[i], "--title") == 0;
         if (argv[i][0] != '-' && !log) log = argv[i];
         else {
             rest[n++] = argv[i];
-            if (takes_value && i + 1 < argc && n < 64) rest[n++] = argv[++i];
+            if (takes_value && i + 1 < argc) rest[n++] = argv[++i];
         }
     }
     const opt_spec opts[] = {
@@ -28,6 +33,7 @@ int cmd_plot(int argc, char **argv) {
                      "Draws train and val loss over steps from an 'attn train --log' file as an SVG.", opts,
                      (int)(sizeof opts / sizeof *opts)};
     int pr = args_parse(&spec, n, rest);
+    free(rest);
     if (pr) return pr > 0 ? 0 : 2;
     if (!log) {
         fprintf(stderr, "attn plot: give the log file (from 'attn train --log FILE')\n");
