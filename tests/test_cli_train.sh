@@ -227,6 +227,11 @@ expect "plot without a log" 2 "$attn" plot -o "$tmp/e.svg"
 titles=(); for i in $(seq 1 70); do titles+=(--title "t$i"); done
 expect "plot after 140 option words" 0 "$attn" plot -o "$tmp/many.svg" "${titles[@]}" "$tmp/a.jsonl"
 contains "the last title wins" "$tmp/many.svg" ">t70</text>"
+# -o naming the log (by any path) would replace the log with its plot: refused, the log kept
+cp "$tmp/a.jsonl" "$tmp/keep.jsonl"
+expect "plot -o its own log" 1 "$attn" plot "$tmp/keep.jsonl" -o "$tmp/./keep.jsonl"
+contains "own log named" "$tmp/err" "overwrite the input"
+if cmp -s "$tmp/keep.jsonl" "$tmp/a.jsonl"; then ok; else bad "plot replaced its log"; fi
 # lines that cannot be drawn are skipped and counted; a title of any bytes stays well-formed XML
 printf '{"step": 1, "loss": 3.5}\n{"step": 2, "loss": 1e308}\n{"step": 3, "loss": NaN}\n{"step": 4, "lo\n{"step": 5, "loss": 2.5}\n' \
     >"$tmp/odd.jsonl"

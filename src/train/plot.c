@@ -200,7 +200,8 @@ int attn_plot_losses(const char *log_path, const char *svg_path, const char *tit
                      int *n_skipped) {
     series train = {0}, val = {0};
     sbuf b = {0};
-    int skipped = 0, rc = read_log(log_path, &train, &val, &skipped);
+    int skipped = 0, rc = attn_output_not_input(svg_path, log_path); /* the plot would replace the log */
+    if (rc == 0) rc = read_log(log_path, &train, &val, &skipped);
     if (rc == 0) {
         range r;
         find_range(&train, &val, &r);

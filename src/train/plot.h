@@ -11,7 +11,7 @@
 
 /* Writes svg_path atomically. title may be NULL (the log's file name is used). Sets
  * *n_train and *n_val to the points drawn and *n_skipped to the lines skipped (any may be
- * NULL). An error when the log has no loss at all. */
+ * NULL). An error when the log has no loss at all, or when svg_path is the log itself. */
 int attn_plot_losses(const char *log_path, const char *svg_path, const char *title, int *n_train, int *n_val,
                      int *n_skipped);
 
