@@ -138,8 +138,24 @@ for i in $(seq 1 20); do echo "the cat sat on the mat $i"; done >"$tmp/ppl.txt"
 expect "perplexity" 0 "$attn" perplexity -m "$m" -f "$tmp/ppl.txt" --ctx 64 --json
 contains "perplexity json" "$tmp/out" "\"chunks\": "
 expect "perplexity needs -f" 2 "$attn" perplexity -m "$m"
-expect "a context of 2 scores nothing" 1 "$attn" perplexity -m "$m" -f "$tmp/ppl.txt" --ctx 2
-contains "context 2 named" "$tmp/err" "between 3 and"
+# --ctx at its edges (the model's context is 64): 0 is the model's, 3 the least that scores a
+# token (one per chunk), 64 the most; 1, 2 and 65 are refused as usage errors before any work,
+# and so are values the option parser refuses
+expect "--ctx 0: the model's context" 0 "$attn" perplexity -m "$m" -f "$tmp/ppl.txt" --ctx 0 --json
+contains "--ctx 0 is 64" "$tmp/out" "\"ctx\": 64"
+expect "--ctx 3: the least" 0 "$attn" perplexity -m "$m" -f "$tmp/ppl.txt" --ctx 3 --json
+if python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(not (r["scored"] == r["chunks"] and r["chunks"] == r["tokens"] // 3))' "$tmp/out"; then ok; else
+    bad "--ctx 3 should score one token a chunk: $(cat "$tmp/out")"; fi
+expect "--ctx 64: the model's context" 0 "$attn" perplexity -m "$m" -f "$tmp/ppl.txt" --ctx 64 --json
+for c in 1 2 65 1048576; do
+    expect "--ctx $c refused" 2 "$attn" perplexity -m "$m" -f "$tmp/ppl.txt" --ctx $c
+    contains "--ctx $c named with the range" "$tmp/err" "attn perplexity: --ctx $c is outside 3..64"
+    if [ -s "$tmp/out" ] || grep -q '^$' "$tmp/err"; then bad "--ctx $c: output or a blank line: $(cat "$tmp/out" "$tmp/err")"; else ok; fi
+done
+for c in -1 1048577 x; do
+    expect "--ctx $c refused by the parser" 2 "$attn" perplexity -m "$m" -f "$tmp/ppl.txt" --ctx "$c"
+    contains "--ctx $c range named" "$tmp/err" "expected a number in [0, 1048576]"
+done
 echo "short" >"$tmp/short.txt"
 expect "text shorter than a chunk" 1 "$attn" perplexity -m "$m" -f "$tmp/short.txt" --ctx 64
 contains "short text message" "$tmp/err" "fewer than one chunk"

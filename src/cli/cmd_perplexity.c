@@ -45,6 +45,14 @@ int cmd_perplexity(int argc, char **argv) {
     if (cli_setup_runtime("perplexity", threads, isa, matmul, kv_type)) return 2;
     attn_model *m = cli_load_model("perplexity", model);
     if (!m) return 1;
+    int64_t model_ctx = attn_model_get_info(m)->n_ctx;
+    if (ctx && (ctx < 3 || ctx > model_ctx)) { /* before the text is read and tokenized */
+        fprintf(stderr, "attn perplexity: --ctx %d is outside 3..%lld (3 is the least that scores a token, %lld the "
+                        "model's context; 0 takes the model's, at most 512)\n",
+                ctx, (long long)model_ctx, (long long)model_ctx);
+        attn_model_free(m);
+        return 2;
+    }
     attn_tokenizer *tok = cli_load_tokenizer("perplexity", NULL, model, true);
     size_t len = 0;
     char *text = tok ? cli_read_text("perplexity", file, &len) : NULL;
@@ -58,12 +66,12 @@ int cmd_perplexity(int argc, char **argv) {
         fprintf(stderr, "attn perplexity: %s\n", attn_last_error());
         goto out;
     }
-    int64_t n_ctx = ctx ? ctx : ATTN_MIN(attn_model_get_info(m)->n_ctx, 512);
+    int64_t n_ctx = ctx ? ctx : ATTN_MIN(model_ctx, 512);
     int64_t usable = max_chunks ? ATTN_MIN((int64_t)n, (int64_t)max_chunks * n_ctx) : n;
     attn_perplexity_result r;
     double t0 = attn_time_s();
     if (attn_perplexity(m, ids, usable, n_ctx, attn_tokenizer_bos_to_add(tok), show_progress, &t0, &r) != 0) {
-        fprintf(stderr, "\nattn perplexity: %s\n", attn_last_error());
+        fprintf(stderr, "%sattn perplexity: %s\n", isatty(2) ? "\n" : "", attn_last_error()); /* after the progress line */
         goto out;
     }
     if (isatty(2)) fprintf(stderr, "\n");
