@@ -43,6 +43,17 @@ expect "seeded run 1" 0 "$attn" generate -m "$m" -p "Hello" -n 12 --seed 5 --jso
 cp "$tmp/out" "$tmp/run1"
 expect "seeded run 2" 0 "$attn" generate -m "$m" -p "Hello" -n 12 --seed 5 --json
 if cmp -s <(sed 's/"prompt_ms.*//' "$tmp/run1") <(sed 's/"prompt_ms.*//' "$tmp/out"); then ok; else bad "same seed gave different text"; fi
+# a model named by its weights file reads config.json and the tokenizer from that file's folder,
+# a bare name from the current folder: the same text as the folder gives
+expect "model by its weights file" 0 "$attn" generate -m "$m/model.safetensors" -p "Hello" -n 12 --seed 5 --json
+toks() { sed 's/.*"tokens": \(\[[^]]*\]\).*/\1/' "$1"; }
+if [ "$(toks "$tmp/run1")" = "$(toks "$tmp/out")" ]; then ok; else bad "the weights file gave other text"; fi
+abs_attn=$(cd "$(dirname "$attn")" && pwd)/attn
+expect "model by a bare file name" 0 bash -c 'cd "$1" && exec "$2" generate -m model.safetensors -p Hello -n 12 --seed 5 --json' \
+    _ "$m" "$abs_attn"
+if [ "$(toks "$tmp/run1")" = "$(toks "$tmp/out")" ]; then ok; else bad "a bare weights file name gave other text"; fi
+# one piece of code finds a path's folder (attn_path_dir, src/core/common.c), not copies of it by hand
+if grep -n 'slash = 0;\|slash == out' src/*/*.c; then bad "a folder of a path computed by hand (use attn_path_dir)"; else ok; fi
 expect "other seed" 0 "$attn" generate -m "$m" -p "Hello" -n 12 --seed 6 --json
 if cmp -s <(sed 's/"prompt_ms.*//' "$tmp/run1") <(sed 's/"prompt_ms.*//' "$tmp/out"); then bad "different seeds gave the same text"; else ok; fi
 contains "json counts" "$tmp/out" "\"n_generated\": 12"

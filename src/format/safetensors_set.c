@@ -60,10 +60,7 @@ static int open_index(attn_st_set *s) {
         return attn_error("%s: no \"weight_map\" object naming each tensor's file", s->path);
     if (!(s->shard_of = json_object())) return attn_error("out of memory");
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s", s->path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    else snprintf(dir, sizeof dir, ".");
+    attn_path_dir(s->path, dir, sizeof dir);
     const char *tensor;
     json_t *file;
     json_object_foreach(s->weight_map, tensor, file) {

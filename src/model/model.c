@@ -69,10 +69,7 @@ attn_model *attn_model_load(const char *path) {
         snprintf(weights, sizeof weights, "%s/model.safetensors", path);
     } else {
         snprintf(weights, sizeof weights, "%s", path);
-        snprintf(dir, sizeof dir, "%s", path);
-        char *slash = strrchr(dir, '/');
-        if (slash) *slash = 0;
-        else snprintf(dir, sizeof dir, ".");
+        attn_path_dir(path, dir, sizeof dir);
     }
     snprintf(cfg, sizeof cfg, "%s/config.json", dir);
     json_t *root = attn_json_load_object(cfg);

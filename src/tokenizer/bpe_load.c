@@ -312,9 +312,7 @@ attn_tokenizer *attn_tokenizer_load(const char *path) {
             t = load_vocab_merges(a, b);
         }
     } else {
-        char *slash = strrchr(dir, '/');
-        if (slash) *slash = 0;
-        else snprintf(dir, sizeof dir, ".");
+        attn_path_dir(path, dir, sizeof dir);
         t = load_tokenizer_json(path);
     }
     if (t) set_specials(t, dir);
@@ -327,11 +325,8 @@ static const char *beside_model(const char *model_path, char dir[PATH_CAP], char
     char other[PATH_CAP];
     struct stat st;
     snprintf(dir, PATH_CAP, "%s", model_path);
-    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) { /* a weights file: look in its folder */
-        char *slash = strrchr(dir, '/');
-        if (slash) *slash = 0;
-        else snprintf(dir, PATH_CAP, ".");
-    }
+    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) /* a weights file: look in its folder */
+        attn_path_dir(model_path, dir, PATH_CAP);
     if (join_path(file, dir, "tokenizer.json") || join_path(other, dir, "vocab.json")) return NULL;
     if (is_file(file) || is_file(other)) return dir;
     /* a llama2.c model.bin pairs with llama2.c's tokenizer.bin beside it */

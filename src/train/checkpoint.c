@@ -48,13 +48,11 @@ static int trim_dir(const char *dir, char *out, size_t cap) {
 
 /* The folder holding dir ("." for a bare name). */
 static void parent_of(const char *dir, char *out, size_t cap) {
-    snprintf(out, cap, "%s", dir);
-    size_t n = strlen(out);
-    while (n > 1 && out[n - 1] == '/') out[--n] = 0; /* "ckpt/" names ckpt */
-    char *slash = strrchr(out, '/');
-    if (!slash) snprintf(out, cap, ".");
-    else if (slash == out) out[1] = 0;
-    else *slash = 0;
+    char trimmed[PATH_CAP];
+    snprintf(trimmed, sizeof trimmed, "%s", dir);
+    size_t n = strlen(trimmed);
+    while (n > 1 && trimmed[n - 1] == '/') trimmed[--n] = 0; /* "ckpt/" names ckpt */
+    attn_path_dir(trimmed, out, cap);
 }
 
 int attn_checkpoint_remove_dir(const char *dir) {

@@ -86,9 +86,7 @@ attn_gpt2_train *attn_gpt2_train_load(const char *path, int64_t B, int64_t T) {
         snprintf(weights, sizeof weights, "%s/model.safetensors", path);
     } else {
         snprintf(weights, sizeof weights, "%s", path);
-        char *slash = strrchr(dir, '/');
-        if (slash) *slash = 0;
-        else snprintf(dir, sizeof dir, ".");
+        attn_path_dir(path, dir, sizeof dir);
     }
     snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
     attn_gpt2_config c;
