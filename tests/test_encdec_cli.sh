@@ -125,6 +125,26 @@ cp -r "$tmp/ck" "$tmp/ck-eps" && sed -i 's/"layer_norm_eps": [0-9.e-]*/"layer_no
 expect "average across epsilons" 1 "$attn" average -o "$tmp/avg2" "$tmp/ck" "$tmp/ck-eps"
 contains "epsilon named" "$tmp/err" "another LayerNorm (placement or epsilon)"
 if [ ! -e "$tmp/avg2" ]; then ok; else bad "a refused average left $tmp/avg2 behind"; fi
+# -o naming one of the checkpoints (by any path) would replace it with the mean: refused, it stays
+# (a model folder of average's own, which the folder swap would replace without a word)
+cp -r "$tmp/avg" "$tmp/avg-in"
+expect "average -o one of its checkpoints" 1 "$attn" average -o "$tmp/./avg-in/" "$tmp/ck" "$tmp/avg-in"
+contains "the checkpoint named" "$tmp/err" "overwrite the input"
+if cmp -s "$tmp/avg-in/model.safetensors" "$tmp/avg/model.safetensors"; then ok; else bad "average replaced its input checkpoint"; fi
+
+# translate -o naming its input, its tokenizer or a file of its model folder would destroy it: refused
+cp "$tmp/test.src" "$tmp/in.txt" && cp "$tmp/tok.json" "$tmp/tok-in.json" && cp -r "$tmp/ck400" "$tmp/ck-t"
+expect "translate -o its -i" 1 "$attn" translate -m "$tmp/ck" -i "$tmp/in.txt" -o "$tmp/./in.txt" --greedy
+contains "-i named" "$tmp/err" "overwrite the input"
+expect "translate -o its --tokenizer" 1 "$attn" translate -m "$tmp/ck" -i "$tmp/test.src" --tokenizer "$tmp/tok-in.json" \
+    -o "$tmp/tok-in.json" --greedy
+contains "--tokenizer named" "$tmp/err" "overwrite the input"
+for f in tokenizer.json config.json model.safetensors; do
+    expect "translate -o the model's $f" 1 "$attn" translate -m "$tmp/ck-t" -i "$tmp/test.src" -o "$tmp/ck-t/$f" --greedy
+    contains "the model's $f named" "$tmp/err" "overwrite the input"
+done
+if cmp -s "$tmp/in.txt" "$tmp/test.src" && cmp -s "$tmp/tok-in.json" "$tmp/tok.json" && diff -r "$tmp/ck-t" "$tmp/ck400" >/dev/null
+then ok; else bad "translate replaced one of its inputs"; fi
 
 # empty lines give empty lines; over-long lines are cut with a warning
 printf 'red cat\n\nblue\n' >"$tmp/empty.txt"

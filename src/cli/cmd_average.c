@@ -9,6 +9,7 @@
 #include "args.h"
 #include "commands.h"
 #include "core/common.h"
+#include "format/fileio.h"
 #include "train/checkpoint.h"
 #include "train/data.h"
 #include "train/encdec.h"
@@ -75,6 +76,11 @@ int cmd_average(int argc, char **argv) {
         fprintf(stderr, "attn average: give -o OUT and at least one checkpoint folder\n");
         return 2;
     }
+    for (int i = 0; i < n; i++) /* the folder swap would replace that checkpoint with the mean */
+        if (attn_output_not_input(out, dirs[i])) {
+            fprintf(stderr, "attn average: %s\n", attn_last_error());
+            return 1;
+        }
     average_job job = {dirs, n};
     if (attn_checkpoint_save_with(out, write_average, &job)) {
         fprintf(stderr, "attn average: %s\n", attn_last_error());

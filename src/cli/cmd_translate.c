@@ -133,8 +133,27 @@ static attn_encdec *load_model(const char *dir) {
     return attn_encdec_load(dir, PLAN_ROWS, ATTN_MIN(S, max_len), 1);
 }
 
+/* -o must name no file the run reads (-i, the tokenizer, the model's files): the translations
+ * would replace it. */
+static int output_not_input(const translate_cli *c) {
+    static const char *const model_files[] = {"config.json", "model.safetensors", "tokenizer.json"};
+    char path[4200];
+    if ((c->input && attn_output_not_input(c->output, c->input)) ||
+        (c->tokenizer && attn_output_not_input(c->output, c->tokenizer)))
+        return -1;
+    for (size_t i = 0; i < sizeof model_files / sizeof *model_files; i++) {
+        snprintf(path, sizeof path, "%s/%s", c->model, model_files[i]);
+        if (attn_output_not_input(c->output, path)) return -1;
+    }
+    return 0;
+}
+
 static int run(const translate_cli *c) {
     if (cli_setup_runtime("translate", c->threads, NULL, NULL, NULL)) return 2;
+    if (c->output && output_not_input(c)) { /* before any work */
+        fprintf(stderr, "attn translate: %s\n", attn_last_error());
+        return 1;
+    }
     size_t len = 0;
     char *text = c->input ? attn_read_file(c->input, &len) : read_stdin(&len), **lines = NULL;
     attn_encdec *m = NULL;
