@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <utf8proc.h>
 #include "core/common.h"
 #include "test.h"
 #include "tokenizer/bpe.h"
@@ -575,7 +576,43 @@ static void test_bad_files(const char *dir) {
     unlink(path);
 }
 
+/* attn_utf8_char against utf8proc's decoder on every 1-3 byte sequence and the 4-byte ones
+ * with three lead bytes' worth of tails; then the repair and the first-invalid offset. */
+static void test_utf8_helpers(void) {
+    unsigned char b[4] = {0};
+    int64_t differ = 0;
+    for (uint32_t v = 0; v < (1u << 24); v++) {
+        b[0] = (unsigned char)(v >> 16), b[1] = (unsigned char)(v >> 8), b[2] = (unsigned char)v;
+        for (size_t n = 1; n <= 3; n++) {
+            if (n < 3 && (v & ((1u << (8 * (3 - n))) - 1))) continue; /* shorter ones once each */
+            utf8proc_int32_t cp;
+            utf8proc_ssize_t k = utf8proc_iterate(b, (utf8proc_ssize_t)n, &cp);
+            size_t want = k > 0 ? (size_t)k : 0, got = attn_utf8_char((const char *)b, n);
+            differ += got != want;
+        }
+    }
+    const unsigned char leads[] = {0xF0, 0xF4, 0xF5};
+    for (int l = 0; l < 3; l++)
+        for (uint32_t v = 0; v < (1u << 24); v += 7) {
+            b[0] = leads[l], b[1] = (unsigned char)(v >> 16), b[2] = (unsigned char)(v >> 8), b[3] = (unsigned char)v;
+            utf8proc_int32_t cp;
+            utf8proc_ssize_t k = utf8proc_iterate(b, 4, &cp);
+            differ += attn_utf8_char((const char *)b, 4) != (k > 0 ? (size_t)k : 0);
+        }
+    CHECK(differ == 0, "attn_utf8_char disagrees with utf8proc on %lld sequences", (long long)differ);
+    const char bad[] = "a\xFF\xC3\xA9\xE2\x82"; /* a, a stray byte, é, a cut-off euro sign */
+    size_t n = 0;
+    char *fixed = attn_utf8_repair(bad, sizeof bad - 1, &n);
+    const char want[] = "a\xEF\xBF\xBD\xC3\xA9\xEF\xBF\xBD\xEF\xBF\xBD";
+    CHECK(fixed && n == sizeof want - 1 && memcmp(fixed, want, n) == 0 && fixed[n] == 0, "repair: %s", fixed ? fixed : "NULL");
+    free(fixed);
+    CHECK(attn_utf8_first_invalid(bad, sizeof bad - 1) == 2, "first invalid byte is the second");
+    CHECK(attn_utf8_first_invalid("\xC3\xA9t\xC3\xA9", 5) == 0, "valid text has none");
+    CHECK(attn_utf8_first_invalid("ab\xC3", 3) == 3, "a cut-off character at the end counts");
+}
+
 int main(void) {
+    test_utf8_helpers();
     test_pretokenizer();
     test_classes();
     char dir[] = "/tmp/attn_tok_XXXXXX";

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
-#include <utf8proc.h>
 
 #include "args.h"
 #include "commands.h"
@@ -24,18 +23,6 @@ typedef struct {
 static void line_file_free(line_file *f) {
     free(f->data);
     free(f->lines);
-}
-
-/* Byte offset (1-based) of the first invalid UTF-8 sequence in s, 0 if it is valid. */
-static size_t first_invalid_utf8(const char *s) {
-    size_t len = strlen(s);
-    for (size_t i = 0; i < len;) {
-        utf8proc_int32_t c;
-        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &c);
-        if (k <= 0) return i + 1;
-        i += (size_t)k;
-    }
-    return 0;
 }
 
 static int split_lines(line_file *f, size_t size) {
@@ -67,7 +54,7 @@ static int read_line_file(const char *path, line_file *f) {
     }
     if (split_lines(f, size)) return -1;
     for (size_t i = 0; i < f->n_lines; i++) {
-        size_t bad = first_invalid_utf8(f->lines[i]);
+        size_t bad = attn_utf8_first_invalid(f->lines[i], strlen(f->lines[i]));
         if (bad) return attn_error("%s line %zu: invalid UTF-8 at byte %zu", f->name, i + 1, bad);
     }
     return 0;

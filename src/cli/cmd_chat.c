@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <utf8proc.h>
 #include "args.h"
 #include <attn/chat.h>
 #include "commands.h"
@@ -95,21 +94,6 @@ static void conv_free(conversation *c) {
 
 /* ---- /save and /load: {"messages": [{"role": ..., "content": ...}, ...]} ----------------- */
 
-/* A copy with invalid UTF-8 (a random model says anything) replaced by U+FFFD, as JSON needs. */
-static char *valid_utf8(const char *s) {
-    size_t len = strlen(s), n = 0;
-    char *out = malloc(3 * len + 1);
-    if (!out) return NULL;
-    for (size_t i = 0; i < len;) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &cp);
-        if (k <= 0) memcpy(out + n, "\xEF\xBF\xBD", 3), n += 3, i++;
-        else memcpy(out + n, s + i, (size_t)k), n += (size_t)k, i += (size_t)k;
-    }
-    out[n] = 0;
-    return out;
-}
-
 /* /save replaces only a conversation saved before (or an empty file): a typo must not put
  * the chat in place of the model, its config.json or any other file. */
 static int save_target_ok(const char *path) {
@@ -133,7 +117,7 @@ static int conv_save(const conversation *c, const char *path) {
     if (save_target_ok(path) != 0) return -1;
     json_t *msgs = json_array();
     for (int i = 0; i < c->n; i++) {
-        char *content = valid_utf8(c->msgs[i].content);
+        char *content = attn_utf8_repair(c->msgs[i].content, strlen(c->msgs[i].content), NULL);
         const char *text = content ? content : "";
         json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", c->msgs[i].role, "content", text));
         free(content);

@@ -4,7 +4,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <utf8proc.h>
 #include "commands.h"
 #include "core/common.h"
 #include "core/cpu.h"
@@ -128,10 +127,9 @@ void cli_print_json_string(const char *s, size_t len) {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x80) {
-            utf8proc_int32_t cp;
-            utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &cp);
-            if (n <= 0) printf("\\ufffd");
-            else fwrite(s + i, 1, (size_t)n, stdout), i += (size_t)n - 1;
+            size_t n = attn_utf8_char(s + i, len - i);
+            if (n == 0) printf("\\ufffd");
+            else fwrite(s + i, 1, n, stdout), i += n - 1;
             continue;
         }
         if (c == '"' || c == '\\') printf("\\%c", c);

@@ -164,3 +164,35 @@ size_t attn_peak_rss_bytes(void) {
     if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
     return (size_t)ru.ru_maxrss * 1024;
 }
+
+size_t attn_utf8_char(const char *str, size_t n) {
+    const unsigned char *s = (const unsigned char *)str;
+    if (n == 0) return 0;
+    if (s[0] < 0x80) return 1;
+    size_t k = s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 ? 2 : 0;
+    if (k == 0 || s[0] > 0xF4 || k > n) return 0;
+    for (size_t i = 1; i < k; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    if (k == 3 && ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0))) return 0;
+    if (k == 4 && ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))) return 0;
+    return k;
+}
+
+size_t attn_utf8_first_invalid(const char *s, size_t n) {
+    for (size_t i = 0, k; i < n; i += k)
+        if (!(k = attn_utf8_char(s + i, n - i))) return i + 1;
+    return 0;
+}
+
+char *attn_utf8_repair(const char *s, size_t n, size_t *out_n) {
+    char *out = malloc(3 * n + 1), *o = out;
+    if (!out) return NULL;
+    for (size_t i = 0; i < n;) {
+        size_t k = attn_utf8_char(s + i, n - i);
+        if (k) memcpy(o, s + i, k), o += k, i += k;
+        else memcpy(o, "\xEF\xBF\xBD", 3), o += 3, i++;
+    }
+    *o = 0;
+    if (out_n) *out_n = (size_t)(o - out);
+    return out;
+}

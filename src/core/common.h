@@ -55,6 +55,17 @@ bool attn_switch_on(_Atomic int *flag, const char *name);
 /* Median of n timings (the mean of the middle two for even n; 0 for none); sorts v. */
 double attn_median(double *v, int64_t n);
 
+/* Bytes of the valid UTF-8 character at s, of the n there: 1-4, or 0 where they are no
+ * UTF-8 (RFC 3629: a stray or missing continuation byte, an overlong form, a surrogate, past
+ * U+10FFFF). */
+size_t attn_utf8_char(const char *s, size_t n);
+/* 1 + the offset of the first byte of s[0..n) that starts no valid character; 0 if all valid. */
+size_t attn_utf8_first_invalid(const char *s, size_t n);
+/* A malloc'd, NUL-terminated copy of s[0..n) with each byte that starts no valid character
+ * replaced by U+FFFD (what JSON and XML need, from models that emit any byte); its length in
+ * *out_n when out_n is not NULL. NULL when out of memory. */
+char *attn_utf8_repair(const char *s, size_t n, size_t *out_n);
+
 /* Peak resident set size of this process in bytes (from getrusage). */
 size_t attn_peak_rss_bytes(void);
 

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h>
 #include "core/common.h"
 #include "generate/stream.h"
 #include "server/api.h"
@@ -13,15 +12,10 @@
 json_t *api_json_text(const char *s, size_t n) {
     json_t *j = json_stringn(s ? s : "", s ? n : 0);
     if (j) return j;
-    api_buf b = {0}; /* invalid UTF-8: copy valid characters, U+FFFD for each bad byte */
-    for (size_t i = 0; i < n;) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
-        if (k <= 0) api_buf_append(&b, "\xEF\xBF\xBD", 3), i++;
-        else api_buf_append(&b, s + i, (size_t)k), i += (size_t)k;
-    }
-    j = json_stringn(b.data ? b.data : "", b.len);
-    api_buf_free(&b);
+    size_t len;
+    char *valid = attn_utf8_repair(s, n, &len); /* invalid UTF-8: U+FFFD for each bad byte */
+    j = valid ? json_stringn(valid, len) : NULL;
+    free(valid);
     return j;
 }
 

@@ -53,25 +53,6 @@ int attn_encdec_check_ids(const attn_tokenizer *tok, const attn_encdec_config *c
 
 /* ---- text ---- */
 
-/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, surrogates or code
- * points past U+10FFFF), 0 when invalid. */
-static size_t utf8_char(const unsigned char *s, size_t n) {
-    if (s[0] < 0x80) return 1;
-    size_t k = s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 ? 2 : 0;
-    if (k == 0 || s[0] > 0xF4 || k > n) return 0;
-    for (size_t i = 1; i < k; i++)
-        if ((s[i] & 0xC0) != 0x80) return 0;
-    if (k == 3 && ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0))) return 0;
-    if (k == 4 && ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))) return 0;
-    return k;
-}
-
-static bool valid_utf8(const char *s, size_t n) {
-    for (size_t i = 0, k; i < n; i += k)
-        if (!(k = utf8_char((const unsigned char *)s + i, n - i))) return false;
-    return true;
-}
-
 int attn_text_lines(char *text, size_t len, const char *what, char ***lines, int *n) {
     int cap = 1;
     for (size_t i = 0; i < len; i++) cap += text[i] == '\n';
@@ -81,7 +62,7 @@ int attn_text_lines(char *text, size_t len, const char *what, char ***lines, int
         char *nl = memchr(text + start, '\n', len - start);
         size_t end = nl ? (size_t)(nl - text) : len, line_len = end - start;
         if (line_len && text[end - 1] == '\r') line_len--;
-        if (!valid_utf8(text + start, line_len) || memchr(text + start, 0, line_len)) {
+        if (attn_utf8_first_invalid(text + start, line_len) || memchr(text + start, 0, line_len)) {
             free(*lines), *lines = NULL;
             return attn_error("%s:%d: invalid UTF-8 (or a NUL byte)", what, *n + 1);
         }

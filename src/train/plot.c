@@ -4,7 +4,6 @@
 
 #include <jansson.h>
 #include <stdbool.h>
-#include <utf8proc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -183,16 +182,14 @@ static void draw_legend(sbuf *b, const series *train, const series *val) {
 /* Text for an XML element: markup escaped, and what XML cannot hold (bytes that are no UTF-8,
  * control characters) as U+FFFD, so the file stays well-formed whatever the title holds. */
 static void put_escaped(sbuf *b, const char *s) {
-    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
-    while (*p) {
-        utf8proc_int32_t c;
-        utf8proc_ssize_t n = utf8proc_iterate(p, -1, &c);
-        if (n < 1 || (c < 0x20 && c != '\t')) put(b, "\xEF\xBF\xBD"), n = n < 1 ? 1 : n;
+    for (size_t i = 0, len = strlen(s), n; i < len; i += n) {
+        unsigned char c = (unsigned char)s[i];
+        n = attn_utf8_char(s + i, len - i);
+        if (n == 0 || (c < 0x20 && c != '\t')) put(b, "\xEF\xBF\xBD"), n = 1;
         else if (c == '<') put(b, "&lt;");
         else if (c == '>') put(b, "&gt;");
         else if (c == '&') put(b, "&amp;");
-        else put(b, "%.*s", (int)n, (const char *)p);
-        p += n;
+        else put(b, "%.*s", (int)n, s + i);
     }
 }
 
