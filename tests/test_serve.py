@@ -184,9 +184,23 @@ def test_api(s, model_id):
         streamed = "".join(e["choices"][0]["delta"].get("content", "") for e in events)
         check(streamed == content, f"streamed chat equals the whole answer: {streamed!r} vs {content!r}")
         check(events[-1]["choices"][0]["finish_reason"] == r["choices"][0]["finish_reason"], "chat finish reason")
-    st, r, _ = s.post("/v1/chat/completions", {"messages": [{"role": "user", "content": [
-        {"type": "text", "text": "parts "}, {"type": "text", "text": "work"}]}], "max_tokens": 2})
-    check(st == 200, f"content as an array of text parts: {st} {r}")
+    # content as an array of parts (OpenAI's newer form): text parts joined by newlines, as
+    # llama-server and vLLM join them; any other part refused with its type named
+    def parts_chat(content):
+        return s.post("/v1/chat/completions", {"messages": [{"role": "user", "content": content}], "max_tokens": 4,
+                                               "temperature": 0, "ignore_eos": True})
+    st, r, _ = parts_chat([{"type": "text", "text": "Describe:"}, {"type": "text", "text": "the cat"}])
+    st2, r2, _ = parts_chat("Describe:\nthe cat")
+    check(st == 200 and st2 == 200 and r["usage"] == r2["usage"] and
+          r["choices"][0]["message"] == r2["choices"][0]["message"],
+          f"text parts are the text joined by newlines: {st} {r} vs {st2} {r2}")
+    for part, named in (({"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}, "image_url"),
+                        ({"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}, "input_audio"),
+                        ({"type": "file", "text": "not text"}, "'file'"), ({"text": "no type"}, "type"),
+                        ({"type": "text"}, "text"), ({"type": "text", "text": 5}, "text"), ("a string", "type")):
+        st, r, _ = parts_chat([{"type": "text", "text": "What is this?"}, part])
+        check(is_error(st, r, 400, param="messages") and "content[1]" in r["error"]["message"] and
+              named in r["error"]["message"], f"content part {part}: {st} {r}")
 
     # a stop string: take a piece of a greedy answer and ask to stop there
     base = {"prompt": "Once upon a time", "max_tokens": 24, "temperature": 0, "ignore_eos": True}

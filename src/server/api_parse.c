@@ -238,7 +238,9 @@ static int parse_prompts(json_t *o, const api_model *m, prompt_set *ps, api_erro
     return 0;
 }
 
-/* A message's content: a string, or an array of parts of which the "text" ones count. */
+/* A message's content: a string, or an array of {"type": "text", "text"} parts, joined with
+ * newlines as llama-server and vLLM join them. Any other part (an image, audio, a file) is
+ * refused with its type named: answering without it would answer another question. */
 static int message_text(json_t *content, size_t index, char **out, api_error *e) {
     if (json_is_string(content)) {
         *out = strdup(json_string_value(content));
@@ -249,15 +251,24 @@ static int message_text(json_t *content, size_t index, char **out, api_error *e)
         size_t i;
         json_t *part;
         json_array_foreach(content, i, part) {
-            json_t *text = json_object_get(part, "text");
-            if (!json_is_object(part) || !json_is_string(text)) {
+            json_t *type = json_object_get(part, "type"), *text = json_object_get(part, "text");
+            const char *t = json_is_string(type) ? json_string_value(type) : NULL;
+            int rc = 0;
+            if (!json_is_object(part) || !t)
+                rc = BAD_REQUEST(e, "messages", "messages[%zu].content[%zu] must be an object with a 'type'", index, i);
+            else if (strcmp(t, "text") != 0)
+                rc = BAD_REQUEST(e, "messages", "messages[%zu].content[%zu] is a '%.64s' part: this server accepts "
+                                                "only text parts", index, i, t);
+            else if (!json_is_string(text))
+                rc = BAD_REQUEST(e, "messages", "messages[%zu].content[%zu].text must be a string", index, i);
+            else if ((i > 0 && api_buf_append(&b, "\n", 1) != 0) ||
+                     api_buf_append(&b, json_string_value(text), json_string_length(text)) != 0)
+                rc = api_fail(e, 500, "server_error", NULL, NULL, "out of memory");
+            if (rc != 0) {
                 api_buf_free(&b);
-                return BAD_REQUEST(e, "messages", "messages[%zu].content[%zu] must be a {\"type\": \"text\", \"text\": "
-                                                  "...} part (only text is supported)", index, i);
+                return rc;
             }
-            api_buf_append(&b, json_string_value(text), json_string_length(text));
         }
-        api_buf_append(&b, "", 0);
         *out = b.data ? b.data : strdup("");
     } else {
         return BAD_REQUEST(e, "messages", "messages[%zu].content must be a string or an array of text parts", index);
