@@ -377,6 +377,16 @@ def test_errors(s, model_id, n_ctx):
         check(is_error(st, r, 404, code="not_found"), f"junk after a path ({path}): {st} {r}")
     st, r, _ = s.request("GET", "/v1/completions")
     check(is_error(st, r, 405), f"wrong method: {st} {r}")
+    # a browser's preflight for OpenAI's JavaScript SDK, which adds headers of its own: each must
+    # be allowed (by name, or by "*", which never covers Authorization) or the browser refuses
+    sdk_headers = ["authorization", "content-type", "x-stainless-os", "x-stainless-lang", "x-stainless-retry-count",
+                   "openai-organization"]
+    st, _, hdr = s.request("OPTIONS", "/v1/chat/completions", headers={
+        "Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": ",".join(sdk_headers)})
+    allowed = [h.strip().lower() for h in hdr.get("Access-Control-Allow-Headers", "").split(",")]
+    check(st == 204 and hdr.get("Access-Control-Allow-Origin") == "*" and "authorization" in allowed and
+          all(h in allowed or "*" in allowed for h in sdk_headers), f"CORS preflight for the JS SDK: {st} {hdr}")
     st, r, _ = s.post("/v1/completions", {"prompt": "word " * n_ctx})
     check(is_error(st, r, 400, code="context_length_exceeded"), f"prompt over the context: {st} {r}")
     big = b'{"prompt": "' + b"a" * (2 << 20) + b'"}'

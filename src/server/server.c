@@ -101,7 +101,10 @@ static enum MHD_Result send_preflight(struct MHD_Connection *conn) {
     struct MHD_Response *r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
     if (r) {
         MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-        MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+        /* "*": any header, as OpenAI's JavaScript SDK sends its own (X-Stainless-OS...) and a
+         * browser refuses the request when the preflight does not allow each; the wildcard
+         * never covers Authorization, so that one is named */
+        MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type, *");
     }
     return send_response(conn, MHD_HTTP_NO_CONTENT, r, "text/plain");
 }
