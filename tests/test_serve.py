@@ -343,11 +343,12 @@ def test_errors(s, model_id, n_ctx):
              "stream"), ({"prompt": "x", "seed": "s"}, "seed"), ({}, "prompt"), ({"prompt": {"a": 1}}, "prompt"),
              ({"prompt": [1, -5]}, "prompt"), ({"prompt": "x", "logprobs": 99}, "logprobs"),
              ({"prompt": "x", "presence_penalty": 9}, "presence_penalty"), ({"prompt": ""}, "prompt"),
-             ({"prompt": "x", "logit_bias": {"50": 100}}, "logit_bias"), ({"prompt": "x", "best_of": 3}, "best_of")]
+             ({"prompt": "x", "logit_bias": {"50": 100}}, "logit_bias"), ({"prompt": "x", "best_of": 3}, "best_of"),
+             ({"prompt": "def f(", "suffix": "\n    return x"}, "suffix")]
     for body, param in wrong:
         st, r, _ = s.post("/v1/completions", body)
         check(is_error(st, r, 400, param=param), f"wrong {param}: {st} {r}")
-    neutral = {"prompt": "x", "max_tokens": 1, "logit_bias": {}, "best_of": 1, "tools": None,
+    neutral = {"prompt": "x", "max_tokens": 1, "logit_bias": {}, "best_of": 1, "tools": None, "suffix": "",
                "response_format": {"type": "text"}}
     st, r, _ = s.post("/v1/completions", neutral)
     check(st == 200, f"neutral values of unsupported parameters are accepted: {st} {r}")

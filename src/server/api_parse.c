@@ -386,6 +386,9 @@ static int check_unsupported(json_t *o, api_error *e) {
     json_t *best = json_object_get(o, "best_of");
     if (best && !json_is_null(best) && !(json_is_integer(best) && json_integer_value(best) == 1))
         return BAD_REQUEST(e, "best_of", "'best_of' other than 1 is not supported by this server");
+    json_t *suffix = json_object_get(o, "suffix"); /* completions' text to insert before: attn only appends */
+    if (suffix && !json_is_null(suffix) && !(json_is_string(suffix) && json_string_length(suffix) == 0))
+        return BAD_REQUEST(e, "suffix", "'suffix' (insertion) is not supported by this server");
     json_t *rf = json_object_get(o, "response_format"), *type = json_object_get(rf, "type");
     if (rf && !json_is_null(rf) && !(json_is_string(type) && strcmp(json_string_value(type), "text") == 0))
         return BAD_REQUEST(e, "response_format", "only the 'text' response_format is supported by this server");
