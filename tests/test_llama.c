@@ -353,6 +353,12 @@ static void index_error_cases(void) {
          "tensor 'lm_head.weight' is not in"},
         {"shard name not a string", "{\"weight_map\": {\"lm_head.weight\": 3}}", "'lm_head.weight' is not a file name"},
         {"no weight_map", "{\"weight_map\": null}", "no \"weight_map\""},
+        {"shard by an absolute path", "{\"weight_map\": {\"lm_head.weight\": \"/etc/passwd\"}}",
+         "expected a file name in the same folder"},
+        {"shard through a subfolder and back", "{\"weight_map\": {\"lm_head.weight\": "
+         "\"x/../model-00003-of-00003.safetensors\"}}", "expected a file name in the same folder"},
+        {"shard named ..", "{\"weight_map\": {\"lm_head.weight\": \"..\"}}", "expected a file name in the same folder"},
+        {"weight_map an array", "{\"weight_map\": [\"model-00001-of-00003.safetensors\"]}", "no \"weight_map\""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         make_case("mistral-sharded-f32", "{}", cases[i][1]);
@@ -366,6 +372,17 @@ static void index_error_cases(void) {
     json_dump_file(idx, path, 0);
     json_decref(idx);
     expect_load_error("tensor absent from the index", "missing tensor 'model.layers.0.input_layernorm.weight'");
+    static const char *const not_an_index[][2] = {
+        {"", "invalid JSON"}, {"{\"weight_map\": ", "invalid JSON"}, {"[1, 2]", "expected a JSON object"},
+        {"{\"weight_map\": {\"a\": \"x\", \"a\": \"y\"}}", "duplicate object key"}};
+    for (size_t i = 0; i < sizeof not_an_index / sizeof *not_an_index; i++) {
+        FILE *f = fopen(path, "w");
+        CHECK(f != NULL, "write %s", path);
+        if (!f) return;
+        fputs(not_an_index[i][0], f);
+        fclose(f);
+        expect_load_error(not_an_index[i][0], not_an_index[i][1]);
+    }
 }
 
 int main(void) {
