@@ -62,9 +62,19 @@ def llamacpp_child(gguf, prompt, gen, threads, depth):
     print(json.dumps(common.llamacpp_measure(gguf, prompt, gen, threads, depth=depth)))
 
 
+TYPE_SUFFIXES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q4_k_m", "q5_k", "q6_k")
+
+
+def model_stem(path):
+    """The file's name without .gguf and its type suffix (a name may hold dots: random-llama-1.1b)."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    head, _, tail = stem.rpartition(".")
+    return head if head and tail.lower() in TYPE_SUFFIXES else stem
+
+
 def make_quantized(attn, src, qtype):
     os.makedirs(CACHE, exist_ok=True)
-    stem = os.path.splitext(os.path.basename(src))[0].split(".")[0]
+    stem = model_stem(src)
     out = os.path.join(CACHE, f"{stem}.{qtype}.gguf")
     if not os.path.exists(out):
         print(f"making {out} with attn quantize ...", file=sys.stderr, flush=True)
@@ -156,7 +166,7 @@ def main():
         rows = median_rows([measure(a, gguf) for _ in range(a.rounds)])
         at, lc = rows["attn"], rows["llama.cpp"]
         ver = lc["ver"]
-        name = os.path.basename(gguf).split(".")[0]
+        name = model_stem(gguf)
         gbps += [at["gbps"]] if at["gbps"] else []
         best = max([best] + gbps)
         tok_bound = at["bound"] * best / at["gbps"] if at["gbps"] else 0  # this row's bytes, the best bandwidth
