@@ -338,17 +338,24 @@ static void check_matmul(attn_qtype t, attn_qdot_mode mode, int64_t M, int64_t N
 
 /* attn_matmul_many gives what one attn_matmul per weight gives, bit for bit (each output
  * row is the same kernel on the same quantized rows), with and without panels, for weights of
- * one block size, of two (done one by one) and for prompts (the GEMM). */
+ * one block size, of two (done one by one), plain f32 ones around a quantized one (ATTN_QT_F32:
+ * the quantized one keeps its integer rows) and for prompts (the GEMM). */
 static void check_matmul_many(attn_qtype t0, attn_qtype t1, int64_t M, bool panels) {
-    const int64_t K = 512, N[3] = {64, 32, 48};
+    const int64_t K = 512, N[3] = {64, t0 ? 32 : 64, t0 ? 48 : 128}; /* plain ones: whole GEMV units */
     const attn_qtype ts[3] = {t0, t1, t0};
     uint8_t *w[3], *pw[3];
     attn_weight wt[3];
     float *ys[3], *yref[3], *bias[3], *x = malloc((size_t)(M * K) * sizeof(float));
     fill_x(x, M * K);
     for (int i = 0; i < 3; i++) {
-        w[i] = random_matrix(ts[i], N[i], K);
-        pw[i] = panels && attn_qpanel_ok(ts[i], K, N[i]) ? attn_alloc(attn_qpanel_bytes(ts[i], K, N[i])) : NULL;
+        if (ts[i] == ATTN_QT_F32) {
+            float *f = malloc((size_t)(N[i] * K) * sizeof(float));
+            fill_x(f, N[i] * K);
+            w[i] = (uint8_t *)f;
+        } else {
+            w[i] = random_matrix(ts[i], N[i], K);
+        }
+        pw[i] = ts[i] && panels && attn_qpanel_ok(ts[i], K, N[i]) ? attn_alloc(attn_qpanel_bytes(ts[i], K, N[i])) : NULL;
         if (pw[i]) attn_qpanel_pack(pw[i], w[i], ts[i], K, N[i]);
         wt[i] = (attn_weight){.data = w[i], .dtype = ATTN_F32, .n_in = K, .n_out = N[i], .qtype = ts[i], .panels = pw[i]};
         ys[i] = malloc((size_t)(M * N[i]) * sizeof(float)), yref[i] = malloc((size_t)(M * N[i]) * sizeof(float));
@@ -534,6 +541,7 @@ int main(void) {
                 check_matmul_many(ATTN_QT_Q4_0, ATTN_QT_Q4_0, M, panels);
                 check_matmul_many(ATTN_QT_Q4_K, ATTN_QT_Q6_K, M, panels);
                 check_matmul_many(ATTN_QT_Q4_K, ATTN_QT_Q8_0, M, panels); /* two block sizes */
+                check_matmul_many(ATTN_QT_F32, ATTN_QT_Q8_0, M, panels);
             }
     }
     attn_matmul_precision p = ATTN_MATMUL_F32;

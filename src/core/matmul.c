@@ -253,7 +253,9 @@ static bool many_plan(many_job *mj, int n, float *const *ys, const float *x, int
         mj->jobs[i] = (matmul_job){.y = ys[i], .x = x, .M = M, .w = ws[i], .bias = biases[i], .qx = qx,
                                    .kern = attn_kernels_get()};
         attn_task_fn fn = rows_task_of(&mj->jobs[i], &u);
-        if (!fn || (i > 0 && (fn != mj->fn || u != *unit)) || ws[i]->n_out % u || ws[i]->n_in != ws[0]->n_in)
+        /* a quantized weight without x's shared integer rows takes its own (attn_matmul) */
+        if (!fn || (ws[i]->qtype && !qx) || (i > 0 && (fn != mj->fn || u != *unit)) || ws[i]->n_out % u ||
+            ws[i]->n_in != ws[0]->n_in)
             return false;
         mj->fn = fn, *unit = u;
         mj->start[i + 1] = mj->start[i] + ws[i]->n_out;
@@ -269,7 +271,7 @@ int attn_matmul_many(int n, float *const *ys, const float *x, int64_t M, const a
     for (int i = 0; i < n && i < MANY_MAX; i++) quads = quads || !ws[i]->panels;
     if (n >= 1 && n <= MANY_MAX && same_quant_block(ws, n)) qx = integer_rows(x, M, ws, n, quads);
     int64_t unit = 0;
-    if (n < 1 || n > MANY_MAX || (ws[0]->qtype && !qx) || !many_plan(&mj, n, ys, x, M, ws, biases, qx, &unit)) {
+    if (n < 1 || n > MANY_MAX || !many_plan(&mj, n, ys, x, M, ws, biases, qx, &unit)) {
         for (int i = 0; i < n; i++) /* prompts and mixed products: one by one */
             if (attn_matmul(ys[i], x, M, ws[i], biases[i])) return -1;
         return 0;
