@@ -112,6 +112,11 @@ if [ -n "$gguf" ] && [ -f "$gguf" ]; then
         drive sdk,browser --model-id smollm2 --real-model
         stop_server "$tmp/serve3.log"
     fi
+    # serve's own default yields to ATTN_MATMUL, as every command's does
+    if ATTN_MATMUL=auto start_server "$tmp/serve5.log" -m "$gguf" --parallel 1 --ctx-size 256; then
+        contains "ATTN_MATMUL=auto keeps two bytes" "$tmp/serve5.log" "with two-byte integer activations"
+        stop_server "$tmp/serve5.log"
+    fi
 else
     echo "note: no SmolLM2 GGUF (set ATTN_SMOLLM2_GGUF): SDK and page tested with a random model"
 fi

@@ -64,8 +64,7 @@ static int serve(serve_opts *o) {
     /* A server's steps decode many sequences at once, where one-byte activations (llama.cpp's
      * choice) run 1.3x the two-byte ones at the same one-sequence speed, for +0.17% perplexity
      * on SmolLM2 (bench/README.md). ATTN_MATMUL or --matmul still choose. */
-    const char *env = getenv("ATTN_MATMUL");
-    if (!o->matmul && !(env && *env)) o->matmul = "int8";
+    attn_gemm_set_default_precision(ATTN_MATMUL_INT8);
     if (cli_setup_runtime("serve", o->threads, o->isa, o->matmul, o->kv_type)) return 2;
     if (!o->api_key) o->api_key = getenv("ATTN_API_KEY");
     if (!is_loopback(o->host) && !(o->api_key && *o->api_key))

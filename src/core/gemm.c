@@ -35,6 +35,7 @@
 
 static size_t shared_limit = SHARED_LIMIT_DEFAULT;
 static int precision = -1; /* attn_matmul_precision once known */
+static attn_matmul_precision default_precision = ATTN_MATMUL_AUTO;
 
 void attn_gemm_set_shared_limit(size_t bytes) { shared_limit = bytes ? bytes : SHARED_LIMIT_DEFAULT; }
 
@@ -71,13 +72,15 @@ int attn_matmul_precision_parse(const char *name, attn_matmul_precision *out) {
     return attn_error("unknown matmul precision '%s' (expected f32, bf16, int8 or auto)", name);
 }
 
+void attn_gemm_set_default_precision(attn_matmul_precision p) { default_precision = p; }
+
 attn_matmul_precision attn_gemm_precision(void) {
     if (precision < 0) {
         const char *env = getenv("ATTN_MATMUL");
-        attn_matmul_precision p = ATTN_MATMUL_AUTO;
+        attn_matmul_precision p = default_precision;
         if (env && *env && attn_matmul_precision_parse(env, &p) == 0 && p == ATTN_MATMUL_BF16 &&
             !attn_gemm_bf16_available())
-            p = ATTN_MATMUL_AUTO;
+            p = default_precision;
         precision = (int)p;
     }
     return (attn_matmul_precision)precision;

@@ -58,6 +58,9 @@ size_t attn_gemm_serial_scratch(int64_t M);
  * fails (-1, with error) on CPUs without the AVX-512 kernels (which need AVX512-BF16). */
 typedef enum { ATTN_MATMUL_F32, ATTN_MATMUL_BF16, ATTN_MATMUL_AUTO, ATTN_MATMUL_INT8 } attn_matmul_precision;
 int attn_gemm_set_precision(attn_matmul_precision p);
+/* The starting value where ATTN_MATMUL does not set one (AUTO unless a command that knows its
+ * work better says: `attn serve` batches, so INT8). Before the first attn_gemm_precision(). */
+void attn_gemm_set_default_precision(attn_matmul_precision p);
 /* "f32", "bf16", "int8" or "auto" -> the setting; -1 (with error naming the choices) otherwise. */
 int attn_matmul_precision_parse(const char *name, attn_matmul_precision *out);
 const char *attn_matmul_precision_name(attn_matmul_precision p);
