@@ -171,6 +171,14 @@ static void expect_gguf_error(gguf_edit e, const char *words) {
     attn_model_free(m);
 }
 
+/* An edit the loader must accept (a value that agrees with the rest of the file). */
+static void expect_gguf_loads(gguf_edit e) {
+    rewrite(gguf_ok, e);
+    attn_model *m = attn_model_load(gguf_bad);
+    CHECK(m != NULL, "%s = %g: %s", e.key, e.v, attn_last_error());
+    attn_model_free(m);
+}
+
 /* A file that loads but whose logits would be NaN: the forward fails instead. */
 static void expect_forward_error(gguf_edit e) {
     rewrite(gguf_ok, e);
@@ -243,10 +251,7 @@ static void gguf_cases(void) {
         /* a vocab_size the embedding (50 rows) does not bear out; the matching one loads */
         expect_gguf_error((gguf_edit){"gpt2.vocab_size", ATTN_GGUF_U32, 51, NULL},
                           "metadata 'gpt2.vocab_size' is 51 but token_embd.weight has 50 rows");
-        rewrite(gguf_ok, (gguf_edit){"gpt2.vocab_size", ATTN_GGUF_U32, 50, NULL});
-        attn_model *m = attn_model_load(gguf_bad);
-        CHECK(m != NULL, "gpt2.vocab_size = 50: %s", attn_last_error());
-        attn_model_free(m);
+        expect_gguf_loads((gguf_edit){"gpt2.vocab_size", ATTN_GGUF_U32, 50, NULL});
         /* an architecture attn has no loader for: the message lists those it has */
         expect_gguf_error((gguf_edit){"general.architecture", ATTN_GGUF_STR, 0, "mamba"},
                           "general.architecture \"mamba\" is not supported (gpt2, llama)");
@@ -271,10 +276,7 @@ static void gguf_cases(void) {
         /* the file's llama.vocab_size (97) against a tokenizer of 96 tokens */
         expect_gguf_error((gguf_edit){"tokenizer.ggml.tokens", ATTN_GGUF_ARR, 96, NULL},
                           "metadata 'llama.vocab_size' is 97 but tokenizer.ggml.tokens has 96 tokens");
-        rewrite(gguf_ok, (gguf_edit){"llama.vocab_size", ATTN_GGUF_U64, 97, NULL});
-        attn_model *m = attn_model_load(gguf_bad);
-        CHECK(m != NULL, "llama.vocab_size = 97 (u64): %s", attn_last_error());
-        attn_model_free(m);
+        expect_gguf_loads((gguf_edit){"llama.vocab_size", ATTN_GGUF_U64, 97, NULL});
         expect_forward_error((gguf_edit){"blk.1.ffn_norm.weight", 0, NAN, NULL});
         rope_factor_case();
     }

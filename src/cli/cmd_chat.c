@@ -310,6 +310,11 @@ static const char help_text[] = "commands:\n"
                                 "  /exit        quit (also Ctrl-D, or Ctrl-C at the prompt)\n"
                                 "Ctrl-C while the model answers stops the answer.\n";
 
+/* Whether the command word line[0..len) is `name`. */
+static bool is_cmd(const char *line, size_t len, const char *name) {
+    return len == strlen(name) && strncmp(line, name, len) == 0;
+}
+
 /* Runs a /command; returns 1 to quit. A turn it runs that fails (the answer to a loaded
  * conversation's last message) counts in *failed. */
 static int command(chat *c, char *line, int *failed) {
@@ -318,21 +323,19 @@ static int command(chat *c, char *line, int *failed) {
     const char *arg = line + strcspn(line, " ");
     arg += strspn(arg, " ");
     size_t len = strcspn(line, " ");
-    bool bare = (len == 5 && (strncmp(line, "/exit", 5) == 0 || strncmp(line, "/quit", 5) == 0 ||
-                              strncmp(line, "/help", 5) == 0)) ||
-                (len == 6 && strncmp(line, "/reset", 6) == 0);
+    bool quit = is_cmd(line, len, "/exit") || is_cmd(line, len, "/quit"), save = is_cmd(line, len, "/save");
+    bool bare = quit || is_cmd(line, len, "/help") || is_cmd(line, len, "/reset");
     if (bare && *arg) { /* "/reset now", "/exit later": a typo or a misunderstanding, not an order */
         fprintf(stderr, "attn chat: %.*s takes no arguments (got '%s'): nothing done\n", (int)len, line, arg);
         return 0;
     }
-    if ((len == 5 && strncmp(line, "/exit", 5) == 0) || (len == 5 && strncmp(line, "/quit", 5) == 0)) return 1;
-    if (len == 6 && strncmp(line, "/reset", 6) == 0) {
+    if (quit) return 1;
+    if (is_cmd(line, len, "/reset")) {
         conv_remove(&c->conv, starts_with_system(&c->conv), c->conv.n);
         fprintf(stderr, "attn chat: the conversation starts over\n");
-    } else if (len == 5 && strncmp(line, "/help", 5) == 0) {
+    } else if (is_cmd(line, len, "/help")) {
         fputs(help_text, stderr);
-    } else if ((len == 5 && strncmp(line, "/save", 5) == 0) || (len == 5 && strncmp(line, "/load", 5) == 0)) {
-        bool save = line[1] == 's';
+    } else if (save || is_cmd(line, len, "/load")) {
         conversation loaded = {0};
         int rc = !*arg            ? attn_error("%s needs a file name", save ? "/save" : "/load")
                  : save           ? conv_save(&c->conv, arg)
