@@ -185,47 +185,60 @@ static int plan(llama *m) {
     return bind_weights(m);
 }
 
-/* Where the CPU runs AVX-512, decoding's integer kernels read quantized matrices as 16-row
- * panels (core/qpanel.h): each is repacked once here into memory of attn's own (as many bytes
- * as it takes in the file; Q4_K/Q5_K 2-3% more), and the file's pages are handed back chunk
- * by chunk as they are copied, so the resident size stays about the file's (a tied embedding
- * table reads its rows from the panels too, see forward_pass). ATTN_PANELS=0 keeps the rows. */
+/* Matrices are copied once here into memory of attn's own, one mapping with huge pages
+ * (attn_alloc_stream), and the file's pages are handed back chunk by chunk as they are
+ * copied, so the resident size stays about the file's. Decoding streams every matrix once a
+ * token, and through the TLB at one entry per 2 MB rather than per 4 KB it reads faster (the
+ * 1.1B Q8_0 model decoded 20-21 tok/s on 4 KB pages, 23-28 on huge ones). Where the CPU runs
+ * AVX-512, quantized matrices are repacked into 16-row panels for decoding's integer kernels
+ * (core/qpanel.h; as many bytes as in the file, Q4_K/Q5_K 2-3% more); f32/f16/bf16 ones keep
+ * their rows. A tied embedding table reads its rows from the copy too (forward_pass).
+ * ATTN_PANELS=0 keeps the file's pages. */
 typedef struct {
     const attn_llama_source *src;
     const attn_weight *w;
     uint8_t *dst;
-    size_t row_bytes, panel_bytes;
+    size_t row_bytes, unit_bytes; /* a unit: ATTN_QPANEL_ROWS rows, as panels or as rows */
 } repack_job;
 
 static void repack_task(void *ctx, int64_t p0, int64_t p1, int thread) {
     (void)thread;
     const repack_job *j = ctx;
-    const int64_t rows = (p1 - p0) * ATTN_QPANEL_ROWS;
-    const uint8_t *src = (const uint8_t *)j->w->data + (size_t)(p0 * ATTN_QPANEL_ROWS) * j->row_bytes;
-    attn_qpanel_pack(j->dst + (size_t)p0 * j->panel_bytes, src, (attn_qtype)j->w->qtype, j->w->n_in, rows);
+    const int64_t r0 = p0 * ATTN_QPANEL_ROWS, rows = ATTN_MIN(p1 * ATTN_QPANEL_ROWS, j->w->n_out) - r0;
+    const uint8_t *src = (const uint8_t *)j->w->data + (size_t)r0 * j->row_bytes;
+    if (j->w->qtype) attn_qpanel_pack(j->dst + (size_t)p0 * j->unit_bytes, src, (attn_qtype)j->w->qtype, j->w->n_in, rows);
+    else memcpy(j->dst + (size_t)r0 * j->row_bytes, src, (size_t)rows * j->row_bytes);
     if (j->src->release) j->src->release(j->src, src, (size_t)rows * j->row_bytes);
 }
 
-/* Bytes of w's panels, whole cache lines (0: it keeps its rows). */
-static size_t panel_span(const attn_weight *w) {
+static size_t row_bytes(const attn_weight *w) {
+    return w->qtype ? attn_quant_row_bytes((attn_qtype)w->qtype, w->n_in) : (size_t)w->n_in * attn_dtype_size(w->dtype);
+}
+
+/* Bytes of w's copy, whole cache lines (0: it stays in the file). Plain matrices are copied
+ * only from a source that can hand the file's pages back: else the copy would double the
+ * resident size. */
+static size_t copy_span(const llama *m, const attn_weight *w) {
     const attn_qtype t = (attn_qtype)w->qtype;
-    if (!t || !attn_qpanel_ok(t, w->n_in, w->n_out)) return 0;
+    if (!t) return w->in_major || !m->src->release ? 0 : (row_bytes(w) * (size_t)w->n_out + 63) / 64 * 64;
+    if (!attn_qpanel_wanted(attn_isa_current()) || !attn_qpanel_ok(t, w->n_in, w->n_out)) return 0;
     return (attn_qpanel_bytes(t, w->n_in, w->n_out) + 63) / 64 * 64;
 }
 
 static void repack(llama *m, attn_weight *w, uint8_t *dst) {
     const attn_qtype t = (attn_qtype)w->qtype;
-    repack_job j = {.src = m->src, .w = w, .dst = dst, .row_bytes = attn_quant_row_bytes(t, w->n_in),
-                    .panel_bytes = attn_qpanel_bytes(t, w->n_in, ATTN_QPANEL_ROWS)};
-    int64_t panels = w->n_out / ATTN_QPANEL_ROWS, per_mb = (1 << 20) / (int64_t)j.panel_bytes;
-    attn_parallel_for_dynamic(panels, ATTN_MAX(per_mb, 1), repack_task, &j);
+    repack_job j = {.src = m->src, .w = w, .dst = dst, .row_bytes = row_bytes(w)};
+    j.unit_bytes = t ? attn_qpanel_bytes(t, w->n_in, ATTN_QPANEL_ROWS) : j.row_bytes * ATTN_QPANEL_ROWS;
+    int64_t units = (w->n_out + ATTN_QPANEL_ROWS - 1) / ATTN_QPANEL_ROWS, per_mb = (1 << 20) / (int64_t)j.unit_bytes;
+    attn_parallel_for_dynamic(units, ATTN_MAX(per_mb, 1), repack_task, &j);
     if (m->src->release) /* whole, again: a chunk's reads also map in pages around it (the
                           * kernel's fault-around) that a neighbouring chunk had given back */
         m->src->release(m->src, w->data, j.row_bytes * (size_t)w->n_out);
-    w->panels = dst;
+    if (t) w->panels = dst;
+    else w->data = dst;
 }
 
-/* Matrix i of the repackable ones: 7 a layer, then the LM head. */
+/* Matrix i of the copied ones: 7 a layer, then the LM head. */
 static attn_weight *matrix_at(llama *m, int64_t i) {
     if (i == m->c.n_layer * 7) return &m->lm_head;
     llama_layer *L = &m->layers[i / 7];
@@ -233,25 +246,24 @@ static attn_weight *matrix_at(llama *m, int64_t i) {
     return ws[i % 7];
 }
 
-/* All panels share one mapping with huge pages (attn_alloc_stream): decoding streams them
- * through the TLB at one entry per 2 MB (the 1.1B Q8_0 model decoded 20-21 tok/s on 4 KB
- * pages, 23-28 on huge ones), and one mapping rounds up once, not once a matrix. */
+/* One mapping for all, which rounds up once, not once a matrix. */
 static int repack_weights(llama *m) {
     static _Atomic int panels_on = -1; /* ATTN_PANELS */
-    if (!attn_qpanel_wanted(attn_isa_current()) || !attn_switch_on(&panels_on, "ATTN_PANELS")) return 0;
+    if (!attn_switch_on(&panels_on, "ATTN_PANELS")) return 0;
     const int64_t n = m->c.n_layer * 7 + 1;
     size_t total = 0;
-    for (int64_t i = 0; i < n; i++) total += panel_span(matrix_at(m, i));
+    for (int64_t i = 0; i < n; i++) total += copy_span(m, matrix_at(m, i));
     if (total == 0) return 0;
     if (!(m->panel_mem = attn_alloc_stream(total)))
-        return attn_error("out of memory repacking the %zu bytes of quantized matrices of %s", total, m->src->path);
+        return attn_error("out of memory copying the %zu bytes of matrices of %s", total, m->src->path);
     m->panel_bytes = total;
     uint8_t *at = m->panel_mem;
     for (int64_t i = 0; i < n; i++) {
         attn_weight *w = matrix_at(m, i);
-        size_t span = panel_span(w);
+        size_t span = copy_span(m, w);
         if (span) repack(m, w, at), at += span;
     }
+    if (m->c.tie_embeddings && !m->lm_head.qtype) m->embed.data = m->lm_head.data; /* the file's were handed back */
     return 0;
 }
 
