@@ -74,6 +74,8 @@ const char *attn_safetensors_path(const attn_safetensors *st);
  * the size of the weights actually used. The data stays readable: touching it again
  * reads it back from the file. Pages shared with neighbouring tensors go too, harmlessly. */
 void attn_safetensors_release(const attn_safetensors *st, const attn_st_tensor *t);
+/* The same for any byte range of the file's tensor data (ignored outside it). */
+void attn_safetensors_release_range(const attn_safetensors *st, const void *data, size_t nbytes);
 
 typedef struct {
     const char *name;

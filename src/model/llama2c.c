@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "core/common.h"
+#include "format/fileio.h"
 #include "llama2c.h"
 
 #define HEADER_BYTES 28
@@ -190,6 +191,11 @@ static int fill_config(const l2c_header *h, const char *path, attn_llama_config 
     return attn_llama_config_check(c, path);
 }
 
+static void l2c_release(const attn_llama_source *s, const void *data, size_t nbytes) {
+    const l2c_file *f = s->impl;
+    attn_mapped_release(f->map, f->size, data, nbytes);
+}
+
 attn_llama_source *attn_llama_source_llama2c(const char *path, attn_llama_config *c) {
     attn_llama_source *s = calloc(1, sizeof *s);
     l2c_file *f = calloc(1, sizeof *f);
@@ -200,7 +206,7 @@ attn_llama_source *attn_llama_source_llama2c(const char *path, attn_llama_config
         return NULL;
     }
     f->path = copy;
-    *s = (attn_llama_source){.find = l2c_find, .close = l2c_close, .path = f->path, .impl = f};
+    *s = (attn_llama_source){.find = l2c_find, .close = l2c_close, .release = l2c_release, .path = f->path, .impl = f};
     l2c_header h;
     if (map_file(f) != 0) goto fail;
     if ((uint32_t)le32(f->map) == V1_MAGIC) {

@@ -51,6 +51,13 @@ static int hf_find(const attn_llama_source *s, attn_llama_tensor id, int layer, 
     return 1;
 }
 
+/* The shard the range lies in hands its pages back; the others ignore it. */
+static void hf_release(const attn_llama_source *s, const void *data, size_t nbytes) {
+    const hf_source *hf = s->impl;
+    for (int i = 0; i < attn_st_set_count(hf->set); i++)
+        attn_safetensors_release_range(attn_st_set_at(hf->set, i), data, nbytes);
+}
+
 static void hf_close(attn_llama_source *s) {
     hf_source *hf = s->impl;
     if (hf) attn_st_set_close(hf->set);
@@ -66,7 +73,7 @@ attn_llama_source *attn_llama_source_hf(const char *weights_path) {
         attn_error("out of memory");
         return NULL;
     }
-    *s = (attn_llama_source){.find = hf_find, .close = hf_close, .impl = hf};
+    *s = (attn_llama_source){.find = hf_find, .close = hf_close, .release = hf_release, .impl = hf};
     if (!(hf->set = attn_st_set_open(weights_path))) {
         hf_close(s);
         return NULL;
