@@ -27,6 +27,15 @@ expect "logits through the shard index" 0 "$attn" logits -m "$fix/mistral-sharde
     --ids "$(field ids 0 mistral-sharded-f32)" -o "$tmp/logits.f32"
 if [ "$(stat -c %s "$tmp/logits.f32" 2>/dev/null)" = $((97 * 4)) ]; then ok; else bad "logits file size"; fi
 
+# the matrices copied onto huge pages at load (the default; the file's pages handed back shard
+# by shard, a tied table read from the copy) give the bits the file's own pages give
+for name in mistral-sharded-f32 llama-gqa-tied-f32; do
+    ids=$(field ids 0 "$name")
+    expect "$name logits, copies" 0 "$attn" logits -m "$fix/$name" --ids "$ids" -o "$tmp/copy.f32"
+    expect "$name logits, file pages" 0 env ATTN_PANELS=0 "$attn" logits -m "$fix/$name" --ids "$ids" -o "$tmp/file.f32"
+    if cmp -s "$tmp/copy.f32" "$tmp/file.f32" && [ -s "$tmp/copy.f32" ]; then ok; else bad "$name: logits differ with ATTN_PANELS=0"; fi
+done
+
 # a shard that is a named pipe is refused, not waited on
 mkdir "$tmp/piped" && cp "$fix/mistral-sharded-f32"/* "$tmp/piped/" && rm "$tmp/piped/model-00003-of-00003.safetensors"
 mkfifo "$tmp/piped/model-00003-of-00003.safetensors"
