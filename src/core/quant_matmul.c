@@ -116,7 +116,7 @@ void attn_qpack_b(float *dst, const void *w, attn_qtype t, int64_t K, int64_t N,
     const attn_kernels *kern = attn_kernels_get();
     size_t rb = attn_quant_row_bytes(t, K);
     int64_t cols = N - n0 < kern->nr ? N - n0 : kern->nr;
-    for (int64_t c0 = 0; c0 < kc; c0 += KC_MAX) { /* callers pass kc <= 256; chunk anyway */
+    for (int64_t c0 = 0; c0 < kc; c0 += KC_MAX) { /* the GEMM's slices are up to 768 deep */
         int64_t m = kc - c0 < KC_MAX ? kc - c0 : KC_MAX;
         for (int64_t j = 0; j < cols; j++) {
             const uint8_t *src = (const uint8_t *)w + (size_t)(n0 + j) * rb + (k0 + c0) / info->block * info->bytes;
