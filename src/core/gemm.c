@@ -158,7 +158,9 @@ static void pack_a_blocks(const gemm_run *r, float *dst, int64_t b0, int64_t b1,
 
 static void pack_b_f32(const gemm_run *r, float *dst, int64_t k0, int64_t kc, int64_t n0) {
     const attn_weight *b = r->g->b;
-    if (b->panels) attn_qpanel_pack_b(dst, r->kern->nr, b->panels, (attn_qtype)b->qtype, r->g->K, r->g->N, k0, kc, n0);
+    if (b->panels && b->qtype)
+        attn_qpanel_pack_b(dst, r->kern->nr, b->panels, (attn_qtype)b->qtype, r->g->K, r->g->N, k0, kc, n0);
+    else if (b->panels) r->kern->pack_b_hpanel(dst, b->panels, b->dtype, r->g->K, k0, kc, n0);
     else if (b->qtype) attn_qpack_b(dst, b->data, (attn_qtype)b->qtype, r->g->K, r->g->N, k0, kc, n0);
     else r->kern->pack_b(dst, b->data, b->dtype, b->in_major, r->g->K, r->g->N, k0, kc, n0);
 }
@@ -196,6 +198,10 @@ static panel_source source_of(const gemm_run *r, int64_t k0, int64_t kc, int64_t
     const attn_weight *b = g->b;
     const char *data = b->data;
     int64_t cols = ATTN_MIN((int64_t)r->nr, g->N - n0);
+    if (b->panels && !b->qtype) /* kc rows of a 32-row f16/bf16 panel, one after another: told as kc
+                                 * runs so that prefetch_part spreads them */
+        return (panel_source){(const char *)b->panels + ((n0 / ATTN_HPANEL_ROWS * g->K + k0) * ATTN_HPANEL_ROWS + n0 % ATTN_HPANEL_ROWS) * 2,
+                              kc, ATTN_HPANEL_ROWS * 2, ATTN_HPANEL_ROWS * 2};
     if (b->panels) { /* the value runs of the nr/16 panels; their scales are a short run of their own */
         const attn_qtype t = (attn_qtype)b->qtype;
         int64_t pb = (int64_t)attn_qpanel_bytes(t, g->K, ATTN_QPANEL_ROWS), vb = attn_qpanel_value_bytes(t);

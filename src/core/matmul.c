@@ -35,6 +35,10 @@
  * precision matrices under 4M values (SmolLM2 f16's 576x576 to 1536x576) keep the dot
  * products to a prompt chunk: packing converts them, and at 128-256 rows dot ran 345-382
  * against 302-371. */
+/* Rows up to which f16/bf16 matrices in panels (core/hpanel.h) take kernels.h's gemm_hpanel,
+ * which reads the panels where they lie, rather than the packed GEMM, which widens them into
+ * its own panels first. */
+#define HPANEL_MAX_ROWS 512
 #define DOT_MAX_ROWS 48
 #define DOT_MAX_ROWS_SMALL_HALF 512
 #define SMALL_HALF_VALUES ((int64_t)1 << 22)
@@ -81,11 +85,19 @@ static void gemv_task(void *ctx, int64_t n0, int64_t n1, int thread) {
         float *y = j->y + m * w->n_out;
         const float *x = j->x + m * w->n_in;
         if (w->qtype) attn_qgemv_nk(y, x, w->data, (attn_qtype)w->qtype, w->n_in, n0, n1);
+        else if (w->panels) j->kern->gemv_hpanel(y, x, w->panels, w->dtype, w->n_in, n0, n1);
         else if (w->in_major) j->kern->gemv_kn(y, x, w->data, w->dtype, w->n_in, w->n_out, n0, n1);
         else j->kern->gemv_nk(y, x, w->data, w->dtype, w->n_in, n0, n1);
         if (j->bias)
             for (int64_t n = n0; n < n1; n++) y[n] += j->bias[n];
     }
+}
+
+static void hpanel_task(void *ctx, int64_t n0, int64_t n1, int thread) {
+    (void)thread;
+    const matmul_job *j = ctx;
+    const attn_weight *w = j->w;
+    j->kern->gemm_hpanel(j->y, w->n_out, j->x, w->n_in, j->M, w->panels, w->dtype, w->n_in, n0, n1, j->bias);
 }
 
 static void dot_task(void *ctx, int64_t n0, int64_t n1, int thread) {
@@ -108,7 +120,7 @@ void attn_matmul_set_dot(bool on) { atomic_store_explicit(&dot_on, on, memory_or
 static bool dot_form(const matmul_job *j) {
     const attn_weight *w = j->w;
     bool small_half = w->dtype != ATTN_F32 && w->n_in * w->n_out < SMALL_HALF_VALUES;
-    return attn_switch_on(&dot_on, "ATTN_DOT") && j->kern->gemm_nk_dot && !w->qtype && !w->in_major && j->M >= 2 &&
+    return attn_switch_on(&dot_on, "ATTN_DOT") && j->kern->gemm_nk_dot && !w->qtype && !w->panels && !w->in_major && j->M >= 2 &&
            j->M <= (small_half ? DOT_MAX_ROWS_SMALL_HALF : DOT_MAX_ROWS) && attn_gemm_precision() != ATTN_MATMUL_BF16;
 }
 
@@ -194,6 +206,10 @@ static attn_task_fn rows_task_of(const matmul_job *j, int64_t *unit) {
     *unit = 16;
     if (j->qx) return qdot_task; /* integer products, x quantized once by the caller */
     if (w->qtype && j->M > 1 && j->M <= QGEMV_MAX_ROWS) return qgemv_rows_task;
+    if (w->panels && !w->qtype && j->M > 1 && j->M <= HPANEL_MAX_ROWS) {
+        *unit = ATTN_HPANEL_ROWS * 2;
+        return hpanel_task;
+    }
     if (dot_form(j)) return dot_task;
     *unit = 64;
     return j->M < GEMM_MIN_ROWS ? gemv_task : NULL;

@@ -17,7 +17,9 @@ typedef struct {
     int qtype;           /* 0: plain `dtype`; else a block-quantized attn_qtype (core/quant.h), stored
                           * [n_out][n_in] in rows of blocks as GGUF does (in_major must be false) */
     const void *panels;  /* NULL, or the same quantized matrix repacked by attn_qpanel_pack (core/qpanel.h),
-                          * which the integer kernels and the GEMM's packer then read instead of data */
+                          * which the integer kernels and the GEMM's packer then read instead of data;
+                          * for an f16/bf16 one, its 32-row panels (core/hpanel.h), read instead of data
+                          * by every product */
 } attn_weight;
 
 /* y[M][n_out] = x[M][n_in] · W + bias (bias may be NULL). x and y do not overlap.

@@ -14,6 +14,7 @@
 #include "core/arena.h"
 #include "core/common.h"
 #include "core/matmul.h"
+#include "core/hpanel.h"
 #include "core/qpanel.h"
 #include "core/quant.h"
 #include "core/threadpool.h"
@@ -191,22 +192,26 @@ static int plan(llama *m) {
  * token, and through the TLB at one entry per 2 MB rather than per 4 KB it reads faster (the
  * 1.1B Q8_0 model decoded 20-21 tok/s on 4 KB pages, 23-28 on huge ones). Where the CPU runs
  * AVX-512, quantized matrices are repacked into 16-row panels for decoding's integer kernels
- * (core/qpanel.h; as many bytes as in the file, Q4_K/Q5_K 2-3% more); f32/f16/bf16 ones keep
- * their rows. A tied embedding table reads its rows from the copy too (forward_pass).
+ * (core/qpanel.h; as many bytes as in the file, Q4_K/Q5_K 2-3% more), and f16/bf16 ones into
+ * 32-row panels for the prompt GEMM (core/hpanel.h); f32 ones keep their rows. A tied
+ * embedding table reads its rows from the copy too (forward_pass).
  * ATTN_PANELS=0 keeps the file's pages. */
 typedef struct {
     const attn_llama_source *src;
     const attn_weight *w;
     uint8_t *dst;
-    size_t row_bytes, unit_bytes; /* a unit: ATTN_QPANEL_ROWS rows, as panels or as rows */
+    bool hpanels;         /* an f16/bf16 matrix into 32-row panels (core/hpanel.h); else rows copied */
+    int64_t unit_rows;    /* rows a unit of work takes: a quantized panel's 16, an f16 one's 32 */
+    size_t row_bytes, unit_bytes;
 } repack_job;
 
 static void repack_task(void *ctx, int64_t p0, int64_t p1, int thread) {
     (void)thread;
     const repack_job *j = ctx;
-    const int64_t r0 = p0 * ATTN_QPANEL_ROWS, rows = ATTN_MIN(p1 * ATTN_QPANEL_ROWS, j->w->n_out) - r0;
+    const int64_t r0 = p0 * j->unit_rows, rows = ATTN_MIN(p1 * j->unit_rows, j->w->n_out) - r0;
     const uint8_t *src = (const uint8_t *)j->w->data + (size_t)r0 * j->row_bytes;
     if (j->w->qtype) attn_qpanel_pack(j->dst + (size_t)p0 * j->unit_bytes, src, (attn_qtype)j->w->qtype, j->w->n_in, rows);
+    else if (j->hpanels) attn_hpanel_pack((uint16_t *)j->dst, j->w->data, j->w->n_in, r0, rows);
     else memcpy(j->dst + (size_t)r0 * j->row_bytes, src, (size_t)rows * j->row_bytes);
     if (j->src->release) j->src->release(j->src, src, (size_t)rows * j->row_bytes);
 }
@@ -227,14 +232,16 @@ static size_t copy_span(const llama *m, const attn_weight *w) {
 
 static void repack(llama *m, attn_weight *w, uint8_t *dst) {
     const attn_qtype t = (attn_qtype)w->qtype;
-    repack_job j = {.src = m->src, .w = w, .dst = dst, .row_bytes = row_bytes(w)};
-    j.unit_bytes = t ? attn_qpanel_bytes(t, w->n_in, ATTN_QPANEL_ROWS) : j.row_bytes * ATTN_QPANEL_ROWS;
-    int64_t units = (w->n_out + ATTN_QPANEL_ROWS - 1) / ATTN_QPANEL_ROWS, per_mb = (1 << 20) / (int64_t)j.unit_bytes;
+    repack_job j = {.src = m->src, .w = w, .dst = dst, .row_bytes = row_bytes(w), .unit_rows = ATTN_QPANEL_ROWS,
+                    .hpanels = !t && attn_hpanel_ok(attn_isa_current(), w->dtype, w->n_in, w->n_out)};
+    if (j.hpanels) j.unit_rows = ATTN_HPANEL_ROWS;
+    j.unit_bytes = t ? attn_qpanel_bytes(t, w->n_in, ATTN_QPANEL_ROWS) : j.row_bytes * (size_t)j.unit_rows;
+    int64_t units = (w->n_out + j.unit_rows - 1) / j.unit_rows, per_mb = (1 << 20) / (int64_t)j.unit_bytes;
     attn_parallel_for_dynamic(units, ATTN_MAX(per_mb, 1), repack_task, &j);
     if (m->src->release) /* whole, again: a chunk's reads also map in pages around it (the
                           * kernel's fault-around) that a neighbouring chunk had given back */
         m->src->release(m->src, w->data, j.row_bytes * (size_t)w->n_out);
-    if (t) w->panels = dst;
+    if (t || j.hpanels) w->panels = dst; /* data stays the file's (pages handed back): nothing reads it */
     else w->data = dst;
 }
 
@@ -263,7 +270,7 @@ static int repack_weights(llama *m) {
         size_t span = copy_span(m, w);
         if (span) repack(m, w, at), at += span;
     }
-    if (m->c.tie_embeddings && !m->lm_head.qtype) m->embed.data = m->lm_head.data; /* the file's were handed back */
+    if (m->c.tie_embeddings && !m->lm_head.panels) m->embed.data = m->lm_head.data; /* the file's were handed back */
     return 0;
 }
 
@@ -336,9 +343,12 @@ static int forward_pass(llama *m, const attn_batch_pass *p, bool all) {
     for (int i = 0; i < p->n_segs; i++) {
         const attn_batch_segment *g = &p->segs[i];
         float *x = m->a.x + g->row * C;
-        if (c->tie_embeddings && m->lm_head.panels) /* the file's pages of the table were handed back */
+        if (c->tie_embeddings && m->lm_head.panels && m->lm_head.qtype) /* the file's pages of the table were handed back */
             for (int64_t j = 0; j < g->n; j++)
                 attn_qpanel_row(x + j * C, m->lm_head.panels, (attn_qtype)m->lm_head.qtype, C, g->tokens[j]);
+        else if (c->tie_embeddings && m->lm_head.panels)
+            for (int64_t j = 0; j < g->n; j++)
+                attn_hpanel_row(x + j * C, m->lm_head.panels, m->lm_head.dtype, C, g->tokens[j]);
         else if (m->embed.qtype) attn_embed_q(x, m->embed.data, m->embed.qtype, g->tokens, g->n, C);
         else attn_embed(x, m->embed.data, m->embed.dtype, g->tokens, g->n, C, NULL, ATTN_F32, 0);
         attn_rope_table(m->a.rope_cos + g->row * half, m->a.rope_sin + g->row * half, m->inv_freq, c->rope.dim, g->pos,
