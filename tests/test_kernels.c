@@ -24,7 +24,7 @@ static void *make_weight(attn_dtype dt, int64_t n, float *as_f32, unsigned *seed
     return w;
 }
 
-/* in_major: W stored [K][N]; else [N][K], and with panels (f16/bf16, N a multiple of 32)
+/* in_major: W stored [K][N]; else [N][K], and with panels (N a multiple of 32)
  * repacked into core/hpanel.h's 32-row panels, which every product then reads instead. */
 static void check_matmul_as(const char *isa, int64_t M, int64_t K, int64_t N, attn_dtype dt, bool in_major,
                             bool panels) {
@@ -36,8 +36,8 @@ static void check_matmul_as(const char *isa, int64_t M, int64_t K, int64_t N, at
     for (int64_t i = 0; i < M * K; i++) x[i] = frand(&seed);
     for (int64_t i = 0; i < N; i++) bias[i] = frand(&seed);
     attn_weight wt = {.data = w, .dtype = dt, .n_in = K, .n_out = N, .in_major = in_major};
-    uint16_t *hp = panels ? malloc((size_t)(K * N) * sizeof(uint16_t)) : NULL;
-    if (hp) attn_hpanel_pack(hp, w, K, 0, N), wt.panels = hp, wt.data = NULL; /* nothing may read the rows */
+    void *hp = panels ? malloc((size_t)(K * N) * attn_dtype_size(dt)) : NULL;
+    if (hp) attn_hpanel_pack(hp, w, dt, K, 0, N), wt.panels = hp, wt.data = NULL; /* nothing may read the rows */
     CHECK(attn_matmul(y, x, M, &wt, bias) == 0, "matmul failed: %s", attn_last_error());
     double worst = 0;
     for (int64_t m = 0; m < M; m++)
@@ -246,10 +246,10 @@ int main(void) {
             check_matmul(name, 37, 768, 2304, ATTN_BF16, true);
             check_matmul(name, 300, 600, 40, ATTN_F16, false);
             attn_gemm_set_shared_limit(0);
-            /* f16/bf16 in 32-row panels: one row (GEMV), register tiles of every height, and
+            /* every dtype in 32-row panels: one row (GEMV), register tiles of every height, and
              * past 512 rows the packed GEMM widening from the panels */
             int64_t pm[] = {1, 2, 5, 12, 13, 35, 513}, pk[] = {7, 33, 300};
-            for (int dt = ATTN_F16; dt <= ATTN_BF16; dt++)
+            for (int dt = 0; dt < ATTN_DTYPE_COUNT; dt++)
                 for (size_t a = 0; a < sizeof pm / sizeof *pm; a++)
                     for (size_t b = 0; b < sizeof pk / sizeof *pk; b++) {
                         check_matmul_as(name, pm[a], pk[b], 32, (attn_dtype)dt, false, true);

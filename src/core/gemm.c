@@ -198,10 +198,12 @@ static panel_source source_of(const gemm_run *r, int64_t k0, int64_t kc, int64_t
     const attn_weight *b = g->b;
     const char *data = b->data;
     int64_t cols = ATTN_MIN((int64_t)r->nr, g->N - n0);
-    if (b->panels && !b->qtype) /* kc rows of a 32-row f16/bf16 panel, one after another: told as kc
+    if (b->panels && !b->qtype) /* kc rows of a 32-row plain panel, one after another: told as kc
                                  * runs so that prefetch_part spreads them */
-        return (panel_source){(const char *)b->panels + ((n0 / ATTN_HPANEL_ROWS * g->K + k0) * ATTN_HPANEL_ROWS + n0 % ATTN_HPANEL_ROWS) * 2,
-                              kc, ATTN_HPANEL_ROWS * 2, ATTN_HPANEL_ROWS * 2};
+        return (panel_source){(const char *)b->panels + ((n0 / ATTN_HPANEL_ROWS * g->K + k0) * ATTN_HPANEL_ROWS +
+                                                          n0 % ATTN_HPANEL_ROWS) * (int64_t)attn_dtype_size(b->dtype),
+                              kc, ATTN_HPANEL_ROWS * (int64_t)attn_dtype_size(b->dtype),
+                              ATTN_HPANEL_ROWS * (int64_t)attn_dtype_size(b->dtype)};
     if (b->panels) { /* the value runs of the nr/16 panels; their scales are a short run of their own */
         const attn_qtype t = (attn_qtype)b->qtype;
         int64_t pb = (int64_t)attn_qpanel_bytes(t, g->K, ATTN_QPANEL_ROWS), vb = attn_qpanel_value_bytes(t);

@@ -15,7 +15,7 @@
 #define ATTN_MAX_NR 64
 #define ATTN_KV_BLOCK 64
 #define ATTN_MAX_NQ 4
-/* Rows of an f16/bf16 matrix in one panel (core/hpanel.h): [N/32][K][32]. */
+/* Rows of a plain matrix in one panel (core/hpanel.h): [N/32][K][32]. */
 #define ATTN_HPANEL_ROWS 32
 
 /* One AdamW step's constants (torch's single-tensor AdamW, operation by operation). */
@@ -29,16 +29,16 @@ typedef struct {
     int mr, nr;
     /* y[n] = dot(W[n][0:K], x) for n in [n0, n1); W stored [N][K] (nn.Linear layout). */
     void (*gemv_nk)(float *y, const float *x, const void *w, attn_dtype dt, int64_t K, int64_t n0, int64_t n1);
-    /* gemv_nk for an f16/bf16 matrix in panels (core/hpanel.h); n0 and n1 multiples of 32. */
-    void (*gemv_hpanel)(float *y, const float *x, const uint16_t *panels, attn_dtype dt, int64_t K, int64_t n0,
+    /* gemv_nk for an f32/f16/bf16 matrix in panels (core/hpanel.h); n0 and n1 multiples of 32. */
+    void (*gemv_hpanel)(float *y, const float *x, const void *panels, attn_dtype dt, int64_t K, int64_t n0,
                         int64_t n1);
     /* c[m][n] = bias[n] + sum_k a[m][k] W(n, k) for m < M, n in [n0, n1) (multiples of 32),
-     * W an f16/bf16 matrix in panels: register tiles of up to 12 rows x 32 read each panel
-     * where it lies, widening as they load, so nothing is packed. */
-    void (*gemm_hpanel)(float *c, int64_t ldc, const float *a, int64_t lda, int64_t M, const uint16_t *panels,
+     * W an f32/f16/bf16 matrix in panels: register tiles of up to 12 rows x 32 read each panel
+     * where it lies (widening f16/bf16 as they load), so nothing is packed. */
+    void (*gemm_hpanel)(float *c, int64_t ldc, const float *a, int64_t lda, int64_t M, const void *panels,
                         attn_dtype dt, int64_t K, int64_t n0, int64_t n1, const float *bias);
-    /* pack_b's [kc][nr] f32 panel from an f16/bf16 matrix in panels (n0 a multiple of nr, N one of 32). */
-    void (*pack_b_hpanel)(float *dst, const uint16_t *panels, attn_dtype dt, int64_t K, int64_t k0, int64_t kc,
+    /* pack_b's [kc][nr] f32 panel from a matrix in panels (n0 a multiple of nr, N one of 32). */
+    void (*pack_b_hpanel)(float *dst, const void *panels, attn_dtype dt, int64_t K, int64_t k0, int64_t kc,
                           int64_t n0);
     /* y[n] = sum_k x[k] * W[k][n] for n in [n0, n1); W stored [K][N] (HF Conv1D layout). */
     void (*gemv_kn)(float *y, const float *x, const void *w, attn_dtype dt, int64_t K, int64_t N, int64_t n0, int64_t n1);

@@ -33,12 +33,11 @@ static void ref_gemv_kn(float *y, const float *x, const void *w, attn_dtype dt, 
 }
 
 /* Panel p of a [N/32][K][32] matrix holds W(32p + j, k) at p*K*32 + k*32 + j. */
-static float hpanel_at(const uint16_t *panels, attn_dtype dt, int64_t K, int64_t n, int64_t k) {
-    uint16_t h = panels[(n / ATTN_HPANEL_ROWS * K + k) * ATTN_HPANEL_ROWS + n % ATTN_HPANEL_ROWS];
-    return dt == ATTN_BF16 ? attn_bf16_to_f32(h) : attn_f16_to_f32(h);
+static float hpanel_at(const void *panels, attn_dtype dt, int64_t K, int64_t n, int64_t k) {
+    return load_w(panels, dt, (n / ATTN_HPANEL_ROWS * K + k) * ATTN_HPANEL_ROWS + n % ATTN_HPANEL_ROWS);
 }
 
-static void ref_gemv_hpanel(float *y, const float *x, const uint16_t *panels, attn_dtype dt, int64_t K, int64_t n0,
+static void ref_gemv_hpanel(float *y, const float *x, const void *panels, attn_dtype dt, int64_t K, int64_t n0,
                             int64_t n1) {
     for (int64_t n = n0; n < n1; n++) {
         float s = 0;
@@ -47,7 +46,7 @@ static void ref_gemv_hpanel(float *y, const float *x, const uint16_t *panels, at
     }
 }
 
-static void ref_gemm_hpanel(float *c, int64_t ldc, const float *a, int64_t lda, int64_t M, const uint16_t *panels,
+static void ref_gemm_hpanel(float *c, int64_t ldc, const float *a, int64_t lda, int64_t M, const void *panels,
                             attn_dtype dt, int64_t K, int64_t n0, int64_t n1, const float *bias) {
     for (int64_t m = 0; m < M; m++)
         for (int64_t n = n0; n < n1; n++) {
@@ -57,7 +56,7 @@ static void ref_gemm_hpanel(float *c, int64_t ldc, const float *a, int64_t lda, 
         }
 }
 
-static void ref_pack_b_hpanel(float *dst, const uint16_t *panels, attn_dtype dt, int64_t K, int64_t k0, int64_t kc,
+static void ref_pack_b_hpanel(float *dst, const void *panels, attn_dtype dt, int64_t K, int64_t k0, int64_t kc,
                               int64_t n0) {
     for (int64_t k = 0; k < kc; k++)
         for (int j = 0; j < REF_NR; j++) dst[k * REF_NR + j] = hpanel_at(panels, dt, K, n0 + j, k0 + k);

@@ -35,7 +35,7 @@
  * precision matrices under 4M values (SmolLM2 f16's 576x576 to 1536x576) keep the dot
  * products to a prompt chunk: packing converts them, and at 128-256 rows dot ran 345-382
  * against 302-371. */
-/* Rows up to which f16/bf16 matrices in panels (core/hpanel.h) take kernels.h's gemm_hpanel,
+/* Rows up to which plain matrices in panels (core/hpanel.h) take kernels.h's gemm_hpanel,
  * which reads the panels where they lie, rather than the packed GEMM, which widens them into
  * its own panels first. */
 #define HPANEL_MAX_ROWS 512

@@ -18,7 +18,7 @@ typedef struct {
                           * [n_out][n_in] in rows of blocks as GGUF does (in_major must be false) */
     const void *panels;  /* NULL, or the same quantized matrix repacked by attn_qpanel_pack (core/qpanel.h),
                           * which the integer kernels and the GEMM's packer then read instead of data;
-                          * for an f16/bf16 one, its 32-row panels (core/hpanel.h), read instead of data
+                          * for a plain one, its 32-row panels (core/hpanel.h), read instead of data
                           * by every product */
 } attn_weight;
 

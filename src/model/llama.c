@@ -192,16 +192,16 @@ static int plan(llama *m) {
  * token, and through the TLB at one entry per 2 MB rather than per 4 KB it reads faster (the
  * 1.1B Q8_0 model decoded 20-21 tok/s on 4 KB pages, 23-28 on huge ones). Where the CPU runs
  * AVX-512, quantized matrices are repacked into 16-row panels for decoding's integer kernels
- * (core/qpanel.h; as many bytes as in the file, Q4_K/Q5_K 2-3% more), and f16/bf16 ones into
- * 32-row panels for the prompt GEMM (core/hpanel.h); f32 ones keep their rows. A tied
- * embedding table reads its rows from the copy too (forward_pass).
+ * (core/qpanel.h; as many bytes as in the file, Q4_K/Q5_K 2-3% more), and f32/f16/bf16 ones
+ * into 32-row panels for prompts' register tiles (core/hpanel.h). A tied embedding table
+ * reads its rows from the copy too (forward_pass).
  * ATTN_PANELS=0 keeps the file's pages. */
 typedef struct {
     const attn_llama_source *src;
     const attn_weight *w;
     uint8_t *dst;
-    bool hpanels;         /* an f16/bf16 matrix into 32-row panels (core/hpanel.h); else rows copied */
-    int64_t unit_rows;    /* rows a unit of work takes: a quantized panel's 16, an f16 one's 32 */
+    bool hpanels;         /* a plain matrix into 32-row panels (core/hpanel.h); else rows copied */
+    int64_t unit_rows;    /* rows a unit of work takes: a quantized panel's 16, a plain one's 32 */
     size_t row_bytes, unit_bytes;
 } repack_job;
 
@@ -211,7 +211,7 @@ static void repack_task(void *ctx, int64_t p0, int64_t p1, int thread) {
     const int64_t r0 = p0 * j->unit_rows, rows = ATTN_MIN(p1 * j->unit_rows, j->w->n_out) - r0;
     const uint8_t *src = (const uint8_t *)j->w->data + (size_t)r0 * j->row_bytes;
     if (j->w->qtype) attn_qpanel_pack(j->dst + (size_t)p0 * j->unit_bytes, src, (attn_qtype)j->w->qtype, j->w->n_in, rows);
-    else if (j->hpanels) attn_hpanel_pack((uint16_t *)j->dst, j->w->data, j->w->n_in, r0, rows);
+    else if (j->hpanels) attn_hpanel_pack(j->dst, j->w->data, j->w->dtype, j->w->n_in, r0, rows);
     else memcpy(j->dst + (size_t)r0 * j->row_bytes, src, (size_t)rows * j->row_bytes);
     if (j->src->release) j->src->release(j->src, src, (size_t)rows * j->row_bytes);
 }

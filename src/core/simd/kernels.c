@@ -115,51 +115,61 @@ static void SFX(gemv_kn)(float *y, const float *x, const void *w, attn_dtype dt,
     }
 }
 
-/* ---- GEMV over [N/32][K][32] panels of f16/bf16 (core/hpanel.h): one contiguous stream
- * a panel, x[k] broadcast against its 32 rows' values; four k at a time in separate
- * accumulators to hide the FMA latency. ---- */
+/* ---- Matrices in [N/32][K][32] panels (core/hpanel.h), f32 or widened from f16/bf16. ---- */
 #define HP ATTN_HPANEL_ROWS
 #define HPV (HP / VL)
-#define DEF_GEMV_HPANEL(SUF, LOADW)                                                                \
-    static void gemv_hpanel_##SUF(float *y, const float *x, const uint16_t *panels, int64_t K, int64_t n0, \
-                                  int64_t n1) {                                                    \
-        for (int64_t n = n0; n < n1; n += HP) {                                                    \
-            const uint16_t *p = panels + n * K;                                                    \
-            vf acc[4][HPV];                                                                        \
-            for (int u = 0; u < 4; u++)                                                            \
-                for (int v = 0; v < HPV; v++) acc[u][v] = vzero();                                 \
-            int64_t k = 0;                                                                         \
-            for (; k + 4 <= K; k += 4) {                                                           \
-                for (int q_ = 0; q_ < 4 * HP * 2; q_ += 64) /* the 4 rows' lines, GEMV_AHEAD on */  \
-                    _mm_prefetch((const char *)(p + k * HP) + GEMV_AHEAD + q_, _MM_HINT_T1);       \
-                _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) {                              \
-                    vf xk = vset1(x[k + u]);                                                       \
-                    _Pragma("GCC unroll 4") for (int v = 0; v < HPV; v++)                          \
-                        acc[u][v] = vfma(LOADW(p + (k + u) * HP + v * VL), xk, acc[u][v]);        \
-                }                                                                                  \
-            }                                                                                      \
-            for (; k < K; k++)                                                                     \
-                for (int v = 0; v < HPV; v++) acc[0][v] = vfma(LOADW(p + k * HP + v * VL), vset1(x[k]), acc[0][v]); \
-            for (int v = 0; v < HPV; v++)                                                          \
-                vstore(y + n + v * VL, vadd(vadd(acc[0][v], acc[1][v]), vadd(acc[2][v], acc[3][v]))); \
-        }                                                                                          \
-    }
-DEF_GEMV_HPANEL(f16, vload_f16)
-DEF_GEMV_HPANEL(bf16, vload_bf16)
 
-static void SFX(gemv_hpanel)(float *y, const float *x, const uint16_t *panels, attn_dtype dt, int64_t K, int64_t n0,
-                             int64_t n1) {
-    if (dt == ATTN_BF16) gemv_hpanel_bf16(y, x, panels, K, n0, n1);
-    else gemv_hpanel_f16(y, x, panels, K, n0, n1);
+/* VL values of a panel from element i; dt a constant at every call site. */
+static inline __attribute__((always_inline)) vf pload(const void *p, const attn_dtype dt, int64_t i) {
+    if (dt == ATTN_F16) return vload_f16((const uint16_t *)p + i);
+    if (dt == ATTN_BF16) return vload_bf16((const uint16_t *)p + i);
+    return vload((const float *)p + i);
 }
 
-/* R rows of a (ldx apart) against one panel: R x 32 sums over all of K in registers. The
- * first row block of a panel streams it from memory (the hardware prefetcher follows one
- * contiguous run), the others find it in L2. */
+/* GEMV: one contiguous stream a panel, x[k] broadcast against its 32 rows' values, four k at
+ * a time in separate accumulators to hide the FMA latency. */
+static inline __attribute__((always_inline)) void gemv_hpanel_dt(float *y, const float *x, const void *panels,
+                                                                 const attn_dtype dt, int64_t K, int64_t n0, int64_t n1) {
+    const int es = dt == ATTN_F32 ? 4 : 2;
+    for (int64_t n = n0; n < n1; n += HP) {
+        const int64_t base = n * K; /* element index of the panel's start */
+        const char *bytes = (const char *)panels + base * es;
+        vf acc[4][HPV];
+        for (int u = 0; u < 4; u++)
+            for (int v = 0; v < HPV; v++) acc[u][v] = vzero();
+        int64_t k = 0;
+        for (; k + 4 <= K; k += 4) {
+            for (int q = 0; q < 4 * HP * es; q += 64) /* the 4 rows' lines, GEMV_AHEAD on */
+                _mm_prefetch(bytes + k * HP * es + GEMV_AHEAD + q, _MM_HINT_T1);
+#pragma GCC unroll 4
+            for (int u = 0; u < 4; u++) {
+                vf xk = vset1(x[k + u]);
+#pragma GCC unroll 4
+                for (int v = 0; v < HPV; v++) acc[u][v] = vfma(pload(panels, dt, base + (k + u) * HP + v * VL), xk, acc[u][v]);
+            }
+        }
+        for (; k < K; k++)
+            for (int v = 0; v < HPV; v++) acc[0][v] = vfma(pload(panels, dt, base + k * HP + v * VL), vset1(x[k]), acc[0][v]);
+        for (int v = 0; v < HPV; v++) vstore(y + n + v * VL, vadd(vadd(acc[0][v], acc[1][v]), vadd(acc[2][v], acc[3][v])));
+    }
+}
+
+static void SFX(gemv_hpanel)(float *y, const float *x, const void *panels, attn_dtype dt, int64_t K, int64_t n0,
+                             int64_t n1) {
+    switch (dt) { /* one instantiation per dtype: no branch on it inside the k loop */
+    case ATTN_F16: gemv_hpanel_dt(y, x, panels, ATTN_F16, K, n0, n1); break;
+    case ATTN_BF16: gemv_hpanel_dt(y, x, panels, ATTN_BF16, K, n0, n1); break;
+    default: gemv_hpanel_dt(y, x, panels, ATTN_F32, K, n0, n1); break;
+    }
+}
+
+/* R rows of a (lda apart) against the panel from element `base`: R x 32 sums over all of K in
+ * registers. The first row block of a panel streams it from memory (the hardware prefetcher
+ * follows one contiguous run), the others find it in L2. */
 #define HP_MR (MR < 12 ? MR : 12)
 static inline __attribute__((always_inline)) void hpanel_tile(float *c, int64_t ldc, const float *a, int64_t lda,
-                                                              const uint16_t *p, const attn_dtype dt, int64_t K,
-                                                              const float *bias, const int R) {
+                                                              const void *p, int64_t base, const attn_dtype dt,
+                                                              int64_t K, const float *bias, const int R) {
     vf acc[HP_MR][HPV];
 #pragma GCC unroll 12
     for (int i = 0; i < R; i++)
@@ -167,7 +177,7 @@ static inline __attribute__((always_inline)) void hpanel_tile(float *c, int64_t 
     for (int64_t k = 0; k < K; k++) {
         vf b[HPV];
 #pragma GCC unroll 4
-        for (int v = 0; v < HPV; v++) b[v] = dt == ATTN_BF16 ? vload_bf16(p + k * HP + v * VL) : vload_f16(p + k * HP + v * VL);
+        for (int v = 0; v < HPV; v++) b[v] = pload(p, dt, base + k * HP + v * VL);
 #pragma GCC unroll 12
         for (int i = 0; i < R; i++) {
             vf x = vset1(a[i * lda + k]);
@@ -180,12 +190,11 @@ static inline __attribute__((always_inline)) void hpanel_tile(float *c, int64_t 
         for (int v = 0; v < HPV; v++) vstore(c + i * ldc + v * VL, bias ? vadd(acc[i][v], vload(bias + v * VL)) : acc[i][v]);
 }
 
-#define HP_TILE(R) hpanel_tile(c + m * ldc + n, ldc, a + m * lda, lda, p, dt, K, b, R)
+#define HP_TILE(R) hpanel_tile(c + m * ldc + n, ldc, a + m * lda, lda, panels, n * K, dt, K, b, R)
 static inline __attribute__((always_inline)) void gemm_hpanel_dt(float *c, int64_t ldc, const float *a, int64_t lda,
-                                                                 int64_t M, const uint16_t *panels, const attn_dtype dt,
+                                                                 int64_t M, const void *panels, const attn_dtype dt,
                                                                  int64_t K, int64_t n0, int64_t n1, const float *bias) {
     for (int64_t n = n0; n < n1; n += HP) {
-        const uint16_t *p = panels + n * K;
         const float *b = bias ? bias + n : NULL;
         int64_t m = 0;
         for (; m + HP_MR <= M; m += HP_MR) HP_TILE(HP_MR);
@@ -208,20 +217,22 @@ static inline __attribute__((always_inline)) void gemm_hpanel_dt(float *c, int64
     }
 }
 
-static void SFX(gemm_hpanel)(float *c, int64_t ldc, const float *a, int64_t lda, int64_t M, const uint16_t *panels,
+static void SFX(gemm_hpanel)(float *c, int64_t ldc, const float *a, int64_t lda, int64_t M, const void *panels,
                              attn_dtype dt, int64_t K, int64_t n0, int64_t n1, const float *bias) {
-    if (dt == ATTN_BF16) gemm_hpanel_dt(c, ldc, a, lda, M, panels, ATTN_BF16, K, n0, n1, bias);
-    else gemm_hpanel_dt(c, ldc, a, lda, M, panels, ATTN_F16, K, n0, n1, bias);
+    switch (dt) {
+    case ATTN_F16: gemm_hpanel_dt(c, ldc, a, lda, M, panels, ATTN_F16, K, n0, n1, bias); break;
+    case ATTN_BF16: gemm_hpanel_dt(c, ldc, a, lda, M, panels, ATTN_BF16, K, n0, n1, bias); break;
+    default: gemm_hpanel_dt(c, ldc, a, lda, M, panels, ATTN_F32, K, n0, n1, bias); break;
+    }
 }
 
-/* The prompt GEMM's B panel is a straight widening copy: no transposing. */
-static void SFX(pack_b_hpanel)(float *dst, const uint16_t *panels, attn_dtype dt, int64_t K, int64_t k0, int64_t kc,
+/* The prompt GEMM's B panel is a straight (widening) copy: no transposing. */
+static void SFX(pack_b_hpanel)(float *dst, const void *panels, attn_dtype dt, int64_t K, int64_t k0, int64_t kc,
                                int64_t n0) {
-    const uint16_t *p = panels + (n0 / HP * K + k0) * HP + n0 % HP;
+    const int64_t base = (n0 / HP * K + k0) * HP + n0 % HP;
     for (int64_t k = 0; k < kc; k++)
 #pragma GCC unroll 4
-        for (int v = 0; v < NRV; v++)
-            vstore(dst + k * NR + v * VL, dt == ATTN_BF16 ? vload_bf16(p + k * HP + v * VL) : vload_f16(p + k * HP + v * VL));
+        for (int v = 0; v < NRV; v++) vstore(dst + k * NR + v * VL, pload(panels, dt, base + k * HP + v * VL));
 }
 
 /* ---- Packing B into [kc][NR] f32 panels. ---- */
