@@ -474,12 +474,7 @@ int attn_safetensors_meta_at(const attn_safetensors *st, int i, const char **key
 
 const char *attn_safetensors_path(const attn_safetensors *st) { return st ? st->path : NULL; }
 
-void attn_safetensors_release(const attn_safetensors *st, const attn_st_tensor *t) {
-    if (!st || !t || t < st->tensors || t >= st->tensors + st->n) return;
-    attn_safetensors_release_range(st, t->data, t->nbytes);
-}
-
-void attn_safetensors_release_range(const attn_safetensors *st, const void *data, size_t nbytes) {
+void attn_safetensors_release(const attn_safetensors *st, const void *data, size_t nbytes) {
     if (st && !st->copied) attn_mapped_release(st->map, st->map_len, data, nbytes);
 }
 

@@ -69,13 +69,12 @@ int attn_safetensors_meta_at(const attn_safetensors *st, int i, const char **key
 /* The path given to open, or the `what` given to parse. */
 const char *attn_safetensors_path(const attn_safetensors *st);
 
-/* Drops the pages of one tensor from this process (madvise DONTNEED; a no-op for parsed
- * buffers): call it after a weight was converted to another layout so the RSS stays near
- * the size of the weights actually used. The data stays readable: touching it again
- * reads it back from the file. Pages shared with neighbouring tensors go too, harmlessly. */
-void attn_safetensors_release(const attn_safetensors *st, const attn_st_tensor *t);
-/* The same for any byte range of the file's tensor data (ignored outside it). */
-void attn_safetensors_release_range(const attn_safetensors *st, const void *data, size_t nbytes);
+/* Drops the pages of nbytes of tensor data from this process (madvise DONTNEED; a no-op for
+ * parsed buffers and for a range outside this file): call it after a weight was copied or
+ * converted to another layout so the RSS stays near the size of the weights actually used.
+ * The data stays readable: touching it again reads it back from the file. Pages shared with
+ * neighbouring tensors go too, harmlessly. */
+void attn_safetensors_release(const attn_safetensors *st, const void *data, size_t nbytes);
 
 typedef struct {
     const char *name;

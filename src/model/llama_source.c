@@ -55,7 +55,7 @@ static int hf_find(const attn_llama_source *s, attn_llama_tensor id, int layer, 
 static void hf_release(const attn_llama_source *s, const void *data, size_t nbytes) {
     const hf_source *hf = s->impl;
     for (int i = 0; i < attn_st_set_count(hf->set); i++)
-        attn_safetensors_release_range(attn_st_set_at(hf->set, i), data, nbytes);
+        attn_safetensors_release(attn_st_set_at(hf->set, i), data, nbytes);
 }
 
 static void hf_close(attn_llama_source *s) {
