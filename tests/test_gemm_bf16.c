@@ -10,6 +10,7 @@
 #include "core/common.h"
 #include "core/cpu.h"
 #include "core/gemm.h"
+#include "core/hpanel.h"
 #include "core/matmul.h"
 #include "core/qpanel.h"
 #include "core/quant.h"
@@ -175,6 +176,28 @@ static void check_auto(attn_qtype t, bool panels, int64_t M) {
     free(x), free(wf), free(wd), free(c), free(c32), free(q), free(p), free(again);
 }
 
+/* --matmul bf16 holds for f16 weights in 32-row panels (core/hpanel.h) too: their products
+ * are the bits the same weights in rows give, below and above the panels' own 512 rows. */
+static void check_hpanels(int64_t M) {
+    const int64_t K = 300, N = 64;
+    unsigned seed = 5;
+    float *x = malloc(M * K * sizeof *x), *wf = malloc(K * N * sizeof *wf);
+    float *c[2] = {malloc(M * N * sizeof(float)), malloc(M * N * sizeof(float))};
+    uint16_t *w = malloc(K * N * sizeof *w), *p = malloc(K * N * sizeof *p);
+    for (int64_t i = 0; i < M * K; i++) x[i] = frand(&seed);
+    for (int64_t i = 0; i < K * N; i++) wf[i] = frand(&seed);
+    attn_from_f32(w, wf, ATTN_F16, K * N);
+    attn_hpanel_pack(p, w, ATTN_F16, K, 0, N);
+    attn_weight rows = {.data = w, .dtype = ATTN_F16, .n_in = K, .n_out = N}, panels = rows;
+    panels.panels = p, panels.data = NULL;
+    attn_gemm_set_precision(ATTN_MATMUL_BF16);
+    CHECK(attn_matmul(c[0], x, M, &rows, NULL) == 0 && attn_matmul(c[1], x, M, &panels, NULL) == 0, "%s",
+          attn_last_error());
+    CHECK(memcmp(c[0], c[1], M * N * sizeof(float)) == 0, "bf16, f16 weights in panels, M=%lld: not the rows' bits",
+          (long long)M);
+    free(x), free(wf), free(c[0]), free(c[1]), free(w), free(p);
+}
+
 /* Every case once with the current bf16 engine. */
 static void check_engine(void) {
     const char *engine = attn_gemm_bf16_engine();
@@ -218,6 +241,7 @@ static void check_engine(void) {
                          {300, 600, 40, .a_trans = true, .dt = ATTN_F16, .in_major = true}};
     for (size_t i = 0; i < sizeof slabs / sizeof *slabs; i++) check_case(&slabs[i], "bf16 slabs");
     attn_gemm_set_shared_limit(0);
+    check_hpanels(40), check_hpanels(100), check_hpanels(600);
     attn_gemm_set_precision(ATTN_MATMUL_F32);
 }
 

@@ -117,11 +117,18 @@ static _Atomic int dot_on = -1; /* ATTN_DOT, see attn_switch_on */
 
 void attn_matmul_set_dot(bool on) { atomic_store_explicit(&dot_on, on, memory_order_relaxed); }
 
+/* Products of plain weights computed where the weights lie, in exact f32 (dot products,
+ * panels' register tiles): only where bf16 products were not asked for, which the packed
+ * GEMM does. */
+static bool exact_in_place(const matmul_job *j) {
+    return !j->w->qtype && j->M >= 2 && attn_gemm_precision() != ATTN_MATMUL_BF16;
+}
+
 static bool dot_form(const matmul_job *j) {
     const attn_weight *w = j->w;
     bool small_half = w->dtype != ATTN_F32 && w->n_in * w->n_out < SMALL_HALF_VALUES;
-    return attn_switch_on(&dot_on, "ATTN_DOT") && j->kern->gemm_nk_dot && !w->qtype && !w->panels && !w->in_major && j->M >= 2 &&
-           j->M <= (small_half ? DOT_MAX_ROWS_SMALL_HALF : DOT_MAX_ROWS) && attn_gemm_precision() != ATTN_MATMUL_BF16;
+    return attn_switch_on(&dot_on, "ATTN_DOT") && j->kern->gemm_nk_dot && exact_in_place(j) && !w->panels &&
+           !w->in_major && j->M <= (small_half ? DOT_MAX_ROWS_SMALL_HALF : DOT_MAX_ROWS);
 }
 
 static void qgemv_rows_task(void *ctx, int64_t n0, int64_t n1, int thread) {
@@ -206,7 +213,7 @@ static attn_task_fn rows_task_of(const matmul_job *j, int64_t *unit) {
     *unit = 16;
     if (j->qx) return qdot_task; /* integer products, x quantized once by the caller */
     if (w->qtype && j->M > 1 && j->M <= QGEMV_MAX_ROWS) return qgemv_rows_task;
-    if (w->panels && !w->qtype && j->M > 1 && j->M <= HPANEL_MAX_ROWS) {
+    if (w->panels && exact_in_place(j) && j->M <= HPANEL_MAX_ROWS) {
         *unit = ATTN_HPANEL_ROWS * 2;
         return hpanel_task;
     }
