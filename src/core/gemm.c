@@ -20,14 +20,14 @@
 #include "threadpool.h"
 
 #define KC 256
-/* Deeper f32 slices where the shared operand's slice still fits SHARED_A_LIMIT (A shared, up to
- * ~340 rows: training's 256-token batches, prompts): C is loaded and stored, and A's blocks
+/* Deeper f32 slices where A is shared and its slice still fits SHARED_A_LIMIT (up to ~336
+ * rows: training's 256-token batches, prompts): C is loaded and stored, and A's blocks
  * packed, once per 768 values of the reduction instead of once per 256, while the 96 KB B
- * panel streams from L2 instead of L1. On the 2-vCPU EPYC: GPT-2 124M training (B=4, T=64)
- * 768-deep against 256-deep +1.6% to +7.2% in 6 of 6 alternated pairs (bench_train; 512 a
- * little below 768, 1024 level with it); pp128 SmolLM2 f32 1594/1628 -> 1674/1718 tok/s,
- * the 1.1B f16 205/205 -> 215/212. A larger shared operand keeps 256: its deeper slice would
- * no longer stay in L2. */
+ * panel streams from L2 instead of L1. On the 2-vCPU EPYC, alternated against 256 deep:
+ * GPT-2 124M training (bench_train, B=4, T=64) ahead in 9 of 12 pairs, 0.96-1.06x, median
+ * +2% (512 deep a little below 768, 1024 level with it); pp128 SmolLM2 f32 1594/1628 ->
+ * 1674/1718 tok/s, GPT-2 124M 1393/1979 -> 1436/2091. A larger shared operand keeps 256:
+ * its deeper slice would no longer stay in L2. */
 #define KC_DEEP 768
 /* AMX tiles sum 32 x 32 x 32 in ~100 cycles: with 256-deep slices, loading and storing C
  * each slice took a third of their time. Deeper slices do that 4x less often. The AVX512-BF16
@@ -344,14 +344,15 @@ static void rows_task(void *ctx, int64_t b0, int64_t b1, int thread) {
     }
 }
 
-static gemm_run plan(const attn_gemm *g) {
+/* serial: one thread does it all and A is always the shared (packed) operand. */
+static gemm_run plan(const attn_gemm *g, bool serial) {
     gemm_run r = {.g = g, .kern = attn_kernels_get(), .bf16 = use_bf16(g)};
     r.tiles = r.bf16 && attn_amx_usable(); /* the same packed operands serve both engines */
     r.mr = r.bf16 ? ATTN_AMX_MR : r.kern->mr;
     r.nr = r.bf16 ? ATTN_AMX_NR : r.kern->nr;
     /* no deeper than K needs: packed blocks sit kc apart, and a 384-deep product's blocks 64 KB
      * apart took 2.7x the memory and shared a quarter of L2's sets */
-    r.split_rows = g->M > g->N; /* share the smaller operand (attn_gemm_run; serial runs share A) */
+    r.split_rows = !serial && g->M > g->N; /* share the smaller operand */
     bool deep = !r.split_rows && (size_t)((g->M + r.mr - 1) / r.mr * r.mr) * KC_DEEP * sizeof(float) <= SHARED_A_LIMIT;
     r.kc = ATTN_MIN(r.bf16 ? (int64_t)KC_AMX : deep ? (int64_t)KC_DEEP : (int64_t)KC,
                     ATTN_MAX((int64_t)32, (g->K + 31) / 32 * 32));
@@ -371,8 +372,7 @@ size_t attn_gemm_serial_scratch(int64_t M) {
 
 void attn_gemm_serial(const attn_gemm *g, float *scratch) {
     if (g->M <= 0 || g->N <= 0) return;
-    gemm_run r = plan(g);
-    r.split_rows = false; /* A is packed, B's panels go through r.panel */
+    gemm_run r = plan(g, true);
     r.shared = scratch;
     r.panel = scratch + (size_t)r.m_blocks * r.a_block;
     int64_t slices = (g->K + r.kc - 1) / r.kc;
@@ -386,7 +386,7 @@ void attn_gemm_serial(const attn_gemm *g, float *scratch) {
 
 int attn_gemm_run(const attn_gemm *g) {
     if (g->M <= 0 || g->N <= 0) return 0;
-    gemm_run r = plan(g);
+    gemm_run r = plan(g, false);
     int mr = r.mr, threads = attn_threads_count();
     int64_t slices = (g->K + r.kc - 1) / r.kc;
     if (slices == 0) {

@@ -119,11 +119,22 @@ static void SFX(gemv_kn)(float *y, const float *x, const void *w, attn_dtype dt,
 #define HP ATTN_HPANEL_ROWS
 #define HPV (HP / VL)
 
-/* VL values of a panel from element i; dt a constant at every call site. */
-static inline __attribute__((always_inline)) vf pload(const void *p, const attn_dtype dt, int64_t i) {
-    if (dt == ATTN_F16) return vload_f16((const uint16_t *)p + i);
-    if (dt == ATTN_BF16) return vload_bf16((const uint16_t *)p + i);
-    return vload((const float *)p + i);
+/* One value, or VL values, of a plain matrix from element i, as f32. Inlined, so that where
+ * dt is a constant no branch on it is left. */
+static float load_one(const void *w, attn_dtype dt, int64_t i) {
+    switch (dt) {
+    case ATTN_F16: return f16_scalar(((const uint16_t *)w)[i]);
+    case ATTN_BF16: return bf16_scalar(((const uint16_t *)w)[i]);
+    default: return ((const float *)w)[i];
+    }
+}
+
+static inline __attribute__((always_inline)) vf load_vec(const void *w, const attn_dtype dt, int64_t i) {
+    switch (dt) {
+    case ATTN_F16: return vload_f16((const uint16_t *)w + i);
+    case ATTN_BF16: return vload_bf16((const uint16_t *)w + i);
+    default: return vload((const float *)w + i);
+    }
 }
 
 /* GEMV: one contiguous stream a panel, x[k] broadcast against its 32 rows' values, four k at
@@ -145,11 +156,11 @@ static inline __attribute__((always_inline)) void gemv_hpanel_dt(float *y, const
             for (int u = 0; u < 4; u++) {
                 vf xk = vset1(x[k + u]);
 #pragma GCC unroll 4
-                for (int v = 0; v < HPV; v++) acc[u][v] = vfma(pload(panels, dt, base + (k + u) * HP + v * VL), xk, acc[u][v]);
+                for (int v = 0; v < HPV; v++) acc[u][v] = vfma(load_vec(panels, dt, base + (k + u) * HP + v * VL), xk, acc[u][v]);
             }
         }
         for (; k < K; k++)
-            for (int v = 0; v < HPV; v++) acc[0][v] = vfma(pload(panels, dt, base + k * HP + v * VL), vset1(x[k]), acc[0][v]);
+            for (int v = 0; v < HPV; v++) acc[0][v] = vfma(load_vec(panels, dt, base + k * HP + v * VL), vset1(x[k]), acc[0][v]);
         for (int v = 0; v < HPV; v++) vstore(y + n + v * VL, vadd(vadd(acc[0][v], acc[1][v]), vadd(acc[2][v], acc[3][v])));
     }
 }
@@ -177,7 +188,7 @@ static inline __attribute__((always_inline)) void hpanel_tile(float *c, int64_t 
     for (int64_t k = 0; k < K; k++) {
         vf b[HPV];
 #pragma GCC unroll 4
-        for (int v = 0; v < HPV; v++) b[v] = pload(p, dt, base + k * HP + v * VL);
+        for (int v = 0; v < HPV; v++) b[v] = load_vec(p, dt, base + k * HP + v * VL);
 #pragma GCC unroll 12
         for (int i = 0; i < R; i++) {
             vf x = vset1(a[i * lda + k]);
@@ -232,25 +243,10 @@ static void SFX(pack_b_hpanel)(float *dst, const void *panels, attn_dtype dt, in
     const int64_t base = (n0 / HP * K + k0) * HP + n0 % HP;
     for (int64_t k = 0; k < kc; k++)
 #pragma GCC unroll 4
-        for (int v = 0; v < NRV; v++) vstore(dst + k * NR + v * VL, pload(panels, dt, base + k * HP + v * VL));
+        for (int v = 0; v < NRV; v++) vstore(dst + k * NR + v * VL, load_vec(panels, dt, base + k * HP + v * VL));
 }
 
 /* ---- Packing B into [kc][NR] f32 panels. ---- */
-static float load_one(const void *w, attn_dtype dt, int64_t i) {
-    switch (dt) {
-    case ATTN_F16: return f16_scalar(((const uint16_t *)w)[i]);
-    case ATTN_BF16: return bf16_scalar(((const uint16_t *)w)[i]);
-    default: return ((const float *)w)[i];
-    }
-}
-
-static inline vf load_vec(const void *w, attn_dtype dt, int64_t i) {
-    switch (dt) {
-    case ATTN_F16: return vload_f16((const uint16_t *)w + i);
-    case ATTN_BF16: return vload_bf16((const uint16_t *)w + i);
-    default: return vload((const float *)w + i);
-    }
-}
 
 #if defined(ATTN_SIMD_AVX512)
 /* Packs a full-width panel of an [N][K] matrix (the transposed case: dX = dY W^T, the tied
