@@ -137,6 +137,35 @@ static inline __attribute__((always_inline)) vf load_vec(const void *w, const at
     }
 }
 
+/* The register tile every product here runs (the packed GEMM's, plain panels', attention's):
+ * acc[i][v] += A(i, k) * B(k, v) for k < K, i < R, v < nv, where A(i, k) = a[i*ai + k*ak]
+ * and B(k, v) is the v-th vector from element b0 + k*bk of b (dt, widened as loaded). R, nv,
+ * the strides of a and dt are constants at each call site, so the loops unroll and acc
+ * stays in registers. */
+#define TILE_MAX_V 8
+static inline __attribute__((always_inline)) void tile_acc(vf acc[][TILE_MAX_V], const int R, const int nv, int64_t K,
+                                                           const float *a, const int64_t ai, const int64_t ak,
+                                                           const void *b, const attn_dtype dt, int64_t b0, int64_t bk) {
+    for (int64_t k = 0; k < K; k++) {
+        vf bv[TILE_MAX_V];
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++) bv[v] = load_vec(b, dt, b0 + k * bk + v * VL);
+#pragma GCC unroll 16
+        for (int i = 0; i < R; i++) {
+            const vf x = vset1(a[i * ai + k * ak]);
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; v++) acc[i][v] = vfma(x, bv[v], acc[i][v]);
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void tile_zero(vf acc[][TILE_MAX_V], const int R, const int nv) {
+#pragma GCC unroll 16
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++) acc[i][v] = vzero();
+}
+
 /* GEMV: one contiguous stream a panel, x[k] broadcast against its 32 rows' values, four k at
  * a time in separate accumulators to hide the FMA latency. */
 static inline __attribute__((always_inline)) void gemv_hpanel_dt(float *y, const float *x, const void *panels,
@@ -181,21 +210,9 @@ static void SFX(gemv_hpanel)(float *y, const float *x, const void *panels, attn_
 static inline __attribute__((always_inline)) void hpanel_tile(float *c, int64_t ldc, const float *a, int64_t lda,
                                                               const void *p, int64_t base, const attn_dtype dt,
                                                               int64_t K, const float *bias, const int R) {
-    vf acc[HP_MR][HPV];
-#pragma GCC unroll 12
-    for (int i = 0; i < R; i++)
-        for (int v = 0; v < HPV; v++) acc[i][v] = vzero();
-    for (int64_t k = 0; k < K; k++) {
-        vf b[HPV];
-#pragma GCC unroll 4
-        for (int v = 0; v < HPV; v++) b[v] = load_vec(p, dt, base + k * HP + v * VL);
-#pragma GCC unroll 12
-        for (int i = 0; i < R; i++) {
-            vf x = vset1(a[i * lda + k]);
-#pragma GCC unroll 4
-            for (int v = 0; v < HPV; v++) acc[i][v] = vfma(x, b[v], acc[i][v]);
-        }
-    }
+    vf acc[HP_MR][TILE_MAX_V];
+    tile_zero(acc, R, HPV);
+    tile_acc(acc, R, HPV, K, a, lda, 1, p, dt, base, HP);
 #pragma GCC unroll 12
     for (int i = 0; i < R; i++)
         for (int v = 0; v < HPV; v++) vstore(c + i * ldc + v * VL, bias ? vadd(acc[i][v], vload(bias + v * VL)) : acc[i][v]);
@@ -344,25 +361,12 @@ static void SFX(pack_a_t)(float *dst, const float *a, int64_t lda, int64_t rows,
  * so an edge tile never touches C beyond the matrix. ---- */
 static inline __attribute__((always_inline)) void tile_rows(int64_t kc, const float *ap, const float *bp, float *c,
                                                             int64_t ldc, const int R, int cols, const float *init) {
-    vf acc[MR][NRV];
+    vf acc[MR][TILE_MAX_V];
     /* C is read only after the k loop: ask for its lines now, so they arrive meanwhile */
     for (int i = 0; i < R; i++)
         for (int v = 0; v < NR; v += 16) _mm_prefetch((const char *)(c + i * ldc + v), _MM_HINT_T0);
-#pragma GCC unroll 16
-    for (int i = 0; i < R; i++)
-#pragma GCC unroll 4
-        for (int v = 0; v < NRV; v++) acc[i][v] = vzero();
-    for (int64_t k = 0; k < kc; k++) {
-        vf b[NRV];
-#pragma GCC unroll 4
-        for (int v = 0; v < NRV; v++) b[v] = vload(bp + k * NR + v * VL);
-#pragma GCC unroll 16
-        for (int i = 0; i < R; i++) {
-            vf a = vset1(ap[k * MR + i]);
-#pragma GCC unroll 4
-            for (int v = 0; v < NRV; v++) acc[i][v] = vfma(a, b[v], acc[i][v]);
-        }
-    }
+    tile_zero(acc, R, NRV);
+    tile_acc(acc, R, NRV, kc, ap, 1, MR, bp, ATTN_F32, 0, NR);
 #pragma GCC unroll 16
     for (int i = 0; i < R; i++) {
         float *ci = c + i * ldc;
@@ -514,22 +518,9 @@ static inline __attribute__((always_inline)) void scores_r(float *s, int64_t ls,
                                                            int64_t n, float scale) {
     for (int64_t p0 = 0; p0 < n; p0 += ATTN_KV_BLOCK) {
         const int64_t blk = (p0 / ATTN_KV_BLOCK) * hd * ATTN_KV_BLOCK;
-        vf acc[ATTN_MAX_NQ][KVV];
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++)
-#pragma GCC unroll 8
-            for (int i = 0; i < KVV; i++) acc[r][i] = vzero();
-        for (int d = 0; d < hd; d++) {
-            vf k[KVV];
-#pragma GCC unroll 8
-            for (int i = 0; i < KVV; i++) k[i] = KV_LOAD(kb, blk + d * ATTN_KV_BLOCK + i * VL, F16);
-#pragma GCC unroll 4
-            for (int r = 0; r < R; r++) {
-                vf qd = vset1(q[r * lq + d]);
-#pragma GCC unroll 8
-                for (int i = 0; i < KVV; i++) acc[r][i] = vfma(qd, k[i], acc[r][i]);
-            }
-        }
+        vf acc[ATTN_MAX_NQ][TILE_MAX_V];
+        tile_zero(acc, R, KVV);
+        tile_acc(acc, R, KVV, hd, q, lq, 1, kb, F16 ? ATTN_F16 : ATTN_F32, blk, ATTN_KV_BLOCK);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
@@ -548,22 +539,9 @@ static inline __attribute__((always_inline)) void values_r(float *o, int64_t lo,
                                                            int64_t v_stride, int hd, int64_t n) {
     int d0 = 0;
     for (; d0 + KVV * VL <= hd; d0 += KVV * VL) {
-        vf acc[ATTN_MAX_NQ][KVV];
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++)
-#pragma GCC unroll 8
-            for (int i = 0; i < KVV; i++) acc[r][i] = vzero();
-        for (int64_t p = 0; p < n; p++) {
-            vf x[KVV];
-#pragma GCC unroll 8
-            for (int i = 0; i < KVV; i++) x[i] = KV_LOAD(v, p * v_stride + d0 + i * VL, F16);
-#pragma GCC unroll 4
-            for (int r = 0; r < R; r++) {
-                vf wr = vset1(w[r * lw + p]);
-#pragma GCC unroll 8
-                for (int i = 0; i < KVV; i++) acc[r][i] = vfma(wr, x[i], acc[r][i]);
-            }
-        }
+        vf acc[ATTN_MAX_NQ][TILE_MAX_V];
+        tile_zero(acc, R, KVV);
+        tile_acc(acc, R, KVV, n, w, lw, 1, v, F16 ? ATTN_F16 : ATTN_F32, d0, v_stride);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
