@@ -3,11 +3,14 @@
  * layouts, with 1 and 2 threads. Tolerance: float accumulation in a different order, so
  * relative to sum|x*w| with a margin of 1e-5 (f32 epsilon 6e-8 times a few thousand terms). */
 #include <stdlib.h>
+#include <string.h>
 #include "core/cpu.h"
 #include "core/gemm.h"
 #include "core/hpanel.h"
 #include "core/kernels.h"
 #include "core/matmul.h"
+#include "core/qpanel.h"
+#include "core/quant.h"
 #include "core/threadpool.h"
 #include "test.h"
 
@@ -39,6 +42,15 @@ static void check_matmul_as(const char *isa, int64_t M, int64_t K, int64_t N, at
     void *hp = panels ? malloc((size_t)(K * N) * attn_dtype_size(dt)) : NULL;
     if (hp) attn_hpanel_pack(hp, w, dt, K, 0, N), wt.panels = hp, wt.data = NULL; /* nothing may read the rows */
     CHECK(attn_matmul(y, x, M, &wt, bias) == 0, "matmul failed: %s", attn_last_error());
+    if (hp) { /* a tied table's lookups read the rows back out of the panels */
+        float *row = malloc((size_t)K * sizeof(float));
+        for (int64_t n = 0; n < N; n += N / 3 + 1) {
+            attn_weight_row(row, &wt, n);
+            CHECK(memcmp(row, wf + n * K, (size_t)K * sizeof(float)) == 0, "%s row %lld from panels", attn_dtype_name(dt),
+                  (long long)n);
+        }
+        free(row);
+    }
     double worst = 0;
     for (int64_t m = 0; m < M; m++)
         for (int64_t n = 0; n < N; n++) {
@@ -201,7 +213,33 @@ static void check_to_f16(const attn_kernels *k, const char *isa) {
     }
 }
 
+/* attn_weight_row on quantized rows and on their 16-row panels: the same floats. */
+static void check_quant_rows(void) {
+    const int64_t K = 256, N = 32;
+    unsigned seed = 11;
+    float *wf = malloc((size_t)(K * N) * sizeof(float)), *a = malloc((size_t)K * sizeof(float)),
+          *b = malloc((size_t)K * sizeof(float));
+    for (int64_t i = 0; i < K * N; i++) wf[i] = frand(&seed);
+    const attn_qtype ts[] = {ATTN_QT_Q8_0, ATTN_QT_Q4_1, ATTN_QT_Q4_K};
+    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) {
+        size_t rb = attn_quant_row_bytes(ts[i], K);
+        uint8_t *q = malloc(rb * N), *p = malloc(attn_qpanel_bytes(ts[i], K, N));
+        for (int64_t n = 0; n < N; n++) attn_quantize_row(ts[i], wf + n * K, q + n * rb, K);
+        attn_qpanel_pack(p, q, ts[i], K, N);
+        attn_weight rows = {.data = q, .qtype = ts[i], .n_in = K, .n_out = N}, panels = rows;
+        panels.panels = p, panels.data = NULL;
+        for (int64_t n = 0; n < N; n += 7) {
+            attn_weight_row(a, &rows, n), attn_weight_row(b, &panels, n);
+            CHECK(memcmp(a, b, (size_t)K * sizeof(float)) == 0, "%s row %lld from panels", attn_qtype_get(ts[i])->name,
+                  (long long)n);
+        }
+        free(q), free(p);
+    }
+    free(wf), free(a), free(b);
+}
+
 int main(void) {
+    check_quant_rows();
     int64_t ms[] = {1, 2, 3, 4, 7, 13, 33};
     int64_t ks[] = {1, 7, 33, 65, 300};
     int64_t ns[] = {1, 7, 33, 65, 129};

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "common.h"
 #include "gemm.h"
+#include "hpanel.h"
 #include "kernels.h"
 #include "qpanel.h"
 #include "quant_matmul.h"
@@ -65,6 +66,15 @@ float *attn_scratch(int thread, int slot, size_t floats) {
         scratch_cap[thread][slot] = scratch_buf[thread][slot] ? floats : 0;
     }
     return scratch_buf[thread][slot];
+}
+
+void attn_weight_row(float *dst, const attn_weight *w, int64_t n) {
+    const int64_t K = w->n_in;
+    if (w->panels && w->qtype) attn_qpanel_row(dst, w->panels, (attn_qtype)w->qtype, K, n);
+    else if (w->panels) attn_hpanel_row(dst, w->panels, w->dtype, K, n);
+    else if (w->qtype)
+        attn_dequantize_row((attn_qtype)w->qtype, (const uint8_t *)w->data + attn_quant_row_bytes((attn_qtype)w->qtype, K) * n, dst, K);
+    else attn_to_f32(dst, (const char *)w->data + (size_t)(n * K) * attn_dtype_size(w->dtype), w->dtype, K);
 }
 
 typedef struct {

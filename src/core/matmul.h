@@ -22,6 +22,10 @@ typedef struct {
                           * by every product */
 } attn_weight;
 
+/* Row n of W [n_out][n_in] as f32, whichever layout holds it (rows, quantized or plain
+ * panels): a tied embedding table's lookups. */
+void attn_weight_row(float *dst, const attn_weight *w, int64_t n);
+
 /* y[M][n_out] = x[M][n_in] · W + bias (bias may be NULL). x and y do not overlap.
  * Returns -1 only when its packing buffers cannot be allocated. */
 int attn_matmul(float *y, const float *x, int64_t M, const attn_weight *w, const float *bias);

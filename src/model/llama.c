@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include "core/arena.h"
 #include "core/common.h"
-#include "core/matmul.h"
 #include "core/hpanel.h"
+#include "core/matmul.h"
 #include "core/qpanel.h"
 #include "core/quant.h"
 #include "core/threadpool.h"
@@ -343,12 +343,8 @@ static int forward_pass(llama *m, const attn_batch_pass *p, bool all) {
     for (int i = 0; i < p->n_segs; i++) {
         const attn_batch_segment *g = &p->segs[i];
         float *x = m->a.x + g->row * C;
-        if (c->tie_embeddings && m->lm_head.panels && m->lm_head.qtype) /* the file's pages of the table were handed back */
-            for (int64_t j = 0; j < g->n; j++)
-                attn_qpanel_row(x + j * C, m->lm_head.panels, (attn_qtype)m->lm_head.qtype, C, g->tokens[j]);
-        else if (c->tie_embeddings && m->lm_head.panels)
-            for (int64_t j = 0; j < g->n; j++)
-                attn_hpanel_row(x + j * C, m->lm_head.panels, m->lm_head.dtype, C, g->tokens[j]);
+        if (c->tie_embeddings && m->lm_head.panels) /* the file's pages of the table were handed back */
+            for (int64_t j = 0; j < g->n; j++) attn_weight_row(x + j * C, &m->lm_head, g->tokens[j]);
         else if (m->embed.qtype) attn_embed_q(x, m->embed.data, m->embed.qtype, g->tokens, g->n, C);
         else attn_embed(x, m->embed.data, m->embed.dtype, g->tokens, g->n, C, NULL, ATTN_F32, 0);
         attn_rope_table(m->a.rope_cos + g->row * half, m->a.rope_sin + g->row * half, m->inv_freq, c->rope.dim, g->pos,
