@@ -34,6 +34,7 @@ static int step(attn_encdec *m, attn_adamw *opt, const attn_encdec_batch *b, int
     int np;
     const attn_param *ps = attn_encdec_params(m, &np);
     double t0 = attn_time_s();
+    attn_encdec_discard_grad(m); /* as attn train-encdec's steps do */
     if (attn_encdec_forward(m, b, loss)) return -1;
     double t1 = attn_time_s();
     if (attn_encdec_backward(m, 1.0f)) return -1;
@@ -72,7 +73,6 @@ int main(int argc, char **argv) {
     double *wall = malloc(sizeof(double) * (size_t)steps * 2), *cpu = wall + steps;
     if (!m || !opt || !wall || make_batch(&b, B, S, T, c.vocab))
         return fprintf(stderr, "bench_encdec: %s\n", m ? "out of memory" : attn_last_error()), 1;
-    attn_adamw_zero_grads_after_step(opt, true); /* as attn train-encdec does */
     *attn_encdec_options(m) = (attn_encdec_opts){.dropout = 0.1f, .label_smoothing = 0.1f, .training = true, .seed = 1};
     double sum[3] = {0}, t[3];
     float loss = 0;

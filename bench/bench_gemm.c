@@ -31,8 +31,8 @@ static double gflops(int kind, int64_t M, int64_t K, int64_t N, bool in_major, i
         double t0 = attn_time_s();
         int rc = kind == FORWARD ? attn_matmul(y, x, M, &wt, NULL)
                  : kind == DX    ? attn_matmul_acc(x, y, M, &back)
-                 : in_major      ? attn_matmul_tn_acc(dw, x, y, M, K, N)
-                                 : attn_matmul_tn_acc(dw, y, x, M, N, K);
+                 : in_major      ? attn_matmul_tn(dw, x, y, M, K, N, true)
+                                 : attn_matmul_tn(dw, y, x, M, N, K, true);
         double t = attn_time_s() - t0;
         if (rc == 0 && r >= 0 && t < best) best = t;
     }

@@ -42,7 +42,6 @@ int main(int argc, char **argv) {
     }
     attn_adamw_config oc = attn_adamw_defaults();
     attn_adamw *opt = attn_adamw_new(attn_gpt2_train_numel(m), &oc);
-    attn_adamw_zero_grads_after_step(opt, true); /* as attn train does */
     int32_t *tok = malloc(sizeof(int32_t) * B * T * 2);
     for (int64_t i = 0; i < B * T * 2; i++) tok[i] = (int32_t)((i * 7919 + 11) % c.vocab);
     int n;
@@ -53,6 +52,7 @@ int main(int argc, char **argv) {
     for (int64_t s = 0; s <= steps; s++) { /* step 0 warms up (first-touch page faults) */
         float loss;
         double t0 = attn_time_s(), c0 = attn_cpu_time_s();
+        attn_gpt2_train_discard_grad(m); /* as attn train's steps do */
         if (attn_gpt2_train_forward(m, tok, tok + B * T, B, T, &loss)) break;
         double t1 = attn_time_s();
         attn_gpt2_train_backward(m, 1.0f);

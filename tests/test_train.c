@@ -25,6 +25,7 @@
 #include "train/gpt2_train.h"
 #include "train/optim.h"
 #include "train/schedule.h"
+#include "train/tape.h"
 #include "test.h"
 
 #define FIX "tests/fixtures/train"
@@ -46,16 +47,21 @@ static void check_gemm_case(int64_t M, int64_t R, int64_t N, attn_rng *rng, cons
     float *c1 = malloc(R * N * sizeof *c1);
     fill_random(a, M * R, rng, 1), fill_random(b, M * N, rng, 1), fill_random(c, R * N, rng, 1);
     double worst = 0;
-    memcpy(c1, c, R * N * sizeof *c);
-    CHECK(attn_matmul_tn_acc(c1, a, b, M, R, N) == 0, "%s", attn_last_error());
-    for (int64_t r = 0; r < R; r++)
-        for (int64_t n = 0; n < N; n++) {
-            double want = c[r * N + n];
-            for (int64_t m = 0; m < M; m++) want += (double)a[m * R + r] * b[m * N + n];
-            worst = fmax(worst, fabs(want - c1[r * N + n]));
-        }
-    CHECK(worst <= 1e-5 * sqrt((double)M) + 1e-6, "%s tn_acc %lldx%lldx%lld: max diff %.3g", what, (long long)M,
-          (long long)R, (long long)N, worst);
+    for (int add = 0; add <= 1; add++) { /* writing: what c1 held (NaN) must not show */
+        if (add) memcpy(c1, c, R * N * sizeof *c);
+        else for (int64_t i = 0; i < R * N; i++) c1[i] = NAN;
+        CHECK(attn_matmul_tn(c1, a, b, M, R, N, add) == 0, "%s", attn_last_error());
+        worst = 0;
+        for (int64_t r = 0; r < R; r++)
+            for (int64_t n = 0; n < N; n++) {
+                double want = add ? c[r * N + n] : 0.0;
+                for (int64_t m = 0; m < M; m++) want += (double)a[m * R + r] * b[m * N + n];
+                double d = fabs(want - c1[r * N + n]);
+                worst = fmax(worst, isnan(d) ? INFINITY : d);
+            }
+        CHECK(worst <= 1e-5 * sqrt((double)M) + 1e-6, "%s matmul_tn add=%d %lldx%lldx%lld: max diff %.3g", what, add,
+              (long long)M, (long long)R, (long long)N, worst);
+    }
     /* y += x · W for both layouts: x = a [M][R], W [R][N] (in_major) or its transpose */
     float *wt = malloc(R * N * sizeof *wt);
     for (int in_major = 0; in_major <= 1; in_major++) {
@@ -86,9 +92,9 @@ static void check_gemm_threads(int64_t M, int64_t R, int64_t N, attn_rng *rng, c
     fill_random(a, M * R, rng, 1), fill_random(b, M * N, rng, 1);
     for (int t = 0; t < 2; t++) {
         attn_threads_init(t + 1);
-        CHECK(attn_matmul_tn_acc(c[t], a, b, M, R, N) == 0, "%s", attn_last_error());
+        CHECK(attn_matmul_tn(c[t], a, b, M, R, N, true) == 0, "%s", attn_last_error());
     }
-    CHECK(memcmp(c[0], c[1], R * N * sizeof(float)) == 0, "%s tn_acc %lldx%lldx%lld: 1 and 2 threads differ", what,
+    CHECK(memcmp(c[0], c[1], R * N * sizeof(float)) == 0, "%s matmul_tn %lldx%lldx%lld: 1 and 2 threads differ", what,
           (long long)M, (long long)R, (long long)N);
     free(a), free(b), free(c[0]), free(c[1]);
 }
@@ -191,7 +197,12 @@ static void test_fixture_grads(const fixture *f) {
             char what[64];
             snprintf(what, sizeof what, "fixture %s %dt", attn_isa_name((attn_isa)isa), threads);
             float loss;
-            attn_gpt2_train_zero_grad(m);
+            if (threads == 1) attn_gpt2_train_zero_grad(m);
+            else { /* discarded gradients are written, never read: NaNs left in them must not show */
+                float *g = attn_gpt2_train_grad(m);
+                for (int64_t i = 0; i < attn_gpt2_train_numel(m); i++) g[i] = NAN;
+                attn_gpt2_train_discard_grad(m);
+            }
             CHECK(attn_gpt2_train_forward(m, f->tokens, f->targets, f->B, f->T, &loss) == 0, "%s", attn_last_error());
             check_loss(loss, jnum(f->exp, "loss"), LOSS_RTOL, what);
             CHECK(attn_gpt2_train_backward(m, 1.0f) == 0, "%s", attn_last_error());
@@ -227,7 +238,7 @@ static float train_step(attn_gpt2_train *m, attn_adamw *opt, const int32_t *tok,
     int n;
     const attn_param *ps = attn_gpt2_train_params(m, &n);
     float loss = NAN;
-    attn_gpt2_train_zero_grad(m);
+    attn_gpt2_train_discard_grad(m); /* as attn train's steps do */
     if (attn_gpt2_train_forward(m, tok, tg, B, T, &loss) || attn_gpt2_train_backward(m, 1.0f)) {
         CHECK(0, "train step: %s", attn_last_error());
         return NAN;
@@ -298,6 +309,17 @@ static void test_zero_grad_and_accumulation(void) {
     double worst = 0;
     for (int64_t i = 0; i < n; i++) worst = fmax(worst, fabs(g[i] - 2.0f * once[i]));
     CHECK(worst <= 1e-6, "two backwards are not twice one: %.3g", worst);
+    /* discarded gradients: the next backward writes the bits zeroed ones would get, and the
+     * one after adds to them */
+    for (int64_t i = 0; i < n; i++) g[i] = NAN;
+    attn_gpt2_train_discard_grad(m);
+    for (int k = 1; k <= 2; k++) {
+        CHECK(attn_gpt2_train_forward(m, tok, tg, B, T, &loss) == 0 && attn_gpt2_train_backward(m, 1.0f) == 0, "%s",
+              attn_last_error());
+        int64_t differ = 0;
+        for (int64_t i = 0; i < n; i++) differ += k == 1 ? g[i] != once[i] : !(fabs(g[i] - 2.0f * once[i]) <= 1e-6);
+        CHECK(differ == 0, "backward %d after discard_grad: %lld gradients differ", k, (long long)differ);
+    }
     attn_gpt2_train_zero_grad(m);
     int nonzero = 0;
     for (int64_t i = 0; i < n; i++) nonzero += g[i] != 0.0f;
@@ -609,6 +631,53 @@ static void test_bad_input(void) {
     CHECK(attn_gpt2_train_load("tests/fixtures/train/nonexistent", 1, 8) == NULL, "loading a missing folder");
 }
 
+/* attn_tape_fresh_grads on the tape alone: two linear layers whose weights overlap in the
+ * parameter region (the second one recorded is reached first and written; the first then
+ * adds, after the part only it covers is zeroed), and a part of the region no layer uses,
+ * which must come out zero. Every gradient must have the bits zeroed gradients get. */
+enum { FG_ROWS = 3, FG_IN = 4, FG_OUT = 5, FG_SHIFT = 10, FG_UNUSED = 7 };
+#define FG_PARAMS (FG_IN * FG_OUT + FG_SHIFT + FG_UNUSED)
+
+static void fresh_grads_backward(attn_tape *t, float *param, float *grad, const float *x, const int32_t *tg) {
+    attn_tape_begin(t, true, 0);
+    attn_tvar in = {.val = (float *)x, .n = FG_ROWS * FG_IN};
+    attn_tvar wa = {.val = param, .grad = grad, .n = FG_IN * FG_OUT};
+    attn_tvar wb = attn_tvar_slice(wa, FG_SHIFT, FG_IN * FG_OUT); /* [10, 30): overlaps wa's [0, 20) */
+    attn_tvar ya = attn_tape_linear(t, in, FG_ROWS, wa, (attn_tvar){0}, FG_IN, FG_OUT, true);
+    attn_tvar yb = attn_tape_linear(t, in, FG_ROWS, wb, (attn_tvar){0}, FG_IN, FG_OUT, false);
+    int32_t *ids = attn_tape_alloc(t, sizeof(int32_t) * FG_ROWS);
+    if (ids) memcpy(ids, tg, sizeof(int32_t) * FG_ROWS);
+    attn_tvar loss = attn_tape_cross_entropy(t, attn_tape_add(t, ya, yb), ids, FG_ROWS, FG_OUT, 0.0f);
+    if (attn_tape_measuring(t)) return;
+    CHECK(attn_tape_status(t) == 0 && attn_tape_backward(t, loss, 1.0f) == 0, "%s", attn_last_error());
+}
+
+static void test_fresh_grads(void) {
+    float param[FG_PARAMS], zeroed[FG_PARAMS], fresh[FG_PARAMS], x[FG_ROWS * FG_IN];
+    int32_t tg[FG_ROWS] = {1, 4, 0};
+    attn_rng r;
+    attn_rng_seed(&r, 8);
+    fill_random(param, FG_PARAMS, &r, 1), fill_random(x, FG_ROWS * FG_IN, &r, 1);
+    attn_tape *t = attn_tape_new();
+    CHECK(t != NULL, "%s", attn_last_error());
+    if (!t) return;
+    fresh_grads_backward(t, param, zeroed, x, tg); /* measures */
+    CHECK(attn_tape_plan(t) == 0, "%s", attn_last_error());
+    memset(zeroed, 0, sizeof zeroed);
+    fresh_grads_backward(t, param, zeroed, x, tg);
+    for (int i = 0; i < FG_PARAMS; i++) fresh[i] = NAN;
+    attn_tape_fresh_grads(t, fresh, FG_PARAMS);
+    fresh_grads_backward(t, param, fresh, x, tg);
+    int differ = 0, nonzero = 0;
+    for (int i = 0; i < FG_PARAMS; i++) {
+        differ += memcmp(&zeroed[i], &fresh[i], sizeof(float)) != 0;
+        nonzero += i < FG_IN * FG_OUT + FG_SHIFT && zeroed[i] != 0.0f;
+    }
+    CHECK(differ == 0, "fresh gradients: %d of %d differ from zeroed ones", differ, FG_PARAMS);
+    CHECK(nonzero == FG_IN * FG_OUT + FG_SHIFT, "only %d of the used gradients are nonzero", nonzero);
+    attn_tape_free(t);
+}
+
 static void test_schedule(void) {
     attn_lr_schedule s = {.max_lr = 1e-3f, .min_lr = 1e-4f, .warmup_steps = 10, .total_steps = 110};
     CHECK_NEAR(attn_lr_at(&s, 0), 1e-4, 1e-9, "warmup step 0");
@@ -636,6 +705,7 @@ int main(void) {
     json_decref(f.exp);
     attn_safetensors_close(f.grads);
     test_zero_grad_and_accumulation();
+    test_fresh_grads();
     test_repeatable();
     test_finite_differences();
     test_checkpoint();

@@ -8,8 +8,8 @@ int attn_matmul_acc(float *y, const float *x, int64_t M, const attn_weight *w) {
     return attn_gemm_run(&g);
 }
 
-int attn_matmul_tn_acc(float *c, const float *a, const float *b, int64_t M, int64_t R, int64_t N) {
+int attn_matmul_tn(float *c, const float *a, const float *b, int64_t M, int64_t R, int64_t N, bool add) {
     attn_weight bw = {.data = b, .dtype = ATTN_F32, .n_in = M, .n_out = N, .in_major = true};
-    attn_gemm g = {.c = c, .M = R, .N = N, .K = M, .a = a, .lda = R, .a_trans = true, .b = &bw};
+    attn_gemm g = {.c = c, .M = R, .N = N, .K = M, .a = a, .lda = R, .a_trans = true, .b = &bw, .overwrite = !add};
     return attn_gemm_run(&g);
 }

@@ -21,7 +21,6 @@
 /* One AdamW step's constants (torch's single-tensor AdamW, operation by operation). */
 typedef struct {
     float decay_keep, one_minus_beta1, beta2, one_minus_beta2, eps, grad_scale, step_size, inv_bc2_sqrt;
-    bool zero_grad; /* write 0 into g after reading it (saves the next step a pass over memory) */
 } attn_adamw_coef;
 
 typedef struct {
@@ -82,9 +81,9 @@ typedef struct {
     void (*attn_values)(float *o, int64_t lo, const float *w, int64_t lw, int nq, const void *v, attn_dtype vt,
                         int64_t v_stride, int hd, int64_t n);
     /* AdamW over n values: g' = g*scale; p *= decay_keep; m += (1-b1)(g' - m);
-     * v = v*b2 + (1-b2)g'^2; p -= step_size * m / (sqrt(v)*inv_bc2_sqrt + eps); g = 0 when
-     * zero_grad. No FMA contraction, so every instruction set gives the same bits. */
-    void (*adamw)(float *p, float *g, float *m, float *v, int64_t n, const attn_adamw_coef *c);
+     * v = v*b2 + (1-b2)g'^2; p -= step_size * m / (sqrt(v)*inv_bc2_sqrt + eps). No FMA
+     * contraction, so every instruction set gives the same bits. */
+    void (*adamw)(float *p, const float *g, float *m, float *v, int64_t n, const attn_adamw_coef *c);
     /* Σ x[i]² accumulated in double (a gradient norm's part). */
     double (*sum_squares)(const float *x, int64_t n);
     /* dst[i * stride] = x[i] rounded to f16 (nearest even), i < n: f16 KV cache rows. */

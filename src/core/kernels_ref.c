@@ -164,7 +164,7 @@ static void ref_attn_values(float *o, int64_t lo, const float *w, int64_t lw, in
     }
 }
 
-static void ref_adamw(float *p, float *g, float *m, float *v, int64_t n, const attn_adamw_coef *c) {
+static void ref_adamw(float *p, const float *g, float *m, float *v, int64_t n, const attn_adamw_coef *c) {
     for (int64_t i = 0; i < n; i++) {
         float gi = g[i] * c->grad_scale;
         p[i] *= c->decay_keep;
@@ -172,7 +172,6 @@ static void ref_adamw(float *p, float *g, float *m, float *v, int64_t n, const a
         v[i] = v[i] * c->beta2 + c->one_minus_beta2 * gi * gi;
         float denom = sqrtf(v[i]) * c->inv_bc2_sqrt + c->eps;
         p[i] += -c->step_size * (m[i] / denom);
-        if (c->zero_grad) g[i] = 0.0f;
     }
 }
 

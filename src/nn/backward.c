@@ -195,7 +195,7 @@ int attn_linear_forward(float *y, const float *x, int64_t rows, const attn_weigh
 }
 
 int attn_linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x, int64_t rows,
-                         const attn_weight *w) {
+                         const attn_weight *w, bool write_dw) {
     if (dx) { /* dx += dy · Wᵀ: W read as the transposed weight, same memory */
         attn_weight wt = {.data = w->data, .dtype = w->dtype, .n_in = w->n_out, .n_out = w->n_in,
                           .in_major = !w->in_major};
@@ -204,8 +204,8 @@ int attn_linear_backward(float *dx, float *dw, float *db, const float *dy, const
     if (dw) {
         if (w->dtype != ATTN_F32) return attn_error("linear backward: weight gradients need an f32 weight");
         /* [in][out] (Conv1D): dW += xᵀ · dy; [out][in] (nn.Linear): dW += dyᵀ · x */
-        int rc = w->in_major ? attn_matmul_tn_acc(dw, x, dy, rows, w->n_in, w->n_out)
-                             : attn_matmul_tn_acc(dw, dy, x, rows, w->n_out, w->n_in);
+        int rc = w->in_major ? attn_matmul_tn(dw, x, dy, rows, w->n_in, w->n_out, !write_dw)
+                             : attn_matmul_tn(dw, dy, x, rows, w->n_out, w->n_in, !write_dw);
         if (rc) return -1;
     }
     if (db) bias_backward(db, dy, rows, w->n_out);

@@ -34,10 +34,11 @@ void attn_embed_scaled_backward(float *dwte, float *dwpe, const float *dout, con
                                 int64_t B, int64_t T, int64_t C);
 
 /* y[rows][n_out] = x · W + b (b may be NULL), W any attn_weight layout. The backward wants
- * W as f32: dx += dy · Wᵀ, dW += xᵀ · dy in W's own layout, db += Σ_rows dy. */
+ * W as f32: dx += dy · Wᵀ, dW += xᵀ · dy in W's own layout (dW = xᵀ · dy with write_dw),
+ * db += Σ_rows dy. */
 int attn_linear_forward(float *y, const float *x, int64_t rows, const attn_weight *w, const float *b);
 int attn_linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x, int64_t rows,
-                         const attn_weight *w);
+                         const attn_weight *w, bool write_dw);
 
 /* out = gelu_tanh(x) (GPT-2's gelu_new); the backward needs the input x. */
 void attn_gelu_tanh_train(float *out, const float *x, int64_t n);

@@ -88,6 +88,8 @@ const attn_param *attn_encdec_find(const attn_encdec *m, const char *name);
 int64_t attn_encdec_numel(const attn_encdec *m);
 float *attn_encdec_grad(attn_encdec *m);
 void attn_encdec_zero_grad(attn_encdec *m);
+/* As attn_gpt2_train_discard_grad: the next backward writes the gradients afresh. */
+void attn_encdec_discard_grad(attn_encdec *m);
 size_t attn_encdec_bytes(const attn_encdec *m);
 
 /* Runs the batch; *loss = the label-smoothed mean cross-entropy over target tokens. */

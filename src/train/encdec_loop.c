@@ -416,7 +416,6 @@ static int new_model(run *r, int64_t B, int64_t S) {
     mo->seed = r->resumed ? r->dropout_seed : o->seed ^ 0x9E3779B97F4A7C15ull;
     attn_adamw_config ac = {.lr = 0, .beta1 = 0.9f, .beta2 = 0.98f, .eps = 1e-9f, .weight_decay = 0};
     if (!(r->opt = attn_adamw_new(attn_encdec_numel(r->m), &ac))) return attn_error("out of memory");
-    attn_adamw_zero_grads_after_step(r->opt, true);
     if (!r->resumed) return 0;
     attn_adamw_set_steps(r->opt, r->adam_steps);
     if (read_moments(r, o->out_dir)) return -1;
@@ -480,6 +479,7 @@ static int train_step(run *r, float *loss, float *lr, float *gnorm, int64_t *tok
     }
     int first = r->starts[r->batch], n = r->starts[r->batch + 1] - first;
     r->batch++;
+    attn_encdec_discard_grad(r->m); /* AdamW has taken the last step's */
     if (build(r, &r->train, r->order + first, n) || attn_encdec_forward(r->m, &r->buf.b, loss) ||
         attn_encdec_backward(r->m, 1.0f))
         return -1;

@@ -63,5 +63,9 @@ const float *attn_gpt2_train_logits(const attn_gpt2_train *m);
  * micro-batches). Needs a forward with targets just before. */
 int attn_gpt2_train_backward(attn_gpt2_train *m, float scale);
 void attn_gpt2_train_zero_grad(attn_gpt2_train *m);
+/* Zero gradients without the pass over memory (torch's zero_grad(set_to_none=True)): their
+ * values are of no more use, and the next backward writes them instead of adding. Until
+ * then they read as stale values, not zeros. A training step starts with this. */
+void attn_gpt2_train_discard_grad(attn_gpt2_train *m);
 
 #endif

@@ -259,8 +259,6 @@ static int setup(run *r) {
         open_data(r))
         return -1;
     if (o->resume ? resume(r) : fresh(r)) return -1;
-    attn_adamw_zero_grads_after_step(r->opt, true); /* so every step starts with zero gradients */
-    attn_gpt2_train_zero_grad(r->m);
     if (check_data(r) || check_init_tokenizer(r)) return -1;
     find_tokenizer(r);
     if (o->resume && attn_train_log_trim(o->log_path, r->step)) return -1;
@@ -289,7 +287,8 @@ static void split_batch(run *r, int B) {
 static int train_step(run *r, float *loss, float *norm, float *lr) {
     int n;
     const attn_param *ps = attn_gpt2_train_params(r->m, &n);
-    float sum = 0, l; /* the gradients are zero: the previous step's AdamW left them so */
+    float sum = 0, l;
+    attn_gpt2_train_discard_grad(r->m); /* AdamW has taken the last step's */
     for (int k = 0; k < r->hp.accum; k++) {
         if (attn_shard_next_batch(r->train, &r->cur, r->hp.B, r->hp.T, r->batch)) return -1;
         split_batch(r, r->hp.B);

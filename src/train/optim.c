@@ -15,7 +15,6 @@ struct attn_adamw {
     attn_arena mem; /* m and v */
     float *m, *v;
     int64_t n, steps;
-    bool zero_grads;
 };
 
 attn_adamw_config attn_adamw_defaults(void) {
@@ -63,7 +62,7 @@ int attn_adamw_step(attn_adamw *o, const attn_param *params, int n, float lr, fl
     double bc1 = 1.0 - pow(o->c.beta1, (double)o->steps), bc2 = 1.0 - pow(o->c.beta2, (double)o->steps);
     adamw_job j = {.c = {.one_minus_beta1 = 1.0f - o->c.beta1, .beta2 = o->c.beta2, .one_minus_beta2 = 1.0f - o->c.beta2,
                          .eps = o->c.eps, .grad_scale = grad_scale, .step_size = (float)(lr / bc1),
-                         .inv_bc2_sqrt = (float)(1.0 / sqrt(bc2)), .zero_grad = o->zero_grads},
+                         .inv_bc2_sqrt = (float)(1.0 / sqrt(bc2))},
                    .k = attn_kernels_get()};
     for (int i = 0; i < n; i++) {
         const attn_param *p = &params[i];
@@ -76,7 +75,6 @@ int attn_adamw_step(attn_adamw *o, const attn_param *params, int n, float lr, fl
     return 0;
 }
 
-void attn_adamw_zero_grads_after_step(attn_adamw *o, bool on) { o->zero_grads = on; }
 int64_t attn_adamw_steps(const attn_adamw *o) { return o->steps; }
 void attn_adamw_set_steps(attn_adamw *o, int64_t steps) { o->steps = steps; }
 float *attn_adamw_m(attn_adamw *o) { return o->m; }

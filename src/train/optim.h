@@ -43,9 +43,6 @@ void attn_adamw_free(attn_adamw *o);
  * value for this step; c->lr is only the default). Counts the step for bias correction. */
 int attn_adamw_step(attn_adamw *o, const attn_param *params, int n, float lr, float grad_scale);
 
-/* When on, each step leaves every gradient it read at 0 (for the next step's backward),
- * in the same pass over memory instead of a separate zeroing one. */
-void attn_adamw_zero_grads_after_step(attn_adamw *o, bool on);
 
 /* Optimizer state, for checkpoints: steps taken, and the first and second moments
  * (n_params floats each, in the flat buffers' order). */

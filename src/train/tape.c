@@ -12,6 +12,8 @@
 #include "nn/attention_train.h"
 #include "nn/backward.h"
 
+#define OP_MAX_TVARS 3 /* the most tvars a record's backward adds gradients into */
+
 typedef enum {
     OP_EMBED, OP_LAYERNORM, OP_LINEAR, OP_ATTENTION, OP_GELU, OP_RELU, OP_ADD, OP_DROPOUT, OP_CROSS_ENTROPY
 } op_kind;
@@ -50,6 +52,11 @@ struct attn_tape {
     bool grad_in_place; /* the next new variable's gradient overwrites its value */
     uint64_t seed;
     int n_dropout; /* dropout calls so far in this forward: each gets its own mask seed */
+    /* attn_tape_fresh_grads: the region whose gradients the next backward writes afresh,
+     * and the parts of it reached so far (room for every tvar of every record) */
+    float *fresh_lo, *fresh_hi;
+    struct grad_range { float *lo, *hi; } *reached;
+    int n_reached, max_reached;
 };
 
 attn_tape *attn_tape_new(void) {
@@ -63,6 +70,7 @@ void attn_tape_free(attn_tape *t) {
     attn_arena_free(&t->vals);
     attn_arena_free(&t->grads);
     free(t->ops);
+    free(t->reached);
     free(t);
 }
 
@@ -82,7 +90,9 @@ int attn_tape_plan(attn_tape *t) {
     t->vals_mark = t->vals.used, t->grads_mark = t->grads.used;
     t->max_ops = t->peak_ops;
     t->ops = calloc((size_t)ATTN_MAX(t->max_ops, 1), sizeof *t->ops);
-    if (!t->ops) return attn_error("out of memory for the tape's %d records", t->max_ops);
+    t->max_reached = OP_MAX_TVARS * t->max_ops;
+    t->reached = calloc((size_t)ATTN_MAX(t->max_reached, 1), sizeof *t->reached);
+    if (!t->ops || !t->reached) return attn_error("out of memory for the tape's %d records", t->max_ops);
     t->n_ops = 0;
     return 0;
 }
@@ -367,9 +377,85 @@ attn_tvar attn_tape_cross_entropy(attn_tape *t, attn_tvar logits, const int32_t 
     return out;
 }
 
+/* ---- Gradients written afresh (attn_tape_fresh_grads) ---- */
+
+void attn_tape_fresh_grads(attn_tape *t, float *base, int64_t n) {
+    t->fresh_lo = base, t->fresh_hi = base + n, t->n_reached = 0;
+}
+
+/* The end of the reached part that holds p, or NULL when none does. */
+static float *reached_end(const attn_tape *t, const float *p) {
+    float *end = NULL;
+    for (int i = 0; i < t->n_reached; i++)
+        if (t->reached[i].lo <= p && p < t->reached[i].hi && (!end || t->reached[i].hi > end)) end = t->reached[i].hi;
+    return end;
+}
+
+/* Zeroes what nothing has reached of [lo, hi). */
+static void zero_unreached(const attn_tape *t, float *lo, float *hi) {
+    for (float *p = lo; p < hi;) {
+        float *end = reached_end(t, p);
+        if (end) {
+            p = end;
+            continue;
+        }
+        float *next = hi; /* the nearest reached part after p */
+        for (int i = 0; i < t->n_reached; i++)
+            if (t->reached[i].lo > p && t->reached[i].lo < next) next = t->reached[i].lo;
+        memset(p, 0, (size_t)(next - p) * sizeof(float));
+        p = next;
+    }
+}
+
+/* Called for each gradient a record's backward adds into, before it runs. With can_write,
+ * true when v's gradient lies in the fresh region and nothing has reached it yet: the
+ * backward then writes all of it instead of adding. Otherwise whatever part of it in the
+ * region nothing has reached yet is zeroed here, so that adding is right. */
+static bool claim_grad(attn_tape *t, attn_tvar v, bool can_write) {
+    float *lo = v.grad, *hi = v.grad + v.n;
+    if (!lo || hi <= t->fresh_lo || lo >= t->fresh_hi) return false;
+    bool write = can_write && lo >= t->fresh_lo && hi <= t->fresh_hi;
+    for (int i = 0; i < t->n_reached && write; i++) write = t->reached[i].hi <= lo || t->reached[i].lo >= hi;
+    lo = ATTN_MAX(lo, t->fresh_lo), hi = ATTN_MIN(hi, t->fresh_hi);
+    if (!write) zero_unreached(t, lo, hi);
+    t->reached[t->n_reached++] = (struct grad_range){lo, hi};
+    return write;
+}
+
+/* The tvars whose gradients a record's backward adds into (at most OP_MAX_TVARS). */
+static int op_inputs(const tape_op *op, attn_tvar *in) {
+    switch (op->kind) {
+    case OP_EMBED: in[0] = op->embed.wte, in[1] = op->embed.wpe; return 2;
+    case OP_LAYERNORM: in[0] = op->ln.x, in[1] = op->ln.w, in[2] = op->ln.b; return 3;
+    case OP_LINEAR: in[0] = op->linear.x, in[1] = op->linear.w, in[2] = op->linear.b; return 3;
+    case OP_ATTENTION: in[0] = op->attn.q, in[1] = op->attn.kv; return 2;
+    case OP_GELU: in[0] = op->gelu.x; return 1;
+    case OP_RELU: in[0] = op->relu.x; return 1;
+    case OP_ADD: in[0] = op->add.a, in[1] = op->add.b; return 2;
+    case OP_DROPOUT: in[0] = op->drop.x; return 1;
+    case OP_CROSS_ENTROPY: in[0] = op->ce.logits; return 1;
+    }
+    return 0;
+}
+
+/* Whether the record may write its weight gradient rather than add to it: only a linear
+ * layer's backward can (its product then never reads C); every other gradient is small or
+ * an activation's, and is zeroed when first reached. */
+static bool prepare_grads(attn_tape *t, const tape_op *op) {
+    if (!t->fresh_lo) return false;
+    attn_tvar in[OP_MAX_TVARS];
+    bool write_dw = false;
+    for (int i = 0, n = op_inputs(op, in); i < n; i++) {
+        bool weight = op->kind == OP_LINEAR && i == 1;
+        bool write = claim_grad(t, in[i], weight);
+        if (weight) write_dw = write;
+    }
+    return write_dw;
+}
+
 /* ---- Backward ---- */
 
-static int backward_op(const tape_op *op) {
+static int backward_op(const tape_op *op, bool write_dw) {
     const float *dy = op->out.grad;
     switch (op->kind) {
     case OP_EMBED:
@@ -382,7 +468,7 @@ static int backward_op(const tape_op *op) {
         return 0;
     case OP_LINEAR:
         return attn_linear_backward(op->linear.x.grad, op->linear.w.grad, op->linear.b.grad, dy, op->linear.x.val,
-                                    op->linear.rows, &op->linear.weight);
+                                    op->linear.rows, &op->linear.weight, write_dw);
     case OP_ATTENTION: {
         float *dkv = op->attn.kv.grad;
         return attn_attention_backward_args(op->attn.q.grad, dkv ? dkv + op->attn.k_off : NULL,
@@ -422,7 +508,9 @@ int attn_tape_backward(attn_tape *t, attn_tvar loss, float dloss) {
     /* every thread zeroes a part: one core alone does not reach the memory's bandwidth */
     attn_parallel_for((int64_t)(t->grads.used - t->grads_mark), 1 << 20, zero_task, t->grads.base + t->grads_mark);
     loss.grad[0] = dloss;
-    for (int i = t->n_ops - 1; i >= 0; i--)
-        if (backward_op(&t->ops[i])) return -1;
-    return 0;
+    int rc = 0;
+    for (int i = t->n_ops - 1; i >= 0 && !rc; i--) rc = backward_op(&t->ops[i], prepare_grads(t, &t->ops[i]));
+    if (!rc && t->fresh_lo) zero_unreached(t, t->fresh_lo, t->fresh_hi); /* parameters no record used */
+    t->fresh_lo = t->fresh_hi = NULL;
+    return rc;
 }

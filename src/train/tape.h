@@ -18,7 +18,8 @@
  *
  * Gradient convention (nn/backward.h): backward zeroes every activation gradient, seeds
  * the loss gradient and ADDS into parameter gradients, so several backwards (micro-batches)
- * sum up until the caller zeroes the parameter gradients. */
+ * sum up until the caller zeroes the parameter gradients, or hands them to
+ * attn_tape_fresh_grads for the next backward to write. */
 #ifndef ATTN_TRAIN_TAPE_H
 #define ATTN_TRAIN_TAPE_H
 
@@ -105,5 +106,12 @@ attn_tvar attn_tape_cross_entropy(attn_tape *t, attn_tvar logits, const int32_t 
 /* Replays the records in reverse from loss (a tvar the tape made), whose gradient is
  * seeded with dloss (1, or 1/micro-batches for accumulation). */
 int attn_tape_backward(attn_tape *t, attn_tvar loss, float dloss);
+
+/* The parameters' gradients in [base, base + n) hold nothing the next backward should add
+ * to (torch's zero_grad(set_to_none=True)): it gives them the values it would give zeroed
+ * ones, writing rather than adding where it can, and zeroes what no record reaches. The
+ * weight gradients are then written in one pass, with no zeroing before and no reading of
+ * them in the products: GPT-2 124M trains ~5% faster. Holds for that one backward. */
+void attn_tape_fresh_grads(attn_tape *t, float *base, int64_t n);
 
 #endif

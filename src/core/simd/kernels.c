@@ -571,7 +571,7 @@ static void SFX(attn_values)(float *o, int64_t lo, const float *w, int64_t lw, i
 
 /* Same operations in the same order as the reference (mul, then add: no FMA), so the
  * result is bit-identical to it. */
-static void SFX(adamw)(float *p, float *g, float *m, float *v, int64_t n, const attn_adamw_coef *c) {
+static void SFX(adamw)(float *p, const float *g, float *m, float *v, int64_t n, const attn_adamw_coef *c) {
     vf scale = vset1(c->grad_scale), keep = vset1(c->decay_keep), w1 = vset1(c->one_minus_beta1);
     vf b2 = vset1(c->beta2), w2 = vset1(c->one_minus_beta2), inv_bc2 = vset1(c->inv_bc2_sqrt), eps = vset1(c->eps);
     vf step = vset1(-c->step_size);
@@ -585,7 +585,6 @@ static void SFX(adamw)(float *p, float *g, float *m, float *v, int64_t n, const 
         vf denom = vadd(vmul(vsqrt(vi), inv_bc2), eps);
         pi = vadd(pi, vmul(step, vdiv(mi, denom)));
         vstore(m + i, mi), vstore(v + i, vi), vstore(p + i, pi);
-        if (c->zero_grad) vstore(g + i, vzero());
     }
     if (i < n) attn_kernels_ref.adamw(p + i, g + i, m + i, v + i, n - i, c);
 }
