@@ -1,9 +1,10 @@
 /* bench_gemm.c - GFLOP/s of the packed GEMM (src/core/gemm.c) at the training step's shapes,
- * in f32 and in bf16 (AMX tiles or AVX512-BF16): forward y = x W, dX += dY Wᵀ, dW += Xᵀ dY (best of
- * --reps), with W stored as the model stores it: [K][N] (GPT-2's Conv1D) or [N][K] (the tied
- * LM head, the embedding table). Usage: bench_gemm [-t threads] [--reps 8] [--bf16]. Shapes:
- * the small model of bench_train.py (1024 tokens, width 384) and GPT-2 124M at B=4, T=64
- * (256 tokens). */
+ * in f32 and in bf16 (AMX tiles or AVX512-BF16): forward y = x W, dX += dY Wᵀ, dW = Xᵀ dY
+ * (written, as a training step's backward does; best of --reps), with W stored as the model
+ * stores it: [K][N] (GPT-2's Conv1D) or [N][K] (the tied LM head, the embedding table).
+ * Usage: bench_gemm [-t threads] [--reps 8] [--bf16] [--shape M,K,N,kn|nk]. Shapes: the
+ * small model of bench_train.py (1024 tokens, width 384) and GPT-2 124M at B=4, T=64 (256
+ * tokens), or the one --shape gives. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +32,8 @@ static double gflops(int kind, int64_t M, int64_t K, int64_t N, bool in_major, i
         double t0 = attn_time_s();
         int rc = kind == FORWARD ? attn_matmul(y, x, M, &wt, NULL)
                  : kind == DX    ? attn_matmul_acc(x, y, M, &back)
-                 : in_major      ? attn_matmul_tn(dw, x, y, M, K, N, true)
-                                 : attn_matmul_tn(dw, y, x, M, N, K, true);
+                 : in_major      ? attn_matmul_tn(dw, x, y, M, K, N, false)
+                                 : attn_matmul_tn(dw, y, x, M, N, K, false);
         double t = attn_time_s() - t0;
         if (rc == 0 && r >= 0 && t < best) best = t;
     }
@@ -43,12 +44,23 @@ static double gflops(int kind, int64_t M, int64_t K, int64_t N, bool in_major, i
 int main(int argc, char **argv) {
     int threads = 0, reps = 8;
     bool bf16 = false;
+    int64_t shapes[][4] = {{1024, 384, 1152, 1}, {1024, 384, 384, 1}, {1024, 384, 1536, 1}, {1024, 1536, 384, 1},
+                           {1024, 384, 65, 0},   {256, 768, 2304, 1}, {256, 768, 3072, 1},  {256, 3072, 768, 1},
+                           {256, 768, 50257, 0}};
+    size_t n_shapes = sizeof shapes / sizeof *shapes;
     for (int i = 1; i < argc; i++) {
+        long long m, k, n;
+        char layout[3] = "";
         if (strcmp(argv[i], "-t") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
         else if (strcmp(argv[i], "--bf16") == 0) bf16 = true;
-        else {
-            fprintf(stderr, "usage: bench_gemm [-t threads] [--reps 8] [--bf16]\n");
+        else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc &&
+                 sscanf(argv[++i], "%lld,%lld,%lld,%2s", &m, &k, &n, layout) == 4 && m > 0 && k > 0 && n > 0 &&
+                 (strcmp(layout, "kn") == 0 || strcmp(layout, "nk") == 0)) {
+            shapes[0][0] = m, shapes[0][1] = k, shapes[0][2] = n, shapes[0][3] = layout[0] == 'k';
+            n_shapes = 1;
+        } else {
+            fprintf(stderr, "usage: bench_gemm [-t threads] [--reps 8] [--bf16] [--shape M,K,N,kn|nk]\n");
             return 2;
         }
     }
@@ -57,12 +69,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_gemm: %s\n", attn_last_error());
         return 1;
     }
-    static const int64_t shapes[][4] = {{1024, 384, 1152, 1}, {1024, 384, 384, 1},  {1024, 384, 1536, 1},
-                                        {1024, 1536, 384, 1}, {1024, 384, 65, 0},   {256, 768, 2304, 1},
-                                        {256, 768, 3072, 1},  {256, 3072, 768, 1},  {256, 768, 50257, 0}};
     printf("%s%s, %d threads: GFLOP/s (best of %d)\n", bf16 ? "bf16 on " : "", bf16 ? attn_gemm_bf16_engine() : "f32", attn_threads_count(), reps);
     printf("| M | K | N | W | forward | dX | dW |\n|---:|---:|---:|---|---:|---:|---:|\n");
-    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+    for (size_t s = 0; s < n_shapes; s++) {
         int64_t M = shapes[s][0], K = shapes[s][1], N = shapes[s][2];
         bool km = shapes[s][3];
         int r = N > 10000 ? ATTN_MAX(2, reps / 3) : reps;
