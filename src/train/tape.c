@@ -412,8 +412,9 @@ static void zero_unreached(const attn_tape *t, float *lo, float *hi) {
  * backward then writes all of it instead of adding. Otherwise whatever part of it in the
  * region nothing has reached yet is zeroed here, so that adding is right. */
 static bool claim_grad(attn_tape *t, attn_tvar v, bool can_write) {
+    if (!v.grad) return false;
     float *lo = v.grad, *hi = v.grad + v.n;
-    if (!lo || hi <= t->fresh_lo || lo >= t->fresh_hi) return false;
+    if (hi <= t->fresh_lo || lo >= t->fresh_hi) return false;
     bool write = can_write && lo >= t->fresh_lo && hi <= t->fresh_hi;
     for (int i = 0; i < t->n_reached && write; i++) write = t->reached[i].hi <= lo || t->reached[i].lo >= hi;
     lo = ATTN_MAX(lo, t->fresh_lo), hi = ATTN_MIN(hi, t->fresh_hi);
