@@ -18,8 +18,13 @@
 #endif
 
 #define INLINE static inline __attribute__((always_inline))
-/* to L2: on Zen 4 (1 thread, SmolLM2 q8_0) prefetching into L1 decoded 63-71 tok/s, into L2 83-91 */
-#define PF_HINT _MM_HINT_T1
+/* Non-temporal: each weight is read once a token. One thread on the 2-vCPU EPYC (Zen 5 class)
+ * decoded the 1.1B Q8_0 at 31-32 tok/s against 28-29 into L2 (T1), Q4_0 57-58 against 54,
+ * Q4_K_M 57-58 against 51-54, SmolLM2 Q8_0 237-253 against 213-216; with 2 threads at the
+ * memory's speed ahead in 10 of 12 alternated pairs by 0-10% (prompts of 8-128 rows level or
+ * faster). T0 matched NTA with one thread and T1 with two. (Zen 4 once took L2 over L1:
+ * SmolLM2 Q8_0 83-91 against 63-71 tok/s.) */
+#define PF_HINT _MM_HINT_NTA
 /* How far ahead the kernel asks for the panel stream (prefetch_span): an eighth of the bytes
  * this call streams, at least 4 KB (16 KB for K-quants, whose
  * super-blocks are 2-3 KB) and at most 64 KB. Far ahead pays on long streams: one Zen 4
