@@ -23,7 +23,8 @@ bound, peak RSS of each process). The bound is `attn bench --bandwidth`'s, measu
 attn's run in every round: the read bandwidth of the same threads over the bytes of weights a
 token reads (all but an untied embedding table). A shared host's bandwidth moves with its
 load, so each row takes the best bandwidth measured so far in the run (a slow sample would
-put a fast round over 100%).
+put a fast round over 100%); the row's own best sample is printed beside it, so a row timed in
+a slow minute shows as one.
 With --depth D, generation is timed after D positions are already in the cache (both
 engines; llama-bench's -d): long-context decoding, where the KV cache's reads add to the
 weights' (the bound column still counts the weights alone).
@@ -158,8 +159,8 @@ def main():
     print(f"{common.cpu_name()}, {a.threads} threads, prompt {a.prompt} tokens, generation {a.gen} tokens"
           f"{f' after {a.depth} cached positions' if a.depth else ''}, median of {a.rounds} round(s)\n")
     print("| model | type | attn pp tok/s | llama.cpp pp tok/s | pp ratio | attn tg tok/s | llama.cpp tg tok/s "
-          "| tg ratio | tg % of bound attn / llama.cpp | attn RSS MB | llama.cpp RSS MB |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| tg ratio | tg % of bound attn / llama.cpp | row's GB/s | attn RSS MB | llama.cpp RSS MB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     ver, gbps, best = "?", [], 0.0
     for gguf in files:
         print(f"measuring {gguf} ...", file=sys.stderr, flush=True)
@@ -172,8 +173,8 @@ def main():
         tok_bound = at["bound"] * best / at["gbps"] if at["gbps"] else 0  # this row's bytes, the best bandwidth
         bound = f"{100 * at['tg'] / tok_bound:.0f}% / {100 * lc['tg'] / tok_bound:.0f}%" if tok_bound else "-"
         print(f"| {name} | {at['type']} | {at['pp']:.1f} | {lc['pp']:.1f} | {at['pp'] / lc['pp']:.2f}x "
-              f"| {at['tg']:.1f} | {lc['tg']:.1f} | {at['tg'] / lc['tg']:.2f}x | {bound} | {at['rss']:.0f} "
-              f"| {lc['rss']:.0f} |", flush=True)
+              f"| {at['tg']:.1f} | {lc['tg']:.1f} | {at['tg'] / lc['tg']:.2f}x | {bound} "
+              f"| {at['gbps']:.1f} | {at['rss']:.0f} | {lc['rss']:.0f} |", flush=True)
     print(f"\nllama.cpp: llama-cpp-python {ver} (compiled from source here); attn: {a.attn}")
     if gbps:
         print(f"bound: the weight bytes a token reads over the best read bandwidth of {a.threads} threads measured "
