@@ -344,7 +344,8 @@ def test_errors(s, model_id, n_ctx):
              ({"prompt": [1, -5]}, "prompt"), ({"prompt": "x", "logprobs": 99}, "logprobs"),
              ({"prompt": "x", "presence_penalty": 9}, "presence_penalty"), ({"prompt": ""}, "prompt"),
              ({"prompt": "x", "logit_bias": {"50": 100}}, "logit_bias"), ({"prompt": "x", "best_of": 3}, "best_of"),
-             ({"prompt": "def f(", "suffix": "\n    return x"}, "suffix")]
+             ({"prompt": "def f(", "suffix": "\n    return x"}, "suffix"),
+             ({"prompt": "x", "stream_options": {"include_usage": True}}, "stream_options")]
     for body, param in wrong:
         st, r, _ = s.post("/v1/completions", body)
         check(is_error(st, r, 400, param=param), f"wrong {param}: {st} {r}")

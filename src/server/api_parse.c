@@ -153,7 +153,8 @@ static int parse_shape(json_t *o, api_kind kind, api_call *c, long long *n, long
         get_int(o, "max_tokens", 1, INT32_MAX, max_tokens, e) || get_bool(o, "ignore_eos", &c->ignore_eos, e))
         return -1;
     json_t *so = json_object_get(o, "stream_options");
-    if (so && !json_is_null(so)) {
+    if (so && !json_is_null(so)) { /* as OpenAI and vLLM answer: an option of a stream there is not */
+        if (!c->stream) return BAD_REQUEST(e, "stream_options", "'stream_options' is only allowed with 'stream': true");
         if (!json_is_object(so)) return BAD_REQUEST(e, "stream_options", "'stream_options' must be an object");
         if (get_bool(so, "include_usage", &c->include_usage, e)) return -1;
     }
