@@ -200,8 +200,8 @@ static panel_source source_of(const gemm_run *r, int64_t k0, int64_t kc, int64_t
     int64_t cols = ATTN_MIN((int64_t)r->nr, g->N - n0);
     if (b->panels && !b->qtype) /* kc rows of a 32-row plain panel, one after another: told as kc
                                  * runs so that prefetch_part spreads them */
-        return (panel_source){(const char *)b->panels + ((n0 / ATTN_HPANEL_ROWS * g->K + k0) * ATTN_HPANEL_ROWS +
-                                                          n0 % ATTN_HPANEL_ROWS) * (int64_t)attn_dtype_size(b->dtype),
+        return (panel_source){(const char *)b->panels +
+                                  attn_hpanel_index(g->K, n0, k0) * (int64_t)attn_dtype_size(b->dtype),
                               kc, ATTN_HPANEL_ROWS * (int64_t)attn_dtype_size(b->dtype),
                               ATTN_HPANEL_ROWS * (int64_t)attn_dtype_size(b->dtype)};
     if (b->panels) { /* the value runs of the nr/16 panels; their scales are a short run of their own */

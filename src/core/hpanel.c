@@ -31,6 +31,6 @@ void attn_hpanel_pack(void *dst, const void *w, attn_dtype dt, int64_t K, int64_
 }
 
 void attn_hpanel_row(float *dst, const void *panels, attn_dtype dt, int64_t K, int64_t n) {
-    const int64_t at = n / ATTN_HPANEL_ROWS * K * ATTN_HPANEL_ROWS + n % ATTN_HPANEL_ROWS;
-    for (int64_t k = 0; k < K; k++) attn_to_f32(dst + k, (const char *)panels + (at + k * ATTN_HPANEL_ROWS) * attn_dtype_size(dt), dt, 1);
+    for (int64_t k = 0; k < K; k++)
+        attn_to_f32(dst + k, (const char *)panels + attn_hpanel_index(K, n, k) * attn_dtype_size(dt), dt, 1);
 }

@@ -18,6 +18,11 @@
 /* Rows of a plain matrix in one panel (core/hpanel.h): [N/32][K][32]. */
 #define ATTN_HPANEL_ROWS 32
 
+/* The element that holds W(n, k) of a [N][K] matrix in panels. */
+static inline int64_t attn_hpanel_index(int64_t K, int64_t n, int64_t k) {
+    return (n / ATTN_HPANEL_ROWS * K + k) * ATTN_HPANEL_ROWS + n % ATTN_HPANEL_ROWS;
+}
+
 /* One AdamW step's constants (torch's single-tensor AdamW, operation by operation). */
 typedef struct {
     float decay_keep, one_minus_beta1, beta2, one_minus_beta2, eps, grad_scale, step_size, inv_bc2_sqrt;

@@ -32,9 +32,8 @@ static void ref_gemv_kn(float *y, const float *x, const void *w, attn_dtype dt, 
     }
 }
 
-/* Panel p of a [N/32][K][32] matrix holds W(32p + j, k) at p*K*32 + k*32 + j. */
 static float hpanel_at(const void *panels, attn_dtype dt, int64_t K, int64_t n, int64_t k) {
-    return load_w(panels, dt, (n / ATTN_HPANEL_ROWS * K + k) * ATTN_HPANEL_ROWS + n % ATTN_HPANEL_ROWS);
+    return load_w(panels, dt, attn_hpanel_index(K, n, k));
 }
 
 static void ref_gemv_hpanel(float *y, const float *x, const void *panels, attn_dtype dt, int64_t K, int64_t n0,

@@ -257,7 +257,7 @@ static void SFX(gemm_hpanel)(float *c, int64_t ldc, const float *a, int64_t lda,
 /* The prompt GEMM's B panel is a straight (widening) copy: no transposing. */
 static void SFX(pack_b_hpanel)(float *dst, const void *panels, attn_dtype dt, int64_t K, int64_t k0, int64_t kc,
                                int64_t n0) {
-    const int64_t base = (n0 / HP * K + k0) * HP + n0 % HP;
+    const int64_t base = attn_hpanel_index(K, n0, k0);
     for (int64_t k = 0; k < kc; k++)
 #pragma GCC unroll 4
         for (int v = 0; v < NRV; v++) vstore(dst + k * NR + v * VL, load_vec(panels, dt, base + k * HP + v * VL));
