@@ -270,7 +270,6 @@ static int repack_weights(llama *m) {
         size_t span = copy_span(m, w);
         if (span) repack(m, w, at), at += span;
     }
-    if (m->c.tie_embeddings && !m->lm_head.panels) m->embed.data = m->lm_head.data; /* the file's were handed back */
     return 0;
 }
 
@@ -340,13 +339,15 @@ static void final_norm(const void *family, float *out, const float *x, int64_t r
 static int forward_pass(llama *m, const attn_batch_pass *p, bool all) {
     const attn_llama_config *c = &m->c;
     int64_t C = c->n_embd, half = c->rope.dim / 2;
+    /* a tied table is the LM head's weight, read wherever its copy lies (the file's pages were
+     * handed back) */
+    const attn_weight table = c->tie_embeddings ? m->lm_head
+                                                : (attn_weight){.data = m->embed.data, .dtype = m->embed.dtype,
+                                                                .qtype = m->embed.qtype, .n_in = C, .n_out = c->vocab};
     for (int i = 0; i < p->n_segs; i++) {
         const attn_batch_segment *g = &p->segs[i];
         float *x = m->a.x + g->row * C;
-        if (c->tie_embeddings && m->lm_head.panels) /* the file's pages of the table were handed back */
-            for (int64_t j = 0; j < g->n; j++) attn_weight_row(x + j * C, &m->lm_head, g->tokens[j]);
-        else if (m->embed.qtype) attn_embed_q(x, m->embed.data, m->embed.qtype, g->tokens, g->n, C);
-        else attn_embed(x, m->embed.data, m->embed.dtype, g->tokens, g->n, C, NULL, ATTN_F32, 0);
+        for (int64_t j = 0; j < g->n; j++) attn_weight_row(x + j * C, &table, g->tokens[j]);
         attn_rope_table(m->a.rope_cos + g->row * half, m->a.rope_sin + g->row * half, m->inv_freq, c->rope.dim, g->pos,
                         g->n);
     }
