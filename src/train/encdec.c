@@ -197,12 +197,8 @@ int64_t attn_encdec_numel(const attn_encdec *m) { return m->numel; }
 float *attn_encdec_grad(attn_encdec *m) { return m->grad; }
 const float *attn_encdec_logits(const attn_encdec *m) { return m->logits.val; }
 size_t attn_encdec_bytes(const attn_encdec *m) { return m->mem.size + attn_tape_bytes(m->tape); }
-void attn_encdec_zero_grad(attn_encdec *m) {
-    memset(m->grad, 0, (size_t)m->numel * sizeof(float));
-    m->grad_discarded = false;
-}
-
-void attn_encdec_discard_grad(attn_encdec *m) { m->grad_discarded = true; }
+void attn_encdec_zero_grad(attn_encdec *m) { memset(m->grad, 0, (size_t)m->numel * sizeof(float)); }
+void attn_encdec_discard_grad(attn_encdec *m) { attn_tape_fresh_grads(m->tape, m->grad, m->numel); }
 
 const attn_param *attn_encdec_params(const attn_encdec *m, int *n) {
     *n = m->n_params;
@@ -396,7 +392,5 @@ int attn_encdec_forward(attn_encdec *m, const attn_encdec_batch *b, float *loss)
 
 int attn_encdec_backward(attn_encdec *m, float scale) {
     if (!m->have_loss) return attn_error("backward needs a forward with targets just before it");
-    if (m->grad_discarded) attn_tape_fresh_grads(m->tape, m->grad, m->numel);
-    m->grad_discarded = false;
     return attn_tape_backward(m->tape, m->loss, scale);
 }

@@ -36,7 +36,6 @@ struct attn_encdec {
     int64_t B, S, T;            /* the planned batch */
     attn_tvar logits, loss;     /* of the last forward */
     bool have_loss;
-    bool grad_discarded; /* the next backward writes the gradients afresh */
 };
 
 /* The parameter i as a tape variable. */

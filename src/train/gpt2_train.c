@@ -149,12 +149,8 @@ const attn_param *attn_gpt2_train_find(const attn_gpt2_train *m, const char *nam
     return NULL;
 }
 
-void attn_gpt2_train_zero_grad(attn_gpt2_train *m) {
-    memset(m->grad, 0, (size_t)m->numel * sizeof(float));
-    m->grad_discarded = false;
-}
-
-void attn_gpt2_train_discard_grad(attn_gpt2_train *m) { m->grad_discarded = true; }
+void attn_gpt2_train_zero_grad(attn_gpt2_train *m) { memset(m->grad, 0, (size_t)m->numel * sizeof(float)); }
+void attn_gpt2_train_discard_grad(attn_gpt2_train *m) { attn_tape_fresh_grads(m->tape, m->grad, m->numel); }
 
 /* ---- Forward on the tape ---- */
 
@@ -240,7 +236,5 @@ int attn_gpt2_train_forward(attn_gpt2_train *m, const int32_t *tokens, const int
 
 int attn_gpt2_train_backward(attn_gpt2_train *m, float scale) {
     if (!m->have_loss) return attn_error("backward needs a forward with targets just before it");
-    if (m->grad_discarded) attn_tape_fresh_grads(m->tape, m->grad, m->numel);
-    m->grad_discarded = false;
     return attn_tape_backward(m->tape, m->loss, scale);
 }

@@ -23,7 +23,6 @@ struct attn_gpt2_train {
     int64_t B, T;          /* the planned batch */
     attn_tvar logits, loss; /* of the last forward */
     bool have_loss;
-    bool grad_discarded; /* the next backward writes the gradients afresh */
 };
 
 /* Checks the shape, lays out the parameters (zeroed) and plans all memory for B x T. */

@@ -423,12 +423,14 @@ static bool claim_grad(attn_tape *t, attn_tvar v, bool can_write) {
     return write;
 }
 
-/* The tvars whose gradients a record's backward adds into (at most OP_MAX_TVARS). */
+/* The tvars whose gradients a record's backward adds into (at most OP_MAX_TVARS); a linear
+ * layer's weight is input LINEAR_W. */
+enum { LINEAR_W = 1 };
 static int op_inputs(const tape_op *op, attn_tvar *in) {
     switch (op->kind) {
     case OP_EMBED: in[0] = op->embed.wte, in[1] = op->embed.wpe; return 2;
     case OP_LAYERNORM: in[0] = op->ln.x, in[1] = op->ln.w, in[2] = op->ln.b; return 3;
-    case OP_LINEAR: in[0] = op->linear.x, in[1] = op->linear.w, in[2] = op->linear.b; return 3;
+    case OP_LINEAR: in[0] = op->linear.x, in[LINEAR_W] = op->linear.w, in[2] = op->linear.b; return 3;
     case OP_ATTENTION: in[0] = op->attn.q, in[1] = op->attn.kv; return 2;
     case OP_GELU: in[0] = op->gelu.x; return 1;
     case OP_RELU: in[0] = op->relu.x; return 1;
@@ -447,7 +449,7 @@ static bool prepare_grads(attn_tape *t, const tape_op *op) {
     attn_tvar in[OP_MAX_TVARS];
     bool write_dw = false;
     for (int i = 0, n = op_inputs(op, in); i < n; i++) {
-        bool weight = op->kind == OP_LINEAR && i == 1;
+        bool weight = op->kind == OP_LINEAR && i == LINEAR_W;
         bool write = claim_grad(t, in[i], weight);
         if (weight) write_dw = write;
     }
