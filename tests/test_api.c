@@ -103,8 +103,8 @@ static void test_batch(attn_model *m, const attn_tokenizer *tok) {
         CHECK(attn_model_forward(m, ids[i], n[i], alone[i], false) == 0, "forward %d", i);
     }
     CHECK(attn_model_set_sequences(m, 2, 0) == 0 && attn_model_n_sequences(m) == 2, "set_sequences");
-    attn_batch_item items[2] = {{1, ids[1], n[1], batched[1]}, {0, ids[0], n[0], batched[0]}};
-    attn_batch_item bad = {2, ids[0], n[0], NULL};
+    attn_batch_item items[2] = {{1, ids[1], n[1], batched[1], false}, {0, ids[0], n[0], batched[0], false}};
+    attn_batch_item bad = {2, ids[0], n[0], NULL, false};
     CHECK(attn_model_forward_batch(m, &bad, 1) == -1 && attn_model_seq_n_past(m, 0) == 0,
           "a batch naming sequence 2 of 2 was accepted");
     CHECK(attn_model_forward_batch(m, items, 2) == 0, "forward_batch: %s", attn_last_error());

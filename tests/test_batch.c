@@ -6,7 +6,8 @@
  * batches larger than the prefill chunk included; every item's logits must equal those of
  * its sequence run alone in a second model, within 1e-4 of the row's largest |logit| (rows
  * are summed in other orders when stacked; a single-item batch takes attn_model_forward's
- * own path and must agree bit for bit). Also: truncating and freeing a sequence and reusing
+ * own path and must agree bit for bit). Some prompt chunks ask for every row's logits (a
+ * prompt being scored) among items that want only their last row's. Also: truncating and freeing a sequence and reusing
  * it, sequence 0 shared with attn_model_forward, every validation error (-1, a message, and
  * nothing changed: positions, caches, logits), and the cache costing address space, not RSS. */
 #include <stdint.h>
@@ -85,11 +86,14 @@ static void free_set(seq_set *s) {
 
 /* Feeds every sequence to its end in batches: each step takes a random subset of the
  * unfinished sequences in random order; one in a prompt gets a chunk (its whole prompt when
- * whole_prompts), one past it a single token. Returns the worst error against the logits
- * alone; `out` is MAX_SEQ rows of logits. */
+ * whole_prompts), one past it a single token; the first chunk and a third of the others ask
+ * for all their rows' logits. Returns the worst error against the logits alone; `out` is
+ * MAX_SEQ rows of logits. */
 static double run_batches(attn_model *m, const seq_set *s, bool whole_prompts, float *out, const char *what) {
-    int64_t V = vocab(m);
+    int64_t V = vocab(m), longest = 0, n_all = 0;
     double worst = 0;
+    for (int i = 0; i < s->n; i++) longest = ATTN_MAX(longest, s->prompt[i]);
+    float *rows = malloc((size_t)(s->n * longest * V) * sizeof(float)); /* the all-rows items' */
     CHECK(attn_model_set_sequences(m, s->n, 0) == 0, "%s: %s", what, attn_last_error());
     for (int step = 0;; step++) {
         attn_batch_item items[MAX_SEQ];
@@ -105,8 +109,11 @@ static double run_batches(attn_model *m, const seq_set *s, bool whole_prompts, f
             /* the first step takes every sequence (whole prompts: more rows than one pass holds) */
             if (pos == s->len[q] || (step > 0 && n_items > 0 && below(4) == 0)) continue;
             int64_t n = pos >= s->prompt[q] ? 1 : whole_prompts ? s->prompt[q] - pos : 1 + below(s->prompt[q] - pos);
-            float *logits = below(8) == 0 ? NULL : out + (int64_t)n_items * V;
-            items[n_items++] = (attn_batch_item){.seq = q, .tokens = s->toks[q] + pos, .n = n, .logits = logits};
+            bool all = n > 1 && (n_all == 0 || below(3) == 0);
+            float *logits = all ? rows + (int64_t)n_items * longest * V : below(8) == 0 ? NULL : out + (int64_t)n_items * V;
+            items[n_items++] = (attn_batch_item){.seq = q, .tokens = s->toks[q] + pos, .n = n, .logits = logits,
+                                                 .all_logits = all};
+            n_all += all;
         }
         if (n_items == 0) break;
         int rc = attn_model_forward_batch(m, items, n_items);
@@ -116,10 +123,15 @@ static double run_batches(attn_model *m, const seq_set *s, bool whole_prompts, f
             int64_t end = attn_model_seq_n_past(m, items[i].seq);
             CHECK(end == items[i].tokens - s->toks[items[i].seq] + items[i].n, "%s: position of sequence %d",
                   what, items[i].seq);
-            if (items[i].logits) worst = fmax(worst, rel_err(items[i].logits, s->ref[items[i].seq] + (end - 1) * V, V));
+            for (int64_t r = items[i].all_logits ? 0 : items[i].n - 1; items[i].logits && r < items[i].n; r++) {
+                const float *got = items[i].logits + (items[i].all_logits ? r * V : 0);
+                worst = fmax(worst, rel_err(got, s->ref[items[i].seq] + (end - items[i].n + r) * V, V));
+            }
         }
     }
     CHECK(worst <= TOL, "%s: batched logits differ from the sequences alone by %.3g of the largest", what, worst);
+    CHECK(n_all > 0 || longest < 2, "%s: no chunk asked for all its rows' logits", what);
+    free(rows);
     return worst;
 }
 
@@ -336,7 +348,7 @@ static void check_lanes_exact(const char *path) {
     int32_t toks[MAX_SEQ][8];
     for (int s = 0; s < MAX_SEQ; s++) {
         for (int t = 0; t < 8; t++) toks[s][t] = (int32_t)below(V);
-        attn_batch_item it = {s, toks[s], 3 + s % 4, NULL}; /* prompts of 3-6 tokens */
+        attn_batch_item it = {s, toks[s], 3 + s % 4, NULL, false}; /* prompts of 3-6 tokens */
         CHECK(attn_model_forward_batch(m, &it, 1) == 0, "%s: %s", path, attn_last_error());
     }
     for (int n = 6; n <= MAX_SEQ; n++) {
@@ -347,7 +359,7 @@ static void check_lanes_exact(const char *path) {
             attn_llama_set_lanes(k == 1);
             for (int i = 0; i < n; i++) { /* sequences in reverse, the second without logits */
                 int s = MAX_SEQ - 1 - i;
-                items[i] = (attn_batch_item){s, &toks[s][7], 1, i == 1 ? NULL : out + (int64_t)i * V};
+                items[i] = (attn_batch_item){s, &toks[s][7], 1, i == 1 ? NULL : out + (int64_t)i * V, false};
             }
             CHECK(attn_model_forward_batch(m, items, n) == 0, "%s: %s", path, attn_last_error());
             for (int i = 0; i < n; i++) {

@@ -59,6 +59,7 @@ typedef struct {
     const int32_t *tokens; /* appended at the sequence's current position */
     int64_t n;             /* >= 1 */
     float *logits;         /* [vocab] floats for the item's last token, or NULL */
+    bool all_logits;       /* logits is [n][vocab]: every token's (scoring a prompt) */
 } attn_batch_item;
 
 /* Makes room for n_seq sequences (>= 1), each holding up to n_ctx positions (0: the model's

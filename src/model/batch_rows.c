@@ -8,16 +8,20 @@
 #include "core/common.h"
 
 bool attn_batch_next_pass(attn_batch_pass *p, const attn_model *m, const attn_batch_item *items, int n_items,
-                          int64_t max_rows, bool all) {
+                          int64_t max_rows) {
     if (!p->segs) p->segs = m->segs;
     p->n_segs = 0, p->rows = 0;
     while (p->item < n_items && p->rows < max_rows) {
         const attn_batch_item *it = &items[p->item];
         int64_t n = ATTN_MIN(it->n - p->done, max_rows - p->rows);
         bool ends = p->done + n == it->n;
-        float *logits = !it->logits ? NULL : all ? it->logits + p->done * m->info.vocab_size : ends ? it->logits : NULL;
+        float *logits = !it->logits         ? NULL
+                        : it->all_logits ? it->logits + p->done * m->info.vocab_size
+                        : ends           ? it->logits
+                                         : NULL;
         p->segs[p->n_segs++] = (attn_batch_segment){.seq = it->seq, .tokens = it->tokens + p->done, .row = p->rows,
-                                                    .n = n, .pos = m->n_past[it->seq] + p->done, .logits = logits};
+                                                    .n = n, .pos = m->n_past[it->seq] + p->done, .logits = logits,
+                                                    .all = it->all_logits};
         p->rows += n;
         p->done = ends ? 0 : p->done + n;
         p->item += ends;
@@ -58,19 +62,19 @@ static int flush(float *const *dst, int k, const float *h, const attn_weight *he
     return 0;
 }
 
-int attn_batch_logits(const attn_batch_pass *p, bool all, const float *x, int64_t dim, float *h,
-                      const attn_weight *head, attn_final_norm norm, const void *family, float *buf) {
-    if (all) { /* one item: each of its rows, straight into place */
-        const attn_batch_segment *s = &p->segs[0];
-        if (!s->logits) return 0;
+int attn_batch_logits(const attn_batch_pass *p, const float *x, int64_t dim, float *h, const attn_weight *head,
+                      attn_final_norm norm, const void *family, float *buf) {
+    for (int i = 0; i < p->n_segs; i++) { /* segments owing every row's: straight into place */
+        const attn_batch_segment *s = &p->segs[i];
+        if (!s->logits || !s->all) continue;
         norm(family, h, x + s->row * dim, s->n);
-        return attn_matmul(s->logits, h, s->n, head, NULL) || check_finite(s->logits, s->n, head->n_out) ? -1 : 0;
+        if (attn_matmul(s->logits, h, s->n, head, NULL) || check_finite(s->logits, s->n, head->n_out)) return -1;
     }
     float *dst[ATTN_BATCH_LOGIT_ROWS];
     int k = 0;
     for (int i = 0; i < p->n_segs; i++) {
         const attn_batch_segment *s = &p->segs[i];
-        if (!s->logits) continue;
+        if (!s->logits || s->all) continue;
         norm(family, h + k * dim, x + (s->row + s->n - 1) * dim, 1);
         dst[k++] = s->logits;
         if (k == ATTN_BATCH_LOGIT_ROWS) {

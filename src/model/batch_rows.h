@@ -20,6 +20,7 @@ typedef struct attn_batch_segment {
     const int32_t *tokens;
     int64_t row, n, pos; /* rows [row, row+n) of the pass hold positions pos.. of sequence seq */
     float *logits;       /* where its last row's logits go, or NULL; with `all`, every row's [n][vocab] */
+    bool all;
 } attn_batch_segment;
 
 typedef struct {
@@ -31,10 +32,10 @@ typedef struct {
 } attn_batch_pass;
 
 /* Fills p (zeroed before the first call) with the next pass; false once every row has run.
- * all: logits for every row (attn_model_forward's, one item). The segments go to the model's
- * array unless p->segs was set before the first call (to room for n_items segments). */
+ * The segments go to the model's array unless p->segs was set before the first call (to room
+ * for n_items segments). */
 bool attn_batch_next_pass(attn_batch_pass *p, const attn_model *m, const attn_batch_item *items, int n_items,
-                          int64_t max_rows, bool all);
+                          int64_t max_rows);
 
 /* Causal self-attention of layer `layer` for every segment of the pass: each segment's new
  * keys and values (rows of k and v, stride kv_ld) go into its sequence's cache, then all
@@ -48,9 +49,10 @@ void attn_batch_attend(const attn_batch_pass *p, const attn_kv_cache *cache, int
 typedef void (*attn_final_norm)(const void *family, float *out, const float *x, int64_t rows);
 
 /* The logits the pass owes, from its final hidden rows x [rows][dim]: the rows wanted are
- * normed into h (room for the pass's rows) and multiplied by head, ATTN_BATCH_LOGIT_ROWS at
- * a time through buf [ATTN_BATCH_LOGIT_ROWS][vocab]; a lone row goes straight to its place. */
-int attn_batch_logits(const attn_batch_pass *p, bool all, const float *x, int64_t dim, float *h,
-                      const attn_weight *head, attn_final_norm norm, const void *family, float *buf);
+ * normed into h (room for the pass's rows) and multiplied by head. A segment owing all its
+ * rows' gets them straight in place; last rows go ATTN_BATCH_LOGIT_ROWS at a time through buf
+ * [ATTN_BATCH_LOGIT_ROWS][vocab], and a lone one straight to its place. */
+int attn_batch_logits(const attn_batch_pass *p, const float *x, int64_t dim, float *h, const attn_weight *head,
+                      attn_final_norm norm, const void *family, float *buf);
 
 #endif

@@ -213,7 +213,7 @@ static void embed_quantized(gpt2 *g, const attn_batch_segment *s) {
 }
 
 /* Token plus position embeddings of every segment, the blocks, the logits. */
-static int forward_pass(gpt2 *g, const attn_batch_pass *p, bool all) {
+static int forward_pass(gpt2 *g, const attn_batch_pass *p) {
     int64_t C = g->c.n_embd;
     for (int i = 0; i < p->n_segs; i++) {
         const attn_batch_segment *s = &p->segs[i];
@@ -223,16 +223,16 @@ static int forward_pass(gpt2 *g, const attn_batch_pass *p, bool all) {
     }
     for (int l = 0; l < g->c.n_layer; l++)
         if (block(g, l, p)) return -1;
-    return attn_batch_logits(p, all, g->x, C, g->h, &g->lm_head, final_norm, g, g->logit_rows);
+    return attn_batch_logits(p, g->x, C, g->h, &g->lm_head, final_norm, g, g->logit_rows);
 }
 
-static int gpt2_forward(attn_model *m, const attn_batch_item *items, int n_items, bool all) {
+static int gpt2_forward(attn_model *m, const attn_batch_item *items, int n_items) {
     gpt2 *g = m->impl;
     /* the thread count may have changed since load: every thread needs its score buffer */
     if (attn_attention_reserve(g->cache.max_pos) != 0) return attn_error("out of memory for attention scores");
     attn_batch_pass p = {0};
-    while (attn_batch_next_pass(&p, m, items, n_items, g->chunk, all))
-        if (forward_pass(g, &p, all)) return -1;
+    while (attn_batch_next_pass(&p, m, items, n_items, g->chunk))
+        if (forward_pass(g, &p)) return -1;
     return 0;
 }
 

@@ -336,7 +336,7 @@ static void final_norm(const void *family, float *out, const float *x, int64_t r
 }
 
 /* Embeddings and each row's rotary angles (shared by all layers), the blocks, the logits. */
-static int forward_pass(llama *m, const attn_batch_pass *p, bool all) {
+static int forward_pass(llama *m, const attn_batch_pass *p) {
     const attn_llama_config *c = &m->c;
     int64_t C = c->n_embd, half = c->rope.dim / 2;
     /* a tied table is the LM head's weight, read wherever its copy lies (the file's pages were
@@ -353,7 +353,7 @@ static int forward_pass(llama *m, const attn_batch_pass *p, bool all) {
     }
     for (int l = 0; l < c->n_layer; l++)
         if (block(m, l, p)) return -1;
-    return attn_batch_logits(p, all, m->a.x, C, m->a.h, &m->lm_head, final_norm, m, m->a.logit_rows);
+    return attn_batch_logits(p, m->a.x, C, m->a.h, &m->lm_head, final_norm, m, m->a.logit_rows);
 }
 
 /* ---- decoding lanes ------------------------------------------------------------------ */
@@ -381,9 +381,9 @@ static _Atomic int lanes_on = -1; /* ATTN_LANES=0 turns them off */
 
 void attn_llama_set_lanes(bool on) { atomic_store_explicit(&lanes_on, on, memory_order_relaxed); }
 
-static bool use_lanes(const llama *m, const attn_batch_item *items, int n_items, bool all) {
+static bool use_lanes(const llama *m, const attn_batch_item *items, int n_items) {
     int threads = attn_threads_count();
-    if (all || threads < 2 || !m->layers[0].q.qtype || n_items < LANE_MIN * threads || n_items > LANE_ROWS * threads)
+    if (threads < 2 || !m->layers[0].q.qtype || n_items < LANE_MIN * threads || n_items > LANE_ROWS * threads)
         return false;
     for (int i = 0; i < n_items; i++)
         if (items[i].n != 1) return false;
@@ -425,8 +425,8 @@ static void lane_task(void *ctx, int64_t g0, int64_t g1, int thread) {
         llama v = *j->m;
         v.a = L->a, v.chunk = LANE_ROWS;
         attn_batch_pass p = {.segs = L->segs};
-        while (attn_batch_next_pass(&p, j->model, j->items + a, b - a, LANE_ROWS, false))
-            if (forward_pass(&v, &p, false) && !atomic_exchange(&j->failed, 1))
+        while (attn_batch_next_pass(&p, j->model, j->items + a, b - a, LANE_ROWS))
+            if (forward_pass(&v, &p) && !atomic_exchange(&j->failed, 1))
                 snprintf(j->error, sizeof j->error, "%s", attn_last_error());
     }
 }
@@ -439,14 +439,14 @@ static int forward_lanes(llama *m, const attn_model *model, const attn_batch_ite
     return atomic_load(&j.failed) ? attn_error("%s", j.error) : 0;
 }
 
-static int llama_forward(attn_model *model, const attn_batch_item *items, int n_items, bool all) {
+static int llama_forward(attn_model *model, const attn_batch_item *items, int n_items) {
     llama *m = model->impl;
     /* the thread count may have changed since load: every thread needs its score buffer */
     if (attn_attention_reserve(m->cache.max_pos) != 0) return attn_error("out of memory for attention scores");
-    if (use_lanes(m, items, n_items, all)) return forward_lanes(m, model, items, n_items);
+    if (use_lanes(m, items, n_items)) return forward_lanes(m, model, items, n_items);
     attn_batch_pass p = {0};
-    while (attn_batch_next_pass(&p, model, items, n_items, m->chunk, all))
-        if (forward_pass(m, &p, all)) return -1;
+    while (attn_batch_next_pass(&p, model, items, n_items, m->chunk))
+        if (forward_pass(m, &p)) return -1;
     return 0;
 }
 

@@ -192,8 +192,8 @@ static void advance(attn_model *m, const attn_batch_item *items, int n_items) {
 
 int attn_model_forward(attn_model *m, const int32_t *tokens, int64_t n, float *logits, bool all) {
     if (check_tokens(m, 0, tokens, n, -1) != 0) return -1;
-    attn_batch_item item = {.seq = 0, .tokens = tokens, .n = n, .logits = logits};
-    if (m->ops->forward(m, &item, 1, all) != 0) return -1;
+    attn_batch_item item = {.seq = 0, .tokens = tokens, .n = n, .logits = logits, .all_logits = all};
+    if (m->ops->forward(m, &item, 1) != 0) return -1;
     advance(m, &item, 1);
     return 0;
 }
@@ -217,7 +217,7 @@ static int check_batch(const attn_model *m, const attn_batch_item *items, int n_
 
 int attn_model_forward_batch(attn_model *m, const attn_batch_item *items, int n_items) {
     if (check_batch(m, items, n_items) != 0) return -1;
-    if (m->ops->forward(m, items, n_items, false) != 0) return -1;
+    if (m->ops->forward(m, items, n_items) != 0) return -1;
     advance(m, items, n_items);
     return 0;
 }

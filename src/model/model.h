@@ -15,8 +15,8 @@
  * their caches. */
 typedef struct {
     /* Runs the items, each appended at n_past[item.seq] (model.c advances the positions after
-     * success). all (only with one item): logits [n][vocab] for each of its tokens. */
-    int (*forward)(attn_model *m, const attn_batch_item *items, int n_items, bool all);
+     * success). */
+    int (*forward)(attn_model *m, const attn_batch_item *items, int n_items);
     /* Replaces the caches with room for n_seq sequences of n_ctx positions (<= info.n_ctx);
      * on failure the old ones stay. */
     int (*set_sequences)(attn_model *m, int n_seq, int64_t n_ctx);
