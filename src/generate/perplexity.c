@@ -1,17 +1,14 @@
-/* perplexity.c - llama.cpp-style chunked perplexity (see perplexity.h). Log-softmax in
- * double over each scored position's logits. */
+/* perplexity.c - llama.cpp-style chunked perplexity (see perplexity.h). */
 #include "perplexity.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/common.h"
+#include "nn/layers.h"
 
 static double neg_log_prob(const float *logits, int64_t V, int32_t target) {
-    double max = logits[0], sum = 0;
-    for (int64_t v = 1; v < V; v++) max = logits[v] > max ? logits[v] : max;
-    for (int64_t v = 0; v < V; v++) sum += exp((double)logits[v] - max);
-    return log(sum) + max - (double)logits[target];
+    return (double)attn_log_sum_exp(logits, V) - (double)logits[target];
 }
 
 int attn_perplexity(attn_model *m, const int32_t *tokens, int64_t n, int64_t n_ctx, int32_t bos,

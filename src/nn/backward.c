@@ -345,26 +345,14 @@ typedef struct {
     const attn_kernels *k;
 } ce_job;
 
-enum { CE_CHUNK = 1024 }; /* exp of a logit row goes through a stack buffer this long */
-
-/* Σ exp(z[v] - max): float sums per chunk (vector exp), added in double. */
-static double sum_exp(const attn_kernels *k, const float *z, int64_t V, float max) {
-    float buf[CE_CHUNK];
-    double sum = 0;
-    for (int64_t v0 = 0; v0 < V; v0 += CE_CHUNK) {
-        int64_t n = ATTN_MIN((int64_t)CE_CHUNK, V - v0);
-        memcpy(buf, z + v0, (size_t)n * sizeof(float));
-        sum += k->exp_sum(buf, max, n);
-    }
-    return sum;
-}
+enum { CE_CHUNK = 1024 }; /* the backward's exp of a logit row goes through a stack buffer this long */
 
 static void ce_forward_task(void *ctx, int64_t b, int64_t e, int thread) {
     (void)thread;
     const ce_job *j = ctx;
     for (int64_t r = b; r < e; r++) {
         const float *z = j->logits + r * j->V;
-        float mx = j->k->max(z, j->V), lse = mx + (float)log(sum_exp(j->k, z, j->V, mx));
+        float lse = attn_log_sum_exp(z, j->V);
         j->lse_out[r] = lse;
         int32_t y = j->targets[r];
         if (y < 0) {

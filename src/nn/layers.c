@@ -103,3 +103,17 @@ void attn_gelu_tanh(float *x, int64_t n) {
     gelu_job j = {.x = x, .k = attn_kernels_get()};
     attn_parallel_for(n, 4096, gelu_task, &j);
 }
+
+enum { LSE_CHUNK = 1024 }; /* exp of a row goes through a stack buffer this long */
+
+float attn_log_sum_exp(const float *x, int64_t n) {
+    const attn_kernels *k = attn_kernels_get();
+    float buf[LSE_CHUNK], max = k->max(x, n);
+    double sum = 0;
+    for (int64_t i = 0; i < n; i += LSE_CHUNK) {
+        int64_t len = ATTN_MIN((int64_t)LSE_CHUNK, n - i);
+        memcpy(buf, x + i, (size_t)len * sizeof(float));
+        sum += k->exp_sum(buf, max, len);
+    }
+    return max + (float)log(sum);
+}

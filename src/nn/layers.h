@@ -28,4 +28,8 @@ void attn_add(float *y, const float *x, int64_t n);
 /* GPT-2's tanh-approximated GELU, in place. */
 void attn_gelu_tanh(float *x, int64_t n);
 
+/* log sum exp(x[i]) over n > 0 values (a row of logits): the log-softmax of x[i] is x[i] minus
+ * it. Vector exponentials a chunk at a time, the chunks' sums added in double. */
+float attn_log_sum_exp(const float *x, int64_t n);
+
 #endif
