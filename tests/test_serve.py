@@ -154,6 +154,8 @@ def test_api(s, model_id):
     check(all(a["choices"][0]["text"] == b["choices"][0]["text"] for a, b in zip(alone, together)),
           "concurrent greedy requests equal sequential ones")
 
+    test_score(s)
+
     # ignore_eos: a sampled EOS as the first token would leave a choice without logprobs to check
     st, r, _ = s.post("/v1/completions", {"prompt": ["ab", "cd"], "n": 2, "max_tokens": 4, "logprobs": 2,
                                           "echo": True, "ignore_eos": True})
@@ -162,9 +164,11 @@ def test_api(s, model_id):
         c = r["choices"][2]
         lp = c["logprobs"]
         check(c["text"].startswith("cd"), "echo puts the prompt first")
+        n_cd = len(s.post("/tokenize", {"content": "cd", "add_special": True})[1]["tokens"])
         check(len(lp["tokens"]) == len(lp["token_logprobs"]) == len(lp["top_logprobs"]) == len(lp["text_offset"])
-              and all(v <= 0 for v in lp["token_logprobs"]) and all(len(t) <= 2 for t in lp["top_logprobs"])
-              and lp["text_offset"][:1] == [2], f"completion logprobs {lp}")
+              == n_cd + 4 and lp["token_logprobs"][0] is None and lp["top_logprobs"][0] is None
+              and all(v <= 0 for v in lp["token_logprobs"][1:]) and all(len(t) <= 2 for t in lp["top_logprobs"][1:])
+              and lp["text_offset"][n_cd] == 2, f"completion logprobs, echo's prompt first {lp}")
         n_prompt = sum(len(s.post("/tokenize", {"content": p, "add_special": True})[1]["tokens"]) for p in ("ab", "cd"))
         check(r["usage"]["prompt_tokens"] == n_prompt, f"each prompt counted once: {r['usage']}")
 
@@ -244,6 +248,67 @@ def test_api(s, model_id):
         check(st == 200 and d["content"] == "hello world", f"detokenize round trip: {d}")
 
 
+def test_score(s):
+    """echo with logprobs scores the prompt (what lm-evaluation-harness's loglikelihood reads):
+    a greedy continuation fed back as part of a prompt gets, token by token, the logprobs and
+    alternatives it was generated with. The prompt is longer than a scoring chunk (64 rows), and
+    another request decodes meanwhile, so the rows come from stacked batches."""
+    ids = s.post("/tokenize", {"content": "It was the best of times, it was the worst of times, it was the age "
+                                          "of wisdom, it was the age of foolishness, it was the epoch of belief"})[1]["tokens"]
+    gen = s.post("/v1/completions", {"prompt": ids, "max_tokens": 40, "temperature": 0, "logprobs": 3,
+                                     "ignore_eos": True})[1]["choices"][0]["logprobs"]
+    gen_ids = s.post("/tokenize", {"content": "".join(gen["tokens"])})[1]["tokens"]
+    if not check(len(gen_ids) == 40, f"the greedy tokens re-tokenize alone ({len(gen_ids)} of 40)"):
+        return
+    side = threading.Thread(target=lambda: s.post("/v1/completions", {"prompt": "zz", "max_tokens": 64,
+                                                                      "ignore_eos": True}))
+    side.start()
+    full = ids + gen_ids
+    body = {"prompt": full, "max_tokens": 0, "logprobs": 3, "echo": True}
+    st, r, _ = s.post("/v1/completions", body)
+    side.join()
+    if not check(st == 200, f"scoring a prompt: {st} {r}"):
+        return
+    c = r["choices"][0]
+    lp, n = c["logprobs"], len(ids)
+    check(c["finish_reason"] == "length" and r["usage"]["completion_tokens"] == 0 and
+          r["usage"]["prompt_tokens"] == len(full), f"max_tokens 0 only scores: {c['finish_reason']} {r['usage']}")
+    check(c["text"] == s.post("/detokenize", {"tokens": full})[1]["content"], "a prompt of ids echoes their text")
+    check(len(lp["tokens"]) == len(full) and lp["token_logprobs"][0] is None and lp["top_logprobs"][0] is None and
+          None not in lp["token_logprobs"][1:], "one entry per prompt token, the first without logprobs")
+    offs = [0]
+    for t in lp["tokens"][:-1]:
+        offs.append(offs[-1] + len(t.encode()))
+    check(lp["text_offset"] == offs, f"text offsets count the prompt's bytes: {lp['text_offset'][:8]}...")
+    worst = max(abs(a - b) for a, b in zip(lp["token_logprobs"][n:], gen["token_logprobs"]))
+    same_top = all(set(a) == set(b) and all(abs(a[k] - b[k]) < 1e-3 for k in a)
+                   for a, b in zip(lp["top_logprobs"][n:], gen["top_logprobs"]))
+    check(worst < 1e-3 and same_top, f"scored as generated: worst |d logprob| {worst:.2g}, alternatives equal {same_top}")
+    greedy = all(abs(v - max(t.values())) < 1e-6 for v, t in zip(lp["token_logprobs"][n:], lp["top_logprobs"][n:]))
+    check(greedy, "each greedy token scores as its row's best")
+    events, done = s.stream("/v1/completions", dict(body, max_tokens=2, temperature=0, ignore_eos=True))
+    streamed = [x for e in events if e["choices"] and e["choices"][0]["logprobs"]
+                for x in e["choices"][0]["logprobs"]["token_logprobs"]]
+    check(done and len(streamed) == len(full) + 2 and streamed[0] is None and
+          all(abs(x - y) < 1e-3 for x, y in zip(streamed[1:len(full)], lp["token_logprobs"][1:])),
+          f"streamed, the prompt's logprobs come with its echo ({len(streamed)} entries)")
+    # lm-evaluation-harness's local-completions: its loglikelihood request and its reading of the answer
+    other = gen_ids[:5] + [t for t in ids if t != gen_ids[5]][:35]  # not greedy from its sixth token on
+    st, r, _ = s.post("/v1/completions", {"prompt": [full, ids + other], "temperature": 0, "max_tokens": 1,
+                                          "logprobs": 1, "seed": 1234, "echo": True})
+    res = []
+    for c in sorted(r.get("choices", []), key=lambda c: c["index"]):
+        lps, tops = c["logprobs"]["token_logprobs"][n:-1], c["logprobs"]["top_logprobs"][n:-1]
+        res.append((sum(lps), all(t == max(top.values()) for t, top in zip(lps, tops))))
+    check(st == 200 and len(res) == 2 and abs(res[0][0] - sum(gen["token_logprobs"])) < 1e-2 and res[0][1]
+          and not res[1][1] and res[1][0] < res[0][0],
+          f"lm-eval's loglikelihood: greedy continuation {res[:1]} (generated {sum(gen['token_logprobs']):.4f}), "
+          f"another {res[1:]}")
+    st, r, _ = s.post("/v1/completions", {"prompt": full, "max_tokens": 0})
+    check(is_error(st, r, 400, param="max_tokens"), f"max_tokens 0 without echo: {st} {r}")
+    print(f"score: {len(full)} prompt tokens scored as generated (worst |d logprob| {worst:.2g})")
+
+
 # ---- abuse -----------------------------------------------------------------------------------
 
 def test_bos(s, model_id, ref_path):
@@ -264,6 +329,14 @@ def test_bos(s, model_id, ref_path):
         check(st == 200 and st2 == 200 and r["usage"]["prompt_tokens"] == len(p["prompt_ids"]) and
               r["choices"][0]["text"] == d["content"], f"prompt {i}: {r.get('usage')}, {r['choices'][0]['text']!r} "
               f"vs llama.cpp's {d.get('content')!r}")
+        # scored: the BOS and SentencePiece's leading space are not in the echo, so offsets skip them
+        st, r, _ = s.post("/v1/completions", {"model": model_id, "prompt": p["text"], "max_tokens": 2,
+                                              "temperature": 0, "ignore_eos": True, "echo": True, "logprobs": 1})
+        lp, n = r["choices"][0]["logprobs"], len(p["prompt_ids"])
+        offs = lp["text_offset"]
+        check(st == 200 and len(offs) == n + 2 and offs[0] == offs[1] == 0 and offs == sorted(offs) and
+              offs[n] == len(p["text"].encode()) and lp["token_logprobs"][0] is None,
+              f"prompt {i}: scored with BOS: offsets {offs} for {p['text']!r}")
     st, r, _ = s.post("/tokenize", {"content": "<s>[INST] hi [/INST]", "add_special": True})
     n_template = len(r["tokens"])
     check(st == 200 and r["tokens"][0] == 1 and r["tokens"][1] != 1, f"one BOS in the template's tokens: {r}")

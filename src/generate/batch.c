@@ -6,6 +6,10 @@
  * samples the next token from the logits of its last one. Prefill and decode are thus the same
  * rule, and a finished slot's tokens tell which prefix its cache holds for the next request.
  *
+ * A slot that scores its prompt feeds it in chunks of at most SCORE_ROWS tokens whose every
+ * row's logits come back (attn_batch_item.all_logits): row p gives token p+1's logprob, and the
+ * prompt's last row is the first sample's logits as usual.
+ *
  * A slot's sampler, stream and logits are allocated when a request starts and freed when it
  * ends, so an idle server holds only the model, the caches and the token arrays. */
 #include "generate/batch.h"
@@ -17,6 +21,18 @@
 #include "core/common.h"
 #include "core/threadpool.h"
 #include "generate/stream.h"
+#include "nn/layers.h"
+
+/* A scoring slot's prompt tokens per step: its rows' logits are SCORE_ROWS x vocab floats (12 MB
+ * for SmolLM2's 49,152 tokens), beside prefill chunks of up to 256 rows. */
+#define SCORE_ROWS 64
+
+/* One prompt token's logprobs, as a scoring step computes them. */
+typedef struct {
+    attn_batch_token t;
+    int32_t top_ids[ATTN_BATCH_MAX_TOP_LOGPROBS];
+    float top_logprobs[ATTN_BATCH_MAX_TOP_LOGPROBS];
+} scored;
 
 typedef struct {
     bool active;
@@ -30,6 +46,8 @@ typedef struct {
     attn_stream *stream;
     float *logits;            /* [vocab], row i of the batch's logit rows */
     float *raw;               /* [vocab] the logits before penalties, when logprobs are asked */
+    float *score_rows;        /* [SCORE_ROWS][vocab] a scoring slot's chunk's logits, else NULL */
+    scored *scores;           /* [SCORE_ROWS] */
     attn_batch_token drawn;   /* the token sampled this step, with its logprobs */
     int32_t top_ids[ATTN_BATCH_MAX_TOP_LOGPROBS];
     float top_logprobs[ATTN_BATCH_MAX_TOP_LOGPROBS];
@@ -94,8 +112,8 @@ int attn_batch_n_active(const attn_batch *b) {
 static void slot_release(slot *s) {
     attn_sampler_free(s->sampler);
     attn_stream_free(s->stream);
-    free(s->raw);
-    s->sampler = NULL, s->stream = NULL, s->raw = NULL;
+    free(s->raw), free(s->score_rows), free(s->scores);
+    s->sampler = NULL, s->stream = NULL, s->raw = NULL, s->score_rows = NULL, s->scores = NULL;
     s->active = false;
 }
 
@@ -137,7 +155,7 @@ static int check_params(const attn_batch *b, int n_prompt, const attn_batch_para
     if (n_prompt >= b->n_ctx)
         return attn_error("the prompt has %d tokens but the context holds %lld: shorten it", n_prompt,
                           (long long)b->n_ctx);
-    if (p->max_tokens < 1) return attn_error("max_tokens must be at least 1 (got %d)", p->max_tokens);
+    if (p->max_tokens < 0) return attn_error("max_tokens must be at least 0 (got %d)", p->max_tokens);
     if (p->top_logprobs > ATTN_BATCH_MAX_TOP_LOGPROBS)
         return attn_error("at most %d top logprobs (asked for %d)", ATTN_BATCH_MAX_TOP_LOGPROBS, p->top_logprobs);
     return 0;
@@ -155,12 +173,18 @@ int attn_batch_add(attn_batch *b, const int32_t *prompt, int n_prompt, const att
     s->sampler = attn_sampler_new(&p->sampling, b->vocab);
     s->stream = attn_stream_new(p->stops, p->n_stops);
     s->raw = p->top_logprobs >= 0 ? malloc((size_t)b->vocab * sizeof(float)) : NULL;
-    if (!s->sampler || !s->stream || (p->top_logprobs >= 0 && !s->raw)) {
+    bool scoring = p->prompt_logprobs && p->top_logprobs >= 0;
+    if (scoring) {
+        s->score_rows = malloc((size_t)SCORE_ROWS * (size_t)b->vocab * sizeof(float));
+        s->scores = malloc(SCORE_ROWS * sizeof *s->scores);
+    }
+    if (!s->sampler || !s->stream || (p->top_logprobs >= 0 && !s->raw) || (scoring && (!s->score_rows || !s->scores))) {
         slot_release(s);
         return attn_error("out of memory starting a generation");
     }
-    /* At least the last prompt token is fed again: its logits are what the first sample needs. */
-    int reuse = ATTN_MIN(shared, n_prompt - 1);
+    /* At least the last prompt token is fed again: its logits are what the first sample needs.
+     * A scored prompt is fed whole: every row's logits are wanted. */
+    int reuse = scoring ? 0 : ATTN_MIN(shared, n_prompt - 1);
     if (attn_model_seq_truncate(b->model, i, reuse) != 0) {
         slot_release(s);
         return -1;
@@ -197,13 +221,23 @@ void attn_batch_free(attn_batch *b) {
 
 /* ---- one step ----------------------------------------------------------------------- */
 
+/* A slot scoring its prompt, part of which is still to be fed. */
+static bool scoring_prompt(const slot *s) { return s->score_rows && s->n_cached < s->n_prompt; }
+
+/* The tokens a prefilling slot would feed with no budget to share: all that are left, or a
+ * scoring chunk. */
+static int rows_wanted(const slot *s) {
+    int todo = s->n_tokens - s->n_cached;
+    return scoring_prompt(s) ? ATTN_MIN(todo, SCORE_ROWS) : todo;
+}
+
 /* The items of one forward: every decoding slot's new token, then prompt chunks of the
  * prefilling slots, oldest request first, up to prefill_chunk prompt tokens in all. */
 static int plan_items(attn_batch *b) {
     int n = 0;
     for (int i = 0; i < b->n_slots; i++) {
         slot *s = &b->slots[i];
-        s->planned = s->active && s->n_tokens - s->n_cached == 1;
+        s->planned = s->active && s->n_tokens - s->n_cached == 1 && !scoring_prompt(s);
         if (s->planned) b->item_slot[n++] = i;
     }
     int budget = b->prefill_chunk;
@@ -216,7 +250,7 @@ static int plan_items(attn_batch *b) {
         if (oldest < 0) break;
         slot *s = &b->slots[oldest];
         s->planned = true;
-        budget -= ATTN_MIN(budget, s->n_tokens - s->n_cached);
+        budget -= ATTN_MIN(budget, rows_wanted(s));
         b->item_slot[n++] = oldest;
     }
     budget = b->prefill_chunk;
@@ -224,21 +258,19 @@ static int plan_items(attn_batch *b) {
         int i = b->item_slot[k];
         slot *s = &b->slots[i];
         int todo = s->n_tokens - s->n_cached;
-        int feed = todo == 1 ? 1 : ATTN_MIN(todo, budget);
-        if (todo > 1) budget -= feed;
+        bool score = scoring_prompt(s);
+        int feed = todo == 1 && !score ? 1 : ATTN_MIN(rows_wanted(s), budget);
+        if (todo > 1 || score) budget -= feed;
         b->items[k] = (attn_batch_item){.seq = i, .tokens = s->tokens + s->n_cached, .n = feed,
-                                        .logits = feed == todo ? s->logits : NULL};
+                                        .logits = score ? s->score_rows : feed == todo ? s->logits : NULL,
+                                        .all_logits = score};
     }
     return n;
 }
 
 /* log softmax of the raw logits: the chosen token's value and the n_top largest. */
 static void fill_logprobs(const float *raw, int vocab, attn_batch_token *t, int32_t *top_ids, float *top_lp) {
-    float max = -INFINITY;
-    for (int i = 0; i < vocab; i++) max = raw[i] > max ? raw[i] : max;
-    double sum = 0;
-    for (int i = 0; i < vocab; i++) sum += exp((double)raw[i] - max);
-    float lse = max + (float)log(sum);
+    float lse = attn_log_sum_exp(raw, vocab);
     int n = 0;
     for (int i = 0; i < vocab; i++) { /* insertion into a short sorted list */
         if (n == t->n_top && (n == 0 || raw[i] <= top_lp[n - 1])) continue;
@@ -250,6 +282,38 @@ static void fill_logprobs(const float *raw, int vocab, attn_batch_token *t, int3
     t->n_top = n;
     t->logprob = raw[t->token] - lse;
     t->top_ids = top_ids, t->top_logprobs = top_lp;
+}
+
+typedef struct {
+    const attn_batch *b;
+    slot *s;
+    int from; /* the chunk's first position */
+} score_job;
+
+/* Row r of a scoring chunk: the logprobs of the prompt token after its position. */
+static void score_task(void *ctx, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    const score_job *j = ctx;
+    for (int64_t r = r0; r < r1; r++) {
+        scored *o = &j->s->scores[r];
+        o->t = (attn_batch_token){.token = j->s->tokens[j->from + r + 1], .n_top = j->s->p.top_logprobs};
+        fill_logprobs(j->s->score_rows + r * j->b->vocab, j->b->vocab, &o->t, o->top_ids, o->top_logprobs);
+    }
+}
+
+/* A scoring chunk of n rows from position `from` is in: its prompt tokens' logprobs go out in
+ * order (the first token's, which nothing predicts, empty), and the prompt's last row becomes
+ * the first sample's logits. Rows spread over the threads: a log softmax over a large
+ * vocabulary costs a good part of a row's forward. */
+static void score_chunk(const attn_batch *b, slot *s, int from, int n) {
+    void (*emit)(void *, const attn_batch_token *) = s->p.on_prompt_token;
+    if (from == 0 && emit) emit(s->p.user, &(attn_batch_token){.token = s->tokens[0], .logprob = NAN});
+    int rows = ATTN_MIN(n, s->n_prompt - 1 - from); /* the last prompt row predicts a sample */
+    score_job j = {b, s, from};
+    if (rows > 0) attn_parallel_for(rows, 1, score_task, &j);
+    for (int r = 0; r < rows && emit; r++) emit(s->p.user, &s->scores[r].t);
+    if (from + n == s->n_prompt)
+        memcpy(s->logits, s->score_rows + (size_t)(n - 1) * (size_t)b->vocab, (size_t)b->vocab * sizeof(float));
 }
 
 /* Draws the next token of every slot with fresh logits, slots spread over the threads: each
@@ -307,8 +371,12 @@ int attn_batch_step(attn_batch *b) {
     b->n_ready = 0;
     for (int k = 0; k < n; k++) {
         slot *s = &b->slots[b->item_slot[k]];
+        int from = s->n_cached;
         s->n_cached += (int)b->items[k].n;
-        if (b->items[k].logits) b->ready[b->n_ready++] = b->item_slot[k];
+        if (b->items[k].all_logits) score_chunk(b, s, from, (int)b->items[k].n);
+        if (!b->items[k].logits || s->n_cached < s->n_tokens) continue;
+        if (s->p.max_tokens == 0) slot_finish(s, "length", NULL); /* the prompt was only fed (or scored) */
+        else b->ready[b->n_ready++] = b->item_slot[k];
     }
     attn_parallel_for(b->n_ready, 1, draw_task, b);
     for (int k = 0; k < b->n_ready; k++) take_token(b, &b->slots[b->ready[k]]);

@@ -9,6 +9,10 @@
  * and callbacks. When a slot finishes, its cache is kept: the next request whose prompt starts
  * the same way (a chat's next turn) reuses it and prefills only the rest.
  *
+ * A request may also score its prompt: the log-probability of each prompt token given those
+ * before it (the prompt logprobs of OpenAI's echo, what lm-evaluation-harness reads), from
+ * prefill chunks whose every row's logits the model returns.
+ *
  * Single-threaded: one thread adds, cancels and steps (the server's scheduler thread); the
  * callbacks run on that thread, inside attn_batch_step() / attn_batch_cancel(). */
 #ifndef ATTN_BATCH_H
@@ -42,17 +46,22 @@ typedef struct {
 } attn_batch_done;
 
 typedef struct {
-    int max_tokens;                /* >= 1 */
+    int max_tokens;                /* 0: the prompt is only fed (and scored, with prompt_logprobs) */
     attn_sampler_params sampling;
     const char *const *stops;      /* copied; not printed */
     int n_stops;
     bool ignore_eos;
     int top_logprobs;              /* < 0: no logprobs; 0..ATTN_BATCH_MAX_TOP_LOGPROBS alternatives */
+    bool prompt_logprobs;          /* with top_logprobs >= 0: also every prompt token's, through
+                                    * on_prompt_token in order, the first with none (logprob NaN,
+                                    * no alternatives); the whole prompt is computed (no cache reuse) */
     /* Text as it becomes final (whole UTF-8 characters, never part of a stop string); returning
-     * non-zero cancels. on_token: each sampled token (with logprobs when asked). on_done: once,
+     * non-zero cancels. on_token: each sampled token (with logprobs when asked); on_prompt_token:
+     * each prompt token, with prompt_logprobs, all before the first sampled one. on_done: once,
      * at the end; the slot is free when it returns. Any may be NULL. */
     int (*on_text)(void *user, const char *text, size_t len);
     void (*on_token)(void *user, const attn_batch_token *t);
+    void (*on_prompt_token)(void *user, const attn_batch_token *t);
     void (*on_done)(void *user, const attn_batch_done *d);
     void *user;
 } attn_batch_params;

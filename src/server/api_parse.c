@@ -150,7 +150,8 @@ static int parse_sampling(json_t *o, attn_sampler_params *p, uint64_t *seed, api
 static int parse_shape(json_t *o, api_kind kind, api_call *c, long long *n, long long *max_tokens, int *top_lp,
                        api_error *e) {
     if (get_bool(o, "stream", &c->stream, e) || get_int(o, "n", 1, API_MAX_CHOICES, n, e) ||
-        get_int(o, "max_tokens", 1, INT32_MAX, max_tokens, e) || get_bool(o, "ignore_eos", &c->ignore_eos, e))
+        get_int(o, "max_tokens", kind == API_CHAT ? 1 : 0, INT32_MAX, max_tokens, e) ||
+        get_bool(o, "ignore_eos", &c->ignore_eos, e))
         return -1;
     json_t *so = json_object_get(o, "stream_options");
     if (so && !json_is_null(so)) { /* as OpenAI and vLLM answer: an option of a stream there is not */
@@ -171,6 +172,8 @@ static int parse_shape(json_t *o, api_kind kind, api_call *c, long long *n, long
     } else {
         if (get_int(o, "logprobs", 0, ATTN_BATCH_MAX_TOP_LOGPROBS, &top, e) || get_bool(o, "echo", &c->echo, e))
             return -1;
+        if (*max_tokens == 0 && !c->echo) /* as OpenAI's legacy API: nothing to answer otherwise */
+            return BAD_REQUEST(e, "max_tokens", "'max_tokens' 0 needs 'echo': true (the prompt scored, nothing generated)");
     }
     *top_lp = (int)top;
     return 0;
@@ -216,6 +219,9 @@ static int add_id_prompt(prompt_set *ps, const api_model *m, json_t *arr, api_er
         ps->ids[i][k] = (int32_t)json_integer_value(v);
     }
     ps->n_ids[i] = (int)n;
+    size_t len; /* echo shows the ids' text */
+    if (attn_tokenizer_decode(m->tok, ps->ids[i], (int)n, &ps->text[i], &len) != 0)
+        return api_fail(e, 500, "server_error", NULL, NULL, "%s", attn_last_error());
     return 0;
 }
 
@@ -415,14 +421,17 @@ static int parse_call(api_kind kind, json_t *o, const api_model *m, api_call *c,
     g->top_logprobs = top_lp;
     g->ignore_eos = c->ignore_eos;
     /* OpenAI's defaults: 16 tokens for completions; a chat answer may fill the context */
-    g->max_tokens = max_tokens > 0 ? (int)ATTN_MIN(max_tokens, m->n_ctx) : kind == API_CHAT ? (int)m->n_ctx : 16;
+    g->max_tokens = max_tokens >= 0 ? (int)ATTN_MIN(max_tokens, m->n_ctx) : kind == API_CHAT ? (int)m->n_ctx : 16;
+    /* echo with logprobs scores the prompt too, as OpenAI's legacy completions did */
+    g->prompt_logprobs = c->echo && top_lp >= 0;
     /* logprobs cost far more than text (an answer holds every alternative): bound one request's */
-    long long entries = (long long)(top_lp + 1) * ps->n * n * g->max_tokens;
-    if (top_lp >= 0 && entries > API_MAX_LOGPROB_ENTRIES)
+    long long tokens = (long long)ps->n * n * g->max_tokens;
+    for (int i = 0; g->prompt_logprobs && i < ps->n; i++) tokens += (long long)n * ps->n_ids[i];
+    if (top_lp >= 0 && tokens * (top_lp + 1) > API_MAX_LOGPROB_ENTRIES)
         return BAD_REQUEST(e, kind == API_CHAT ? "top_logprobs" : "logprobs",
                            "logprobs for %lld tokens x %d alternatives is more than one request may ask (%d): "
                            "lower max_tokens, n or the number of alternatives",
-                           (long long)ps->n * n * g->max_tokens, top_lp + 1, API_MAX_LOGPROB_ENTRIES);
+                           tokens, top_lp + 1, API_MAX_LOGPROB_ENTRIES);
     if (parse_stops(o, kind, m, c->req, e)) return -1;
     return make_jobs(c, ps, n, seed, e);
 }

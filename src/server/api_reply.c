@@ -4,6 +4,7 @@
  * bytes that are not UTF-8 and JSON strings must be. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include "core/common.h"
 #include "generate/stream.h"
@@ -79,29 +80,39 @@ static json_t *chat_logprobs(const api_model *m, const srv_logprob *lp, int n) {
     return json_pack("{s:o}", "content", content);
 }
 
-/* Completions' form: parallel arrays; text_offset counts bytes from the start of the text
- * (after an echoed prompt of `offset` bytes and the tokens before `from`). */
-static json_t *completion_logprobs(const api_model *m, const srv_logprob *lp, int from, int to, size_t offset) {
-    for (int i = 0; i < from; i++) {
-        size_t n = 0;
-        attn_tokenizer_token_bytes(m->tok, lp[i].token, &n);
-        offset += n;
-    }
+static size_t token_len(const api_model *m, int32_t id) {
+    size_t n = 0;
+    attn_tokenizer_token_bytes(m->tok, id, &n);
+    return n;
+}
+
+/* Completions' form: parallel arrays of entries [from, to), whose text_offset counts bytes
+ * from the start of the text: the prompt's tokens (echo with logprobs) from the echoed
+ * prompt's start, less the bytes in front that the echo lacks (the BOS a text prompt was
+ * given), the generated ones from its end. The first prompt token, which nothing predicts,
+ * has null for its logprob and alternatives, as OpenAI's and vLLM's. */
+static json_t *completion_logprobs(const api_model *m, const srv_job *j, int from, int to, size_t echo_len) {
+    const srv_logprob *lp = j->logprobs;
+    const int np = j->n_prompt_logprobs;
+    size_t prompt_len = 0, at = 0;
+    for (int i = 0; i < np; i++) prompt_len += token_len(m, lp[i].token);
+    const size_t lacks = prompt_len > echo_len ? prompt_len - echo_len : 0;
     json_t *tokens = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
-    for (int i = from; i < to; i++) {
+    for (int i = 0; i < to; at += token_len(m, lp[i].token), i++) {
+        if (i == np) at = 0;
+        if (i < from) continue;
         json_array_append_new(tokens, token_text(m, lp[i].token));
-        json_array_append_new(lps, json_real(lp[i].logprob));
-        json_t *top = json_object();
-        for (int k = 0; k < lp[i].n_top; k++) {
+        bool none = isnan(lp[i].logprob);
+        json_array_append_new(lps, none ? json_null() : json_real(lp[i].logprob));
+        json_t *top = none ? json_null() : json_object();
+        for (int k = 0; !none && k < lp[i].n_top; k++) {
             json_t *t = token_text(m, lp[i].top_ids[k]);
             json_object_set_new(top, json_string_value(t), json_real(lp[i].top_logprobs[k]));
             json_decref(t);
         }
         json_array_append_new(tops, top);
+        size_t offset = i < np ? (at > lacks ? at - lacks : 0) : echo_len + at;
         json_array_append_new(offs, json_integer((json_int_t)offset));
-        size_t n = 0;
-        attn_tokenizer_token_bytes(m->tok, lp[i].token, &n);
-        offset += n;
     }
     return json_pack("{s:o, s:o, s:o, s:o}", "tokens", tokens, "token_logprobs", lps, "top_logprobs", tops,
                      "text_offset", offs);
@@ -110,8 +121,9 @@ static json_t *completion_logprobs(const api_model *m, const srv_logprob *lp, in
 /* Logprobs go out only for tokens whose text went out: those a stop string swallowed never do,
  * and those behind held-back text wait for it, so an answer's logprobs spell its text. */
 static int logprobs_ready(const srv_job *j, const api_model *m) {
-    if (!j->n_logprobs || !m->tok || (j->finish && strcmp(j->finish, "stop") != 0)) return j->n_logprobs;
-    return attn_tokens_in_text(m->tok, &j->logprobs->token, sizeof *j->logprobs, j->n_logprobs, j->len);
+    const int np = j->n_prompt_logprobs, n = j->n_logprobs - np;
+    if (!n || !m->tok || (j->finish && strcmp(j->finish, "stop") != 0)) return j->n_logprobs;
+    return np + attn_tokens_in_text(m->tok, &j->logprobs[np].token, sizeof *j->logprobs, n, j->len);
 }
 
 static json_t *logprobs_json(const api_call *c, const api_model *m, int k, int from, int to) {
@@ -119,7 +131,7 @@ static json_t *logprobs_json(const api_call *c, const api_model *m, int k, int f
     if (c->req->gen.top_logprobs < 0) return json_null();
     if (c->kind == API_CHAT) return chat_logprobs(m, j->logprobs + from, to - from);
     size_t echo = c->echo_text[k] ? strlen(c->echo_text[k]) : 0;
-    return completion_logprobs(m, j->logprobs, from, to, echo);
+    return completion_logprobs(m, j, from, to, echo);
 }
 
 /* ---- whole answers ------------------------------------------------------------------------ */
@@ -132,8 +144,9 @@ static json_t *head(const api_call *c, const api_model *m, const char *object) {
 json_t *api_reply(const api_call *c, const api_model *m, api_error *e) {
     const srv_request *r = c->req;
     for (int k = 0; k < r->n_jobs; k++)
-        if (strcmp(r->jobs[k].finish, "error") == 0) {
-            api_fail(e, 500, "server_error", NULL, NULL, "generation failed: %s", r->jobs[k].error);
+        if (strcmp(r->jobs[k].finish, "error") == 0 || r->jobs[k].prompt_logprobs_lost) {
+            api_fail(e, 500, "server_error", NULL, NULL, "generation failed: %s",
+                     r->jobs[k].prompt_logprobs_lost ? "out of memory keeping the prompt's logprobs" : r->jobs[k].error);
             return NULL;
         }
     json_t *choices = json_array();
@@ -203,9 +216,13 @@ static void job_events(api_call *c, const api_model *m, int k, api_buf *out) {
     api_progress *p = &c->progress[k];
     bool first = !p->started;
     if (first) {
-        p->started = true;
         const char *echo = c->echo_text[k];
-        if (c->kind == API_CHAT || echo) send_chunk(out, c, m, k, echo, echo ? strlen(echo) : 0, 0, 0, true, NULL);
+        /* an echo with the prompt's logprobs goes out once they are all in, together */
+        int np = c->req->gen.prompt_logprobs ? j->n_prompt_logprobs : 0;
+        if (np < j->n_prompt && c->req->gen.prompt_logprobs && !j->finish) return;
+        p->started = true;
+        if (c->kind == API_CHAT || echo) send_chunk(out, c, m, k, echo, echo ? strlen(echo) : 0, 0, np, true, NULL);
+        p->logprobs_sent = np;
     }
     int lp_ready = logprobs_ready(j, m);
     if (j->len > p->text_sent || lp_ready > p->logprobs_sent) {

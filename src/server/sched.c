@@ -40,24 +40,40 @@ static int job_on_text(void *user, const char *text, size_t len) {
     return atomic_load(&r->cancelled);
 }
 
+/* Appends a token's logprobs to the job's (request mutex held); false when out of memory. */
+static bool keep_logprobs(srv_job *j, const attn_batch_token *t) {
+    if (j->n_logprobs == j->cap_logprobs) {
+        int cap = j->cap_logprobs ? 2 * j->cap_logprobs : 16;
+        srv_logprob *lp = realloc(j->logprobs, (size_t)cap * sizeof *lp);
+        if (!lp) return false;
+        j->logprobs = lp, j->cap_logprobs = cap;
+    }
+    srv_logprob *lp = &j->logprobs[j->n_logprobs++];
+    lp->token = t->token, lp->logprob = t->logprob, lp->n_top = t->n_top;
+    if (t->n_top > 0) { /* a first prompt token has none, nor arrays */
+        memcpy(lp->top_ids, t->top_ids, (size_t)t->n_top * sizeof(int32_t));
+        memcpy(lp->top_logprobs, t->top_logprobs, (size_t)t->n_top * sizeof(float));
+    }
+    return true;
+}
+
 static void job_on_token(void *user, const attn_batch_token *t) {
     srv_job *j = user;
     srv_request *r = j->req;
     pthread_mutex_lock(&r->mu);
     j->n_generated++;
-    if (r->gen.top_logprobs >= 0) {
-        if (j->n_logprobs == j->cap_logprobs) {
-            int cap = j->cap_logprobs ? 2 * j->cap_logprobs : 16;
-            srv_logprob *lp = realloc(j->logprobs, (size_t)cap * sizeof *lp);
-            if (lp) j->logprobs = lp, j->cap_logprobs = cap;
-        }
-        if (j->n_logprobs < j->cap_logprobs) {
-            srv_logprob *lp = &j->logprobs[j->n_logprobs++];
-            lp->token = t->token, lp->logprob = t->logprob, lp->n_top = t->n_top;
-            memcpy(lp->top_ids, t->top_ids, (size_t)t->n_top * sizeof(int32_t));
-            memcpy(lp->top_logprobs, t->top_logprobs, (size_t)t->n_top * sizeof(float));
-        }
-    }
+    if (r->gen.top_logprobs >= 0) keep_logprobs(j, t);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* A prompt token's logprobs: they come first, all before the first generated token's. */
+static void job_on_prompt_token(void *user, const attn_batch_token *t) {
+    srv_job *j = user;
+    srv_request *r = j->req;
+    pthread_mutex_lock(&r->mu);
+    if (keep_logprobs(j, t)) j->n_prompt_logprobs++;
+    else j->prompt_logprobs_lost = true;
+    pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -122,7 +138,8 @@ static void admit(srv_sched *s) {
         }
         attn_batch_params p = r->gen;
         p.sampling.seed = j->seed;
-        p.on_text = job_on_text, p.on_token = job_on_token, p.on_done = job_on_done, p.user = j;
+        p.on_text = job_on_text, p.on_token = job_on_token, p.on_prompt_token = job_on_prompt_token;
+        p.on_done = job_on_done, p.user = j;
         j->sched = s;
         int slot = attn_batch_add(s->batch, j->prompt, j->n_prompt, &p);
         if (slot < 0) {

@@ -38,8 +38,11 @@ typedef struct {
     /* results, guarded by req->mu */
     char *text;               /* NUL-terminated */
     size_t len, cap;
-    srv_logprob *logprobs;    /* one per generated token, when req->gen.top_logprobs >= 0 */
+    srv_logprob *logprobs;    /* when req->gen.top_logprobs >= 0: one per prompt token (prompt_logprobs;
+                               * the first's logprob NaN), then one per generated token */
     int n_logprobs, cap_logprobs;
+    int n_prompt_logprobs;    /* of those, the prompt's */
+    bool prompt_logprobs_lost; /* out of memory keeping one: the answer is an error */
     int n_generated, n_reused;
     const char *finish;       /* NULL while running: "stop", "length", "cancelled", "error" */
     char error[256];
