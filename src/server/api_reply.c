@@ -218,8 +218,8 @@ static void job_events(api_call *c, const api_model *m, int k, api_buf *out) {
     if (first) {
         const char *echo = c->echo_text[k];
         /* an echo with the prompt's logprobs goes out once they are all in, together */
-        int np = c->req->gen.prompt_logprobs ? j->n_prompt_logprobs : 0;
-        if (np < j->n_prompt && c->req->gen.prompt_logprobs && !j->finish) return;
+        int np = j->n_prompt_logprobs;
+        if (c->req->gen.prompt_logprobs && np < j->n_prompt && !j->finish) return;
         p->started = true;
         if (c->kind == API_CHAT || echo) send_chunk(out, c, m, k, echo, echo ? strlen(echo) : 0, 0, np, true, NULL);
         p->logprobs_sent = np;
