@@ -110,7 +110,9 @@ static double run_batches(attn_model *m, const seq_set *s, bool whole_prompts, f
             if (pos == s->len[q] || (step > 0 && n_items > 0 && below(4) == 0)) continue;
             int64_t n = pos >= s->prompt[q] ? 1 : whole_prompts ? s->prompt[q] - pos : 1 + below(s->prompt[q] - pos);
             bool all = n > 1 && (n_all == 0 || below(3) == 0);
-            float *logits = all ? rows + (int64_t)n_items * longest * V : below(8) == 0 ? NULL : out + (int64_t)n_items * V;
+            float *logits = all               ? rows + (int64_t)n_items * longest * V
+                            : below(8) == 0 ? NULL
+                                            : out + (int64_t)n_items * V;
             items[n_items++] = (attn_batch_item){.seq = q, .tokens = s->toks[q] + pos, .n = n, .logits = logits,
                                                  .all_logits = all};
             n_all += all;

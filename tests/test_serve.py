@@ -253,8 +253,9 @@ def test_score(s):
     a greedy continuation fed back as part of a prompt gets, token by token, the logprobs and
     alternatives it was generated with. The prompt is longer than a scoring chunk (64 rows), and
     another request decodes meanwhile, so the rows come from stacked batches."""
-    ids = s.post("/tokenize", {"content": "It was the best of times, it was the worst of times, it was the age "
-                                          "of wisdom, it was the age of foolishness, it was the epoch of belief"})[1]["tokens"]
+    text = ("It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of "
+            "foolishness, it was the epoch of belief")
+    ids = s.post("/tokenize", {"content": text})[1]["tokens"]
     gen = s.post("/v1/completions", {"prompt": ids, "max_tokens": 40, "temperature": 0, "logprobs": 3,
                                      "ignore_eos": True})[1]["choices"][0]["logprobs"]
     gen_ids = s.post("/tokenize", {"content": "".join(gen["tokens"])})[1]["tokens"]
@@ -283,7 +284,8 @@ def test_score(s):
     worst = max(abs(a - b) for a, b in zip(lp["token_logprobs"][n:], gen["token_logprobs"]))
     same_top = all(set(a) == set(b) and all(abs(a[k] - b[k]) < 1e-3 for k in a)
                    for a, b in zip(lp["top_logprobs"][n:], gen["top_logprobs"]))
-    check(worst < 1e-3 and same_top, f"scored as generated: worst |d logprob| {worst:.2g}, alternatives equal {same_top}")
+    check(worst < 1e-3 and same_top,
+          f"scored as generated: worst |d logprob| {worst:.2g}, alternatives equal {same_top}")
     greedy = all(abs(v - max(t.values())) < 1e-6 for v, t in zip(lp["token_logprobs"][n:], lp["top_logprobs"][n:]))
     check(greedy, "each greedy token scores as its row's best")
     events, done = s.stream("/v1/completions", dict(body, max_tokens=2, temperature=0, ignore_eos=True))

@@ -173,7 +173,8 @@ static int parse_shape(json_t *o, api_kind kind, api_call *c, long long *n, long
         if (get_int(o, "logprobs", 0, ATTN_BATCH_MAX_TOP_LOGPROBS, &top, e) || get_bool(o, "echo", &c->echo, e))
             return -1;
         if (*max_tokens == 0 && !c->echo) /* as OpenAI's legacy API: nothing to answer otherwise */
-            return BAD_REQUEST(e, "max_tokens", "'max_tokens' 0 needs 'echo': true (the prompt scored, nothing generated)");
+            return BAD_REQUEST(e, "max_tokens",
+                               "'max_tokens' 0 needs 'echo': true (the prompt scored, nothing generated)");
     }
     *top_lp = (int)top;
     return 0;
@@ -430,7 +431,7 @@ static int parse_call(api_kind kind, json_t *o, const api_model *m, api_call *c,
     if (top_lp >= 0 && tokens * (top_lp + 1) > API_MAX_LOGPROB_ENTRIES)
         return BAD_REQUEST(e, kind == API_CHAT ? "top_logprobs" : "logprobs",
                            "logprobs for %lld tokens x %d alternatives is more than one request may ask (%d): "
-                           "lower max_tokens, n or the number of alternatives",
+                           "lower max_tokens, n, the number of alternatives or (echo) the prompt",
                            tokens, top_lp + 1, API_MAX_LOGPROB_ENTRIES);
     if (parse_stops(o, kind, m, c->req, e)) return -1;
     return make_jobs(c, ps, n, seed, e);

@@ -145,8 +145,9 @@ json_t *api_reply(const api_call *c, const api_model *m, api_error *e) {
     const srv_request *r = c->req;
     for (int k = 0; k < r->n_jobs; k++)
         if (strcmp(r->jobs[k].finish, "error") == 0 || r->jobs[k].prompt_logprobs_lost) {
-            api_fail(e, 500, "server_error", NULL, NULL, "generation failed: %s",
-                     r->jobs[k].prompt_logprobs_lost ? "out of memory keeping the prompt's logprobs" : r->jobs[k].error);
+            const char *why = r->jobs[k].prompt_logprobs_lost ? "out of memory for the prompt's logprobs"
+                                                              : r->jobs[k].error;
+            api_fail(e, 500, "server_error", NULL, NULL, "generation failed: %s", why);
             return NULL;
         }
     json_t *choices = json_array();
