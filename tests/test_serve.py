@@ -108,6 +108,11 @@ def is_error(status, body, want_status, param=None, code=None):
 
 # ---- api -------------------------------------------------------------------------------------
 
+def counts(usage):
+    """A usage's token counts, without what the cache held (which depends on the requests before)."""
+    return {k: usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+
+
 def test_api(s, model_id):
     st, h, _ = s.request("GET", "/health")
     check(st == 200 and h.get("status") == "ok" and h.get("slots", 0) >= 2, f"/health: {st} {h}")
@@ -135,7 +140,12 @@ def test_api(s, model_id):
         events, done = s.stream("/v1/completions", dict(body, stream_options={"include_usage": True}))
         text = "".join(e["choices"][0]["text"] for e in events if e["choices"])
         check(done and text == c["text"], f"streamed text equals the whole answer: {text!r} vs {c['text']!r}")
-        check(events[-1]["choices"] == [] and events[-1]["usage"] == u, "the usage chunk comes last")
+        su = events[-1].get("usage") or {}
+        check(events[-1]["choices"] == [] and counts(su) == counts(u), "the usage chunk comes last")
+        # the same prompt again: all but its last position come from the slot's cache
+        cached = [x.get("prompt_tokens_details", {}).get("cached_tokens") for x in (r2["usage"], su)]
+        check(u["prompt_tokens_details"]["cached_tokens"] >= 0 and cached == [n_prompt - 1] * 2,
+              f"usage names the prompt's positions taken from the cache: {cached} of {n_prompt}")
         check(events[-2]["choices"][0]["finish_reason"] == c["finish_reason"], "the finish reason is streamed")
         check(len(events) >= 3, f"text arrives in several events ({len(events)})")
 
@@ -195,7 +205,7 @@ def test_api(s, model_id):
                                                "temperature": 0, "ignore_eos": True})
     st, r, _ = parts_chat([{"type": "text", "text": "Describe:"}, {"type": "text", "text": "the cat"}])
     st2, r2, _ = parts_chat("Describe:\nthe cat")
-    check(st == 200 and st2 == 200 and r["usage"] == r2["usage"] and
+    check(st == 200 and st2 == 200 and counts(r["usage"]) == counts(r2["usage"]) and
           r["choices"][0]["message"] == r2["choices"][0]["message"],
           f"text parts are the text joined by newlines: {st} {r} vs {st2} {r2}")
     for part, named in (({"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}, "image_url"),
@@ -308,7 +318,30 @@ def test_score(s):
           f"another {res[1:]}")
     st, r, _ = s.post("/v1/completions", {"prompt": full, "max_tokens": 0})
     check(is_error(st, r, 400, param="max_tokens"), f"max_tokens 0 without echo: {st} {r}")
+    test_score_reuse(s)
     print(f"score: {len(full)} prompt tokens scored as generated (worst |d logprob| {worst:.2g})")
+
+
+def test_score_reuse(s):
+    """Choices after one context (lm-evaluation-harness's multiple choice): the second is scored
+    from the slot's kept logprobs up to where it differs, and says so in usage; asked for more
+    alternatives than were kept, it is computed afresh, with the same numbers."""
+    ctx = "Call me Ishmael. Some years ago, never mind how long precisely, having little money in my purse, "
+    def score(text, top):
+        st, r, _ = s.post("/v1/completions", {"prompt": text, "max_tokens": 0, "echo": True, "logprobs": top})
+        return r["choices"][0]["logprobs"], r["usage"]["prompt_tokens_details"]["cached_tokens"], r["usage"]
+    a, cached_a, _ = score(ctx + "I thought I would sail about.", 2)
+    b, cached_b, ub = score(ctx + "and nothing in particular.", 2)
+    fresh, cached_f, _ = score(ctx + "and nothing in particular.", 3)
+    n_ctx = len(s.post("/tokenize", {"content": ctx, "add_special": True})[1]["tokens"])
+    check(cached_b >= n_ctx - 1 and cached_f == 0,
+          f"the second choice reused the context ({cached_b} of {ub['prompt_tokens']} positions, context "
+          f"{n_ctx}); more alternatives than kept recompute ({cached_f})")
+    same_ctx = a["token_logprobs"][:n_ctx] == b["token_logprobs"][:n_ctx] and a["tokens"][:n_ctx] == b["tokens"][:n_ctx]
+    worst = max(abs(x - y) for x, y in zip(b["token_logprobs"][1:], fresh["token_logprobs"][1:]))
+    tops = all(set(x) <= set(y) and len(x) == 2 for x, y in zip(b["top_logprobs"][1:], fresh["top_logprobs"][1:]))
+    check(same_ctx and worst < 1e-3 and tops and len(b["tokens"]) == len(fresh["tokens"]),
+          f"reused logprobs equal fresh ones: context kept {same_ctx}, worst |d| {worst:.2g}, alternatives {tops}")
 
 
 # ---- abuse -----------------------------------------------------------------------------------

@@ -8,7 +8,9 @@
  *
  * A slot that scores its prompt feeds it in chunks of at most SCORE_ROWS tokens whose every
  * row's logits come back (attn_batch_item.all_logits): row p gives token p+1's logprob, and the
- * prompt's last row is the first sample's logits as usual.
+ * prompt's last row is the first sample's logits as usual. The slot keeps what it scored with
+ * its cache, so the next scoring request that starts the same way (lm-evaluation-harness's
+ * choices after one context) computes only the rest.
  *
  * A slot's sampler, stream and logits are allocated when a request starts and freed when it
  * ends, so an idle server holds only the model, the caches and the token arrays. */
@@ -24,10 +26,11 @@
 #include "nn/layers.h"
 
 /* A scoring slot's prompt tokens per step: its rows' logits are SCORE_ROWS x vocab floats (12 MB
- * for SmolLM2's 49,152 tokens), beside prefill chunks of up to 256 rows. */
+ * for SmolLM2's 49,152 tokens), beside prefill chunks of up to 256 rows. What it scored stays
+ * with its cache: ~200 bytes a position. */
 #define SCORE_ROWS 64
 
-/* One prompt token's logprobs, as a scoring step computes them. */
+/* A prompt token's logprobs, as scoring computed them (given the tokens before it). */
 typedef struct {
     attn_batch_token t;
     int32_t top_ids[ATTN_BATCH_MAX_TOP_LOGPROBS];
@@ -47,7 +50,9 @@ typedef struct {
     float *logits;            /* [vocab], row i of the batch's logit rows */
     float *raw;               /* [vocab] the logits before penalties, when logprobs are asked */
     float *score_rows;        /* [SCORE_ROWS][vocab] a scoring slot's chunk's logits, else NULL */
-    scored *scores;           /* [SCORE_ROWS] */
+    scored *kept;             /* [n_ctx]: kept[t] token t's, for 1 <= t <= n_kept (allocated by the
+                               * first scoring request, then kept with the cache) */
+    int n_kept, kept_top;     /* and the alternatives each holds */
     attn_batch_token drawn;   /* the token sampled this step, with its logprobs */
     int32_t top_ids[ATTN_BATCH_MAX_TOP_LOGPROBS];
     float top_logprobs[ATTN_BATCH_MAX_TOP_LOGPROBS];
@@ -112,8 +117,8 @@ int attn_batch_n_active(const attn_batch *b) {
 static void slot_release(slot *s) {
     attn_sampler_free(s->sampler);
     attn_stream_free(s->stream);
-    free(s->raw), free(s->score_rows), free(s->scores);
-    s->sampler = NULL, s->stream = NULL, s->raw = NULL, s->score_rows = NULL, s->scores = NULL;
+    free(s->raw), free(s->score_rows);
+    s->sampler = NULL, s->stream = NULL, s->raw = NULL, s->score_rows = NULL;
     s->active = false;
 }
 
@@ -176,15 +181,21 @@ int attn_batch_add(attn_batch *b, const int32_t *prompt, int n_prompt, const att
     bool scoring = p->prompt_logprobs && p->top_logprobs >= 0;
     if (scoring) {
         s->score_rows = malloc((size_t)SCORE_ROWS * (size_t)b->vocab * sizeof(float));
-        s->scores = malloc(SCORE_ROWS * sizeof *s->scores);
+        if (!s->kept) s->kept = malloc((size_t)b->n_ctx * sizeof *s->kept), s->n_kept = 0;
     }
-    if (!s->sampler || !s->stream || (p->top_logprobs >= 0 && !s->raw) || (scoring && (!s->score_rows || !s->scores))) {
+    if (!s->sampler || !s->stream || (p->top_logprobs >= 0 && !s->raw) || (scoring && (!s->score_rows || !s->kept))) {
         slot_release(s);
         return attn_error("out of memory starting a generation");
     }
     /* At least the last prompt token is fed again: its logits are what the first sample needs.
-     * A scored prompt is fed whole: every row's logits are wanted. */
-    int reuse = scoring ? 0 : ATTN_MIN(shared, n_prompt - 1);
+     * A scored prompt reuses only positions whose tokens' logprobs were kept, with at least as
+     * many alternatives; kept[t] holds while tokens 0..t are the same. */
+    s->n_kept = ATTN_MIN(s->n_kept, ATTN_MAX(shared - 1, 0));
+    int reuse = ATTN_MIN(shared, n_prompt - 1);
+    if (scoring) {
+        reuse = s->kept_top >= p->top_logprobs ? ATTN_MIN(reuse, s->n_kept) : 0;
+        s->n_kept = reuse, s->kept_top = p->top_logprobs;
+    }
     if (attn_model_seq_truncate(b->model, i, reuse) != 0) {
         slot_release(s);
         return -1;
@@ -209,7 +220,7 @@ void attn_batch_free(attn_batch *b) {
     if (b->slots)
         for (int i = 0; i < b->n_slots; i++) {
             attn_batch_cancel(b, i);
-            free(b->slots[i].tokens);
+            free(b->slots[i].tokens), free(b->slots[i].kept);
         }
     free(b->slots);
     free(b->items);
@@ -295,23 +306,35 @@ static void score_task(void *ctx, int64_t r0, int64_t r1, int thread) {
     (void)thread;
     const score_job *j = ctx;
     for (int64_t r = r0; r < r1; r++) {
-        scored *o = &j->s->scores[r];
-        o->t = (attn_batch_token){.token = j->s->tokens[j->from + r + 1], .n_top = j->s->p.top_logprobs};
+        scored *o = &j->s->kept[j->from + r + 1];
+        o->t = (attn_batch_token){.token = j->s->tokens[j->from + r + 1], .n_top = j->s->kept_top};
         fill_logprobs(j->s->score_rows + r * j->b->vocab, j->b->vocab, &o->t, o->top_ids, o->top_logprobs);
     }
 }
 
+/* Prompt tokens [t0, t1)'s kept logprobs to the caller, with the alternatives it asked for. */
+static void emit_kept(const slot *s, int t0, int t1) {
+    for (int t = t0; t < t1 && s->p.on_prompt_token; t++) {
+        attn_batch_token e = s->kept[t].t;
+        e.n_top = ATTN_MIN(e.n_top, s->p.top_logprobs);
+        s->p.on_prompt_token(s->p.user, &e);
+    }
+}
+
 /* A scoring chunk of n rows from position `from` is in: its prompt tokens' logprobs go out in
- * order (the first token's, which nothing predicts, empty), and the prompt's last row becomes
- * the first sample's logits. Rows spread over the threads: a log softmax over a large
- * vocabulary costs a good part of a row's forward. */
+ * order, after (in the first chunk) the first token's, which nothing predicts, and those of the
+ * reused positions; the prompt's last row becomes the first sample's logits. Rows spread over
+ * the threads: a log softmax over a large vocabulary costs a good part of a row's forward. */
 static void score_chunk(const attn_batch *b, slot *s, int from, int n) {
-    void (*emit)(void *, const attn_batch_token *) = s->p.on_prompt_token;
-    if (from == 0 && emit) emit(s->p.user, &(attn_batch_token){.token = s->tokens[0], .logprob = NAN});
+    if (from == s->n_reused && s->p.on_prompt_token) {
+        s->p.on_prompt_token(s->p.user, &(attn_batch_token){.token = s->tokens[0], .logprob = NAN});
+        emit_kept(s, 1, from + 1);
+    }
     int rows = ATTN_MIN(n, s->n_prompt - 1 - from); /* the last prompt row predicts a sample */
     score_job j = {b, s, from};
     if (rows > 0) attn_parallel_for(rows, 1, score_task, &j);
-    for (int r = 0; r < rows && emit; r++) emit(s->p.user, &s->scores[r].t);
+    s->n_kept = from + ATTN_MAX(rows, 0);
+    emit_kept(s, from + 1, s->n_kept + 1);
     if (from + n == s->n_prompt)
         memcpy(s->logits, s->score_rows + (size_t)(n - 1) * (size_t)b->vocab, (size_t)b->vocab * sizeof(float));
 }

@@ -58,6 +58,7 @@ typedef struct {
     int64_t created;
     char *echo_text[API_MAX_CHOICES]; /* completions with echo: each job's prompt text */
     int prompt_tokens;                /* usage: each distinct prompt counted once */
+    int per_prompt;                   /* jobs per prompt (n): prompt p's are jobs p*n .. p*n+n-1 */
     srv_request *req;
     api_progress progress[API_MAX_CHOICES];
     bool usage_sent, done_sent;

@@ -364,6 +364,7 @@ static int check_lengths(api_kind kind, const prompt_set *ps, const api_model *m
 /* Jobs: every prompt n times, each with its own seed (seed, seed+1, ...). */
 static int make_jobs(api_call *c, prompt_set *ps, long long n, uint64_t seed, api_error *e) {
     for (int p = 0; p < ps->n; p++) c->prompt_tokens += ps->n_ids[p];
+    c->per_prompt = (int)n;
     for (int k = 0; k < ps->n * n; k++) {
         srv_job *j = &c->req->jobs[k];
         int p = k / (int)n;

@@ -2,9 +2,9 @@
  * as server-sent events chunk by chunk, errors, the model list, and /tokenize, /detokenize.
  * Every string that holds model output goes through api_json_text(), since a model may emit
  * bytes that are not UTF-8 and JSON strings must be. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <math.h>
 #include <string.h>
 #include "core/common.h"
 #include "generate/stream.h"
@@ -32,11 +32,18 @@ static const char *finish_reason(const srv_job *j) {
     return strcmp(j->finish, "length") == 0 ? "length" : "stop"; /* "cancelled" only reaches a server stopping */
 }
 
+/* OpenAI's counts; prompt_tokens_details.cached_tokens: of each prompt, the positions every one
+ * of its jobs found in a slot's cache (not computed again). */
 static json_t *usage(const api_call *c) {
-    int completion = 0;
+    int completion = 0, cached = 0;
     for (int k = 0; k < c->req->n_jobs; k++) completion += c->req->jobs[k].n_generated;
-    return json_pack("{s:i, s:i, s:i}", "prompt_tokens", c->prompt_tokens, "completion_tokens", completion,
-                     "total_tokens", c->prompt_tokens + completion);
+    for (int k0 = 0; c->per_prompt > 0 && k0 < c->req->n_jobs; k0 += c->per_prompt) {
+        int least = c->req->jobs[k0].n_reused;
+        for (int k = k0 + 1; k < k0 + c->per_prompt; k++) least = ATTN_MIN(least, c->req->jobs[k].n_reused);
+        cached += least;
+    }
+    return json_pack("{s:i, s:i, s:i, s:{s:i}}", "prompt_tokens", c->prompt_tokens, "completion_tokens", completion,
+                     "total_tokens", c->prompt_tokens + completion, "prompt_tokens_details", "cached_tokens", cached);
 }
 
 /* ---- logprobs ---------------------------------------------------------------------------- */
