@@ -322,6 +322,16 @@ def test_score(s):
     print(f"score: {len(full)} prompt tokens scored as generated (worst |d logprob| {worst:.2g})")
 
 
+def dump_scored(s, path):
+    """A fixed text scored (echo, logprobs, max_tokens 0); its logprobs to path, for test_serve.sh
+    to compare servers started with different precisions."""
+    text = ("Once upon a time, there was a little girl named Lily. She loved to play outside in the sunshine. "
+            "One day, she saw a big, red ball in the park.")
+    st, r, _ = s.post("/v1/completions", {"prompt": text, "max_tokens": 0, "echo": True, "logprobs": 0})
+    if check(st == 200, f"scoring for the dump: {st} {r}"):
+        json.dump(r["choices"][0]["logprobs"]["token_logprobs"][1:], open(path, "w"))
+
+
 def test_score_reuse(s):
     """Choices after one context (lm-evaluation-harness's multiple choice): the second is scored
     from the slot's kept logprobs up to where it differs, and says so in usage; asked for more
@@ -781,6 +791,7 @@ def main():
     ap.add_argument("--no-rss", action="store_true", help="skip the RSS check (sanitizers hold freed memory)")
     ap.add_argument("--ref", default=None, help="part bos: llamacpp-ref/refs/tiny-llama-f32.json")
     ap.add_argument("--strict", action="store_true", help="a missing tool fails instead of skipping (CI)")
+    ap.add_argument("--dump", default=None, help="part scored: where to write the prompt's logprobs (JSON)")
     a = ap.parse_args()
     s = Server(a.url, a.key)
     parts = a.parts.split(",")
@@ -804,6 +815,8 @@ def main():
         test_auth(a.url, a.key)
     if "bos" in parts:
         test_bos(s, a.model_id, a.ref)
+    if "scored" in parts:
+        dump_scored(s, a.dump)
     if "sdk" in parts:
         try:
             import openai  # noqa: F401

@@ -109,14 +109,30 @@ if [ -n "$gguf" ] && [ -f "$gguf" ]; then
     if start_server "$tmp/serve3.log" -m "$gguf" --parallel 2 --ctx-size 2048 --alias smollm2; then
         contains "SmolLM2's template found" "$tmp/serve3.log" "chat template chatml"
         contains "decoding's activations named" "$tmp/serve3.log" "with one-byte integer activations (as llama.cpp"
-        drive sdk,browser --model-id smollm2 --real-model
+        contains "scoring's precision named" "$tmp/serve3.log" "prompts scored with --matmul auto's"
+        drive sdk,browser,scored --model-id smollm2 --real-model --dump "$tmp/scored-default.json"
         stop_server "$tmp/serve3.log"
     fi
     # serve's own default yields to ATTN_MATMUL, as every command's does
     if ATTN_MATMUL=auto start_server "$tmp/serve5.log" -m "$gguf" --parallel 1 --ctx-size 256; then
         contains "ATTN_MATMUL=auto keeps two bytes" "$tmp/serve5.log" "with two-byte integer activations"
+        drive scored --model-id smollm2 --dump "$tmp/scored-auto.json"
         stop_server "$tmp/serve5.log"
     fi
+    if start_server "$tmp/serve6.log" -m "$gguf" --parallel 1 --ctx-size 256 --matmul int8; then
+        drive scored --model-id smollm2 --dump "$tmp/scored-int8.json"
+        stop_server "$tmp/serve6.log"
+    fi
+    # the default scores prompts as --matmul auto does, not with its one-byte decoding activations
+    if python3 - "$tmp"/scored-{default,auto,int8}.json <<'EOF'
+import json, sys
+d, a, i = (json.load(open(f)) for f in sys.argv[1:])
+near = max(abs(x - y) for x, y in zip(d, a))
+far = max(abs(x - y) for x, y in zip(d, i))
+print(f"scored prompt, {len(d)} tokens: default vs auto {near:.2g}, vs int8 {far:.2g}")
+sys.exit(0 if len(d) == len(a) == len(i) > 20 and near < 1e-4 and far > 1e-2 else 1)
+EOF
+    then ok; else bad "the default server scores prompts as --matmul auto"; fi
 else
     echo "note: no SmolLM2 GGUF (set ATTN_SMOLLM2_GGUF): SDK and page tested with a random model"
 fi

@@ -63,8 +63,12 @@ static int serve(serve_opts *o) {
     if (!o->model && !(o->model = cli_default_model("serve"))) return 2;
     /* A server's steps decode many sequences at once, where one-byte activations (llama.cpp's
      * choice) run 1.3x the two-byte ones at the same one-sequence speed, for +0.17% perplexity
-     * on SmolLM2 (bench/README.md). ATTN_MATMUL or --matmul still choose. */
+     * on SmolLM2 (bench/README.md). ATTN_MATMUL or --matmul still choose. Scored prompts
+     * (evaluations) keep AUTO under that default: loglikelihoods within 0.008 of transformers'
+     * where one byte moves them up to 0.6 (tools/check_lmeval.py). */
     attn_gemm_set_default_precision(ATTN_MATMUL_INT8);
+    const char *env = getenv("ATTN_MATMUL");
+    int score_precision = o->matmul || (env && *env) ? -1 : ATTN_MATMUL_AUTO;
     if (cli_setup_runtime("serve", o->threads, o->isa, o->matmul, o->kv_type)) return 2;
     if (!o->api_key) o->api_key = getenv("ATTN_API_KEY");
     if (!is_loopback(o->host) && !(o->api_key && *o->api_key))
@@ -91,7 +95,7 @@ static int serve(serve_opts *o) {
     attn_server_config cfg = {.host = o->host, .port = o->port, .api_key = o->api_key, .n_slots = o->parallel,
                               .n_ctx = o->ctx_size, .queue_cap = o->queue, .max_body = 1 << 20,
                               .model_id = model_id(o), .model = m, .tok = tok, .chat = chat,
-                              .default_system = default_system};
+                              .default_system = default_system, .score_precision = score_precision};
     attn_server *srv = attn_server_start(&cfg);
     if (!srv) {
         fprintf(stderr, "attn serve: %s\n", attn_last_error());
@@ -103,9 +107,10 @@ static int serve(serve_opts *o) {
             (long long)(o->ctx_size ? o->ctx_size : info->n_ctx), attn_dtype_name(attn_model_kv_type(m)),
             attn_chat_template_name(chat));
     if (info->quantized)
-        fprintf(stderr, "attn serve: decoding on quantized weights with %s%s\n", attn_matmul_decoding_desc(),
+        fprintf(stderr, "attn serve: decoding on quantized weights with %s%s%s\n", attn_matmul_decoding_desc(),
                 attn_gemm_precision() == ATTN_MATMUL_INT8 ? " (as llama.cpp; --matmul auto: two bytes, closer to f32)"
-                                                          : "");
+                                                          : "",
+                score_precision >= 0 ? "; prompts scored with --matmul auto's" : "");
     fprintf(stderr, "attn serve: listening on http://%s:%d (Ctrl-C stops)\n", url_host, attn_server_port(srv));
     wait_for_signal(&set);
     attn_server_stop(srv);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/common.h"
+#include "core/gemm.h"
 #include "core/threadpool.h"
 #include "generate/stream.h"
 #include "nn/layers.h"
@@ -71,6 +72,7 @@ struct attn_batch {
     float *logit_rows;        /* [n_slots][vocab]: slots decoding in order get their logits
                                * from the head in place (attn_batch_logits), no copy */
     int n_ready;
+    int score_precision;      /* attn_batch_set_scoring_precision's, or -1 */
 };
 
 attn_batch *attn_batch_new(attn_model *m, const attn_tokenizer *tok, int n_slots, int64_t n_ctx, int prefill_chunk) {
@@ -82,7 +84,7 @@ attn_batch *attn_batch_new(attn_model *m, const attn_tokenizer *tok, int n_slots
     attn_batch *b = calloc(1, sizeof *b);
     if (!b) goto oom;
     const attn_model_info *info = attn_model_get_info(m);
-    b->model = m, b->tok = tok, b->n_slots = n_slots, b->prefill_chunk = prefill_chunk;
+    b->model = m, b->tok = tok, b->n_slots = n_slots, b->prefill_chunk = prefill_chunk, b->score_precision = -1;
     b->n_ctx = n_ctx > 0 ? n_ctx : info->n_ctx;
     b->vocab = (int)info->vocab_size;
     b->slots = calloc((size_t)n_slots, sizeof *b->slots);
@@ -104,6 +106,7 @@ oom:
 }
 
 int attn_batch_n_slots(const attn_batch *b) { return b->n_slots; }
+void attn_batch_set_scoring_precision(attn_batch *b, int precision) { b->score_precision = precision; }
 int64_t attn_batch_n_ctx(const attn_batch *b) { return b->n_ctx; }
 
 int attn_batch_n_active(const attn_batch *b) {
@@ -381,10 +384,22 @@ static void take_token(attn_batch *b, slot *s) {
     if (end) slot_finish(s, end, strcmp(end, "error") == 0 ? attn_last_error() : NULL);
 }
 
+/* The forward of a step's items, scoring ones in the batch's precision for them. */
+static int forward(attn_batch *b, int n) {
+    bool scoring = false;
+    for (int k = 0; k < n; k++) scoring = scoring || b->items[k].all_logits;
+    attn_matmul_precision was = attn_gemm_precision();
+    bool swap = scoring && b->score_precision >= 0 && b->score_precision != (int)was &&
+                attn_gemm_set_precision((attn_matmul_precision)b->score_precision) == 0;
+    int rc = attn_model_forward_batch(b->model, b->items, n);
+    if (swap) attn_gemm_set_precision(was);
+    return rc;
+}
+
 int attn_batch_step(attn_batch *b) {
     int n = plan_items(b);
     if (n == 0) return 0;
-    if (attn_model_forward_batch(b->model, b->items, n) != 0) {
+    if (forward(b, n) != 0) {
         char err[512];
         snprintf(err, sizeof err, "%s", attn_last_error()); /* callbacks may set errors of their own */
         for (int k = 0; k < n; k++) slot_finish(&b->slots[b->item_slot[k]], "error", err);

@@ -72,6 +72,11 @@ typedef struct attn_batch attn_batch;
  * its cache. prefill_chunk: the most prompt tokens one step feeds (all slots together).
  * tok may be NULL (no text, only tokens). NULL with the error set on failure. */
 attn_batch *attn_batch_new(attn_model *m, const attn_tokenizer *tok, int n_slots, int64_t n_ctx, int prefill_chunk);
+/* Steps that score a prompt compute with this attn_matmul_precision (core/gemm.h), then the
+ * process's setting comes back: `attn serve` scores with AUTO where its one-byte default for
+ * decoding stands (per-token logprobs ~80x closer to exact). -1 (the start): the process's. */
+void attn_batch_set_scoring_precision(attn_batch *b, int precision);
+
 /* Cancels what still runs (on_done "cancelled"), then frees. */
 void attn_batch_free(attn_batch *b);
 

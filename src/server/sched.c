@@ -185,7 +185,8 @@ static void *sched_main(void *arg) {
     return NULL;
 }
 
-srv_sched *srv_sched_start(attn_model *m, const attn_tokenizer *tok, int n_slots, int64_t n_ctx, int queue_cap) {
+srv_sched *srv_sched_start(attn_model *m, const attn_tokenizer *tok, int n_slots, int64_t n_ctx, int queue_cap,
+                           int score_precision) {
     srv_sched *s = calloc(1, sizeof *s);
     if (!s) {
         attn_error("out of memory");
@@ -199,6 +200,7 @@ srv_sched *srv_sched_start(attn_model *m, const attn_tokenizer *tok, int n_slots
     s->batch = s->queue && s->running ? attn_batch_new(m, tok, n_slots, n_ctx, 256) : NULL;
     s->n_slots = n_slots;
     s->n_ctx = s->batch ? attn_batch_n_ctx(s->batch) : 0;
+    if (s->batch) attn_batch_set_scoring_precision(s->batch, score_precision);
     if (!s->batch) {
         if (!s->queue || !s->running) attn_error("out of memory");
         free(s->queue), free(s->running), free(s);

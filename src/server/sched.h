@@ -78,8 +78,10 @@ typedef struct {
     uint64_t served, tokens_generated;
 } srv_sched_stats;
 
-/* Starts the scheduler thread over a batch of n_slots sequences of n_ctx positions. */
-srv_sched *srv_sched_start(attn_model *m, const attn_tokenizer *tok, int n_slots, int64_t n_ctx, int queue_cap);
+/* Starts the scheduler thread over a batch of n_slots sequences of n_ctx positions, scoring
+ * prompts in score_precision (attn_batch_set_scoring_precision; -1: the process's). */
+srv_sched *srv_sched_start(attn_model *m, const attn_tokenizer *tok, int n_slots, int64_t n_ctx, int queue_cap,
+                           int score_precision);
 /* Cancels everything still queued or running and joins the thread; later submits fail (503). */
 void srv_sched_stop(srv_sched *s);
 /* Stops (if still running) and frees; no thread may use s any more. */

@@ -403,7 +403,7 @@ attn_server *attn_server_start(const attn_server_config *cfg) {
     struct sockaddr_storage addr;
     bool v6 = false;
     if (resolve(cfg->host ? cfg->host : "127.0.0.1", cfg->port, &addr, &v6) != 0) goto fail;
-    s->sched = srv_sched_start(cfg->model, cfg->tok, cfg->n_slots, cfg->n_ctx, cfg->queue_cap);
+    s->sched = srv_sched_start(cfg->model, cfg->tok, cfg->n_slots, cfg->n_ctx, cfg->queue_cap, cfg->score_precision);
     if (!s->sched) goto fail;
     s->api = (api_model){.id = s->model_id, .tok = cfg->tok, .chat = cfg->chat, .default_system = s->default_system,
                          .n_ctx = srv_sched_n_ctx(s->sched), .created = (int64_t)time(NULL)};

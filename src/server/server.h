@@ -32,6 +32,8 @@ typedef struct {
     const attn_tokenizer *tok;
     const attn_chat_template *chat;
     const char *default_system;   /* the chat template's default system prompt, or NULL */
+    int score_precision;          /* prompts scored (echo with logprobs) in this attn_matmul_precision;
+                                   * -1: the process's */
 } attn_server_config;
 
 typedef struct attn_server attn_server;
