@@ -137,7 +137,7 @@ int cmd_serve(int argc, char **argv) {
         {"tokenizer", 0, OPT_STR, &o.tokenizer, "tokenizer.json or folder (default: the model's)", 0, 0},
         {"threads", 't', OPT_INT, &o.threads, "threads; 0 = all cores", 0, 512},
         {"isa", 0, OPT_STR, &o.isa, "force kernels: scalar, avx2 or avx512 (default: best available)", 0, 0},
-        {"matmul", 0, OPT_STR, &o.matmul, CLI_MATMUL_HELP "; for serve the default is int8 instead (a batch decodes faster)", 0, 0},
+        {"matmul", 0, OPT_STR, &o.matmul, CLI_MATMUL_HELP "; for serve the default is int8 instead (a batch decodes faster; prompts scored with echo and logprobs take auto)", 0, 0},
         {"kv-type", 0, OPT_STR, &o.kv_type, CLI_KV_HELP, 0, 0},
     };
     cmd_spec spec = {"serve", "attn serve [-m MODEL] [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--parallel N]",
