@@ -14,6 +14,10 @@ count) unless --url points at a running one.
   python3 bench/bench_serve.py                      # SmolLM2 ($ATTN_SMOLLM2_GGUF or the cache)
   python3 bench/bench_serve.py --clients 1,4,8 --requests 4 --max-tokens 128 --threads 2
   python3 bench/bench_serve.py --server-args "--matmul auto"   # two-byte activations (serve defaults to int8)
+  python3 bench/bench_serve.py --score     # scoring: choices after one context, as lm-eval asks them
+With --score, one client sends lm-evaluation-harness's loglikelihood requests (echo, logprobs 1,
+max_tokens 1, token ids) for --contexts contexts of 400 tokens, each followed by 4 choices of
+16 tokens: the first choice scores the whole prompt, the others reuse the slot's scored context.
 Standard library only."""
 import argparse
 import http.client
@@ -103,6 +107,34 @@ def run_level(host, port, clients, requests, max_tokens, late_s):
             "ttft_arriving_p50_s": statistics.median(late or ttfts)}
 
 
+def post_json(host, port, path, body):
+    conn = http.client.HTTPConnection(host, port, timeout=600)
+    conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+    r = json.loads(conn.getresponse().read())
+    conn.close()
+    return r
+
+
+def run_scoring(host, port, contexts):
+    """Milliseconds of each first choice and of each later one; tokens taken from the cache."""
+    text = open(os.path.join(ROOT, "models", "shakespeare-char", "README.md")).read() * 4
+    ids = post_json(host, port, "/tokenize", {"content": text})["tokens"]
+    if len(ids) < 400 + 4 * 16 + contexts:
+        sys.exit("bench_serve: the scoring text is too short")
+    choices = [ids[400 + 16 * i: 416 + 16 * i] for i in range(4)]
+    first, later, cached = [], [], []
+    for c in range(contexts):
+        ctx = ids[c: c + 400]  # a context of its own each round
+        for i, choice in enumerate(choices):
+            t0 = time.perf_counter()
+            r = post_json(host, port, "/v1/completions", {"prompt": ctx + choice, "max_tokens": 1, "logprobs": 1,
+                                                          "echo": True, "temperature": 0})
+            (first if i == 0 else later).append((time.perf_counter() - t0) * 1000)
+            if i:
+                cached.append(r["usage"]["prompt_tokens_details"]["cached_tokens"])
+    return first, later, cached
+
+
 def rss_mb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -136,6 +168,8 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--server-args", default="", help="more options for the server it starts, e.g. '--matmul auto'")
     ap.add_argument("--json", action="store_true", help="print the results as JSON lines too")
+    ap.add_argument("--score", action="store_true", help="time prompt scoring instead (see above)")
+    ap.add_argument("--contexts", type=int, default=8, help="--score: contexts, 4 choices each")
     a = ap.parse_args()
     levels = [int(c) for c in a.clients.split(",")]
     proc = None
@@ -147,6 +181,19 @@ def main():
             sys.exit(f"bench_serve: no model at {a.model}: run scripts/fetch-smollm2.sh or give --model")
         proc, port = start_server(a, max(levels))
         host = "127.0.0.1"
+    if a.score:
+        try:
+            stream_completion(host, port, "warm up", 8)
+            first, later, cached = run_scoring(host, port, a.contexts)
+        finally:
+            if proc:
+                proc.terminate()
+                proc.wait(30)
+        print(f"\n{os.path.basename(a.model)}: {a.contexts} contexts of 400 tokens x 4 choices of 16 (echo, "
+              f"logprobs 1)\nfirst choice: median {statistics.median(first):.1f} ms ({min(first):.1f}-"
+              f"{max(first):.1f})\nlater choices: median {statistics.median(later):.1f} ms ({min(later):.1f}-"
+              f"{max(later):.1f}), {min(cached)}-{max(cached)} positions from the cache")
+        return
     try:
         idle = rss_mb(proc.pid) if proc else 0.0
         stream_completion(host, port, "warm up", 8)
