@@ -144,7 +144,7 @@ def test_api(s, model_id):
         check(events[-1]["choices"] == [] and counts(su) == counts(u), "the usage chunk comes last")
         # the same prompt again: all but its last position come from the slot's cache
         cached = [x.get("prompt_tokens_details", {}).get("cached_tokens") for x in (r2["usage"], su)]
-        check(u["prompt_tokens_details"]["cached_tokens"] >= 0 and cached == [n_prompt - 1] * 2,
+        check(cached == [n_prompt - 1] * 2,
               f"usage names the prompt's positions taken from the cache: {cached} of {n_prompt}")
         check(events[-2]["choices"][0]["finish_reason"] == c["finish_reason"], "the finish reason is streamed")
         check(len(events) >= 3, f"text arrives in several events ({len(events)})")
