@@ -120,7 +120,8 @@ static void check_embed(attn_qtype t) {
     uint8_t *w = random_matrix(t, V, D);
     int32_t ids[3] = {6, 0, 3};
     float *out = malloc((size_t)(3 * D) * sizeof(float)), *row = malloc((size_t)D * sizeof(float));
-    attn_embed_q(out, w, t, ids, 3, D);
+    attn_weight table = {.data = w, .qtype = t, .n_in = D, .n_out = V};
+    for (int i = 0; i < 3; i++) attn_weight_row(out + i * D, &table, ids[i]);
     int bad = 0;
     for (int i = 0; i < 3; i++) {
         attn_dequantize_row(t, w + (size_t)ids[i] * attn_quant_row_bytes(t, D), row, D);

@@ -199,14 +199,16 @@ static void final_norm(const void *family, float *out, const float *x, int64_t r
     attn_layernorm(out, x, g->lnf_w, g->lnf_b, rows, g->c.n_embd, g->c.eps);
 }
 
-/* A block-quantized token table (GGUF): its rows, plus the position rows added one by one
- * (g->h is free scratch before the blocks run). */
-static void embed_quantized(gpt2 *g, const attn_batch_segment *s) {
+/* A segment's token rows (the table in whatever form it is stored: attn_weight_row, as
+ * llama's lookup) plus its position rows (g->h is free scratch before the blocks run). */
+static void embed(gpt2 *g, const attn_batch_segment *s) {
     const int64_t C = g->c.n_embd;
+    const attn_weight table = {.data = g->wte.data, .dtype = g->wte.dtype, .qtype = g->wte.qtype, .n_in = C,
+                               .n_out = g->c.vocab};
     const size_t row_bytes = (size_t)C * attn_dtype_size(g->wpe.dtype);
     float *x = g->x + s->row * C, *pos = g->h + s->row * C;
-    attn_embed_q(x, g->wte.data, g->wte.qtype, s->tokens, s->n, C);
     for (int64_t t = 0; t < s->n; t++) {
+        attn_weight_row(x + t * C, &table, s->tokens[t]);
         attn_to_f32(pos, (const char *)g->wpe.data + (size_t)(s->pos + t) * row_bytes, g->wpe.dtype, C);
         attn_add(x + t * C, pos, C);
     }
@@ -214,13 +216,8 @@ static void embed_quantized(gpt2 *g, const attn_batch_segment *s) {
 
 /* Token plus position embeddings of every segment, the blocks, the logits. */
 static int forward_pass(gpt2 *g, const attn_batch_pass *p) {
+    for (int i = 0; i < p->n_segs; i++) embed(g, &p->segs[i]);
     int64_t C = g->c.n_embd;
-    for (int i = 0; i < p->n_segs; i++) {
-        const attn_batch_segment *s = &p->segs[i];
-        if (g->wte.qtype) embed_quantized(g, s);
-        else attn_embed(g->x + s->row * C, g->wte.data, g->wte.dtype, s->tokens, s->n, C, g->wpe.data, g->wpe.dtype,
-                        s->pos);
-    }
     for (int l = 0; l < g->c.n_layer; l++)
         if (block(g, l, p)) return -1;
     return attn_batch_logits(p, g->x, C, g->h, &g->lm_head, final_norm, g, g->logit_rows);

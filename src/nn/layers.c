@@ -3,7 +3,6 @@
 
 #include <math.h>
 #include "core/kernels.h"
-#include "core/quant.h"
 #include "core/threadpool.h"
 
 typedef struct {
@@ -53,37 +52,6 @@ static void layernorm_rows(void *ctx, int64_t r0, int64_t r1, int thread) {
 void attn_layernorm(float *out, const float *x, const float *w, const float *b, int64_t rows, int64_t dim, float eps) {
     ln_job j = {.out = out, .x = x, .w = w, .b = b, .dim = dim, .eps = eps};
     attn_parallel_for(rows, 8, layernorm_rows, &j); /* a single row (decoding) runs inline */
-}
-
-static void add_row(float *out, const void *table, attn_dtype dt, int64_t row, int64_t dim) {
-    const uint8_t *base = (const uint8_t *)table + (size_t)row * dim * attn_dtype_size(dt);
-    switch (dt) {
-    case ATTN_F16:
-        for (int64_t i = 0; i < dim; i++) out[i] += attn_f16_to_f32(((const uint16_t *)base)[i]);
-        break;
-    case ATTN_BF16:
-        for (int64_t i = 0; i < dim; i++) out[i] += attn_bf16_to_f32(((const uint16_t *)base)[i]);
-        break;
-    default:
-        for (int64_t i = 0; i < dim; i++) out[i] += ((const float *)base)[i];
-        break;
-    }
-}
-
-void attn_embed(float *out, const void *table, attn_dtype dt, const int32_t *ids, int64_t n, int64_t dim,
-                const void *pos_table, attn_dtype pos_dt, int64_t pos0) {
-    for (int64_t t = 0; t < n; t++) {
-        float *o = out + t * dim;
-        for (int64_t i = 0; i < dim; i++) o[i] = 0.0f;
-        add_row(o, table, dt, ids[t], dim);
-        if (pos_table) add_row(o, pos_table, pos_dt, pos0 + t, dim);
-    }
-}
-
-void attn_embed_q(float *out, const void *table, int qtype, const int32_t *ids, int64_t n, int64_t dim) {
-    size_t rb = attn_quant_row_bytes((attn_qtype)qtype, dim);
-    for (int64_t t = 0; t < n; t++)
-        attn_dequantize_row((attn_qtype)qtype, (const uint8_t *)table + (size_t)ids[t] * rb, out + t * dim, dim);
 }
 
 void attn_add(float *y, const float *x, int64_t n) { attn_kernels_get()->axpy(y, 1.0f, x, n); }

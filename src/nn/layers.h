@@ -14,13 +14,6 @@ void attn_layernorm(float *out, const float *x, const float *w, const float *b, 
 void attn_layernorm_row(float *out, const float *x, const float *w, const float *b, int64_t dim, float eps,
                         float *mean_out, float *rstd_out);
 
-/* out[t] = table[ids[t]] (+ pos_table[pos0 + t] when pos_table is given); tables [n][dim]
- * in their stored dtype. ids must already be range-checked. */
-void attn_embed(float *out, const void *table, attn_dtype dt, const int32_t *ids, int64_t n, int64_t dim,
-                const void *pos_table, attn_dtype pos_dt, int64_t pos0);
-/* out[t][0:dim] = row ids[t] of a token table stored as a ggml type (quantized rows of
- * blocks, or F32/F16/BF16), dequantized exactly as attn_dequantize_row does. */
-void attn_embed_q(float *out, const void *table, int qtype, const int32_t *ids, int64_t n, int64_t dim);
 
 /* y += x over n elements. */
 void attn_add(float *y, const float *x, int64_t n);
