@@ -19,12 +19,18 @@ FFN 5632, vocab 32000; tools/make_random_llama_gguf.py) in f16, f32, q8_0, q4_0 
 depend on the weights' values. Files are made once under ~/.cache/attn/bench-gguf.
 
 Prints a Markdown table (tokens/s, ratio attn / llama.cpp, generation as a share of the memory
-bound, peak RSS of each process). The bound is `attn bench --bandwidth`'s, measured after
-attn's run in every round: the read bandwidth of the same threads over the bytes of weights a
-token reads (all but an untied embedding table). A shared host's bandwidth moves with its
-load, so each row takes the best bandwidth measured so far in the run (a slow sample would
-put a fast round over 100%); the row's own best sample is printed beside it, so a row timed in
-a slow minute shows as one.
+bound, peak RSS of each process). The memory's read bandwidth is probed (`attn bench
+--bandwidth` with no model: 1 GiB read by the same threads, ~0.2 s) before attn's run, between
+the two engines' runs and after llama.cpp's, in every round. The bound is the bytes of weights
+a token reads (all but an untied embedding table) over the best bandwidth probed so far in the
+run (a slow sample would put a fast round over 100%); the row's own best probe is printed
+beside it.
+A shared host's bandwidth moves in phases: on the 2-vCPU EPYC these notes come from, it reads
+~45 or ~80 GB/s for tens of seconds at a time, all memory alike. A round whose engines ran in
+different phases gives a ratio that says nothing about the engines, so the table also gives the
+generation ratio of every "steady" round, one whose three probes lie within 15% of each other,
+with its bandwidth. Every round's probes and both engines' read rates
+go to stderr.
 With --depth D, generation is timed after D positions are already in the cache (both
 engines; llama-bench's -d): long-context decoding, where the KV cache's reads add to the
 weights' (the bound column still counts the weights alone).
@@ -104,33 +110,51 @@ def default_set(attn, with_1b):
     return files
 
 
+def probe(args, env):
+    """The read bandwidth of args.threads threads right now, GB/s."""
+    r, _, _ = common.run_child([args.attn, "bench", "--bandwidth", "-t", str(args.threads), "--json"], env)
+    return r["bandwidth_gb_s"]
+
+
+STEADY = 1.15  # a round is steady when its largest probe is within 15% of its smallest
+
+
 def measure(args, gguf):
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-    row = {}
+    row = {"probes": [probe(args, env)]}
     cmd = [args.attn, "bench", "-m", gguf, "-p", str(args.prompt), "-n", str(args.gen), "-d", str(args.depth),
            "-t", str(args.threads), "--json"]
     r, rss, _ = common.run_child(cmd, env)
-    row["attn"] = dict(pp=r["pp_tok_s"], tg=r["tg_tok_s"], rss=rss, type=r.get("dtype", "?"))
-    # the bound in a run of its own: its 1 GiB buffer would count in the peak RSS above
-    r, _, _ = common.run_child(cmd[:4] + ["-p", "0", "-n", "1", "-r", "1", "-t", str(args.threads), "--json",
-                                          "--bandwidth"], env)
-    row["attn"].update(bound=r.get("tg_bound_tok_s", 0), gbps=r.get("bandwidth_gb_s", 0))
+    row["attn"] = dict(pp=r["pp_tok_s"], tg=r["tg_tok_s"], rss=rss, type=r.get("dtype", "?"),
+                       decode_gb=r["decode_mb"] * 1048576 / 1e9)
+    row["probes"].append(probe(args, env))
     cmd = [sys.executable, os.path.abspath(__file__), "--llamacpp-child", gguf, "--prompt", str(args.prompt),
            "--gen", str(args.gen), "--threads", str(args.threads), "--depth", str(args.depth)]
     r, rss, _ = common.run_child(cmd, env)
     row["llama.cpp"] = dict(pp=r["pp_tok_s"], tg=r["tg_tok_s"], rss=rss, ver=r["llama_cpp_python"])
+    row["probes"].append(probe(args, env))
+    p, gb = row["probes"], row["attn"]["decode_gb"]
+    at, lc = row["attn"]["tg"] * gb, row["llama.cpp"]["tg"] * gb
+    print(f"  probes {p[0]:.1f} / {p[1]:.1f} / {p[2]:.1f} GB/s{' (steady)' if steady(row) else ''}: "
+          f"attn read {at:.1f} GB/s ({100 * at / max(p[0], p[1]):.0f}% of its probes' best), "
+          f"llama.cpp {lc:.1f} ({100 * lc / max(p[1], p[2]):.0f}%), tg {row['attn']['tg'] / row['llama.cpp']['tg']:.2f}x",
+          file=sys.stderr, flush=True)
     return row
+
+
+def steady(row):
+    return max(row["probes"]) <= STEADY * min(row["probes"])
 
 
 def median_rows(rounds):
     out = {}
-    for eng in rounds[0]:
+    for eng in ("attn", "llama.cpp"):
         out[eng] = dict(rounds[0][eng])
-        for k in ("pp", "tg", "rss", "bound", "gbps"):
-            if k not in rounds[0][eng]:
-                continue
-            pick = max if k in ("bound", "gbps") else statistics.median  # the machine's best bandwidth
-            out[eng][k] = pick(r[eng][k] for r in rounds)
+        for k in ("pp", "tg", "rss"):
+            out[eng][k] = statistics.median(r[eng][k] for r in rounds)
+    out["steady"] = sorted((statistics.median(r["probes"]), r["attn"]["tg"] / r["llama.cpp"]["tg"])
+                           for r in rounds if steady(r))  # (bandwidth, tg ratio), slowest first
+    out["best_probe"] = max(max(r["probes"]) for r in rounds)
     return out
 
 
@@ -159,27 +183,26 @@ def main():
     print(f"{common.cpu_name()}, {a.threads} threads, prompt {a.prompt} tokens, generation {a.gen} tokens"
           f"{f' after {a.depth} cached positions' if a.depth else ''}, median of {a.rounds} round(s)\n")
     print("| model | type | attn pp tok/s | llama.cpp pp tok/s | pp ratio | attn tg tok/s | llama.cpp tg tok/s "
-          "| tg ratio | tg % of bound attn / llama.cpp | row's GB/s | attn RSS MB | llama.cpp RSS MB |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    ver, gbps, best = "?", [], 0.0
+          "| tg ratio | steady rounds: tg ratio @ GB/s | tg % of bound attn / llama.cpp | row's GB/s | attn RSS MB "
+          "| llama.cpp RSS MB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    ver, gbps = "?", []
     for gguf in files:
         print(f"measuring {gguf} ...", file=sys.stderr, flush=True)
         rows = median_rows([measure(a, gguf) for _ in range(a.rounds)])
-        at, lc = rows["attn"], rows["llama.cpp"]
+        at, lc, st = rows["attn"], rows["llama.cpp"], rows["steady"]
         ver = lc["ver"]
-        name = model_stem(gguf)
-        gbps += [at["gbps"]] if at["gbps"] else []
-        best = max([best] + gbps)
-        tok_bound = at["bound"] * best / at["gbps"] if at["gbps"] else 0  # this row's bytes, the best bandwidth
-        bound = f"{100 * at['tg'] / tok_bound:.0f}% / {100 * lc['tg'] / tok_bound:.0f}%" if tok_bound else "-"
-        print(f"| {name} | {at['type']} | {at['pp']:.1f} | {lc['pp']:.1f} | {at['pp'] / lc['pp']:.2f}x "
-              f"| {at['tg']:.1f} | {lc['tg']:.1f} | {at['tg'] / lc['tg']:.2f}x | {bound} "
-              f"| {at['gbps']:.1f} | {at['rss']:.0f} | {lc['rss']:.0f} |", flush=True)
+        gbps.append(rows["best_probe"])
+        tok_bound = max(gbps) / at["decode_gb"]  # this row's bytes, the best bandwidth so far
+        calm = ", ".join(f"{ratio:.2f}x @ {bw:.0f}" for bw, ratio in st) or "-"
+        print(f"| {model_stem(gguf)} | {at['type']} | {at['pp']:.1f} | {lc['pp']:.1f} | {at['pp'] / lc['pp']:.2f}x "
+              f"| {at['tg']:.1f} | {lc['tg']:.1f} | {at['tg'] / lc['tg']:.2f}x | {calm} "
+              f"| {100 * at['tg'] / tok_bound:.0f}% / {100 * lc['tg'] / tok_bound:.0f}% "
+              f"| {rows['best_probe']:.1f} | {at['rss']:.0f} | {lc['rss']:.0f} |", flush=True)
     print(f"\nllama.cpp: llama-cpp-python {ver} (compiled from source here); attn: {a.attn}")
-    if gbps:
-        print(f"bound: the weight bytes a token reads over the best read bandwidth of {a.threads} threads measured "
-              f"so far (`attn bench --bandwidth`: {min(gbps):.1f}-{max(gbps):.1f} GB/s over the rows)")
-
+    print(f"bound: the weight bytes a token reads over the best read bandwidth of {a.threads} threads probed so far "
+          f"(`attn bench --bandwidth`: {min(gbps):.1f}-{max(gbps):.1f} GB/s over the rows); steady rounds: their "
+          f"three probes within {100 * (STEADY - 1):.0f}% of each other, each with its median probe")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -115,9 +115,13 @@ expect "tokenize" 0 "$attn" tokenize -m "$m" -p "abc"
 contains "byte tokens" "$tmp/out" "97 98 99"
 expect "bench" 0 "$attn" bench -m "$m" -p 16 -n 8 -r 1 --json
 contains "bench fields" "$tmp/out" "\"tg_tok_s\""
+contains "bench's bytes a token reads" "$tmp/out" '"decode_mb": '
 expect "bench --bandwidth" 0 "$attn" bench -m "$m" -p 0 -n 4 -r 1 --bandwidth
 bw=$(grep -o 'bandwidth *[0-9.]* GB/s' "$tmp/out" | grep -o '[0-9.]*' | head -1)
 if awk -v b="${bw:-0}" 'BEGIN { exit !(b > 0.5 && b < 10000) }'; then ok; else bad "bench --bandwidth read '${bw:-nothing}' GB/s: $(cat "$tmp/out")"; fi
+expect "bench --bandwidth, no model" 0 "$attn" bench --bandwidth -t 1 --json
+bw=$(grep -o '"bandwidth_gb_s": [0-9.]*' "$tmp/out" | grep -o '[0-9.]*$')
+if awk -v b="${bw:-0}" 'BEGIN { exit !(b > 0.5 && b < 10000) }'; then ok; else bad "bench --bandwidth alone read '${bw:-nothing}' GB/s: $(cat "$tmp/out")"; fi
 expect "bench --parallel" 0 "$attn" bench -m "$m" -p 0 -n 8 -r 1 --parallel 3 --json
 contains "bench --parallel's total" "$tmp/out" '"parallel": 3, "parallel_tok_s": '
 expect "bench --parallel too many" 2 "$attn" bench -m "$m" -p 0 -n 8 --parallel 300

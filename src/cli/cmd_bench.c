@@ -1,7 +1,9 @@
 /* cmd_bench.c - `attn bench`: llama-bench-style numbers for one model: prompt processing
  * (pp: one forward over N tokens) and generation (tg: N single-token forwards from an empty
  * cache), median of repetitions, plus load time and peak RSS. With --bandwidth it also
- * measures memory read bandwidth and reports generation as a share of the bound it sets. */
+ * measures memory read bandwidth and reports generation as a share of the bound it sets;
+ * without a model it measures only that (a quick probe of a shared host's bandwidth, which
+ * bench/bench_llama.py takes around each engine's run). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,10 +39,12 @@ static void bw_task(void *ctx, int64_t b, int64_t e, int t) {
     }
 }
 
-/* Best-of-5 read bandwidth over a 1 GiB buffer with all threads, in GB/s. */
+/* Best-of-5 read bandwidth over a 1 GiB buffer with all threads, in GB/s. The buffer is
+ * allocated as repacked weights are (huge pages where offered): as they are read, and 512
+ * page faults instead of 262144 (seconds of a VM's time). */
 static double read_bandwidth(void) {
     size_t n = (size_t)1 << 28;
-    float *buf = attn_alloc(n * sizeof(float));
+    float *buf = attn_alloc_stream(n * sizeof(float));
     if (!buf) return 0;
     for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 1023);
     static bw_job j; /* 4 KB of x: off the stack */
@@ -53,8 +57,19 @@ static double read_bandwidth(void) {
         double dt = attn_time_s() - t0;
         best = dt < best ? dt : best;
     }
-    attn_free(buf);
+    attn_free_stream(buf, n * sizeof(float));
     return n * sizeof(float) / best / 1e9;
+}
+
+static int print_bandwidth_only(bool json) {
+    double bw = read_bandwidth();
+    if (bw <= 0) {
+        fprintf(stderr, "attn bench: %s\n", attn_last_error());
+        return 1;
+    }
+    if (json) printf("{\"threads\": %d, \"bandwidth_gb_s\": %.1f}\n", attn_threads_count(), bw);
+    else printf("bandwidth   %8.1f GB/s read by %d threads\n", bw, attn_threads_count());
+    return 0;
 }
 
 /* Each rep: a prompt of pp tokens, then (in a fresh cache holding `depth` positions, not
@@ -136,7 +151,8 @@ int cmd_bench(int argc, char **argv) {
     int pp = 512, tg = 128, depth = 0, reps = 3, threads = 0, parallel = 0;
     bool json = false, bandwidth = false;
     const opt_spec opts[] = {
-        {"model", 'm', OPT_STR, &model, "model folder or .safetensors file", 0, 0},
+        {"model", 'm', OPT_STR, &model, "model folder, .safetensors or GGUF file (none with --bandwidth: only that)", 0,
+         0},
         {"prompt", 'p', OPT_INT, &pp, "prompt tokens processed in one forward", 0, 1 << 20},
         {"gen", 'n', OPT_INT, &tg, "tokens generated one at a time", 0, 1 << 20},
         {"depth", 'd', OPT_INT, &depth, "positions already in the cache when generation is timed (long contexts)", 0,
@@ -152,12 +168,13 @@ int cmd_bench(int argc, char **argv) {
         {"bandwidth", 0, OPT_FLAG, &bandwidth, "also measure memory bandwidth and the decoding bound", 0, 0},
         {"json", 0, OPT_FLAG, &json, "print one JSON object", 0, 0},
     };
-    cmd_spec spec = {"bench", "attn bench -m MODEL [-p 512] [-n 128] [-d 0] [--parallel N] [-t N] [--json]",
+    cmd_spec spec = {"bench", "attn bench -m MODEL [-p 512] [-n 128] [-d 0] [--parallel N] [-t N] [--json] | --bandwidth",
                      "Measures prompt processing and generation speed (tokens/s, median of --reps),\n"
                      "load time and peak resident memory.", opts, (int)(sizeof opts / sizeof *opts)};
     int pr = args_parse(&spec, argc, argv);
     if (pr) return pr > 0 ? 0 : 2;
     if (cli_setup_runtime("bench", threads, isa, matmul, kv_type)) return 2;
+    if (!model && bandwidth) return print_bandwidth_only(json);
     double t0 = attn_time_s();
     attn_model *m = cli_load_model("bench", model);
     if (!m) return 1;
@@ -190,13 +207,14 @@ int cmd_bench(int argc, char **argv) {
         cli_print_json_string(model, strlen(model));
         printf(", \"family\": \"%s\", \"dtype\": \"%s\", \"n_params\": %lld, \"weight_mb\": %.1f, \"threads\": %d, "
                "\"isa\": \"%s\", \"matmul\": \"%s\", \"kv_type\": \"%s\", \"pp\": %d, \"tg\": %d, \"depth\": %d, "
-               "\"pp_tok_s\": %.2f, \"tg_tok_s\": %.2f, \"load_s\": %.4f, \"peak_rss_mb\": %.1f",
+               "\"pp_tok_s\": %.2f, \"tg_tok_s\": %.2f, \"load_s\": %.4f, \"peak_rss_mb\": %.1f, \"decode_mb\": %.1f",
                info->family, info->weight_type ? info->weight_type : attn_dtype_name(info->dtype), (long long)info->n_params, weight_mb, attn_threads_count(),
-               attn_isa_name(attn_isa_current()), matmul_desc(), kv, pp, tg, depth, pp_tps, tg_tps, load_s, rss_mb);
+               attn_isa_name(attn_isa_current()), matmul_desc(), kv, pp, tg, depth, pp_tps, tg_tps, load_s, rss_mb,
+               info->decode_bytes / 1048576.0);
         if (par_tps > 0) printf(", \"parallel\": %d, \"parallel_tok_s\": %.2f", parallel, par_tps);
         if (bw > 0)
-            printf(", \"bandwidth_gb_s\": %.1f, \"decode_mb\": %.1f, \"tg_bound_tok_s\": %.1f, \"tg_pct_of_bound\": %.1f",
-                   bw, info->decode_bytes / 1048576.0, bound, 100 * tg_tps / bound);
+            printf(", \"bandwidth_gb_s\": %.1f, \"tg_bound_tok_s\": %.1f, \"tg_pct_of_bound\": %.1f", bw, bound,
+                   100 * tg_tps / bound);
         printf("}\n");
     } else {
         printf("model %s: %s %s, %.1fM params, %.1f MB of weights | %d threads, %s kernels, matmul %s, KV cache %s\n",
