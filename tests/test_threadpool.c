@@ -1,8 +1,10 @@
 /* test_threadpool.c - the pool's contract: every item is handled exactly once for any thread
- * count and grain (static, dynamic and guided splits, whose chunks start and end on whole
- * grains), resizing works, and a parallel_for issued from inside a job runs inline
- * with the calling thread's index (so per-thread scratch is never shared between threads). */
+ * count and grain (static, dynamic and streams splits, whose chunks start and end on
+ * whole grains), a thread that finishes its stream takes over the rest of a stalled one,
+ * resizing works, and a parallel_for issued from inside a job runs inline with the calling
+ * thread's index (so per-thread scratch is never shared between threads). */
 #include <stdatomic.h>
+#include <time.h>
 #include "core/common.h"
 #include "core/threadpool.h"
 #include "test.h"
@@ -34,6 +36,26 @@ static void outer_task(void *ctx, int64_t b, int64_t e, int thread) {
     }
 }
 
+/* Thread 1 stalls in its first piece until the last item is done: only a steal by thread 0
+ * (the back half of thread 1's rest) can do it. Gives up after 10 s. */
+static void stall_task(void *ctx, int64_t b, int64_t e, int thread) {
+    const split *sp = ctx;
+    if (thread == 1 && b == sp->n / 2) {
+        struct timespec nap = {0, 100000};
+        for (int i = 0; i < 100000 && !atomic_load(&hits[sp->n - 1]); i++) nanosleep(&nap, NULL);
+    }
+    for (int64_t i = b; i < e; i++) atomic_fetch_add(&hits[i], 1);
+}
+
+static void check_steal(void) {
+    split sp = {1000, 1};
+    for (int64_t i = 0; i < sp.n; i++) hits[i] = 0;
+    attn_parallel_for_streams(sp.n, 1, stall_task, &sp);
+    int bad = 0;
+    for (int64_t i = 0; i < sp.n; i++) bad += hits[i] != 1;
+    CHECK(bad == 0, "streams with a stalled thread: %d items not handled once", bad);
+}
+
 int main(void) {
     int64_t sizes[] = {1, 2, 7, 64, 1000, 10007};
     for (int threads = 1; threads <= 3; threads++) {
@@ -41,13 +63,13 @@ int main(void) {
         CHECK(attn_threads_count() == threads, "count %d", attn_threads_count());
         for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
             for (int64_t grain = 1; grain <= 64; grain *= 8) {
-                for (int how = 0; how <= 2; how++) { /* static, dynamic, guided */
-                    static const char *names[] = {"", " (dynamic)", " (guided)"};
+                for (int how = 0; how <= 2; how++) { /* static, dynamic, streams */
+                    static const char *names[] = {"", " (dynamic)", " (streams)"};
                     split sp = {sizes[s], grain};
                     for (int64_t i = 0; i < sizes[s]; i++) hits[i] = 0;
                     off_grain = 0;
                     if (how == 1) attn_parallel_for_dynamic(sizes[s], grain, count_task, &sp);
-                    else if (how == 2) attn_parallel_for_guided(sizes[s], grain, count_task, &sp);
+                    else if (how == 2) attn_parallel_for_streams(sizes[s], grain, count_task, &sp);
                     else attn_parallel_for(sizes[s], grain, count_task, &sp);
                     int bad = 0;
                     for (int64_t i = 0; i < sizes[s]; i++) bad += hits[i] != 1;
@@ -57,6 +79,7 @@ int main(void) {
                           threads, (long long)sizes[s], (long long)grain, names[how], (int)off_grain);
                 }
             }
+        if (threads == 2) check_steal();
         wrong_index = 0;
         attn_parallel_for(threads * 4, 1, outer_task, NULL);
         CHECK(wrong_index == 0, "%d threads: nested calls saw another thread's index %d times", threads,

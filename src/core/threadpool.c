@@ -29,8 +29,15 @@ static inline void wait_step(int *spins) {
 }
 
 /* STATIC: one contiguous range per thread; DYNAMIC: grain-sized chunks handed out one at a
- * time; GUIDED: handed out too, each half of an even share of what is left. */
-typedef enum { STATIC, DYNAMIC, GUIDED } split;
+ * time; STREAMS: each thread walks its own range forward and, when done, takes the back half
+ * of another's rest. */
+typedef enum { STATIC, DYNAMIC, STREAMS } split;
+
+/* A thread's range of grains under STREAMS, [lo, hi) packed as hi << 32 | lo, alone on its
+ * cache line: its owner claims from the front, a thief splits off the back. */
+typedef struct {
+    _Alignas(64) _Atomic uint64_t range;
+} stream_share;
 
 typedef struct {
     int n_threads;
@@ -43,8 +50,9 @@ typedef struct {
     void *ctx;
     int64_t n_items, grain;
     split how;
-    _Atomic int64_t next_chunk; /* DYNAMIC: the next chunk to hand out; GUIDED: the next item */
+    _Atomic int64_t next_chunk; /* DYNAMIC: the next chunk to hand out */
     uint64_t start_generation; /* workers started by a resize wait for jobs after this one */
+    stream_share *shares; /* STREAMS: one per thread */
     pthread_mutex_t mu;
     pthread_cond_t cv;
 } pool_t;
@@ -53,23 +61,54 @@ static pool_t pool = {.n_threads = 0, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTH
 static _Thread_local bool inside_task;
 static _Thread_local int current_tid; /* this thread's index while it runs a share */
 
+static inline uint64_t pack_range(uint64_t lo, uint64_t hi) { return hi << 32 | lo; }
+
+/* Takes the back half of the largest rest another thread has left (at least 2 grains) as
+ * this thread's range; false when there is none. */
+static bool steal_range(int tid) {
+    for (;;) {
+        int victim = -1;
+        uint64_t best = 1, v = 0;
+        for (int t = 0; t < pool.n_threads; t++) {
+            uint64_t r = atomic_load_explicit(&pool.shares[t].range, memory_order_relaxed);
+            uint64_t left = (r >> 32) > (r & 0xffffffffu) ? (r >> 32) - (r & 0xffffffffu) : 0;
+            if (t != tid && left > best) best = left, victim = t, v = r;
+        }
+        if (victim < 0) return false;
+        uint64_t lo = v & 0xffffffffu, hi = v >> 32, mid = lo + (hi - lo) / 2;
+        if (atomic_compare_exchange_strong_explicit(&pool.shares[victim].range, &v, pack_range(lo, mid),
+                                                    memory_order_relaxed, memory_order_relaxed)) {
+            atomic_store_explicit(&pool.shares[tid].range, pack_range(mid, hi), memory_order_relaxed);
+            return true;
+        }
+    }
+}
+
+/* STREAMS: claims from the front of this thread's range, an eighth of its rest at a time
+ * (one grain at least), so its reads run on as one forward stream; then steals. */
+static void run_streams(int tid, int64_t n, int64_t g) {
+    _Atomic uint64_t *mine = &pool.shares[tid].range;
+    do {
+        uint64_t v = atomic_load_explicit(mine, memory_order_relaxed);
+        for (;;) {
+            uint64_t lo = v & 0xffffffffu, hi = v >> 32;
+            if (lo >= hi) break;
+            uint64_t take = (hi - lo + 7) / 8;
+            if (!atomic_compare_exchange_weak_explicit(mine, &v, pack_range(lo + take, hi), memory_order_relaxed,
+                                                       memory_order_relaxed))
+                continue;
+            pool.fn(pool.ctx, (int64_t)lo * g, ATTN_MIN((int64_t)(lo + take) * g, n), tid);
+            v = atomic_load_explicit(mine, memory_order_relaxed);
+        }
+    } while (steal_range(tid));
+}
+
 static void run_share(int tid) {
     inside_task = true;
     current_tid = tid;
     int64_t n = pool.n_items, g = pool.grain, chunks = (n + g - 1) / g;
-    if (pool.how == GUIDED) {
-        const int64_t parts = 2 * pool.n_threads;
-        int64_t at = atomic_load_explicit(&pool.next_chunk, memory_order_relaxed), len = 0;
-        for (;;) {
-            do { /* half of an even share of what is left, in whole grains */
-                int64_t left = n - at;
-                len = left <= 0 ? 0 : ATTN_MIN(left, ((left + parts - 1) / parts + g - 1) / g * g);
-            } while (len > 0 && !atomic_compare_exchange_weak_explicit(&pool.next_chunk, &at, at + len,
-                                                                       memory_order_relaxed, memory_order_relaxed));
-            if (len <= 0) break;
-            pool.fn(pool.ctx, at, at + len, tid);
-            at = atomic_load_explicit(&pool.next_chunk, memory_order_relaxed);
-        }
+    if (pool.how == STREAMS) {
+        run_streams(tid, n, g);
         inside_task = false;
         return;
     }
@@ -120,6 +159,8 @@ static void pool_shutdown(void) {
     for (int i = 1; i < pool.n_threads; i++) pthread_join(pool.threads[i], NULL);
     free(pool.threads);
     pool.threads = NULL;
+    attn_free(pool.shares);
+    pool.shares = NULL;
     pool.stop = false;
     pool.n_threads = 1;
 }
@@ -135,7 +176,12 @@ int attn_threads_init(int n) {
     pool.n_threads = n;
     if (n == 1) return 0;
     pool.threads = calloc((size_t)n, sizeof *pool.threads);
-    if (!pool.threads) return attn_error("out of memory creating threads");
+    pool.shares = attn_calloc(sizeof *pool.shares * (size_t)n);
+    if (!pool.threads || !pool.shares) {
+        free(pool.threads), attn_free(pool.shares);
+        pool.threads = NULL, pool.shares = NULL, pool.n_threads = 1;
+        return attn_error("out of memory creating threads");
+    }
     pool.start_generation = atomic_load(&pool.generation);
     for (int i = 1; i < n; i++) {
         if (pthread_create(&pool.threads[i], NULL, worker_main, (void *)(intptr_t)i) != 0) {
@@ -183,8 +229,16 @@ static void parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx, s
     pool.ctx = ctx;
     pool.n_items = n;
     pool.grain = grain;
+    if (how == STREAMS && (n + grain - 1) / grain >= (int64_t)1 << 32) how = DYNAMIC; /* ranges hold 32 bits */
     pool.how = how;
     atomic_store_explicit(&pool.next_chunk, 0, memory_order_relaxed);
+    if (how == STREAMS) {
+        int64_t chunks = (n + grain - 1) / grain;
+        for (int t = 0; t < threads; t++)
+            atomic_store_explicit(&pool.shares[t].range,
+                                  pack_range((uint64_t)(chunks * t / threads), (uint64_t)(chunks * (t + 1) / threads)),
+                                  memory_order_relaxed);
+    }
     dispatch();
 }
 
@@ -196,6 +250,6 @@ void attn_parallel_for_dynamic(int64_t n, int64_t grain, attn_task_fn fn, void *
     parallel_for(n, grain, fn, ctx, DYNAMIC);
 }
 
-void attn_parallel_for_guided(int64_t n, int64_t grain, attn_task_fn fn, void *ctx) {
-    parallel_for(n, grain, fn, ctx, GUIDED);
+void attn_parallel_for_streams(int64_t n, int64_t grain, attn_task_fn fn, void *ctx) {
+    parallel_for(n, grain, fn, ctx, STREAMS);
 }

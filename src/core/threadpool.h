@@ -22,9 +22,10 @@ void attn_parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx);
  * fn may be called several times per thread, and a thread the host stalls holds up only
  * its current chunk. For work whose result does not depend on which thread does it. */
 void attn_parallel_for_dynamic(int64_t n, int64_t grain, attn_task_fn fn, void *ctx);
-/* Dynamic too, in chunks that shrink as the items run out (half of an even share of what is
- * left, whole grains): long runs first, for work that streams memory, and small ones last,
- * so no thread waits long for another at the end. */
-void attn_parallel_for_guided(int64_t n, int64_t grain, attn_task_fn fn, void *ctx);
+/* For work that streams memory too: each thread starts on an even contiguous share and walks
+ * it forward, so its reads form one stream the prefetchers follow; a thread that runs out
+ * takes the back half of the largest rest another has left. fn runs on pieces that shrink
+ * with the rest (an eighth of it, one grain at least). */
+void attn_parallel_for_streams(int64_t n, int64_t grain, attn_task_fn fn, void *ctx);
 
 #endif
