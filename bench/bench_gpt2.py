@@ -173,12 +173,15 @@ def llamacpp_measure(gguf_path, prompt_len, gen, threads, reps=3, n_batch=512, d
     # what llama.cpp chose by itself: KV cache type and size, flash attention on or off
     kv = [" ".join(ln.split(":", 1)[1].split()) for ln in lines if ln.startswith("llama_kv_cache: size")]
     fa = [ln.split(":", 1)[1].strip() for ln in lines if "Flash Attention" in ln]
+    # weights llama.cpp repacked for its CPU kernels (its "extra buffer", on by default)
+    repack = [float(ln.split("=")[1].split()[0]) for ln in lines if "CPU_REPACK model buffer size" in ln]
     L.llama_free(ctx)
     L.llama_model_free(model)
     return {"pp_tok_s": prompt_len / statistics.median(pp), "tg_tok_s": gen / statistics.median(tg),
             "prefill_s": pp, "decode_s": tg, "load_s": load_s, "runtime_rss_mb": runtime_rss_mb,
             "llama_cpp_python": L.__version__, "system_info": info,
-            "kv_cache": kv[0] if kv else "?", "flash_attn": fa[0] if fa else "?"}
+            "kv_cache": kv[0] if kv else "?", "flash_attn": fa[0] if fa else "?",
+            "repack_mb": sum(repack)}
 
 
 def peer_main(args):

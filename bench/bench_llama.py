@@ -8,8 +8,11 @@ single-token decodes from an empty cache):
 
   attn       `ATTN bench -m GGUF -p P -n N -t THREADS --json`
   llama.cpp  libllama through llama-cpp-python's low-level API (built natively from the PyPI
-             source package). Its AMX "extra buffer" path is switched off (use_extra_bufts =
-             False): in this VM it dies with SIGILL; the ordinary AVX-512 path runs.
+             source package), with its default model parameters: its "extra buffer" types on,
+             so Q4_0 and Q4_K weights are repacked for its own interleaved kernels (the
+             table's "repack MB"). Where that dies (SIGILL: on a VM that reports AMX the
+             kernel does not grant), the row is measured again with use_extra_bufts = False
+             and says so.
 
 The default set: SmolLM2-135M-Instruct as shipped (Q4_1, scripts/fetch-smollm2.sh), the same
 model converted by `attn quantize` to f32, f16, q8_0, q4_0 and q4_k_m (from the Q4_1 weights: the
@@ -55,17 +58,18 @@ TINYLLAMA_SHAPE = ["--layers", "22", "--embd", "2048", "--ffn", "5632", "--heads
                    "--vocab", "32000"]
 
 
-def llamacpp_child(gguf, prompt, gen, threads, depth):
-    import llama_cpp.llama_cpp as lowlevel
-    default_params = lowlevel.llama_model_default_params
+def llamacpp_child(gguf, prompt, gen, threads, depth, plain_buffers):
+    if plain_buffers:
+        import llama_cpp.llama_cpp as lowlevel
+        default_params = lowlevel.llama_model_default_params
 
-    def no_extra_bufts():
-        p = default_params()
-        p.use_extra_bufts = False
-        return p
-    lowlevel.llama_model_default_params = no_extra_bufts
-    import llama_cpp
-    llama_cpp.llama_model_default_params = no_extra_bufts
+        def no_extra_bufts():
+            p = default_params()
+            p.use_extra_bufts = False
+            return p
+        lowlevel.llama_model_default_params = no_extra_bufts
+        import llama_cpp
+        llama_cpp.llama_model_default_params = no_extra_bufts
     print(json.dumps(common.llamacpp_measure(gguf, prompt, gen, threads, depth=depth)))
 
 
@@ -130,8 +134,17 @@ def measure(args, gguf):
     row["probes"].append(probe(args, env))
     cmd = [sys.executable, os.path.abspath(__file__), "--llamacpp-child", gguf, "--prompt", str(args.prompt),
            "--gen", str(args.gen), "--threads", str(args.threads), "--depth", str(args.depth)]
-    r, rss, _ = common.run_child(cmd, env)
-    row["llama.cpp"] = dict(pp=r["pp_tok_s"], tg=r["tg_tok_s"], rss=rss, ver=r["llama_cpp_python"])
+    try:
+        r, rss, _ = common.run_child(cmd, env)
+        plain = False
+    except RuntimeError as e:
+        if "exited -4" not in str(e):  # SIGILL: its extra buffers' kernels; anything else is a failure
+            raise
+        print("  llama.cpp died with SIGILL: measured again without its extra buffers", file=sys.stderr)
+        r, rss, _ = common.run_child(cmd + ["--plain-buffers"], env)
+        plain = True
+    row["llama.cpp"] = dict(pp=r["pp_tok_s"], tg=r["tg_tok_s"], rss=rss, ver=r["llama_cpp_python"],
+                            repack=r.get("repack_mb", 0), plain=plain)
     row["probes"].append(probe(args, env))
     p, gb = row["probes"], row["attn"]["decode_gb"]
     at, lc = row["attn"]["tg"] * gb, row["llama.cpp"]["tg"] * gb
@@ -152,6 +165,7 @@ def median_rows(rounds):
         out[eng] = dict(rounds[0][eng])
         for k in ("pp", "tg", "rss"):
             out[eng][k] = statistics.median(r[eng][k] for r in rounds)
+    out["llama.cpp"]["plain"] = any(r["llama.cpp"]["plain"] for r in rounds)
     out["steady"] = sorted((statistics.median(r["probes"]), r["attn"]["tg"] / r["llama.cpp"]["tg"])
                            for r in rounds if steady(r))  # (bandwidth, tg ratio), slowest first
     out["best_probe"] = max(max(r["probes"]) for r in rounds)
@@ -170,9 +184,10 @@ def main():
     ap.add_argument("--gguf", action="append", help="a GGUF to measure (repeatable); default: the set above")
     ap.add_argument("--no-1b", action="store_true", help="leave out the random 1.1B model")
     ap.add_argument("--llamacpp-child", help=argparse.SUPPRESS)
+    ap.add_argument("--plain-buffers", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.llamacpp_child:
-        return llamacpp_child(a.llamacpp_child, a.prompt, a.gen, a.threads, a.depth)
+        return llamacpp_child(a.llamacpp_child, a.prompt, a.gen, a.threads, a.depth, a.plain_buffers)
     if not common.llamacpp_installed():
         sys.exit(common.LLAMACPP_NOTE)
     busy = common.busy_compilers()
@@ -184,8 +199,8 @@ def main():
           f"{f' after {a.depth} cached positions' if a.depth else ''}, median of {a.rounds} round(s)\n")
     print("| model | type | attn pp tok/s | llama.cpp pp tok/s | pp ratio | attn tg tok/s | llama.cpp tg tok/s "
           "| tg ratio | steady rounds: tg ratio @ GB/s | tg % of bound attn / llama.cpp | row's GB/s | attn RSS MB "
-          "| llama.cpp RSS MB |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| llama.cpp RSS MB | llama.cpp repack MB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     ver, gbps = "?", []
     for gguf in files:
         print(f"measuring {gguf} ...", file=sys.stderr, flush=True)
@@ -194,11 +209,13 @@ def main():
         ver = lc["ver"]
         gbps.append(rows["best_probe"])
         tok_bound = max(gbps) / at["decode_gb"]  # this row's bytes, the best bandwidth so far
+        repack = "off (SIGILL)" if lc["plain"] else f"{lc['repack']:.0f}"
         calm = ", ".join(f"{ratio:.2f}x @ {bw:.0f}" for bw, ratio in st) or "-"
         print(f"| {model_stem(gguf)} | {at['type']} | {at['pp']:.1f} | {lc['pp']:.1f} | {at['pp'] / lc['pp']:.2f}x "
               f"| {at['tg']:.1f} | {lc['tg']:.1f} | {at['tg'] / lc['tg']:.2f}x | {calm} "
               f"| {100 * at['tg'] / tok_bound:.0f}% / {100 * lc['tg'] / tok_bound:.0f}% "
-              f"| {rows['best_probe']:.1f} | {at['rss']:.0f} | {lc['rss']:.0f} |", flush=True)
+              f"| {rows['best_probe']:.1f} | {at['rss']:.0f} | {lc['rss']:.0f} "
+              f"| {repack} |", flush=True)
     print(f"\nllama.cpp: llama-cpp-python {ver} (compiled from source here); attn: {a.attn}")
     print(f"bound: the weight bytes a token reads over the best read bandwidth of {a.threads} threads probed so far "
           f"(`attn bench --bandwidth`: {min(gbps):.1f}-{max(gbps):.1f} GB/s over the rows); steady rounds: their "
