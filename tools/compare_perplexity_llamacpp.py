@@ -12,8 +12,10 @@ import llama_cpp.llama_cpp as lowlevel
 import numpy as np
 from llama_cpp import Llama
 
-# llama.cpp's AMX buffer type executes AMX instructions that some VMs (this one) fault on;
-# turn the extra buffer types off as the Llama class offers no switch for it
+# llama.cpp's AMX buffer type executes AMX instructions that some VMs fault on (an earlier
+# host of this project did); turn the extra buffer types off, as the Llama class offers no
+# switch for it, so the reference figures come from the same plain kernels on every host.
+# (bench/bench_llama.py times llama.cpp with them on, as users run it.)
 _default_params = lowlevel.llama_model_default_params
 
 
