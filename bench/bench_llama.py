@@ -60,16 +60,9 @@ TINYLLAMA_SHAPE = ["--layers", "22", "--embd", "2048", "--ffn", "5632", "--heads
 
 def llamacpp_child(gguf, prompt, gen, threads, depth, plain_buffers):
     if plain_buffers:
-        import llama_cpp.llama_cpp as lowlevel
-        default_params = lowlevel.llama_model_default_params
-
-        def no_extra_bufts():
-            p = default_params()
-            p.use_extra_bufts = False
-            return p
-        lowlevel.llama_model_default_params = no_extra_bufts
-        import llama_cpp
-        llama_cpp.llama_model_default_params = no_extra_bufts
+        sys.path.insert(0, os.path.join(REPO, "tools"))
+        from llamacpp_buffers import use_plain_buffers
+        use_plain_buffers()
     print(json.dumps(common.llamacpp_measure(gguf, prompt, gen, threads, depth=depth)))
 
 

@@ -17,24 +17,14 @@ import subprocess
 import sys
 import tempfile
 
-import llama_cpp.llama_cpp as lowlevel
 import numpy as np
+import llama_cpp.llama_cpp as lowlevel
 from llama_cpp import Llama
+from llamacpp_buffers import use_plain_buffers
 
-# llama.cpp's AMX buffer type executes AMX instructions that some VMs fault on (an earlier
-# host of this project did); turn the extra buffer types off, as the Llama class offers no
-# switch for it, so the reference figures come from the same plain kernels on every host.
-# (bench/bench_llama.py times llama.cpp with them on, as users run it.)
-_default_params = lowlevel.llama_model_default_params
-
-
-def _no_extra_bufts():
-    p = _default_params()
-    p.use_extra_bufts = False
-    return p
-
-
-lowlevel.llama_model_default_params = _no_extra_bufts
+# the same plain kernels on every host for the reference figures (bench/bench_llama.py times
+# llama.cpp with its extra buffers on, as users run it)
+use_plain_buffers()
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "llamacpp-ref")
 TYPES = "f32,f16,q8_0,q4_0,q4_1,q5_0,q5_1,q2_k,q3_k_m,q4_k_m,q5_k_m,q6_k"

@@ -8,24 +8,13 @@ import json
 import math
 import subprocess
 
-import llama_cpp.llama_cpp as lowlevel
 import numpy as np
 from llama_cpp import Llama
+from llamacpp_buffers import use_plain_buffers
 
-# llama.cpp's AMX buffer type executes AMX instructions that some VMs fault on (an earlier
-# host of this project did); turn the extra buffer types off, as the Llama class offers no
-# switch for it, so the reference figures come from the same plain kernels on every host.
-# (bench/bench_llama.py times llama.cpp with them on, as users run it.)
-_default_params = lowlevel.llama_model_default_params
-
-
-def _no_extra_bufts():
-    p = _default_params()
-    p.use_extra_bufts = False
-    return p
-
-
-lowlevel.llama_model_default_params = _no_extra_bufts
+# the same plain kernels on every host for the reference figures (bench/bench_llama.py times
+# llama.cpp with its extra buffers on, as users run it)
+use_plain_buffers()
 
 
 def main():
