@@ -50,7 +50,7 @@ static void stall_task(void *ctx, int64_t b, int64_t e, int thread) {
 static void check_steal(void) {
     split sp = {1000, 1};
     for (int64_t i = 0; i < sp.n; i++) hits[i] = 0;
-    attn_parallel_for_streams(sp.n, 1, stall_task, &sp);
+    attn_parallel_for_streams(sp.n, 1, 1, stall_task, &sp);
     int bad = 0;
     for (int64_t i = 0; i < sp.n; i++) bad += hits[i] != 1;
     CHECK(bad == 0, "streams with a stalled thread: %d items not handled once", bad);
@@ -69,7 +69,7 @@ int main(void) {
                     for (int64_t i = 0; i < sizes[s]; i++) hits[i] = 0;
                     off_grain = 0;
                     if (how == 1) attn_parallel_for_dynamic(sizes[s], grain, count_task, &sp);
-                    else if (how == 2) attn_parallel_for_streams(sizes[s], grain, count_task, &sp);
+                    else if (how == 2) attn_parallel_for_streams(sizes[s], grain, grain, count_task, &sp);
                     else attn_parallel_for(sizes[s], grain, count_task, &sp);
                     int bad = 0;
                     for (int64_t i = 0; i < sizes[s]; i++) bad += hits[i] != 1;

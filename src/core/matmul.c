@@ -169,9 +169,21 @@ static void qdot_task(void *ctx, int64_t n0, int64_t n1, int thread) {
  * prefetches) at each chunk (alternated one-token decoding on a 2-vCPU EPYC, fast phases:
  * SmolLM2 f16 +2-8%, Q4_1 +3-14%, 1.1B f16 +0-3%; 8 sequences together level). Prompts,
  * bound by the products, take chunks of an eighth of a thread's share. */
-static void split_rows(int64_t n, int64_t M, int64_t unit, attn_task_fn fn, const void *ctx) {
+/* The least a thread claims of its stream at once. Pieces of a 16-row panel (6 KB of SmolLM2's
+ * Q4_1, 10 of its Q8_0) each paid a locked claim, a call and its prefetch start: claims of
+ * 128 KB at least decoded SmolLM2 Q4_1 605-625 tok/s against 509-542, Q8_0 300-332 against
+ * 279-295 (alternated, 3 pairs each); 1.1B models and f16 level (their panels are 18-128 KB). */
+#define STREAM_PIECE_BYTES ((int64_t)128 << 10)
+
+/* Bytes of one of w's rows as the file stores it (panels hold about as many). */
+static size_t weight_row_bytes(const attn_weight *w) {
+    return w->qtype ? attn_quant_row_bytes((attn_qtype)w->qtype, w->n_in) : (size_t)w->n_in * attn_dtype_size(w->dtype);
+}
+
+static void split_rows(int64_t n, int64_t M, int64_t unit, size_t row_bytes, attn_task_fn fn, const void *ctx) {
     if (M <= QGEMV_MAX_ROWS) {
-        attn_parallel_for_streams(n, unit, fn, (void *)ctx);
+        int64_t piece = unit * ATTN_MAX(1, STREAM_PIECE_BYTES / (int64_t)(unit * row_bytes + 1));
+        attn_parallel_for_streams(n, unit, piece, fn, (void *)ctx);
         return;
     }
     int64_t per = n / (8 * (int64_t)attn_threads_count());
@@ -241,7 +253,7 @@ int attn_matmul(float *y, const float *x, int64_t M, const attn_weight *w, const
     int64_t unit;
     attn_task_fn fn = rows_task_of(&j, &unit);
     if (fn) {
-        split_rows(w->n_out, M, unit, fn, &j);
+        split_rows(w->n_out, M, unit, weight_row_bytes(w), fn, &j);
         return 0;
     }
     attn_gemm g = {.c = y, .M = M, .N = w->n_out, .K = w->n_in, .a = x, .lda = w->n_in, .b = w, .overwrite = true,
@@ -311,6 +323,6 @@ int attn_matmul_many(int n, float *const *ys, const float *x, int64_t M, const a
             if (attn_matmul(ys[i], x, M, ws[i], biases[i])) return -1;
         return 0;
     }
-    split_rows(mj.start[n], M, unit, many_task, &mj);
+    split_rows(mj.start[n], M, unit, weight_row_bytes(ws[0]), many_task, &mj);
     return 0;
 }

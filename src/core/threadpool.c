@@ -49,6 +49,7 @@ typedef struct {
     attn_task_fn fn;
     void *ctx;
     int64_t n_items, grain;
+    uint64_t min_take; /* STREAMS: the fewest grains an owner claims at once */
     split how;
     _Atomic int64_t next_chunk; /* DYNAMIC: the next chunk to hand out */
     uint64_t start_generation; /* workers started by a resize wait for jobs after this one */
@@ -85,7 +86,7 @@ static bool steal_range(int tid) {
 }
 
 /* STREAMS: claims from the front of this thread's range, an eighth of its rest at a time
- * (one grain at least), so its reads run on as one forward stream; then steals. */
+ * (min_take grains at least), so its reads run on as one forward stream; then steals. */
 static void run_streams(int tid, int64_t n, int64_t g) {
     _Atomic uint64_t *mine = &pool.shares[tid].range;
     do {
@@ -93,7 +94,7 @@ static void run_streams(int tid, int64_t n, int64_t g) {
         for (;;) {
             uint64_t lo = v & 0xffffffffu, hi = v >> 32;
             if (lo >= hi) break;
-            uint64_t take = (hi - lo + 7) / 8;
+            uint64_t take = ATTN_MIN(hi - lo, ATTN_MAX((hi - lo + 7) / 8, pool.min_take));
             if (!atomic_compare_exchange_weak_explicit(mine, &v, pack_range(lo + take, hi), memory_order_relaxed,
                                                        memory_order_relaxed))
                 continue;
@@ -213,7 +214,7 @@ static void dispatch(void) {
     while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) wait_step(&spins);
 }
 
-static void parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx, split how) {
+static void parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx, split how, int64_t piece) {
     if (n <= 0) return;
     if (grain < 1) grain = 1;
     int threads = attn_threads_count();
@@ -231,6 +232,7 @@ static void parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx, s
     pool.grain = grain;
     if (how == STREAMS && (n + grain - 1) / grain >= (int64_t)1 << 32) how = DYNAMIC; /* ranges hold 32 bits */
     pool.how = how;
+    pool.min_take = (uint64_t)ATTN_MAX(1, piece / grain);
     atomic_store_explicit(&pool.next_chunk, 0, memory_order_relaxed);
     if (how == STREAMS) {
         int64_t chunks = (n + grain - 1) / grain;
@@ -243,13 +245,13 @@ static void parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx, s
 }
 
 void attn_parallel_for(int64_t n, int64_t grain, attn_task_fn fn, void *ctx) {
-    parallel_for(n, grain, fn, ctx, STATIC);
+    parallel_for(n, grain, fn, ctx, STATIC, grain);
 }
 
 void attn_parallel_for_dynamic(int64_t n, int64_t grain, attn_task_fn fn, void *ctx) {
-    parallel_for(n, grain, fn, ctx, DYNAMIC);
+    parallel_for(n, grain, fn, ctx, DYNAMIC, grain);
 }
 
-void attn_parallel_for_streams(int64_t n, int64_t grain, attn_task_fn fn, void *ctx) {
-    parallel_for(n, grain, fn, ctx, STREAMS);
+void attn_parallel_for_streams(int64_t n, int64_t grain, int64_t piece, attn_task_fn fn, void *ctx) {
+    parallel_for(n, grain, fn, ctx, STREAMS, piece);
 }

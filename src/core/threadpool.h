@@ -25,7 +25,8 @@ void attn_parallel_for_dynamic(int64_t n, int64_t grain, attn_task_fn fn, void *
 /* For work that streams memory too: each thread starts on an even contiguous share and walks
  * it forward, so its reads form one stream the prefetchers follow; a thread that runs out
  * takes the back half of the largest rest another has left. fn runs on pieces that shrink
- * with the rest (an eighth of it, one grain at least). */
-void attn_parallel_for_streams(int64_t n, int64_t grain, attn_task_fn fn, void *ctx);
+ * with the rest (an eighth of it, but `piece` items, rounded down to whole grains, at least:
+ * each piece claimed costs a locked instruction). */
+void attn_parallel_for_streams(int64_t n, int64_t grain, int64_t piece, attn_task_fn fn, void *ctx);
 
 #endif
