@@ -34,9 +34,10 @@
  * alternated runs: its calls stream ~60 KB each, so those prefetches fetch what the other
  * thread reads. K-quant panels ask for a group's lines at a time (32 prefetches in a burst
  * stalled on the line-fill buffers: a third of a profile). Since decoding splits its rows as
- * streams (threadpool.h), a call's next bytes are mostly its own thread's next piece: a fixed
- * 64 KB then measured level with this rule, 128 KB 2-10% slower (1.1B Q4_K_M, SmolLM2 Q8_0,
- * 4 alternated triples at ~48 GB/s). */
+ * streams (threadpool.h), a call's next bytes are mostly its own thread's next piece. A fixed
+ * 64 KB then measured level with this rule at ~48 GB/s and 1.4-5% faster on the 1.1B Q4_K_M
+ * at ~76 (5 alternated pairs), but 11-22% slower on SmolLM2 Q4_1/Q8_0, whose products are a
+ * few hundred KB: what a thread asks for past the end of its share is read for nothing. */
 #define PF_MIN 4096
 #define PF_MIN_K 16384
 #define PF_MAX 65536
