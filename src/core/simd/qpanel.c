@@ -36,8 +36,9 @@
  * stalled on the line-fill buffers: a third of a profile). Since decoding splits its rows as
  * streams (threadpool.h), a call's next bytes are mostly its own thread's next piece. A fixed
  * 64 KB then measured level with this rule at ~48 GB/s and 1.4-5% faster on the 1.1B Q4_K_M
- * at ~76 (5 alternated pairs), but 11-22% slower on SmolLM2 Q4_1/Q8_0, whose products are a
- * few hundred KB: what a thread asks for past the end of its share is read for nothing. */
+ * at ~76 (5 alternated pairs), but 11-22% slower on SmolLM2 Q4_1/Q8_0 (whose 128 KB calls take
+ * 16 KB here), and still 15-20% slower with the requests clipped at the end of the thread's
+ * share: the distance itself costs there, not reads past the share. */
 #define PF_MIN 4096
 #define PF_MIN_K 16384
 #define PF_MAX 65536
