@@ -69,13 +69,19 @@ float *attn_scratch(int thread, int slot, size_t floats) {
     return scratch_buf[thread][slot];
 }
 
+size_t attn_weight_row_bytes(const attn_weight *w) {
+    return w->qtype ? attn_quant_row_bytes((attn_qtype)w->qtype, w->n_in) : (size_t)w->n_in * attn_dtype_size(w->dtype);
+}
+
 void attn_weight_row(float *dst, const attn_weight *w, int64_t n) {
     const int64_t K = w->n_in;
     if (w->panels && w->qtype) attn_qpanel_row(dst, w->panels, (attn_qtype)w->qtype, K, n);
     else if (w->panels) attn_hpanel_row(dst, w->panels, w->dtype, K, n);
-    else if (w->qtype)
-        attn_dequantize_row((attn_qtype)w->qtype, (const uint8_t *)w->data + attn_quant_row_bytes((attn_qtype)w->qtype, K) * n, dst, K);
-    else attn_to_f32(dst, (const char *)w->data + (size_t)(n * K) * attn_dtype_size(w->dtype), w->dtype, K);
+    else {
+        const uint8_t *row = (const uint8_t *)w->data + attn_weight_row_bytes(w) * (size_t)n;
+        if (w->qtype) attn_dequantize_row((attn_qtype)w->qtype, row, dst, K);
+        else attn_to_f32(dst, row, w->dtype, K);
+    }
 }
 
 typedef struct {
@@ -161,6 +167,12 @@ static void qdot_task(void *ctx, int64_t n0, int64_t n1, int thread) {
         for (int64_t n = n0; n < n1; n++) j->y[m * w->n_out + n] += j->bias[n];
 }
 
+/* The least a thread claims of its stream at once. Pieces of a 16-row panel (6 KB of SmolLM2's
+ * Q4_1, 10 of its Q8_0) each paid a locked claim, a call and its prefetch start: claims of
+ * 128 KB at least decoded SmolLM2 Q4_1 605-625 tok/s against 509-542, Q8_0 300-332 against
+ * 279-295 (alternated, 3 pairs each); 1.1B models and f16 level (their panels are 18-128 KB). */
+#define STREAM_PIECE_BYTES ((int64_t)128 << 10)
+
 /* The output rows go out in pieces (multiples of `unit`), not a fixed split: with ~200
  * products per token, a static split would leave one thread waiting for the other after each
  * whenever the host slows one vCPU. Decoding's M rows (up to 16) stream the weights from
@@ -169,20 +181,9 @@ static void qdot_task(void *ctx, int64_t n0, int64_t n1, int thread) {
  * prefetches) at each chunk (alternated one-token decoding on a 2-vCPU EPYC, fast phases:
  * SmolLM2 f16 +2-8%, Q4_1 +3-14%, 1.1B f16 +0-3%; 8 sequences together level). Prompts,
  * bound by the products, take chunks of an eighth of a thread's share. */
-/* The least a thread claims of its stream at once. Pieces of a 16-row panel (6 KB of SmolLM2's
- * Q4_1, 10 of its Q8_0) each paid a locked claim, a call and its prefetch start: claims of
- * 128 KB at least decoded SmolLM2 Q4_1 605-625 tok/s against 509-542, Q8_0 300-332 against
- * 279-295 (alternated, 3 pairs each); 1.1B models and f16 level (their panels are 18-128 KB). */
-#define STREAM_PIECE_BYTES ((int64_t)128 << 10)
-
-/* Bytes of one of w's rows as the file stores it (panels hold about as many). */
-static size_t weight_row_bytes(const attn_weight *w) {
-    return w->qtype ? attn_quant_row_bytes((attn_qtype)w->qtype, w->n_in) : (size_t)w->n_in * attn_dtype_size(w->dtype);
-}
-
 static void split_rows(int64_t n, int64_t M, int64_t unit, size_t row_bytes, attn_task_fn fn, const void *ctx) {
     if (M <= QGEMV_MAX_ROWS) {
-        int64_t piece = unit * ATTN_MAX(1, STREAM_PIECE_BYTES / (int64_t)(unit * row_bytes + 1));
+        int64_t piece = unit * ATTN_MAX(1, STREAM_PIECE_BYTES / (unit * (int64_t)ATTN_MAX(row_bytes, 1)));
         attn_parallel_for_streams(n, unit, piece, fn, (void *)ctx);
         return;
     }
@@ -253,7 +254,7 @@ int attn_matmul(float *y, const float *x, int64_t M, const attn_weight *w, const
     int64_t unit;
     attn_task_fn fn = rows_task_of(&j, &unit);
     if (fn) {
-        split_rows(w->n_out, M, unit, weight_row_bytes(w), fn, &j);
+        split_rows(w->n_out, M, unit, attn_weight_row_bytes(w), fn, &j);
         return 0;
     }
     attn_gemm g = {.c = y, .M = M, .N = w->n_out, .K = w->n_in, .a = x, .lda = w->n_in, .b = w, .overwrite = true,
@@ -323,6 +324,6 @@ int attn_matmul_many(int n, float *const *ys, const float *x, int64_t M, const a
             if (attn_matmul(ys[i], x, M, ws[i], biases[i])) return -1;
         return 0;
     }
-    split_rows(mj.start[n], M, unit, weight_row_bytes(ws[0]), many_task, &mj);
+    split_rows(mj.start[n], M, unit, attn_weight_row_bytes(ws[0]), many_task, &mj);
     return 0;
 }

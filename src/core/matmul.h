@@ -26,6 +26,9 @@ typedef struct {
  * panels): a tied embedding table's lookups. */
 void attn_weight_row(float *dst, const attn_weight *w, int64_t n);
 
+/* Bytes of one of w's rows as the file stores it (its panels hold about as many). */
+size_t attn_weight_row_bytes(const attn_weight *w);
+
 /* y[M][n_out] = x[M][n_in] · W + bias (bias may be NULL). x and y do not overlap.
  * Returns -1 only when its packing buffers cannot be allocated. */
 int attn_matmul(float *y, const float *x, int64_t M, const attn_weight *w, const float *bias);

@@ -216,23 +216,19 @@ static void repack_task(void *ctx, int64_t p0, int64_t p1, int thread) {
     if (j->src->release) j->src->release(j->src, src, (size_t)rows * j->row_bytes);
 }
 
-static size_t row_bytes(const attn_weight *w) {
-    return w->qtype ? attn_quant_row_bytes((attn_qtype)w->qtype, w->n_in) : (size_t)w->n_in * attn_dtype_size(w->dtype);
-}
-
 /* Bytes of w's copy, whole cache lines (0: it stays in the file). Plain matrices are copied
  * only from a source that can hand the file's pages back: else the copy would double the
  * resident size. */
 static size_t copy_span(const llama *m, const attn_weight *w) {
     const attn_qtype t = (attn_qtype)w->qtype;
-    if (!t) return w->in_major || !m->src->release ? 0 : (row_bytes(w) * (size_t)w->n_out + 63) / 64 * 64;
+    if (!t) return w->in_major || !m->src->release ? 0 : (attn_weight_row_bytes(w) * (size_t)w->n_out + 63) / 64 * 64;
     if (!attn_qpanel_wanted(attn_isa_current()) || !attn_qpanel_ok(t, w->n_in, w->n_out)) return 0;
     return (attn_qpanel_bytes(t, w->n_in, w->n_out) + 63) / 64 * 64;
 }
 
 static void repack(llama *m, attn_weight *w, uint8_t *dst) {
     const attn_qtype t = (attn_qtype)w->qtype;
-    repack_job j = {.src = m->src, .w = w, .dst = dst, .row_bytes = row_bytes(w), .unit_rows = ATTN_QPANEL_ROWS,
+    repack_job j = {.src = m->src, .w = w, .dst = dst, .row_bytes = attn_weight_row_bytes(w), .unit_rows = ATTN_QPANEL_ROWS,
                     .hpanels = !t && attn_hpanel_ok(attn_isa_current(), w->dtype, w->n_in, w->n_out)};
     if (j.hpanels) j.unit_rows = ATTN_HPANEL_ROWS;
     j.unit_bytes = t ? attn_qpanel_bytes(t, w->n_in, ATTN_QPANEL_ROWS) : j.row_bytes * (size_t)j.unit_rows;
