@@ -37,14 +37,19 @@ static void outer_task(void *ctx, int64_t b, int64_t e, int thread) {
 }
 
 /* Thread 1 stalls in its first piece until the last item is done: only a steal by thread 0
- * (the back half of thread 1's rest) can do it. Gives up after 10 s. */
+ * (the back half of thread 1's rest) can do it. Gives up after 10 s, and says so. */
+static _Atomic int stall_gave_up, last_item_thread = -1;
+
 static void stall_task(void *ctx, int64_t b, int64_t e, int thread) {
     const split *sp = ctx;
     if (thread == 1 && b == sp->n / 2) {
         struct timespec nap = {0, 100000};
-        for (int i = 0; i < 100000 && !atomic_load(&hits[sp->n - 1]); i++) nanosleep(&nap, NULL);
+        int i = 0;
+        while (i++ < 100000 && !atomic_load(&hits[sp->n - 1])) nanosleep(&nap, NULL);
+        if (!atomic_load(&hits[sp->n - 1])) stall_gave_up = 1;
     }
     for (int64_t i = b; i < e; i++) atomic_fetch_add(&hits[i], 1);
+    if (e == sp->n) last_item_thread = thread;
 }
 
 static void check_steal(void) {
@@ -54,6 +59,9 @@ static void check_steal(void) {
     int bad = 0;
     for (int64_t i = 0; i < sp.n; i++) bad += hits[i] != 1;
     CHECK(bad == 0, "streams with a stalled thread: %d items not handled once", bad);
+    CHECK(!stall_gave_up && last_item_thread == 0,
+          "streams: the last item went to thread %d%s, not to thread 0 stealing from stalled thread 1",
+          (int)last_item_thread, stall_gave_up ? " after a 10 s stall" : "");
 }
 
 int main(void) {
