@@ -362,7 +362,9 @@ def run_child(cmd, env, timeout=PEER_TIMEOUT):
     if p.returncode != 0:
         why = "ran past %d s and was killed" % timeout if p.returncode == -9 else \
             "exited %d" % p.returncode
-        raise RuntimeError(f"`{' '.join(cmd)}` {why}:\n{stderr.strip()[-1500:]}")
+        err = RuntimeError(f"`{' '.join(cmd)}` {why}:\n{stderr.strip()[-1500:]}")
+        err.returncode = p.returncode  # the launcher's: 128 + N where the command died of signal N
+        raise err
     for line in reversed(stdout.strip().splitlines()):
         try:
             obj = json.loads(line)

@@ -44,6 +44,7 @@ Usage: python3 bench/bench_llama.py --attn build/attn [--threads 2] [--prompt 12
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -131,7 +132,7 @@ def measure(args, gguf):
         r, rss, _ = common.run_child(cmd, env)
         plain = False
     except RuntimeError as e:
-        if "exited -4" not in str(e):  # SIGILL: its extra buffers' kernels; anything else is a failure
+        if getattr(e, "returncode", None) != 128 + signal.SIGILL:  # its extra buffers' kernels; else a failure
             raise
         print("  llama.cpp died with SIGILL: measured again without its extra buffers", file=sys.stderr)
         r, rss, _ = common.run_child(cmd + ["--plain-buffers"], env)
