@@ -204,12 +204,14 @@ static panel_source source_of(const gemm_run *r, int64_t k0, int64_t kc, int64_t
                                   attn_hpanel_index(g->K, n0, k0) * (int64_t)attn_dtype_size(b->dtype),
                               kc, ATTN_HPANEL_ROWS * (int64_t)attn_dtype_size(b->dtype),
                               ATTN_HPANEL_ROWS * (int64_t)attn_dtype_size(b->dtype)};
-    if (b->panels) { /* the value runs of the nr/16 panels; their scales are a short run of their own */
+    if (b->panels) { /* the runs of the slice's blocks (values and scales) in the nr/16 panels */
         const attn_qtype t = (attn_qtype)b->qtype;
-        int64_t pb = (int64_t)attn_qpanel_bytes(t, g->K, ATTN_QPANEL_ROWS), vb = attn_qpanel_value_bytes(t);
-        int64_t B = attn_qtype_get(t)->block;
-        return (panel_source){(const char *)b->panels + n0 / ATTN_QPANEL_ROWS * pb + k0 / B * vb,
-                              (cols + ATTN_QPANEL_ROWS - 1) / ATTN_QPANEL_ROWS, pb, (kc + B - 1) / B * vb};
+        const int vb = attn_qpanel_value_bytes(t), sb = attn_qpanel_scale_bytes(t);
+        int64_t pb = (int64_t)attn_qpanel_bytes(t, g->K, ATTN_QPANEL_ROWS), B = attn_qtype_get(t)->block, v, s;
+        attn_qpanel_offsets(vb, sb, g->K / B, k0 / B, &v, &s);
+        const int64_t from = ATTN_MIN(v, s) / 64 * 64, len = ATTN_MIN(pb - from, (kc + B - 1) / B * (vb + sb) + 64);
+        return (panel_source){(const char *)b->panels + n0 / ATTN_QPANEL_ROWS * pb + from,
+                              (cols + ATTN_QPANEL_ROWS - 1) / ATTN_QPANEL_ROWS, pb, len};
     }
     if (b->qtype) {
         const attn_qtype_info *q = attn_qtype_get(b->qtype);

@@ -116,7 +116,9 @@ static void block_at(const void *panels, attn_qtype t, int64_t K, int64_t n, int
     const int64_t nb = K / attn_qtype_get(t)->block;
     const int vb = attn_qpanel_value_bytes(t), sb = attn_qpanel_scale_bytes(t);
     uint8_t *panel = (uint8_t *)(uintptr_t)panel_at(panels, t, K, n / P);
-    *vals = panel + b * vb, *sc = panel + nb * vb + b * sb;
+    int64_t v, s;
+    attn_qpanel_offsets(vb, sb, nb, b, &v, &s);
+    *vals = panel + v, *sc = panel + s;
 }
 
 void attn_qpanel_pack(void *dst, const void *w, attn_qtype t, int64_t K, int64_t N) {

@@ -9,8 +9,13 @@
  * block's 16 scales are one vector. Nothing is reduced across lanes; a panel's 16 results
  * are one store.
  *
- * A panel (rows 16p .. 16p+15) stores, per block of the type, all its values, then after
- * the last block all the scales; lane n of 64-byte vector v holds 4 bytes of row n:
+ * A panel (rows 16p .. 16p+15) stores its blocks in order, each block's values followed by
+ * its scales, so that a panel is read as one run of bytes, which the hardware prefetchers
+ * follow (values and scales apart, a second run at the panel's end, read 24% slower on the
+ * 2-vCPU EPYC). Where a block's scales are not whole 64-byte lines (Q8_0, Q4_0, Q5_0: 32
+ * bytes; Q6_K: 288), blocks go in pairs, both blocks' values then both blocks' scales,
+ * which keeps every vector on one line (attn_qpanel_offsets). Lane n of 64-byte vector v
+ * holds 4 bytes of row n:
  *   Q4_0/Q4_1: 4 vectors, byte i of vector v is the block's value byte 4v+i (value 4v+i in
  *     the low nibble, 16+4v+i in the high one); scales: the 16 d as f16, then (Q4_1) the m.
  *   Q5_0/Q5_1: as Q4_0/Q4_1, then a 5th vector whose lane n is row n's 32 fifth bits.
@@ -75,5 +80,13 @@ void attn_qpanel_row(float *dst, const void *panels, attn_qtype t, int64_t K, in
 /* Bytes of a panel's values and of its scales per block (or super-block) of the type. */
 int attn_qpanel_value_bytes(attn_qtype t);
 int attn_qpanel_scale_bytes(attn_qtype t);
+
+/* Where block b of a panel of nb blocks keeps its values (*v) and scales (*s), in bytes from
+ * the panel's start, for a type whose blocks take vb and sb bytes (see the layout above). */
+static inline void attn_qpanel_offsets(int vb, int sb, int64_t nb, int64_t b, int64_t *v, int64_t *s) {
+    const int64_t pair = sb % 64 ? 2 : 1, first = b / pair * pair, together = nb - first < pair ? nb - first : pair;
+    *v = first * (vb + sb) + (b - first) * vb;
+    *s = first * (vb + sb) + together * vb + (b - first) * sb;
+}
 
 #endif

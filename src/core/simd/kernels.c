@@ -28,9 +28,11 @@ static inline float f32_scalar(float f) { return f; }
  * The stream is also asked for GEMV_AHEAD bytes ahead, into L2: on a 2-vCPU AMD EPYC whose
  * prefetchers alone left SmolLM2 f32 decoding at 70-74 tok/s, 2 KB ahead gave 88-92, 4 KB
  * 89-91, 8 KB 87-91 (f16: 172-176 -> 177-183), and into L2 a little more than into L1
- * (alternated, attn bench -n 64 -t 2). Past the thread's rows it asks for lines the next
- * rows' owner reads: prefetches do not fault. */
-#define GEMV_AHEAD 4096
+ * (alternated, attn bench -n 64 -t 2). On a later host of the same kind, one process
+ * alternating 4 and 8 KB (16-20 runs): the 1.1B f16 6% faster with 8 KB, its f32 and SmolLM2
+ * f16/f32 level (SmolLM2 f32 11% slower with 16 KB). Past the thread's rows it asks for
+ * lines the next rows' owner reads: prefetches do not fault. */
+#define GEMV_AHEAD 8192
 #define gemv_ahead(p) \
     for (int q_ = 0; q_ < 4 * VL * (int)sizeof *(p); q_ += 64) _mm_prefetch((const char *)(p) + GEMV_AHEAD + q_, _MM_HINT_T1)
 #define DEF_GEMV_NK(SUF, T, LOADW, TOF)                                                            \

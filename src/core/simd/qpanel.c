@@ -18,13 +18,15 @@
 #endif
 
 #define INLINE static inline __attribute__((always_inline))
-/* Non-temporal: each weight is read once a token. One thread on the 2-vCPU EPYC (Zen 5 class)
- * decoded the 1.1B Q8_0 at 31-32 tok/s against 28-29 into L2 (T1), Q4_0 57-58 against 54,
- * Q4_K_M 57-58 against 51-54, SmolLM2 Q8_0 237-253 against 213-216; with 2 threads at the
- * memory's speed ahead in 10 of 12 alternated pairs by 0-10% (prompts of 8-128 rows level or
- * faster). T0 matched NTA with one thread and T1 with two. (Zen 4 once took L2 over L1:
- * SmolLM2 Q8_0 83-91 against 63-71 tok/s.) */
-#define PF_HINT _MM_HINT_NTA
+/* Where the prefetches put the lines (prefetch_span): into L2 (T1), except for Q8_0 and Q4_0,
+ * non-temporal. Since panels are one run of bytes (qpanel.h), L2 decoded on a 2-vCPU Zen 4
+ * EPYC (one process alternating the two, 2 threads, 16-20 runs of 16 tokens): the 1.1B
+ * Q4_K_M at 70.6 tok/s against 47.9 non-temporal (likely: L1's miss buffers hold too few
+ * lines for a kernel with this much work between loads), SmolLM2 Q4_1 424 against 378, its Q5_0 353 against 321;
+ * but the 1.1B Q8_0 36.2 against 37.1, Q4_0 52.6 against 54.0, SmolLM2 Q8_0 243 against
+ * 266 (its Q4_0 397 against 379: no clear winner, left non-temporal as it was). T0 was
+ * slower than both on the Q4_K_M (47.3). An earlier host had measured non-temporal ahead
+ * for every type (Q4_K_M 57-58 tok/s against 51-54 with one thread, panels as two runs). */
 /* How far ahead the kernel asks for the panel stream (prefetch_span): an eighth of the bytes
  * this call streams, at least 4 KB (16 KB for K-quants, whose
  * super-blocks are 2-3 KB) and at most 64 KB. Far ahead pays on long streams: one Zen 4
@@ -44,16 +46,16 @@
 #define PF_MAX 65536
 
 /* The panel stream's lines at [from, from + len) plus `ahead` bytes (none when ahead is 0).
- * A panel keeps its blocks' values, then their scales, and panels follow one another, so a
- * call's rows are one run of bytes: block b of a panel whose blocks take `span` bytes each
- * (values and scales) asks for [b * span, (b + 1) * span) of that run, ahead. Asking for the
- * values and the scales apart, each `ahead` past its own part, left lines of every panel
- * unasked for (the scales' part ran into the next panel's values): the 1.1B Q4_0 and Q4_K_M
- * and SmolLM2 Q8_0 decoded 3-6% slower (medians of 3 alternated pairs each). */
-INLINE void prefetch_span(const uint8_t *panel, int64_t from, int64_t len, int ahead) {
+ * Panels follow one another and each is one run of bytes, so a call's rows are one run:
+ * block b of a panel whose blocks take `span` bytes each (values and scales) asks for
+ * [b * span, (b + 1) * span) of that run, ahead. */
+INLINE void prefetch_span(const attn_qtype t, const uint8_t *panel, int64_t from, int64_t len, int ahead) {
     if (!ahead) return;
     const char *p = (const char *)panel + ahead;
-    for (int64_t o = from & ~(int64_t)63; o < from + len; o += 64) _mm_prefetch(p + o, PF_HINT);
+    if (t == ATTN_QT_Q8_0 || t == ATTN_QT_Q4_0)
+        for (int64_t o = from & ~(int64_t)63; o < from + len; o += 64) _mm_prefetch(p + o, _MM_HINT_NTA);
+    else
+        for (int64_t o = from & ~(int64_t)63; o < from + len; o += 64) _mm_prefetch(p + o, _MM_HINT_T1);
 }
 
 /* 4 activation bytes at p in every 32-bit lane (vpdpbusd folds the load as a broadcast). */
@@ -127,7 +129,6 @@ INLINE void panel_rows(const attn_qtype t, const int R, const int two, const uin
     const int q5 = t == ATTN_QT_Q5_0 || t == ATTN_QT_Q5_1, minimum = t == ATTN_QT_Q4_1 || t == ATTN_QT_Q5_1;
     const int vb = t == ATTN_QT_Q8_0 ? 512 : q5 ? 320 : 256, sb = minimum ? 64 : 32;
     const float off = t == ATTN_QT_Q4_0 ? -8.0f : t == ATTN_QT_Q5_0 ? -16.0f : t == ATTN_QT_Q8_0 ? -128.0f : 1.0f;
-    const uint8_t *scales = panel + nb * vb;
     const int8_t *h[8], *l[8];
     const float *dx[8], *sx[8];
     __m512 acc[8], cacc[8];
@@ -137,8 +138,10 @@ INLINE void panel_rows(const attn_qtype t, const int R, const int two, const uin
         acc[r] = cacc[r] = _mm512_setzero_ps();
     }
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *v = panel + b * vb, *s = scales + b * sb;
-        prefetch_span(panel, b * (vb + sb), vb + sb, prefetch);
+        int64_t vo, so;
+        attn_qpanel_offsets(vb, sb, nb, b, &vo, &so);
+        const uint8_t *v = panel + vo, *s = panel + so;
+        prefetch_span(t, panel, b * (vb + sb), vb + sb, prefetch);
         __m512i wv[8];
         block_values(t, v, wv);
         const __m512 dw = vload_f16(s), c = minimum ? vload_f16(s + 32) : dw;
@@ -197,12 +200,13 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int act, const ui
     const int64_t K = qx->K, nb = K / 256;
     const int x1 = t == ATTN_QT_Q4_K || t == ATTN_QT_Q5_K; /* w = d*sc*q - dmin*m */
     const int vb = t == ATTN_QT_Q4_K ? 2048 : t == ATTN_QT_Q5_K ? 2560 : 3072, sb = x1 ? 320 : 288;
-    const uint8_t *scales = panel + nb * vb;
     const __m512i m4 = _mm512_set1_epi8(15), top2 = _mm512_set1_epi8(0x30), sixteen = _mm512_set1_epi8(16);
     __m512 acc[8];
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *v = panel + b * vb, *s = scales + b * sb;
+        int64_t vo, so;
+        attn_qpanel_offsets(vb, sb, nb, b, &vo, &so);
+        const uint8_t *v = panel + vo, *s = panel + so;
         const __m512 d = vload_f16(s);
         _Alignas(64) float runs[8][16];
         __m512 part[8];
@@ -213,7 +217,7 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int act, const ui
         if (x1) {
             const __m512 dmin = vload_f16(s + 32);
             for (int g = 0; g < 8; g++) {
-                prefetch_span(panel, b * (vb + sb) + (vb + sb) * g / 8, (vb + sb) / 8, prefetch);
+                prefetch_span(t, panel, b * (vb + sb) + (vb + sb) * g / 8, (vb + sb) / 8, prefetch);
                 const __m512 sc = bytes16(s + 64 + 16 * g, 0, d), mn = bytes16(s + 192 + 16 * g, 0, dmin);
                 __m512i wv[8];
                 for (int c = 0; c < 8; c++) {
@@ -234,7 +238,7 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int act, const ui
             }
         } else {
             for (int j16 = 0; j16 < 16; j16++) { /* values 128h + 32j + 16u + l */
-                prefetch_span(panel, b * (vb + sb) + (vb + sb) * j16 / 16, (vb + sb) / 16, prefetch);
+                prefetch_span(t, panel, b * (vb + sb) + (vb + sb) * j16 / 16, (vb + sb) / 16, prefetch);
                 const int h = j16 / 8, j = j16 % 8 / 2, u = j16 % 2;
                 const __m512 sc = bytes16(s + 32 + 16 * j16, 1, d);
                 __m512i wv[4];
@@ -409,7 +413,9 @@ void SFX(attn_qpanel_pack_b)(float *dst, int nr, const void *panels, attn_qtype 
         }
         const uint8_t *panel = (const uint8_t *)panels + (size_t)(n / ATTN_QPANEL_ROWS) * pb;
         for (int64_t b = k0 / B; b * B < k0 + kc; b++) {
-            const uint8_t *v = panel + b * vb, *s = panel + nb * vb + b * sb;
+            int64_t vo, so;
+            attn_qpanel_offsets(vb, sb, nb, b, &vo, &so);
+            const uint8_t *v = panel + vo, *s = panel + so;
             float *out = dst + (b * B - k0) * nr + c0;
             switch (t) {
             case ATTN_QT_Q8_0: decode_block(ATTN_QT_Q8_0, v, s, out, nr); break;
