@@ -28,11 +28,14 @@ static inline float f32_scalar(float f) { return f; }
  * The stream is also asked for GEMV_AHEAD bytes ahead, into L2: on a 2-vCPU AMD EPYC whose
  * prefetchers alone left SmolLM2 f32 decoding at 70-74 tok/s, 2 KB ahead gave 88-92, 4 KB
  * 89-91, 8 KB 87-91 (f16: 172-176 -> 177-183), and into L2 a little more than into L1
- * (alternated, attn bench -n 64 -t 2). On a later host of the same kind, one process
- * alternating 4 and 8 KB (16-20 runs): the 1.1B f16 6% faster with 8 KB, its f32 and SmolLM2
- * f16/f32 level (SmolLM2 f32 11% slower with 16 KB). Past the thread's rows it asks for
- * lines the next rows' owner reads: prefetches do not fault. */
-#define GEMV_AHEAD 8192
+ * (alternated, attn bench -n 64 -t 2). Past the thread's rows it asks for lines the next
+ * rows' owner reads: prefetches do not fault. The 32-row panels (gemv_hpanel) ask for theirs
+ * non-temporally: on a later 2-vCPU Zen 4 EPYC, one process alternating the hints (20-30
+ * runs of 2-16 tokens), the 1.1B f16 decoded at 27.9 tok/s against 20.7 into L2 while the
+ * memory was fast and 16.6 against 15.3 while it was slow (no prefetch: 16.4), SmolLM2 f16
+ * at 115 against 104, f32 95.5 against 95.3; the 1.1B f32 level. 4 KB and 8 KB ahead were
+ * level, 1-2 KB 5-7% slower. */
+#define GEMV_AHEAD 4096
 #define gemv_ahead(p) \
     for (int q_ = 0; q_ < 4 * VL * (int)sizeof *(p); q_ += 64) _mm_prefetch((const char *)(p) + GEMV_AHEAD + q_, _MM_HINT_T1)
 #define DEF_GEMV_NK(SUF, T, LOADW, TOF)                                                            \
@@ -182,7 +185,7 @@ static inline __attribute__((always_inline)) void gemv_hpanel_dt(float *y, const
         int64_t k = 0;
         for (; k + 4 <= K; k += 4) {
             for (int q = 0; q < 4 * HP * es; q += 64) /* the 4 rows' lines, GEMV_AHEAD on */
-                _mm_prefetch(bytes + k * HP * es + GEMV_AHEAD + q, _MM_HINT_T1);
+                _mm_prefetch(bytes + k * HP * es + GEMV_AHEAD + q, _MM_HINT_NTA);
 #pragma GCC unroll 4
             for (int u = 0; u < 4; u++) {
                 vf xk = vset1(x[k + u]);
