@@ -18,15 +18,16 @@
 #endif
 
 #define INLINE static inline __attribute__((always_inline))
-/* Where the prefetches put the lines (prefetch_span): into L2 (T1), except for Q8_0 and Q4_0,
- * non-temporal. Since panels are one run of bytes (qpanel.h), L2 decoded on a 2-vCPU Zen 4
- * EPYC (one process alternating the two, 2 threads, 16-20 runs of 16 tokens): the 1.1B
- * Q4_K_M at 70.6 tok/s against 47.9 non-temporal (likely: L1's miss buffers hold too few
- * lines for a kernel with this much work between loads), SmolLM2 Q4_1 424 against 378, its Q5_0 353 against 321;
- * but the 1.1B Q8_0 36.2 against 37.1, Q4_0 52.6 against 54.0, SmolLM2 Q8_0 243 against
- * 266 (its Q4_0 397 against 379: no clear winner, left non-temporal as it was). T0 was
- * slower than both on the Q4_K_M (47.3). An earlier host had measured non-temporal ahead
- * for every type (Q4_K_M 57-58 tok/s against 51-54 with one thread, panels as two runs). */
+/* Where the prefetches put the lines (prefetch_span): into L2 (T1), except for Q8_0,
+ * non-temporal. Since panels are one run of bytes (qpanel.h), on a 2-vCPU Zen 4 EPYC (one
+ * process alternating the two, 2 threads, 20-30 runs of 4-16 tokens) L2 decoded the 1.1B
+ * Q4_K_M at 68.5-70.6 tok/s against 47.9-49.1 non-temporal, its Q4_0 at 71.0 against 56.6,
+ * SmolLM2 Q4_1 424 against 378, Q5_0 353 against 321, Q4_0 367 against 359; but the 1.1B
+ * Q8_0 at 35.5 against 36.8 and SmolLM2 Q8_0 241 against 272. The more work a kernel does
+ * between its loads, the more it gains from L2's larger count of lines in flight (likely);
+ * f16's GEMV, with less, also reads fastest non-temporally (kernels.c). T0 was slower than
+ * both on the Q4_K_M (47.3). An earlier host had measured non-temporal ahead for every
+ * type (Q4_K_M 57-58 tok/s against 51-54 with one thread, panels as two runs). */
 /* How far ahead the kernel asks for the panel stream (prefetch_span): an eighth of the bytes
  * this call streams, at least 4 KB (16 KB for K-quants, whose
  * super-blocks are 2-3 KB) and at most 64 KB. Far ahead pays on long streams: one Zen 4
@@ -52,7 +53,7 @@
 INLINE void prefetch_span(const attn_qtype t, const uint8_t *panel, int64_t from, int64_t len, int ahead) {
     if (!ahead) return;
     const char *p = (const char *)panel + ahead;
-    if (t == ATTN_QT_Q8_0 || t == ATTN_QT_Q4_0)
+    if (t == ATTN_QT_Q8_0)
         for (int64_t o = from & ~(int64_t)63; o < from + len; o += 64) _mm_prefetch(p + o, _MM_HINT_NTA);
     else
         for (int64_t o = from & ~(int64_t)63; o < from + len; o += 64) _mm_prefetch(p + o, _MM_HINT_T1);
