@@ -99,89 +99,102 @@ def generate_measure(model, prompt_len, gen, threads):
     return {"e2e_tok_s": gen / e2e_s, "e2e_s": e2e_s}
 
 
-def llamacpp_measure(gguf_path, prompt_len, gen, threads, reps=3, n_batch=512, depth=0):
-    """llama.cpp through llama-cpp-python's low-level bindings (no Llama object, no sampler):
-    the method of llama-bench's pp/tg tests. One warm-up prompt and one warm-up token, then
-    reps times: clear the KV cache, decode the P-token prompt (in n_batch pieces: one call at
-    P <= 512), synchronize; and reps times: clear the KV cache, decode `depth` tokens untimed
-    (llama-bench's -d), then gen single tokens, synchronizing after each. Median of reps for
-    both."""
-    import ctypes
-    import random
-    import resource
-    import llama_cpp as L
+class LlamaCpp:
+    """A GGUF loaded by llama.cpp through llama-cpp-python's low-level bindings (no Llama
+    object, no sampler), with a context of n_ctx positions, llama-bench's defaults otherwise."""
 
-    log = []  # llama.cpp's log, kept off stderr; a few lines of it go into the result
+    def __init__(self, gguf_path, n_ctx, threads, n_batch=512):
+        import ctypes
+        import random
+        import resource
+        import llama_cpp as L
+        self.L, self.n_batch, self.log = L, n_batch, []  # llama.cpp's log, kept off stderr
 
-    def _log(level, text, user_data):
-        log.append(text.decode(errors="replace"))
-    log_cb = L.llama_log_callback(_log)  # keep a reference: the C side holds the pointer
-    L.llama_log_set(log_cb, ctypes.c_void_p(0))
-    runtime_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    L.llama_backend_init()
-    t0 = time.perf_counter()
-    mparams = L.llama_model_default_params()
-    model = L.llama_model_load_from_file(gguf_path.encode(), mparams)
-    if not model:
-        raise RuntimeError(f"llama.cpp could not load {gguf_path}")
-    cparams = L.llama_context_default_params()  # llama-bench's defaults but for these:
-    cparams.n_ctx, cparams.n_batch, cparams.n_ubatch = max(1024, prompt_len, depth + gen + 1), n_batch, n_batch
-    cparams.n_threads, cparams.n_threads_batch = threads, threads
-    ctx = L.llama_init_from_model(model, cparams)
-    if not ctx:
-        raise RuntimeError("llama.cpp could not create a context")
-    load_s = time.perf_counter() - t0
-    n_vocab = L.llama_vocab_n_tokens(L.llama_model_get_vocab(model))
-    mem = L.llama_get_memory(ctx)
-    rng = random.Random(1234)
+        def _log(level, text, user_data):
+            self.log.append(text.decode(errors="replace"))
+        self._log_cb = L.llama_log_callback(_log)  # keep a reference: the C side holds the pointer
+        L.llama_log_set(self._log_cb, ctypes.c_void_p(0))
+        self.runtime_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        L.llama_backend_init()
+        t0 = time.perf_counter()
+        self.model = L.llama_model_load_from_file(gguf_path.encode(), L.llama_model_default_params())
+        if not self.model:
+            raise RuntimeError(f"llama.cpp could not load {gguf_path}")
+        cparams = L.llama_context_default_params()
+        cparams.n_ctx, cparams.n_batch, cparams.n_ubatch = n_ctx, n_batch, n_batch
+        cparams.n_threads, cparams.n_threads_batch = threads, threads
+        self.ctx = L.llama_init_from_model(self.model, cparams)
+        if not self.ctx:
+            raise RuntimeError("llama.cpp could not create a context")
+        self.load_s = time.perf_counter() - t0
+        self.n_vocab = L.llama_vocab_n_tokens(L.llama_model_get_vocab(self.model))
+        self.mem = L.llama_get_memory(self.ctx)
+        self.rng = random.Random(1234)
 
-    def decode(tokens):
+    def decode(self, tokens):
+        L = self.L
         arr = (L.llama_token * len(tokens))(*tokens)
-        rc = L.llama_decode(ctx, L.llama_batch_get_one(arr, len(tokens)))  # logits: last only
+        rc = L.llama_decode(self.ctx, L.llama_batch_get_one(arr, len(tokens)))  # logits: last only
         if rc != 0:
             raise RuntimeError(f"llama_decode returned {rc}")
 
-    def run_prompt():
-        ids = [rng.randrange(n_vocab) for _ in range(prompt_len)]
-        L.llama_memory_clear(mem, False)
+    def run_prompt(self, n):
+        """Seconds for an n-token prompt from an empty cache (in n_batch pieces)."""
+        ids = [self.rng.randrange(self.n_vocab) for _ in range(n)]
+        self.L.llama_memory_clear(self.mem, False)
         t = time.perf_counter()
-        for i in range(0, prompt_len, n_batch):
-            decode(ids[i:i + n_batch])
-        L.llama_synchronize(ctx)
+        for i in range(0, n, self.n_batch):
+            self.decode(ids[i:i + self.n_batch])
+        self.L.llama_synchronize(self.ctx)
         return time.perf_counter() - t
 
-    def run_gen(n):
-        L.llama_memory_clear(mem, False)
-        ids = [rng.randrange(n_vocab) for _ in range(depth)]
-        for i in range(0, depth, n_batch):
-            decode(ids[i:i + n_batch])
-        L.llama_synchronize(ctx)
-        tok = rng.randrange(n_vocab)
+    def run_gen(self, n, depth=0):
+        """Seconds for n single-token decodes after `depth` untimed positions (llama-bench's -d)."""
+        L = self.L
+        L.llama_memory_clear(self.mem, False)
+        ids = [self.rng.randrange(self.n_vocab) for _ in range(depth)]
+        for i in range(0, depth, self.n_batch):
+            self.decode(ids[i:i + self.n_batch])
+        L.llama_synchronize(self.ctx)
+        tok = self.rng.randrange(self.n_vocab)
         t = time.perf_counter()
         for _ in range(n):
-            decode([tok])
-            L.llama_synchronize(ctx)
-            tok = rng.randrange(n_vocab)
+            self.decode([tok])
+            L.llama_synchronize(self.ctx)
+            tok = self.rng.randrange(self.n_vocab)
         return time.perf_counter() - t
 
-    run_prompt()  # warm-up, as llama-bench: the whole prompt once, then one token
-    run_gen(1)
-    pp = [run_prompt() for _ in range(reps)]
-    tg = [run_gen(gen) for _ in range(reps)]
-    info = L.llama_print_system_info().decode(errors="replace").strip()
-    lines = "".join(log).splitlines()
-    # what llama.cpp chose by itself: KV cache type and size, flash attention on or off
-    kv = [" ".join(ln.split(":", 1)[1].split()) for ln in lines if ln.startswith("llama_kv_cache: size")]
-    fa = [ln.split(":", 1)[1].strip() for ln in lines if "Flash Attention" in ln]
-    # weights llama.cpp repacked for its CPU kernels (its "extra buffer", on by default)
-    repack = [float(ln.split("=")[1].split()[0]) for ln in lines if "CPU_REPACK model buffer size" in ln]
-    L.llama_free(ctx)
-    L.llama_model_free(model)
-    return {"pp_tok_s": prompt_len / statistics.median(pp), "tg_tok_s": gen / statistics.median(tg),
-            "prefill_s": pp, "decode_s": tg, "load_s": load_s, "runtime_rss_mb": runtime_rss_mb,
-            "llama_cpp_python": L.__version__, "system_info": info,
-            "kv_cache": kv[0] if kv else "?", "flash_attn": fa[0] if fa else "?",
-            "repack_mb": sum(repack)}
+    def facts(self):
+        """What llama.cpp chose by itself, from its log: KV cache, flash attention, the MB of
+        weights it repacked for its CPU kernels (its "extra buffer", on by default)."""
+        lines = "".join(self.log).splitlines()
+        kv = [" ".join(ln.split(":", 1)[1].split()) for ln in lines if ln.startswith("llama_kv_cache: size")]
+        fa = [ln.split(":", 1)[1].strip() for ln in lines if "Flash Attention" in ln]
+        repack = [float(ln.split("=")[1].split()[0]) for ln in lines if "CPU_REPACK model buffer size" in ln]
+        return {"llama_cpp_python": self.L.__version__,
+                "system_info": self.L.llama_print_system_info().decode(errors="replace").strip(),
+                "kv_cache": kv[0] if kv else "?", "flash_attn": fa[0] if fa else "?", "repack_mb": sum(repack)}
+
+    def close(self):
+        self.L.llama_free(self.ctx)
+        self.L.llama_model_free(self.model)
+
+
+def llamacpp_measure(gguf_path, prompt_len, gen, threads, reps=3, n_batch=512, depth=0):
+    """The method of llama-bench's pp/tg tests: one warm-up prompt and one warm-up token, then
+    reps times: clear the KV cache, decode the P-token prompt (in n_batch pieces: one call at
+    P <= 512), synchronize; and reps times: clear the KV cache, decode `depth` tokens untimed,
+    then gen single tokens, synchronizing after each. Median of reps for both."""
+    lc = LlamaCpp(gguf_path, max(1024, prompt_len, depth + gen + 1), threads, n_batch)
+    lc.run_prompt(prompt_len)  # warm-up, as llama-bench: the whole prompt once, then one token
+    lc.run_gen(1, depth)
+    pp = [lc.run_prompt(prompt_len) for _ in range(reps)]
+    tg = [lc.run_gen(gen, depth) for _ in range(reps)]
+    out = {"pp_tok_s": prompt_len / statistics.median(pp), "tg_tok_s": gen / statistics.median(tg),
+           "prefill_s": pp, "decode_s": tg, "load_s": lc.load_s, "runtime_rss_mb": lc.runtime_rss_mb}
+    out.update(lc.facts())
+    lc.close()
+    return out
 
 
 def peer_main(args):

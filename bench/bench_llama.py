@@ -67,6 +67,85 @@ def llamacpp_child(gguf, prompt, gen, threads, depth, plain_buffers):
     print(json.dumps(common.llamacpp_measure(gguf, prompt, gen, threads, depth=depth)))
 
 
+def llamacpp_bursts_child(gguf, threads, plain_buffers):
+    """llama.cpp's side of `interleaved` (bench_bursts.c is attn's): load, one warm-up token,
+    "ready", then the seconds of each stdin line's N single tokens from an empty cache."""
+    import resource
+    if plain_buffers:
+        sys.path.insert(0, os.path.join(REPO, "tools"))
+        from llamacpp_buffers import use_plain_buffers
+        use_plain_buffers()
+    lc = common.LlamaCpp(gguf, 1024, threads)
+    lc.run_gen(1)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        print(f"{lc.run_gen(int(line)):.6f}", flush=True)
+    print(f"rss_mb {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0:.1f}", flush=True)
+    lc.close()
+
+
+class Bursts:
+    """A child process that answers a line "N" with the seconds of N decoded tokens."""
+
+    def __init__(self, cmd, env):
+        self.cmd = cmd
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
+        self._expect("ready")
+
+    def _expect(self, word):
+        line = self.p.stdout.readline()
+        if not line.startswith(word):
+            self.p.kill()
+            raise RuntimeError(f"`{' '.join(self.cmd)}` said {line.strip()!r}, not {word!r} (exit {self.p.wait()})")
+        return line
+
+    def seconds(self, n):
+        self.p.stdin.write(f"{n}\n")
+        self.p.stdin.flush()
+        line = self.p.stdout.readline()
+        try:
+            return float(line)
+        except ValueError:
+            self.p.kill()
+            raise RuntimeError(f"`{' '.join(self.cmd)}` answered {line.strip()!r} (exit {self.p.wait()})")
+
+    def close(self):
+        self.p.stdin.close()
+        rss = float(self._expect("rss_mb").split()[1])
+        self.p.wait()
+        return rss
+
+
+BURST_S = 0.4  # about this long a burst: shorter than the host's memory phases
+
+
+def interleaved(args, gguf, plain):
+    """Generation of both engines in alternating bursts: both stay loaded (each waits on its
+    pipe while the other runs), bursts of n tokens from an empty cache (n: ~BURST_S of
+    attn's), args.bursts of each, the order flipped every pair. Returns the median tok/s of
+    each and the quartiles of the pairs' ratios."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    tool = os.path.join(os.path.dirname(os.path.abspath(args.attn)), "bench", "bench_bursts")
+    eng = [Bursts([tool, gguf, str(args.threads)], env)]
+    try:
+        eng.append(Bursts([sys.executable, os.path.abspath(__file__), "--llamacpp-bursts", gguf, "--threads",
+                           str(args.threads)] + (["--plain-buffers"] if plain else []), env))
+        n = max(2, min(64, round(BURST_S * 4 / eng[0].seconds(4))))
+        rates = [[], []]
+        for i in range(args.bursts):
+            for e in ((0, 1) if i % 2 == 0 else (1, 0)):
+                rates[e].append(n / eng[e].seconds(n))
+    except BaseException:
+        for e in eng:
+            e.p.kill()
+        raise
+    rss = [e.close() for e in eng]
+    ratios = sorted(a / b for a, b in zip(*rates))
+    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    return dict(attn=statistics.median(rates[0]), lc=statistics.median(rates[1]), n=n, q1=q[0], med=q[1], q3=q[2],
+                rss=rss)
+
+
 TYPE_SUFFIXES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q4_k_m", "q5_k", "q6_k")
 
 
@@ -177,9 +256,14 @@ def main():
     ap.add_argument("--rounds", type=int, default=1, help="alternate the engines R times; medians")
     ap.add_argument("--gguf", action="append", help="a GGUF to measure (repeatable); default: the set above")
     ap.add_argument("--no-1b", action="store_true", help="leave out the random 1.1B model")
+    ap.add_argument("--bursts", type=int, default=16,
+                    help="then time generation in B alternating bursts of each engine (0: not)")
     ap.add_argument("--llamacpp-child", help=argparse.SUPPRESS)
+    ap.add_argument("--llamacpp-bursts", help=argparse.SUPPRESS)
     ap.add_argument("--plain-buffers", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.llamacpp_bursts:
+        return llamacpp_bursts_child(a.llamacpp_bursts, a.threads, a.plain_buffers)
     if a.llamacpp_child:
         return llamacpp_child(a.llamacpp_child, a.prompt, a.gen, a.threads, a.depth, a.plain_buffers)
     if not common.llamacpp_installed():
@@ -192,9 +276,9 @@ def main():
     print(f"{common.cpu_name()}, {a.threads} threads, prompt {a.prompt} tokens, generation {a.gen} tokens"
           f"{f' after {a.depth} cached positions' if a.depth else ''}, median of {a.rounds} round(s)\n")
     print("| model | type | attn pp tok/s | llama.cpp pp tok/s | pp ratio | attn tg tok/s | llama.cpp tg tok/s "
-          "| tg ratio | steady rounds: tg ratio @ GB/s | tg % of bound attn / llama.cpp | row's GB/s | attn RSS MB "
-          "| llama.cpp RSS MB | llama.cpp repack MB |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| tg ratio | steady rounds: tg ratio @ GB/s | interleaved tg: ratio [quartiles] (attn / llama.cpp tok/s) "
+          "| tg % of bound attn / llama.cpp | row's GB/s | attn RSS MB | llama.cpp RSS MB | llama.cpp repack MB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     ver, gbps = "?", []
     for gguf in files:
         print(f"measuring {gguf} ...", file=sys.stderr, flush=True)
@@ -205,15 +289,22 @@ def main():
         tok_bound = max(gbps) / at["decode_gb"]  # this row's bytes, the best bandwidth so far
         repack = "off (SIGILL)" if lc["plain"] else f"{lc['repack']:.0f}"
         calm = ", ".join(f"{ratio:.2f}x @ {bw:.0f}" for bw, ratio in st) or "-"
+        mixed = "-"
+        if a.bursts:
+            il = interleaved(a, gguf, lc["plain"])
+            mixed = f"{il['med']:.2f}x [{il['q1']:.2f}-{il['q3']:.2f}] ({il['attn']:.1f} / {il['lc']:.1f})"
+            print(f"  interleaved: {a.bursts} bursts of {il['n']} tokens each", file=sys.stderr, flush=True)
         print(f"| {model_stem(gguf)} | {at['type']} | {at['pp']:.1f} | {lc['pp']:.1f} | {at['pp'] / lc['pp']:.2f}x "
-              f"| {at['tg']:.1f} | {lc['tg']:.1f} | {at['tg'] / lc['tg']:.2f}x | {calm} "
+              f"| {at['tg']:.1f} | {lc['tg']:.1f} | {at['tg'] / lc['tg']:.2f}x | {calm} | {mixed} "
               f"| {100 * at['tg'] / tok_bound:.0f}% / {100 * lc['tg'] / tok_bound:.0f}% "
               f"| {rows['best_probe']:.1f} | {at['rss']:.0f} | {lc['rss']:.0f} "
               f"| {repack} |", flush=True)
     print(f"\nllama.cpp: llama-cpp-python {ver} (compiled from source here); attn: {a.attn}")
     print(f"bound: the weight bytes a token reads over the best read bandwidth of {a.threads} threads probed so far "
           f"(`attn bench --bandwidth`: {min(gbps):.1f}-{max(gbps):.1f} GB/s over the rows); steady rounds: their "
-          f"three probes within {100 * (STEADY - 1):.0f}% of each other, each with its median probe")
+          f"three probes within {100 * (STEADY - 1):.0f}% of each other, each with its median probe; interleaved: "
+          f"both engines loaded, {a.bursts} bursts of each alternated (~{BURST_S} s of attn's each, from an empty "
+          f"cache), the median and quartiles of the pairs' ratios")
 
 if __name__ == "__main__":
     sys.exit(main())

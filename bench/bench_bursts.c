@@ -1,0 +1,64 @@
+/* bench_bursts.c - attn's side of bench_llama.py's interleaved generation timing.
+ *
+ * Usage: bench_bursts MODEL THREADS
+ * Loads the model, decodes one warm-up token, prints "ready", then answers each line "N" on
+ * stdin with the seconds N single-token forwards took from an empty cache (token ids fixed,
+ * no sampling: llama-bench's tg), one line each, until end of input; then prints
+ * "rss_mb X", its peak resident memory.
+ *
+ * Why: on a shared host whose memory speed changes every few seconds, two engines timed one
+ * after the other can run at different speeds of the same memory. The driver keeps both
+ * loaded and alternates short bursts of each, so both meet the same phases. */
+#include <stdio.h>
+#include <stdlib.h>
+#include "attn/attn.h"
+#include "core/common.h"
+#include "core/threadpool.h"
+
+static int decode(attn_model *m, int n, float *logits) {
+    attn_model_reset(m);
+    for (int i = 0; i < n; i++) {
+        const int32_t id = (int32_t)(100 + 7 * i);
+        if (attn_model_forward(m, &id, 1, logits, false)) return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 3) {
+        fprintf(stderr, "usage: bench_bursts MODEL THREADS\n");
+        return 2;
+    }
+    attn_threads_init(atoi(argv[2]));
+    attn_model *m = attn_model_load(argv[1]);
+    if (!m) {
+        fprintf(stderr, "bench_bursts: %s\n", attn_last_error());
+        return 1;
+    }
+    const attn_model_info *info = attn_model_get_info(m);
+    float *logits = malloc(sizeof(float) * (size_t)info->vocab_size);
+    if (!logits || decode(m, 1, logits)) {
+        fprintf(stderr, "bench_bursts: %s\n", logits ? attn_last_error() : "out of memory");
+        return 1;
+    }
+    printf("ready\n");
+    fflush(stdout);
+    int n;
+    while (scanf("%d", &n) == 1) {
+        if (n < 1 || n > (int)info->n_ctx) {
+            fprintf(stderr, "bench_bursts: N must be 1..%d\n", (int)info->n_ctx);
+            return 2;
+        }
+        const double t0 = attn_time_s();
+        if (decode(m, n, logits)) {
+            fprintf(stderr, "bench_bursts: %s\n", attn_last_error());
+            return 1;
+        }
+        printf("%.6f\n", attn_time_s() - t0);
+        fflush(stdout);
+    }
+    printf("rss_mb %.1f\n", attn_peak_rss_bytes() / 1048576.0);
+    attn_model_free(m);
+    free(logits);
+    return 0;
+}
