@@ -48,6 +48,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -117,6 +118,8 @@ class Bursts:
 
 
 BURST_S = 0.4  # about this long a burst: shorter than the host's memory phases
+GAP_S = 0.2  # idle between bursts: both engines' threads spin a while after work (attn's ~60 ms
+             # of CPU, llama.cpp's ~10), which would take cores from the other's next burst
 
 
 def interleaved(args, gguf, plain):
@@ -134,6 +137,7 @@ def interleaved(args, gguf, plain):
         rates = [[], []]
         for i in range(args.bursts):
             for e in ((0, 1) if i % 2 == 0 else (1, 0)):
+                time.sleep(GAP_S)
                 rates[e].append(n / eng[e].seconds(n))
     except BaseException:
         for e in eng:
