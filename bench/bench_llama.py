@@ -34,11 +34,17 @@ different phases gives a ratio that says nothing about the engines, so the table
 generation ratio of every "steady" round, one whose three probes lie within 15% of each other,
 with its bandwidth. Every round's probes and both engines' read rates
 go to stderr.
+Then (--bursts B, default 16; 0: not) generation is timed again with both engines loaded at
+once, each in its own process waiting on a pipe (attn's: build/bench/bench_bursts; llama.cpp's:
+this script as a child), alternating B bursts of each (n tokens from an empty cache, n about
+0.4 s of attn's; the order flips every pair; 0.2 s idle before each, so that neither engine's
+spinning threads take the other's cores): both meet the same phases, and the table gives the
+median of the pairs' ratios with its quartiles (not with --depth).
 With --depth D, generation is timed after D positions are already in the cache (both
 engines; llama-bench's -d): long-context decoding, where the KV cache's reads add to the
 weights' (the bound column still counts the weights alone).
 Usage: python3 bench/bench_llama.py --attn build/attn [--threads 2] [--prompt 128] [--gen 64]
-                                    [--depth 0] [--rounds 1] [--gguf A.gguf ...] [--no-1b]
+                                    [--depth 0] [--rounds 1] [--bursts 16] [--gguf A.gguf ...] [--no-1b]
 """
 
 import argparse
@@ -294,7 +300,7 @@ def main():
         repack = "off (SIGILL)" if lc["plain"] else f"{lc['repack']:.0f}"
         calm = ", ".join(f"{ratio:.2f}x @ {bw:.0f}" for bw, ratio in st) or "-"
         mixed = "-"
-        if a.bursts:
+        if a.bursts and not a.depth:
             il = interleaved(a, gguf, lc["plain"])
             mixed = f"{il['med']:.2f}x [{il['q1']:.2f}-{il['q3']:.2f}] ({il['attn']:.1f} / {il['lc']:.1f})"
             print(f"  interleaved: {a.bursts} bursts of {il['n']} tokens each", file=sys.stderr, flush=True)
