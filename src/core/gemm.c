@@ -209,7 +209,8 @@ static panel_source source_of(const gemm_run *r, int64_t k0, int64_t kc, int64_t
         const int vb = attn_qpanel_value_bytes(t), sb = attn_qpanel_scale_bytes(t);
         int64_t pb = (int64_t)attn_qpanel_bytes(t, g->K, ATTN_QPANEL_ROWS), B = attn_qtype_get(t)->block, v, s;
         attn_qpanel_offsets(vb, sb, g->K / B, k0 / B, &v, &s);
-        const int64_t from = ATTN_MIN(v, s) / 64 * 64, len = ATTN_MIN(pb - from, (kc + B - 1) / B * (vb + sb) + 64);
+        (void)s; /* a block's values come first */
+        const int64_t from = v / 64 * 64, len = ATTN_MIN(pb - from, (kc + B - 1) / B * (vb + sb) + 64);
         return (panel_source){(const char *)b->panels + n0 / ATTN_QPANEL_ROWS * pb + from,
                               (cols + ATTN_QPANEL_ROWS - 1) / ATTN_QPANEL_ROWS, pb, len};
     }
