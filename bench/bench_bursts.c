@@ -3,8 +3,7 @@
  * Usage: bench_bursts MODEL THREADS
  * Loads the model, decodes one warm-up token, prints "ready", then answers each line "N" on
  * stdin with the seconds N single-token forwards took from an empty cache (token ids fixed,
- * no sampling: llama-bench's tg), one line each, until end of input; then prints
- * "rss_mb X", its peak resident memory.
+ * no sampling: llama-bench's tg), one line each, until end of input.
  *
  * Why: on a shared host whose memory speed changes every few seconds, two engines timed one
  * after the other can run at different speeds of the same memory. The driver keeps both
@@ -57,7 +56,6 @@ int main(int argc, char **argv) {
         printf("%.6f\n", attn_time_s() - t0);
         fflush(stdout);
     }
-    printf("rss_mb %.1f\n", attn_peak_rss_bytes() / 1048576.0);
     attn_model_free(m);
     free(logits);
     return 0;

@@ -66,28 +66,25 @@ TINYLLAMA_SHAPE = ["--layers", "22", "--embd", "2048", "--ffn", "5632", "--heads
                    "--vocab", "32000"]
 
 
-def llamacpp_child(gguf, prompt, gen, threads, depth, plain_buffers):
-    if plain_buffers:
-        sys.path.insert(0, os.path.join(REPO, "tools"))
-        from llamacpp_buffers import use_plain_buffers
-        use_plain_buffers()
+def plain_buffers():
+    """llama.cpp without its extra buffer types in this process (the SIGILL fallback)."""
+    sys.path.insert(0, os.path.join(REPO, "tools"))
+    from llamacpp_buffers import use_plain_buffers
+    use_plain_buffers()
+
+
+def llamacpp_child(gguf, prompt, gen, threads, depth):
     print(json.dumps(common.llamacpp_measure(gguf, prompt, gen, threads, depth=depth)))
 
 
-def llamacpp_bursts_child(gguf, threads, plain_buffers):
+def llamacpp_bursts_child(gguf, threads):
     """llama.cpp's side of `interleaved` (bench_bursts.c is attn's): load, one warm-up token,
     "ready", then the seconds of each stdin line's N single tokens from an empty cache."""
-    import resource
-    if plain_buffers:
-        sys.path.insert(0, os.path.join(REPO, "tools"))
-        from llamacpp_buffers import use_plain_buffers
-        use_plain_buffers()
     lc = common.LlamaCpp(gguf, 1024, threads)
     lc.run_gen(1)
     print("ready", flush=True)
     for line in sys.stdin:
         print(f"{lc.run_gen(int(line)):.6f}", flush=True)
-    print(f"rss_mb {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0:.1f}", flush=True)
     lc.close()
 
 
@@ -104,7 +101,6 @@ class Bursts:
         if not line.startswith(word):
             self.p.kill()
             raise RuntimeError(f"`{' '.join(self.cmd)}` said {line.strip()!r}, not {word!r} (exit {self.p.wait()})")
-        return line
 
     def seconds(self, n):
         self.p.stdin.write(f"{n}\n")
@@ -118,9 +114,8 @@ class Bursts:
 
     def close(self):
         self.p.stdin.close()
-        rss = float(self._expect("rss_mb").split()[1])
-        self.p.wait()
-        return rss
+        if self.p.wait():
+            raise RuntimeError(f"`{' '.join(self.cmd)}` exited {self.p.returncode}")
 
 
 BURST_S = 0.4  # about this long a burst: shorter than the host's memory phases
@@ -149,11 +144,11 @@ def interleaved(args, gguf, plain):
         for e in eng:
             e.p.kill()
         raise
-    rss = [e.close() for e in eng]
-    ratios = sorted(a / b for a, b in zip(*rates))
+    for e in eng:
+        e.close()
+    ratios = [a / b for a, b in zip(*rates)]
     q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
-    return dict(attn=statistics.median(rates[0]), lc=statistics.median(rates[1]), n=n, q1=q[0], med=q[1], q3=q[2],
-                rss=rss)
+    return dict(attn=statistics.median(rates[0]), lc=statistics.median(rates[1]), n=n, q1=q[0], med=q[1], q3=q[2])
 
 
 TYPE_SUFFIXES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q4_k_m", "q5_k", "q6_k")
@@ -272,10 +267,12 @@ def main():
     ap.add_argument("--llamacpp-bursts", help=argparse.SUPPRESS)
     ap.add_argument("--plain-buffers", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.plain_buffers:
+        plain_buffers()
     if a.llamacpp_bursts:
-        return llamacpp_bursts_child(a.llamacpp_bursts, a.threads, a.plain_buffers)
+        return llamacpp_bursts_child(a.llamacpp_bursts, a.threads)
     if a.llamacpp_child:
-        return llamacpp_child(a.llamacpp_child, a.prompt, a.gen, a.threads, a.depth, a.plain_buffers)
+        return llamacpp_child(a.llamacpp_child, a.prompt, a.gen, a.threads, a.depth)
     if not common.llamacpp_installed():
         sys.exit(common.LLAMACPP_NOTE)
     busy = common.busy_compilers()

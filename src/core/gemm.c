@@ -209,9 +209,10 @@ static panel_source source_of(const gemm_run *r, int64_t k0, int64_t kc, int64_t
         const int vb = attn_qpanel_value_bytes(t), sb = attn_qpanel_scale_bytes(t);
         int64_t pb = (int64_t)attn_qpanel_bytes(t, g->K, ATTN_QPANEL_ROWS), B = attn_qtype_get(t)->block, v, s;
         attn_qpanel_offsets(vb, sb, g->K / B, k0 / B, &v, &s);
-        (void)s; /* a block's values come first */
-        const int64_t from = v / 64 * 64, len = ATTN_MIN(pb - from, (kc + B - 1) / B * (vb + sb) + 64);
-        return (panel_source){(const char *)b->panels + n0 / ATTN_QPANEL_ROWS * pb + from,
+        /* from block k0/B's values (they precede its scales), its blocks' bytes and a line more:
+         * a slice that starts in a pair's second block ends with that pair's scales */
+        const int64_t len = ATTN_MIN(pb - v, (kc + B - 1) / B * (vb + sb) + 64);
+        return (panel_source){(const char *)b->panels + n0 / ATTN_QPANEL_ROWS * pb + v,
                               (cols + ATTN_QPANEL_ROWS - 1) / ATTN_QPANEL_ROWS, pb, len};
     }
     if (b->qtype) {
