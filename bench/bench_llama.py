@@ -38,8 +38,12 @@ Then (--bursts B, default 16; 0: not) generation is timed again with both engine
 once, each in its own process waiting on a pipe (attn's: build/bench/bench_bursts; llama.cpp's:
 this script as a child), alternating B bursts of each (n tokens from an empty cache, n about
 0.4 s of attn's; the order flips every pair; 0.2 s idle before each, so that neither engine's
-spinning threads take the other's cores): both meet the same phases, and the table gives the
-median of the pairs' ratios with its quartiles (not with --depth).
+spinning threads take the other's cores), the memory's bandwidth probed before each pair: both
+meet the same phases, and the table gives the median of the pairs' ratios with its quartiles,
+each engine's median share of its pair's probe, and a ceiling: the median ratio to llama.cpp's
+burst of an engine that read the weights at the probe's rate, the most any engine could have
+shown in those phases (within the few % by which prefetching kernels pass the probe's plain
+read loop). Not with --depth.
 With --depth D, generation is timed after D positions are already in the cache (both
 engines; llama-bench's -d): long-context decoding, where the KV cache's reads add to the
 weights' (the bound column still counts the weights alone).
@@ -123,11 +127,14 @@ GAP_S = 0.2  # idle between bursts: both engines' threads spin a while after wor
              # of CPU, llama.cpp's ~10), which would take cores from the other's next burst
 
 
-def interleaved(args, gguf, plain):
+def interleaved(args, gguf, plain, decode_gb):
     """Generation of both engines in alternating bursts: both stay loaded (each waits on its
     pipe while the other runs), bursts of n tokens from an empty cache (n: ~BURST_S of
-    attn's), args.bursts of each, the order flipped every pair. Returns the median tok/s of
-    each and the quartiles of the pairs' ratios."""
+    attn's), args.bursts of each, the order flipped every pair, the memory's read bandwidth
+    probed just before each pair. Returns the median tok/s of each, the quartiles of the pairs'
+    ratios, each engine's median share of its pair's probe (decode_gb a token), and the median
+    ceiling: the ratio to llama.cpp's burst of an engine that read the weights at the probe's
+    rate (its kernels can pass the probe's plain read loop by a few %: a bound, not a wall)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     tool = os.path.join(os.path.dirname(os.path.abspath(args.attn)), "bench", "bench_bursts")
     eng = [Bursts([tool, gguf, str(args.threads)], env)]
@@ -135,8 +142,10 @@ def interleaved(args, gguf, plain):
         eng.append(Bursts([sys.executable, os.path.abspath(__file__), "--llamacpp-bursts", gguf, "--threads",
                            str(args.threads)] + (["--plain-buffers"] if plain else []), env))
         n = max(2, min(64, round(BURST_S * 4 / eng[0].seconds(4))))
-        rates = [[], []]
+        rates, probes = [[], []], []
         for i in range(args.bursts):
+            time.sleep(GAP_S)
+            probes.append(probe(args, env))
             for e in ((0, 1) if i % 2 == 0 else (1, 0)):
                 time.sleep(GAP_S)
                 rates[e].append(n / eng[e].seconds(n))
@@ -147,8 +156,14 @@ def interleaved(args, gguf, plain):
     for e in eng:
         e.close()
     ratios = [a / b for a, b in zip(*rates)]
+    for p, a, b in zip(probes, *rates):
+        print(f"    probe {p:.1f} GB/s: attn {a:.1f} tok/s ({100 * a * decode_gb / p:.0f}%), llama.cpp {b:.1f} "
+              f"({100 * b * decode_gb / p:.0f}%), {a / b:.2f}x", file=sys.stderr)
     q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
-    return dict(attn=statistics.median(rates[0]), lc=statistics.median(rates[1]), n=n, q1=q[0], med=q[1], q3=q[2])
+    share = [statistics.median(100 * r * decode_gb / p for r, p in zip(rates[e], probes)) for e in (0, 1)]
+    ceiling = statistics.median(p / decode_gb / r for r, p in zip(rates[1], probes))
+    return dict(attn=statistics.median(rates[0]), lc=statistics.median(rates[1]), n=n, q1=q[0], med=q[1], q3=q[2],
+                attn_pct=share[0], lc_pct=share[1], ceiling=ceiling, probes=(min(probes), max(probes)))
 
 
 TYPE_SUFFIXES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q4_k_m", "q5_k", "q6_k")
@@ -284,8 +299,8 @@ def main():
           f"{f' after {a.depth} cached positions' if a.depth else ''}, median of {a.rounds} round(s)\n")
     print("| model | type | attn pp tok/s | llama.cpp pp tok/s | pp ratio | attn tg tok/s | llama.cpp tg tok/s "
           "| tg ratio | steady rounds: tg ratio @ GB/s | interleaved tg: ratio [quartiles] (attn / llama.cpp tok/s) "
-          "| tg % of bound attn / llama.cpp | row's GB/s | attn RSS MB | llama.cpp RSS MB | llama.cpp repack MB |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| interleaved % of probe attn / llama.cpp (ceiling) | tg % of bound attn / llama.cpp | row's GB/s | attn RSS MB | llama.cpp RSS MB | llama.cpp repack MB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     ver, gbps = "?", []
     for gguf in files:
         print(f"measuring {gguf} ...", file=sys.stderr, flush=True)
@@ -296,13 +311,15 @@ def main():
         tok_bound = max(gbps) / at["decode_gb"]  # this row's bytes, the best bandwidth so far
         repack = "off (SIGILL)" if lc["plain"] else f"{lc['repack']:.0f}"
         calm = ", ".join(f"{ratio:.2f}x @ {bw:.0f}" for bw, ratio in st) or "-"
-        mixed = "-"
+        mixed = share = "-"
         if a.bursts and not a.depth:
-            il = interleaved(a, gguf, lc["plain"])
+            il = interleaved(a, gguf, lc["plain"], at["decode_gb"])
             mixed = f"{il['med']:.2f}x [{il['q1']:.2f}-{il['q3']:.2f}] ({il['attn']:.1f} / {il['lc']:.1f})"
-            print(f"  interleaved: {a.bursts} bursts of {il['n']} tokens each", file=sys.stderr, flush=True)
+            share = f"{il['attn_pct']:.0f}% / {il['lc_pct']:.0f}% ({il['ceiling']:.2f}x)"
+            print(f"  interleaved: {a.bursts} bursts of {il['n']} tokens each, probes {il['probes'][0]:.1f}-"
+                  f"{il['probes'][1]:.1f} GB/s", file=sys.stderr, flush=True)
         print(f"| {model_stem(gguf)} | {at['type']} | {at['pp']:.1f} | {lc['pp']:.1f} | {at['pp'] / lc['pp']:.2f}x "
-              f"| {at['tg']:.1f} | {lc['tg']:.1f} | {at['tg'] / lc['tg']:.2f}x | {calm} | {mixed} "
+              f"| {at['tg']:.1f} | {lc['tg']:.1f} | {at['tg'] / lc['tg']:.2f}x | {calm} | {mixed} | {share} "
               f"| {100 * at['tg'] / tok_bound:.0f}% / {100 * lc['tg'] / tok_bound:.0f}% "
               f"| {rows['best_probe']:.1f} | {at['rss']:.0f} | {lc['rss']:.0f} "
               f"| {repack} |", flush=True)
@@ -311,7 +328,9 @@ def main():
           f"(`attn bench --bandwidth`: {min(gbps):.1f}-{max(gbps):.1f} GB/s over the rows); steady rounds: their "
           f"three probes within {100 * (STEADY - 1):.0f}% of each other, each with its median probe; interleaved: "
           f"both engines loaded, {a.bursts} bursts of each alternated (~{BURST_S} s of attn's each, from an empty "
-          f"cache), the median and quartiles of the pairs' ratios")
+          f"cache, the memory probed before each pair), the median and quartiles of the pairs' ratios; % of probe: "
+          f"each engine's weight bytes a second over its pair's probe (medians); ceiling: the median ratio to "
+          f"llama.cpp's burst of an engine reading at the probe's rate")
 
 if __name__ == "__main__":
     sys.exit(main())
