@@ -34,7 +34,9 @@ static inline float f32_scalar(float f) { return f; }
  * runs of 2-16 tokens), the 1.1B f16 decoded at 27.9 tok/s against 20.7 into L2 while the
  * memory was fast and 16.6 against 15.3 while it was slow (no prefetch: 16.4), SmolLM2 f16
  * at 115 against 104, f32 95.5 against 95.3; the 1.1B f32 level. 4 KB and 8 KB ahead were
- * level, 1-2 KB 5-7% slower. */
+ * level, 1-2 KB 5-7% slower. Asking for each line twice, as the quantized panels do
+ * (simd/qpanel.c), decoded SmolLM2 f16 at 0.84x (again at 2 KB, or at 8 KB into L2) while
+ * the memory was fast, the 1.1B f16 at 0.99-1.01x while it was slow. */
 #define GEMV_AHEAD 4096
 #define gemv_ahead(p) \
     for (int q_ = 0; q_ < 4 * VL * (int)sizeof *(p); q_ += 64) _mm_prefetch((const char *)(p) + GEMV_AHEAD + q_, _MM_HINT_T1)

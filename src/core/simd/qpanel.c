@@ -18,16 +18,19 @@
 #endif
 
 #define INLINE static inline __attribute__((always_inline))
-/* Where the prefetches put the lines (prefetch_span): into L2 (T1), except for Q8_0,
- * non-temporal. Since panels are one run of bytes (qpanel.h), on a 2-vCPU Zen 4 EPYC (one
- * process alternating the two, 2 threads, 20-30 runs of 4-16 tokens) L2 decoded the 1.1B
- * Q4_K_M at 68.5-70.6 tok/s against 47.9-49.1 non-temporal, its Q4_0 at 71.0 against 56.6,
- * SmolLM2 Q4_1 424 against 378, Q5_0 353 against 321, Q4_0 367 against 359; but the 1.1B
- * Q8_0 at 35.5 against 36.8 and SmolLM2 Q8_0 241 against 272. The more work a kernel does
- * between its loads, the more it gains from L2's larger count of lines in flight (likely);
- * f16's GEMV, with less, also reads fastest non-temporally (kernels.c). T0 was slower than
- * both on the Q4_K_M (47.3). An earlier host had measured non-temporal ahead for every
- * type (Q4_K_M 57-58 tok/s against 51-54 with one thread, panels as two runs). */
+/* How the prefetches ask for the lines (prefetch_span): into L2 (T1), each line twice, at
+ * `ahead` bytes and again at half that. On a 2-vCPU Zen 4 EPYC (one process alternating the
+ * two, 2 threads, 24-40 runs of 8-32 tokens, the memory mostly in its slow phase, ~35 GB/s)
+ * asking twice decoded the 1.1B Q4_0 at 1.07x, its Q4_K_M 1.10x, Q8_0 1.02x, SmolLM2 Q4_0
+ * 1.05x, Q4_1 1.04x, Q5_0 1.06x, Q8_0 1.06x; the 1.1B Q4_0 1.11-1.12x while the memory was
+ * fast. Likely why: a software prefetch that finds the core's queue of misses full is
+ * dropped, and the second asks again before the kernel needs the line. Asked once, a further
+ * distance (up to 256 KB), the next product's first lines asked early, T2, or one-byte
+ * activations (less work between loads) gained nothing; the second ask at 2x instead of 0.5x
+ * the distance, or with T2, gained as much. Q8_0 had asked non-temporally (once, L2 was
+ * slower); asked twice, L2 is faster. Without software prefetch the 1.1B Q4_0 decodes at
+ * half the speed; 4 KB ahead, at 0.82. The f16 GEMV, with less work between its loads, was
+ * not faster asking twice (kernels.c). */
 /* How far ahead the kernel asks for the panel stream (prefetch_span): an eighth of the bytes
  * this call streams, at least 4 KB (16 KB for K-quants, whose
  * super-blocks are 2-3 KB) and at most 64 KB. Far ahead pays on long streams: one Zen 4
@@ -46,17 +49,17 @@
 #define PF_MIN_K 16384
 #define PF_MAX 65536
 
-/* The panel stream's lines at [from, from + len) plus `ahead` bytes (none when ahead is 0).
- * Panels follow one another and each is one run of bytes, so a call's rows are one run:
- * block b of a panel whose blocks take `span` bytes each (values and scales) asks for
- * [b * span, (b + 1) * span) of that run, ahead. */
-INLINE void prefetch_span(const attn_qtype t, const uint8_t *panel, int64_t from, int64_t len, int ahead) {
+/* The panel stream's lines at [from, from + len) plus `ahead` bytes, and plus half that (none
+ * when ahead is 0). Panels follow one another and each is one run of bytes, so a call's rows
+ * are one run: block b of a panel whose blocks take `span` bytes each (values and scales)
+ * asks for [b * span, (b + 1) * span) of that run, ahead. */
+INLINE void prefetch_span(const uint8_t *panel, int64_t from, int64_t len, int ahead) {
     if (!ahead) return;
-    const char *p = (const char *)panel + ahead;
-    if (t == ATTN_QT_Q8_0)
-        for (int64_t o = from & ~(int64_t)63; o < from + len; o += 64) _mm_prefetch(p + o, _MM_HINT_NTA);
-    else
-        for (int64_t o = from & ~(int64_t)63; o < from + len; o += 64) _mm_prefetch(p + o, _MM_HINT_T1);
+    const char *far = (const char *)panel + ahead, *near = (const char *)panel + ahead / 2;
+    for (int64_t o = from & ~(int64_t)63; o < from + len; o += 64) {
+        _mm_prefetch(far + o, _MM_HINT_T1);
+        _mm_prefetch(near + o, _MM_HINT_T1);
+    }
 }
 
 /* 4 activation bytes at p in every 32-bit lane (vpdpbusd folds the load as a broadcast). */
@@ -142,7 +145,7 @@ INLINE void panel_rows(const attn_qtype t, const int R, const int two, const uin
         int64_t vo, so;
         attn_qpanel_offsets(vb, sb, nb, b, &vo, &so);
         const uint8_t *v = panel + vo, *s = panel + so;
-        prefetch_span(t, panel, b * (vb + sb), vb + sb, prefetch);
+        prefetch_span(panel, b * (vb + sb), vb + sb, prefetch);
         __m512i wv[8];
         block_values(t, v, wv);
         const __m512 dw = vload_f16(s), c = minimum ? vload_f16(s + 32) : dw;
@@ -218,7 +221,7 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int act, const ui
         if (x1) {
             const __m512 dmin = vload_f16(s + 32);
             for (int g = 0; g < 8; g++) {
-                prefetch_span(t, panel, b * (vb + sb) + (vb + sb) * g / 8, (vb + sb) / 8, prefetch);
+                prefetch_span(panel, b * (vb + sb) + (vb + sb) * g / 8, (vb + sb) / 8, prefetch);
                 const __m512 sc = bytes16(s + 64 + 16 * g, 0, d), mn = bytes16(s + 192 + 16 * g, 0, dmin);
                 __m512i wv[8];
                 for (int c = 0; c < 8; c++) {
@@ -239,7 +242,7 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int act, const ui
             }
         } else {
             for (int j16 = 0; j16 < 16; j16++) { /* values 128h + 32j + 16u + l */
-                prefetch_span(t, panel, b * (vb + sb) + (vb + sb) * j16 / 16, (vb + sb) / 16, prefetch);
+                prefetch_span(panel, b * (vb + sb) + (vb + sb) * j16 / 16, (vb + sb) / 16, prefetch);
                 const int h = j16 / 8, j = j16 % 8 / 2, u = j16 % 2;
                 const __m512 sc = bytes16(s + 32 + 16 * j16, 1, d);
                 __m512i wv[4];
