@@ -3,14 +3,20 @@
  * Usage: bench_bursts MODEL THREADS
  * Loads the model, decodes one warm-up token, prints "ready", then answers each line "N" on
  * stdin with the seconds N single-token forwards took from an empty cache (token ids fixed,
- * no sampling: llama-bench's tg), one line each, until end of input.
+ * no sampling: llama-bench's tg), and each line "bw" with the memory's read bandwidth in
+ * GB/s (core/bandwidth.h: best of 3 reads of 1 GiB, the buffer kept from one probe to the
+ * next), one line each, until end of input.
  *
  * Why: on a shared host whose memory speed changes every few seconds, two engines timed one
  * after the other can run at different speeds of the same memory. The driver keeps both
- * loaded and alternates short bursts of each, so both meet the same phases. */
+ * loaded and alternates short bursts of each, so both meet the same phases. A probe in a
+ * process of its own (`attn bench --bandwidth`) allocated and freed 1 GiB each time, and the
+ * burst after it, whichever engine's, sometimes ran at 60-70% of the others. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "attn/attn.h"
+#include "core/bandwidth.h"
 #include "core/common.h"
 #include "core/threadpool.h"
 
@@ -42,8 +48,19 @@ int main(int argc, char **argv) {
     }
     printf("ready\n");
     fflush(stdout);
-    int n;
-    while (scanf("%d", &n) == 1) {
+    attn_bw_probe *probe = NULL;
+    char line[64];
+    while (fgets(line, sizeof line, stdin)) {
+        if (strncmp(line, "bw", 2) == 0) {
+            if (!probe && !(probe = attn_bw_probe_new((size_t)1 << 30))) {
+                fprintf(stderr, "bench_bursts: %s\n", attn_last_error());
+                return 1;
+            }
+            printf("%.2f\n", attn_bw_probe_run(probe, 3));
+            fflush(stdout);
+            continue;
+        }
+        const int n = atoi(line);
         if (n < 1 || n > (int)info->n_ctx) {
             fprintf(stderr, "bench_bursts: N must be 1..%d\n", (int)info->n_ctx);
             return 2;
@@ -56,6 +73,7 @@ int main(int argc, char **argv) {
         printf("%.6f\n", attn_time_s() - t0);
         fflush(stdout);
     }
+    attn_bw_probe_free(probe);
     attn_model_free(m);
     free(logits);
     return 0;

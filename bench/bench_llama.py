@@ -38,7 +38,9 @@ Then (--bursts B, default 16; 0: not) generation is timed again with both engine
 once, each in its own process waiting on a pipe (attn's: build/bench/bench_bursts; llama.cpp's:
 this script as a child), alternating B bursts of each (n tokens from an empty cache, n about
 0.4 s of attn's; the order flips every pair; 0.2 s idle before each, so that neither engine's
-spinning threads take the other's cores), the memory's bandwidth probed before each pair: both
+spinning threads take the other's cores), the memory's bandwidth probed before each pair (by
+attn's child, over a buffer it keeps: a probe process of its own, allocating and freeing 1 GiB
+each time, slowed the burst after it, whichever engine's): both
 meet the same phases, and the table gives the median of the pairs' ratios with its quartiles,
 each engine's median share of its pair's probe, and a ceiling: the median ratio to llama.cpp's
 burst of an engine that read the weights at the probe's rate, the most any engine could have
@@ -93,7 +95,8 @@ def llamacpp_bursts_child(gguf, threads):
 
 
 class Bursts:
-    """A child process that answers a line "N" with the seconds of N decoded tokens."""
+    """A child process that answers a line "N" with the seconds of N decoded tokens (and attn's,
+    a line "bw" with the memory's read bandwidth)."""
 
     def __init__(self, cmd, env):
         self.cmd = cmd
@@ -107,7 +110,14 @@ class Bursts:
             raise RuntimeError(f"`{' '.join(self.cmd)}` said {line.strip()!r}, not {word!r} (exit {self.p.wait()})")
 
     def seconds(self, n):
-        self.p.stdin.write(f"{n}\n")
+        return self.ask(n)
+
+    def bandwidth(self):
+        """attn's child only: the memory's read bandwidth now, GB/s."""
+        return self.ask("bw")
+
+    def ask(self, what):
+        self.p.stdin.write(f"{what}\n")
         self.p.stdin.flush()
         line = self.p.stdout.readline()
         try:
@@ -145,7 +155,7 @@ def interleaved(args, gguf, plain, decode_gb):
         rates, probes = [[], []], []
         for i in range(args.bursts):
             time.sleep(GAP_S)
-            probes.append(probe(args, env))
+            probes.append(eng[0].bandwidth())
             for e in ((0, 1) if i % 2 == 0 else (1, 0)):
                 time.sleep(GAP_S)
                 rates[e].append(n / eng[e].seconds(n))

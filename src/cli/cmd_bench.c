@@ -9,6 +9,7 @@
 #include <string.h>
 #include "args.h"
 #include "commands.h"
+#include "core/bandwidth.h"
 #include "core/common.h"
 #include "core/cpu.h"
 #include "core/gemm.h"
@@ -17,48 +18,14 @@
 #include "core/kernels.h"
 #include "core/threadpool.h"
 
-#define BW_ROW 1024 /* floats a row of the buffer read as a matrix */
-
-typedef struct {
-    const float *p;
-    float x[BW_ROW], sink[512];
-} bw_job;
-
-/* Reads [b, e) once, as the decoding GEMV reads a matrix: rows in order, one sequential
- * stream, asked for ahead (two streams read 25% slower on Zen 4; without its prefetches the
- * 2-vCPU EPYC read ~20% less than f32 decoding then did), so the bound is the best a kernel
- * of ours reads. */
-static void bw_task(void *ctx, int64_t b, int64_t e, int t) {
-    bw_job *j = ctx;
-    const attn_kernels *k = attn_kernels_get();
-    float y[64];
-    for (int64_t at = b; at < e; at += 64 * BW_ROW) {
-        int64_t rows = ATTN_MIN((int64_t)64, (e - at) / BW_ROW);
-        k->gemv_nk(y, j->x, j->p + at, ATTN_F32, BW_ROW, 0, rows);
-        j->sink[t] += y[0];
-    }
-}
-
-/* Best-of-5 read bandwidth over a 1 GiB buffer with all threads, in GB/s. The buffer is
- * allocated as repacked weights are (huge pages where offered): as they are read, and 512
- * page faults instead of 262144 (seconds of a VM's time). */
+/* Best-of-5 read bandwidth over a 1 GiB buffer with all threads, in GB/s (0: out of memory).
+ * The buffer is allocated as repacked weights are (huge pages where offered): as they are
+ * read, and 512 page faults instead of 262144 (seconds of a VM's time). */
 static double read_bandwidth(void) {
-    size_t n = (size_t)1 << 28;
-    float *buf = attn_alloc_stream(n * sizeof(float));
-    if (!buf) return 0;
-    for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 1023);
-    static bw_job j; /* 4 KB of x: off the stack */
-    j.p = buf;
-    for (int i = 0; i < BW_ROW; i++) j.x[i] = 1.0f;
-    double best = 1e30;
-    for (int r = 0; r < 5; r++) {
-        double t0 = attn_time_s();
-        attn_parallel_for((int64_t)n, 1 << 16, bw_task, &j);
-        double dt = attn_time_s() - t0;
-        best = dt < best ? dt : best;
-    }
-    attn_free_stream(buf, n * sizeof(float));
-    return n * sizeof(float) / best / 1e9;
+    attn_bw_probe *p = attn_bw_probe_new((size_t)1 << 30);
+    double bw = p ? attn_bw_probe_run(p, 5) : 0;
+    attn_bw_probe_free(p);
+    return bw;
 }
 
 static int print_bandwidth_only(bool json) {
