@@ -11,7 +11,7 @@
  * after the other can run at different speeds of the same memory. The driver keeps both
  * loaded and alternates short bursts of each, so both meet the same phases. A probe in a
  * process of its own (`attn bench --bandwidth`) allocated and freed 1 GiB each time, and the
- * burst after it, whichever engine's, sometimes ran at 60-70% of the others. */
+ * burst right after it sometimes ran at 60-70% of the others. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -40,7 +40,7 @@ this script as a child), alternating B bursts of each (n tokens from an empty ca
 0.4 s of attn's; the order flips every pair; 0.2 s idle before each, so that neither engine's
 spinning threads take the other's cores), the memory's bandwidth probed before each pair (by
 attn's child, over a buffer it keeps: a probe process of its own, allocating and freeing 1 GiB
-each time, slowed the burst after it, whichever engine's): both
+each time, sometimes slowed the burst right after it): both
 meet the same phases, and the table gives the median of the pairs' ratios with its quartiles,
 each engine's median share of its pair's probe, and a ceiling: the median ratio to llama.cpp's
 burst of an engine that read the weights at the probe's rate, the most any engine could have
