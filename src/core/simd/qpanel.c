@@ -18,19 +18,23 @@
 #endif
 
 #define INLINE static inline __attribute__((always_inline))
-/* How the prefetches ask for the lines (prefetch_span): into L2 (T1), each line twice, at
- * `ahead` bytes and again at half that. On a 2-vCPU Zen 4 EPYC (one process alternating the
- * two, 2 threads, 24-40 runs of 8-32 tokens, the memory mostly in its slow phase, ~35 GB/s)
- * asking twice decoded the 1.1B Q4_0 at 1.07x, its Q4_K_M 1.10x, Q8_0 1.02x, SmolLM2 Q4_0
- * 1.05x, Q4_1 1.04x, Q5_0 1.06x, Q8_0 1.06x; the 1.1B Q4_0 1.11-1.12x while the memory was
- * fast. Likely why: a software prefetch that finds the core's queue of misses full is
- * dropped, and the second asks again before the kernel needs the line. Asked once, a further
- * distance (up to 256 KB), the next product's first lines asked early, T2, or one-byte
- * activations (less work between loads) gained nothing; the second ask at 2x instead of 0.5x
- * the distance, or with T2, gained as much. Q8_0 had asked non-temporally (once, L2 was
- * slower); asked twice, L2 is faster. Without software prefetch the 1.1B Q4_0 decodes at
- * half the speed; 4 KB ahead, at 0.82. The f16 GEMV, with less work between its loads, was
- * not faster asking twice (kernels.c). */
+/* How the prefetches ask for the lines (prefetch_span): into L2 (T1), each line more than
+ * once: at `ahead` bytes and again at evenly nearer distances, Q8_0 4 times, the other
+ * 32-blocks 3, the K-quants 2. On a 2-vCPU Zen 4 EPYC (one process alternating settings,
+ * 2 threads, 16-40 runs of 8-32 tokens, the memory mostly in its slow phase, ~35 GB/s),
+ * asking twice rather than once decoded the 1.1B Q4_0 at 1.07x, its Q4_K_M 1.10x, SmolLM2
+ * Q4_0 1.05x, Q4_1 1.04x, Q5_0 1.06x; the 1.1B Q4_0 1.11-1.12x while the memory was fast.
+ * Q8_0, non-temporal and once until then (L2 was slower once), asked twice into L2 decoded
+ * the 1.1B at 1.02x, SmolLM2 at 1.06x. Then these counts against twice for all: the 1.1B
+ * Q8_0 1.035x, Q4_0 1.036x, SmolLM2 Q8_0 1.044x, Q4_0 1.045x, Q5_0 1.050x, Q4_1 (3 times)
+ * 1.045x; but 3 times was 0.97x on the 1.1B Q4_K_M and 4 times 0.96x on the 1.1B Q4_0 (fast
+ * memory). Likely why it helps: a software prefetch that finds the core's queue of misses
+ * full is dropped, and a later one asks again before the kernel needs the line; a kernel
+ * with more arithmetic between its loads drops fewer. Asked once, a further distance (up to
+ * 256 KB), the next product's first lines asked early, T2, or one-byte activations gained
+ * nothing. Without software prefetch the 1.1B Q4_0 decodes at half the speed; 4 KB ahead,
+ * at 0.82. The f16 GEMV, with less work between its loads, was not faster asking twice
+ * (kernels.c). */
 /* How far ahead the kernel asks for the panel stream (prefetch_span): an eighth of the bytes
  * this call streams, at least 4 KB (16 KB for K-quants, whose
  * super-blocks are 2-3 KB) and at most 64 KB. Far ahead pays on long streams: one Zen 4
@@ -49,17 +53,21 @@
 #define PF_MIN_K 16384
 #define PF_MAX 65536
 
-/* The panel stream's lines at [from, from + len) plus `ahead` bytes, and plus half that (none
- * when ahead is 0). Panels follow one another and each is one run of bytes, so a call's rows
- * are one run: block b of a panel whose blocks take `span` bytes each (values and scales)
- * asks for [b * span, (b + 1) * span) of that run, ahead. */
-INLINE void prefetch_span(const uint8_t *panel, int64_t from, int64_t len, int ahead) {
+/* How many times a line is asked for (see above): the more bytes a kernel reads for its work,
+ * the more. */
+INLINE int prefetch_asks(const attn_qtype t) {
+    return t == ATTN_QT_Q8_0 ? 4 : t == ATTN_QT_Q4_K || t == ATTN_QT_Q5_K || t == ATTN_QT_Q6_K ? 2 : 3;
+}
+
+/* The panel stream's lines at [from, from + len), asked for at `ahead` bytes ahead and again
+ * at evenly nearer distances (none when ahead is 0). Panels follow one another and each is
+ * one run of bytes, so a call's rows are one run: block b of a panel whose blocks take `span`
+ * bytes each (values and scales) asks for [b * span, (b + 1) * span) of that run, ahead. */
+INLINE void prefetch_span(const attn_qtype t, const uint8_t *panel, int64_t from, int64_t len, int ahead) {
     if (!ahead) return;
-    const char *far = (const char *)panel + ahead, *near = (const char *)panel + ahead / 2;
-    for (int64_t o = from & ~(int64_t)63; o < from + len; o += 64) {
-        _mm_prefetch(far + o, _MM_HINT_T1);
-        _mm_prefetch(near + o, _MM_HINT_T1);
-    }
+    const int asks = prefetch_asks(t);
+    for (int64_t o = from & ~(int64_t)63; o < from + len; o += 64)
+        for (int a = asks; a >= 1; a--) _mm_prefetch((const char *)panel + o + (int64_t)ahead * a / asks, _MM_HINT_T1);
 }
 
 /* 4 activation bytes at p in every 32-bit lane (vpdpbusd folds the load as a broadcast). */
@@ -145,7 +153,7 @@ INLINE void panel_rows(const attn_qtype t, const int R, const int two, const uin
         int64_t vo, so;
         attn_qpanel_offsets(vb, sb, nb, b, &vo, &so);
         const uint8_t *v = panel + vo, *s = panel + so;
-        prefetch_span(panel, b * (vb + sb), vb + sb, prefetch);
+        prefetch_span(t, panel, b * (vb + sb), vb + sb, prefetch);
         __m512i wv[8];
         block_values(t, v, wv);
         const __m512 dw = vload_f16(s), c = minimum ? vload_f16(s + 32) : dw;
@@ -221,7 +229,7 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int act, const ui
         if (x1) {
             const __m512 dmin = vload_f16(s + 32);
             for (int g = 0; g < 8; g++) {
-                prefetch_span(panel, b * (vb + sb) + (vb + sb) * g / 8, (vb + sb) / 8, prefetch);
+                prefetch_span(t, panel, b * (vb + sb) + (vb + sb) * g / 8, (vb + sb) / 8, prefetch);
                 const __m512 sc = bytes16(s + 64 + 16 * g, 0, d), mn = bytes16(s + 192 + 16 * g, 0, dmin);
                 __m512i wv[8];
                 for (int c = 0; c < 8; c++) {
@@ -242,7 +250,7 @@ INLINE void kpanel_rows(const attn_qtype t, const int R, const int act, const ui
             }
         } else {
             for (int j16 = 0; j16 < 16; j16++) { /* values 128h + 32j + 16u + l */
-                prefetch_span(panel, b * (vb + sb) + (vb + sb) * j16 / 16, (vb + sb) / 16, prefetch);
+                prefetch_span(t, panel, b * (vb + sb) + (vb + sb) * j16 / 16, (vb + sb) / 16, prefetch);
                 const int h = j16 / 8, j = j16 % 8 / 2, u = j16 % 2;
                 const __m512 sc = bytes16(s + 32 + 16 * j16, 1, d);
                 __m512i wv[4];
