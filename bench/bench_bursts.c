@@ -11,14 +11,13 @@
  * after the other can run at different speeds of the same memory. The driver keeps both
  * loaded and alternates short bursts of each, so both meet the same phases. A probe in a
  * process of its own (`attn bench --bandwidth`) allocated and freed 1 GiB each time, and the
- * burst right after it sometimes ran at 60-70% of the others. */
+ * burst right after it sometimes ran at 66-79% of the others' median. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "attn/attn.h"
 #include "core/bandwidth.h"
 #include "core/common.h"
-#include "core/threadpool.h"
 
 static int decode(attn_model *m, int n, float *logits) {
     attn_model_reset(m);

@@ -15,12 +15,10 @@
 #include "core/gemm.h"
 #include "core/matmul.h"
 #include "core/quant_matmul.h"
-#include "core/kernels.h"
 #include "core/threadpool.h"
 
-/* Best-of-5 read bandwidth over a 1 GiB buffer with all threads, in GB/s (0: out of memory).
- * The buffer is allocated as repacked weights are (huge pages where offered): as they are
- * read, and 512 page faults instead of 262144 (seconds of a VM's time). */
+/* Best-of-5 read bandwidth over 1 GiB with all threads, in GB/s (0: out of memory); see
+ * core/bandwidth.h. */
 static double read_bandwidth(void) {
     attn_bw_probe *p = attn_bw_probe_new((size_t)1 << 30);
     double bw = p ? attn_bw_probe_run(p, 5) : 0;
