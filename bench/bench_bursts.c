@@ -3,7 +3,8 @@
  * Usage: bench_bursts MODEL THREADS
  * Loads the model, decodes one warm-up token, prints "ready", then answers each line "N" on
  * stdin with the seconds N single-token forwards took from an empty cache (token ids fixed,
- * no sampling: llama-bench's tg), and each line "bw" with the memory's read bandwidth in
+ * no sampling: llama-bench's tg), each line "p N" with the seconds of one forward over an
+ * N-token prompt from an empty cache (llama-bench's pp), and each line "bw" with the memory's read bandwidth in
  * GB/s (core/bandwidth.h: best of 3 reads of 1 GiB, the buffer kept from one probe to the
  * next), one line each, until end of input.
  *
@@ -19,13 +20,22 @@
 #include "core/bandwidth.h"
 #include "core/common.h"
 
+static int32_t token_id(int i) { return (int32_t)(100 + 7 * i); }
+
 static int decode(attn_model *m, int n, float *logits) {
     attn_model_reset(m);
     for (int i = 0; i < n; i++) {
-        const int32_t id = (int32_t)(100 + 7 * i);
+        const int32_t id = token_id(i);
         if (attn_model_forward(m, &id, 1, logits, false)) return -1;
     }
     return 0;
+}
+
+/* One forward over an n-token prompt (ids[] holds n_ctx). */
+static int prompt(attn_model *m, int32_t *ids, int n, float *logits) {
+    attn_model_reset(m);
+    for (int i = 0; i < n; i++) ids[i] = token_id(i);
+    return attn_model_forward(m, ids, n, logits, false);
 }
 
 int main(int argc, char **argv) {
@@ -41,8 +51,9 @@ int main(int argc, char **argv) {
     }
     const attn_model_info *info = attn_model_get_info(m);
     float *logits = malloc(sizeof(float) * (size_t)info->vocab_size);
-    if (!logits || decode(m, 1, logits)) {
-        fprintf(stderr, "bench_bursts: %s\n", logits ? attn_last_error() : "out of memory");
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)info->n_ctx);
+    if (!logits || !ids || decode(m, 1, logits)) {
+        fprintf(stderr, "bench_bursts: %s\n", logits && ids ? attn_last_error() : "out of memory");
         return 1;
     }
     printf("ready\n");
@@ -59,13 +70,14 @@ int main(int argc, char **argv) {
             fflush(stdout);
             continue;
         }
-        const int n = atoi(line);
+        const bool is_prompt = line[0] == 'p';
+        const int n = atoi(line + is_prompt);
         if (n < 1 || n > (int)info->n_ctx) {
             fprintf(stderr, "bench_bursts: N must be 1..%d\n", (int)info->n_ctx);
             return 2;
         }
         const double t0 = attn_time_s();
-        if (decode(m, n, logits)) {
+        if (is_prompt ? prompt(m, ids, n, logits) : decode(m, n, logits)) {
             fprintf(stderr, "bench_bursts: %s\n", attn_last_error());
             return 1;
         }
@@ -75,5 +87,6 @@ int main(int argc, char **argv) {
     attn_bw_probe_free(probe);
     attn_model_free(m);
     free(logits);
+    free(ids);
     return 0;
 }

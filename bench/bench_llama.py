@@ -45,12 +45,16 @@ meet the same phases, and the table gives the median of the pairs' ratios with i
 each engine's median share of its pair's probe, and a ceiling: the median ratio to llama.cpp's
 burst of an engine that read the weights at the probe's rate, the most any engine could have
 shown in those phases (within the few % by which prefetching kernels pass the probe's plain
-read loop). Not with --depth.
+read loop). Then (--prompt-pairs P, default 10) prompts the same way: P alternated pairs of
+one --prompt-token forward each, both engines loaded, the median and quartiles of the pairs'
+ratios (the sequential rounds' pp ratio moved with the host's compute speed: 1.04x and
+1.24-1.35x on SmolLM2 f16 in runs of the same code). Not with --depth.
 With --depth D, generation is timed after D positions are already in the cache (both
 engines; llama-bench's -d): long-context decoding, where the KV cache's reads add to the
 weights' (the bound column still counts the weights alone).
 Usage: python3 bench/bench_llama.py --attn build/attn [--threads 2] [--prompt 128] [--gen 64]
-                                    [--depth 0] [--rounds 1] [--bursts 16] [--gguf A.gguf ...] [--no-1b]
+                                    [--depth 0] [--rounds 1] [--bursts 16] [--prompt-pairs 10]
+                                    [--gguf A.gguf ...] [--no-1b]
 """
 
 import argparse
@@ -85,18 +89,20 @@ def llamacpp_child(gguf, prompt, gen, threads, depth):
 
 def llamacpp_bursts_child(gguf, threads):
     """llama.cpp's side of `interleaved` (bench_bursts.c is attn's): load, one warm-up token,
-    "ready", then the seconds of each stdin line's N single tokens from an empty cache."""
+    "ready", then the seconds of each stdin line's N single tokens from an empty cache, or of
+    an N-token prompt for a line "p N"."""
     lc = common.LlamaCpp(gguf, 1024, threads)
     lc.run_gen(1)
     print("ready", flush=True)
     for line in sys.stdin:
-        print(f"{lc.run_gen(int(line)):.6f}", flush=True)
+        secs = lc.run_prompt(int(line[1:])) if line.startswith("p") else lc.run_gen(int(line))
+        print(f"{secs:.6f}", flush=True)
     lc.close()
 
 
 class Bursts:
-    """A child process that answers a line "N" with the seconds of N decoded tokens (and attn's,
-    a line "bw" with the memory's read bandwidth)."""
+    """A child process that answers a line "N" with the seconds of N decoded tokens, "p N" with
+    those of an N-token prompt (and attn's, a line "bw" with the memory's read bandwidth)."""
 
     def __init__(self, cmd, env):
         self.cmd = cmd
@@ -111,6 +117,9 @@ class Bursts:
 
     def seconds(self, n):
         return self.ask(n)
+
+    def prompt_seconds(self, n):
+        return self.ask(f"p {n}")
 
     def bandwidth(self):
         """attn's child only: the memory's read bandwidth now, GB/s."""
@@ -159,6 +168,13 @@ def interleaved(args, gguf, plain, decode_gb):
             for e in ((0, 1) if i % 2 == 0 else (1, 0)):
                 time.sleep(GAP_S)
                 rates[e].append(n / eng[e].seconds(n))
+        pp = [[], []]
+        for e in eng if args.prompt_pairs else ():  # untimed: the first prompt sizes each engine's buffers
+            e.prompt_seconds(args.prompt)
+        for i in range(args.prompt_pairs):
+            for e in ((0, 1) if i % 2 == 0 else (1, 0)):
+                time.sleep(GAP_S)
+                pp[e].append(args.prompt / eng[e].prompt_seconds(args.prompt))
     except BaseException:
         for e in eng:
             e.p.kill()
@@ -166,14 +182,42 @@ def interleaved(args, gguf, plain, decode_gb):
     for e in eng:
         e.close()
     ratios = [a / b for a, b in zip(*rates)]
+    for a, b in zip(*pp):
+        print(f"    prompt: attn {a:.1f} tok/s, llama.cpp {b:.1f}, {a / b:.2f}x", file=sys.stderr)
     for p, a, b in zip(probes, *rates):
         print(f"    probe {p:.1f} GB/s: attn {a:.1f} tok/s ({100 * a * decode_gb / p:.0f}%), llama.cpp {b:.1f} "
               f"({100 * b * decode_gb / p:.0f}%), {a / b:.2f}x", file=sys.stderr)
-    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
     share = [statistics.median(100 * r * decode_gb / p for r, p in zip(rates[e], probes)) for e in (0, 1)]
     ceiling = statistics.median(p / decode_gb / r for r, p in zip(rates[1], probes))
-    return dict(attn=statistics.median(rates[0]), lc=statistics.median(rates[1]), n=n, q1=q[0], med=q[1], q3=q[2],
-                attn_pct=share[0], lc_pct=share[1], ceiling=ceiling, probes=(min(probes), max(probes)))
+    return dict(quartiles(rates), n=n, attn_pct=share[0], lc_pct=share[1], ceiling=ceiling,
+                probes=(min(probes), max(probes)), phases=by_phase(probes, ratios), pp=quartiles(pp))
+
+
+def quartiles(pairs):
+    """The median and quartiles of alternated pairs' ratios, and each engine's median rate."""
+    ratios = [a / b for a, b in zip(*pairs)]
+    if not ratios:
+        return None
+    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    return dict(q1=q[0], med=q[1], q3=q[2], attn=statistics.median(pairs[0]), lc=statistics.median(pairs[1]))
+
+
+PHASE_GAP = 1.3  # probes this far apart: the memory ran in two phases during the row
+
+
+def by_phase(probes, ratios):
+    """The pairs' median ratio in each memory phase: those probed above the midpoint of the
+    row's probes and those below, when the largest probe is PHASE_GAP times the smallest (hosts
+    whose memory switches between a slow and a fast phase: the engines answer them differently,
+    so the row's median depends on which phase the bursts met). None when the memory held one
+    phase."""
+    lo, hi = min(probes), max(probes)
+    if hi < PHASE_GAP * lo:
+        return None
+    mid = (lo + hi) / 2
+    fast = [r for r, p in zip(ratios, probes) if p >= mid]
+    slow = [r for r, p in zip(ratios, probes) if p < mid]
+    return dict(mid=mid, fast=(statistics.median(fast), len(fast)), slow=(statistics.median(slow), len(slow)))
 
 
 TYPE_SUFFIXES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q4_k_m", "q5_k", "q6_k")
@@ -288,6 +332,8 @@ def main():
     ap.add_argument("--no-1b", action="store_true", help="leave out the random 1.1B model")
     ap.add_argument("--bursts", type=int, default=16,
                     help="then time generation in B alternating bursts of each engine (0: not)")
+    ap.add_argument("--prompt-pairs", type=int, default=10,
+                    help="and prompts in P alternated pairs, both engines loaded (with --bursts)")
     ap.add_argument("--llamacpp-child", help=argparse.SUPPRESS)
     ap.add_argument("--llamacpp-bursts", help=argparse.SUPPRESS)
     ap.add_argument("--plain-buffers", action="store_true", help=argparse.SUPPRESS)
@@ -307,10 +353,11 @@ def main():
     files = a.gguf or default_set(a.attn, not a.no_1b)
     print(f"{common.cpu_name()}, {a.threads} threads, prompt {a.prompt} tokens, generation {a.gen} tokens"
           f"{f' after {a.depth} cached positions' if a.depth else ''}, median of {a.rounds} round(s)\n")
-    print("| model | type | attn pp tok/s | llama.cpp pp tok/s | pp ratio | attn tg tok/s | llama.cpp tg tok/s "
+    print("| model | type | attn pp tok/s | llama.cpp pp tok/s | pp ratio | interleaved pp: ratio [quartiles] (attn / llama.cpp tok/s) | attn tg tok/s | llama.cpp tg tok/s "
           "| tg ratio | steady rounds: tg ratio @ GB/s | interleaved tg: ratio [quartiles] (attn / llama.cpp tok/s) "
-          "| interleaved % of probe attn / llama.cpp (ceiling) | tg % of bound attn / llama.cpp | row's GB/s | attn RSS MB | llama.cpp RSS MB | llama.cpp repack MB |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| interleaved % of probe attn / llama.cpp (ceiling) | interleaved by phase: fast (pairs) / slow (pairs) @ GB/s "
+          "| tg % of bound attn / llama.cpp | row's GB/s | attn RSS MB | llama.cpp RSS MB | llama.cpp repack MB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     ver, gbps = "?", []
     for gguf in files:
         print(f"measuring {gguf} ...", file=sys.stderr, flush=True)
@@ -321,15 +368,21 @@ def main():
         tok_bound = max(gbps) / at["decode_gb"]  # this row's bytes, the best bandwidth so far
         repack = "off (SIGILL)" if lc["plain"] else f"{lc['repack']:.0f}"
         calm = ", ".join(f"{ratio:.2f}x @ {bw:.0f}" for bw, ratio in st) or "-"
-        mixed = share = "-"
+        mixed = share = phased = pp_mixed = "-"
         if a.bursts and not a.depth:
             il = interleaved(a, gguf, lc["plain"], at["decode_gb"])
             mixed = f"{il['med']:.2f}x [{il['q1']:.2f}-{il['q3']:.2f}] ({il['attn']:.1f} / {il['lc']:.1f})"
             share = f"{il['attn_pct']:.0f}% / {il['lc_pct']:.0f}% ({il['ceiling']:.2f}x)"
+            ip = il["pp"]
+            if ip:
+                pp_mixed = f"{ip['med']:.2f}x [{ip['q1']:.2f}-{ip['q3']:.2f}] ({ip['attn']:.1f} / {ip['lc']:.1f})"
+            ph = il["phases"]
+            phased = (f"{ph['fast'][0]:.2f}x ({ph['fast'][1]}) / {ph['slow'][0]:.2f}x ({ph['slow'][1]}) @ {ph['mid']:.0f}"
+                      if ph else "one phase")
             print(f"  interleaved: {a.bursts} bursts of {il['n']} tokens each, probes {il['probes'][0]:.1f}-"
                   f"{il['probes'][1]:.1f} GB/s", file=sys.stderr, flush=True)
-        print(f"| {model_stem(gguf)} | {at['type']} | {at['pp']:.1f} | {lc['pp']:.1f} | {at['pp'] / lc['pp']:.2f}x "
-              f"| {at['tg']:.1f} | {lc['tg']:.1f} | {at['tg'] / lc['tg']:.2f}x | {calm} | {mixed} | {share} "
+        print(f"| {model_stem(gguf)} | {at['type']} | {at['pp']:.1f} | {lc['pp']:.1f} | {at['pp'] / lc['pp']:.2f}x | {pp_mixed} "
+              f"| {at['tg']:.1f} | {lc['tg']:.1f} | {at['tg'] / lc['tg']:.2f}x | {calm} | {mixed} | {share} | {phased} "
               f"| {100 * at['tg'] / tok_bound:.0f}% / {100 * lc['tg'] / tok_bound:.0f}% "
               f"| {rows['best_probe']:.1f} | {at['rss']:.0f} | {lc['rss']:.0f} "
               f"| {repack} |", flush=True)
@@ -338,9 +391,11 @@ def main():
           f"(`attn bench --bandwidth`: {min(gbps):.1f}-{max(gbps):.1f} GB/s over the rows); steady rounds: their "
           f"three probes within {100 * (STEADY - 1):.0f}% of each other, each with its median probe; interleaved: "
           f"both engines loaded, {a.bursts} bursts of each alternated (~{BURST_S} s of attn's each, from an empty "
-          f"cache, the memory probed before each pair), the median and quartiles of the pairs' ratios; % of probe: "
+          f"cache, the memory probed before each pair), the median and quartiles of the pairs' ratios (prompts: "
+          f"{a.prompt_pairs} pairs); % of probe: "
           f"each engine's weight bytes a second over its pair's probe (medians); ceiling: the median ratio to "
-          f"llama.cpp's burst of an engine reading at the probe's rate")
+          f"llama.cpp's burst of an engine reading at the probe's rate; by phase: the pairs' median ratio probed above "
+          f"and below the midpoint of the row's probes, where the largest is {PHASE_GAP}x the smallest")
 
 if __name__ == "__main__":
     sys.exit(main())
