@@ -280,9 +280,10 @@ int main(void) {
             check_matmul(name, 37, 768, 2304, ATTN_BF16, true);
             check_matmul(name, 300, 600, 40, ATTN_F16, false);
             attn_gemm_set_shared_limit(0);
-            /* every dtype in 32-row panels: one row (GEMV), register tiles of every height, and
-             * past 512 rows the packed GEMM widening from the panels */
-            int64_t pm[] = {1, 2, 5, 12, 13, 35, 513}, pk[] = {7, 33, 300};
+            /* every dtype in 32-row panels: one row (GEMV), register tiles of every height (6
+             * rows on two panels side by side, 12 on a last odd one: 96 columns take both),
+             * and past 512 rows the packed GEMM widening from the panels */
+            int64_t pm[] = {1, 2, 4, 5, 9, 12, 13, 35, 513}, pk[] = {7, 33, 300};
             for (int dt = 0; dt < ATTN_DTYPE_COUNT; dt++)
                 for (size_t a = 0; a < sizeof pm / sizeof *pm; a++)
                     for (size_t b = 0; b < sizeof pk / sizeof *pk; b++) {
