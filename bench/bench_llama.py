@@ -45,7 +45,7 @@ meet the same phases, and the table gives the median of the pairs' ratios with i
 each engine's median share of its pair's probe, and a ceiling: the median ratio to llama.cpp's
 burst of an engine that read the weights at the probe's rate, the most any engine could have
 shown in those phases (within the few % by which prefetching kernels pass the probe's plain
-read loop). Then (--prompt-pairs P, default 10) prompts the same way: P alternated pairs of
+read loop). Then (--prompt-pairs P, default 16) prompts the same way: P alternated pairs of
 one --prompt-token forward each, both engines loaded, the median and quartiles of the pairs'
 ratios (the sequential rounds' pp ratio moved with the host's compute speed: 1.04x and
 1.24-1.35x on SmolLM2 f16 in runs of the same code). Not with --depth.
@@ -53,7 +53,7 @@ With --depth D, generation is timed after D positions are already in the cache (
 engines; llama-bench's -d): long-context decoding, where the KV cache's reads add to the
 weights' (the bound column still counts the weights alone).
 Usage: python3 bench/bench_llama.py --attn build/attn [--threads 2] [--prompt 128] [--gen 64]
-                                    [--depth 0] [--rounds 1] [--bursts 16] [--prompt-pairs 10]
+                                    [--depth 0] [--rounds 1] [--bursts 16] [--prompt-pairs 16]
                                     [--gguf A.gguf ...] [--no-1b]
 """
 
@@ -332,7 +332,7 @@ def main():
     ap.add_argument("--no-1b", action="store_true", help="leave out the random 1.1B model")
     ap.add_argument("--bursts", type=int, default=16,
                     help="then time generation in B alternating bursts of each engine (0: not)")
-    ap.add_argument("--prompt-pairs", type=int, default=10,
+    ap.add_argument("--prompt-pairs", type=int, default=16,
                     help="and prompts in P alternated pairs, both engines loaded (with --bursts)")
     ap.add_argument("--llamacpp-child", help=argparse.SUPPRESS)
     ap.add_argument("--llamacpp-bursts", help=argparse.SUPPRESS)
