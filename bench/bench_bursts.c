@@ -4,9 +4,9 @@
  * Loads the model, decodes one warm-up token, prints "ready", then answers each line "N" on
  * stdin with the seconds N single-token forwards took from an empty cache (token ids fixed,
  * no sampling: llama-bench's tg), each line "p N" with the seconds of one forward over an
- * N-token prompt from an empty cache (llama-bench's pp), and each line "bw" with the memory's read bandwidth in
- * GB/s (core/bandwidth.h: best of 3 reads of 1 GiB, the buffer kept from one probe to the
- * next), one line each, until end of input.
+ * N-token prompt from an empty cache (llama-bench's pp, the same ids), and each line "bw"
+ * with the memory's read bandwidth in GB/s (core/bandwidth.h: best of 3 reads of 1 GiB, the
+ * buffer kept from one probe to the next), one line each, until end of input.
  *
  * Why: on a shared host whose memory speed changes every few seconds, two engines timed one
  * after the other can run at different speeds of the same memory. The driver keeps both
@@ -20,22 +20,13 @@
 #include "core/bandwidth.h"
 #include "core/common.h"
 
-static int32_t token_id(int i) { return (int32_t)(100 + 7 * i); }
-
-static int decode(attn_model *m, int n, float *logits) {
+/* n tokens of ids from an empty cache: one at a time (decoding), or in one forward (a prompt). */
+static int run(attn_model *m, const int32_t *ids, int n, bool prompt, float *logits) {
     attn_model_reset(m);
-    for (int i = 0; i < n; i++) {
-        const int32_t id = token_id(i);
-        if (attn_model_forward(m, &id, 1, logits, false)) return -1;
-    }
+    if (prompt) return attn_model_forward(m, ids, n, logits, false);
+    for (int i = 0; i < n; i++)
+        if (attn_model_forward(m, ids + i, 1, logits, false)) return -1;
     return 0;
-}
-
-/* One forward over an n-token prompt (ids[] holds n_ctx). */
-static int prompt(attn_model *m, int32_t *ids, int n, float *logits) {
-    attn_model_reset(m);
-    for (int i = 0; i < n; i++) ids[i] = token_id(i);
-    return attn_model_forward(m, ids, n, logits, false);
 }
 
 int main(int argc, char **argv) {
@@ -52,7 +43,8 @@ int main(int argc, char **argv) {
     const attn_model_info *info = attn_model_get_info(m);
     float *logits = malloc(sizeof(float) * (size_t)info->vocab_size);
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)info->n_ctx);
-    if (!logits || !ids || decode(m, 1, logits)) {
+    for (int i = 0; ids && i < (int)info->n_ctx; i++) ids[i] = (int32_t)(100 + 7 * i);
+    if (!logits || !ids || run(m, ids, 1, false, logits)) {
         fprintf(stderr, "bench_bursts: %s\n", logits && ids ? attn_last_error() : "out of memory");
         return 1;
     }
@@ -77,7 +69,7 @@ int main(int argc, char **argv) {
             return 2;
         }
         const double t0 = attn_time_s();
-        if (is_prompt ? prompt(m, ids, n, logits) : decode(m, n, logits)) {
+        if (run(m, ids, n, is_prompt, logits)) {
             fprintf(stderr, "bench_bursts: %s\n", attn_last_error());
             return 1;
         }

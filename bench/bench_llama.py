@@ -48,7 +48,7 @@ shown in those phases (within the few % by which prefetching kernels pass the pr
 read loop). Then (--prompt-pairs P, default 16) prompts the same way: P alternated pairs of
 one --prompt-token forward each, both engines loaded, the median and quartiles of the pairs'
 ratios (the sequential rounds' pp ratio moved with the host's compute speed: 1.04x and
-1.24-1.35x on SmolLM2 f16 in runs of the same code). Not with --depth.
+1.23-1.35x on SmolLM2 f16 in runs of the same code). Not with --depth.
 With --depth D, generation is timed after D positions are already in the cache (both
 engines; llama-bench's -d): long-context decoding, where the KV cache's reads add to the
 weights' (the bound column still counts the weights alone).
@@ -169,8 +169,9 @@ def interleaved(args, gguf, plain, decode_gb):
                 time.sleep(GAP_S)
                 rates[e].append(n / eng[e].seconds(n))
         pp = [[], []]
-        for e in eng if args.prompt_pairs else ():  # untimed: the first prompt sizes each engine's buffers
-            e.prompt_seconds(args.prompt)
+        if args.prompt_pairs:  # untimed: the first prompt sizes each engine's buffers
+            for e in eng:
+                e.prompt_seconds(args.prompt)
         for i in range(args.prompt_pairs):
             for e in ((0, 1) if i % 2 == 0 else (1, 0)):
                 time.sleep(GAP_S)

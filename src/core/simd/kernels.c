@@ -216,11 +216,12 @@ static void SFX(gemv_hpanel)(float *y, const float *x, const void *panels, attn_
  * over all of K in registers. The first row block of a panel streams it from memory (the
  * hardware prefetcher follows one contiguous run), the others find it in L2. Two panels at a
  * time take 6 rows (24 accumulators, 4 panel vectors and a broadcast in 29 of the 32
- * registers), one takes 12: on a Zen 4 EPYC core (one thread, 120-128 rows x 2048 x 1024,
- * alternated) 6 x 64 ran 105-113 GFLOP/s on f32 and f16 panels where 12 x 32 ran 70-102
- * at K = 2048 (level at K = 576 and 1536); likely the 12 rows of A, 8 KB apart at each k, are
- * more streams than L1 and its prefetchers keep (12 x 32 broadcasts 12 values for 24 FMAs,
- * 6 x 64 six). */
+ * registers), one takes 12: on a Zen 4 EPYC core (one thread, 128 rows x K x 1024, the two
+ * alternated, 117 GFLOP/s peak) 6 x 64 ran f16 panels at 106-114 GFLOP/s where 12 x 32 ran
+ * 92-104 (K = 576, 1536, 2048), f32 at 103-112 against 98-103 at K = 2048 and level at 576
+ * and 1536 (100-114 against 102-115). Likely the 12 rows of A, 8 KB apart at each k when K
+ * is 2048, are more streams than L1 and its prefetchers keep (12 x 32 broadcasts 12 values
+ * for 24 FMAs, 6 x 64 six). */
 #define HP_MR (MR < 12 ? MR : 12)
 #define HP2_MR 6
 static inline __attribute__((always_inline)) void hpanel_tile(float *c, int64_t ldc, const float *a, int64_t lda,
